@@ -1,0 +1,65 @@
+# stemmatic task runner. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Optimised, incremental build for development; `build-release` makes the
+# fat-LTO wheel that is published.
+DEV_PROFILE ?= fast
+EXTRAS ?= all,dev
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv install build build-release lint fmt test test-rust test-python bench bench-rust demo clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python ## Create the virtual environment (.venv)
+
+install: venv ## Create .venv, install stemmatic (editable) with every extra, and build the extension
+	MATURIN_PEP517_ARGS="--profile $(DEV_PROFILE)" $(BIN)/pip install -e ".[$(EXTRAS)]"
+
+build: venv ## Rebuild the Rust extension into the package (after editing rust/)
+	$(BIN)/maturin develop --profile $(DEV_PROFILE) --skip-install
+
+build-release: venv ## Build the release wheel (fat LTO) into target/wheels/
+	$(BIN)/maturin build --release --out target/wheels
+
+lint: ## cargo fmt --check, clippy -D warnings, ruff
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --profile $(DEV_PROFILE) -- -D warnings
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+
+fmt: ## Format Rust and Python sources
+	cargo fmt --all
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+
+test-rust: ## Rust unit and property tests
+	cargo test -p stemmatic-core
+
+test-python: ## pytest (doctests of the package included)
+	$(BIN)/python -m pytest
+
+test: test-rust test-python ## All tests: cargo test, then pytest
+
+bench: ## End-to-end benchmarks vs peers (writes benches/RESULTS.md sections)
+	$(BIN)/python benches/bench_minhash.py
+
+bench-rust: ## Criterion micro-benchmarks of the Rust kernels
+	cargo bench -p stemmatic-core
+
+demo: install ## Build everything, generate sample data, run the main job on it
+	$(BIN)/stemmatic sample-data demo-data --docs 2000 --shards 4
+	$(BIN)/stemmatic version
+
+clean: ## Remove build outputs and generated data
+	rm -rf target demo-data demo-out .pytest_cache

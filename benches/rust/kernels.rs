@@ -1,0 +1,55 @@
+//! Criterion micro-benchmarks of the engine kernels (run: `make bench-rust`).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use stemmatic_core::minhash::{MinHasher, OnInvalid};
+use stemmatic_core::shingle::ShingleSpec;
+use stemmatic_core::text::Tokenizer;
+
+fn corpus() -> Vec<String> {
+    // Deterministic pseudo-text: 2,000 documents of 50..1,000 words.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..2000)
+        .map(|_| {
+            let len = 50 + (next() % 950) as usize;
+            (0..len)
+                .map(|_| format!("w{}", next() % 20_000))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn bench_kernels(c: &mut Criterion) {
+    let docs = corpus();
+    let bytes: usize = docs.iter().map(String::len).sum();
+    let rows: Vec<Option<&[u8]>> = docs.iter().map(|d| Some(d.as_bytes())).collect();
+    let mut group = c.benchmark_group("kernels");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    group.bench_function("tokenize_words", |b| {
+        let mut buf = String::new();
+        b.iter(|| {
+            docs.iter()
+                .map(|d| {
+                    Tokenizer::Words.normalize_into(d, &mut buf);
+                    buf.len()
+                })
+                .sum::<usize>()
+        });
+    });
+    let hasher =
+        MinHasher::<u32>::new(ShingleSpec::new(Tokenizer::Words, 5, 1).unwrap(), 128).unwrap();
+    group.bench_function("minhash128_words5_1thread", |b| {
+        b.iter(|| hasher.batch(&rows, OnInvalid::Raise, 1).unwrap());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_kernels);
+criterion_main!(benches);

@@ -1,0 +1,35 @@
+//! Errors of the engine. Every error a user's data can trigger is a variant
+//! here, never a panic, and names the row it comes from.
+
+use thiserror::Error;
+
+/// Result alias for the engine.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CoreError {
+    /// A row of the input is null where a text is required.
+    #[error("row {row}: text is null (pass on_invalid=\"skip\" to skip such rows)")]
+    NullText { row: usize },
+    /// A row of the input is not valid UTF-8.
+    #[error(
+        "row {row}: text is not valid UTF-8 (first bad byte at offset {byte}; pass on_invalid=\"skip\" to skip such rows)"
+    )]
+    InvalidUtf8 { row: usize, byte: usize },
+    /// A parameter is out of its domain.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    /// The thread pool could not be built.
+    #[error("could not start {threads} worker threads: {reason}")]
+    ThreadPool { threads: usize, reason: String },
+}
+
+impl CoreError {
+    pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}

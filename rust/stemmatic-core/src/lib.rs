@@ -1,0 +1,19 @@
+//! The stemmatic engine: pure Rust, no Python.
+//!
+//! * [`text`]: normalization and the `words`, `whitespace` and `chars`
+//!   tokenizers (the `words` tokenizer equals Python's
+//!   `re.findall(r"\w+", text.lower())` on every string).
+//! * [`shingle`]: word or character n-grams hashed with seeded XXH3-64.
+//! * [`minhash`]: MinHash signatures (Broder 1997, "On the resemblance and
+//!   containment of documents") over shingle sets, batched with rayon.
+//! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
+//!
+//! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
+
+pub mod error;
+pub mod minhash;
+pub mod parallel;
+pub mod shingle;
+pub mod text;
+
+pub use error::{CoreError, Result};

@@ -1,0 +1,461 @@
+//! MinHash signatures (Broder 1997, "On the resemblance and containment of
+//! documents"): for each of `num_perm` seeded hash permutations, the minimum
+//! over a document's shingle hashes. Two documents agree in one position with
+//! probability equal to the Jaccard similarity of their shingle sets.
+//!
+//! Permutation `i` of a 64-bit shingle hash `x` is, with `s_i` the i-th output
+//! of SplitMix64 seeded with `seed ^ 0x5851_F42D_4C95_7F2D`:
+//!
+//! * 32-bit values (default): `fmix32((x ^ (x >> 32)) as u32 ^ (s_i as u32))`
+//! * 64-bit values: `fmix64(x ^ s_i)`
+//!
+//! where `fmix32`/`fmix64` are MurmurHash3's bijective finalizers. A document
+//! without shingles gets [`SigValue::EMPTY`] (all bits set) in every position.
+//! Signatures depend only on the text, the parameters and the seed: never on
+//! the batch, its order, or the number of workers.
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, Result};
+use crate::parallel::run_in_pool;
+use crate::shingle::ShingleSpec;
+
+/// Default number of permutations.
+pub const DEFAULT_NUM_PERM: usize = 128;
+
+/// Batches with less text than this run on the calling thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 16;
+
+/// A signature value type: `u32` (default) or `u64`.
+pub trait SigValue: Copy + Ord + Send + Sync + 'static {
+    /// The value of every position of an empty document's signature.
+    const EMPTY: Self;
+    /// Width in bits.
+    const BITS: u32;
+    /// The per-permutation seed taken from one SplitMix64 output.
+    fn perm_seed(raw: u64) -> Self;
+    /// The input of the permutations for one shingle hash.
+    fn fold(shingle: u64) -> Self;
+    /// Permutation keyed by `seed`, applied to a folded shingle hash.
+    fn permute(folded: Self, seed: Self) -> Self;
+}
+
+impl SigValue for u32 {
+    const EMPTY: Self = u32::MAX;
+    const BITS: u32 = 32;
+    #[inline(always)]
+    fn perm_seed(raw: u64) -> Self {
+        raw as u32
+    }
+    #[inline(always)]
+    fn fold(shingle: u64) -> Self {
+        (shingle ^ (shingle >> 32)) as u32
+    }
+    #[inline(always)]
+    fn permute(folded: Self, seed: Self) -> Self {
+        fmix32(folded ^ seed)
+    }
+}
+
+impl SigValue for u64 {
+    const EMPTY: Self = u64::MAX;
+    const BITS: u32 = 64;
+    #[inline(always)]
+    fn perm_seed(raw: u64) -> Self {
+        raw
+    }
+    #[inline(always)]
+    fn fold(shingle: u64) -> Self {
+        shingle
+    }
+    #[inline(always)]
+    fn permute(folded: Self, seed: Self) -> Self {
+        fmix64(folded ^ seed)
+    }
+}
+
+/// MurmurHash3's 32-bit finalizer (a bijection with full avalanche).
+#[inline(always)]
+pub fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// MurmurHash3's 64-bit finalizer.
+#[inline(always)]
+pub fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// SplitMix64 (Steele et al. 2014): the stream that seeds the permutations.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+}
+
+impl Iterator for SplitMix64 {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Some(z ^ (z >> 31))
+    }
+}
+
+/// What to do with a null or non-UTF-8 row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Fail with an error naming the first such row.
+    Raise,
+    /// Give it the empty signature and mark it in [`RowStatus`].
+    Skip,
+}
+
+/// What happened to one row of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RowStatus {
+    /// Hashed; at least one shingle.
+    Ok = 0,
+    /// Valid text without any token: empty signature.
+    Empty = 1,
+    /// Null row, skipped.
+    Null = 2,
+    /// Not UTF-8, skipped.
+    InvalidUtf8 = 3,
+}
+
+/// Signatures of a batch, row-major `(rows, num_perm)`.
+#[derive(Debug, Clone)]
+pub struct SignatureBatch<T> {
+    pub num_perm: usize,
+    pub signatures: Vec<T>,
+    /// Number of shingles per row (repeats included).
+    pub num_shingles: Vec<u32>,
+    pub status: Vec<RowStatus>,
+}
+
+/// Computes MinHash signatures with fixed parameters.
+#[derive(Debug, Clone)]
+pub struct MinHasher<T: SigValue> {
+    spec: ShingleSpec,
+    seeds: Vec<T>,
+}
+
+impl<T: SigValue> MinHasher<T> {
+    /// # Errors
+    /// `num_perm` is zero.
+    pub fn new(spec: ShingleSpec, num_perm: usize) -> Result<Self> {
+        if num_perm == 0 {
+            return Err(CoreError::param("num_perm", "must be at least 1"));
+        }
+        let seeds = SplitMix64::new(spec.seed ^ 0x5851_F42D_4C95_7F2D)
+            .take(num_perm)
+            .map(T::perm_seed)
+            .collect();
+        Ok(Self { spec, seeds })
+    }
+
+    pub fn spec(&self) -> &ShingleSpec {
+        &self.spec
+    }
+
+    pub fn num_perm(&self) -> usize {
+        self.seeds.len()
+    }
+
+    /// Write the signature of `text` into `out` (length `num_perm`) and return
+    /// its number of shingles. `scratch` is reused between calls.
+    pub fn signature_into(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
+        debug_assert_eq!(out.len(), self.seeds.len());
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.signature_into_avx2(text, scratch, out) };
+            }
+        }
+        self.signature_into_generic(text, scratch, out)
+    }
+
+    /// The signature of `text` as a new vector.
+    pub fn signature(&self, text: &str) -> Vec<T> {
+        let mut out = vec![T::EMPTY; self.seeds.len()];
+        self.signature_into(text, &mut String::new(), &mut out);
+        out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn signature_into_avx2(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
+        // The same code, compiled with 8-lane integer multiplies.
+        self.signature_into_generic(text, scratch, out)
+    }
+
+    #[inline(always)]
+    fn signature_into_generic(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
+        out.fill(T::EMPTY);
+        let seeds = &self.seeds[..out.len()];
+        self.spec.for_each_hash(text, scratch, |shingle| {
+            let folded = T::fold(shingle);
+            for (min, &seed) in out.iter_mut().zip(seeds) {
+                *min = (*min).min(T::permute(folded, seed));
+            }
+        })
+    }
+
+    /// Signatures of a batch of rows (`None` = null), on `workers` threads.
+    /// The result is the same for every number of workers.
+    ///
+    /// # Errors
+    /// With [`OnInvalid::Raise`], the first null or non-UTF-8 row; a thread
+    /// pool that cannot be started.
+    pub fn batch(
+        &self,
+        rows: &[Option<&[u8]>],
+        on_invalid: OnInvalid,
+        workers: usize,
+    ) -> Result<SignatureBatch<T>> {
+        let num_perm = self.seeds.len();
+        let mut signatures = vec![T::EMPTY; rows.len() * num_perm];
+        let mut num_shingles = vec![0u32; rows.len()];
+        let mut status = vec![RowStatus::Ok; rows.len()];
+        let one_row = |row: Option<&[u8]>,
+                       scratch: &mut String,
+                       out: &mut [T],
+                       count: &mut u32,
+                       state: &mut RowStatus| {
+            *state = match row {
+                None => RowStatus::Null,
+                Some(bytes) => match std::str::from_utf8(bytes) {
+                    Err(_) => RowStatus::InvalidUtf8,
+                    Ok(text) => {
+                        let n = self.signature_into(text, scratch, out);
+                        *count = u32::try_from(n).unwrap_or(u32::MAX);
+                        if n == 0 {
+                            RowStatus::Empty
+                        } else {
+                            RowStatus::Ok
+                        }
+                    }
+                },
+            };
+        };
+        let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
+        if workers <= 1 || rows.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
+            let mut scratch = String::new();
+            for (((row, out), count), state) in rows
+                .iter()
+                .zip(signatures.chunks_mut(num_perm))
+                .zip(&mut num_shingles)
+                .zip(&mut status)
+            {
+                one_row(*row, &mut scratch, out, count, state);
+            }
+        } else {
+            run_in_pool(workers, || {
+                rows.par_iter()
+                    .zip(signatures.par_chunks_mut(num_perm))
+                    .zip(num_shingles.par_iter_mut())
+                    .zip(status.par_iter_mut())
+                    .with_max_len(64)
+                    .for_each_init(String::new, |scratch, (((row, out), count), state)| {
+                        one_row(*row, scratch, out, count, state);
+                    });
+            })?;
+        }
+        if on_invalid == OnInvalid::Raise {
+            if let Some(row) = status
+                .iter()
+                .position(|s| matches!(s, RowStatus::Null | RowStatus::InvalidUtf8))
+            {
+                return Err(match rows[row] {
+                    None => CoreError::NullText { row },
+                    Some(bytes) => CoreError::InvalidUtf8 {
+                        row,
+                        byte: std::str::from_utf8(bytes)
+                            .err()
+                            .map_or(0, |e| e.valid_up_to()),
+                    },
+                });
+            }
+        }
+        Ok(SignatureBatch {
+            num_perm,
+            signatures,
+            num_shingles,
+            status,
+        })
+    }
+}
+
+/// Fraction of positions where two signatures agree: the MinHash estimate of
+/// their Jaccard similarity.
+pub fn estimate_jaccard<T: SigValue>(a: &[T], b: &[T]) -> f64 {
+    if a.is_empty() || a.len() != b.len() {
+        return 0.0;
+    }
+    let equal = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    equal as f64 / a.len() as f64
+}
+
+/// Exact Jaccard similarity of two sorted, distinct hash sets.
+pub fn jaccard_sorted(a: &[u64], b: &[u64]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::Tokenizer;
+    use proptest::prelude::*;
+
+    fn hasher32(num_perm: usize) -> MinHasher<u32> {
+        MinHasher::new(ShingleSpec::new(Tokenizer::Words, 3, 7).unwrap(), num_perm).unwrap()
+    }
+
+    #[test]
+    fn identical_texts_have_identical_signatures() {
+        let h = hasher32(64);
+        assert_eq!(
+            h.signature("The quick brown fox jumps"),
+            h.signature("the QUICK brown  fox, jumps!")
+        );
+        assert_ne!(
+            h.signature("The quick brown fox jumps"),
+            h.signature("A slow green turtle sleeps")
+        );
+    }
+
+    #[test]
+    fn empty_text_gets_the_empty_signature() {
+        let h = hasher32(16);
+        assert_eq!(h.signature(" ... "), vec![u32::MAX; 16]);
+        let batch = h
+            .batch(
+                &[Some(b"".as_slice()), Some(b"a b c".as_slice())],
+                OnInvalid::Raise,
+                1,
+            )
+            .unwrap();
+        assert_eq!(batch.status, [RowStatus::Empty, RowStatus::Ok]);
+        assert_eq!(batch.num_shingles, [0, 1]);
+    }
+
+    #[test]
+    fn invalid_rows_raise_with_their_row_or_are_skipped() {
+        let h = hasher32(8);
+        let rows = [
+            Some(b"ok text".as_slice()),
+            None,
+            Some(b"bad \xff".as_slice()),
+        ];
+        assert_eq!(
+            h.batch(&rows, OnInvalid::Raise, 1).unwrap_err(),
+            CoreError::NullText { row: 1 }
+        );
+        let rows = [Some(b"ok text".as_slice()), Some(b"bad \xff".as_slice())];
+        assert_eq!(
+            h.batch(&rows, OnInvalid::Raise, 1).unwrap_err(),
+            CoreError::InvalidUtf8 { row: 1, byte: 4 }
+        );
+        let batch = h.batch(&rows, OnInvalid::Skip, 1).unwrap();
+        assert_eq!(batch.status, [RowStatus::Ok, RowStatus::InvalidUtf8]);
+        assert_eq!(&batch.signatures[8..], &[u32::MAX; 8]);
+    }
+
+    #[test]
+    fn batch_is_independent_of_workers() {
+        let texts: Vec<String> = (0..500)
+            .map(|i| format!("document {i} {}", "word ".repeat(i % 97)))
+            .collect();
+        let rows: Vec<Option<&[u8]>> = texts.iter().map(|t| Some(t.as_bytes())).collect();
+        let h = hasher32(32);
+        let one = h.batch(&rows, OnInvalid::Raise, 1).unwrap();
+        let two = h.batch(&rows, OnInvalid::Raise, 2).unwrap();
+        let four = h.batch(&rows, OnInvalid::Raise, 4).unwrap();
+        assert_eq!(one.signatures, two.signatures);
+        assert_eq!(one.signatures, four.signatures);
+        assert_eq!(one.signatures[..32], h.signature(&texts[0])[..]);
+    }
+
+    #[test]
+    fn pinned_signature_values() {
+        // Part of the cross-version contract: a change here invalidates stored signatures.
+        let h =
+            MinHasher::<u32>::new(ShingleSpec::new(Tokenizer::Words, 5, 1).unwrap(), 4).unwrap();
+        let sig = h.signature("the cat sat on the mat today");
+        let mut expected = [u32::MAX; 4];
+        let mut seeds = SplitMix64::new(1 ^ 0x5851_F42D_4C95_7F2D);
+        for e in &mut expected {
+            let s = seeds.next().unwrap() as u32;
+            for gram in [
+                "the cat sat on the",
+                "cat sat on the mat",
+                "sat on the mat today",
+            ] {
+                let x = xxhash_rust::xxh3::xxh3_64_with_seed(gram.as_bytes(), 1);
+                *e = (*e).min(fmix32((x ^ (x >> 32)) as u32 ^ s));
+            }
+        }
+        assert_eq!(sig, expected);
+    }
+
+    fn shingles(words: &[u16]) -> String {
+        words
+            .iter()
+            .map(|w| format!("w{w}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The estimate stays within 5 standard errors of the exact Jaccard
+        /// similarity of the shingle sets (binomial with p = J, n = num_perm).
+        #[test]
+        fn estimate_tracks_exact_jaccard(
+            common in proptest::collection::vec(0u16..2000, 1..200),
+            only_a in proptest::collection::vec(2000u16..4000, 0..100),
+            only_b in proptest::collection::vec(4000u16..6000, 0..100),
+        ) {
+            let spec = ShingleSpec::new(Tokenizer::Words, 1, 3).unwrap();
+            let h = MinHasher::<u64>::new(spec, 256).unwrap();
+            let a = shingles(&[common.clone(), only_a].concat());
+            let b = shingles(&[common, only_b].concat());
+            let mut scratch = String::new();
+            let exact = jaccard_sorted(&spec.hash_set(&a, &mut scratch), &spec.hash_set(&b, &mut scratch));
+            let estimate = estimate_jaccard(&h.signature(&a), &h.signature(&b));
+            let sigma = (exact * (1.0 - exact) / 256.0).sqrt().max(1.0 / 256.0);
+            prop_assert!((estimate - exact).abs() <= 5.0 * sigma, "exact {exact} estimate {estimate}");
+        }
+    }
+}

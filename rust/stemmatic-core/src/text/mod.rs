@@ -1,0 +1,292 @@
+//! Text normalization and tokenization, defined by Python's own behaviour so
+//! that a plain-Python reference gives the same tokens on every string.
+//!
+//! | tokenizer    | tokens (Python)                              | shingle unit |
+//! |--------------|----------------------------------------------|--------------|
+//! | `words`      | `re.findall(r"\w+", text.lower())`           | token        |
+//! | `whitespace` | `text.lower().split()`                       | token        |
+//! | `chars`      | characters of `" ".join(text.lower().split())` | character  |
+//!
+//! `text.lower()` is Python's full lowercase mapping (U+0130 `İ` becomes
+//! `i` + U+0307) with its final-sigma rule; `\w` is what Python's `re` matches
+//! for `str` patterns (letters, digits and numerics of every script, and `_`);
+//! whitespace is `str.isspace()`. The character properties are generated from
+//! CPython by `tools/gen_unicode_tables.py` (see [`UNICODE_VERSION`]) rather
+//! than taken from Rust's `char`, which follows a different Unicode version
+//! and a different definition of whitespace.
+//!
+//! The tokenizers write the normalized tokens, joined by single spaces, into a
+//! caller-owned buffer: an n-gram of tokens is then one contiguous slice of
+//! that buffer, hashed without copying (see [`crate::shingle`]).
+
+mod unicode_tables;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::CoreError;
+pub use unicode_tables::UNICODE_VERSION;
+use unicode_tables::{CASE_IGNORABLE, CASED, LOWER_MULTI, LOWER_SINGLE, SPACE, WORD};
+
+/// How a text is cut into the units that shingles are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tokenizer {
+    /// Lowercased `\w+` runs: `re.findall(r"\w+", text.lower())`.
+    Words,
+    /// Lowercased whitespace-separated tokens: `text.lower().split()`.
+    Whitespace,
+    /// Characters of the lowercased, whitespace-collapsed text.
+    Chars,
+}
+
+impl Tokenizer {
+    /// All tokenizers, in their documented order.
+    pub const ALL: [Tokenizer; 3] = [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Chars];
+
+    /// The name used in APIs, files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tokenizer::Words => "words",
+            Tokenizer::Whitespace => "whitespace",
+            Tokenizer::Chars => "chars",
+        }
+    }
+
+    /// Whether shingles are n-grams of characters rather than of tokens.
+    pub fn is_char_level(self) -> bool {
+        matches!(self, Tokenizer::Chars)
+    }
+
+    /// Write the normalized form of `text` into `out` (cleared first): the
+    /// tokens joined by single spaces for `words` and `whitespace`, the
+    /// collapsed text for `chars` (the same string as for `whitespace`).
+    pub fn normalize_into(self, text: &str, out: &mut String) {
+        out.clear();
+        match self {
+            Tokenizer::Words => join_tokens(text, out, is_word),
+            Tokenizer::Whitespace | Tokenizer::Chars => join_tokens(text, out, |c| !is_space(c)),
+        }
+    }
+
+    /// The tokens of `text` as owned strings (for tests and small inputs).
+    pub fn tokenize(self, text: &str) -> Vec<String> {
+        let mut buffer = String::new();
+        self.normalize_into(text, &mut buffer);
+        if self.is_char_level() {
+            buffer.chars().map(String::from).collect()
+        } else {
+            buffer
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect()
+        }
+    }
+}
+
+impl fmt::Display for Tokenizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Tokenizer {
+    type Err = CoreError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "words" => Ok(Tokenizer::Words),
+            "whitespace" => Ok(Tokenizer::Whitespace),
+            "chars" => Ok(Tokenizer::Chars),
+            other => Err(CoreError::param(
+                "tokenizer",
+                format!(
+                    "unknown tokenizer {other:?}; expected one of \"words\", \"whitespace\", \"chars\""
+                ),
+            )),
+        }
+    }
+}
+
+/// Lowercase `text` as Python's `str.lower()` does and append the runs of
+/// characters for which `keep` holds, separated by single spaces.
+#[inline]
+fn join_tokens(text: &str, out: &mut String, keep: impl Fn(char) -> bool) {
+    out.reserve(text.len());
+    let mut in_token = false;
+    let mut push = |c: char, out: &mut String| {
+        if keep(c) {
+            if !in_token {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                in_token = true;
+            }
+            out.push(c);
+        } else {
+            in_token = false;
+        }
+    };
+    for (offset, c) in text.char_indices() {
+        if c.is_ascii() {
+            push(c.to_ascii_lowercase(), out);
+            continue;
+        }
+        match lowercase(text, offset, c) {
+            Lower::One(l) => push(l, out),
+            Lower::Many(len, chars) => {
+                for &l in &chars[..len] {
+                    push(l, out);
+                }
+            }
+        }
+    }
+}
+
+/// The lowercase form of one character.
+enum Lower {
+    One(char),
+    Many(usize, [char; 3]),
+}
+
+/// Python's `str.lower()` of the character `c` at byte `offset` of `text`.
+#[inline]
+fn lowercase(text: &str, offset: usize, c: char) -> Lower {
+    let cp = c as u32;
+    if cp == 0x03A3 {
+        return Lower::One(if is_final_sigma(text, offset) {
+            '\u{03C2}'
+        } else {
+            '\u{03C3}'
+        });
+    }
+    if let Ok(i) = LOWER_SINGLE.binary_search_by_key(&cp, |&(from, _)| from) {
+        return Lower::One(char::from_u32(LOWER_SINGLE[i].1).unwrap_or(c));
+    }
+    if let Ok(i) = LOWER_MULTI.binary_search_by_key(&cp, |&(from, _, _)| from) {
+        let (_, len, chars) = LOWER_MULTI[i];
+        let mut out = [c; 3];
+        for (slot, &cp) in out.iter_mut().zip(&chars[..usize::from(len)]) {
+            *slot = char::from_u32(cp).unwrap_or(c);
+        }
+        return Lower::Many(usize::from(len), out);
+    }
+    Lower::One(c)
+}
+
+/// CPython's `handle_capital_sigma`: U+03A3 at `offset` lowercases to final
+/// sigma when preceded by a cased letter and not followed by one, skipping
+/// case-ignorable characters on both sides.
+fn is_final_sigma(text: &str, offset: usize) -> bool {
+    let before = text[..offset]
+        .chars()
+        .rev()
+        .find(|&c| !is_case_ignorable(c));
+    if !before.is_some_and(is_cased) {
+        return false;
+    }
+    let after_start = offset + '\u{03A3}'.len_utf8();
+    let after = text[after_start..].chars().find(|&c| !is_case_ignorable(c));
+    !after.is_some_and(is_cased)
+}
+
+#[inline]
+fn in_ranges(table: &[(u32, u32)], cp: u32) -> bool {
+    // Index of the first range starting after cp; the range before it is the
+    // only one that can contain cp.
+    let idx = table.partition_point(|&(start, _)| start <= cp);
+    idx > 0 && cp <= table[idx - 1].1
+}
+
+/// Whether Python's `re` matches `c` with `\w` (a `str` pattern).
+#[inline]
+pub fn is_word(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || c == '_'
+    } else {
+        in_ranges(WORD, c as u32)
+    }
+}
+
+/// Whether Python's `str.isspace()` is true for `c`.
+#[inline]
+pub fn is_space(c: char) -> bool {
+    if c.is_ascii() {
+        matches!(
+            c,
+            ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r' | '\x1C'..='\x1F'
+        )
+    } else {
+        in_ranges(SPACE, c as u32)
+    }
+}
+
+fn is_case_ignorable(c: char) -> bool {
+    in_ranges(CASE_IGNORABLE, c as u32)
+}
+
+fn is_cased(c: char) -> bool {
+    in_ranges(CASED, c as u32)
+}
+
+/// Python's `str.lower()` of a whole string (final sigma included).
+pub fn python_lower(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (offset, c) in text.char_indices() {
+        match lowercase(text, offset, c) {
+            Lower::One(l) => out.push(l),
+            Lower::Many(len, chars) => out.extend(&chars[..len]),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        Tokenizer::Words.tokenize(text)
+    }
+
+    #[test]
+    fn words_are_lowercase_word_runs() {
+        assert_eq!(
+            words("Hello, World! foo_bar 42x"),
+            ["hello", "world", "foo_bar", "42x"]
+        );
+        assert_eq!(words("  \t\n"), Vec::<String>::new());
+        assert_eq!(words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn words_follow_python_unicode_rules() {
+        // İ lowercases to i + COMBINING DOT ABOVE, which is not \w in Python.
+        assert_eq!(words("İstanbul"), ["i", "stanbul"]);
+        // Digits of other scripts and astral letters are \w.
+        assert_eq!(words("٣٤ 𝔘𝔫𝔦"), ["٣٤", "𝔘𝔫𝔦"]);
+        // Final sigma: word-final Σ lowercases to ς.
+        assert_eq!(words("ΟΔΟΣ ΟΔΟΣ."), ["οδος", "οδος"]);
+        assert_eq!(python_lower("ΟΔΟΣ ΣΑ Σ"), "οδος σα σ");
+        // A combining mark is not \w: it splits the word.
+        assert_eq!(words("cafe\u{301} x"), ["cafe", "x"]);
+    }
+
+    #[test]
+    fn whitespace_uses_python_isspace() {
+        // U+001F is whitespace to str.split() but not to Unicode White_Space.
+        assert_eq!(
+            Tokenizer::Whitespace.tokenize("A\u{1F}b  C\u{3000}d"),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(Tokenizer::Chars.tokenize(" Ab \n c "), ["a", "b", " ", "c"]);
+    }
+
+    #[test]
+    fn tokenizer_names_round_trip() {
+        for tokenizer in Tokenizer::ALL {
+            assert_eq!(tokenizer.name().parse::<Tokenizer>().unwrap(), tokenizer);
+        }
+        assert!("bpe".parse::<Tokenizer>().is_err());
+    }
+}

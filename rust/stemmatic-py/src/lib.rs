@@ -1,0 +1,27 @@
+//! `stemmatic._core`: the Python binding of the stemmatic engine.
+//!
+//! Only conversions live here: Python inputs become borrowed Arrow views or
+//! owned Rust values, the GIL is released around every call into
+//! `stemmatic-core`, and `CoreError`s become the exception hierarchy declared
+//! in [`errors`]. One file per Python-facing area.
+
+mod errors;
+mod minhash;
+mod texts;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+mod _core {
+    #[pymodule_export]
+    use super::minhash::{minhash_signatures, shingle_hashes, tokenize};
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("UNICODE_VERSION", stemmatic_core::text::UNICODE_VERSION)?;
+        Ok(())
+    }
+}

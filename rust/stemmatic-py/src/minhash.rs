@@ -1,0 +1,114 @@
+//! Python entry points for tokenization, shingles and MinHash signatures.
+
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyUntypedArray};
+use pyo3::prelude::*;
+use pyo3_arrow::PyChunkedArray;
+use stemmatic_core::minhash::{MinHasher, OnInvalid, SigValue, SignatureBatch};
+use stemmatic_core::parallel::resolve_workers;
+use stemmatic_core::shingle::ShingleSpec;
+use stemmatic_core::text::Tokenizer;
+
+use crate::errors::{IntoPyResult, ParameterError};
+use crate::texts::rows_of;
+
+fn parse_on_invalid(value: &str) -> PyResult<OnInvalid> {
+    match value {
+        "raise" => Ok(OnInvalid::Raise),
+        "skip" => Ok(OnInvalid::Skip),
+        other => Err(ParameterError::new_err(format!(
+            "invalid parameter `on_invalid`: {other:?}; expected \"raise\" or \"skip\""
+        ))),
+    }
+}
+
+fn spec(tokenizer: &str, ngram: usize, seed: u64) -> PyResult<ShingleSpec> {
+    let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
+    ShingleSpec::new(tokenizer, ngram, seed).into_py_result()
+}
+
+type BatchArrays<'py> = (
+    Bound<'py, PyUntypedArray>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u8>>,
+);
+
+fn run_batch<'py, T: SigValue + numpy::Element>(
+    py: Python<'py>,
+    texts: &PyChunkedArray,
+    spec: ShingleSpec,
+    num_perm: usize,
+    on_invalid: OnInvalid,
+    workers: Option<usize>,
+) -> PyResult<BatchArrays<'py>> {
+    let hasher = MinHasher::<T>::new(spec, num_perm).into_py_result()?;
+    let workers = resolve_workers(workers).into_py_result()?;
+    let rows = rows_of(texts.chunks())?;
+    let batch: SignatureBatch<T> = py
+        .detach(|| hasher.batch(&rows, on_invalid, workers))
+        .into_py_result()?;
+    let n = batch.status.len();
+    let signatures = batch.signatures.into_pyarray(py).reshape([n, num_perm])?;
+    let status: Vec<u8> = batch.status.iter().map(|s| *s as u8).collect();
+    Ok((
+        signatures.into_any().cast_into()?,
+        batch.num_shingles.into_pyarray(py),
+        status.into_pyarray(py),
+    ))
+}
+
+/// MinHash signatures of a column of texts.
+///
+/// `texts` is anything exporting `__arrow_c_stream__` (a pyarrow ChunkedArray)
+/// of string, large_string, string_view or binary type. Returns
+/// `(signatures[n, num_perm], num_shingles[n] uint32, status[n] uint8)` where
+/// status is 0 ok, 1 empty (no tokens), 2 null, 3 invalid UTF-8.
+#[pyfunction]
+#[pyo3(signature = (texts, *, num_perm, ngram, tokenizer, seed, bits = 32, workers = None, on_invalid = "raise"))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the keyword-only Python signature"
+)]
+pub fn minhash_signatures<'py>(
+    py: Python<'py>,
+    texts: PyChunkedArray,
+    num_perm: usize,
+    ngram: usize,
+    tokenizer: &str,
+    seed: u64,
+    bits: u32,
+    workers: Option<usize>,
+    on_invalid: &str,
+) -> PyResult<BatchArrays<'py>> {
+    let spec = spec(tokenizer, ngram, seed)?;
+    let on_invalid = parse_on_invalid(on_invalid)?;
+    match bits {
+        32 => run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers),
+        64 => run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers),
+        other => Err(ParameterError::new_err(format!(
+            "invalid parameter `bits`: {other}; expected 32 or 64"
+        ))),
+    }
+}
+
+/// The sorted, distinct 64-bit shingle hashes of one text.
+#[pyfunction]
+#[pyo3(signature = (text, *, ngram, tokenizer, seed))]
+pub fn shingle_hashes<'py>(
+    py: Python<'py>,
+    text: &str,
+    ngram: usize,
+    tokenizer: &str,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let spec = spec(tokenizer, ngram, seed)?;
+    let hashes = py.detach(|| spec.hash_set(text, &mut String::new()));
+    Ok(hashes.into_pyarray(py))
+}
+
+/// The tokens (or, for `chars`, the characters) of one text.
+#[pyfunction]
+#[pyo3(signature = (text, *, tokenizer = "words"))]
+pub fn tokenize(text: &str, tokenizer: &str) -> PyResult<Vec<String>> {
+    let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
+    Ok(tokenizer.tokenize(text))
+}
