@@ -1,0 +1,545 @@
+"""Reading and writing sharded corpora: the input/output conventions every command shares.
+
+Inputs are Parquet or JSONL files (JSONL optionally ``.gz``/``.zst``), given
+as files, directories (searched recursively) or globs. They are taken in the
+order given, each directory or glob expanded in sorted path order: that order
+defines the default row id (the row's position in the ordered inputs).
+
+Reading streams Arrow record batches (:func:`iter_chunks`), never a whole
+corpus. A malformed JSONL line is an :class:`~stemmatic.InvalidInputError`
+naming the file and line, or, with ``on_error="skip"``, a :class:`Rejected`
+record that commands write to ``OUT/rejected/`` and count in their report.
+
+Outputs mirror the input shards: ``OUT/kept/<shard>`` and ``OUT/removed/<shard>``
+have one file per input file, with the same relative name (see
+:attr:`InputFile.shard_name`) and the same schema.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "a.jsonl").write_text('{"text": "x"}\\n{"text": "y"}\\n')
+>>> files = resolve_inputs([d])
+>>> [c.batch.num_rows for c in iter_chunks(files)]
+[2]
+"""
+
+from __future__ import annotations
+
+import glob
+import io as _io
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from stemmatic.exceptions import InvalidInputError, ParameterError
+
+__all__ = [
+    "Chunk",
+    "InputFile",
+    "MirroredWriter",
+    "Rejected",
+    "RejectedWriter",
+    "StageTimer",
+    "iter_chunks",
+    "parse_size",
+    "prepare_output_dir",
+    "read_table",
+    "resolve_inputs",
+    "write_report",
+]
+
+OnError = Literal["raise", "skip"]
+OutputFormat = Literal["parquet", "jsonl"]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_GLOB_CHARS = re.compile(r"[*?\[]")
+#: Bytes of JSONL parsed per block (blocks end at a newline).
+JSONL_BLOCK_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input shard."""
+
+    path: Path
+    format: Literal["parquet", "jsonl"]
+    compression: str | None
+    #: Name of the mirrored output shard, relative to ``OUT/kept`` (no extension).
+    shard_name: str
+
+    def output_name(self, fmt: OutputFormat) -> str:
+        return f"{self.shard_name}.{fmt}"
+
+
+def _classify(path: Path) -> tuple[str, str | None] | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = None
+    if suffixes and suffixes[-1] in _COMPRESSIONS:
+        compression = _COMPRESSIONS[suffixes[-1]]
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _FORMATS:
+        return _FORMATS[suffixes[-1]], compression
+    return None
+
+
+def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
+    """Expand files, directories and globs into the ordered list of input shards.
+
+    Raises:
+        InvalidInputError: an input does not exist, a file has an unknown
+            extension, a directory or glob matches no data file, or nothing
+            was given.
+    """
+    paths: list[Path] = []
+    for item in inputs:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _classify(p) is not None)
+            if not found:
+                raise InvalidInputError(f"{path}: directory contains no .parquet or .jsonl(.gz/.zst) files")
+            paths.extend(found)
+        elif path.is_file():
+            if _classify(path) is None:
+                raise InvalidInputError(
+                    f"{path}: unknown file type; expected .parquet, .jsonl, .ndjson or .json (optionally .gz/.zst)"
+                )
+            paths.append(path)
+        elif _GLOB_CHARS.search(text):
+            found = sorted(Path(p) for p in glob.glob(text, recursive=True) if _classify(Path(p)) is not None)
+            if not found:
+                raise InvalidInputError(f"{text}: glob matches no .parquet or .jsonl files")
+            paths.extend(found)
+        else:
+            raise InvalidInputError(f"{text}: no such file or directory")
+    if not paths:
+        raise InvalidInputError("no input files given")
+    seen: set[Path] = set()
+    unique = []
+    for p in paths:
+        resolved = p.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(resolved)
+    return _with_shard_names(unique)
+
+
+def _with_shard_names(paths: list[Path]) -> list[InputFile]:
+    def stem(p: Path) -> Path:
+        name = p.name
+        for suffix in reversed(p.suffixes):
+            if suffix.lower() in _COMPRESSIONS or suffix.lower() in _FORMATS:
+                name = name[: -len(suffix)]
+            else:
+                break
+        return p.with_name(name)
+
+    stems = [stem(p) for p in paths]
+    names = [s.name for s in stems]
+    if len(set(names)) != len(names):
+        root = Path(os.path.commonpath([str(s.parent) for s in stems]))
+        names = [s.relative_to(root).as_posix() for s in stems]
+    if len(set(names)) != len(names):
+        # Same stem in one directory with two formats (a.parquet and a.jsonl).
+        names = [f"{n}-{i:05d}" for i, n in enumerate(names)]
+    out = []
+    for p, name in zip(paths, names, strict=True):
+        fmt, compression = _classify(p) or ("parquet", None)
+        out.append(InputFile(p, fmt, compression, name))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A record batch of one input file, with its provenance."""
+
+    file: InputFile
+    file_index: int
+    #: Row number of the batch's first row within its file (0-based).
+    file_row: int
+    #: Row number of the batch's first row within the ordered inputs (0-based).
+    global_row: int
+    batch: pa.RecordBatch
+    #: For JSONL: the 1-based line number of each row (None for Parquet).
+    lines: pa.Array | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input line that could not be parsed, kept verbatim."""
+
+    path: str
+    line: int
+    error: str
+    raw: str
+
+
+def iter_chunks(
+    files: Sequence[InputFile],
+    *,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = 16_384,
+    on_error: OnError = "raise",
+    on_rejected: Callable[[Rejected], None] | None = None,
+) -> Iterator[Chunk]:
+    """Stream the inputs as Arrow record batches, in order.
+
+    Args:
+        files: from :func:`resolve_inputs`.
+        columns: read only these columns (Parquet reads no others; JSONL
+            drops the rest after parsing). A missing column is an error.
+        batch_rows: rows per Parquet batch (JSONL batches follow its blocks).
+        on_error: ``"raise"`` on a malformed JSONL line, or ``"skip"`` it,
+            handing it to ``on_rejected``.
+    """
+    global_row = 0
+    for index, file in enumerate(files):
+        if file.format == "parquet":
+            reader = _parquet_batches(file, columns, batch_rows)
+        else:
+            reader = _jsonl_batches(file, columns, on_error, on_rejected)
+        file_row = 0
+        for batch, lines in reader:
+            if batch.num_rows == 0:
+                continue
+            yield Chunk(file, index, file_row, global_row, batch, lines)
+            file_row += batch.num_rows
+            global_row += batch.num_rows
+
+
+def _check_columns(file: InputFile, names: Sequence[str], columns: Sequence[str] | None) -> None:
+    if columns is None:
+        return
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InvalidInputError(
+            f"{file.path}: column {missing[0]!r} not found; columns are {', '.join(map(repr, names)) or '(none)'}"
+        )
+
+
+def _parquet_batches(
+    file: InputFile, columns: Sequence[str] | None, batch_rows: int
+) -> Iterator[tuple[pa.RecordBatch, None]]:
+    try:
+        parquet = pq.ParquetFile(file.path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
+    _check_columns(file, parquet.schema_arrow.names, columns)
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
+        yield batch, None
+
+
+def _read_blocks(file: InputFile) -> Iterator[tuple[int, bytes]]:
+    """Yield (first line number, bytes) blocks of whole lines."""
+    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+        line = 1
+        rest = b""
+        while True:
+            data = stream.read(JSONL_BLOCK_BYTES)
+            if not data:
+                if rest:
+                    yield line, rest
+                return
+            data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            block, rest = data[: cut + 1], data[cut + 1 :]
+            yield line, block
+            line += block.count(b"\n")
+
+
+def _jsonl_batches(
+    file: InputFile,
+    columns: Sequence[str] | None,
+    on_error: OnError,
+    on_rejected: Callable[[Rejected], None] | None,
+) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
+    schema: pa.Schema | None = None
+    for first_line, block in _read_blocks(file):
+        table, lines = _parse_block(file, first_line, block, schema, on_error, on_rejected)
+        if table is None or table.num_rows == 0:
+            continue
+        if schema is None:
+            schema = table.schema
+        elif table.schema != schema:
+            schema = pa.unify_schemas([schema, table.schema], promote_options="permissive")
+        if columns is not None:
+            _check_columns(file, table.column_names, columns)
+            table = table.select(list(columns))
+        for batch in table.combine_chunks().to_batches():
+            yield batch, lines.slice(0, batch.num_rows)
+            lines = lines.slice(batch.num_rows)
+
+
+def _parse_block(
+    file: InputFile,
+    first_line: int,
+    block: bytes,
+    schema: pa.Schema | None,
+    on_error: OnError,
+    on_rejected: Callable[[Rejected], None] | None,
+) -> tuple[pa.Table | None, pa.Array]:
+    raw_lines = block.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    numbered = [(first_line + i, raw) for i, raw in enumerate(raw_lines) if raw.strip()]
+    if not numbered:
+        return None, pa.array([], pa.int64())
+    if all(first_line + i == n for i, (n, _) in enumerate(numbered)):
+        # No blank lines: try the fast multi-threaded parser on the whole block.
+        try:
+            options = pajson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
+            )
+            table = pajson.read_json(_io.BytesIO(block), parse_options=options)
+            if table.num_rows == len(numbered):
+                return table, pa.array([n for n, _ in numbered], pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # locate the bad line(s) below
+    rows: list[dict[str, Any]] = []
+    line_numbers: list[int] = []
+    for number, raw in numbered:
+        try:
+            value = json.loads(raw.decode("utf-8"))
+            if not isinstance(value, dict):
+                raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+        except (UnicodeDecodeError, ValueError) as err:
+            message = f"{file.path}:{number}: malformed JSONL line: {err}"
+            if on_error == "raise":
+                raise InvalidInputError(message + " (use --on-error skip to skip such lines)") from None
+            if on_rejected is not None:
+                on_rejected(Rejected(str(file.path), number, str(err), raw.decode("utf-8", "replace")))
+            continue
+        rows.append(value)
+        line_numbers.append(number)
+    if not rows:
+        return None, pa.array([], pa.int64())
+    try:
+        table = pa.Table.from_pylist(rows)
+        if schema is not None:
+            table = _conform(table, schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise InvalidInputError(
+            f"{file.path}: lines {line_numbers[0]}-{line_numbers[-1]}: values of inconsistent types: {err}"
+        ) from err
+    return table, pa.array(line_numbers, pa.int64())
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast ``table`` to ``schema``'s types for shared fields; keep new fields."""
+    arrays, fields = [], []
+    for f in schema:
+        if f.name in table.column_names:
+            arrays.append(table.column(f.name).cast(f.type))
+        else:
+            arrays.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f)
+    for name in table.column_names:
+        if name not in schema.names:
+            arrays.append(table.column(name))
+            fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def read_table(inputs: Iterable[str | os.PathLike[str]], columns: Sequence[str] | None = None) -> pa.Table:
+    """Read (small) inputs into one table. Prefer :func:`iter_chunks` for corpora."""
+    files = resolve_inputs(inputs)
+    batches = [c.batch for c in iter_chunks(files, columns=columns)]
+    if not batches:
+        return pa.table({c: pa.array([], pa.string()) for c in (columns or [])})
+    return (
+        pa.Table.from_batches(batches)
+        if len({b.schema for b in batches}) == 1
+        else pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
+    )
+
+
+def prepare_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create ``out``; refuse an existing non-empty directory unless resuming or overwriting."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ParameterError(f"{path}: output path exists and is not a directory")
+    if path.exists() and any(path.iterdir()) and not (overwrite or resume):
+        raise ParameterError(
+            f"{path}: output directory exists and is not empty; pass --resume or --overwrite"
+        )
+    if overwrite and path.exists() and not resume:
+        import shutil
+
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class MirroredWriter:
+    """Write one output shard per input shard under ``directory``.
+
+    Every input file gets its output file, even when no row of it lands here
+    (an empty file with the schema), so the shard structure is preserved.
+    """
+
+    def __init__(self, directory: Path, files: Sequence[InputFile], fmt: OutputFormat = "parquet") -> None:
+        if fmt not in ("parquet", "jsonl"):
+            raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
+        self.directory = directory
+        self.files = files
+        self.fmt = fmt
+        self._writers: dict[int, Any] = {}
+        self._schemas: dict[int, pa.Schema] = {}
+        self.rows_written = 0
+
+    def path_for(self, file_index: int) -> Path:
+        return self.directory / self.files[file_index].output_name(self.fmt)
+
+    def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        writer = self._writers.get(file_index)
+        if writer is None:
+            path = self.path_for(file_index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.fmt == "parquet":
+                writer = pq.ParquetWriter(path, table.schema)
+            else:
+                writer = path.open("w", encoding="utf-8")
+            self._writers[file_index] = writer
+            self._schemas[file_index] = table.schema
+        elif table.schema != self._schemas[file_index]:
+            table = _conform(table, self._schemas[file_index]).select(self._schemas[file_index].names)
+        if self.fmt == "parquet":
+            writer.write_table(table)
+        else:
+            for row in table.to_pylist():
+                writer.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self.rows_written += table.num_rows
+
+    def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> list[Path]:
+        """Close all files; create empty shards (with ``empty_schemas[i]``) for untouched inputs."""
+        for index in range(len(self.files)):
+            if index not in self._writers:
+                schema = (empty_schemas or {}).get(index, pa.schema([]))
+                self.write(index, schema.empty_table())
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+        return [self.path_for(i) for i in range(len(self.files))]
+
+
+class RejectedWriter:
+    """Collects :class:`Rejected` lines into ``OUT/rejected/rejected.jsonl``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "rejected.jsonl"
+        self.count = 0
+        self._fh: Any = None
+
+    def __call__(self, rejected: Rejected) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("w", encoding="utf-8")
+        self._fh.write(json.dumps(rejected.__dict__, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """Parse a memory size such as ``"4GB"``, ``"512MiB"``, ``"100k"`` into bytes.
+
+    >>> parse_size("4GB"), parse_size("1.5MiB"), parse_size(1024)
+    (4000000000, 1572864, 1024)
+    """
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if not match:
+        raise ParameterError(f"invalid size {text!r}; expected e.g. 4GB, 512MiB, 100MB")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    power = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}[unit[:1] if unit[:1] in "kmgt" else ""]
+    return int(number * base**power)
+
+
+@dataclass
+class StageTimer:
+    """Wall time and peak memory per stage, for ``report.json``."""
+
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self, name)
+
+
+class _Stage:
+    """Times a stage and samples its resident memory (every 50 ms) for its own peak."""
+
+    def __init__(self, timer: StageTimer, name: str) -> None:
+        self.timer, self.name = timer, name
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, current_rss_bytes())
+
+    def __enter__(self) -> _Stage:
+        self.start = time.perf_counter()
+        self.peak = current_rss_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, current_rss_bytes())
+        self.timer.stages[self.name] = {
+            "seconds": round(time.perf_counter() - self.start, 4),
+            "peak_rss_bytes": self.peak,
+        }
+
+
+def current_rss_bytes() -> int:
+    """Resident memory of this process now, in bytes (0 where unknown)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far, in bytes (0 where unknown)."""
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except (ImportError, OSError):
+        return 0
+
+
+def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
+    """Write ``report`` as indented JSON (atomically: a crash leaves no half file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,106 @@
+"""Input resolution, streaming reads, bad JSONL lines, mirrored outputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io import MirroredWriter, RejectedWriter, iter_chunks, prepare_output_dir, resolve_inputs
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def test_resolve_orders_dirs_globs_and_files(tmp_path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ["d/b.jsonl", "d/a.parquet", "d/sub/c.jsonl.gz", "x.jsonl"]:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "d" / "notes.txt").write_text("ignored")
+    files = resolve_inputs([tmp_path / "x.jsonl", tmp_path / "d"])
+    assert [f.path.name for f in files] == ["x.jsonl", "a.parquet", "b.jsonl", "c.jsonl.gz"]
+    assert [f.shard_name for f in files] == ["x", "a", "b", "c"]
+    assert files[3].compression == "gzip"
+    assert [f.path.name for f in resolve_inputs([str(tmp_path / "d" / "*.jsonl")])] == ["b.jsonl"]
+    # Listing a file twice reads it once.
+    assert len(resolve_inputs([tmp_path / "x.jsonl", tmp_path / "x.jsonl"])) == 1
+
+
+def test_resolve_errors_name_the_input(tmp_path) -> None:
+    with pytest.raises(InvalidInputError, match=r"missing\.jsonl: no such file"):
+        resolve_inputs([tmp_path / "missing.jsonl"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InvalidInputError, match="unknown file type"):
+        resolve_inputs([tmp_path / "notes.txt"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="contains no"):
+        resolve_inputs([tmp_path / "empty"])
+
+
+def test_same_names_in_two_directories_get_distinct_shards(tmp_path) -> None:
+    for d in ["a", "b"]:
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "part.jsonl").write_bytes(b"")
+    files = resolve_inputs([tmp_path / "a", tmp_path / "b"])
+    assert [f.shard_name for f in files] == ["a/part", "b/part"]
+
+
+def test_compressed_jsonl_and_parquet_stream_with_provenance(tmp_path) -> None:
+    rows = [{"id": i, "text": f"t{i}"} for i in range(5)]
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(_jsonl(rows[:2])))
+    (tmp_path / "b.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(_jsonl(rows[2:4])))
+    pq.write_table(pa.Table.from_pylist(rows[4:]), tmp_path / "c.parquet")
+    chunks = list(iter_chunks(resolve_inputs([tmp_path]), columns=["text"]))
+    assert [c.batch.column("text").to_pylist() for c in chunks] == [["t0", "t1"], ["t2", "t3"], ["t4"]]
+    assert [(c.file_index, c.file_row, c.global_row) for c in chunks] == [(0, 0, 0), (1, 0, 2), (2, 0, 4)]
+    assert chunks[0].lines.to_pylist() == [1, 2]
+
+
+def test_missing_column_names_file_and_columns(tmp_path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_jsonl([{"content": "x"}]))
+    with pytest.raises(InvalidInputError, match=r"a.jsonl: column 'text' not found; columns are 'content'"):
+        list(iter_chunks(resolve_inputs([tmp_path]), columns=["text"]))
+
+
+def test_malformed_line_raises_with_file_and_line_or_is_rejected(tmp_path) -> None:
+    data = b'{"text": "a"}\n{"text": "b"\n\n{"text": "c\xff"}\n{"text": "d"}\n'
+    (tmp_path / "a.jsonl").write_bytes(data)
+    files = resolve_inputs([tmp_path])
+    with pytest.raises(InvalidInputError, match=r"a.jsonl:2: malformed JSONL line"):
+        list(iter_chunks(files))
+    rejected = RejectedWriter(tmp_path / "out")
+    chunks = list(iter_chunks(files, on_error="skip", on_rejected=rejected))
+    rejected.close()
+    assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == ["a", "d"]
+    assert [n for c in chunks for n in c.lines.to_pylist()] == [1, 5]
+    lines = [json.loads(x) for x in rejected.path.read_text().splitlines()]
+    assert [(r["line"], r["raw"][:9]) for r in lines] == [(2, '{"text": '), (4, '{"text": ')]
+    assert rejected.count == 2
+
+
+def test_mirrored_writer_keeps_shard_structure(tmp_path) -> None:
+    for name in ["a", "b"]:
+        (tmp_path / f"{name}.jsonl").write_bytes(_jsonl([{"text": name}]))
+    files = resolve_inputs([tmp_path])
+    writer = MirroredWriter(tmp_path / "kept", files)
+    writer.write(1, pa.table({"text": ["b"]}))
+    paths = writer.close({0: pa.schema([("text", pa.string())])})
+    assert [p.name for p in paths] == ["a.parquet", "b.parquet"]
+    assert pq.read_table(paths[0]).num_rows == 0
+    assert pq.read_table(paths[1]).column("text").to_pylist() == ["b"]
+
+
+def test_output_dir_refuses_existing_unless_asked(tmp_path) -> None:
+    out = tmp_path / "out"
+    prepare_output_dir(out)
+    (out / "x").write_text("1")
+    with pytest.raises(ParameterError, match="--resume or --overwrite"):
+        prepare_output_dir(out)
+    prepare_output_dir(out, overwrite=True)
+    assert not (out / "x").exists()
