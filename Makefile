@@ -51,8 +51,10 @@ test-python: ## pytest (doctests of the package included)
 
 test: test-rust test-python ## All tests: cargo test, then pytest
 
-bench: ## End-to-end benchmarks vs peers (writes benches/RESULTS.md sections)
-	$(BIN)/python benches/bench_minhash.py
+bench: bench-minhash ## Every end-to-end benchmark (each writes benches/results/<area>.md)
+
+bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
+	$(BIN)/python benches/bench_minhash.py --docs 50000
 
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core

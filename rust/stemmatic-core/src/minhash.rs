@@ -179,42 +179,35 @@ impl<T: SigValue> MinHasher<T> {
 
     /// Write the signature of `text` into `out` (length `num_perm`) and return
     /// its number of shingles. `scratch` is reused between calls.
-    pub fn signature_into(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
+    pub fn signature_into(&self, text: &str, scratch: &mut Scratch<T>, out: &mut [T]) -> usize {
         debug_assert_eq!(out.len(), self.seeds.len());
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { self.signature_into_avx2(text, scratch, out) };
-            }
-        }
-        self.signature_into_generic(text, scratch, out)
+        let folded = &mut scratch.folded;
+        folded.clear();
+        let count = self
+            .spec
+            .for_each_hash(text, &mut scratch.normalized, |h| folded.push(T::fold(h)));
+        self.signature_of_folded(folded, out);
+        count
     }
 
     /// The signature of `text` as a new vector.
     pub fn signature(&self, text: &str) -> Vec<T> {
         let mut out = vec![T::EMPTY; self.seeds.len()];
-        self.signature_into(text, &mut String::new(), &mut out);
+        self.signature_into(text, &mut Scratch::default(), &mut out);
         out
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn signature_into_avx2(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
-        // The same code, compiled with 8-lane integer multiplies.
-        self.signature_into_generic(text, scratch, out)
-    }
-
-    #[inline(always)]
-    fn signature_into_generic(&self, text: &str, scratch: &mut String, out: &mut [T]) -> usize {
-        out.fill(T::EMPTY);
-        let seeds = &self.seeds[..out.len()];
-        self.spec.for_each_hash(text, scratch, |shingle| {
-            let folded = T::fold(shingle);
-            for (min, &seed) in out.iter_mut().zip(seeds) {
-                *min = (*min).min(T::permute(folded, seed));
+    /// Minima over already folded shingle hashes, written to `out`.
+    fn signature_of_folded(&self, folded: &[T], out: &mut [T]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { min_kernel_avx2(&self.seeds, folded, out) };
+                return;
             }
-        })
+        }
+        min_kernel(&self.seeds, folded, out);
     }
 
     /// Signatures of a batch of rows (`None` = null), on `workers` threads.
@@ -234,7 +227,7 @@ impl<T: SigValue> MinHasher<T> {
         let mut num_shingles = vec![0u32; rows.len()];
         let mut status = vec![RowStatus::Ok; rows.len()];
         let one_row = |row: Option<&[u8]>,
-                       scratch: &mut String,
+                       scratch: &mut Scratch<T>,
                        out: &mut [T],
                        count: &mut u32,
                        state: &mut RowStatus| {
@@ -256,7 +249,7 @@ impl<T: SigValue> MinHasher<T> {
         };
         let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
         if workers <= 1 || rows.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
-            let mut scratch = String::new();
+            let mut scratch = Scratch::default();
             for (((row, out), count), state) in rows
                 .iter()
                 .zip(signatures.chunks_mut(num_perm))
@@ -272,7 +265,7 @@ impl<T: SigValue> MinHasher<T> {
                     .zip(num_shingles.par_iter_mut())
                     .zip(status.par_iter_mut())
                     .with_max_len(64)
-                    .for_each_init(String::new, |scratch, (((row, out), count), state)| {
+                    .for_each_init(Scratch::default, |scratch, (((row, out), count), state)| {
                         one_row(*row, scratch, out, count, state);
                     });
             })?;
@@ -300,6 +293,62 @@ impl<T: SigValue> MinHasher<T> {
             status,
         })
     }
+}
+
+/// Reusable buffers of one worker: the normalized text and the folded hashes.
+#[derive(Debug)]
+pub struct Scratch<T> {
+    normalized: String,
+    folded: Vec<T>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Self {
+            normalized: String::new(),
+            folded: Vec::new(),
+        }
+    }
+}
+
+/// Permutations handled per pass over a document's hashes: their minima stay
+/// in registers (4 AVX2 registers of 8 x u32) instead of memory.
+const LANES: usize = 32;
+
+/// `out[i] = min over h in folded of permute(h, seeds[i])` (EMPTY if none).
+#[inline(always)]
+fn min_kernel<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
+    let mut seed_blocks = seeds.chunks_exact(LANES);
+    let mut out_blocks = out.chunks_exact_mut(LANES);
+    for (seed_block, out_block) in (&mut seed_blocks).zip(&mut out_blocks) {
+        let seed_block: [T; LANES] = std::array::from_fn(|k| seed_block[k]);
+        let mut acc = [T::EMPTY; LANES];
+        for &h in folded {
+            for k in 0..LANES {
+                acc[k] = acc[k].min(T::permute(h, seed_block[k]));
+            }
+        }
+        out_block.copy_from_slice(&acc);
+    }
+    for (min, &seed) in out_blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(seed_blocks.remainder())
+    {
+        *min = folded
+            .iter()
+            .fold(T::EMPTY, |m, &h| m.min(T::permute(h, seed)));
+    }
+}
+
+/// [`min_kernel`] compiled for AVX2 (8 lanes of 32-bit multiplies).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn min_kernel_avx2<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
+    min_kernel(seeds, folded, out);
 }
 
 /// Fraction of positions where two signatures agree: the MinHash estimate of

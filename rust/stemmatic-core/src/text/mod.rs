@@ -63,8 +63,10 @@ impl Tokenizer {
     pub fn normalize_into(self, text: &str, out: &mut String) {
         out.clear();
         match self {
-            Tokenizer::Words => join_tokens(text, out, is_word),
-            Tokenizer::Whitespace | Tokenizer::Chars => join_tokens(text, out, |c| !is_space(c)),
+            Tokenizer::Words => join_tokens(text, out, &ASCII_WORD, is_word),
+            Tokenizer::Whitespace | Tokenizer::Chars => {
+                join_tokens(text, out, &ASCII_NON_SPACE, |c| !is_space(c));
+            }
         }
     }
 
@@ -108,39 +110,93 @@ impl FromStr for Tokenizer {
     }
 }
 
+/// For each ASCII byte: its lowercase form if it belongs to a token, else
+/// [`AsciiTable::SEPARATOR`] (NUL is a token character for `whitespace`).
+struct AsciiTable([u8; 128]);
+
+impl AsciiTable {
+    const SEPARATOR: u8 = 0xFF;
+
+    const fn new(words: bool) -> Self {
+        let mut table = [Self::SEPARATOR; 128];
+        let mut i = 0;
+        while i < 128 {
+            let b = i as u8;
+            let keep = if words {
+                b.is_ascii_alphanumeric() || b == b'_'
+            } else {
+                !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F)
+            };
+            if keep {
+                table[i] = b.to_ascii_lowercase();
+            }
+            i += 1;
+        }
+        Self(table)
+    }
+}
+
+/// `\w` for ASCII: letters, digits, `_`.
+static ASCII_WORD: AsciiTable = AsciiTable::new(true);
+/// Not `str.isspace()` for ASCII.
+static ASCII_NON_SPACE: AsciiTable = AsciiTable::new(false);
+
 /// Lowercase `text` as Python's `str.lower()` does and append the runs of
 /// characters for which `keep` holds, separated by single spaces.
+///
+/// ASCII bytes, the bulk of most corpora, go through a 128-entry table
+/// (`ascii`, which must agree with `keep`); any other character is decoded
+/// and lowercased through the generated tables.
 #[inline]
-fn join_tokens(text: &str, out: &mut String, keep: impl Fn(char) -> bool) {
-    out.reserve(text.len());
+fn join_tokens(text: &str, out: &mut String, ascii: &AsciiTable, keep: impl Fn(char) -> bool) {
+    let bytes = text.as_bytes();
+    let mut buf = std::mem::take(out).into_bytes();
+    buf.reserve(bytes.len());
     let mut in_token = false;
-    let mut push = |c: char, out: &mut String| {
-        if keep(c) {
-            if !in_token {
-                if !out.is_empty() {
-                    out.push(' ');
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let lower = ascii.0[usize::from(b)];
+            if lower == AsciiTable::SEPARATOR {
+                in_token = false;
+            } else {
+                if !in_token && !buf.is_empty() {
+                    buf.push(b' ');
                 }
                 in_token = true;
+                buf.push(lower);
             }
-            out.push(c);
-        } else {
-            in_token = false;
-        }
-    };
-    for (offset, c) in text.char_indices() {
-        if c.is_ascii() {
-            push(c.to_ascii_lowercase(), out);
+            i += 1;
             continue;
         }
-        match lowercase(text, offset, c) {
-            Lower::One(l) => push(l, out),
-            Lower::Many(len, chars) => {
-                for &l in &chars[..len] {
-                    push(l, out);
+        // A non-ASCII byte starts a multi-byte character: `i` is on a char
+        // boundary because every earlier step advanced by whole characters.
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        let (len, chars) = match lowercase(text, i, c) {
+            Lower::One(l) => (1, [l; 3]),
+            Lower::Many(len, chars) => (len, chars),
+        };
+        for &l in &chars[..len] {
+            if keep(l) {
+                if !in_token && !buf.is_empty() {
+                    buf.push(b' ');
                 }
+                in_token = true;
+                buf.extend_from_slice(l.encode_utf8(&mut [0; 4]).as_bytes());
+            } else {
+                in_token = false;
             }
         }
+        i += c.len_utf8();
     }
+    // Only whole characters were appended (ASCII bytes or `encode_utf8`
+    // output), so this conversion always succeeds; it is checked rather than
+    // `unsafe` because the check costs little next to hashing.
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
 }
 
 /// The lowercase form of one character.
