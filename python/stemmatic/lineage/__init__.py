@@ -1,0 +1,1 @@
+"""Dataset lineage: build, check, query and export the family tree of training data."""

@@ -1,0 +1,123 @@
+"""What every importer shares: its report, and resolution of free-text names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stemmatic.exceptions import InvalidInputError
+from stemmatic.lineage.names import UNRESOLVED_PREFIX, canonical_name, canonical_repo, parse_url
+
+if TYPE_CHECKING:
+    from stemmatic.lineage.graph import LineageGraph
+
+__all__ = ["ImportReport", "rebind_unresolved", "resolve_or_unresolved"]
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+@dataclass
+class ImportReport:
+    """Counts of what an importer read and what it made of it."""
+
+    source: str
+    files: int = 0
+    records: int = 0
+    nodes_added: int = 0
+    edges_added: int = 0
+    names_seen: int = 0
+    names_resolved: int = 0
+    unresolved: dict[str, int] = field(default_factory=dict)
+    self_inclusions: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready summary."""
+        return {
+            "source": self.source,
+            "files": self.files,
+            "records": self.records,
+            "nodes_added": self.nodes_added,
+            "edges_added": self.edges_added,
+            "names_seen": self.names_seen,
+            "names_resolved": self.names_resolved,
+            "unresolved_names": len(self.unresolved),
+            "self_inclusions": len(self.self_inclusions),
+            "warnings": len(self.warnings),
+        }
+
+
+def resolve_or_unresolved(graph: LineageGraph, name: str, report: ImportReport) -> str:
+    """The key ``name`` resolves to, or an ``unresolved:`` node key kept visible in the graph.
+
+    Raises:
+        InvalidInputError: if ``name`` is empty.
+    """
+    report.names_seen += 1
+    if not name.strip():
+        raise InvalidInputError("empty dataset name")
+    found = graph.resolve(name)
+    if found is not None and not found.startswith(UNRESOLVED_PREFIX):
+        report.names_resolved += 1
+        return found
+    parsed = parse_url(name)
+    if (parsed is not None and parsed.kind in ("dataset", "model") and "/" in parsed.repo) or _REPO_ID.match(
+        name.strip()
+    ):
+        # A precise Hub id or URL names its node even before anything describes it.
+        report.names_resolved += 1
+        key = canonical_name(parsed.repo if parsed is not None else name)
+        index = graph.add_node(key)
+        graph.aliases.add_repo(graph.keys[index])
+        return graph.keys[index]
+    key = UNRESOLVED_PREFIX + canonical_repo(name)
+    report.unresolved[name] = report.unresolved.get(name, 0) + 1
+    graph.add_node(key, kind="unresolved", name=name.strip())
+    graph.aliases.add(name, key)
+    return key
+
+
+def rebind_unresolved(graph: LineageGraph) -> dict[str, str]:
+    """Point the edges of ``unresolved:`` nodes whose name now resolves at the real node.
+
+    Run after importing more sources (a card for ``openai/gsm8k`` resolves an
+    earlier ``GSM8K``). The unresolved node stays, without edges, with
+    ``resolved_to`` set, so indices stay stable. Returns ``{old: new}``.
+    """
+    moved: dict[str, str] = {}
+    for i in range(graph.num_nodes):
+        if graph.kinds[i] != "unresolved" or graph.get_attr(i, "resolved_to"):
+            continue
+        name = graph.names[i]
+        candidates = [
+            k for k in graph.aliases.candidates(name) if not k.startswith(UNRESOLVED_PREFIX) and k in graph
+        ]
+        if len(candidates) != 1:
+            continue
+        target = graph.index(candidates[0])
+        for edge in graph.out_edges(i):
+            graph.remove_edge(edge.index)
+            if graph.index(edge.target) != target:
+                graph.add_edge(
+                    target,
+                    graph.index(edge.target),
+                    edge.relation,
+                    confidence=edge.confidence,
+                    fraction=edge.fraction,
+                    evidence=edge.evidence,
+                )
+        for edge in graph.in_edges(i):
+            graph.remove_edge(edge.index)
+            if graph.index(edge.source) != target:
+                graph.add_edge(
+                    graph.index(edge.source),
+                    target,
+                    edge.relation,
+                    confidence=edge.confidence,
+                    fraction=edge.fraction,
+                    evidence=edge.evidence,
+                )
+        graph.set_attr(i, "resolved_to", graph.keys[target])
+        moved[graph.keys[i]] = graph.keys[target]
+    return moved

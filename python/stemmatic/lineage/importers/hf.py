@@ -1,0 +1,292 @@
+"""Import Hugging Face dataset cards and model cards (their YAML front matter).
+
+Dataset cards give ``source_datasets`` in both of its forms — the Hub's
+``original`` / ``extended|<name>`` vocabulary and plain repository ids —
+plus ``configs``, ``dataset_info`` splits with sizes, ``license``,
+``pretty_name`` and ``task_categories``. Model cards give ``base_model``
+(one or several), ``base_model_relation`` (``adapter``, ``merge``,
+``quantized``, ``finetune``) and ``datasets``.
+
+Every config and split becomes a node (``repo:config@split``) merged into its
+parent, so a derivation from a whole repository inherits its test split while
+one from ``@train`` does not. With ``benchmark=True`` (or a repository listed
+in ``benchmarks=``) the ``test`` splits are ``benchmark`` nodes.
+
+>>> card = '''---
+... license: cc-by-nc-4.0
+... source_datasets:
+... - extended|tatsu-lab/alpaca
+... dataset_info:
+...   splits:
+...   - name: train
+...     num_examples: 51760
+... ---
+... # Alpaca cleaned'''
+>>> graph, _ = load_hf_card(text=card, repo_id="yahma/alpaca-cleaned")
+>>> graph.parents("yahma/alpaca-cleaned")
+['tatsu-lab/alpaca', 'yahma/alpaca-cleaned:default']
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from stemmatic._extras import require
+from stemmatic.exceptions import InvalidInputError
+from stemmatic.lineage.domains import infer_domain
+from stemmatic.lineage.graph import Evidence, LineageGraph
+from stemmatic.lineage.importers._common import ImportReport, resolve_or_unresolved
+from stemmatic.lineage.names import MODEL_PREFIX, canonical_repo, parse_url, quote_part
+
+__all__ = ["load_hf_card", "parse_front_matter"]
+
+_MODEL_RELATIONS = {"adapter": "adapter", "merge": "merge", "quantized": "quantized", "finetune": "finetune"}
+
+
+def parse_front_matter(text: str, *, where: str = "card") -> dict[str, Any]:
+    """The YAML front matter (between the leading ``---`` lines) of a card as a dict.
+
+    Raises:
+        InvalidInputError: if there is no front matter, or its YAML is
+            malformed (naming the line), or it is not a mapping.
+
+    >>> parse_front_matter("---\\nlicense: mit\\n---\\ntext")
+    {'license': 'mit'}
+    """
+    yaml = require("yaml", "reading Hugging Face cards")
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise InvalidInputError(f"{where}: no YAML front matter (the card must start with '---')")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise InvalidInputError(f"{where}: YAML front matter is not closed by '---'") from None
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 2}" if mark is not None else ""
+        raise InvalidInputError(f"{where}{line}: malformed YAML front matter ({err})") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where}: YAML front matter is not a mapping")
+    return data
+
+
+def _as_list(value: Any, field: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, dict)):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise InvalidInputError(
+        f"{where}: field {field!r} must be a string or a list, not {type(value).__name__}"
+    )
+
+
+def _strings(value: Any, field: str, where: str) -> list[str]:
+    items = _as_list(value, field, where)
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInputError(f"{where}: field {field!r} holds a {type(item).__name__}, not a string")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _repo_from_path(path: Path) -> str:
+    folder = path.parent if path.is_file() or path.suffix else path
+    if folder.parent.name and folder.name:
+        return f"{folder.parent.name}/{folder.name}"
+    raise InvalidInputError(f"{path}: pass repo_id=, the repository cannot be read from the path")
+
+
+def load_hf_card(
+    path: str | Path | None = None,
+    *,
+    text: str | None = None,
+    repo_id: str | None = None,
+    kind: str = "auto",
+    graph: LineageGraph | None = None,
+    benchmark: bool = False,
+    date: str | None = None,
+) -> tuple[LineageGraph, ImportReport]:
+    """Import one dataset or model card.
+
+    Args:
+        path: a ``README.md``; its repository is read from the two folders
+            above it (``.../org/name/README.md``) unless ``repo_id`` is given.
+        text: the card's text instead of ``path``.
+        repo_id: the repository the card describes.
+        kind: ``dataset``, ``model`` or ``auto`` (a card with ``base_model``
+            or ``model-index`` is a model card).
+        graph: a graph to add to (a new one by default).
+        benchmark: mark the card's ``test`` splits as benchmark nodes.
+        date: the repository's creation date (cards do not carry one).
+
+    Raises:
+        InvalidInputError: for a malformed card or field, naming the file.
+        ParameterError: for an unknown ``kind``.
+    """
+    if (path is None) == (text is None):
+        raise InvalidInputError("load_hf_card: pass exactly one of path= or text=")
+    where = str(path) if path is not None else f"card of {repo_id or '?'}"
+    if path is not None:
+        path = Path(path)
+        card_file = path / "README.md" if path.is_dir() else path
+        try:
+            text = card_file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise InvalidInputError(f"{card_file}: cannot read card ({err.strerror})") from err
+        repo_id = repo_id or _repo_from_path(card_file)
+    if not repo_id:
+        raise InvalidInputError(f"{where}: repo_id= is required with text=")
+    assert text is not None
+    meta = parse_front_matter(text, where=where)
+    if kind not in ("auto", "dataset", "model"):
+        from stemmatic.exceptions import ParameterError
+
+        raise ParameterError(f"kind must be 'auto', 'dataset' or 'model', not {kind!r}")
+    if kind == "auto":
+        kind = "model" if ("base_model" in meta or "model-index" in meta) else "dataset"
+    graph = graph if graph is not None else LineageGraph()
+    report = ImportReport(source=where, files=1, records=1)
+    before = (graph.num_nodes, graph.num_edges)
+    url = f"https://huggingface.co/{'datasets/' if kind == 'dataset' else ''}{repo_id}"
+    licenses = _strings(meta.get("license"), "license", where)
+    if kind == "model":
+        _model_card(graph, meta, repo_id, licenses, url, where, report, date)
+    else:
+        _dataset_card(graph, meta, repo_id, licenses, url, where, report, benchmark, date)
+    report.nodes_added = graph.num_nodes - before[0]
+    report.edges_added = graph.num_edges - before[1]
+    return graph, report
+
+
+def _dataset_card(
+    graph: LineageGraph,
+    meta: dict[str, Any],
+    repo_id: str,
+    licenses: list[str],
+    url: str,
+    where: str,
+    report: ImportReport,
+    benchmark: bool,
+    date: str | None,
+) -> None:
+    categories = _strings(meta.get("task_categories"), "task_categories", where)
+    name = meta.get("pretty_name") or repo_id
+    infos = _as_list(meta.get("dataset_info"), "dataset_info", where)
+    total = 0
+    splits: list[tuple[str, str, int | None]] = []
+    for info in infos:
+        if not isinstance(info, dict):
+            raise InvalidInputError(f"{where}: field 'dataset_info' entries must be mappings")
+        config = str(info.get("config_name") or "default")
+        for split in _as_list(info.get("splits"), "dataset_info.splits", where):
+            if not isinstance(split, dict) or "name" not in split:
+                raise InvalidInputError(f"{where}: field 'dataset_info.splits' entry without 'name'")
+            count = split.get("num_examples")
+            if count is not None and (not isinstance(count, int) or count < 0):
+                raise InvalidInputError(
+                    f"{where}: field 'dataset_info.splits.num_examples' is {count!r}, not a count"
+                )
+            splits.append((config, str(split["name"]), count))
+            total += count or 0
+    for config_entry in _as_list(meta.get("configs"), "configs", where):
+        if not isinstance(config_entry, dict) or "config_name" not in config_entry:
+            raise InvalidInputError(f"{where}: field 'configs' entry without 'config_name'")
+        config = str(config_entry["config_name"])
+        files = config_entry.get("data_files")
+        for item in files if isinstance(files, list) else []:
+            if (
+                isinstance(item, dict)
+                and "split" in item
+                and (config, str(item["split"])) not in {(c, s) for c, s, _ in splits}
+            ):
+                splits.append((config, str(item["split"]), None))
+    repo_index = graph.add_node(
+        repo_id,
+        kind="dataset",
+        name=str(name),
+        size=total or None,
+        domain=infer_domain([repo_id, str(name), *categories]),
+        categories=categories,
+        licenses=licenses,
+        date=date,
+        described_by=["hf-card"],
+        hf_url=url,
+    )
+    repo_key = graph.keys[repo_index]
+    graph.aliases.add_repo(repo_key)
+    if isinstance(name, str):
+        graph.aliases.add(name, repo_key)
+    for config, split, count in splits:
+        config_key = f"{repo_key}:{quote_part(config)}"
+        split_key = f"{config_key}@{quote_part(split)}"
+        graph.add_node(config_key, kind="dataset", licenses=licenses, date=date)
+        split_kind = "benchmark" if benchmark and split == "test" else "dataset"
+        graph.add_node(split_key, kind=split_kind, size=count, licenses=licenses, date=date)
+        quote = f"dataset_info: config {config!r}, split {split!r}"
+        graph.add_edge(split_key, config_key, "merge", evidence=Evidence("card", quote, url))
+        graph.add_edge(config_key, repo_key, "merge", evidence=Evidence("card", quote, url))
+    for item in _strings(meta.get("source_datasets"), "source_datasets", where):
+        relation, _, name_part = item.partition("|")
+        if not name_part:
+            if item.lower() == "original":
+                graph.set_attr(repo_key, "original", True)
+                continue
+            relation, name_part = "derived", item
+        elif relation.strip().lower() == "extended":
+            relation = "extend"
+        else:
+            raise InvalidInputError(
+                f"{where}: field 'source_datasets' entry {item!r}: only 'extended|<name>' is a Hub form"
+            )
+        name_part = re.sub(r"^other-", "", name_part.strip())
+        parent = resolve_or_unresolved(graph, name_part, report)
+        if parent == repo_key:
+            report.self_inclusions.append((repo_key, item))
+            continue
+        graph.add_edge(parent, repo_key, relation, evidence=Evidence("card", f"source_datasets: {item}", url))
+
+
+def _model_card(
+    graph: LineageGraph,
+    meta: dict[str, Any],
+    repo_id: str,
+    licenses: list[str],
+    url: str,
+    where: str,
+    report: ImportReport,
+    date: str | None,
+) -> None:
+    model_key = MODEL_PREFIX + canonical_repo(repo_id)
+    graph.add_node(model_key, kind="model", name=repo_id, licenses=licenses, date=date, hf_url=url)
+    graph.aliases.add(model_key, model_key)
+    bases = _strings(meta.get("base_model"), "base_model", where)
+    relation_raw = meta.get("base_model_relation")
+    if relation_raw is not None and (
+        not isinstance(relation_raw, str) or relation_raw not in _MODEL_RELATIONS
+    ):
+        raise InvalidInputError(
+            f"{where}: field 'base_model_relation' is {relation_raw!r}; expected one of "
+            f"{', '.join(_MODEL_RELATIONS)}"
+        )
+    relation = _MODEL_RELATIONS.get(relation_raw or "", "merge" if len(bases) > 1 else "finetune")
+    for base in bases:
+        parsed = parse_url(base)
+        base_repo = parsed.repo if parsed is not None else base
+        graph.add_edge(
+            MODEL_PREFIX + canonical_repo(base_repo),
+            model_key,
+            relation,
+            evidence=Evidence("card", f"base_model: {base}", url),
+        )
+    for dataset in _strings(meta.get("datasets"), "datasets", where):
+        parent = resolve_or_unresolved(graph, dataset, report)
+        graph.add_edge(
+            parent, model_key, "trained_on", evidence=Evidence("card", f"datasets: {dataset}", url)
+        )

@@ -1,0 +1,302 @@
+"""Dataset and model names: parsing, canonical keys, URL forms and an alias table.
+
+A node key has the grammar ``repo[:config][@split][#revision]`` for datasets
+(``openai/gsm8k:main@test#e53f048``), ``model:org/name`` for models and
+``unresolved:<name>`` for names that matched nothing. The repository part is
+*canonicalised* for matching: lower case, and runs of ``_``, ``-`` and spaces
+fold to one ``-`` (Hugging Face resolves repository ids case-insensitively).
+Config, split and revision are kept exactly as written, and the organisation
+is never dropped, so ``org-a/alpaca`` and ``org-b/alpaca`` stay two nodes, and
+so do ``squad`` and ``squad_v2``: canonicalisation never merges versions.
+
+>>> DatasetRef.parse("OpenAI/GSM8K:main@test").key
+'openai/gsm8k:main@test'
+>>> canonical_name("https://huggingface.co/datasets/tatsu-lab/alpaca/tree/main")
+'tatsu-lab/alpaca'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from stemmatic.exceptions import InvalidInputError
+
+__all__ = [
+    "COLLECTION_PREFIX",
+    "MODEL_PREFIX",
+    "UNRESOLVED_PREFIX",
+    "AliasTable",
+    "DatasetRef",
+    "canonical_name",
+    "canonical_repo",
+    "normalize_key",
+    "parse_url",
+    "quote_part",
+]
+
+MODEL_PREFIX = "model:"
+UNRESOLVED_PREFIX = "unresolved:"
+COLLECTION_PREFIX = "collection:"
+_PREFIXES = (MODEL_PREFIX, UNRESOLVED_PREFIX, COLLECTION_PREFIX)
+_FOLD = re.compile(r"[\s_\-]+")
+_HF_URL = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?P<datasets>datasets/)?"
+    r"(?P<repo>[^/?#\s]+(?:/[^/?#\s]+)?)(?P<rest>/[^?#\s]*)?",
+    re.IGNORECASE,
+)
+_GITHUB_URL = re.compile(r"^(?:https?://)?(?:www\.)?github\.com/(?P<repo>[^/?#\s]+/[^/?#\s]+)", re.IGNORECASE)
+# Free-text names from documentation often end in a generic noun ("ELI5 dataset");
+# dropping it is not a version change.
+_GENERIC_SUFFIX = re.compile(r"[\s_\-]+(?:dataset|datasets|corpus|data set)$", re.IGNORECASE)
+_HF_RESERVED = {"spaces", "docs", "blog", "papers", "collections", "organizations", "models"}
+
+
+def canonical_repo(repo: str) -> str:
+    """The matching form of a repository id or free-text name.
+
+    >>> canonical_repo("WizardLM/WizardLM_evol_instruct_V2_196k")
+    'wizardlm/wizardlm-evol-instruct-v2-196k'
+    """
+    text = repo.strip().strip("\"'`").strip()
+    text = text.rstrip("/").removesuffix(".git")
+    return _FOLD.sub("-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class ParsedUrl:
+    """What a URL names: ``kind`` is ``dataset``, ``model``, ``github`` or ``url``."""
+
+    kind: str
+    repo: str
+    revision: str | None = None
+
+
+def parse_url(text: str) -> ParsedUrl | None:
+    """Parse a Hugging Face or GitHub URL; ``None`` when ``text`` is not a URL.
+
+    >>> parse_url("huggingface.co/datasets/ai4privacy/pii-masking-43k")
+    ParsedUrl(kind='dataset', repo='ai4privacy/pii-masking-43k', revision=None)
+    >>> parse_url("https://huggingface.co/meta-llama/Llama-2-7b-hf").kind
+    'model'
+    """
+    text = text.strip()
+    match = _HF_URL.match(text)
+    if match:
+        repo = match.group("repo")
+        rest = match.group("rest") or ""
+        is_dataset = bool(match.group("datasets"))
+        if not is_dataset and repo.split("/")[0].lower() in _HF_RESERVED:
+            return ParsedUrl("url", _strip_scheme(text))
+        revision = None
+        tree = re.match(r"^/(?:tree|blob|resolve)/([^/]+)", rest)
+        if tree and tree.group(1) not in {"main"}:
+            revision = tree.group(1)
+        return ParsedUrl("dataset" if is_dataset else "model", repo, revision)
+    match = _GITHUB_URL.match(text)
+    if match:
+        return ParsedUrl("github", "github.com/" + match.group("repo").removesuffix(".git"))
+    if re.match(r"^(?:https?://|www\.)", text, re.IGNORECASE):
+        return ParsedUrl("url", _strip_scheme(text))
+    return None
+
+
+def _strip_scheme(url: str) -> str:
+    return re.sub(r"^(?:https?://)?(?:www\.)?", "", url, flags=re.IGNORECASE).rstrip("/")
+
+
+def canonical_name(name: str) -> str:
+    """The canonical key of a free-text name, repository id or URL (no alias lookup).
+
+    >>> canonical_name("ELI5 dataset")
+    'eli5'
+    >>> canonical_name("https://github.com/tatsu-lab/stanford_alpaca")
+    'github.com/tatsu-lab/stanford-alpaca'
+    >>> canonical_name("https://huggingface.co/mistralai/Mistral-7B-v0.1")
+    'model:mistralai/mistral-7b-v0.1'
+    """
+    parsed = parse_url(name)
+    if parsed is not None:
+        if parsed.kind == "model":
+            return MODEL_PREFIX + canonical_repo(parsed.repo)
+        key = canonical_repo(parsed.repo)
+        return key + (f"#{parsed.revision}" if parsed.revision else "")
+    text = name.strip()
+    if "/" not in text:
+        text = _GENERIC_SUFFIX.sub("", text)
+    if re.search(r"\s", text.strip()):
+        # Free text ("Dolly 15k"): never split on ':' / '@' / '#'.
+        key = canonical_repo(text)
+        if not key:
+            raise InvalidInputError(f"name {name!r} is empty")
+        return key
+    return DatasetRef.parse(text).key
+
+
+def quote_part(part: str) -> str:
+    """Percent-encode the separators (``%:@#``) in a config, split or revision label.
+
+    >>> quote_part("commitpackft-c#")
+    'commitpackft-c%23'
+    """
+    return part.replace("%", "%25").replace(":", "%3A").replace("@", "%40").replace("#", "%23")
+
+
+def normalize_key(key: str) -> str:
+    """The canonical form of a node key, whatever its kind.
+
+    >>> normalize_key("model:Qwen/Qwen2_5-7B"), normalize_key("unresolved:Dolly 15k")
+    ('model:qwen/qwen2-5-7b', 'unresolved:dolly-15k')
+    """
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            rest = canonical_repo(key[len(prefix) :])
+            if not rest:
+                raise InvalidInputError(f"node key {key!r} is empty after its prefix")
+            return prefix + rest
+    return canonical_name(key)
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset at ``repo[:config][@split][#revision]`` granularity.
+
+    >>> ref = DatasetRef.parse("allenai/ai2_arc:ARC-Challenge@test")
+    >>> ref.repo, ref.config, ref.split, ref.key
+    ('allenai/ai2-arc', 'ARC-Challenge', 'test', 'allenai/ai2-arc:ARC-Challenge@test')
+    >>> ref.parent.key
+    'allenai/ai2-arc:ARC-Challenge'
+    """
+
+    repo: str
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetRef:
+        """Parse a key; the repository part is canonicalised, the rest kept as written.
+
+        Raises:
+            InvalidInputError: if the text is empty or a part is empty.
+        """
+        raw = text.strip()
+        if not raw:
+            raise InvalidInputError("empty dataset name")
+        rest, _, revision = raw.partition("#")
+        rest, _, split = rest.partition("@")
+        repo, _, config = rest.partition(":")
+        for label, part, present in (
+            ("revision", revision, "#" in raw),
+            ("split", split, "@" in raw),
+            ("config", config, ":" in rest),
+        ):
+            if present and not part.strip():
+                raise InvalidInputError(f"dataset name {text!r} has an empty {label}")
+        repo_key = canonical_repo(repo)
+        if not repo_key:
+            raise InvalidInputError(f"dataset name {text!r} has an empty repository")
+        return cls(repo_key, config.strip() or None, split.strip() or None, revision.strip() or None)
+
+    @property
+    def key(self) -> str:
+        """The node key."""
+        out = self.repo
+        if self.config:
+            out += f":{self.config}"
+        if self.split:
+            out += f"@{self.split}"
+        if self.revision:
+            out += f"#{self.revision}"
+        return out
+
+    @property
+    def parent(self) -> DatasetRef:
+        """The next coarser granularity (revision, then split, then config dropped)."""
+        if self.revision:
+            return DatasetRef(self.repo, self.config, self.split)
+        if self.split:
+            return DatasetRef(self.repo, self.config)
+        if self.config:
+            return DatasetRef(self.repo)
+        return self
+
+
+@dataclass
+class AliasTable:
+    """Maps alternative spellings to node keys, refusing ambiguous short names.
+
+    A short name (``alpaca``) also resolves to a repository whose name part it
+    is (``tatsu-lab/alpaca``), but only when exactly one known repository has
+    that name part; otherwise it stays unresolved and :meth:`candidates` lists
+    the choices.
+
+    >>> table = AliasTable()
+    >>> table.add("Stanford Alpaca", "tatsu-lab/alpaca")
+    >>> table.add_repo("tatsu-lab/alpaca")
+    >>> table.resolve("stanford_alpaca"), table.resolve("ALPACA")
+    ('tatsu-lab/alpaca', 'tatsu-lab/alpaca')
+    """
+
+    _aliases: dict[str, str] = field(default_factory=dict)
+    _conflicts: dict[str, set[str]] = field(default_factory=dict)
+    _by_name_part: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, alias: str, key: str) -> None:
+        """Declare ``alias`` a spelling of ``key``; an alias given two keys becomes ambiguous."""
+        folded = _alias_fold(alias)
+        if not folded:
+            return
+        previous = self._aliases.get(folded)
+        if previous is not None and previous != key:
+            self._conflicts.setdefault(folded, {previous}).add(key)
+            return
+        if folded not in self._conflicts:
+            self._aliases[folded] = key
+
+    def add_repo(self, key: str) -> None:
+        """Register a repository key so its bare name part can resolve to it."""
+        self.add(key, key)
+        if key.startswith(_PREFIXES) or key.startswith("github.com/"):
+            return
+        repo = DatasetRef.parse(key).repo
+        if "/" in repo:
+            self._by_name_part.setdefault(repo.rsplit("/", 1)[1], set()).add(key)
+
+    def update(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Add many ``(alias, key)`` pairs."""
+        for alias, key in pairs:
+            self.add(alias, key)
+
+    def resolve(self, name: str) -> str | None:
+        """The key ``name`` stands for, or ``None`` when unknown or ambiguous."""
+        folded = _alias_fold(name)
+        if folded in self._conflicts:
+            return None
+        if folded in self._aliases:
+            return self._aliases[folded]
+        canonical = canonical_name(name)
+        if canonical in self._aliases:
+            return self._aliases[canonical]
+        choices = self._by_name_part.get(canonical, set())
+        return next(iter(choices)) if len(choices) == 1 else None
+
+    def candidates(self, name: str) -> list[str]:
+        """Every key ``name`` could mean: its alias, its conflicting aliases, name-part matches."""
+        folded = _alias_fold(name)
+        found = set(self._conflicts.get(folded, ()))
+        if folded in self._aliases:
+            found.add(self._aliases[folded])
+        found |= self._by_name_part.get(folded, set())
+        return sorted(found)
+
+    def __len__(self) -> int:
+        return len(self._aliases)
+
+
+def _alias_fold(alias: str) -> str:
+    try:
+        return canonical_name(alias)
+    except InvalidInputError:
+        return ""
