@@ -210,7 +210,7 @@ def load_dpi(
             if repo_count[repo] == 1:
                 graph.aliases.add_repo(repo)
             else:
-                repo_index = graph.add_node(repo, kind="dataset")
+                repo_index = graph.add_node(repo, kind="dataset", domain=infer_domain([repo, collection]))
                 graph.aliases.add_repo(graph.keys[repo_index])
                 graph.add_edge(
                     index,

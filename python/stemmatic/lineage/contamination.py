@@ -1,0 +1,266 @@
+"""Benchmark contamination inherited along lineage paths.
+
+Seeds are benchmark nodes (``kind == "benchmark"``, e.g. ``openai/gsm8k:main@test``),
+benchmark names given by the caller, and datasets the contamination scanner
+flagged (with the share of their documents it found contaminated). Risk flows
+downstream and is multiplied on each edge by the relation's transmission
+(:data:`~stemmatic.lineage.relations.TRANSMISSION`: a reformat passes every
+leaked item on, a synthesis from seeds few) and the edge's confidence; each
+reached node keeps its highest-risk path (a max-product Dijkstra), so every hit
+comes with the chain of edges and the evidence behind it.
+
+A benchmark cited as a whole (``gsm8k`` rather than ``gsm8k@test``) may
+have been used through its train split only: such seeds, and a test split's
+edge up into its containing config or repository, carry ``unsplit_factor``.
+
+>>> from stemmatic.lineage.graph import LineageGraph
+>>> g = LineageGraph()
+>>> _ = g.add_edge("openai/gsm8k:main@test", "openai/gsm8k", "merge")
+>>> _ = g.add_edge("openai/gsm8k", "meta-math/metamathqa", "rewrite")
+>>> _ = g.add_edge("meta-math/metamathqa", "model:org/math-llm", "trained_on")
+>>> hits = propagate_contamination(g, benchmarks=["openai/gsm8k:main@test"]).hits
+>>> [(h.key, round(h.risk, 2)) for h in hits]
+[('openai/gsm8k', 0.5), ('meta-math/metamathqa', 0.3), ('model:org/math-llm', 0.3)]
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stemmatic.exceptions import ParameterError
+from stemmatic.lineage.graph import Edge, LineageGraph
+from stemmatic.lineage.names import DatasetRef
+from stemmatic.lineage.relations import TRANSMISSION
+
+__all__ = [
+    "TEST_SPLITS",
+    "ContaminationHit",
+    "ContaminationReport",
+    "confirm_hits",
+    "propagate_contamination",
+]
+
+TEST_SPLITS = frozenset({"test", "validation", "valid", "dev", "eval", "evaluation"})
+
+
+@dataclass(frozen=True)
+class ContaminationHit:
+    """A dataset or model downstream of a contaminated seed."""
+
+    key: str
+    kind: str
+    risk: float
+    seed: str
+    path: tuple[Edge, ...]
+    confirmed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record, the path as ``source -relation-> target`` steps with evidence."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "kind": self.kind,
+            "risk": round(self.risk, 6),
+            "seed": self.seed,
+            "path": [
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "relation": e.relation,
+                    "confidence": e.confidence,
+                    "evidence": [ev.to_dict() for ev in e.evidence],
+                }
+                for e in self.path
+            ],
+        }
+        if self.confirmed is not None:
+            out["confirmed"] = self.confirmed
+        return out
+
+
+@dataclass
+class ContaminationReport:
+    """Seeds with their starting risk, and every hit, highest risk first."""
+
+    seeds: dict[str, float] = field(default_factory=dict)
+    hits: list[ContaminationHit] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def at_risk(self, threshold: float = 0.0) -> list[str]:
+        """Keys of hits with risk above ``threshold``."""
+        return [h.key for h in self.hits if h.risk > threshold]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready report."""
+        return {
+            "seeds": self.seeds,
+            "hits": [h.to_dict() for h in self.hits],
+            "warnings": self.warnings,
+        }
+
+
+def _split_of(key: str) -> str | None:
+    if ":" in key.split("/")[0]:
+        return None
+    try:
+        return DatasetRef.parse(key).split
+    except ValueError:
+        return None
+
+
+def _seed_risk(graph: LineageGraph, index: int, unsplit_factor: float) -> float | None:
+    split = _split_of(graph.keys[index])
+    if split is None:
+        return unsplit_factor
+    return 1.0 if split.lower() in TEST_SPLITS else None
+
+
+def propagate_contamination(
+    graph: LineageGraph,
+    *,
+    benchmarks: Iterable[str] = (),
+    flagged: Mapping[str, float] | None = None,
+    include_benchmark_nodes: bool = True,
+    unsplit_factor: float = 0.5,
+    min_risk: float = 1e-3,
+) -> ContaminationReport:
+    """Propagate benchmark contamination from seeds to every reachable dataset and model.
+
+    Args:
+        graph: the lineage graph.
+        benchmarks: benchmark names or keys; a test split is a seed of risk 1,
+            a whole dataset one of ``unsplit_factor``, a train split no seed.
+        flagged: ``{dataset: risk}`` from the contamination scanner (the share
+            of the dataset's documents found contaminated, or 1.0).
+        include_benchmark_nodes: also seed every node of kind ``benchmark``.
+        unsplit_factor: chance that a citation of a whole benchmark dataset
+            includes its test split.
+        min_risk: stop following paths below this risk.
+
+    Raises:
+        ParameterError: for a factor or risk outside [0, 1], or a name that
+            is not in the graph.
+    """
+    for name, value in (("unsplit_factor", unsplit_factor), ("min_risk", min_risk)):
+        if not 0.0 <= value <= 1.0:
+            raise ParameterError(f"{name} must be in [0, 1], not {value}")
+    report = ContaminationReport()
+    risk: dict[int, float] = {}
+    seed_of: dict[int, int] = {}
+    via: dict[int, int] = {}
+
+    def add_seed(index: int, value: float) -> None:
+        if value > risk.get(index, 0.0):
+            risk[index] = value
+            seed_of[index] = index
+            report.seeds[graph.keys[index]] = value
+
+    if include_benchmark_nodes:
+        for i, kind in enumerate(graph.kinds):
+            if kind == "benchmark":
+                add_seed(i, 1.0)
+    for name in benchmarks:
+        index = graph.index(name)
+        value = _seed_risk(graph, index, unsplit_factor)
+        if value is None:
+            report.warnings.append(f"{graph.keys[index]} is not a test split: not a contamination seed")
+            continue
+        add_seed(index, value)
+    for name, value in (flagged or {}).items():
+        if not 0.0 <= value <= 1.0:
+            raise ParameterError(f"flagged risk of {name!r} must be in [0, 1], not {value}")
+        add_seed(graph.index(name), value)
+
+    heap = [(-value, index) for index, value in risk.items()]
+    heapq.heapify(heap)
+    done: set[int] = set()
+    while heap:
+        negative, node = heapq.heappop(heap)
+        if node in done or -negative < risk.get(node, 0.0) - 1e-15:
+            continue
+        done.add(node)
+        for _, child, eid in graph.graph.out_edges(node):
+            factor = TRANSMISSION[graph.edge_relation[eid]] * graph.edge_confidence[eid]
+            split = _split_of(graph.keys[node])
+            if split is not None and split.lower() in TEST_SPLITS and graph.edge_relation[eid] == "merge":
+                child_ref = _split_of(graph.keys[child])
+                if child_ref is None:
+                    factor *= unsplit_factor
+            value = -negative * factor
+            if value < min_risk or value <= risk.get(child, 0.0) or child in done:
+                continue
+            risk[child] = value
+            seed_of[child] = seed_of[node]
+            via[child] = int(eid)
+            heapq.heappush(heap, (-value, child))
+
+    seed_indices = {graph.index(key) for key in report.seeds}
+    for node, value in risk.items():
+        if node in seed_indices:
+            continue
+        path: list[Edge] = []
+        cursor = node
+        while cursor in via:
+            edge = graph.edge(via[cursor])
+            path.append(edge)
+            cursor = graph.edge_source[via[cursor]]
+        report.hits.append(
+            ContaminationHit(
+                graph.keys[node], graph.kinds[node], value, graph.keys[seed_of[node]], tuple(path[::-1])
+            )
+        )
+    report.hits.sort(key=lambda h: (-h.risk, h.key))
+    return report
+
+
+def confirm_hits(
+    report: ContaminationReport,
+    *,
+    load_texts: Callable[[str], list[str] | None],
+    scanner: Callable[[list[str], list[str]], float] | None = None,
+    threshold: float = 0.0,
+) -> ContaminationReport:
+    """Check each hit on the data: the share of its seed's items found in the hit's documents.
+
+    Args:
+        report: from :func:`propagate_contamination`.
+        load_texts: ``key -> texts`` for seeds and hits whose data is at hand
+            (``None`` when not available: that hit stays unconfirmed).
+        scanner: ``(benchmark_texts, dataset_texts) -> share of benchmark
+            items found``; by default the MinHash containment of
+            :func:`stemmatic.lineage.redundancy.containment` (share of
+            benchmark items with a near-duplicate in the dataset).
+        threshold: hits whose confirmed share is at most this get risk 0.
+
+    Returns:
+        A new report whose hits carry ``confirmed`` where data was available.
+    """
+    if scanner is None:
+        from stemmatic.lineage.redundancy import containment
+
+        def scanner(bench: list[str], data: list[str]) -> float:
+            return containment(bench, data)
+
+    cache: dict[str, list[str] | None] = {}
+
+    def texts(key: str) -> list[str] | None:
+        if key not in cache:
+            cache[key] = load_texts(key)
+        return cache[key]
+
+    out = ContaminationReport(dict(report.seeds), warnings=list(report.warnings))
+    for hit in report.hits:
+        bench, data = texts(hit.seed), texts(hit.key)
+        if not bench or data is None:
+            out.hits.append(hit)
+            continue
+        share = float(scanner(bench, data))
+        out.hits.append(
+            ContaminationHit(
+                hit.key, hit.kind, hit.risk if share > threshold else 0.0, hit.seed, hit.path, share
+            )
+        )
+    out.hits.sort(key=lambda h: (-h.risk, h.key))
+    return out
