@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stemmatic.cli import sample
+from stemmatic.cli import resofilter, sample
 
 app = typer.Typer(
     name="stemmatic",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("sample-data")(sample.sample_data)
+app.add_typer(resofilter.app, name="resofilter")
 
 
 @app.command()
