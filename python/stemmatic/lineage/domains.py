@@ -5,9 +5,9 @@ aggregations shallow); documentation rarely states a domain, so importers
 infer one from the dataset's name, collection and task categories with the
 keyword rules below. The first matching domain wins; ``general`` otherwise.
 
->>> infer_domain(["MetaMathQA", "Mathematical Reasoning"])
+>>> infer_domain(["MetaMathQA"], ["Mathematical Reasoning"])
 'math'
->>> infer_domain(["Dolly 15k", "Open-form QA"])
+>>> infer_domain(["Dolly 15k"], ["Open-form QA"])
 'general'
 """
 
@@ -28,10 +28,27 @@ DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def infer_domain(texts: Iterable[str]) -> str:
-    """The first domain whose keyword appears in any of ``texts`` (case-insensitive)."""
-    joined = " ".join(t for t in texts if t).lower()
+def _match(text: str) -> str | None:
+    lowered = text.lower()
     for domain, words in DOMAIN_KEYWORDS.items():
-        if any(re.search(r"(?<![a-z])" + re.escape(word), joined) for word in words):
+        if any(re.search(r"(?<![a-z])" + re.escape(word), lowered) for word in words):
             return domain
+    return None
+
+
+def infer_domain(names: Iterable[str], categories: Iterable[str] = ()) -> str:
+    """The first domain whose keyword appears in ``names`` (case-insensitive); failing
+    that, the domain of at least half of ``categories``; else ``general``.
+
+    >>> infer_domain(["10k Prompts Ranked"], ["Math", "Roleplay", "Summarization"])
+    'general'
+    """
+    found = _match(" ".join(t for t in names if t))
+    if found is not None:
+        return found
+    labels = [_match(c) for c in categories if c]
+    if labels:
+        best = max(set(labels) - {None}, key=labels.count, default=None)
+        if best is not None and labels.count(best) * 2 >= len(labels):
+            return best
     return "general"

@@ -198,6 +198,10 @@ class LineageGraph:
         except InvalidInputError:
             return False
 
+    def has_key(self, key: str) -> bool:
+        """Whether ``key`` is exactly a node key (no normalisation, no aliases)."""
+        return key in self._index
+
     @property
     def num_nodes(self) -> int:
         """Number of nodes."""

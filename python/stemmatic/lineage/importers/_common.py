@@ -57,6 +57,9 @@ def resolve_or_unresolved(graph: LineageGraph, name: str, report: ImportReport) 
     report.names_seen += 1
     if not name.strip():
         raise InvalidInputError("empty dataset name")
+    if graph.has_key(name):
+        report.names_resolved += 1
+        return name
     found = graph.resolve(name)
     if found is not None and not found.startswith(UNRESOLVED_PREFIX):
         report.names_resolved += 1

@@ -183,7 +183,7 @@ def load_dpi(
             kind="dataset",
             name=str(entry.get("Dataset Name") or uid),
             size=int(size) if isinstance(size, int) and size >= 0 else None,
-            domain=infer_domain([collection, str(entry.get("Dataset Name", "")), *categories]),
+            domain=infer_domain([collection, str(entry.get("Dataset Name", ""))], categories),
             categories=categories,
             licenses=[
                 str(lic.get("License", "")) for lic in entry.get("Licenses") or [] if lic.get("License")

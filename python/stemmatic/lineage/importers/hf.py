@@ -212,7 +212,7 @@ def _dataset_card(
         kind="dataset",
         name=str(name),
         size=total or None,
-        domain=infer_domain([repo_id, str(name), *categories]),
+        domain=infer_domain([repo_id, str(name)], categories),
         categories=categories,
         licenses=licenses,
         date=date,

@@ -6,7 +6,8 @@
 cards and papers, so their evidence kind is ``llm``. Recognised
 ``meta_info`` keys: ``relation``/``relationship``/``type`` (relation,
 ``derived`` when absent), ``evidence``/``quote``, ``url``/``source_url``,
-``confidence``; other keys are kept on the edge's evidence quote.
+``confidence`` and ``source_kind`` (``llm`` when absent; stemmatic's own
+export writes it).
 
 >>> import json, tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -71,10 +72,14 @@ def load_paper_jsonl(
                 raise InvalidInputError(f"{data_path}:{number}: field 'name' (or 'id') is missing")
             size = row.get("size", row.get("num_examples"))
             licenses = row.get("license", row.get("licenses", []))
+            attrs = row.get("attrs") if isinstance(row.get("attrs"), dict) else {}
             graph.add_node(
                 name,
                 kind=row.get("kind"),
-                name=name,
+                name=row.get("display_name") or name,
+                categories=list(row.get("categories") or []),
+                source_kind=row.get("source_kind"),
+                **attrs,
                 size=size if isinstance(size, int) and size >= 0 else None,
                 domain=row.get("domain", row.get("category")),
                 licenses=[licenses] if isinstance(licenses, str) else list(licenses or []),
@@ -109,9 +114,15 @@ def load_paper_jsonl(
         if source == target:
             report.self_inclusions.append((target, row["source"]))
             continue
-        graph.add_edge(
-            source, target, relation, confidence=float(confidence), evidence=Evidence("llm", quote, url)
-        )
+        kind = str(meta.get("source_kind", "llm"))
+        try:
+            if isinstance(meta.get("all_evidence"), list):
+                evidence = [Evidence.from_dict(e) for e in meta["all_evidence"]]
+            else:
+                evidence = [Evidence(kind, quote, url)]
+        except (InvalidInputError, KeyError, TypeError) as err:
+            raise InvalidInputError(f"{where}: field 'meta_info' evidence: {err}") from None
+        graph.add_edge(source, target, relation, confidence=float(confidence), evidence=evidence)
     report.nodes_added = graph.num_nodes - before[0]
     report.edges_added = graph.num_edges - before[1]
     return graph, report
