@@ -6,11 +6,14 @@
 //! * [`shingle`]: word or character n-grams hashed with seeded XXH3-64.
 //! * [`minhash`]: MinHash signatures (Broder 1997, "On the resemblance and
 //!   containment of documents") over shingle sets, batched with rayon.
+//! * [`lsh`]: band keys, candidate pairs without quadratic buckets, exact
+//!   verification and connected components for near-duplicate detection.
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
 
 pub mod error;
+pub mod lsh;
 pub mod minhash;
 pub mod parallel;
 pub mod shingle;

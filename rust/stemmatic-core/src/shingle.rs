@@ -10,9 +10,11 @@
 //! A text with fewer than n units (but at least one) yields one shingle of all
 //! its units; an empty text (no units) yields none.
 
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use rayon::prelude::*;
+use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
 use crate::error::{CoreError, Result};
+use crate::parallel::run_in_pool;
 use crate::text::Tokenizer;
 
 /// The default n-gram size: word 5-grams.
@@ -66,6 +68,72 @@ impl ShingleSpec {
         hashes.sort_unstable();
         hashes.dedup();
         hashes
+    }
+}
+
+/// Sorted distinct shingle sets of a batch, flattened: row `i`'s set is
+/// `values[offsets[i]..offsets[i + 1]]`. Null and non-UTF-8 rows get an
+/// empty set (the caller knows them from the signature pass).
+pub fn hash_sets_batch(
+    spec: &ShingleSpec,
+    rows: &[Option<&[u8]>],
+    workers: usize,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    let one = |row: &Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
+        Some(Ok(text)) => spec.hash_set(text, scratch),
+        _ => Vec::new(),
+    };
+    let sets: Vec<Vec<u64>> = if workers <= 1 || rows.len() < 64 {
+        let mut scratch = String::new();
+        rows.iter().map(|r| one(r, &mut scratch)).collect()
+    } else {
+        run_in_pool(workers, || {
+            rows.par_iter()
+                .map_init(String::new, |scratch, r| one(r, scratch))
+                .collect()
+        })?
+    };
+    let mut offsets = Vec::with_capacity(sets.len() + 1);
+    offsets.push(0u64);
+    let total: usize = sets.iter().map(Vec::len).sum();
+    let mut values = Vec::with_capacity(total);
+    for set in sets {
+        values.extend_from_slice(&set);
+        offsets.push(values.len() as u64);
+    }
+    Ok((values, offsets))
+}
+
+/// The exact-duplicate key of each row: XXH3-128 (seed 0) of its normalized
+/// text under `tokenizer` (for `words`: the lowercase `\w+` tokens joined by
+/// single spaces), as `[low, high]` 64-bit halves. Rows without tokens, null
+/// or non-UTF-8 rows get `[0, 0]`.
+pub fn exact_keys_batch(
+    tokenizer: Tokenizer,
+    rows: &[Option<&[u8]>],
+    workers: usize,
+) -> Result<Vec<[u64; 2]>> {
+    let one = |row: &Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
+        Some(Ok(text)) => {
+            tokenizer.normalize_into(text, scratch);
+            if scratch.is_empty() {
+                [0, 0]
+            } else {
+                let h = xxh3_128_with_seed(scratch.as_bytes(), 0);
+                [h as u64, (h >> 64) as u64]
+            }
+        }
+        _ => [0, 0],
+    };
+    if workers <= 1 || rows.len() < 64 {
+        let mut scratch = String::new();
+        Ok(rows.iter().map(|r| one(r, &mut scratch)).collect())
+    } else {
+        run_in_pool(workers, || {
+            rows.par_iter()
+                .map_init(String::new, |scratch, r| one(r, scratch))
+                .collect()
+        })
     }
 }
 

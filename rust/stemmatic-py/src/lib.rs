@@ -6,6 +6,7 @@
 //! in [`errors`]. One file per Python-facing area.
 
 mod errors;
+mod lsh;
 mod minhash;
 mod texts;
 
@@ -13,6 +14,11 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _core {
+    #[pymodule_export]
+    use super::lsh::{
+        band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,
+        verify_pairs,
+    };
     #[pymodule_export]
     use super::minhash::{minhash_signatures, shingle_hashes, tokenize};
 

@@ -1,0 +1,760 @@
+"""The near-duplicate pipeline: sketch → candidates → verify → cluster → write.
+
+Every stage streams or works on disk-backed arrays, so memory stays near the
+``memory_limit`` whatever the corpus size:
+
+1. **sketch** — stream the inputs in Arrow batches; the Rust engine computes
+   MinHash signatures and LSH band keys (and, with ``exact=True``, an
+   exact-duplicate key of the normalized text). Band keys are appended to
+   ``P`` partition files on disk by their top bits; per-document metadata
+   (length, keep score, id) is small and kept.
+2. **candidates** — each partition is loaded alone and sorted by key; buckets
+   yield candidate pairs (all pairs of a small bucket, a star from a large
+   one: never quadratic in a bucket's size).
+3. **verify** — ``exact``: the shingle sets of the documents in candidate
+   pairs are written to a disk file in a second streaming pass and the exact
+   Jaccard of every pair is computed from it (memory-mapped); ``estimate``:
+   the fraction of equal signature positions; ``none``: every candidate is
+   accepted. Pairs below ``threshold`` are dropped.
+4. **cluster** — union-find over verified edges (and exact-duplicate edges);
+   each cluster keeps one row (``first``, ``longest`` or ``column:NAME``);
+   every other row records the kept row (``duplicate_of``), the cluster and
+   the similarity of the edge that linked it.
+5. **write** — a third streaming pass splits the rows into ``kept/`` and
+   ``removed/`` shards that mirror the inputs, then ``clusters.parquet``,
+   ``pairs.parquet`` (optional) and ``report.json``.
+
+Each stage leaves a checkpoint in ``OUT/_work``; ``resume=True`` skips the
+stages already done (with the same parameters and inputs), so a killed run
+ends with the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stemmatic import _core
+from stemmatic.dedup.params import Banding, check_banding, optimal_banding
+from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io import (
+    Chunk,
+    InputFile,
+    MirroredWriter,
+    RejectedWriter,
+    StageTimer,
+    iter_chunks,
+    parse_size,
+    prepare_output_dir,
+    resolve_inputs,
+    write_report,
+)
+from stemmatic.minhash import MinHasher, RowStatus
+
+__all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
+
+Verify = Literal["exact", "estimate", "none"]
+_REPORT_VERSION = 1
+#: Bytes of one (band key, document) record in a partition file.
+_RECORD_BYTES = 16
+
+
+class Progress(Protocol):
+    """Receives progress events; the CLI renders them as rich progress bars."""
+
+    def start(self, stage: str, total_rows: int | None) -> None: ...
+    def advance(self, rows: int, nbytes: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, stage: str, total_rows: int | None) -> None:
+        pass
+
+    def advance(self, rows: int, nbytes: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Parameters of a dedup run (see :func:`dedup` for their meaning)."""
+
+    text_column: str = "text"
+    id_column: str | None = None
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    tokenizer: Literal["words", "whitespace", "chars"] = "words"
+    seed: int = 1
+    bands: int | None = None
+    rows: int | None = None
+    verify: Verify = "exact"
+    keep: str = "first"
+    exact: bool = False
+    memory_limit: str | int = "4GB"
+    fmt: Literal["parquet", "jsonl"] = "parquet"
+    emit_pairs: bool = False
+    on_error: Literal["raise", "skip"] = "raise"
+    clique_max: int = 8
+    batch_rows: int = 8192
+
+    def validate(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ParameterError(f"invalid parameter `threshold`: {self.threshold}; must be in (0, 1]")
+        if self.verify not in ("exact", "estimate", "none"):
+            raise ParameterError(f"invalid parameter `verify`: {self.verify!r}; expected exact, estimate or none")
+        if self.keep not in ("first", "longest") and not self.keep.startswith("column:"):
+            raise ParameterError(f"invalid parameter `keep`: {self.keep!r}; expected first, longest or column:NAME")
+        if self.fmt not in ("parquet", "jsonl"):
+            raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
+        if self.on_error not in ("raise", "skip"):
+            raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
+        if (self.bands is None) != (self.rows is None):
+            raise ParameterError("give both `bands` and `rows`, or neither (then they are chosen for the threshold)")
+        MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
+        parse_size(self.memory_limit)
+
+    @property
+    def keep_column(self) -> str | None:
+        return self.keep.split(":", 1)[1] if self.keep.startswith("column:") else None
+
+    def banding(self) -> Banding:
+        threshold = min(self.threshold, 0.999)
+        if self.bands is not None and self.rows is not None:
+            return check_banding(self.bands, self.rows, self.num_perm, threshold)
+        # With exact verification a false positive costs one verification, a
+        # false negative a missed duplicate: weigh misses far more.
+        weights = (0.05, 0.95) if self.verify == "exact" else (0.5, 0.5)
+        return optimal_banding(threshold, self.num_perm, *weights)
+
+
+@dataclass
+class DedupResult:
+    """What a dedup run did: counts, paths and the cluster table."""
+
+    output: Path
+    input_rows: int
+    kept_rows: int
+    removed_rows: int
+    rejected_rows: int
+    clusters: int
+    banding: Banding
+    report: dict[str, Any]
+    kept_paths: list[Path] = field(default_factory=list)
+    removed_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def clusters_path(self) -> Path:
+        return self.output / "clusters.parquet"
+
+    @property
+    def report_path(self) -> Path:
+        return self.output / "report.json"
+
+    def cluster_table(self) -> pa.Table:
+        """``id``, ``cluster_id``, ``is_kept`` for every row in a cluster of two or more."""
+        return pq.read_table(self.clusters_path)
+
+
+# ---------------------------------------------------------------------------
+
+
+def dedup(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    config: DedupConfig | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> DedupResult:
+    """Remove near-duplicate (and optionally exact-duplicate) rows from a sharded corpus.
+
+    Args:
+        inputs: Parquet/JSONL(.gz/.zst) files, directories or globs.
+        output: the output directory (``kept/``, ``removed/``,
+            ``clusters.parquet``, ``report.json``, optional ``pairs.parquet``
+            and ``rejected/``). An existing non-empty directory is refused
+            unless ``resume`` or ``overwrite``.
+        config: parameters; keyword ``overrides`` replace its fields
+            (``threshold=0.7``, ``keep="longest"``, ...).
+        workers: threads (default ``STEMMATIC_NUM_THREADS`` or all CPUs); the
+            output bytes do not depend on it.
+        resume: continue an interrupted run in ``output``.
+        overwrite: delete ``output`` first.
+        progress: receives stage progress events.
+
+    >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> text = "the quick brown fox jumps over the lazy dog " * 5
+    >>> pq.write_table(pa.table({"text": [text, text + "again", "something else entirely"]}), d / "a.parquet")
+    >>> result = dedup(d / "a.parquet", d / "out", threshold=0.7)
+    >>> result.input_rows, result.kept_rows, result.removed_rows
+    (3, 2, 1)
+    """
+    config = config or DedupConfig()
+    if overrides:
+        unknown = set(overrides) - set(DedupConfig.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"dedup() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        config = DedupConfig(**{**asdict(config), **overrides})
+    config.validate()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    files = resolve_inputs(inputs)
+    out = prepare_output_dir(output, overwrite=overwrite, resume=resume)
+    run = _Run(config, files, out, workers, progress or _NoProgress(), resume)
+    return run.execute()
+
+
+class _Run:
+    def __init__(
+        self, config: DedupConfig, files: list[InputFile], out: Path, workers: int | None, progress: Progress, resume: bool
+    ) -> None:
+        self.config = config
+        self.files = files
+        self.out = out
+        self.work = out / "_work"
+        self.workers = workers
+        self.progress = progress
+        self.resume = resume
+        self.timer = StageTimer()
+        self.banding = config.banding()
+        self.hasher = MinHasher(num_perm=config.num_perm, ngram=config.ngram, tokenizer=config.tokenizer, seed=config.seed)
+        self.memory_limit = parse_size(config.memory_limit)
+        self.stage_counts: dict[str, dict[str, int]] = {}
+
+    # -- checkpoints ---------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        params = {k: v for k, v in asdict(self.config).items() if k not in ("memory_limit", "batch_rows")}
+        inputs = [(str(f.path), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in self.files]
+        blob = json.dumps({"params": params, "inputs": inputs, "version": _REPORT_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _marker(self, stage: str) -> Path:
+        return self.work / f"{stage}.done"
+
+    def done(self, stage: str) -> bool:
+        marker = self._marker(stage)
+        if not marker.exists():
+            return False
+        data = json.loads(marker.read_text())
+        if data.get("fingerprint") != self.fingerprint():
+            raise ParameterError(
+                f"{self.out}: the interrupted run used other parameters or inputs; rerun with --overwrite"
+            )
+        self.timer.stages[stage] = data.get("timing", {})
+        self.stage_counts[stage] = data.get("counts", {})
+        return True
+
+    def mark(self, stage: str, counts: dict[str, int] | None = None) -> None:
+        self.stage_counts[stage] = counts or {}
+        payload = {"fingerprint": self.fingerprint(), "timing": self.timer.stages.get(stage, {}), "counts": counts or {}}
+        self._marker(stage).write_text(json.dumps(payload))
+
+    # -- driver --------------------------------------------------------------
+
+    def execute(self) -> DedupResult:
+        self.work.mkdir(parents=True, exist_ok=True)
+        if not self.resume:
+            for marker in self.work.glob("*.done"):
+                marker.unlink()
+        started = time.perf_counter()
+        for stage in ("sketch", "candidates", "verify", "cluster", "write"):
+            if self.done(stage):
+                continue
+            with self.timer.stage(stage):
+                counts = getattr(self, f"stage_{stage}")()
+            self.mark(stage, counts)
+        report = self.build_report(time.perf_counter() - started)
+        write_report(self.out / "report.json", report)
+        shutil.rmtree(self.work, ignore_errors=True)
+        counts = report["rows"]
+        return DedupResult(
+            output=self.out,
+            input_rows=counts["input"],
+            kept_rows=counts["kept"],
+            removed_rows=counts["removed"],
+            rejected_rows=counts["rejected"],
+            clusters=report["clusters"]["count"],
+            banding=self.banding,
+            report=report,
+            kept_paths=sorted((self.out / "kept").rglob(f"*.{self.config.fmt}")),
+            removed_paths=sorted((self.out / "removed").rglob(f"*.{self.config.fmt}")),
+        )
+
+    # -- stage 1: sketch -----------------------------------------------------
+
+    def _partitions(self) -> int:
+        total_bytes = sum(f.path.stat().st_size for f in self.files)
+        # Conservatively one document per 200 input bytes; each yields `bands`
+        # records; a partition must sort within a quarter of the budget.
+        records = max(1, total_bytes // 200) * self.banding.bands
+        wanted = records * _RECORD_BYTES * 3 / max(1, self.memory_limit // 4)
+        return int(min(4096, max(16, 2 ** math.ceil(math.log2(max(1.0, wanted))))))
+
+    def _columns(self) -> list[str]:
+        cols = [self.config.text_column]
+        if self.config.id_column and self.config.id_column not in cols:
+            cols.append(self.config.id_column)
+        keep_col = self.config.keep_column
+        if keep_col and keep_col not in cols:
+            cols.append(keep_col)
+        return cols
+
+    def _chunks(self, columns: list[str] | None, rejected: RejectedWriter | None = None) -> Iterator[Chunk]:
+        return iter_chunks(
+            self.files,
+            columns=columns,
+            batch_rows=self.config.batch_rows,
+            on_error=self.config.on_error,
+            on_rejected=rejected,
+        )
+
+    def _texts(self, chunk: Chunk) -> pa.Array:
+        column = chunk.batch.column(self.config.text_column)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                or pa.types.is_string_view(column.type) or pa.types.is_binary(column.type)
+                or pa.types.is_large_binary(column.type)):
+            raise InvalidInputError(
+                f"{chunk.file.path}: column {self.config.text_column!r} has type {column.type}, expected strings"
+            )
+        return column
+
+    def stage_sketch(self) -> dict[str, int]:
+        cfg = self.config
+        partitions = self._partitions()
+        shift = 64 - int(math.log2(partitions))
+        part_dir = self.work / "bands"
+        shutil.rmtree(part_dir, ignore_errors=True)
+        part_dir.mkdir(parents=True)
+        handles = [open(part_dir / f"{p:05d}.bin", "wb") for p in range(partitions)]  # noqa: SIM115
+        keep_signatures = cfg.verify != "exact"
+        sig_file = open(self.work / "signatures.bin", "wb") if keep_signatures else None  # noqa: SIM115
+        rejected = RejectedWriter(self.out / "rejected")
+        meta: dict[str, list[Any]] = {"status": [], "length": [], "file": [], "exact_lo": [], "exact_hi": []}
+        ids: list[pa.Array] = []
+        scores: list[np.ndarray] = []
+        n_docs = 0
+        text_bytes = 0
+        self.progress.start("sketch", None)
+        try:
+            for chunk in self._chunks(self._columns(), rejected):
+                texts = self._texts(chunk)
+                batch = self.hasher.batch(texts, workers=self.workers, on_invalid="skip")
+                n = len(texts)
+                docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
+                ok = batch.status == RowStatus.OK
+                keys = _core.band_keys(batch.signatures, bands=self.banding.bands, rows=self.banding.rows, workers=self.workers)
+                if ok.any():
+                    rec_keys = keys[ok].ravel()
+                    rec_docs = np.repeat(docs[ok], self.banding.bands)
+                    part = (rec_keys >> np.uint64(shift)).astype(np.int64)
+                    order = np.argsort(part, kind="stable")
+                    rec = np.empty((len(order), 2), dtype=np.uint64)
+                    rec[:, 0] = rec_keys[order]
+                    rec[:, 1] = rec_docs[order]
+                    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+                    for p in np.flatnonzero(np.diff(bounds)):
+                        handles[p].write(rec[bounds[p] : bounds[p + 1]].tobytes())
+                if sig_file is not None:
+                    sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
+                if cfg.exact:
+                    exact = _core.exact_keys(pa.chunked_array([texts]), tokenizer=cfg.tokenizer, workers=self.workers)
+                    meta["exact_lo"].append(exact[:, 0])
+                    meta["exact_hi"].append(exact[:, 1])
+                lengths = pc.binary_length(texts.cast(pa.large_binary()) if not pa.types.is_large_binary(texts.type) else texts)
+                meta["length"].append(np.asarray(lengths.fill_null(0), dtype=np.int64))
+                meta["status"].append(batch.status)
+                meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
+                if cfg.id_column:
+                    ids.append(chunk.batch.column(cfg.id_column))
+                if cfg.keep_column:
+                    scores.append(self._keep_scores(chunk))
+                n_docs += n
+                nbytes = int(np.sum(meta["length"][-1]))
+                text_bytes += nbytes
+                self.progress.advance(n, nbytes)
+        finally:
+            for h in handles:
+                h.close()
+            if sig_file is not None:
+                sig_file.close()
+            rejected.close()
+            self.progress.finish()
+
+        def cat(values: list[np.ndarray], dtype: Any) -> np.ndarray:
+            return np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
+
+        np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
+        np.save(self.work / "length.npy", cat(meta["length"], np.int64))
+        np.save(self.work / "file.npy", cat(meta["file"], np.int32))
+        if cfg.exact:
+            np.save(self.work / "exact.npy", np.stack([cat(meta["exact_lo"], np.uint64), cat(meta["exact_hi"], np.uint64)], axis=1))
+        if cfg.keep_column:
+            np.save(self.work / "score.npy", cat(scores, np.float64))
+        if cfg.id_column:
+            id_array = pa.chunked_array(ids, type=ids[0].type) if ids else pa.chunked_array([], pa.int64())
+            self._check_ids(id_array)
+            pq.write_table(pa.table({"id": id_array}), self.work / "ids.parquet")
+        return {"documents": n_docs, "text_bytes": text_bytes, "rejected": rejected.count, "partitions": partitions}
+
+    def _keep_scores(self, chunk: Chunk) -> np.ndarray:
+        name = self.config.keep_column
+        column = chunk.batch.column(name)
+        try:
+            values = pc.cast(column, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            raise InvalidInputError(
+                f"{chunk.file.path}: --keep column {name!r} has type {column.type}, expected numbers"
+            ) from err
+        # A missing score never wins.
+        return np.asarray(values.fill_null(-np.inf), dtype=np.float64)
+
+    def _check_ids(self, ids: pa.ChunkedArray) -> None:
+        if ids.null_count:
+            row = int(np.flatnonzero(np.asarray(pc.is_null(ids)))[0])
+            raise InvalidInputError(f"{self._where(row)}: id column {self.config.id_column!r} is null")
+        counts = pc.value_counts(ids)
+        dup = pc.filter(counts, pc.greater(counts.field("counts"), 1))
+        if len(dup):
+            value = dup[0]["values"].as_py()
+            rows = np.flatnonzero(np.asarray(pc.equal(ids, pa.scalar(value, ids.type))))[:2]
+            raise InvalidInputError(
+                f"duplicate id {value!r} in column {self.config.id_column!r}: {self._where(int(rows[0]))} "
+                f"and {self._where(int(rows[1]))}; ids must be unique"
+            )
+
+    def _where(self, row: int) -> str:
+        """``file (row k)`` of a global row number, for error messages."""
+        files = np.load(self.work / "file.npy", mmap_mode="r")
+        index = int(files[row])
+        first = int(np.searchsorted(files, index))
+        return f"{self.files[index].path} (row {row - first})"
+
+    # -- stage 2: candidates -------------------------------------------------
+
+    def _excluded(self) -> np.ndarray | None:
+        """Documents left out of LSH: exact duplicates of an earlier document."""
+        if not self.config.exact:
+            return None
+        exact_groups = self._exact_groups()
+        excluded = np.zeros(len(np.load(self.work / "status.npy", mmap_mode="r")), dtype=bool)
+        excluded[exact_groups[:, 1]] = True
+        return excluded
+
+    def _exact_groups(self) -> np.ndarray:
+        """Edges (representative, duplicate) between rows of equal normalized text."""
+        path = self.work / "exact_edges.npy"
+        if path.exists():
+            return np.load(path)
+        keys = np.load(self.work / "exact.npy")
+        status = np.load(self.work / "status.npy")
+        docs = np.flatnonzero(status == RowStatus.OK).astype(np.uint64)
+        k = keys[docs]
+        order = np.lexsort((docs, k[:, 0], k[:, 1]))
+        docs, k = docs[order], k[order]
+        same = np.ones(len(docs), dtype=bool)
+        if len(docs):
+            same[1:] = (k[1:, 0] == k[:-1, 0]) & (k[1:, 1] == k[:-1, 1])
+            same[0] = False
+        group_start = np.maximum.accumulate(np.where(~same, np.arange(len(docs)), 0))
+        edges = np.stack([docs[group_start][same], docs[same]], axis=1).astype(np.uint64) if len(docs) else np.zeros((0, 2), np.uint64)
+        np.save(path, edges)
+        return edges
+
+    def stage_candidates(self) -> dict[str, int]:
+        excluded = self._excluded()
+        pairs: list[np.ndarray] = []
+        records = 0
+        parts = sorted((self.work / "bands").glob("*.bin"))
+        self.progress.start("candidates", len(parts))
+        for path in parts:
+            data = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+            records += len(data)
+            if excluded is not None and len(data):
+                data = data[~excluded[data[:, 1].astype(np.int64)]]
+            if len(data):
+                found = _core.candidate_pairs(
+                    np.ascontiguousarray(data[:, 0]), np.ascontiguousarray(data[:, 1]),
+                    clique_max=self.config.clique_max, workers=self.workers,
+                )
+                if len(found):
+                    pairs.append(found)
+            self.progress.advance(1, path.stat().st_size)
+        self.progress.finish()
+        merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
+        merged = _core.unique_pairs(merged, workers=self.workers)
+        np.save(self.work / "candidates.npy", merged)
+        shutil.rmtree(self.work / "bands", ignore_errors=True)
+        return {"band_records": records, "candidate_pairs": len(merged)}
+
+    # -- stage 3: verify -----------------------------------------------------
+
+    def stage_verify(self) -> dict[str, int]:
+        pairs = np.load(self.work / "candidates.npy")
+        if self.config.verify == "exact":
+            sims = self._verify_exact(pairs)
+        else:
+            sims = self._estimate(pairs)
+        keep = sims >= self.config.threshold if self.config.verify != "none" else np.ones(len(pairs), bool)
+        np.save(self.work / "edges.npy", pairs[keep])
+        np.save(self.work / "edge_sims.npy", sims[keep])
+        return {"candidate_pairs": len(pairs), "verified_pairs": int(keep.sum()), "rejected_pairs": int((~keep).sum())}
+
+    def _estimate(self, pairs: np.ndarray) -> np.ndarray:
+        n = len(np.load(self.work / "status.npy", mmap_mode="r"))
+        dtype = self.hasher.dtype
+        sig = np.memmap(self.work / "signatures.bin", dtype=dtype, mode="r", shape=(n, self.config.num_perm)) if n else None
+        sims = np.zeros(len(pairs), dtype=np.float64)
+        step = 65_536
+        for start in range(0, len(pairs), step):
+            block = pairs[start : start + step].astype(np.int64)
+            sims[start : start + step] = np.mean(sig[block[:, 0]] == sig[block[:, 1]], axis=1)  # type: ignore[index]
+        return sims
+
+    def _verify_exact(self, pairs: np.ndarray) -> np.ndarray:
+        if not len(pairs):
+            return np.zeros(0, dtype=np.float64)
+        needed = np.unique(pairs.ravel())
+        values_path = self.work / "shingles.bin"
+        offsets = [np.zeros(1, dtype=np.uint64)]
+        total = 0
+        self.progress.start("verify", len(needed))
+        with open(values_path, "wb") as fh:
+            for chunk in self._chunks([self.config.text_column]):
+                n = chunk.batch.num_rows
+                lo = np.searchsorted(needed, chunk.global_row)
+                hi = np.searchsorted(needed, chunk.global_row + n)
+                if lo == hi:
+                    continue
+                local = (needed[lo:hi] - np.uint64(chunk.global_row)).astype(np.int64)
+                texts = pc.take(self._texts(chunk), pa.array(local))
+                values, offs = _core.shingle_sets(
+                    pa.chunked_array([texts]), ngram=self.config.ngram, tokenizer=self.config.tokenizer,
+                    seed=self.config.seed, workers=self.workers,
+                )
+                fh.write(values.tobytes())
+                offsets.append(offs[1:] + np.uint64(total))
+                total += len(values)
+                self.progress.advance(hi - lo, values.nbytes)
+        self.progress.finish()
+        all_offsets = np.concatenate(offsets)
+        values = np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,)) if total else np.zeros(0, np.uint64)
+        sims = _core.verify_pairs(pairs, needed, values, all_offsets, workers=self.workers)
+        del values
+        values_path.unlink(missing_ok=True)
+        return sims
+
+    # -- stage 4: cluster ----------------------------------------------------
+
+    def stage_cluster(self) -> dict[str, int]:
+        status = np.load(self.work / "status.npy")
+        n = len(status)
+        edges = np.load(self.work / "edges.npy")
+        sims = np.load(self.work / "edge_sims.npy")
+        reason = np.zeros(len(edges), dtype=np.uint8)  # 0 near, 1 exact
+        if self.config.exact:
+            exact_edges = self._exact_groups()
+            edges = np.concatenate([exact_edges, edges]) if len(edges) else exact_edges
+            sims = np.concatenate([np.ones(len(exact_edges)), sims])
+            reason = np.concatenate([np.ones(len(exact_edges), np.uint8), reason])
+        labels = _core.connected_components(n, np.ascontiguousarray(edges, dtype=np.uint64)) if n else np.zeros(0, np.uint64)
+        labels = labels.astype(np.int64)
+        sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, np.int64)
+        in_cluster = sizes[labels] >= 2 if n else np.zeros(0, bool)
+
+        # The kept row of each cluster: best keep score, then smallest row.
+        docs = np.flatnonzero(in_cluster)
+        if self.config.keep == "first":
+            score = np.zeros(n)
+        elif self.config.keep == "longest":
+            score = np.load(self.work / "length.npy").astype(np.float64)
+        else:
+            score = np.load(self.work / "score.npy")
+        order = np.lexsort((docs, -score[docs], labels[docs]))
+        ordered = docs[order]
+        first_of_cluster = np.ones(len(ordered), dtype=bool)
+        first_of_cluster[1:] = labels[ordered[1:]] != labels[ordered[:-1]]
+        kept_of_label = np.full(n, -1, dtype=np.int64)
+        kept_of_label[labels[ordered[first_of_cluster]]] = ordered[first_of_cluster]
+        removed = np.zeros(n, dtype=bool)
+        removed[docs] = True
+        removed[ordered[first_of_cluster]] = False
+        duplicate_of = np.where(removed, kept_of_label[labels], -1)
+
+        # Similarity of the edge that linked each row: its best incident edge.
+        similarity = np.full(n, np.nan)
+        why = np.zeros(n, dtype=np.uint8)
+        if len(edges):
+            e = edges.astype(np.int64)
+            for col in (0, 1):
+                better = ~(similarity[e[:, col]] >= sims)
+                idx = e[better, col]
+                # Process in ascending similarity so the max wins on repeats.
+                o = np.argsort(sims[better], kind="stable")
+                similarity[idx[o]] = sims[better][o]
+                why[idx[o]] = reason[better][o]
+        np.save(self.work / "removed.npy", removed)
+        np.save(self.work / "duplicate_of.npy", duplicate_of)
+        np.save(self.work / "labels.npy", np.where(in_cluster, labels, -1))
+        np.save(self.work / "similarity.npy", similarity)
+        np.save(self.work / "why.npy", why)
+        histogram = np.bincount(sizes[sizes >= 2]) if n else np.zeros(0, np.int64)
+        return {
+            "clusters": int(np.count_nonzero(sizes >= 2)),
+            "rows_in_clusters": int(in_cluster.sum()),
+            "removed": int(removed.sum()),
+            "removed_exact": int((removed & (why == 1)).sum()),
+            "histogram": {str(size): int(count) for size, count in enumerate(histogram) if count},  # type: ignore[dict-item]
+        }
+
+    # -- stage 5: write ------------------------------------------------------
+
+    def _ids(self, n: int) -> pa.Array:
+        if self.config.id_column:
+            return pq.read_table(self.work / "ids.parquet").column("id").combine_chunks()
+        return pa.array(np.arange(n, dtype=np.int64))
+
+    def stage_write(self) -> dict[str, int]:
+        for sub in ("kept", "removed"):
+            shutil.rmtree(self.out / sub, ignore_errors=True)
+        removed = np.load(self.work / "removed.npy")
+        n = len(removed)
+        duplicate_of = np.load(self.work / "duplicate_of.npy")
+        labels = np.load(self.work / "labels.npy")
+        similarity = np.load(self.work / "similarity.npy")
+        why = np.load(self.work / "why.npy")
+        ids = self._ids(n)
+        id_type = ids.type
+        kept_writer = MirroredWriter(self.out / "kept", self.files, self.config.fmt)
+        removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
+        schemas: dict[int, pa.Schema] = {}
+        kept_rows = removed_rows = 0
+        self.progress.start("write", n)
+        for chunk in self._chunks(None):
+            rows = chunk.batch.num_rows
+            sl = slice(chunk.global_row, chunk.global_row + rows)
+            mask = removed[sl]
+            batch = pa.Table.from_batches([chunk.batch])
+            schemas.setdefault(chunk.file_index, batch.schema)
+            if (~mask).any():
+                kept_writer.write(chunk.file_index, batch.filter(pa.array(~mask)))
+                kept_rows += int((~mask).sum())
+            if mask.any():
+                local = np.flatnonzero(mask)
+                glob = local + chunk.global_row
+                part = batch.take(pa.array(local))
+                part = part.append_column("duplicate_of", ids.take(pa.array(duplicate_of[glob])))
+                part = part.append_column("cluster_id", pa.array(labels[glob], pa.int64()))
+                part = part.append_column("similarity", pa.array(similarity[glob], pa.float64()))
+                part = part.append_column(
+                    "reason", pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
+                )
+                removed_writer.write(chunk.file_index, part)
+                removed_rows += len(local)
+            self.progress.advance(rows, chunk.batch.nbytes)
+        self.progress.finish()
+        extra = [
+            pa.field("duplicate_of", id_type), pa.field("cluster_id", pa.int64()),
+            pa.field("similarity", pa.float64()), pa.field("reason", pa.string()),
+        ]
+        empty_kept = {i: s for i, s in schemas.items()}
+        empty_removed = {i: pa.schema(list(s) + extra) for i, s in schemas.items()}
+        kept_writer.close(empty_kept)
+        removed_writer.close(empty_removed)
+
+        in_cluster = labels >= 0
+        cluster_docs = np.flatnonzero(in_cluster)
+        pq.write_table(
+            pa.table({
+                "id": ids.take(pa.array(cluster_docs)),
+                "cluster_id": pa.array(labels[cluster_docs], pa.int64()),
+                "is_kept": pa.array(~removed[cluster_docs]),
+            }),
+            self.out / "clusters.parquet",
+        )
+        if self.config.emit_pairs:
+            edges = np.load(self.work / "edges.npy").astype(np.int64)
+            sims = np.load(self.work / "edge_sims.npy")
+            pq.write_table(
+                pa.table({"id_a": ids.take(pa.array(edges[:, 0])), "id_b": ids.take(pa.array(edges[:, 1])), "jaccard": sims}),
+                self.out / "pairs.parquet",
+            )
+        if kept_rows + removed_rows != n:
+            raise AssertionError(f"row accounting broken: kept {kept_rows} + removed {removed_rows} != {n}")
+        return {"kept": kept_rows, "removed": removed_rows}
+
+    # -- report --------------------------------------------------------------
+
+    def build_report(self, seconds: float) -> dict[str, Any]:
+        sketch = self.stage_counts.get("sketch", {})
+        cluster = self.stage_counts.get("cluster", {})
+        write = self.stage_counts.get("write", {})
+        verify = self.stage_counts.get("verify", {})
+        candidates = self.stage_counts.get("candidates", {})
+        status = np.load(self.work / "status.npy")
+        docs = int(sketch.get("documents", 0))
+        rejected = int(sketch.get("rejected", 0))
+        text_bytes = int(sketch.get("text_bytes", 0))
+        stages = {}
+        for name, timing in self.timer.stages.items():
+            secs = float(timing.get("seconds", 0.0)) or 1e-9
+            stages[name] = {
+                **timing,
+                "rows_per_second": round(docs / secs, 1),
+                "megabytes_per_second": round(text_bytes / 1e6 / secs, 2),
+            }
+        cfg = asdict(self.config)
+        return {
+            "stemmatic_version": _core.__version__,
+            "report_version": _REPORT_VERSION,
+            "command": "dedup",
+            "inputs": [str(f.path) for f in self.files],
+            "parameters": {**cfg, "bands": self.banding.bands, "rows": self.banding.rows,
+                           "banding": self.banding.describe(), "workers": self.workers},
+            "rows": {
+                "input": docs + rejected,
+                "kept": int(write.get("kept", 0)),
+                "removed": int(write.get("removed", 0)),
+                "removed_near_duplicate": int(cluster.get("removed", 0)) - int(cluster.get("removed_exact", 0)),
+                "removed_exact_duplicate": int(cluster.get("removed_exact", 0)),
+                "rejected": rejected,
+                "empty_text_kept": int((status == RowStatus.EMPTY).sum()),
+                "null_text_kept": int((status == RowStatus.NULL).sum()),
+                "invalid_utf8_kept": int((status == RowStatus.INVALID_UTF8).sum()),
+            },
+            "text_bytes": text_bytes,
+            "pairs": {
+                "band_records": int(candidates.get("band_records", 0)),
+                "candidates": int(candidates.get("candidate_pairs", 0)),
+                "verified": int(verify.get("verified_pairs", 0)),
+                "rejected_by_verification": int(verify.get("rejected_pairs", 0)),
+            },
+            "clusters": {
+                "count": int(cluster.get("clusters", 0)),
+                "rows_in_clusters": int(cluster.get("rows_in_clusters", 0)),
+                "size_histogram": cluster.get("histogram", {}),
+            },
+            "stages": stages,
+            "seconds": round(seconds, 3),
+        }
