@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stemmatic.cli import resofilter, sample
+from stemmatic.cli import contamination, dedup, diversity, lineage, resofilter, sample
 
 app = typer.Typer(
     name="stemmatic",
@@ -13,7 +13,11 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("sample-data")(sample.sample_data)
+app.command("dedup")(dedup.dedup)
 app.add_typer(resofilter.app, name="resofilter")
+app.add_typer(lineage.app, name="lineage")
+app.add_typer(diversity.app, name="diversity")
+app.add_typer(contamination.app, name="contamination")
 
 
 @app.command()

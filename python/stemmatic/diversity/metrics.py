@@ -184,6 +184,7 @@ def coverage_radius(vectors: Any, reference: Any, *, gpu: bool | None = None) ->
     both = np.vstack((x, ref))
     _, similarity = nearest_selected(both, np.arange(len(x)), gpu=gpu)
     sims = similarity[len(x) :].astype(np.float64)
+    sims[sims > 1.0 - 1e-6] = 1.0  # float32 rounding of equal unit vectors
     distance = np.sqrt(np.maximum(2.0 - 2.0 * sims, 0.0))
     return {
         "max": round(float(distance.max()), 6),

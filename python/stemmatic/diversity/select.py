@@ -178,7 +178,7 @@ def kcenter_greedy(
             progress("select", step + 1, k)
         if step == k - 1:
             break
-        if key is None:
+        if key is None or weights is None:
             center = int(np.argmin(max_sim))
         else:
             np.subtract(1.0, max_sim, out=key)
