@@ -56,12 +56,16 @@ bench: bench-minhash ## Every end-to-end benchmark (each writes benches/results/
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
 
+bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuning, fast vs reference-loop speed (CPU)
+	$(BIN)/python benches/bench_resofilter.py
+
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core
 
-demo: install ## Build everything, generate sample data, run the main job on it
-	$(BIN)/stemmatic sample-data demo-data --docs 2000 --shards 4
-	$(BIN)/stemmatic version
+demo: install ## Build everything, generate sample data, deduplicate it (the main job)
+	$(BIN)/stemmatic sample-data demo-data --docs 5000 --shards 4
+	$(BIN)/stemmatic dedup demo-data -o demo-out --exact --emit-pairs --overwrite
+	@echo "outputs in demo-out/: kept/ removed/ clusters.parquet pairs.parquet report.json"
 
 clean: ## Remove build outputs and generated data
 	rm -rf target demo-data demo-out .pytest_cache

@@ -8,4 +8,12 @@ True
 from stemmatic.dedup.params import Banding, candidate_probability, optimal_banding
 from stemmatic.dedup.pipeline import DedupConfig, DedupResult, Progress, dedup
 
-__all__ = ["Banding", "DedupConfig", "DedupResult", "Progress", "candidate_probability", "dedup", "optimal_banding"]
+__all__ = [
+    "Banding",
+    "DedupConfig",
+    "DedupResult",
+    "Progress",
+    "candidate_probability",
+    "dedup",
+    "optimal_banding",
+]

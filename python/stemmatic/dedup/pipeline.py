@@ -118,15 +118,21 @@ class DedupConfig:
         if not 0.0 < self.threshold <= 1.0:
             raise ParameterError(f"invalid parameter `threshold`: {self.threshold}; must be in (0, 1]")
         if self.verify not in ("exact", "estimate", "none"):
-            raise ParameterError(f"invalid parameter `verify`: {self.verify!r}; expected exact, estimate or none")
+            raise ParameterError(
+                f"invalid parameter `verify`: {self.verify!r}; expected exact, estimate or none"
+            )
         if self.keep not in ("first", "longest") and not self.keep.startswith("column:"):
-            raise ParameterError(f"invalid parameter `keep`: {self.keep!r}; expected first, longest or column:NAME")
+            raise ParameterError(
+                f"invalid parameter `keep`: {self.keep!r}; expected first, longest or column:NAME"
+            )
         if self.fmt not in ("parquet", "jsonl"):
             raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
         if self.on_error not in ("raise", "skip"):
             raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
         if (self.bands is None) != (self.rows is None):
-            raise ParameterError("give both `bands` and `rows`, or neither (then they are chosen for the threshold)")
+            raise ParameterError(
+                "give both `bands` and `rows`, or neither (then they are chosen for the threshold)"
+            )
         MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
         parse_size(self.memory_limit)
 
@@ -227,7 +233,13 @@ def dedup(
 
 class _Run:
     def __init__(
-        self, config: DedupConfig, files: list[InputFile], out: Path, workers: int | None, progress: Progress, resume: bool
+        self,
+        config: DedupConfig,
+        files: list[InputFile],
+        out: Path,
+        workers: int | None,
+        progress: Progress,
+        resume: bool,
     ) -> None:
         self.config = config
         self.files = files
@@ -238,7 +250,9 @@ class _Run:
         self.resume = resume
         self.timer = StageTimer()
         self.banding = config.banding()
-        self.hasher = MinHasher(num_perm=config.num_perm, ngram=config.ngram, tokenizer=config.tokenizer, seed=config.seed)
+        self.hasher = MinHasher(
+            num_perm=config.num_perm, ngram=config.ngram, tokenizer=config.tokenizer, seed=config.seed
+        )
         self.memory_limit = parse_size(config.memory_limit)
         self.stage_counts: dict[str, dict[str, int]] = {}
 
@@ -268,7 +282,11 @@ class _Run:
 
     def mark(self, stage: str, counts: dict[str, int] | None = None) -> None:
         self.stage_counts[stage] = counts or {}
-        payload = {"fingerprint": self.fingerprint(), "timing": self.timer.stages.get(stage, {}), "counts": counts or {}}
+        payload = {
+            "fingerprint": self.fingerprint(),
+            "timing": self.timer.stages.get(stage, {}),
+            "counts": counts or {},
+        }
         self._marker(stage).write_text(json.dumps(payload))
 
     # -- driver --------------------------------------------------------------
@@ -332,9 +350,13 @@ class _Run:
 
     def _texts(self, chunk: Chunk) -> pa.Array:
         column = chunk.batch.column(self.config.text_column)
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-                or pa.types.is_string_view(column.type) or pa.types.is_binary(column.type)
-                or pa.types.is_large_binary(column.type)):
+        if not (
+            pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)
+            or pa.types.is_string_view(column.type)
+            or pa.types.is_binary(column.type)
+            or pa.types.is_large_binary(column.type)
+        ):
             raise InvalidInputError(
                 f"{chunk.file.path}: column {self.config.text_column!r} has type {column.type}, expected strings"
             )
@@ -364,7 +386,9 @@ class _Run:
                 n = len(texts)
                 docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
                 ok = batch.status == RowStatus.OK
-                keys = _core.band_keys(batch.signatures, bands=self.banding.bands, rows=self.banding.rows, workers=self.workers)
+                keys = _core.band_keys(
+                    batch.signatures, bands=self.banding.bands, rows=self.banding.rows, workers=self.workers
+                )
                 if ok.any():
                     rec_keys = keys[ok].ravel()
                     rec_docs = np.repeat(docs[ok], self.banding.bands)
@@ -379,10 +403,14 @@ class _Run:
                 if sig_file is not None:
                     sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
                 if cfg.exact:
-                    exact = _core.exact_keys(pa.chunked_array([texts]), tokenizer=cfg.tokenizer, workers=self.workers)
+                    exact = _core.exact_keys(
+                        pa.chunked_array([texts]), tokenizer=cfg.tokenizer, workers=self.workers
+                    )
                     meta["exact_lo"].append(exact[:, 0])
                     meta["exact_hi"].append(exact[:, 1])
-                lengths = pc.binary_length(texts.cast(pa.large_binary()) if not pa.types.is_large_binary(texts.type) else texts)
+                lengths = pc.binary_length(
+                    texts.cast(pa.large_binary()) if not pa.types.is_large_binary(texts.type) else texts
+                )
                 meta["length"].append(np.asarray(lengths.fill_null(0), dtype=np.int64))
                 meta["status"].append(batch.status)
                 meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
@@ -409,14 +437,22 @@ class _Run:
         np.save(self.work / "length.npy", cat(meta["length"], np.int64))
         np.save(self.work / "file.npy", cat(meta["file"], np.int32))
         if cfg.exact:
-            np.save(self.work / "exact.npy", np.stack([cat(meta["exact_lo"], np.uint64), cat(meta["exact_hi"], np.uint64)], axis=1))
+            np.save(
+                self.work / "exact.npy",
+                np.stack([cat(meta["exact_lo"], np.uint64), cat(meta["exact_hi"], np.uint64)], axis=1),
+            )
         if cfg.keep_column:
             np.save(self.work / "score.npy", cat(scores, np.float64))
         if cfg.id_column:
             id_array = pa.chunked_array(ids, type=ids[0].type) if ids else pa.chunked_array([], pa.int64())
             self._check_ids(id_array)
             pq.write_table(pa.table({"id": id_array}), self.work / "ids.parquet")
-        return {"documents": n_docs, "text_bytes": text_bytes, "rejected": rejected.count, "partitions": partitions}
+        return {
+            "documents": n_docs,
+            "text_bytes": text_bytes,
+            "rejected": rejected.count,
+            "partitions": partitions,
+        }
 
     def _keep_scores(self, chunk: Chunk) -> np.ndarray:
         name = self.config.keep_column
@@ -478,7 +514,11 @@ class _Run:
             same[1:] = (k[1:, 0] == k[:-1, 0]) & (k[1:, 1] == k[:-1, 1])
             same[0] = False
         group_start = np.maximum.accumulate(np.where(~same, np.arange(len(docs)), 0))
-        edges = np.stack([docs[group_start][same], docs[same]], axis=1).astype(np.uint64) if len(docs) else np.zeros((0, 2), np.uint64)
+        edges = (
+            np.stack([docs[group_start][same], docs[same]], axis=1).astype(np.uint64)
+            if len(docs)
+            else np.zeros((0, 2), np.uint64)
+        )
         np.save(path, edges)
         return edges
 
@@ -495,8 +535,10 @@ class _Run:
                 data = data[~excluded[data[:, 1].astype(np.int64)]]
             if len(data):
                 found = _core.candidate_pairs(
-                    np.ascontiguousarray(data[:, 0]), np.ascontiguousarray(data[:, 1]),
-                    clique_max=self.config.clique_max, workers=self.workers,
+                    np.ascontiguousarray(data[:, 0]),
+                    np.ascontiguousarray(data[:, 1]),
+                    clique_max=self.config.clique_max,
+                    workers=self.workers,
                 )
                 if len(found):
                     pairs.append(found)
@@ -512,19 +554,24 @@ class _Run:
 
     def stage_verify(self) -> dict[str, int]:
         pairs = np.load(self.work / "candidates.npy")
-        if self.config.verify == "exact":
-            sims = self._verify_exact(pairs)
-        else:
-            sims = self._estimate(pairs)
+        sims = self._verify_exact(pairs) if self.config.verify == "exact" else self._estimate(pairs)
         keep = sims >= self.config.threshold if self.config.verify != "none" else np.ones(len(pairs), bool)
         np.save(self.work / "edges.npy", pairs[keep])
         np.save(self.work / "edge_sims.npy", sims[keep])
-        return {"candidate_pairs": len(pairs), "verified_pairs": int(keep.sum()), "rejected_pairs": int((~keep).sum())}
+        return {
+            "candidate_pairs": len(pairs),
+            "verified_pairs": int(keep.sum()),
+            "rejected_pairs": int((~keep).sum()),
+        }
 
     def _estimate(self, pairs: np.ndarray) -> np.ndarray:
         n = len(np.load(self.work / "status.npy", mmap_mode="r"))
         dtype = self.hasher.dtype
-        sig = np.memmap(self.work / "signatures.bin", dtype=dtype, mode="r", shape=(n, self.config.num_perm)) if n else None
+        sig = (
+            np.memmap(self.work / "signatures.bin", dtype=dtype, mode="r", shape=(n, self.config.num_perm))
+            if n
+            else None
+        )
         sims = np.zeros(len(pairs), dtype=np.float64)
         step = 65_536
         for start in range(0, len(pairs), step):
@@ -550,8 +597,11 @@ class _Run:
                 local = (needed[lo:hi] - np.uint64(chunk.global_row)).astype(np.int64)
                 texts = pc.take(self._texts(chunk), pa.array(local))
                 values, offs = _core.shingle_sets(
-                    pa.chunked_array([texts]), ngram=self.config.ngram, tokenizer=self.config.tokenizer,
-                    seed=self.config.seed, workers=self.workers,
+                    pa.chunked_array([texts]),
+                    ngram=self.config.ngram,
+                    tokenizer=self.config.tokenizer,
+                    seed=self.config.seed,
+                    workers=self.workers,
                 )
                 fh.write(values.tobytes())
                 offsets.append(offs[1:] + np.uint64(total))
@@ -559,7 +609,11 @@ class _Run:
                 self.progress.advance(hi - lo, values.nbytes)
         self.progress.finish()
         all_offsets = np.concatenate(offsets)
-        values = np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,)) if total else np.zeros(0, np.uint64)
+        values = (
+            np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
+            if total
+            else np.zeros(0, np.uint64)
+        )
         sims = _core.verify_pairs(pairs, needed, values, all_offsets, workers=self.workers)
         del values
         values_path.unlink(missing_ok=True)
@@ -578,7 +632,11 @@ class _Run:
             edges = np.concatenate([exact_edges, edges]) if len(edges) else exact_edges
             sims = np.concatenate([np.ones(len(exact_edges)), sims])
             reason = np.concatenate([np.ones(len(exact_edges), np.uint8), reason])
-        labels = _core.connected_components(n, np.ascontiguousarray(edges, dtype=np.uint64)) if n else np.zeros(0, np.uint64)
+        labels = (
+            _core.connected_components(n, np.ascontiguousarray(edges, dtype=np.uint64))
+            if n
+            else np.zeros(0, np.uint64)
+        )
         labels = labels.astype(np.int64)
         sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, np.int64)
         in_cluster = sizes[labels] >= 2 if n else np.zeros(0, bool)
@@ -675,8 +733,10 @@ class _Run:
             self.progress.advance(rows, chunk.batch.nbytes)
         self.progress.finish()
         extra = [
-            pa.field("duplicate_of", id_type), pa.field("cluster_id", pa.int64()),
-            pa.field("similarity", pa.float64()), pa.field("reason", pa.string()),
+            pa.field("duplicate_of", id_type),
+            pa.field("cluster_id", pa.int64()),
+            pa.field("similarity", pa.float64()),
+            pa.field("reason", pa.string()),
         ]
         empty_kept = {i: s for i, s in schemas.items()}
         empty_removed = {i: pa.schema(list(s) + extra) for i, s in schemas.items()}
@@ -686,18 +746,26 @@ class _Run:
         in_cluster = labels >= 0
         cluster_docs = np.flatnonzero(in_cluster)
         pq.write_table(
-            pa.table({
-                "id": ids.take(pa.array(cluster_docs)),
-                "cluster_id": pa.array(labels[cluster_docs], pa.int64()),
-                "is_kept": pa.array(~removed[cluster_docs]),
-            }),
+            pa.table(
+                {
+                    "id": ids.take(pa.array(cluster_docs)),
+                    "cluster_id": pa.array(labels[cluster_docs], pa.int64()),
+                    "is_kept": pa.array(~removed[cluster_docs]),
+                }
+            ),
             self.out / "clusters.parquet",
         )
         if self.config.emit_pairs:
             edges = np.load(self.work / "edges.npy").astype(np.int64)
             sims = np.load(self.work / "edge_sims.npy")
             pq.write_table(
-                pa.table({"id_a": ids.take(pa.array(edges[:, 0])), "id_b": ids.take(pa.array(edges[:, 1])), "jaccard": sims}),
+                pa.table(
+                    {
+                        "id_a": ids.take(pa.array(edges[:, 0])),
+                        "id_b": ids.take(pa.array(edges[:, 1])),
+                        "jaccard": sims,
+                    }
+                ),
                 self.out / "pairs.parquet",
             )
         if kept_rows + removed_rows != n:
@@ -730,13 +798,19 @@ class _Run:
             "report_version": _REPORT_VERSION,
             "command": "dedup",
             "inputs": [str(f.path) for f in self.files],
-            "parameters": {**cfg, "bands": self.banding.bands, "rows": self.banding.rows,
-                           "banding": self.banding.describe(), "workers": self.workers},
+            "parameters": {
+                **cfg,
+                "bands": self.banding.bands,
+                "rows": self.banding.rows,
+                "banding": self.banding.describe(),
+                "workers": self.workers,
+            },
             "rows": {
                 "input": docs + rejected,
                 "kept": int(write.get("kept", 0)),
                 "removed": int(write.get("removed", 0)),
-                "removed_near_duplicate": int(cluster.get("removed", 0)) - int(cluster.get("removed_exact", 0)),
+                "removed_near_duplicate": int(cluster.get("removed", 0))
+                - int(cluster.get("removed_exact", 0)),
                 "removed_exact_duplicate": int(cluster.get("removed_exact", 0)),
                 "rejected": rejected,
                 "empty_text_kept": int((status == RowStatus.EMPTY).sum()),

@@ -1,0 +1,115 @@
+"""``stemmatic dedup``: near-duplicate (and exact) deduplication of sharded corpora."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stemmatic.exceptions import StemmaticError
+
+
+def dedup(
+    inputs: Annotated[list[str], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Column of unique row ids (default: row position in the ordered inputs)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Jaccard similarity at or above which rows are duplicates.")
+    ] = 0.8,
+    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
+    ngram: Annotated[
+        int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")
+    ] = 5,
+    tokenizer: Annotated[str, typer.Option(help="words | whitespace | chars.")] = "words",
+    seed: Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")] = 1,
+    bands: Annotated[
+        int | None, typer.Option(help="LSH bands (default: chosen for the threshold, printed).")
+    ] = None,
+    rows: Annotated[int | None, typer.Option(help="Rows per LSH band (give with --bands).")] = None,
+    verify: Annotated[
+        str, typer.Option(help="exact (Jaccard of shingle sets) | estimate (from signatures) | none.")
+    ] = "exact",
+    keep: Annotated[
+        str, typer.Option(help="Row kept per cluster: first | longest | column:NAME (largest).")
+    ] = "first",
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Also remove exact duplicates of the normalized text.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
+    ] = None,
+    memory_limit: Annotated[str, typer.Option(help="Memory budget for the external sort, e.g. 4GB.")] = "4GB",
+    fmt: Annotated[str, typer.Option("--format", help="Output format: parquet | jsonl.")] = "parquet",
+    emit_pairs: Annotated[
+        bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")
+    ] = False,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="raise | skip: what to do with a malformed JSONL line (skipped lines go to rejected/)."
+        ),
+    ] = "raise",
+    resume: Annotated[bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
+    from stemmatic.cli._progress import RichStages
+    from stemmatic.dedup import DedupConfig
+    from stemmatic.dedup import dedup as run_dedup
+
+    console = Console(stderr=True)
+    try:
+        config = DedupConfig(
+            text_column=text_column,
+            id_column=id_column,
+            threshold=threshold,
+            num_perm=num_perm,
+            ngram=ngram,
+            tokenizer=tokenizer,  # type: ignore[arg-type]
+            seed=seed,
+            bands=bands,
+            rows=rows,
+            verify=verify,  # type: ignore[arg-type]
+            keep=keep,
+            exact=exact,
+            memory_limit=memory_limit,
+            fmt=fmt,  # type: ignore[arg-type]
+            emit_pairs=emit_pairs,
+            on_error=on_error,  # type: ignore[arg-type]
+        )
+        config.validate()
+        console.print(f"[bold]LSH[/bold] {config.banding().describe()}")
+        result = run_dedup(
+            inputs,
+            output,
+            config=config,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            progress=RichStages(console, enabled=not quiet),
+        )
+    except StemmaticError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    report = result.report
+    table = Table(title=f"stemmatic dedup → {result.output}", show_header=False)
+    rows_ = report["rows"]
+    table.add_row("input rows", f"{rows_['input']:,}")
+    table.add_row("kept", f"{rows_['kept']:,}")
+    table.add_row("removed (near-duplicate)", f"{rows_['removed_near_duplicate']:,}")
+    table.add_row("removed (exact)", f"{rows_['removed_exact_duplicate']:,}")
+    table.add_row("rejected lines", f"{rows_['rejected']:,}")
+    table.add_row("clusters", f"{report['clusters']['count']:,}")
+    table.add_row(
+        "candidate / verified pairs", f"{report['pairs']['candidates']:,} / {report['pairs']['verified']:,}"
+    )
+    table.add_row("time", f"{report['seconds']:.2f} s")
+    Console().print(table)
