@@ -5,15 +5,18 @@
 True
 """
 
+from stemmatic.dedup.clusters import ClusterDecision, decide_clusters
 from stemmatic.dedup.params import Banding, candidate_probability, optimal_banding
 from stemmatic.dedup.pipeline import DedupConfig, DedupResult, Progress, dedup
 
 __all__ = [
     "Banding",
+    "ClusterDecision",
     "DedupConfig",
     "DedupResult",
     "Progress",
     "candidate_probability",
+    "decide_clusters",
     "dedup",
     "optimal_banding",
 ]

@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
+from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import (
@@ -621,7 +622,7 @@ class _Run:
 
     # -- stage 4: cluster ----------------------------------------------------
 
-    def stage_cluster(self) -> dict[str, int]:
+    def stage_cluster(self) -> dict[str, object]:
         status = np.load(self.work / "status.npy")
         n = len(status)
         edges = np.load(self.work / "edges.npy")
@@ -632,59 +633,19 @@ class _Run:
             edges = np.concatenate([exact_edges, edges]) if len(edges) else exact_edges
             sims = np.concatenate([np.ones(len(exact_edges)), sims])
             reason = np.concatenate([np.ones(len(exact_edges), np.uint8), reason])
-        labels = (
-            _core.connected_components(n, np.ascontiguousarray(edges, dtype=np.uint64))
-            if n
-            else np.zeros(0, np.uint64)
-        )
-        labels = labels.astype(np.int64)
-        sizes = np.bincount(labels, minlength=n) if n else np.zeros(0, np.int64)
-        in_cluster = sizes[labels] >= 2 if n else np.zeros(0, bool)
-
-        # The kept row of each cluster: best keep score, then smallest row.
-        docs = np.flatnonzero(in_cluster)
         if self.config.keep == "first":
-            score = np.zeros(n)
+            score = None
         elif self.config.keep == "longest":
             score = np.load(self.work / "length.npy").astype(np.float64)
         else:
             score = np.load(self.work / "score.npy")
-        order = np.lexsort((docs, -score[docs], labels[docs]))
-        ordered = docs[order]
-        first_of_cluster = np.ones(len(ordered), dtype=bool)
-        first_of_cluster[1:] = labels[ordered[1:]] != labels[ordered[:-1]]
-        kept_of_label = np.full(n, -1, dtype=np.int64)
-        kept_of_label[labels[ordered[first_of_cluster]]] = ordered[first_of_cluster]
-        removed = np.zeros(n, dtype=bool)
-        removed[docs] = True
-        removed[ordered[first_of_cluster]] = False
-        duplicate_of = np.where(removed, kept_of_label[labels], -1)
-
-        # Similarity of the edge that linked each row: its best incident edge.
-        similarity = np.full(n, np.nan)
-        why = np.zeros(n, dtype=np.uint8)
-        if len(edges):
-            e = edges.astype(np.int64)
-            for col in (0, 1):
-                better = ~(similarity[e[:, col]] >= sims)
-                idx = e[better, col]
-                # Process in ascending similarity so the max wins on repeats.
-                o = np.argsort(sims[better], kind="stable")
-                similarity[idx[o]] = sims[better][o]
-                why[idx[o]] = reason[better][o]
-        np.save(self.work / "removed.npy", removed)
-        np.save(self.work / "duplicate_of.npy", duplicate_of)
-        np.save(self.work / "labels.npy", np.where(in_cluster, labels, -1))
-        np.save(self.work / "similarity.npy", similarity)
-        np.save(self.work / "why.npy", why)
-        histogram = np.bincount(sizes[sizes >= 2]) if n else np.zeros(0, np.int64)
-        return {
-            "clusters": int(np.count_nonzero(sizes >= 2)),
-            "rows_in_clusters": int(in_cluster.sum()),
-            "removed": int(removed.sum()),
-            "removed_exact": int((removed & (why == 1)).sum()),
-            "histogram": {str(size): int(count) for size, count in enumerate(histogram) if count},  # type: ignore[dict-item]
-        }
+        decision = decide_clusters(n, edges, sims, reason, score)
+        np.save(self.work / "removed.npy", decision.removed)
+        np.save(self.work / "duplicate_of.npy", decision.duplicate_of)
+        np.save(self.work / "labels.npy", decision.cluster_id)
+        np.save(self.work / "similarity.npy", decision.similarity)
+        np.save(self.work / "why.npy", decision.reason)
+        return decision.counts()  # type: ignore[return-value]
 
     # -- stage 5: write ------------------------------------------------------
 
