@@ -601,7 +601,7 @@ class LineageGraph:
         return {
             "directed": True,
             "multigraph": True,
-            "graph": {"format": "stemmatic-lineage", "version": 1},
+            "graph": {"format": "stemmatic-lineage", "version": 1, "aliases": self.aliases.to_dict()},
             "nodes": [self.node(i).to_dict() for i in range(len(self.keys))],
             "links": [edge.to_dict() for edge in self.edges()],
         }
@@ -614,9 +614,11 @@ class LineageGraph:
             InvalidInputError: naming the entry (``nodes[3]``, ``links[7]``)
                 and field that is missing or malformed.
         """
-        graph = cls()
         if not isinstance(data, dict) or "nodes" not in data:
             raise InvalidInputError(f"{where}: not node-link JSON (no 'nodes' list)")
+        meta = data.get("graph") if isinstance(data.get("graph"), dict) else {}
+        aliases = meta.get("aliases")
+        graph = cls(AliasTable.from_dict(aliases) if isinstance(aliases, dict) else None)
         links = data.get("links", data.get("edges", []))
         for position, item in enumerate(data["nodes"]):
             try:

@@ -294,6 +294,36 @@ class AliasTable:
     def __len__(self) -> int:
         return len(self._aliases)
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (aliases, ambiguous aliases, registered repositories)."""
+        return {
+            "aliases": {k: v for k, v in sorted(self._aliases.items()) if k not in self._conflicts},
+            "ambiguous": {k: sorted(v) for k, v in sorted(self._conflicts.items())},
+            "repos": sorted({key for keys in self._by_name_part.values() for key in keys}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> AliasTable:
+        """Inverse of :meth:`to_dict`.
+
+        >>> t = AliasTable(); t.add_repo("tatsu-lab/alpaca"); t.add("GSM", "a/x"); t.add("GSM", "b/y")
+        >>> AliasTable.from_dict(t.to_dict()).to_dict() == t.to_dict()
+        True
+        """
+        table = cls()
+        aliases = data.get("aliases") or {}
+        ambiguous = data.get("ambiguous") or {}
+        repos = data.get("repos") or []
+        if not isinstance(aliases, dict) or not isinstance(ambiguous, dict) or not isinstance(repos, list):
+            raise InvalidInputError("alias table: 'aliases', 'ambiguous' must be objects and 'repos' a list")
+        for repo in repos:
+            table.add_repo(str(repo))
+        table._aliases.update({str(k): str(v) for k, v in aliases.items()})
+        for alias, keys in ambiguous.items():
+            table._conflicts[str(alias)] = {str(k) for k in keys}
+            table._aliases.pop(str(alias), None)
+        return table
+
 
 def _alias_fold(alias: str) -> str:
     try:

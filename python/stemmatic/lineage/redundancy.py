@@ -315,7 +315,8 @@ def measured_edges(
 ) -> MeasuredEdges:
     """Confirm, propose and question edges from measured containment.
 
-    For each pair with ``c(A in B) >= min_containment``:
+    For each pair, oriented so that ``c(A in B) >= c(B in A)``, with
+    ``c(A in B) >= min_containment``:
 
     * a documented path between them (either way) is *confirmed* (with
       ``apply``, a ``measured`` evidence is added to a direct edge);
@@ -334,14 +335,16 @@ def measured_edges(
     keys = matrix.keys
     idx = {k: graph.index(k) for k in keys}
     rx = graph._rx
-    for (i, a), (j, b) in itertools.permutations(enumerate(keys), 2):
+    for first, second in itertools.combinations(range(len(keys)), 2):
+        # Orient each pair so that A is the one more contained in the other.
+        if matrix.values[second, first] > matrix.values[first, second]:
+            first, second = second, first
+        i, j, a, b = first, second, keys[first], keys[second]
         c_ab, c_ba = float(matrix.values[i, j]), float(matrix.values[j, i])
         u, v = idx[a], idx[b]
         if c_ab < min_containment:
             continue
         symmetric = c_ba >= symmetric_ratio * c_ab
-        if symmetric and i > j:
-            continue
         record = {"a": a, "b": b, "containment_a_in_b": round(c_ab, 6), "containment_b_in_a": round(c_ba, 6)}
         connected = v in rx.descendants(graph.graph, u) or u in rx.descendants(graph.graph, v)
         quote = f"{c_ab:.1%} of {a} in {b}, {c_ba:.1%} of {b} in {a} (threshold {matrix.threshold})"

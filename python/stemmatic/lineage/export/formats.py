@@ -77,6 +77,8 @@ def write_paper_jsonl(graph: LineageGraph, folder: str | Path) -> tuple[Path, Pa
                 "confidence": edge.confidence,
                 "all_evidence": [e.to_dict() for e in edge.evidence],
             }
+            if edge.fraction is not None:
+                meta["fraction"] = edge.fraction
             line = {
                 "target": edge.target,
                 "source": edge.source,

@@ -6,7 +6,7 @@
 cards and papers, so their evidence kind is ``llm``. Recognised
 ``meta_info`` keys: ``relation``/``relationship``/``type`` (relation,
 ``derived`` when absent), ``evidence``/``quote``, ``url``/``source_url``,
-``confidence`` and ``source_kind`` (``llm`` when absent; stemmatic's own
+``confidence``, ``fraction`` and ``source_kind`` (``llm`` when absent; stemmatic's own
 export writes it).
 
 >>> import json, tempfile, pathlib
@@ -122,7 +122,17 @@ def load_paper_jsonl(
                 evidence = [Evidence(kind, quote, url)]
         except (InvalidInputError, KeyError, TypeError) as err:
             raise InvalidInputError(f"{where}: field 'meta_info' evidence: {err}") from None
-        graph.add_edge(source, target, relation, confidence=float(confidence), evidence=evidence)
+        fraction = meta.get("fraction")
+        if fraction is not None and (not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1):
+            raise InvalidInputError(f"{where}: field 'meta_info.fraction' is {fraction!r}, not in [0, 1]")
+        graph.add_edge(
+            source,
+            target,
+            relation,
+            confidence=float(confidence),
+            fraction=None if fraction is None else float(fraction),
+            evidence=evidence,
+        )
     report.nodes_added = graph.num_nodes - before[0]
     report.edges_added = graph.num_edges - before[1]
     return graph, report

@@ -1,0 +1,440 @@
+"""``stemmatic lineage``: build, inspect and export dataset lineage graphs.
+
+A graph is stored as node-link JSON (``build`` writes it, every other command
+reads it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stemmatic.exceptions import InvalidInputError, StemmaticError
+
+app = typer.Typer(
+    name="lineage",
+    help="Dataset lineage: build a graph from cards, DPI summaries and edge files; query, check, export.",
+    no_args_is_help=True,
+)
+console = Console()
+
+GraphArg = Annotated[Path, typer.Argument(help="Lineage graph (node-link JSON written by `build`).")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")]
+TextsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--texts", help="KEY=PATH: a dataset's documents (.jsonl with a 'text' field, or .txt lines)."
+    ),
+]
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[red]error:[/red] {err}")
+    raise typer.Exit(code=2)
+
+
+def _load(path: Path) -> Any:
+    from stemmatic.lineage.export import read_node_link
+
+    try:
+        return read_node_link(path)
+    except StemmaticError as err:
+        _fail(err)
+
+
+def _write_json(path: Path | None, data: Any) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        console.print(f"wrote {path}")
+
+
+def read_texts(path: Path, field: str = "text") -> list[str]:
+    """Documents of a ``.jsonl`` file (``field`` of each line) or a ``.txt`` file (one per line).
+
+    Raises:
+        InvalidInputError: naming the file and line of a bad record.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise InvalidInputError(f"{path}: cannot read ({err.strerror})") from err
+    if path.suffix != ".jsonl":
+        return [line for line in lines if line.strip()]
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)[field]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise InvalidInputError(f"{path}:{number}: no string field {field!r} ({err})") from err
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{path}:{number}: field {field!r} is not a string")
+        out.append(value)
+    return out
+
+
+def _texts(pairs: list[str] | None) -> dict[str, list[str]]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, path = pair.partition("=")
+        if not sep or not key or not path:
+            raise InvalidInputError(f"--texts {pair!r}: expected KEY=PATH")
+        out[key] = read_texts(Path(path))
+    return out
+
+
+@app.command()
+def build(
+    output: Annotated[Path, typer.Argument(help="Where to write the graph (node-link JSON).")],
+    dpi: Annotated[
+        Path | None, typer.Option(help="Data Provenance Initiative folder or summary file.")
+    ] = None,
+    card: Annotated[
+        list[Path] | None, typer.Option(help="Hugging Face card README.md (repo read from .../org/name/).")
+    ] = None,
+    benchmark_card: Annotated[
+        list[Path] | None, typer.Option(help="A card of a benchmark: its test splits become benchmark nodes.")
+    ] = None,
+    paper: Annotated[Path | None, typer.Option(help="The lineage paper's graph.jsonl.")] = None,
+    paper_data: Annotated[Path | None, typer.Option(help="The lineage paper's data.jsonl.")] = None,
+    edges: Annotated[list[Path] | None, typer.Option(help="Hand-written edges (.csv, .yaml).")] = None,
+    cut_cycles: Annotated[bool, typer.Option(help="Cut the weakest edge of every cycle.")] = False,
+) -> None:
+    """Import every given source into one graph, rebind names, report hygiene, and save it."""
+    from stemmatic.lineage import (
+        LineageGraph,
+        break_cycles,
+        hygiene_report,
+        load_dpi,
+        load_edges,
+        load_hf_card,
+        load_paper_jsonl,
+        rebind_unresolved,
+    )
+    from stemmatic.lineage.export import write_node_link
+
+    try:
+        graph = LineageGraph()
+        reports = []
+        if dpi is not None:
+            reports.append(load_dpi(dpi, graph=graph)[1])
+        for path in card or []:
+            reports.append(load_hf_card(path, graph=graph)[1])
+        for path in benchmark_card or []:
+            reports.append(load_hf_card(path, graph=graph, benchmark=True)[1])
+        if paper is not None:
+            reports.append(load_paper_jsonl(paper, paper_data, graph=graph)[1])
+        for path in edges or []:
+            reports.append(load_edges(path, graph=graph)[1])
+        if not reports:
+            raise InvalidInputError("nothing to import: give --dpi, --card, --paper or --edges")
+        moved = rebind_unresolved(graph)
+        cut = break_cycles(graph) if cut_cycles else []
+        hygiene = hygiene_report(graph)
+    except StemmaticError as err:
+        _fail(err)
+    table = Table(title="imported")
+    for column in ("source", "records", "nodes", "edges", "names resolved", "unresolved", "self-incl."):
+        table.add_column(column)
+    for report in reports:
+        table.add_row(
+            report.source,
+            str(report.records),
+            str(report.nodes_added),
+            str(report.edges_added),
+            f"{report.names_resolved}/{report.names_seen}",
+            str(len(report.unresolved)),
+            str(len(report.self_inclusions)),
+        )
+    console.print(table)
+    console.print(f"rebound {len(moved)} unresolved names; cut {len(cut)} cycle edges")
+    console.print(f"hygiene: {hygiene.summary()}")
+    write_node_link(graph, output)
+    console.print(f"wrote {graph!r} to {output}")
+
+
+@app.command()
+def show(
+    graph_path: GraphArg,
+    key: Annotated[str | None, typer.Argument(help="A node; without it, the whole graph's summary.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Only what existed on this date.")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """A node's attributes, parents with evidence and roots; or the graph's summary and Table-1 stats."""
+    from stemmatic.lineage import as_of as as_of_fn
+    from stemmatic.lineage import domain_stats, hygiene_report, roots
+
+    graph = _load(graph_path)
+    if as_of is not None:
+        graph = as_of_fn(graph, as_of)
+    try:
+        if key is None:
+            kinds: dict[str, int] = {}
+            for kind in graph.kinds:
+                kinds[kind] = kinds.get(kind, 0) + 1
+            stats = domain_stats(graph)
+            table = Table(title=f"{graph!r}: structure per domain")
+            for column in ("domain", "nodes", "mean depth", "max depth", "mean in", "mean out", "roots"):
+                table.add_column(column)
+            for s in stats:
+                table.add_row(
+                    s.domain,
+                    str(s.nodes),
+                    f"{s.mean_depth:.2f}",
+                    str(s.max_depth),
+                    f"{s.mean_in_degree:.2f}",
+                    f"{s.mean_out_degree:.2f}",
+                    str(s.roots),
+                )
+            console.print(f"kinds: {kinds}")
+            console.print(table)
+            hygiene = hygiene_report(graph)
+            console.print(f"hygiene: {hygiene.summary()}")
+            _write_json(
+                json_out,
+                {"kinds": kinds, "domains": [s.__dict__ for s in stats], "hygiene": hygiene.to_dict()},
+            )
+            return
+        node = graph.node(key)
+        console.print(node.to_dict())
+        table = Table(title=f"parents of {node.key}")
+        for column in ("parent", "relation", "confidence", "evidence"):
+            table.add_column(column)
+        for edge in graph.in_edges(node.index):
+            evidence = "; ".join(f"[{e.source_kind}] {e.quote}" for e in edge.evidence)
+            table.add_row(edge.source, edge.relation, f"{edge.confidence:.2f}", evidence)
+        console.print(table)
+        found_roots = roots(graph, node.index)
+        console.print(f"roots ({len(found_roots)}): {', '.join(found_roots[:30])}")
+        _write_json(
+            json_out,
+            {
+                "node": node.to_dict(),
+                "parents": [e.to_dict() for e in graph.in_edges(node.index)],
+                "roots": found_roots,
+            },
+        )
+    except StemmaticError as err:
+        _fail(err)
+
+
+@app.command()
+def impact(
+    graph_path: GraphArg,
+    key: Annotated[str, typer.Argument(help="The node whose downstream to list.")],
+    max_depth: Annotated[int | None, typer.Option(help="Stop after this many edges.")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Everything downstream of a node (datasets, models, benchmarks), by depth."""
+    from stemmatic.lineage import impact as impact_fn
+
+    graph = _load(graph_path)
+    try:
+        result = impact_fn(graph, key, max_depth=max_depth)
+    except StemmaticError as err:
+        _fail(err)
+    table = Table(title=f"downstream of {result.start}: {result.counts()}")
+    for column in ("depth", "node", "kind", "via"):
+        table.add_column(column)
+    for item in result.reached[:200]:
+        table.add_row(str(item.depth), item.key, item.kind, item.via)
+    console.print(table)
+    _write_json(json_out, result.to_dict())
+
+
+@app.command()
+def contamination(
+    graph_path: GraphArg,
+    benchmark: Annotated[list[str] | None, typer.Option(help="Benchmark name or key (repeatable).")] = None,
+    flagged: Annotated[
+        list[str] | None, typer.Option(help="KEY=RISK: a dataset the contamination scanner flagged.")
+    ] = None,
+    unsplit_factor: Annotated[
+        float, typer.Option(help="Risk that a whole-dataset citation includes its test split.")
+    ] = 0.5,
+    json_out: JsonOpt = None,
+) -> None:
+    """Propagate benchmark contamination along lineage; list every reached dataset and model with its path."""
+    from stemmatic.lineage import propagate_contamination
+
+    graph = _load(graph_path)
+    try:
+        flags = {}
+        for pair in flagged or []:
+            name, sep, value = pair.rpartition("=")
+            if not sep:
+                raise InvalidInputError(f"--flagged {pair!r}: expected KEY=RISK")
+            flags[name] = float(value)
+        report = propagate_contamination(
+            graph, benchmarks=benchmark or [], flagged=flags, unsplit_factor=unsplit_factor
+        )
+    except (StemmaticError, ValueError) as err:
+        _fail(err)
+    console.print(f"seeds: {report.seeds}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    table = Table(title=f"{len(report.hits)} datasets and models at risk")
+    for column in ("risk", "node", "kind", "path"):
+        table.add_column(column)
+    for hit in report.hits[:200]:
+        path = " → ".join([hit.seed, *(f"{e.relation}:{e.target}" for e in hit.path)])
+        table.add_row(f"{hit.risk:.3f}", hit.key, hit.kind, path)
+    console.print(table)
+    _write_json(json_out, report.to_dict())
+
+
+@app.command()
+def redundancy(
+    graph_path: GraphArg,
+    keys: Annotated[list[str], typer.Argument(help="Datasets to compare.")],
+    texts: TextsOpt = None,
+    threshold: Annotated[float, typer.Option(help="Jaccard of a near-duplicate.")] = 0.8,
+    json_out: JsonOpt = None,
+) -> None:
+    """Shared-root (structural) and measured-containment redundancy, diamonds, and disagreements."""
+    from stemmatic.lineage import redundancy_report
+
+    graph = _load(graph_path)
+    try:
+        contents = _texts(texts) or None
+        report = redundancy_report(graph, keys, contents=contents, threshold=threshold)
+    except StemmaticError as err:
+        _fail(err)
+    table = Table(title="shared roots (upper) / measured containment (lower)")
+    table.add_column("")
+    for key in report.keys:
+        table.add_column(key[:24])
+    for i, key in enumerate(report.keys):
+        cells = []
+        for j in range(len(report.keys)):
+            if j >= i or report.empirical is None:
+                cells.append(f"{report.structural[i, j]:.2f}")
+            else:
+                cells.append(f"{report.empirical[i, j]:.2f}")
+        table.add_row(key[:24], *cells)
+    console.print(table)
+    for diamond in report.diamonds[:50]:
+        console.print(f"diamond: {diamond.child} gets {diamond.direct} directly and via {diamond.via}")
+    for item in report.disagreements:
+        console.print(f"[yellow]disagreement[/yellow]: {item}")
+    _write_json(json_out, report.to_dict())
+
+
+@app.command()
+def sample(
+    graph_path: GraphArg,
+    budget: Annotated[int, typer.Option(help="Documents to sample.")],
+    output: Annotated[Path, typer.Option(help="Sampled documents (.jsonl with root key and row).")],
+    texts: TextsOpt = None,
+    target: Annotated[
+        list[str] | None, typer.Option(help="Sample from this dataset's roots (repeatable).")
+    ] = None,
+    allocation: Annotated[str, typer.Option(help="uniform, size_capped or sqrt.")] = "sqrt",
+    cap: Annotated[int | None, typer.Option(help="Size cap for size_capped.")] = None,
+    use: Annotated[
+        str, typer.Option(help="Licence use to respect: research, commercial, permissive-only.")
+    ] = "research",
+    benchmark: Annotated[
+        list[str] | None, typer.Option(help="Exclude roots contaminated by this benchmark.")
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Texts of a baseline mixture to compare with.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the baseline draw.")] = 0,
+) -> None:
+    """Sample a diverse, deduplicated mixture from root sources; report Vendi vs a baseline; attribution."""
+    from stemmatic.lineage import attribution, propagate_contamination, root_sample
+
+    graph = _load(graph_path)
+    try:
+        contents = _texts(texts)
+        contaminated: list[str] = []
+        if benchmark:
+            report = propagate_contamination(graph, benchmarks=benchmark)
+            contaminated = [*report.seeds, *report.at_risk()]
+        base = read_texts(baseline) if baseline is not None else None
+        result = root_sample(
+            graph,
+            contents,
+            budget,
+            targets=target,
+            allocation=allocation,
+            cap=cap,
+            contaminated=contaminated,
+            use=use,
+            baseline=base,
+            seed=seed,
+        )
+    except StemmaticError as err:
+        _fail(err)
+    with output.open("w", encoding="utf-8") as out:
+        for root, row, text in result.texts:
+            out.write(json.dumps({"root": root, "row": row, "text": text}, ensure_ascii=False) + "\n")
+    summary = result.to_dict()
+    summary["attribution"] = attribution(graph, result.roots)
+    attribution_path = output.with_suffix(".attribution.json")
+    _write_json(attribution_path, summary)
+    console.print(f"allocation: {result.allocation}")
+    for key, why in result.excluded.items():
+        console.print(f"excluded {key}: {why}")
+    console.print(
+        f"wrote {len(result.texts)} documents to {output}; Vendi {result.vendi:.2f} "
+        f"(baseline {result.baseline_vendi if result.baseline_vendi is None else round(result.baseline_vendi, 2)}), "
+        f"centroid distance {result.centroid_distance:.3f}, cross-root duplicates dropped {result.cross_root_duplicates}"
+    )
+
+
+FORMATS = ("paper", "node-link", "graphml", "openlineage", "prov", "dot", "mermaid", "svg", "html")
+
+
+@app.command()
+def export(
+    graph_path: GraphArg,
+    output: Annotated[Path, typer.Argument(help="Output file (a folder for `paper`).")],
+    fmt: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "node-link",
+    node: Annotated[
+        str | None, typer.Option(help="svg: the node whose ancestry to draw; html: first node shown.")
+    ] = None,
+    direction: Annotated[str, typer.Option(help="svg: ancestors, descendants or both.")] = "ancestors",
+) -> None:
+    """Write the graph in another format."""
+    from stemmatic.lineage import export as ex
+
+    graph = _load(graph_path)
+    try:
+        if fmt == "paper":
+            graph_file, data_file = ex.write_paper_jsonl(graph, output)
+            console.print(f"wrote {graph_file} and {data_file}")
+            return
+        if fmt == "node-link":
+            ex.write_node_link(graph, output)
+        elif fmt == "graphml":
+            ex.write_graphml(graph, output)
+        elif fmt == "openlineage":
+            events = ex.openlineage_events(graph)
+            output.write_text(
+                "\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n", encoding="utf-8"
+            )
+        elif fmt == "prov":
+            output.write_text(json.dumps(ex.prov_json(graph), ensure_ascii=False, indent=1), encoding="utf-8")
+        elif fmt == "dot":
+            output.write_text(ex.to_dot(graph), encoding="utf-8")
+        elif fmt == "mermaid":
+            output.write_text(ex.to_mermaid(graph) + "\n", encoding="utf-8")
+        elif fmt == "svg":
+            if node is None:
+                raise InvalidInputError("--format svg needs --node")
+            output.write_text(ex.render_svg(graph, node, direction=direction), encoding="utf-8")
+        elif fmt == "html":
+            output.write_text(ex.render_html(graph, start=node), encoding="utf-8")
+        else:
+            raise InvalidInputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    except StemmaticError as err:
+        _fail(err)
+    console.print(f"wrote {output}")
