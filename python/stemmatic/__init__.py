@@ -11,6 +11,9 @@ contamination, embedding-space diversity, dataset lineage and ResoFilter.
 from __future__ import annotations
 
 from stemmatic import _core
+from stemmatic.contamination import ContaminationIndex
+from stemmatic.contamination import build_index as build_contamination_index
+from stemmatic.contamination import scan_corpus as scan_contamination
 from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError, StemmaticError
 from stemmatic.minhash import (
     DEFAULT_SEED,
@@ -29,6 +32,7 @@ UNICODE_VERSION: str = _core.UNICODE_VERSION
 __all__ = [
     "DEFAULT_SEED",
     "UNICODE_VERSION",
+    "ContaminationIndex",
     "InvalidInputError",
     "MinHashBatch",
     "MinHasher",
@@ -37,8 +41,10 @@ __all__ = [
     "RowStatus",
     "StemmaticError",
     "__version__",
+    "build_contamination_index",
     "minhash",
     "minhash_batch",
+    "scan_contamination",
     "shingle_hashes",
     "tokenize",
 ]

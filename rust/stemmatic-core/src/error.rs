@@ -23,6 +23,26 @@ pub enum CoreError {
     /// The thread pool could not be built.
     #[error("could not start {threads} worker threads: {reason}")]
     ThreadPool { threads: usize, reason: String },
+    /// Bytes that are not a contamination index, or a damaged one.
+    #[error("not a valid stemmatic n-gram index: {reason}")]
+    IndexFormat { reason: String },
+    /// A contamination index written in another format version.
+    #[error(
+        "the n-gram index has format version {found}, this stemmatic reads version {expected}; rebuild it with `stemmatic contamination index`"
+    )]
+    IndexVersion { found: u32, expected: u32 },
+    /// A scan asked for settings other than those the index was built with.
+    #[error(
+        "the n-gram index was built with {name}={index}, not {requested}; scan with the index's {name} or rebuild the index"
+    )]
+    IndexMismatch {
+        name: &'static str,
+        index: String,
+        requested: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
 }
 
 impl CoreError {

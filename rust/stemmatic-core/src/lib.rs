@@ -8,10 +8,13 @@
 //!   containment of documents") over shingle sets, batched with rayon.
 //! * [`lsh`]: band keys, candidate pairs without quadratic buckets, exact
 //!   verification and connected components for near-duplicate detection.
+//! * [`contamination`]: n-gram indexes of benchmark items and the scanner
+//!   that finds them in documents, with character spans (Brown et al. 2020).
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
 
+pub mod contamination;
 pub mod error;
 pub mod lsh;
 pub mod minhash;

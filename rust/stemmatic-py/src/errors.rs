@@ -17,11 +17,14 @@ pyo3::import_exception!(stemmatic.exceptions, ParameterError);
 pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
     let message = err.to_string();
     match err {
-        CoreError::NullText { .. } | CoreError::InvalidUtf8 { .. } => {
-            InvalidInputError::new_err(message)
+        CoreError::NullText { .. }
+        | CoreError::InvalidUtf8 { .. }
+        | CoreError::IndexFormat { .. }
+        | CoreError::IndexVersion { .. } => InvalidInputError::new_err(message),
+        CoreError::InvalidParameter { .. } | CoreError::IndexMismatch { .. } => {
+            ParameterError::new_err(message)
         }
-        CoreError::InvalidParameter { .. } => ParameterError::new_err(message),
-        CoreError::ThreadPool { .. } => StemmaticError::new_err(message),
+        CoreError::ThreadPool { .. } | CoreError::Io { .. } => StemmaticError::new_err(message),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `stemmatic-core`, and `CoreError`s become the exception hierarchy declared
 //! in [`errors`]. One file per Python-facing area.
 
+mod contamination;
 mod errors;
 mod lsh;
 mod minhash;
@@ -14,6 +15,8 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _core {
+    #[pymodule_export]
+    use super::contamination::PyNgramIndex;
     #[pymodule_export]
     use super::lsh::{
         band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,

@@ -1,0 +1,235 @@
+"""``stemmatic contamination index|scan``: find benchmark items inside training corpora."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stemmatic.exceptions import StemmaticError
+
+app = typer.Typer(
+    name="contamination",
+    help="Index benchmark items as n-grams, then find them (per item, with character spans) in corpora.",
+    no_args_is_help=True,
+)
+
+
+@contextlib.contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Show stemmatic's own errors (bad input, bad parameter) as one line, exit code 2."""
+    try:
+        yield
+    except StemmaticError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+def _split_fields(fields: str) -> list[str]:
+    return [f.strip() for f in fields.split(",") if f.strip()]
+
+
+@app.command()
+def index(
+    benchmarks: Annotated[
+        list[Path],
+        typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Index file to write.")],
+    fields: Annotated[
+        str, typer.Option(help="Comma-separated fields to index; each becomes its own entry per item.")
+    ] = "prompt",
+    ngram: Annotated[int, typer.Option(help="N-gram size in tokens (GPT-3 used 13).")] = 13,
+    tokenizer: Annotated[str, typer.Option(help="words, whitespace or chars (as for dedup).")] = "words",
+    name: Annotated[
+        list[str] | None,
+        typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
+    ] = None,
+    id_field: Annotated[
+        str | None, typer.Option(help="Field holding the item id (default: row number in the benchmark).")
+    ] = None,
+    min_tokens: Annotated[
+        int, typer.Option(help="Do not index fields with fewer tokens (counted as too_short).")
+    ] = 1,
+    max_item_frequency: Annotated[
+        int | None, typer.Option(help="Exclude n-grams found in more than this many items (boilerplate).")
+    ] = None,
+    allowlist: Annotated[
+        Path | None,
+        typer.Option(help="Text file of phrases, one a line, whose n-grams never count as contamination."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the n-gram hash.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
+) -> None:
+    """Build an n-gram index of benchmark items (several benchmarks in one index)."""
+    import time
+
+    from stemmatic.contamination import build_index
+    from stemmatic.exceptions import ParameterError
+
+    with _clean_errors():
+        if output.exists() and not overwrite:
+            raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
+        if name and len(name) != len(benchmarks):
+            raise ParameterError(
+                f"give --name once per benchmark: {len(benchmarks)} benchmarks, {len(name)} names"
+            )
+        sources: Any = dict(zip(name, benchmarks, strict=True)) if name else benchmarks
+        phrases = []
+        if allowlist is not None:
+            try:
+                phrases = [
+                    line for line in allowlist.read_text(encoding="utf-8").splitlines() if line.strip()
+                ]
+            except (OSError, UnicodeDecodeError) as err:
+                raise ParameterError(f"{allowlist}: cannot read the allowlist: {err}") from err
+        start = time.perf_counter()
+        built = build_index(
+            sources,
+            fields=_split_fields(fields),
+            ngram=ngram,
+            tokenizer=tokenizer,  # type: ignore[arg-type]
+            seed=seed,
+            id_field=id_field,
+            min_tokens=min_tokens,
+            max_item_frequency=max_item_frequency,
+            allowlist=phrases,
+            workers=workers,
+        )
+        built.save(output)
+        seconds = time.perf_counter() - start
+    stats = built.stats
+    typer.echo(
+        f"indexed {stats['entries']} entries of {stats['items']} items from {len(built.benchmarks)} "
+        f"benchmark(s): {stats['ngrams']} distinct {ngram}-grams in {seconds:.2f}s -> {output}"
+    )
+    excluded = stats["excluded_by_frequency"] + stats["excluded_by_allowlist"]
+    if excluded:
+        typer.echo(
+            f"excluded {stats['excluded_by_frequency']} n-grams by frequency and "
+            f"{stats['excluded_by_allowlist']} by the allowlist "
+            f"({stats['entries_without_ngrams']} entries left without n-grams)"
+        )
+    for bench in built.build_info.get("benchmarks", []):
+        skipped = {
+            f"{field}.{kind}": count
+            for field, counts in bench["fields"].items()
+            for kind, count in counts.items()
+            if kind != "indexed" and count
+        }
+        notes = [f"{k}={v}" for k, v in skipped.items()]
+        if bench["missing_fields"]:
+            notes.append("fields not present: " + ", ".join(bench["missing_fields"]))
+        if notes:
+            typer.echo(f"  {bench['name']}: " + "; ".join(notes))
+
+
+@app.command()
+def scan(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")
+    ],
+    index_path: Annotated[
+        Path, typer.Option("--index", help="Index built by `stemmatic contamination index`.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the document text.")] = "text",
+    id_column: Annotated[
+        str | None, typer.Option(help="Column of document ids (default: row position in the ordered inputs).")
+    ] = None,
+    min_ngrams: Annotated[int, typer.Option(help="Distinct n-grams of an item a document must contain.")] = 1,
+    min_coverage: Annotated[
+        float, typer.Option(help="Fraction of an item's n-grams a document must contain (0..1).")
+    ] = 0.0,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Write OUT/clean/ and OUT/removed/ (contaminated documents).")
+    ] = False,
+    gpt3_cut: Annotated[
+        bool,
+        typer.Option(
+            "--gpt3-cut",
+            help="Cut each match ±200 characters out instead of dropping the document "
+            "(pieces under 200 characters dropped; documents split more than 10 times removed).",
+        ),
+    ] = False,
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Refuse to scan unless the index was built with this tokenizer.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of clean/ and removed/ shards.")] = "parquet",
+    on_error: Annotated[
+        str, typer.Option(help="raise, or skip malformed JSONL lines into OUT/rejected/.")
+    ] = "raise",
+    workers: Annotated[
+        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
+    ] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per Parquet batch.")] = 16_384,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing non-empty output directory.")] = False,
+) -> None:
+    """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from stemmatic.contamination import scan_corpus
+    from stemmatic.exceptions import ParameterError
+
+    console = Console(stderr=True)
+    with _clean_errors():
+        if on_error not in ("raise", "skip"):
+            raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")
+        with Progress(
+            TextColumn("scanning"),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[rows]} rows, {task.fields[mb]:.1f} MB"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("scan", total=None, rows=0, mb=0.0)
+            report = scan_corpus(
+                inputs,
+                index_path,
+                output,
+                text_column=text_column,
+                id_column=id_column,
+                min_ngrams=min_ngrams,
+                min_coverage=min_coverage,
+                remove=remove,
+                gpt3_cut_mode=gpt3_cut,
+                tokenizer=tokenizer,
+                output_format=fmt,  # type: ignore[arg-type]
+                on_error=on_error,  # type: ignore[arg-type]
+                workers=workers,
+                batch_rows=batch_rows,
+                overwrite=overwrite,
+                progress=lambda rows, size: bar.update(task, rows=rows, mb=size / 1e6),
+            )
+    rows = report["rows"]
+    table = Table(title=f"contamination: {rows['input']} documents, {report['text_bytes'] / 1e6:.1f} MB")
+    for column in ("benchmark", "items contaminated", "docs contaminated", "% of corpus", "hits"):
+        table.add_column(column, justify="left" if column == "benchmark" else "right")
+    for name, bench in report["benchmarks"].items():
+        table.add_row(
+            name,
+            f"{bench['items_contaminated']} / {bench['items']}",
+            str(bench["docs_contaminated"]),
+            f"{bench['docs_contaminated_pct']:.3f}",
+            str(bench["hits"]),
+        )
+    Console().print(table)
+    excluded = report["index"]["excluded_ngrams"]
+    typer.echo(
+        f"{rows['contaminated']} contaminated documents; n-grams excluded from the index: "
+        f"{excluded['by_frequency']} by frequency, {excluded['by_allowlist']} by allowlist"
+    )
+    if "clean" in rows:
+        typer.echo(
+            f"clean {rows['clean']} + removed {rows['removed']} = {rows['clean'] + rows['removed']} rows"
+        )
+    typer.echo(f"wrote {output}/hits.parquet, items.parquet, report.json")

@@ -1,0 +1,633 @@
+"""The contamination index: benchmark files in, an n-gram index (Rust) out."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stemmatic import _core
+from stemmatic._arrow import TextInput, as_text_column
+from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io import InputFile, iter_chunks, resolve_inputs
+from stemmatic.minhash import DEFAULT_SEED
+
+__all__ = [
+    "DEFAULT_NGRAM",
+    "HITS_SCHEMA",
+    "ContaminationIndex",
+    "build_index",
+]
+
+Tokenizer = Literal["words", "whitespace", "chars"]
+
+#: GPT-3's 13-grams (Brown et al. 2020, appendix C).
+DEFAULT_NGRAM = 13
+
+_SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64())])
+
+#: Columns of :meth:`ContaminationIndex.scan` and of ``OUT/hits.parquet``
+#: (where ``doc_id`` takes the type of ``--id-column``).
+HITS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.int64()),
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("field", pa.string()),
+        ("matched_ngrams", pa.int64()),
+        ("item_ngrams", pa.int64()),
+        ("coverage", pa.float64()),
+        ("spans", pa.list_(_SPAN)),
+    ]
+)
+
+_STATUS_NAMES = ("indexed", "missing", "empty", "too_short")
+
+
+@dataclass
+class _FieldCounts:
+    indexed: int = 0
+    missing: int = 0
+    empty: int = 0
+    too_short: int = 0
+
+
+@dataclass
+class _BenchmarkLog:
+    name: str
+    sources: list[str]
+    rows: int = 0
+    fields: dict[str, _FieldCounts] = field(default_factory=dict)
+    #: Rows of batches without a column for the field (JSONL blocks where no row has it).
+    absent: dict[str, int] = field(default_factory=dict)
+
+
+class ContaminationIndex:
+    """An n-gram index of benchmark entries (one field of one item each), ready to scan corpora.
+
+    Build it from benchmark files with :func:`build_index` (or from records with
+    :meth:`from_records`), store it with :meth:`save`, reopen it with :meth:`load`.
+    It pickles as the bytes of its file, so it travels to Ray/Spark workers.
+
+    >>> index = ContaminationIndex.from_records(
+    ...     [{"id": "q1", "question": "What is the capital city of France, in one word?"}],
+    ...     fields=["question"], benchmark="toy", id_field="id", ngram=5)
+    >>> hits = index.scan(["Quiz: what is the capital city of France? Paris."])
+    >>> hits.select(["doc_id", "item_id", "matched_ngrams", "coverage"]).to_pylist()
+    [{'doc_id': 0, 'item_id': 'q1', 'matched_ngrams': 3, 'coverage': 0.5}]
+    >>> span = hits["spans"][0][0].as_py()
+    >>> "Quiz: what is the capital city of France? Paris."[span["start"] : span["end"]]
+    'what is the capital city of France'
+    """
+
+    __slots__ = ("_cache", "_core")
+
+    def __init__(self, core: _core.NgramIndex) -> None:
+        self._core = core
+        self._cache: dict[str, Any] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ContaminationIndex, (self._core,))
+
+    def __repr__(self) -> str:
+        return (
+            f"ContaminationIndex(benchmarks={self.benchmarks}, entries={self.num_entries}, "
+            f"ngrams={self.num_ngrams}, ngram={self.ngram}, tokenizer={self.tokenizer!r})"
+        )
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ContaminationIndex:
+        """Open an index file written by :meth:`save` (one read; lookups are rebuilt in memory).
+
+        Raises:
+            InvalidInputError: no such file, not an index, a damaged index, or
+                an index written in another format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"{path}: no such index file")
+        try:
+            return cls(_core.NgramIndex.load(str(path)))
+        except InvalidInputError as err:
+            raise InvalidInputError(f"{path}: {err}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the index to ``path`` (atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._core.save(str(path))
+        return path
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]] | pa.Table,
+        *,
+        fields: Sequence[str],
+        benchmark: str = "benchmark",
+        id_field: str | None = None,
+        ngram: int = DEFAULT_NGRAM,
+        tokenizer: Tokenizer = "words",
+        seed: int = DEFAULT_SEED,
+        min_tokens: int = 1,
+        max_item_frequency: int | None = None,
+        allowlist: Sequence[str] = (),
+        workers: int | None = None,
+    ) -> ContaminationIndex:
+        """Index one benchmark given as records (dicts) or a pyarrow Table; see :func:`build_index`."""
+        table = records if isinstance(records, pa.Table) else pa.Table.from_pylist(list(records))
+        builder = _Builder(fields, id_field, ngram, tokenizer, seed, min_tokens)
+        builder.add_table(benchmark, "<records>", table, 0)
+        return builder.finish(max_item_frequency, allowlist, workers)
+
+    # -- properties -----------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> str:
+        return self._core.tokenizer
+
+    @property
+    def ngram(self) -> int:
+        return self._core.ngram
+
+    @property
+    def seed(self) -> int:
+        return self._core.seed
+
+    @property
+    def min_tokens(self) -> int:
+        return self._core.min_tokens
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return self._core.benchmarks
+
+    @property
+    def num_entries(self) -> int:
+        return self._core.num_entries
+
+    @property
+    def num_ngrams(self) -> int:
+        return self._core.num_ngrams
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Entries, items, distinct n-grams, postings and the n-grams excluded (frequency, allowlist)."""
+        return self._core.stats
+
+    @property
+    def build_info(self) -> dict[str, Any]:
+        """What :func:`build_index` recorded: parameters and, per benchmark, sources and row counts."""
+        text = self._core.metadata
+        try:
+            info = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            info = {}
+        return info if isinstance(info, dict) else {}
+
+    def entries(self) -> pa.Table:
+        """One row per entry: ``benchmark``, ``item_id``, ``field``, ``item_ngrams``, ``item_tokens``."""
+        cached = self._cache.get("entries")
+        if cached is None:
+            bench_ids, field_ids, num_ngrams, num_tokens = self._core.entry_arrays()
+            offsets, data = self._core.item_id_buffers()
+            item_ids = pa.LargeStringArray.from_buffers(
+                self.num_entries, pa.py_buffer(offsets.astype(np.int64)), pa.py_buffer(data)
+            ).cast(pa.string())
+            benchmarks = pa.DictionaryArray.from_arrays(
+                pa.array(bench_ids, pa.int32()), pa.array(self._core.benchmarks, pa.string())
+            )
+            fields = pa.DictionaryArray.from_arrays(
+                pa.array(field_ids, pa.int32()), pa.array(self._core.fields, pa.string())
+            )
+            cached = pa.table(
+                {
+                    "benchmark": benchmarks.cast(pa.string()),
+                    "item_id": item_ids,
+                    "field": fields.cast(pa.string()),
+                    "item_ngrams": pa.array(num_ngrams, pa.int64()),
+                    "item_tokens": pa.array(num_tokens, pa.int64()),
+                }
+            )
+            self._cache["entries"] = cached
+        return cached
+
+    def benchmark_of_entries(self) -> np.ndarray:
+        """Benchmark number (into :attr:`benchmarks`) of every entry."""
+        cached = self._cache.get("entry_benchmarks")
+        if cached is None:
+            cached = self._core.entry_arrays()[0].astype(np.int64)
+            self._cache["entry_benchmarks"] = cached
+        return cached
+
+    # -- scanning -------------------------------------------------------------------------------
+
+    def scan_raw(
+        self,
+        texts: TextInput | Iterable[str],
+        *,
+        min_ngrams: int = 1,
+        min_coverage: float = 0.0,
+        tokenizer: str | None = None,
+        workers: int | None = None,
+    ) -> _RawHits:
+        """The hits of ``texts`` as numpy columns (row, entry, ...); what :meth:`scan` tabulates."""
+        _check_thresholds(min_ngrams, min_coverage)
+        column = as_text_column(texts)
+        rows, entries, matched, coverage, offsets, starts, ends, null_rows = self._core.scan(
+            column, min_ngrams=min_ngrams, min_coverage=min_coverage, tokenizer=tokenizer, workers=workers
+        )
+        return _RawHits(rows, entries, matched, coverage, offsets, starts, ends, int(null_rows))
+
+    def scan(
+        self,
+        texts: TextInput | Iterable[str],
+        *,
+        min_ngrams: int = 1,
+        min_coverage: float = 0.0,
+        tokenizer: str | None = None,
+        workers: int | None = None,
+    ) -> pa.Table:
+        """Find the indexed benchmark entries in ``texts``: one row per (document, entry) found.
+
+        Args:
+            texts: a pyarrow string column, a list of ``str`` or a numpy array
+                of ``str``; a null row contains nothing.
+            min_ngrams: report an entry when at least this many of its distinct
+                n-grams are in the document...
+            min_coverage: ...and they are at least this fraction of its n-grams.
+            tokenizer: if given, must be the index's tokenizer (a scan with
+                another tokenizer would find nothing, so it is refused).
+            workers: threads; default ``STEMMATIC_NUM_THREADS`` or all CPUs.
+
+        Returns:
+            A table with the columns of :data:`HITS_SCHEMA`: ``doc_id`` (row in
+            ``texts``), ``benchmark``, ``item_id``, ``field``,
+            ``matched_ngrams``, ``item_ngrams``, ``coverage`` and ``spans``
+            (character offsets ``[start, end)`` into the document, for Python
+            slicing), ordered by document then entry.
+        """
+        raw = self.scan_raw(
+            texts, min_ngrams=min_ngrams, min_coverage=min_coverage, tokenizer=tokenizer, workers=workers
+        )
+        return self.tabulate(raw, pa.array(raw.rows.astype(np.int64), pa.int64()))
+
+    def tabulate(self, raw: _RawHits, doc_ids: pa.Array) -> pa.Table:
+        """The hits table of ``raw`` with ``doc_ids`` (one per hit) as ``doc_id``."""
+        entries = self.entries()
+        take = pa.array(raw.entries.astype(np.int64), pa.int64())
+        spans = pa.ListArray.from_arrays(
+            pa.array(raw.span_offsets.astype(np.int32), pa.int32()),
+            pa.StructArray.from_arrays(
+                [pa.array(raw.span_starts.astype(np.int64)), pa.array(raw.span_ends.astype(np.int64))],
+                fields=list(_SPAN),
+            ),
+        )
+        return pa.table(
+            {
+                "doc_id": doc_ids,
+                "benchmark": entries["benchmark"].take(take),
+                "item_id": entries["item_id"].take(take),
+                "field": entries["field"].take(take),
+                "matched_ngrams": pa.array(raw.matched.astype(np.int64), pa.int64()),
+                "item_ngrams": entries["item_ngrams"].take(take),
+                "coverage": pa.array(raw.coverage, pa.float64()),
+                "spans": spans,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class _RawHits:
+    rows: np.ndarray
+    entries: np.ndarray
+    matched: np.ndarray
+    coverage: np.ndarray
+    span_offsets: np.ndarray
+    span_starts: np.ndarray
+    span_ends: np.ndarray
+    null_rows: int
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def spans_of(self, hit: int) -> list[tuple[int, int]]:
+        lo, hi = int(self.span_offsets[hit]), int(self.span_offsets[hit + 1])
+        return list(zip(self.span_starts[lo:hi].tolist(), self.span_ends[lo:hi].tolist(), strict=True))
+
+
+def _check_thresholds(min_ngrams: int, min_coverage: float) -> None:
+    if min_ngrams < 1:
+        raise ParameterError(f"invalid parameter `min_ngrams`: {min_ngrams}; must be at least 1")
+    if not 0.0 <= min_coverage <= 1.0:
+        raise ParameterError(f"invalid parameter `min_coverage`: {min_coverage}; must be in [0, 1]")
+
+
+class _Builder:
+    """Collects benchmark rows as Arrow columns for one call into Rust."""
+
+    def __init__(
+        self,
+        fields: Sequence[str],
+        id_field: str | None,
+        ngram: int,
+        tokenizer: str,
+        seed: int,
+        min_tokens: int,
+    ) -> None:
+        fields = [f.strip() for f in fields if f.strip()]
+        if not fields:
+            raise ParameterError("invalid parameter `fields`: give at least one field to index")
+        if len(set(fields)) != len(fields):
+            raise ParameterError(f"invalid parameter `fields`: {fields} names a field twice")
+        if ngram < 1:
+            raise ParameterError(f"invalid parameter `ngram`: {ngram}; must be at least 1")
+        if min_tokens < 1:
+            raise ParameterError(f"invalid parameter `min_tokens`: {min_tokens}; must be at least 1")
+        if tokenizer not in ("words", "whitespace", "chars"):
+            raise ParameterError(
+                f'invalid parameter `tokenizer`: {tokenizer!r}; expected "words", "whitespace" or "chars"'
+            )
+        if not 0 <= seed < 2**64:
+            raise ParameterError(f"invalid parameter `seed`: {seed}; must be in [0, 2**64)")
+        self.fields, self.id_field = fields, id_field
+        self.ngram, self.tokenizer, self.seed, self.min_tokens = ngram, tokenizer, seed, min_tokens
+        self.benchmarks: list[str] = []
+        self.logs: dict[str, _BenchmarkLog] = {}
+        self.texts: list[pa.Array] = []
+        self.item_ids: list[pa.Array] = []
+        self.benchmark_ids: list[np.ndarray] = []
+        self.field_ids: list[np.ndarray] = []
+        #: (benchmark, field) of each added chunk, for the status counts.
+        self.chunk_keys: list[tuple[str, str]] = []
+
+    def add_table(
+        self,
+        benchmark: str,
+        source: str,
+        table: pa.Table | pa.RecordBatch,
+        first_row: int,
+        lines: pa.Array | None = None,
+        file_row: int | None = None,
+    ) -> None:
+        """Add the rows of ``table``; ``first_row`` numbers default item ids, ``lines``/``file_row`` name rows in errors."""
+        where = _Where(source, first_row if file_row is None else file_row, lines)
+        if benchmark not in self.logs:
+            self.benchmarks.append(benchmark)
+            self.logs[benchmark] = _BenchmarkLog(benchmark, [])
+        log = self.logs[benchmark]
+        if source not in log.sources:
+            log.sources.append(source)
+        log.rows += table.num_rows
+        names = table.schema.names
+        if self.id_field is None:
+            ids = pa.array(np.arange(first_row, first_row + table.num_rows).astype(str), pa.string())
+        else:
+            if self.id_field not in names:
+                raise InvalidInputError(
+                    f"{source}: id field {self.id_field!r} not found; fields are {', '.join(map(repr, names))}"
+                )
+            ids = _as_strings(table.column(self.id_field), where, self.id_field)
+            if ids.null_count:
+                row = first_row + int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0])
+                raise InvalidInputError(f"{source}: row {row}: id field {self.id_field!r} is null")
+        bench_id = self.benchmarks.index(benchmark)
+        for field_id, name in enumerate(self.fields):
+            if name not in names:
+                log.absent[name] = log.absent.get(name, 0) + table.num_rows
+                continue
+            log.fields.setdefault(name, _FieldCounts())
+            self.texts.append(_as_strings(table.column(name), where, name))
+            self.item_ids.append(ids)
+            self.benchmark_ids.append(np.full(table.num_rows, bench_id, np.uint32))
+            self.field_ids.append(np.full(table.num_rows, field_id, np.uint32))
+            self.chunk_keys.append((benchmark, name))
+
+    def check_benchmark(self, benchmark: str, columns: Sequence[str]) -> None:
+        log = self.logs.get(benchmark)
+        if log is None or not log.fields:
+            where = ", ".join(log.sources) if log else benchmark
+            raise InvalidInputError(
+                f"{where}: none of the fields {', '.join(map(repr, self.fields))} found; "
+                f"fields are {', '.join(map(repr, columns)) or '(none)'}"
+            )
+
+    def finish(
+        self, max_item_frequency: int | None, allowlist: Sequence[str], workers: int | None
+    ) -> ContaminationIndex:
+        for benchmark in self.benchmarks:
+            self.check_benchmark(benchmark, [])
+        if max_item_frequency is not None and max_item_frequency < 1:
+            raise ParameterError(
+                f"invalid parameter `max_item_frequency`: {max_item_frequency}; must be at least 1"
+            )
+        lengths = [len(t) for t in self.texts]
+        core, status = _core.NgramIndex.build(
+            benchmarks=self.benchmarks,
+            fields=self.fields,
+            benchmark_ids=np.concatenate(self.benchmark_ids or [np.zeros(0, np.uint32)]),
+            field_ids=np.concatenate(self.field_ids or [np.zeros(0, np.uint32)]),
+            item_ids=pa.chunked_array(self.item_ids, pa.string()),
+            texts=pa.chunked_array(self.texts, pa.string()),
+            ngram=self.ngram,
+            tokenizer=self.tokenizer,
+            seed=self.seed,
+            min_tokens=self.min_tokens,
+            max_item_frequency=max_item_frequency,
+            allowlist=list(allowlist),
+            workers=workers,
+        )
+        position = 0
+        for (benchmark, name), length in zip(self.chunk_keys, lengths, strict=True):
+            counts = np.bincount(status[position : position + length], minlength=4)
+            log = self.logs[benchmark].fields[name]
+            for code, attr in enumerate(_STATUS_NAMES):
+                setattr(log, attr, getattr(log, attr) + int(counts[code]))
+            position += length
+        for log in self.logs.values():
+            for name, rows in log.absent.items():
+                if name in log.fields:
+                    log.fields[name].missing += rows
+        # The build log (row counts per status) is only known after the build.
+        return ContaminationIndex(
+            core.with_metadata(self._metadata(max_item_frequency, len(allowlist), core.stats))
+        )
+
+    def _metadata(self, max_item_frequency: int | None, allowlist: int, stats: dict[str, Any]) -> str:
+        from stemmatic import __version__
+
+        return json.dumps(
+            {
+                "stemmatic_version": __version__,
+                "parameters": {
+                    "fields": self.fields,
+                    "id_field": self.id_field,
+                    "ngram": self.ngram,
+                    "tokenizer": self.tokenizer,
+                    "seed": self.seed,
+                    "min_tokens": self.min_tokens,
+                    "max_item_frequency": max_item_frequency,
+                    "allowlist_texts": allowlist,
+                },
+                "benchmarks": [
+                    {
+                        "name": log.name,
+                        "sources": log.sources,
+                        "rows": log.rows,
+                        "fields": {name: vars(counts) for name, counts in log.fields.items()},
+                        "missing_fields": [f for f in self.fields if f not in log.fields],
+                    }
+                    for log in self.logs.values()
+                ],
+                "stats": stats,
+            },
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Names a row of a benchmark batch in errors: ``file:line`` for JSONL, ``file: row N`` for Parquet."""
+
+    source: str
+    first_row: int
+    lines: pa.Array | None
+
+    def row(self, index: int) -> str:
+        if self.lines is not None:
+            return f"{self.source}:{self.lines[index].as_py()}"
+        return f"{self.source}: row {self.first_row + index}"
+
+
+def _as_strings(column: pa.ChunkedArray | pa.Array, where: _Where, name: str) -> pa.Array:
+    """A benchmark field as a valid UTF-8 string array: text as is, lists of text joined by newlines, numbers as text."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    try:
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            return _utf8(column.cast(pa.binary()), where, name)
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
+            return _utf8(column, where, name)
+        if pa.types.is_null(kind):
+            return pa.nulls(len(column), pa.string())
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            return column.cast(pa.string())
+        if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
+            pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+        ):
+            return _utf8(pc.binary_join(column, "\n").cast(pa.binary()), where, name)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise InvalidInputError(
+            f"{where.source}: field {name!r} of type {kind} cannot be read as text: {err}"
+        ) from err
+    raise InvalidInputError(
+        f"{where.source}: field {name!r} has type {kind}; expected text, a list of texts, or numbers"
+    )
+
+
+def _utf8(column: pa.Array, where: _Where, name: str) -> pa.Array:
+    """``column`` (binary) as strings, or an error naming its first row that is not UTF-8.
+
+    pyarrow's JSON reader does not validate UTF-8, so string columns come here too.
+    """
+    try:
+        strings = column.cast(pa.string())
+        strings.validate(full=True)
+        return strings
+    except pa.ArrowInvalid:
+        for row, value in enumerate(column.to_pylist()):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise InvalidInputError(
+                        f"{where.row(row)}: field {name!r} is not valid UTF-8 (byte {err.start})"
+                    ) from None
+        raise
+
+
+def build_index(
+    benchmarks: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
+    *,
+    fields: Sequence[str],
+    ngram: int = DEFAULT_NGRAM,
+    tokenizer: Tokenizer = "words",
+    seed: int = DEFAULT_SEED,
+    id_field: str | None = None,
+    min_tokens: int = 1,
+    max_item_frequency: int | None = None,
+    allowlist: Sequence[str] = (),
+    workers: int | None = None,
+) -> ContaminationIndex:
+    """Index the n-grams of benchmark files.
+
+    Each benchmark is a JSONL/Parquet file, directory or glob (as for every
+    stemmatic input); each of its rows is an item and each of ``fields`` it
+    has becomes an entry with its own n-grams.
+
+    Args:
+        benchmarks: the benchmark inputs, named by their file or directory
+            stem, or a mapping ``{name: input}``.
+        fields: the fields to index (``prompt``, ``solution``...). A benchmark
+            must have at least one; fields it lacks are recorded in
+            :attr:`ContaminationIndex.build_info`. A list of texts is joined
+            with newlines; a null value is a missing entry, counted.
+        ngram: n-gram size in tokens. Entries with fewer tokens are matched
+            whole (the same tokens, consecutively).
+        tokenizer: ``"words"`` (``re.findall(r"\\w+", text.lower())``, the
+            default), ``"whitespace"`` or ``"chars"``.
+        seed: seed of the XXH3-64 n-gram hash.
+        id_field: field holding the item id; by default the row number within
+            the benchmark (its files in order).
+        min_tokens: entries with fewer tokens are not indexed (counted as
+            ``too_short``).
+        max_item_frequency: drop n-grams that occur in more than this many
+            items (boilerplate); the count dropped is in :attr:`ContaminationIndex.stats`.
+        allowlist: texts whose n-grams never count as contamination.
+        workers: threads for hashing.
+
+    Raises:
+        InvalidInputError: a missing or unreadable file, a benchmark without
+            any of the fields, a non-UTF-8 or non-text field, a null item id.
+    """
+    named = (
+        list(benchmarks.items())
+        if isinstance(benchmarks, Mapping)
+        else [(_default_name(b), b) for b in benchmarks]
+    )
+    if not named:
+        raise ParameterError("no benchmark given")
+    names = [n for n, _ in named]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"benchmark names must be distinct, got {names}; name them with --name")
+    builder = _Builder(fields, id_field, ngram, tokenizer, seed, min_tokens)
+    for name, source in named:
+        files = resolve_inputs([source])
+        columns: list[str] = []
+        for chunk in iter_chunks(files):
+            columns = chunk.batch.schema.names
+            builder.add_table(
+                name, str(chunk.file.path), chunk.batch, chunk.global_row, chunk.lines, chunk.file_row
+            )
+        if name not in builder.logs:
+            raise InvalidInputError(f"{source}: benchmark has no rows")
+        builder.check_benchmark(name, columns)
+    return builder.finish(max_item_frequency, allowlist, workers)
+
+
+def _default_name(source: str | os.PathLike[str]) -> str:
+    path = Path(os.fspath(source))
+    files: list[InputFile] = resolve_inputs([path]) if path.is_file() else []
+    if files:
+        return files[0].shard_name
+    return path.name or str(path)

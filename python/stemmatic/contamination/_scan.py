@@ -1,0 +1,439 @@
+"""``stemmatic contamination scan``: stream a corpus through the Rust scanner and write the evidence."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
+from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
+from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io import (
+    Chunk,
+    MirroredWriter,
+    RejectedWriter,
+    StageTimer,
+    iter_chunks,
+    peak_rss_bytes,
+    prepare_output_dir,
+    resolve_inputs,
+    write_report,
+)
+
+__all__ = ["scan_corpus"]
+
+OutputFormat = Literal["parquet", "jsonl"]
+#: ``progress(rows_done, text_bytes_done)`` after each batch.
+Progress = Callable[[int, int], None]
+
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary())
+_ROW_ERROR = re.compile(r"^row (\d+): (.*)$", re.DOTALL)
+
+
+@dataclass
+class _Totals:
+    rows: int = 0
+    text_bytes: int = 0
+    null_rows: int = 0
+    contaminated_rows: int = 0
+    hits: int = 0
+    clean_rows: int = 0
+    removed_rows: int = 0
+    cut_rows: int = 0
+    cut_chars: int = 0
+    removed_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def scan_corpus(
+    inputs: Sequence[str | os.PathLike[str]],
+    index: ContaminationIndex | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    min_ngrams: int = 1,
+    min_coverage: float = 0.0,
+    remove: bool = False,
+    gpt3_cut_mode: bool = False,
+    tokenizer: str | None = None,
+    output_format: OutputFormat = "parquet",
+    on_error: Literal["raise", "skip"] = "raise",
+    workers: int | None = None,
+    batch_rows: int = 16_384,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Scan a corpus for the entries of ``index``; write ``OUT/hits.parquet``, ``OUT/items.parquet``, ``OUT/report.json``.
+
+    Args:
+        inputs: Parquet/JSONL(.gz/.zst) files, directories or globs.
+        index: a :class:`ContaminationIndex` or the path of a saved one.
+        out: output directory; an existing non-empty one is refused unless ``overwrite``.
+        text_column: column holding the document text.
+        id_column: column of document ids; by default the row's position in the ordered inputs.
+        min_ngrams, min_coverage: when a (document, entry) pair counts as a hit.
+        remove: also write ``OUT/clean/`` (documents without hits) and
+            ``OUT/removed/`` (the others, with ``contamination_reason`` and
+            ``contamination_hits``), one shard per input shard.
+        gpt3_cut_mode: like ``remove``, but cut each match out with 200
+            characters on both sides instead of dropping the document (see
+            :func:`~stemmatic.contamination.gpt3_cut`); cut documents stay in
+            ``clean/``.
+        tokenizer: if given, must equal the index's tokenizer (else refused).
+        output_format: of the ``clean``/``removed`` shards.
+        on_error: ``"skip"`` malformed JSONL lines into ``OUT/rejected/``.
+        workers: scanner threads; the outputs do not depend on it.
+        progress: called with (rows, text bytes) done after each batch.
+
+    Returns:
+        The report, also written to ``OUT/report.json``.
+    """
+    _check_thresholds(min_ngrams, min_coverage)
+    if output_format not in ("parquet", "jsonl"):
+        raise ParameterError(f"invalid output format {output_format!r}; expected 'parquet' or 'jsonl'")
+    timer = StageTimer()
+    with timer.stage("load_index"):
+        if not isinstance(index, ContaminationIndex):
+            index_path: str | None = str(index)
+            index = ContaminationIndex.load(index)
+        else:
+            index_path = None
+    if tokenizer is not None and tokenizer != index.tokenizer:
+        raise ParameterError(
+            f"the index was built with tokenizer={index.tokenizer}, not {tokenizer}; "
+            "scan with the index's tokenizer or rebuild the index"
+        )
+    files = resolve_inputs(inputs)
+    out_dir = prepare_output_dir(out, overwrite=overwrite)
+    write_outputs = remove or gpt3_cut_mode
+    rejected = RejectedWriter(out_dir / "rejected")
+    clean = MirroredWriter(out_dir / "clean", files, output_format) if write_outputs else None
+    removed = MirroredWriter(out_dir / "removed", files, output_format) if write_outputs else None
+    clean_schemas: dict[int, pa.Schema] = {}
+    removed_schemas: dict[int, pa.Schema] = {}
+
+    entry_bench = index.benchmark_of_entries()
+    num_benchmarks = len(index.benchmarks)
+    bench_docs = np.zeros(num_benchmarks, np.int64)
+    bench_hits = np.zeros(num_benchmarks, np.int64)
+    hit_entries: list[np.ndarray] = []
+    hit_coverage: list[np.ndarray] = []
+    hit_doc_ids: list[pa.Array] = []
+    hits_writer: pq.ParquetWriter | None = None
+    hits_schema = HITS_SCHEMA
+    totals = _Totals()
+    columns = None if write_outputs else [text_column, *([id_column] if id_column else [])]
+
+    try:
+        with timer.stage("scan"):
+            for chunk in iter_chunks(
+                files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
+            ):
+                batch = chunk.batch
+                texts = _text_column(chunk, text_column)
+                if id_column is not None and id_column not in batch.schema.names:
+                    raise InvalidInputError(f"{chunk.file.path}: id column {id_column!r} not found")
+                raw = _scan_chunk(index, chunk, texts, min_ngrams, min_coverage, workers)
+                totals.rows += batch.num_rows
+                totals.text_bytes += int(pc.sum(pc.binary_length(texts)).as_py() or 0)
+                totals.null_rows += raw.null_rows
+                totals.hits += len(raw)
+                rows = raw.rows.astype(np.int64)
+                if len(raw):
+                    doc_ids = (
+                        batch.column(id_column).take(pa.array(rows))
+                        if id_column is not None
+                        else pa.array(rows + chunk.global_row, pa.int64())
+                    )
+                    table = index.tabulate(raw, doc_ids)
+                    if hits_writer is None:
+                        hits_schema = table.schema
+                        hits_writer = pq.ParquetWriter(out_dir / "hits.parquet", hits_schema)
+                    hits_writer.write_table(table.cast(hits_schema))
+                    hit_entries.append(raw.entries.astype(np.int64))
+                    hit_coverage.append(raw.coverage)
+                    hit_doc_ids.append(doc_ids.cast(hits_schema.field("doc_id").type))
+                    pairs = np.unique(rows * num_benchmarks + entry_bench[raw.entries])
+                    bench_docs += np.bincount(pairs % num_benchmarks, minlength=num_benchmarks)
+                    bench_hits += np.bincount(entry_bench[raw.entries], minlength=num_benchmarks)
+                contaminated = np.unique(rows)
+                totals.contaminated_rows += len(contaminated)
+                if clean is not None and removed is not None:
+                    _split_chunk(
+                        chunk, texts, raw, contaminated, gpt3_cut_mode, clean, removed, totals,
+                        clean_schemas, removed_schemas, text_column,
+                    )  # fmt: skip
+                if progress is not None:
+                    progress(totals.rows, totals.text_bytes)
+        with timer.stage("write"):
+            if hits_writer is None:
+                id_type = _id_type(files, id_column)
+                hits_schema = HITS_SCHEMA.set(0, pa.field("doc_id", id_type))
+                pq.write_table(hits_schema.empty_table(), out_dir / "hits.parquet")
+            else:
+                hits_writer.close()
+                hits_writer = None
+            items = _items_table(index, hit_entries, hit_coverage, hit_doc_ids, hits_schema)
+            pq.write_table(items, out_dir / "items.parquet")
+            if clean is not None and removed is not None:
+                clean.close(clean_schemas)
+                removed.close(removed_schemas)
+    finally:
+        if hits_writer is not None:
+            hits_writer.close()
+        rejected.close()
+
+    report = _report(
+        index, index_path, files, totals, items, bench_docs, bench_hits, timer, rejected.count,
+        dict(
+            inputs=[str(p) for p in inputs], text_column=text_column, id_column=id_column,
+            min_ngrams=min_ngrams, min_coverage=min_coverage, remove=remove, gpt3_cut=gpt3_cut_mode,
+            output_format=output_format, on_error=on_error, workers=workers,
+        ),
+    )  # fmt: skip
+    write_report(out_dir / "report.json", report)
+    return report
+
+
+def _text_column(chunk: Chunk, name: str) -> pa.Array:
+    names = chunk.batch.schema.names
+    if name not in names:
+        raise InvalidInputError(
+            f"{chunk.file.path}: text column {name!r} not found; columns are {', '.join(map(repr, names))}"
+        )
+    column = chunk.batch.column(name)
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), pa.string())
+    if column.type not in _TEXT_TYPES:
+        raise InvalidInputError(f"{chunk.file.path}: column {name!r} has type {column.type}, not text")
+    return column
+
+
+def _scan_chunk(
+    index: ContaminationIndex,
+    chunk: Chunk,
+    texts: pa.Array,
+    min_ngrams: int,
+    min_coverage: float,
+    workers: int | None,
+) -> Any:
+    try:
+        return index.scan_raw(texts, min_ngrams=min_ngrams, min_coverage=min_coverage, workers=workers)
+    except InvalidInputError as err:
+        match = _ROW_ERROR.match(str(err))
+        if match is None:
+            raise InvalidInputError(f"{chunk.file.path}: {err}") from None
+        row = chunk.file_row + int(match.group(1))
+        where = (
+            f"line {chunk.lines[int(match.group(1))].as_py()}" if chunk.lines is not None else f"row {row}"
+        )
+        raise InvalidInputError(f"{chunk.file.path}: {where}: {match.group(2)}") from None
+
+
+def _split_chunk(
+    chunk: Chunk,
+    texts: pa.Array,
+    raw: Any,
+    contaminated: np.ndarray,
+    cut: bool,
+    clean: MirroredWriter,
+    removed: MirroredWriter,
+    totals: _Totals,
+    clean_schemas: dict[int, pa.Schema],
+    removed_schemas: dict[int, pa.Schema],
+    text_column: str,
+) -> None:
+    batch = chunk.batch
+    index = chunk.file_index
+    mask = np.zeros(batch.num_rows, bool)
+    mask[contaminated] = True
+    hits_per_row = np.bincount(raw.rows.astype(np.int64), minlength=batch.num_rows)
+    reasons = np.full(batch.num_rows, "contaminated", dtype=object)
+    if cut:
+        # Cut the contaminated documents; those that keep a piece go back to clean/.
+        new_texts: dict[int, str] = {}
+        spans_by_row: dict[int, list[tuple[int, int]]] = {}
+        for hit in range(len(raw)):
+            spans_by_row.setdefault(int(raw.rows[hit]), []).extend(raw.spans_of(hit))
+        for row, spans in spans_by_row.items():
+            text = texts[row].as_py()
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            result = gpt3_cut(text, spans)
+            if result.text is None:
+                reasons[row] = result.reason
+            else:
+                new_texts[row] = result.text
+                mask[row] = False
+                totals.cut_rows += 1
+                totals.cut_chars += result.removed_chars
+        if new_texts:
+            values = texts.to_pylist()
+            for row, text in new_texts.items():
+                values[row] = text if not isinstance(values[row], bytes) else text.encode("utf-8")
+            position = batch.schema.get_field_index(text_column)
+            batch = batch.set_column(position, batch.schema.field(position), pa.array(values, texts.type))
+    keep = pa.array(~mask)
+    kept = batch.filter(keep)
+    clean.write(index, kept)
+    clean_schemas.setdefault(index, kept.schema)
+    totals.clean_rows += kept.num_rows
+    gone = pa.array(mask)
+    dropped = batch.filter(gone)
+    dropped_reasons = reasons[mask]
+    dropped = dropped.append_column(
+        "contamination_reason", pa.array(dropped_reasons.tolist(), pa.string())
+    ).append_column("contamination_hits", pa.array(hits_per_row[mask], pa.int64()))
+    removed.write(index, dropped)
+    removed_schemas.setdefault(index, dropped.schema)
+    totals.removed_rows += dropped.num_rows
+    for reason in dropped_reasons.tolist():
+        totals.removed_reasons[reason] = totals.removed_reasons.get(reason, 0) + 1
+
+
+def _id_type(files: Sequence[Any], id_column: str | None) -> pa.DataType:
+    if id_column is None:
+        return pa.int64()
+    for chunk in iter_chunks(files[:1], columns=[id_column], batch_rows=1):
+        return chunk.batch.schema.field(id_column).type
+    return pa.int64()
+
+
+def _items_table(
+    index: ContaminationIndex,
+    hit_entries: list[np.ndarray],
+    hit_coverage: list[np.ndarray],
+    hit_doc_ids: list[pa.Array],
+    hits_schema: pa.Schema,
+) -> pa.Table:
+    """One row per entry of the index: the documents that contain it and its best coverage."""
+    entries = index.entries()
+    n = index.num_entries
+    id_type = hits_schema.field("doc_id").type
+    if hit_entries:
+        entry = np.concatenate(hit_entries)
+        coverage = np.concatenate(hit_coverage)
+        doc_ids = pa.concat_arrays([a.cast(id_type) for a in hit_doc_ids])
+    else:
+        entry, coverage, doc_ids = np.zeros(0, np.int64), np.zeros(0), pa.array([], id_type)
+    order = np.argsort(entry, kind="stable")
+    counts = np.bincount(entry, minlength=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    max_coverage = np.zeros(n)
+    np.maximum.at(max_coverage, entry, coverage)
+    docs = pa.LargeListArray.from_arrays(pa.array(offsets), doc_ids.take(pa.array(order)))
+    return (
+        entries.append_column("num_docs", pa.array(counts, pa.int64()))
+        .append_column("max_coverage", pa.array(max_coverage, pa.float64()))
+        .append_column("doc_ids", docs.cast(pa.list_(id_type)))
+    )
+
+
+def _report(
+    index: ContaminationIndex,
+    index_path: str | None,
+    files: Sequence[Any],
+    totals: _Totals,
+    items: pa.Table,
+    bench_docs: np.ndarray,
+    bench_hits: np.ndarray,
+    timer: StageTimer,
+    rejected: int,
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    from stemmatic import __version__
+
+    contaminated_entry = np.asarray(items["num_docs"]) > 0
+    bench_names = np.asarray(items["benchmark"].to_pylist(), dtype=object)
+    item_ids = np.asarray(items["item_id"].to_pylist(), dtype=object)
+    benchmarks = {}
+    for number, name in enumerate(index.benchmarks):
+        mine = bench_names == name
+        benchmarks[name] = {
+            "entries": int(mine.sum()),
+            "items": len(set(item_ids[mine].tolist())),
+            "entries_contaminated": int((mine & contaminated_entry).sum()),
+            "items_contaminated": len(set(item_ids[mine & contaminated_entry].tolist())),
+            "docs_contaminated": int(bench_docs[number]),
+            "docs_contaminated_pct": round(100.0 * int(bench_docs[number]) / totals.rows, 4)
+            if totals.rows
+            else 0.0,
+            "hits": int(bench_hits[number]),
+        }
+    stats = index.stats
+    rows: dict[str, Any] = {
+        "input": totals.rows,
+        "null_text": totals.null_rows,
+        "contaminated": totals.contaminated_rows,
+        "not_contaminated": totals.rows - totals.contaminated_rows,
+    }
+    if parameters["remove"] or parameters["gpt3_cut"]:
+        rows.update(
+            clean=totals.clean_rows,
+            removed=totals.removed_rows,
+            removed_by_reason=dict(sorted(totals.removed_reasons.items())),
+        )
+        if parameters["gpt3_cut"]:
+            rows.update(cut=totals.cut_rows, cut_chars=totals.cut_chars)
+    rows["rejected_lines"] = rejected
+    scan_seconds = timer.stages.get("scan", {}).get("seconds", 0.0)
+    return {
+        "command": "contamination scan",
+        "stemmatic_version": __version__,
+        "parameters": {
+            **parameters,
+            "index": index_path,
+            **(
+                {
+                    "gpt3_window": GPT3_WINDOW,
+                    "gpt3_min_piece": GPT3_MIN_PIECE,
+                    "gpt3_max_splits": GPT3_MAX_SPLITS,
+                }
+                if parameters["gpt3_cut"]
+                else {}
+            ),
+        },
+        "index": {
+            "tokenizer": index.tokenizer,
+            "ngram": index.ngram,
+            "seed": index.seed,
+            "min_tokens": index.min_tokens,
+            "benchmarks": index.benchmarks,
+            "entries": stats["entries"],
+            "items": stats["items"],
+            "ngrams": stats["ngrams"],
+            "excluded_ngrams": {
+                "by_frequency": stats["excluded_by_frequency"],
+                "by_allowlist": stats["excluded_by_allowlist"],
+                "max_item_frequency": stats["max_item_frequency"],
+            },
+            "entries_without_ngrams": stats["entries_without_ngrams"],
+            "build": index.build_info.get("benchmarks", []),
+        },
+        "input_files": len(files),
+        "rows": rows,
+        "hits": totals.hits,
+        "text_bytes": totals.text_bytes,
+        "scan_mb_per_s": round(totals.text_bytes / 1e6 / scan_seconds, 2) if scan_seconds else None,
+        "benchmarks": benchmarks,
+        "outputs": {
+            "hits": "hits.parquet",
+            "items": "items.parquet",
+            **(
+                {"clean": "clean/", "removed": "removed/"}
+                if parameters["remove"] or parameters["gpt3_cut"]
+                else {}
+            ),
+            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
+        },
+        "stages": timer.stages,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }

@@ -1,0 +1,696 @@
+//! Benchmark contamination: find the n-grams of evaluation items inside
+//! training documents, per benchmark item, with the character spans that
+//! prove it. The method is the n-gram overlap test of Brown et al. 2020,
+//! "Language Models are Few-Shot Learners" (appendix C: 13-grams), made
+//! fast enough to scan billions of tokens.
+//!
+//! ## Entries and fingerprints
+//!
+//! An *entry* is one field of one benchmark item (`benchmark`, `item_id`,
+//! `field`). Its text is tokenized by the dedup tokenizers
+//! ([`crate::text::Tokenizer`]; `words` = `re.findall(r"\w+", text.lower())`)
+//! and its fingerprint is the set of its shingle hashes
+//! ([`crate::shingle`]): XXH3-64, seeded, of every n consecutive tokens
+//! joined by one space. A Python reference recomputes it with `re` and the
+//! `xxhash` package.
+//!
+//! An entry with fewer than n tokens (but at least `min_tokens`) has a single
+//! fingerprint, the hash of all its tokens, and is **matched whole**: a
+//! document contains it when the same tokens appear consecutively.
+//!
+//! ## Exclusions
+//!
+//! N-grams shared by more than `max_item_frequency` distinct items
+//! (boilerplate such as answer-format instructions) and the n-grams of an
+//! allowlist of texts are dropped from the index; the counts are kept in
+//! [`IndexStats`]. Coverage is measured over the n-grams that remain.
+//!
+//! ## Layout
+//!
+//! The index is flat arrays: the sorted distinct hashes, and for each a
+//! posting list of entry ids ([`format`] writes them to one file with a
+//! magic, a format version and a checksum). Lookups go through a bitmap
+//! prefilter and a bucket table keyed by the top bits of the hash, both
+//! rebuilt on load (see [`NgramIndex::contains`]).
+//!
+//! Scanning ([`NgramIndex::scan_batch`]) hashes every n-gram of a document,
+//! collects the matched distinct n-grams per entry, and maps the matched
+//! token runs back to character offsets of the original text
+//! ([`unit_char_spans`]) only for documents that match.
+
+mod format;
+mod scan;
+mod spans;
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::error::{CoreError, Result};
+use crate::parallel::run_in_pool;
+use crate::shingle::ShingleSpec;
+use crate::text::Tokenizer;
+
+pub use format::{FORMAT_VERSION, MAGIC};
+pub use scan::{DocHit, ScanBatch, ScanOptions, ScanScratch};
+pub use spans::unit_char_spans;
+
+/// The default n-gram size of contamination indexes (GPT-3's 13-grams).
+pub const DEFAULT_CONTAMINATION_NGRAM: usize = 13;
+
+/// Batches of items with less text than this are fingerprinted on the
+/// calling thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 16;
+
+/// What happened to one benchmark row offered to [`IndexBuilder::add_items`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ItemStatus {
+    /// Indexed as a new entry.
+    Indexed = 0,
+    /// The field is null (missing) in this row.
+    Null = 1,
+    /// The text has no tokens.
+    Empty = 2,
+    /// Fewer tokens than `min_tokens`.
+    TooShort = 3,
+}
+
+/// One benchmark row to index.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemRow<'a> {
+    /// Id from [`IndexBuilder::benchmark`].
+    pub benchmark: u32,
+    /// Id from [`IndexBuilder::field`].
+    pub field: u32,
+    pub item_id: &'a str,
+    /// The field's text; `None` when the row has no value for the field.
+    pub text: Option<&'a [u8]>,
+}
+
+/// Counts that describe an index; kept in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexStats {
+    /// Distinct (benchmark, item id) pairs.
+    pub items: u64,
+    /// N-grams dropped because more than `max_item_frequency` items share them.
+    pub excluded_by_frequency: u64,
+    /// N-grams dropped because an allowlist text contains them.
+    pub excluded_by_allowlist: u64,
+    /// Entries all of whose n-grams were excluded (they can never match).
+    pub entries_without_ngrams: u64,
+    /// The frequency cap the index was built with.
+    pub max_item_frequency: Option<u64>,
+}
+
+/// Options of [`IndexBuilder::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions<'a> {
+    /// Drop n-grams that occur in more than this many distinct items.
+    pub max_item_frequency: Option<u64>,
+    /// Texts whose n-grams (or, when shorter than n tokens, whose whole
+    /// token sequence) never count as contamination.
+    pub allowlist: &'a [&'a str],
+    /// Free-form text stored with the index (the Python layer writes JSON).
+    pub metadata: String,
+}
+
+/// Per-entry columns, shared by the builder and the index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Entries {
+    benchmark: Vec<u32>,
+    field: Vec<u32>,
+    /// Distinct indexed n-grams (the denominator of coverage).
+    num_ngrams: Vec<u32>,
+    num_tokens: Vec<u32>,
+    /// `item_id_data[item_id_offsets[e]..item_id_offsets[e + 1]]`.
+    item_id_offsets: Vec<u64>,
+    item_id_data: String,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.benchmark.len()
+    }
+
+    fn item_id(&self, entry: usize) -> &str {
+        let start = self.item_id_offsets.get(entry).copied().unwrap_or(0) as usize;
+        let end = self.item_id_offsets.get(entry + 1).copied().unwrap_or(0) as usize;
+        self.item_id_data.get(start..end).unwrap_or("")
+    }
+}
+
+/// The n-gram fingerprints of a set of benchmarks, ready to scan with.
+#[derive(Debug, Clone)]
+pub struct NgramIndex {
+    spec: ShingleSpec,
+    min_tokens: usize,
+    benchmarks: Vec<String>,
+    fields: Vec<String>,
+    entries: Entries,
+    /// Sorted, distinct fingerprints.
+    keys: Vec<u64>,
+    /// `postings[posting_offsets[k]..posting_offsets[k + 1]]`: the entries of `keys[k]`.
+    posting_offsets: Vec<u32>,
+    postings: Vec<u32>,
+    /// Sorted distinct token counts (< ngram) of the entries matched whole.
+    short_lengths: Vec<u32>,
+    /// Sorted distinct hashes of the first unit of those entries.
+    short_first: Vec<u64>,
+    stats: IndexStats,
+    metadata: String,
+    lookup: Lookup,
+}
+
+impl PartialEq for NgramIndex {
+    fn eq(&self, other: &Self) -> bool {
+        // `lookup` is derived from `keys`.
+        self.spec == other.spec
+            && self.min_tokens == other.min_tokens
+            && self.benchmarks == other.benchmarks
+            && self.fields == other.fields
+            && self.entries == other.entries
+            && self.keys == other.keys
+            && self.posting_offsets == other.posting_offsets
+            && self.postings == other.postings
+            && self.short_lengths == other.short_lengths
+            && self.short_first == other.short_first
+            && self.stats == other.stats
+            && self.metadata == other.metadata
+    }
+}
+
+impl NgramIndex {
+    /// How texts become fingerprints (tokenizer, n, seed).
+    pub fn spec(&self) -> ShingleSpec {
+        self.spec
+    }
+
+    /// Entries with fewer tokens than this were not indexed.
+    pub fn min_tokens(&self) -> usize {
+        self.min_tokens
+    }
+
+    /// Benchmark names, indexed by [`Self::entry_benchmarks`].
+    pub fn benchmarks(&self) -> &[String] {
+        &self.benchmarks
+    }
+
+    /// Field names, indexed by [`Self::entry_fields`].
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    pub fn num_entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Number of distinct fingerprints.
+    pub fn num_ngrams(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Number of (fingerprint, entry) pairs.
+    pub fn num_postings(&self) -> usize {
+        self.postings.len()
+    }
+
+    pub fn entry_benchmarks(&self) -> &[u32] {
+        &self.entries.benchmark
+    }
+
+    pub fn entry_fields(&self) -> &[u32] {
+        &self.entries.field
+    }
+
+    /// Distinct indexed n-grams per entry: the denominator of coverage.
+    pub fn entry_num_ngrams(&self) -> &[u32] {
+        &self.entries.num_ngrams
+    }
+
+    /// Tokens (units) per entry.
+    pub fn entry_num_tokens(&self) -> &[u32] {
+        &self.entries.num_tokens
+    }
+
+    /// Item id of `entry` (empty for an id out of range).
+    pub fn item_id(&self, entry: usize) -> &str {
+        self.entries.item_id(entry)
+    }
+
+    /// Item ids as one UTF-8 buffer and `num_entries + 1` offsets into it.
+    pub fn item_id_buffers(&self) -> (&[u64], &str) {
+        (&self.entries.item_id_offsets, &self.entries.item_id_data)
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        self.stats
+    }
+
+    /// The same index with `metadata` in place of its metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: String) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The free-form metadata stored at build time.
+    pub fn metadata(&self) -> &str {
+        &self.metadata
+    }
+
+    /// The sorted distinct fingerprints.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// Refuse a scan whose tokenizer or n-gram size differs from the
+    /// index's (`None` = take the index's).
+    ///
+    /// # Errors
+    /// [`CoreError::IndexMismatch`] naming the setting.
+    pub fn check_settings(&self, tokenizer: Option<Tokenizer>, ngram: Option<usize>) -> Result<()> {
+        if let Some(tokenizer) = tokenizer.filter(|&t| t != self.spec.tokenizer) {
+            return Err(CoreError::IndexMismatch {
+                name: "tokenizer",
+                index: self.spec.tokenizer.name().to_owned(),
+                requested: tokenizer.name().to_owned(),
+            });
+        }
+        if let Some(ngram) = ngram.filter(|&n| n != self.spec.ngram) {
+            return Err(CoreError::IndexMismatch {
+                name: "ngram",
+                index: self.spec.ngram.to_string(),
+                requested: ngram.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `hash` is an indexed fingerprint.
+    pub fn contains(&self, hash: u64) -> bool {
+        self.lookup.find(&self.keys, hash).is_some()
+    }
+
+    /// The entries whose fingerprint sets contain `hash` (sorted).
+    pub fn entries_of(&self, hash: u64) -> &[u32] {
+        self.lookup
+            .find(&self.keys, hash)
+            .map_or(&[], |k| self.postings_at(k))
+    }
+
+    #[inline]
+    fn postings_at(&self, key: usize) -> &[u32] {
+        let start = self.posting_offsets[key] as usize;
+        let end = self.posting_offsets[key + 1] as usize;
+        &self.postings[start..end]
+    }
+}
+
+/// Bitmap prefilter plus bucket table over the sorted keys. Most n-grams of
+/// a corpus are not in the index: they cost one probe of a bitmap of 16 bits
+/// per key. The rest find their key among the ~1 of its bucket (buckets are
+/// the top `64 - shift` bits of the hash, so each holds a run of the sorted
+/// keys).
+#[derive(Debug, Clone)]
+struct Lookup {
+    shift: u32,
+    bucket_starts: Vec<u32>,
+    filter: Vec<u64>,
+    filter_mask: u64,
+}
+
+impl Lookup {
+    fn new(keys: &[u64]) -> Self {
+        // ceil(log2(len)), at least 1 bit and at most 32 (keys fit in u32 ids).
+        let bits = (usize::BITS - (keys.len().max(2) - 1).leading_zeros()).clamp(1, 32);
+        let shift = 64 - bits;
+        let buckets = 1usize << bits;
+        let mut bucket_starts = vec![0u32; buckets + 1];
+        let mut k = 0usize;
+        for (bucket, start) in bucket_starts.iter_mut().enumerate().take(buckets) {
+            *start = k as u32;
+            while k < keys.len() && (keys[k] >> shift) as usize == bucket {
+                k += 1;
+            }
+        }
+        bucket_starts[buckets] = k as u32;
+        let filter_bits = (keys.len() * 16).next_power_of_two().max(64);
+        let mut filter = vec![0u64; filter_bits / 64];
+        let filter_mask = filter_bits as u64 - 1;
+        for &key in keys {
+            let bit = key & filter_mask;
+            filter[(bit >> 6) as usize] |= 1 << (bit & 63);
+        }
+        Self {
+            shift,
+            bucket_starts,
+            filter,
+            filter_mask,
+        }
+    }
+
+    #[inline]
+    fn find(&self, keys: &[u64], hash: u64) -> Option<usize> {
+        let bit = hash & self.filter_mask;
+        if self.filter[(bit >> 6) as usize] & (1 << (bit & 63)) == 0 {
+            return None;
+        }
+        let bucket = (hash >> self.shift) as usize;
+        let start = self.bucket_starts[bucket] as usize;
+        let end = self.bucket_starts[bucket + 1] as usize;
+        keys[start..end]
+            .iter()
+            .position(|&k| k == hash)
+            .map(|p| start + p)
+    }
+}
+
+/// Start byte of every unit of a normalized buffer, then a sentinel: unit
+/// `p` is `normalized[starts[p]..starts[p + 1] - gap]`, with `gap` 1 for
+/// tokens (joined by one space) and 0 for characters.
+pub(crate) fn unit_starts(normalized: &str, char_level: bool, starts: &mut Vec<usize>) -> usize {
+    starts.clear();
+    if normalized.is_empty() {
+        starts.push(0);
+        return 0;
+    }
+    if char_level {
+        starts.extend(normalized.char_indices().map(|(i, _)| i));
+        starts.push(normalized.len());
+        0
+    } else {
+        starts.push(0);
+        starts.extend(
+            normalized
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b' ')
+                .map(|(i, _)| i + 1),
+        );
+        starts.push(normalized.len() + 1);
+        1
+    }
+}
+
+/// The fingerprint of one entry text.
+struct Fingerprint {
+    status: ItemStatus,
+    hashes: Vec<u64>,
+    num_tokens: usize,
+    /// Hash of the first unit, for entries matched whole.
+    first_unit: Option<u64>,
+}
+
+fn fingerprint(
+    spec: ShingleSpec,
+    min_tokens: usize,
+    text: &str,
+    normalized: &mut String,
+    starts: &mut Vec<usize>,
+) -> Fingerprint {
+    spec.tokenizer.normalize_into(text, normalized);
+    let gap = unit_starts(normalized, spec.tokenizer.is_char_level(), starts);
+    let units = starts.len() - 1;
+    let status = if units == 0 {
+        ItemStatus::Empty
+    } else if units < min_tokens {
+        ItemStatus::TooShort
+    } else {
+        ItemStatus::Indexed
+    };
+    if status != ItemStatus::Indexed {
+        return Fingerprint {
+            status,
+            hashes: Vec::new(),
+            num_tokens: units,
+            first_unit: None,
+        };
+    }
+    let bytes = normalized.as_bytes();
+    let n = spec.ngram;
+    let (hashes, first_unit) = if units >= n {
+        let mut hashes: Vec<u64> = (0..=units - n)
+            .map(|p| xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        (hashes, None)
+    } else {
+        let first = xxh3_64_with_seed(&bytes[..starts[1] - gap], spec.seed);
+        (vec![xxh3_64_with_seed(bytes, spec.seed)], Some(first))
+    };
+    Fingerprint {
+        status,
+        hashes,
+        num_tokens: units,
+        first_unit,
+    }
+}
+
+/// Accumulates benchmark entries, then builds an [`NgramIndex`].
+#[derive(Debug, Clone)]
+pub struct IndexBuilder {
+    spec: ShingleSpec,
+    min_tokens: usize,
+    benchmarks: Vec<String>,
+    fields: Vec<String>,
+    entries: Entries,
+    /// Item number (distinct benchmark + item id) of every entry.
+    entry_item: Vec<u32>,
+    items: HashMap<(u32, String), u32>,
+    /// (fingerprint, entry) pairs.
+    pairs: Vec<(u64, u32)>,
+    first_unit: Vec<Option<u64>>,
+}
+
+impl IndexBuilder {
+    /// # Errors
+    /// `min_tokens` is zero.
+    pub fn new(spec: ShingleSpec, min_tokens: usize) -> Result<Self> {
+        if min_tokens == 0 {
+            return Err(CoreError::param("min_tokens", "must be at least 1"));
+        }
+        Ok(Self {
+            spec,
+            min_tokens,
+            benchmarks: Vec::new(),
+            fields: Vec::new(),
+            entries: Entries {
+                item_id_offsets: vec![0],
+                ..Entries::default()
+            },
+            entry_item: Vec::new(),
+            items: HashMap::new(),
+            pairs: Vec::new(),
+            first_unit: Vec::new(),
+        })
+    }
+
+    /// The id of the benchmark `name` (added on first use).
+    pub fn benchmark(&mut self, name: &str) -> u32 {
+        intern(&mut self.benchmarks, name)
+    }
+
+    /// The id of the field `name` (added on first use).
+    pub fn field(&mut self, name: &str) -> u32 {
+        intern(&mut self.fields, name)
+    }
+
+    /// Fingerprint `items` (in parallel on `workers` threads) and add those
+    /// with at least `min_tokens` tokens as entries, in order.
+    ///
+    /// # Errors
+    /// A text that is not UTF-8 ([`CoreError::InvalidUtf8`], with its row in
+    /// `items`); an unknown benchmark or field id; more than `u32::MAX`
+    /// entries; a thread pool that cannot start.
+    pub fn add_items(&mut self, items: &[ItemRow<'_>], workers: usize) -> Result<Vec<ItemStatus>> {
+        for (row, item) in items.iter().enumerate() {
+            if item.benchmark as usize >= self.benchmarks.len() {
+                return Err(CoreError::param(
+                    "benchmark",
+                    format!("row {row}: unknown benchmark id {}", item.benchmark),
+                ));
+            }
+            if item.field as usize >= self.fields.len() {
+                return Err(CoreError::param(
+                    "field",
+                    format!("row {row}: unknown field id {}", item.field),
+                ));
+            }
+            if let Some(Err(err)) = item.text.map(std::str::from_utf8) {
+                return Err(CoreError::InvalidUtf8 {
+                    row,
+                    byte: err.valid_up_to(),
+                });
+            }
+        }
+        let (spec, min_tokens) = (self.spec, self.min_tokens);
+        let one = |item: &ItemRow<'_>, buffers: &mut (String, Vec<usize>)| match item.text {
+            None => Fingerprint {
+                status: ItemStatus::Null,
+                hashes: Vec::new(),
+                num_tokens: 0,
+                first_unit: None,
+            },
+            Some(bytes) => {
+                // Checked above.
+                let text = std::str::from_utf8(bytes).unwrap_or("");
+                fingerprint(spec, min_tokens, text, &mut buffers.0, &mut buffers.1)
+            }
+        };
+        let total_bytes: usize = items.iter().map(|i| i.text.map_or(0, <[u8]>::len)).sum();
+        let prints: Vec<Fingerprint> =
+            if workers <= 1 || items.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
+                let mut buffers = (String::new(), Vec::new());
+                items.iter().map(|item| one(item, &mut buffers)).collect()
+            } else {
+                run_in_pool(workers, || {
+                    items
+                        .par_iter()
+                        .with_max_len(64)
+                        .map_init(
+                            || (String::new(), Vec::new()),
+                            |buffers, item| one(item, buffers),
+                        )
+                        .collect()
+                })?
+            };
+        let mut statuses = Vec::with_capacity(items.len());
+        for (item, print) in items.iter().zip(prints) {
+            statuses.push(print.status);
+            if print.status != ItemStatus::Indexed {
+                continue;
+            }
+            let entry = u32::try_from(self.entries.len())
+                .ok()
+                .filter(|&e| e < u32::MAX)
+                .ok_or_else(|| CoreError::param("items", "more than 2^32 - 1 entries"))?;
+            let next_item = self.items.len() as u32;
+            let item_number = *self
+                .items
+                .entry((item.benchmark, item.item_id.to_owned()))
+                .or_insert(next_item);
+            self.entries.benchmark.push(item.benchmark);
+            self.entries.field.push(item.field);
+            self.entries.num_ngrams.push(0);
+            self.entries
+                .num_tokens
+                .push(u32::try_from(print.num_tokens).unwrap_or(u32::MAX));
+            self.entries.item_id_data.push_str(item.item_id);
+            self.entries
+                .item_id_offsets
+                .push(self.entries.item_id_data.len() as u64);
+            self.entry_item.push(item_number);
+            self.first_unit.push(print.first_unit);
+            self.pairs
+                .extend(print.hashes.into_iter().map(|h| (h, entry)));
+        }
+        Ok(statuses)
+    }
+
+    /// Build the index: drop the excluded n-grams and lay out the postings.
+    ///
+    /// # Errors
+    /// More than `u32::MAX` postings or distinct n-grams.
+    pub fn finish(mut self, options: &BuildOptions<'_>) -> Result<NgramIndex> {
+        self.pairs.sort_unstable();
+        self.pairs.dedup();
+        let mut allow = Vec::new();
+        let mut scratch = String::new();
+        for text in options.allowlist {
+            self.spec
+                .for_each_hash(text, &mut scratch, |h| allow.push(h));
+        }
+        allow.sort_unstable();
+        allow.dedup();
+
+        let mut stats = IndexStats {
+            items: self.items.len() as u64,
+            max_item_frequency: options.max_item_frequency,
+            ..IndexStats::default()
+        };
+        let mut keys = Vec::new();
+        let mut posting_offsets = vec![0u32];
+        let mut postings = Vec::new();
+        let mut group_items = Vec::new();
+        let mut num_ngrams = vec![0u32; self.entries.len()];
+        for group in self.pairs.chunk_by(|a, b| a.0 == b.0) {
+            let hash = group[0].0;
+            if allow.binary_search(&hash).is_ok() {
+                stats.excluded_by_allowlist += 1;
+                continue;
+            }
+            if let Some(cap) = options.max_item_frequency {
+                group_items.clear();
+                group_items.extend(group.iter().map(|&(_, e)| self.entry_item[e as usize]));
+                group_items.sort_unstable();
+                group_items.dedup();
+                if group_items.len() as u64 > cap {
+                    stats.excluded_by_frequency += 1;
+                    continue;
+                }
+            }
+            keys.push(hash);
+            for &(_, entry) in group {
+                postings.push(entry);
+                num_ngrams[entry as usize] += 1;
+            }
+            let end = u32::try_from(postings.len())
+                .map_err(|_| CoreError::param("items", "more than 2^32 - 1 postings"))?;
+            posting_offsets.push(end);
+        }
+        if u32::try_from(keys.len()).is_err() {
+            return Err(CoreError::param(
+                "items",
+                "more than 2^32 - 1 distinct n-grams",
+            ));
+        }
+        stats.entries_without_ngrams = num_ngrams.iter().filter(|&&n| n == 0).count() as u64;
+        self.entries.num_ngrams = num_ngrams;
+
+        let mut short_lengths = Vec::new();
+        let mut short_first = Vec::new();
+        for (entry, first) in self.first_unit.iter().enumerate() {
+            if let Some(first) = *first {
+                if self.entries.num_ngrams[entry] > 0 {
+                    short_lengths.push(self.entries.num_tokens[entry]);
+                    short_first.push(first);
+                }
+            }
+        }
+        short_lengths.sort_unstable();
+        short_lengths.dedup();
+        short_first.sort_unstable();
+        short_first.dedup();
+
+        let lookup = Lookup::new(&keys);
+        Ok(NgramIndex {
+            spec: self.spec,
+            min_tokens: self.min_tokens,
+            benchmarks: self.benchmarks,
+            fields: self.fields,
+            entries: self.entries,
+            keys,
+            posting_offsets,
+            postings,
+            short_lengths,
+            short_first,
+            stats,
+            metadata: options.metadata.clone(),
+            lookup,
+        })
+    }
+}
+
+fn intern(names: &mut Vec<String>, name: &str) -> u32 {
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return i as u32;
+    }
+    names.push(name.to_owned());
+    (names.len() - 1) as u32
+}
+
+#[cfg(test)]
+mod tests;
