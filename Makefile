@@ -51,13 +51,19 @@ test-python: ## pytest (doctests of the package included)
 
 test: test-rust test-python ## All tests: cargo test, then pytest
 
-bench: bench-minhash ## Every end-to-end benchmark (each writes benches/results/<area>.md)
+bench: bench-minhash bench-dedup ## Every end-to-end benchmark (each writes benches/results/<area>.md)
 
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
 
+bench-dedup: ## Dedup quality (F1 vs exact all-pairs truth) and speed vs rensa and datasketch
+	$(BIN)/python benches/bench_dedup.py --docs 20000 --real 8000
+
 bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuning, fast vs reference-loop speed (CPU)
 	$(BIN)/python benches/bench_resofilter.py
+
+bench-diversity: ## SemDeDup and k-center vs plain numpy on 1e5 and 1e6 generated vectors (d=384)
+	$(BIN)/python benches/bench_diversity.py --sizes 100000 1000000 --numpy-max 100000
 
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core
