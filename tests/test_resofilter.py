@@ -293,6 +293,11 @@ def test_missing_fields_and_nulls_name_file_row_and_field(tmp_path):
         read_examples(chat, Fields(messages="messages"))
 
 
+def test_tiny_hf_model_vocabulary_must_cover_the_tokenizer(tmp_path):
+    with pytest.raises(ParameterError, match="below the tokenizer"):
+        save_tiny_hf_model(tmp_path, vocab_size=100)
+
+
 def test_model_path_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(ParameterError, match="does not exist"):
         load_hf_model(tmp_path / "nope")
@@ -336,25 +341,14 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     samples = encode_examples(_examples(12, seed=8), tok)
     config = ScoreConfig(batch_size=4, **CPU)
     checkpoint = tmp_path / "ck.npz"
-    calls = []
 
     def interrupt(done, total):
-        calls.append(done)
         if done >= 4:
             raise KeyboardInterrupt
 
-    # The checkpoint is written at most every 30 s, and always when the run ends or fails.
-    import stemmatic.resofilter.scoring as scoring
-
-    original_save = scoring._Checkpoint.save
-    scoring._Checkpoint.save = lambda self, arrays, force=False: original_save(self, arrays, force=True)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            score_samples(
-                model, samples, config, pad_id=tok.pad_id, progress=interrupt, checkpoint=checkpoint
-            )
-    finally:
-        scoring._Checkpoint.save = original_save
+    # Interrupted after the first batch: the checkpoint is written on the way out.
+    with pytest.raises(KeyboardInterrupt):
+        score_samples(model, samples, config, pad_id=tok.pad_id, progress=interrupt, checkpoint=checkpoint)
     assert checkpoint.exists()
     seen = []
     resumed = score_samples(

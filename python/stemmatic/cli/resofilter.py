@@ -133,7 +133,9 @@ def select(
         float | None, typer.Option(help="Drop this share of the scored samples (paper: 0.5).")
     ] = None,
     keep_ratio: Annotated[float | None, typer.Option(help="Keep this share instead.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Keep scores <= threshold instead.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Keep scores <= threshold instead (>= for criterion less).")
+    ] = None,
     criterion: Annotated[str, typer.Option(help="resofilter, less, length or random.")] = "resofilter",
     target_scores: Annotated[
         Path | None, typer.Option(help="Scores (with projection) of the target set, for criterion less.")

@@ -437,8 +437,8 @@ def score_samples(
         config: the scoring parameters.
         pad_id: id used to right-pad a batch.
         progress: called with ``(samples done, total)`` after each batch.
-        checkpoint: ``.npz`` file to save finished scores to (every 30 s and
-            at the end) and to resume from.
+        checkpoint: ``.npz`` file to save finished scores to (every 30 s, at
+            the end, and when interrupted) and to resume from.
 
     >>> import torch
     >>> from stemmatic.resofilter.data import Example, Tokenizer, encode_examples
@@ -522,6 +522,10 @@ def score_samples(
                 saver.save(arrays())
                 if progress is not None:
                     progress(int(done.sum()), count)
+        except BaseException:
+            # Interrupted (Ctrl-C, out of memory, ...): keep what is finished for --resume.
+            saver.save(arrays(), force=True)
+            raise
         finally:
             runner.close()
     finally:

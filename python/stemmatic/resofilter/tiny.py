@@ -156,6 +156,7 @@ def save_tiny_hf_model(
     intermediate_size: int = 64,
     num_layers: int = 4,
     num_heads: int = 4,
+    vocab_size: int | None = None,
     seed: int = 0,
 ) -> Path:
     """Write a randomly initialised tiny Llama and a byte-level tokenizer to ``path``.
@@ -163,7 +164,9 @@ def save_tiny_hf_model(
     Both are built in code (``transformers.LlamaConfig`` and a
     ``tokenizers`` byte-level model over the 256 bytes, plus ``<s>``,
     ``</s>``, ``<pad>``), for tests and demos of the Hugging Face path
-    without downloading anything. Load them back with
+    without downloading anything. ``vocab_size`` can make the model's
+    vocabulary larger than the tokenizer's 259 ids (unused rows), to give it
+    the shape of a real LLM's embedding and output layer. Load them back with
     :func:`stemmatic.resofilter.scoring.load_hf_model`.
 
     >>> import tempfile
@@ -187,8 +190,12 @@ def save_tiny_hf_model(
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
+    if vocab_size is not None and vocab_size < len(vocab):
+        from stemmatic.exceptions import ParameterError
+
+        raise ParameterError(f"vocab_size={vocab_size} is below the tokenizer's {len(vocab)} ids")
     config = transformers.LlamaConfig(
-        vocab_size=len(vocab),
+        vocab_size=vocab_size or len(vocab),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=num_layers,

@@ -1,0 +1,250 @@
+"""ResoFilter end to end: does the score find corrupted samples, does the selected half train well,
+and how much faster is the batched per-sample-gradient mode than the reference loop.
+
+1. The experiment of :mod:`stemmatic.resofilter.experiment` (a tiny transformer
+   built in code, a generated task with a known share of corrupted responses),
+   over several seeds: AUROC of each score for the corrupted samples, and
+   held-out exact-match accuracy after fine-tuning on the ResoFilter half, the
+   full set, a random half and the longest half.
+2. Speed on a tiny Llama (built in code, loaded back with ``from_pretrained``):
+   the reference procedure written out literally (state dict copied and
+   reloaded per sample, a fresh AdamW over every parameter, HF's label-masked
+   loss, weight difference of the last 3 ``mlp.up_proj``), against
+   ``score_samples`` in fast mode (batch 32) and faithful mode, on the same
+   samples, with the largest relative difference of the features.
+
+Run: ``make bench-resofilter`` (or ``python benches/bench_resofilter.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import git_commit, machine, timed, versions, write_results
+from stemmatic.resofilter import (
+    Example,
+    ScoreConfig,
+    Tokenizer,
+    encode_examples,
+    load_hf_model,
+    score_samples,
+)
+from stemmatic.resofilter.experiment import ExperimentConfig, run_experiment
+from stemmatic.resofilter.tiny import save_tiny_hf_model
+
+#: Model shapes of the speed comparison: (hidden, MLP width, layers, vocabulary, words per prompt/response).
+SHAPES = [
+    {"hidden": 64, "intermediate": 256, "layers": 4, "vocab": None, "words": (2, 8)},
+    {"hidden": 128, "intermediate": 512, "layers": 4, "vocab": None, "words": (5, 25)},
+    {"hidden": 128, "intermediate": 512, "layers": 4, "vocab": 32000, "words": (5, 25)},
+]
+
+
+def reference_loop(torch, model, samples, layer_names):
+    """The reference implementation's per-sample step, literally."""
+    original = copy.deepcopy(model.state_dict())
+    model.eval()
+    out = []
+    for sample in samples:
+        model.load_state_dict(original)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        optimizer.zero_grad()
+        ids = torch.tensor([sample.input_ids], device=next(model.parameters()).device)
+        labels = ids.clone()
+        labels[0, : sample.response_start] = -100
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        state = model.state_dict()
+        out.append(
+            [
+                float((original[f"{n}.weight"].float() - state[f"{n}.weight"].float()).abs().mean())
+                for n in layer_names
+            ]
+        )
+    model.load_state_dict(original)
+    return np.array(out)
+
+
+def speed(torch, args, shape: dict) -> dict:
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_tiny_hf_model(
+            tmp,
+            hidden_size=shape["hidden"],
+            intermediate_size=shape["intermediate"],
+            num_layers=shape["layers"],
+            num_heads=4,
+            vocab_size=shape["vocab"],
+            seed=args.seed,
+        )
+        model, hf_tokenizer = load_hf_model(tmp, device=args.device)
+    tokenizer = Tokenizer.from_hf(hf_tokenizer)
+    words = ["alpha", "beta", "gamma", "delta", "sum", "of", "the", "is", "=", "+", "1", "2", "3", "7"]
+    examples = []
+    for i in range(args.speed_samples):
+        lo, hi = shape["words"]
+        prompt = " ".join(rng.choice(words, size=int(rng.integers(lo, hi))))
+        response = " ".join(rng.choice(words, size=int(rng.integers(lo, hi))))
+        examples.append(Example(i, str(i), prompt, response))
+    samples = encode_examples(examples, tokenizer, max_length=256)
+    tokens = [len(s.input_ids) for s in samples]
+    fast_config = ScoreConfig(batch_size=args.batch_size, device=args.device)
+    # Warm-up (allocator, kernels) on a few samples, outside the timings.
+    score_samples(model, samples[:4], fast_config, pad_id=tokenizer.pad_id)
+    repeat = args.repeat
+    t_fast, fast = timed(lambda: score_samples(model, samples, fast_config, pad_id=tokenizer.pad_id), repeat)
+    faithful_config = ScoreConfig(mode="faithful", device=args.device)
+    t_faithful, faithful = timed(
+        lambda: score_samples(model, samples, faithful_config, pad_id=tokenizer.pad_id), repeat
+    )
+    t_reference, reference = timed(lambda: reference_loop(torch, model, samples, fast.layer_names), repeat)
+    return {
+        **shape,
+        "samples": len(samples),
+        "tokens": tokens,
+        "params": sum(p.numel() for p in model.parameters()),
+        "t_fast": t_fast,
+        "t_faithful": t_faithful,
+        "t_reference": t_reference,
+        "rel_fast": float(np.max(np.abs(fast.layer_features / reference - 1))),
+        "rel_faithful": float(np.max(np.abs(faithful.layer_features / reference - 1))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="experiment repetitions (seeds 0..n-1)")
+    parser.add_argument("--train-samples", type=int, default=1024)
+    parser.add_argument("--pretrain-steps", type=int, default=60)
+    parser.add_argument("--speed-samples", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="speed: best of this many runs of each method")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="resofilter", help="results file name (benches/results/NAME.md)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    base = ExperimentConfig(train_samples=args.train_samples, pretrain_steps=args.pretrain_steps)
+    runs = []
+    started = time.perf_counter()
+    for seed in range(args.seeds):
+        config = ExperimentConfig(**{**base.__dict__, "seed": seed})
+        runs.append(run_experiment(config))
+        print(f"seed {seed}: auroc {runs[-1].auroc} accuracy {runs[-1].accuracy}", flush=True)
+    t_experiment = time.perf_counter() - started
+    timings = [speed(torch, args, shape) for shape in SHAPES]
+
+    def cell(values: list[float], digits: int = 3) -> str:
+        mean = float(np.mean(values))
+        if len(values) == 1:
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+    cfg = base
+    lines = [
+        "# ResoFilter: corrupted-sample detection, selected-half fine-tuning, speed",
+        "",
+        f"- Machine: {machine()}; torch threads {args.threads}; device {args.device}",
+        f"- Versions: {versions('stemmatic', 'torch', 'transformers', 'numpy')}; commit {git_commit()}",
+        f"- Command: `make bench-resofilter` (`python benches/bench_resofilter.py --seeds {args.seeds} "
+        f"--train-samples {args.train_samples} --pretrain-steps {args.pretrain_steps} --speed-samples "
+        f"{args.speed_samples} --batch-size {args.batch_size} --repeat {args.repeat} --threads {args.threads} "
+        f"--device {args.device}`)",
+        "",
+        "## 1. Experiment (tiny transformer built in code, generated task)",
+        "",
+        f"- Task: prompt = {cfg.min_len}–{cfg.max_len} letters of `{cfg.alphabet}` + `=`; response = the prompt reversed "
+        "and mapped through a secret permutation of the alphabet (byte-level tokens).",
+        f"- Base model: {cfg.n_layers}-layer transformer (d_model {cfg.d_model}, {cfg.n_heads} heads, SwiGLU d_ff {cfg.d_ff}), "
+        f"random init, pretrained {cfg.pretrain_steps} AdamW steps (lr {cfg.pretrain_lr}, batch {cfg.batch_size}) on "
+        f"{cfg.pretrain_samples} clean samples, so it is partly competent.",
+        f"- Fine-tuning set: {cfg.train_samples} samples, {cfg.corrupt_share:.0%} with the response replaced by random "
+        f"letters of the same length. Held-out: {cfg.eval_samples} clean samples, exact match of the whole answer.",
+        "- Scores: fresh step at lr 1e-5 on the base model, last 3 `mlp.up_proj` weights (fast mode, fp32). "
+        "Each selection keeps half; every subset is fine-tuned from the base for "
+        f"{cfg.finetune_epochs} epochs (lr {cfg.finetune_lr}, batch {cfg.batch_size}), so the full set gets twice the steps.",
+        f"- Seeds: {args.seeds} (mean, and min–max in brackets); {t_experiment:.0f} s in all.",
+        "",
+        "| score | AUROC for corrupted (0.5 = chance) |",
+        "|---|---:|",
+    ]
+    for name in runs[0].auroc:
+        label = {
+            "adamw": "ResoFilter (AdamW step, the paper's)",
+            "sgd": "SGD step",
+            "grad_norm": "gradient norm",
+            "length": "response length",
+        }.get(name, name)
+        lines.append(f"| {label} | {cell([r.auroc[name] for r in runs])} |")
+    lines += [
+        "",
+        f"Base model held-out accuracy before fine-tuning: {cell([r.base_accuracy for r in runs])}.",
+        "",
+        "| fine-tuned on | samples | corrupted share | held-out accuracy |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in runs[0].accuracy:
+        lines.append(
+            f"| {name} | {runs[0].kept[name]} | {cell([r.corrupt_share_kept[name] for r in runs], 2)} | "
+            f"{cell([r.accuracy[name] for r in runs])} |"
+        )
+    lines += [
+        "",
+        "## 2. Speed: fast mode vs the reference per-sample loop",
+        "",
+        "- Models: tiny Llamas built in code (`save_tiny_hf_model`), fp32, loaded with `from_pretrained`; "
+        "byte-level tokenizer (259 ids; the 32k-vocabulary model has the embedding and output layer of a real LLM's "
+        "size, with unused rows).",
+        f"- Input: {args.speed_samples} generated prompt/response samples of random words per model.",
+        "- Reference loop: per sample, reload the state dict, fresh `AdamW(model.parameters(), lr=1e-5)`, HF loss "
+        "with prompt labels -100, backward, step, mean |ΔW| of the last 3 `mlp.up_proj`. Fast and faithful: "
+        f"`score_samples` (fast at batch {args.batch_size}). Best of {args.repeat} runs of each, after a warm-up; the machine is shared, so only ratios within a row mean much.",
+        "",
+        "| model | parameters | tokens/sample (median) | reference s | faithful s | fast s | reference ÷ fast |"
+        " max rel. diff fast vs reference |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        lines.append(
+            f"| hidden {t['hidden']}, MLP {t['intermediate']}, {t['layers']} layers, vocab {t['vocab'] or 259} | "
+            f"{t['params']:,} | {int(np.median(t['tokens']))} | {t['t_reference']:.2f} | {t['t_faithful']:.2f} | "
+            f"{t['t_fast']:.2f} | **{t['t_reference'] / t['t_fast']:.1f}×** | {t['rel_fast']:.1e} |"
+        )
+    ratios = [t["t_reference"] / t["t_fast"] for t in timings]
+    lines += [
+        "",
+        f"Fast mode is **{min(ratios):.1f}×–{max(ratios):.1f}×** the reference loop here; the target was ≥ 20× on "
+        f"CPU at batch 32, {'met' if min(ratios) >= 20 else 'not met'}"
+        f"{'' if min(ratios) >= 20 else (' (met on no shape)' if max(ratios) < 20 else ' on every shape')}. Both do one "
+        "forward pass per sample; the fast mode saves the backward pass below the first scored layer, every "
+        "weight gradient, the optimizer and the weight copies, and batches. Where a sample's forward and "
+        "backward dominate (longer samples, wider models) that caps the gain near the ratio of their FLOPs "
+        "(about 3 forward-passes' worth for the reference vs 1.5–2 for the fast mode); the gain is largest where "
+        "the reference's per-sample overheads dominate (short samples).",
+        "",
+        "Agreement: the faithful mode matches the reference to about 1e-7; the fast mode computes the update "
+        "exactly, while the reference's fp32 difference w − (w − Δ) rounds each weight's change by up to "
+        "ulp(w)/2, about 1e-4 of a 1e-5 step, which is the size of the differences between samples under the "
+        "AdamW feature (see the README).",
+        "",
+    ]
+    path = write_results(args.name, "\n".join(lines))
+    print("\n".join(lines))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
