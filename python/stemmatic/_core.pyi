@@ -19,7 +19,50 @@ def minhash_signatures(
     workers: int | None = None,
     on_invalid: str = "raise",
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.uint32], npt.NDArray[np.uint8]]: ...
+def minhash_sketch(
+    texts: Any,
+    *,
+    num_perm: int,
+    ngram: int,
+    tokenizer: str,
+    seed: int,
+    bits: int = 32,
+    workers: int | None = None,
+    on_invalid: str = "raise",
+) -> tuple[
+    npt.NDArray[Any],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.uint64],
+]: ...
 def shingle_hashes(text: str, *, ngram: int, tokenizer: str, seed: int) -> npt.NDArray[np.uint64]: ...
+def band_keys(
+    signatures: npt.NDArray[Any], *, bands: int, rows: int, workers: int | None = None
+) -> npt.NDArray[np.uint64]: ...
+def candidate_pairs(
+    keys: npt.NDArray[np.uint64],
+    docs: npt.NDArray[np.uint64],
+    *,
+    clique_max: int = 8,
+    workers: int | None = None,
+) -> npt.NDArray[np.uint64]: ...
+def unique_pairs(pairs: npt.NDArray[np.uint64], *, workers: int | None = None) -> npt.NDArray[np.uint64]: ...
+def shingle_sets(
+    texts: Any, *, ngram: int, tokenizer: str, seed: int, workers: int | None = None
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]: ...
+def verify_pairs(
+    pairs: npt.NDArray[np.uint64],
+    slot_docs: npt.NDArray[np.uint64],
+    values: npt.NDArray[np.uint64],
+    offsets: npt.NDArray[np.uint64],
+    *,
+    workers: int | None = None,
+) -> npt.NDArray[np.float64]: ...
+def exact_keys(
+    texts: Any, *, tokenizer: str = "words", workers: int | None = None
+) -> npt.NDArray[np.uint64]: ...
+def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "words") -> list[str]: ...
 
 class NgramIndex:

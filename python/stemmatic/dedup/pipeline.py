@@ -63,7 +63,7 @@ from stemmatic.io import (
     resolve_inputs,
     write_report,
 )
-from stemmatic.minhash import MinHasher, RowStatus
+from stemmatic.minhash import MinHashBatch, MinHasher, RowStatus
 
 __all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
 
@@ -232,6 +232,27 @@ def dedup(
     return run.execute()
 
 
+class _SetCache:
+    """Shingle sets of every row so far, as flat (values, offsets) batches."""
+
+    def __init__(self) -> None:
+        self.values: list[np.ndarray] = []
+        self.offsets: list[np.ndarray] = []
+        self.nbytes = 0
+        self.total = 0
+
+    def add(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        self.values.append(values)
+        self.offsets.append(offsets[1:] + np.uint64(self.total))
+        self.total += len(values)
+        self.nbytes += values.nbytes + offsets.nbytes
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        values = np.concatenate(self.values) if self.values else np.zeros(0, np.uint64)
+        offsets = np.concatenate([np.zeros(1, np.uint64), *self.offsets])
+        return values, offsets
+
+
 class _Run:
     def __init__(
         self,
@@ -379,11 +400,30 @@ class _Run:
         scores: list[np.ndarray] = []
         n_docs = 0
         text_bytes = 0
+        # Shingle sets from the signature pass, kept while they fit a quarter
+        # of the memory budget, spare the verify stage a second read.
+        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" else None
         self.progress.start("sketch", None)
         try:
             for chunk in self._chunks(self._columns(), rejected):
                 texts = self._texts(chunk)
-                batch = self.hasher.batch(texts, workers=self.workers, on_invalid="skip")
+                if cache is not None:
+                    sig, counts, status, values, offsets = _core.minhash_sketch(
+                        pa.chunked_array([texts]),
+                        num_perm=cfg.num_perm,
+                        ngram=cfg.ngram,
+                        tokenizer=cfg.tokenizer,
+                        seed=cfg.seed,
+                        bits=self.hasher.bits,
+                        workers=self.workers,
+                        on_invalid="skip",
+                    )
+                    batch = MinHashBatch(sig, counts, status)
+                    cache.add(values, offsets)
+                    if cache.nbytes > self.memory_limit // 4:
+                        cache = None  # too big to keep: verification re-reads the text instead
+                else:
+                    batch = self.hasher.batch(texts, workers=self.workers, on_invalid="skip")
                 n = len(texts)
                 docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
                 ok = batch.status == RowStatus.OK
@@ -434,6 +474,10 @@ class _Run:
         def cat(values: list[np.ndarray], dtype: Any) -> np.ndarray:
             return np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
 
+        if cache is not None:
+            values, offsets = cache.flat()
+            np.save(self.work / "sets_values.npy", values)
+            np.save(self.work / "sets_offsets.npy", offsets)
         np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
         np.save(self.work / "length.npy", cat(meta["length"], np.int64))
         np.save(self.work / "file.npy", cat(meta["file"], np.int32))
@@ -583,6 +627,12 @@ class _Run:
     def _verify_exact(self, pairs: np.ndarray) -> np.ndarray:
         if not len(pairs):
             return np.zeros(0, dtype=np.float64)
+        cached = self.work / "sets_offsets.npy"
+        if cached.exists():
+            offsets = np.load(cached)
+            values = np.load(self.work / "sets_values.npy", mmap_mode="r")
+            slots = np.arange(len(offsets) - 1, dtype=np.uint64)
+            return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
         needed = np.unique(pairs.ravel())
         values_path = self.work / "shingles.bin"
         offsets = [np.zeros(1, dtype=np.uint64)]

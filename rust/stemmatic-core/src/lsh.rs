@@ -177,8 +177,6 @@ pub fn verify_pairs(
 /// # Errors
 /// An edge names a node `>= num_nodes`.
 pub fn connected_components(num_nodes: usize, edges: &[(u64, u64)]) -> Result<Vec<u64>> {
-    let mut parent: Vec<u64> = (0..num_nodes as u64).collect();
-    let mut size = vec![1u32; num_nodes];
     fn find(parent: &mut [u64], mut x: u64) -> u64 {
         while parent[x as usize] != x {
             let grand = parent[parent[x as usize] as usize];
@@ -187,6 +185,8 @@ pub fn connected_components(num_nodes: usize, edges: &[(u64, u64)]) -> Result<Ve
         }
         x
     }
+    let mut parent: Vec<u64> = (0..num_nodes as u64).collect();
+    let mut size = vec![1u32; num_nodes];
     for &(a, b) in edges {
         if a as usize >= num_nodes || b as usize >= num_nodes {
             return Err(CoreError::param(
@@ -306,7 +306,7 @@ mod tests {
             reversed.reverse();
             prop_assert_eq!(&labels, &connected_components(40, &reversed).unwrap());
             for node in 0..40u64 {
-                let mut seen = vec![false; 40];
+                let mut seen = [false; 40];
                 let mut stack = vec![node];
                 seen[node as usize] = true;
                 while let Some(x) = stack.pop() {

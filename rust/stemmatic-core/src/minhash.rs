@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
-use crate::shingle::ShingleSpec;
+use crate::shingle::{FlatSets, ShingleSpec, flatten_sets};
 
 /// Default number of permutations.
 pub const DEFAULT_NUM_PERM: usize = 128;
@@ -179,14 +179,14 @@ impl<T: SigValue> MinHasher<T> {
 
     /// Write the signature of `text` into `out` (length `num_perm`) and return
     /// its number of shingles. `scratch` is reused between calls.
-    pub fn signature_into(&self, text: &str, scratch: &mut Scratch<T>, out: &mut [T]) -> usize {
+    pub fn signature_into(&self, text: &str, scratch: &mut Scratch, out: &mut [T]) -> usize {
         debug_assert_eq!(out.len(), self.seeds.len());
-        let folded = &mut scratch.folded;
-        folded.clear();
+        let hashes = &mut scratch.hashes;
+        hashes.clear();
         let count = self
             .spec
-            .for_each_hash(text, &mut scratch.normalized, |h| folded.push(T::fold(h)));
-        self.signature_of_folded(folded, out);
+            .for_each_hash(text, &mut scratch.normalized, |h| hashes.push(h));
+        self.signature_of_hashes(hashes, out);
         count
     }
 
@@ -197,17 +197,17 @@ impl<T: SigValue> MinHasher<T> {
         out
     }
 
-    /// Minima over already folded shingle hashes, written to `out`.
-    fn signature_of_folded(&self, folded: &[T], out: &mut [T]) {
+    /// Minima over shingle hashes, written to `out`.
+    fn signature_of_hashes(&self, hashes: &[u64], out: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2, checked just above.
-                unsafe { min_kernel_avx2(&self.seeds, folded, out) };
+                unsafe { min_kernel_avx2(&self.seeds, hashes, out) };
                 return;
             }
         }
-        min_kernel(&self.seeds, folded, out);
+        min_kernel(&self.seeds, hashes, out);
     }
 
     /// Signatures of a batch of rows (`None` = null), on `workers` threads.
@@ -222,15 +222,34 @@ impl<T: SigValue> MinHasher<T> {
         on_invalid: OnInvalid,
         workers: usize,
     ) -> Result<SignatureBatch<T>> {
+        Ok(self.batch_with_sets(rows, on_invalid, workers, false)?.0)
+    }
+
+    /// Like [`MinHasher::batch`], and with `keep_sets` also each row's sorted,
+    /// distinct shingle hashes, flattened as `(values, offsets)` (row `i` is
+    /// `values[offsets[i]..offsets[i + 1]]`) -- from the same tokenization
+    /// pass, for exact verification later without reading the text again.
+    ///
+    /// # Errors
+    /// As [`MinHasher::batch`].
+    pub fn batch_with_sets(
+        &self,
+        rows: &[Option<&[u8]>],
+        on_invalid: OnInvalid,
+        workers: usize,
+        keep_sets: bool,
+    ) -> Result<(SignatureBatch<T>, Option<FlatSets>)> {
         let num_perm = self.seeds.len();
         let mut signatures = vec![T::EMPTY; rows.len() * num_perm];
         let mut num_shingles = vec![0u32; rows.len()];
         let mut status = vec![RowStatus::Ok; rows.len()];
+        let mut sets: Vec<Vec<u64>> = vec![Vec::new(); if keep_sets { rows.len() } else { 0 }];
         let one_row = |row: Option<&[u8]>,
-                       scratch: &mut Scratch<T>,
+                       scratch: &mut Scratch,
                        out: &mut [T],
                        count: &mut u32,
-                       state: &mut RowStatus| {
+                       state: &mut RowStatus,
+                       set: Option<&mut Vec<u64>>| {
             *state = match row {
                 None => RowStatus::Null,
                 Some(bytes) => match std::str::from_utf8(bytes) {
@@ -238,6 +257,11 @@ impl<T: SigValue> MinHasher<T> {
                     Ok(text) => {
                         let n = self.signature_into(text, scratch, out);
                         *count = u32::try_from(n).unwrap_or(u32::MAX);
+                        if let Some(set) = set {
+                            set.extend_from_slice(&scratch.hashes);
+                            set.sort_unstable();
+                            set.dedup();
+                        }
                         if n == 0 {
                             RowStatus::Empty
                         } else {
@@ -250,24 +274,39 @@ impl<T: SigValue> MinHasher<T> {
         let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
         if workers <= 1 || rows.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
             let mut scratch = Scratch::default();
+            let mut set_slots = sets.iter_mut();
             for (((row, out), count), state) in rows
                 .iter()
                 .zip(signatures.chunks_mut(num_perm))
                 .zip(&mut num_shingles)
                 .zip(&mut status)
             {
-                one_row(*row, &mut scratch, out, count, state);
+                one_row(*row, &mut scratch, out, count, state, set_slots.next());
             }
         } else {
             run_in_pool(workers, || {
-                rows.par_iter()
+                let base = rows
+                    .par_iter()
                     .zip(signatures.par_chunks_mut(num_perm))
                     .zip(num_shingles.par_iter_mut())
-                    .zip(status.par_iter_mut())
-                    .with_max_len(64)
-                    .for_each_init(Scratch::default, |scratch, (((row, out), count), state)| {
-                        one_row(*row, scratch, out, count, state);
-                    });
+                    .zip(status.par_iter_mut());
+                if keep_sets {
+                    base.zip(sets.par_iter_mut())
+                        .with_max_len(64)
+                        .for_each_init(
+                            Scratch::default,
+                            |scratch, ((((row, out), count), state), set)| {
+                                one_row(*row, scratch, out, count, state, Some(set));
+                            },
+                        );
+                } else {
+                    base.with_max_len(64).for_each_init(
+                        Scratch::default,
+                        |scratch, (((row, out), count), state)| {
+                            one_row(*row, scratch, out, count, state, None);
+                        },
+                    );
+                }
             })?;
         }
         if on_invalid == OnInvalid::Raise {
@@ -286,44 +325,38 @@ impl<T: SigValue> MinHasher<T> {
                 });
             }
         }
-        Ok(SignatureBatch {
+        let flat_sets = keep_sets.then(|| flatten_sets(&sets));
+        let batch = SignatureBatch {
             num_perm,
             signatures,
             num_shingles,
             status,
-        })
+        };
+        Ok((batch, flat_sets))
     }
 }
 
-/// Reusable buffers of one worker: the normalized text and the folded hashes.
-#[derive(Debug)]
-pub struct Scratch<T> {
+/// Reusable buffers of one worker: the normalized text and the shingle hashes.
+#[derive(Debug, Default)]
+pub struct Scratch {
     normalized: String,
-    folded: Vec<T>,
-}
-
-impl<T> Default for Scratch<T> {
-    fn default() -> Self {
-        Self {
-            normalized: String::new(),
-            folded: Vec::new(),
-        }
-    }
+    hashes: Vec<u64>,
 }
 
 /// Permutations handled per pass over a document's hashes: their minima stay
 /// in registers (4 AVX2 registers of 8 x u32) instead of memory.
 const LANES: usize = 32;
 
-/// `out[i] = min over h in folded of permute(h, seeds[i])` (EMPTY if none).
+/// `out[i] = min over h in hashes of permute(fold(h), seeds[i])` (EMPTY if none).
 #[inline(always)]
-fn min_kernel<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
+fn min_kernel<T: SigValue>(seeds: &[T], hashes: &[u64], out: &mut [T]) {
     let mut seed_blocks = seeds.chunks_exact(LANES);
     let mut out_blocks = out.chunks_exact_mut(LANES);
     for (seed_block, out_block) in (&mut seed_blocks).zip(&mut out_blocks) {
         let seed_block: [T; LANES] = std::array::from_fn(|k| seed_block[k]);
         let mut acc = [T::EMPTY; LANES];
-        for &h in folded {
+        for &h in hashes {
+            let h = T::fold(h);
             for k in 0..LANES {
                 acc[k] = acc[k].min(T::permute(h, seed_block[k]));
             }
@@ -335,9 +368,9 @@ fn min_kernel<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
         .iter_mut()
         .zip(seed_blocks.remainder())
     {
-        *min = folded
+        *min = hashes
             .iter()
-            .fold(T::EMPTY, |m, &h| m.min(T::permute(h, seed)));
+            .fold(T::EMPTY, |m, &h| m.min(T::permute(T::fold(h), seed)));
     }
 }
 
@@ -347,8 +380,8 @@ fn min_kernel<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn min_kernel_avx2<T: SigValue>(seeds: &[T], folded: &[T], out: &mut [T]) {
-    min_kernel(seeds, folded, out);
+unsafe fn min_kernel_avx2<T: SigValue>(seeds: &[T], hashes: &[u64], out: &mut [T]) {
+    min_kernel(seeds, hashes, out);
 }
 
 /// Fraction of positions where two signatures agree: the MinHash estimate of
@@ -454,6 +487,31 @@ mod tests {
         assert_eq!(one.signatures, two.signatures);
         assert_eq!(one.signatures, four.signatures);
         assert_eq!(one.signatures[..32], h.signature(&texts[0])[..]);
+    }
+
+    #[test]
+    fn sets_from_the_batch_pass_equal_hash_sets() {
+        let texts = [
+            "a b c d a b c d",
+            "",
+            "x y z",
+            "one two three four five six",
+        ];
+        let rows: Vec<Option<&[u8]>> = texts.iter().map(|t| Some(t.as_bytes())).collect();
+        let h = hasher32(16);
+        let (batch, sets) = h.batch_with_sets(&rows, OnInvalid::Raise, 2, true).unwrap();
+        let (values, offsets) = sets.unwrap();
+        assert_eq!(
+            batch.signatures,
+            h.batch(&rows, OnInvalid::Raise, 1).unwrap().signatures
+        );
+        for (i, text) in texts.iter().enumerate() {
+            let expected = h.spec().hash_set(text, &mut String::new());
+            assert_eq!(
+                &values[offsets[i] as usize..offsets[i + 1] as usize],
+                expected.as_slice()
+            );
+        }
     }
 
     #[test]

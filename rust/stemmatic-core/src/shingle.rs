@@ -79,29 +79,37 @@ pub fn hash_sets_batch(
     rows: &[Option<&[u8]>],
     workers: usize,
 ) -> Result<(Vec<u64>, Vec<u64>)> {
-    let one = |row: &Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
+    let one = |row: Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
         Some(Ok(text)) => spec.hash_set(text, scratch),
         _ => Vec::new(),
     };
     let sets: Vec<Vec<u64>> = if workers <= 1 || rows.len() < 64 {
         let mut scratch = String::new();
-        rows.iter().map(|r| one(r, &mut scratch)).collect()
+        rows.iter().map(|r| one(*r, &mut scratch)).collect()
     } else {
         run_in_pool(workers, || {
             rows.par_iter()
-                .map_init(String::new, |scratch, r| one(r, scratch))
+                .map_init(String::new, |scratch, r| one(*r, scratch))
                 .collect()
         })?
     };
+    Ok(flatten_sets(&sets))
+}
+
+/// Sets as one flat array: `(values, offsets)`, set `i` being
+/// `values[offsets[i]..offsets[i + 1]]`.
+pub type FlatSets = (Vec<u64>, Vec<u64>);
+
+/// Flatten per-row sets into [`FlatSets`].
+pub fn flatten_sets(sets: &[Vec<u64>]) -> FlatSets {
     let mut offsets = Vec::with_capacity(sets.len() + 1);
     offsets.push(0u64);
-    let total: usize = sets.iter().map(Vec::len).sum();
-    let mut values = Vec::with_capacity(total);
+    let mut values = Vec::with_capacity(sets.iter().map(Vec::len).sum());
     for set in sets {
-        values.extend_from_slice(&set);
+        values.extend_from_slice(set);
         offsets.push(values.len() as u64);
     }
-    Ok((values, offsets))
+    (values, offsets)
 }
 
 /// The exact-duplicate key of each row: XXH3-128 (seed 0) of its normalized
@@ -113,7 +121,7 @@ pub fn exact_keys_batch(
     rows: &[Option<&[u8]>],
     workers: usize,
 ) -> Result<Vec<[u64; 2]>> {
-    let one = |row: &Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
+    let one = |row: Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
         Some(Ok(text)) => {
             tokenizer.normalize_into(text, scratch);
             if scratch.is_empty() {
@@ -127,11 +135,11 @@ pub fn exact_keys_batch(
     };
     if workers <= 1 || rows.len() < 64 {
         let mut scratch = String::new();
-        Ok(rows.iter().map(|r| one(r, &mut scratch)).collect())
+        Ok(rows.iter().map(|r| one(*r, &mut scratch)).collect())
     } else {
         run_in_pool(workers, || {
             rows.par_iter()
-                .map_init(String::new, |scratch, r| one(r, scratch))
+                .map_init(String::new, |scratch, r| one(*r, scratch))
                 .collect()
         })
     }

@@ -23,7 +23,7 @@ mod _core {
         verify_pairs,
     };
     #[pymodule_export]
-    use super::minhash::{minhash_signatures, shingle_hashes, tokenize};
+    use super::minhash::{minhash_signatures, minhash_sketch, shingle_hashes, tokenize};
 
     use pyo3::prelude::*;
 

@@ -17,6 +17,9 @@ use stemmatic_core::text::Tokenizer;
 use crate::errors::{IntoPyResult, InvalidInputError, ParameterError};
 use crate::texts::rows_of;
 
+/// `(values, offsets)` of flattened sets, as numpy arrays.
+type FlatArrays<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
+
 fn workers_of(workers: Option<usize>) -> PyResult<usize> {
     resolve_workers(workers).into_py_result()
 }
@@ -32,13 +35,10 @@ fn pairs_of(array: &PyReadonlyArray2<'_, u64>) -> PyResult<Vec<(u64, u64)>> {
     Ok(view.rows().into_iter().map(|r| (r[0], r[1])).collect())
 }
 
-fn pairs_to_numpy<'py>(
-    py: Python<'py>,
-    pairs: Vec<(u64, u64)>,
-) -> PyResult<Bound<'py, PyArray2<u64>>> {
+fn pairs_to_numpy(py: Python<'_>, pairs: Vec<(u64, u64)>) -> PyResult<Bound<'_, PyArray2<u64>>> {
     let m = pairs.len();
     let flat: Vec<u64> = pairs.into_iter().flat_map(|(a, b)| [a, b]).collect();
-    Ok(flat.into_pyarray(py).reshape([m, 2])?)
+    flat.into_pyarray(py).reshape([m, 2])
 }
 
 /// Band keys `(n, bands)` uint64 of a `(n, num_perm)` uint32 or uint64 signature matrix.
@@ -72,7 +72,7 @@ pub fn band_keys<'py>(
         ));
     };
     let n = keys.len() / bands;
-    Ok(keys.into_pyarray(py).reshape([n, bands])?)
+    keys.into_pyarray(py).reshape([n, bands])
 }
 
 /// Candidate pairs `(m, 2)` (sorted, distinct, a < b) from band keys and their documents.
@@ -124,7 +124,7 @@ pub fn shingle_sets<'py>(
     tokenizer: &str,
     seed: u64,
     workers: Option<usize>,
-) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+) -> PyResult<FlatArrays<'py>> {
     let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
     let spec = ShingleSpec::new(tokenizer, ngram, seed).into_py_result()?;
     let workers = workers_of(workers)?;
@@ -182,7 +182,7 @@ pub fn exact_keys<'py>(
         .into_py_result()?;
     let n = keys.len();
     let flat: Vec<u64> = keys.into_iter().flatten().collect();
-    Ok(flat.into_pyarray(py).reshape([n, 2])?)
+    flat.into_pyarray(py).reshape([n, 2])
 }
 
 /// Component label (smallest member) of each of `num_nodes` nodes joined by `(m, 2)` edges.

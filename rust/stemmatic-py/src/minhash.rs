@@ -26,6 +26,16 @@ fn spec(tokenizer: &str, ngram: usize, seed: u64) -> PyResult<ShingleSpec> {
     ShingleSpec::new(tokenizer, ngram, seed).into_py_result()
 }
 
+type SetArrays<'py> = Option<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)>;
+
+type SketchArrays<'py> = (
+    Bound<'py, PyUntypedArray>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+);
+
 type BatchArrays<'py> = (
     Bound<'py, PyUntypedArray>,
     Bound<'py, PyArray1<u32>>,
@@ -39,20 +49,25 @@ fn run_batch<'py, T: SigValue + numpy::Element>(
     num_perm: usize,
     on_invalid: OnInvalid,
     workers: Option<usize>,
-) -> PyResult<BatchArrays<'py>> {
+    keep_sets: bool,
+) -> PyResult<(BatchArrays<'py>, SetArrays<'py>)> {
     let hasher = MinHasher::<T>::new(spec, num_perm).into_py_result()?;
     let workers = resolve_workers(workers).into_py_result()?;
     let rows = rows_of(texts.chunks())?;
-    let batch: SignatureBatch<T> = py
-        .detach(|| hasher.batch(&rows, on_invalid, workers))
+    let (batch, sets): (SignatureBatch<T>, _) = py
+        .detach(|| hasher.batch_with_sets(&rows, on_invalid, workers, keep_sets))
         .into_py_result()?;
+    let sets = sets.map(|(values, offsets)| (values.into_pyarray(py), offsets.into_pyarray(py)));
     let n = batch.status.len();
     let signatures = batch.signatures.into_pyarray(py).reshape([n, num_perm])?;
     let status: Vec<u8> = batch.status.iter().map(|s| *s as u8).collect();
     Ok((
-        signatures.into_any().cast_into()?,
-        batch.num_shingles.into_pyarray(py),
-        status.into_pyarray(py),
+        (
+            signatures.into_any().cast_into()?,
+            batch.num_shingles.into_pyarray(py),
+            status.into_pyarray(py),
+        ),
+        sets,
     ))
 }
 
@@ -82,12 +97,48 @@ pub fn minhash_signatures<'py>(
     let spec = spec(tokenizer, ngram, seed)?;
     let on_invalid = parse_on_invalid(on_invalid)?;
     match bits {
-        32 => run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers),
-        64 => run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers),
+        32 => Ok(run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers, false)?.0),
+        64 => Ok(run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers, false)?.0),
         other => Err(ParameterError::new_err(format!(
             "invalid parameter `bits`: {other}; expected 32 or 64"
         ))),
     }
+}
+
+/// MinHash signatures and, from the same tokenization pass, each row's sorted
+/// distinct shingle hashes: `(signatures, num_shingles, status, values, offsets)`
+/// where row `i`'s set is `values[offsets[i]:offsets[i + 1]]`.
+#[pyfunction]
+#[pyo3(signature = (texts, *, num_perm, ngram, tokenizer, seed, bits = 32, workers = None, on_invalid = "raise"))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the keyword-only Python signature"
+)]
+pub fn minhash_sketch<'py>(
+    py: Python<'py>,
+    texts: PyChunkedArray,
+    num_perm: usize,
+    ngram: usize,
+    tokenizer: &str,
+    seed: u64,
+    bits: u32,
+    workers: Option<usize>,
+    on_invalid: &str,
+) -> PyResult<SketchArrays<'py>> {
+    let spec = spec(tokenizer, ngram, seed)?;
+    let on_invalid = parse_on_invalid(on_invalid)?;
+    let ((signatures, num_shingles, status), sets) = match bits {
+        32 => run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers, true)?,
+        64 => run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers, true)?,
+        other => {
+            return Err(ParameterError::new_err(format!(
+                "invalid parameter `bits`: {other}; expected 32 or 64"
+            )));
+        }
+    };
+    let (values, offsets) =
+        sets.ok_or_else(|| ParameterError::new_err("shingle sets were not computed"))?;
+    Ok((signatures, num_shingles, status, values, offsets))
 }
 
 /// The sorted, distinct 64-bit shingle hashes of one text.
