@@ -56,6 +56,9 @@ bench: bench-minhash bench-dedup ## Every end-to-end benchmark (each writes benc
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
 
+bench-dedup-scale: ## Dedup of a generated 1-billion-token corpus: time, rows/s, MB/s, peak RSS per stage (long)
+	$(BIN)/python benches/bench_dedup_scale.py --tokens 1e9
+
 bench-dedup: ## Dedup quality (F1 vs exact all-pairs truth) and speed vs rensa and datasketch
 	$(BIN)/python benches/bench_dedup.py --docs 20000 --real 8000
 
@@ -64,6 +67,9 @@ bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuni
 
 bench-diversity: ## SemDeDup and k-center vs plain numpy on 1e5 and 1e6 generated vectors (d=384)
 	$(BIN)/python benches/bench_diversity.py --sizes 100000 1000000 --numpy-max 100000
+
+bench-contamination: ## Contamination scan vs plain-Python n-gram matchers, recall on planted items (this machine's text)
+	$(BIN)/python benches/bench_contamination.py --mb 64 --plants 200 --ngrams 1000000
 
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core
