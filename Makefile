@@ -71,6 +71,9 @@ bench-diversity: ## SemDeDup and k-center vs plain numpy on 1e5 and 1e6 generate
 bench-contamination: ## Contamination scan vs plain-Python n-gram matchers, recall on planted items (this machine's text)
 	$(BIN)/python benches/bench_contamination.py --mb 64 --plants 200 --ngrams 1000000
 
+bench-lineage: ## Lineage graph build, impact, ancestry, contamination propagation at 1e5 and 1e6 nodes vs networkx
+	$(BIN)/python benches/bench_lineage.py --sizes 100000 1000000
+
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core
 

@@ -351,10 +351,16 @@ impl Lookup {
         }
     }
 
+    /// The prefilter alone: false means `hash` is not a key.
+    #[inline]
+    fn may_contain(&self, hash: u64) -> bool {
+        let bit = hash & self.filter_mask;
+        self.filter[(bit >> 6) as usize] & (1 << (bit & 63)) != 0
+    }
+
     #[inline]
     fn find(&self, keys: &[u64], hash: u64) -> Option<usize> {
-        let bit = hash & self.filter_mask;
-        if self.filter[(bit >> 6) as usize] & (1 << (bit & 63)) == 0 {
+        if !self.may_contain(hash) {
             return None;
         }
         let bucket = (hash >> self.shift) as usize;

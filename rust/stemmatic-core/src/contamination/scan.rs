@@ -78,6 +78,7 @@ pub struct ScanScratch {
     starts: Vec<usize>,
     matches: Vec<Match>,
     hashes: Vec<u64>,
+    distinct: Vec<u64>,
     unit_spans: Vec<(usize, usize)>,
 }
 
@@ -134,12 +135,19 @@ impl NgramIndex {
             }
         };
         if units >= n {
-            for p in 0..=units - n {
-                push(
-                    xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed),
-                    p,
-                    n,
-                );
+            // Hash every n-gram first, then probe: the probes of the second loop
+            // are independent loads, so their cache misses overlap instead of
+            // waiting behind the hashing.
+            let hashes = &mut scratch.hashes;
+            hashes.clear();
+            hashes.extend(
+                (0..=units - n)
+                    .map(|p| xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed)),
+            );
+            for (p, &hash) in hashes.iter().enumerate() {
+                if self.lookup.may_contain(hash) {
+                    push(hash, p, n);
+                }
             }
         }
         if !self.short_lengths.is_empty() {
@@ -171,11 +179,11 @@ impl NgramIndex {
         let mut hits = Vec::new();
         for group in matches.chunk_by(|a, b| a.entry == b.entry) {
             let entry = group[0].entry;
-            scratch.hashes.clear();
-            scratch.hashes.extend(group.iter().map(|m| m.hash));
-            scratch.hashes.sort_unstable();
-            scratch.hashes.dedup();
-            let distinct = scratch.hashes.len() as u32;
+            scratch.distinct.clear();
+            scratch.distinct.extend(group.iter().map(|m| m.hash));
+            scratch.distinct.sort_unstable();
+            scratch.distinct.dedup();
+            let distinct = scratch.distinct.len() as u32;
             let total = self.entries.num_ngrams[entry as usize].max(1);
             let coverage = f64::from(distinct) / f64::from(total);
             if distinct < options.min_ngrams || coverage < options.min_coverage {

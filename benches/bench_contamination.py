@@ -1,0 +1,441 @@
+"""Benchmark contamination: speed vs a plain-Python n-gram set matcher, and accuracy on planted items.
+
+Everything comes from real text on this machine, no network:
+
+* **benchmark items**: the functions (with docstrings) of a held-out tenth of
+  the Python standard library's modules, topped up from every 7th module of
+  the installed packages to about 1M n-grams, HumanEval-style: ``prompt`` =
+  the ``def`` line and docstring, ``solution`` = the body;
+* **corpus**: the other stdlib modules, ``/usr/share/doc`` and
+  ``/usr/share/man`` (decompressed), cut into documents of at most 16 KB;
+* **plants**: items inserted into random documents in four kinds: verbatim,
+  re-indented (tabs, operators re-spaced), re-wrapped (whitespace collapsed,
+  wrapped at 40-100 columns) and question-only (the prompt alone).
+
+The plain-Python matcher is what the usual decontamination scripts do
+(lm-evaluation-harness, BigCode): ``re.findall`` tokens, a dict from n-gram
+tuples to items, a lookup per n-gram of each document. Both run in this
+process on the same corpus and items; the (document, entry) pairs they find
+are compared.
+
+Run: ``make bench-contamination`` (or ``python benches/bench_contamination.py --mb 64``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import os
+import random
+import re
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA_DIR, git_commit, machine, timed, versions, write_results
+from stemmatic.contamination import ContaminationIndex, scan_corpus
+
+WORD = re.compile(r"\w+")
+NGRAM = 13
+DOC_CHARS = 16_000
+KINDS = ("verbatim", "reindented", "rewrapped", "question_only")
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def stdlib_files() -> list[Path]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    return sorted(
+        p
+        for p in root.rglob("*.py")
+        if "site-packages" not in p.parts and not any(part.startswith("test") for part in p.parts)
+    )
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        return None
+
+
+def items_of(path: Path, root: Path) -> list[dict[str, str]]:
+    """HumanEval-style items from the documented functions of one module."""
+    source = read_text(path)
+    if source is None:
+        return []
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    lines = source.splitlines(keepends=True)
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.body:
+            continue
+        doc = node.body[0]
+        if not (
+            isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)
+        ):
+            continue
+        if len(node.body) < 2 or node.end_lineno is None or doc.end_lineno is None:
+            continue
+        prompt = "".join(lines[node.lineno - 1 : doc.end_lineno])
+        solution = "".join(lines[doc.end_lineno : node.end_lineno])
+        if len(WORD.findall(prompt)) >= 20 and len(WORD.findall(solution)) >= 20:
+            out.append(
+                {
+                    "id": f"{path.relative_to(root)}:{node.name}:{node.lineno}",
+                    "prompt": prompt,
+                    "solution": solution,
+                }
+            )
+    return out
+
+
+def documents(paths: list[Path], budget: int) -> list[str]:
+    """Documents of at most DOC_CHARS characters (cut at line ends) until ``budget`` bytes."""
+    docs: list[str] = []
+    total = 0
+    for path in paths:
+        text = read_text(path)
+        if not text or not text.strip():
+            continue
+        start = 0
+        while start < len(text) and total < budget:
+            end = min(len(text), start + DOC_CHARS)
+            if end < len(text):
+                cut = text.rfind("\n", start, end)
+                end = cut + 1 if cut > start else end
+            docs.append(text[start:end])
+            total += len(text[start:end].encode())
+            start = end
+        if total >= budget:
+            break
+    return docs
+
+
+def load_inputs(mb: int, target_ngrams: int) -> tuple[list[dict[str, str]], list[str]]:
+    cache = DATA_DIR / f"contamination-{mb}mb.parquet"
+    items_cache = DATA_DIR / f"contamination-items-{target_ngrams}.parquet"
+    if cache.exists() and items_cache.exists():
+        return pq.read_table(items_cache).to_pylist(), pq.read_table(cache).column("text").to_pylist()
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = stdlib_files()
+    items = [item for path in files[::10] for item in items_of(path, root)]
+    # Top up with the installed packages' code (never part of the corpus) until the
+    # entries hold about `target_ngrams` 13-grams.
+    site = Path(sysconfig.get_paths()["purelib"])
+    tokens = sum(len(WORD.findall(i["prompt"])) + len(WORD.findall(i["solution"])) for i in items)
+    package_files = sorted(
+        p for p in site.rglob("*.py") if not any(part.startswith(("test", "_vendor")) for part in p.parts)
+    )
+    for path in package_files[::7]:
+        if tokens >= target_ngrams * 1.15:
+            break
+        for item in items_of(path, site):
+            items.append(item)
+            tokens += len(WORD.findall(item["prompt"])) + len(WORD.findall(item["solution"]))
+    corpus_files = [p for i, p in enumerate(files) if i % 10]
+    for doc_root in (Path("/usr/share/doc"), Path("/usr/share/man")):
+        if doc_root.is_dir():
+            corpus_files += sorted(p for p in doc_root.rglob("*") if p.is_file() and not p.is_symlink())
+    # Interleave code and prose so that any budget holds both.
+    rng = random.Random(0)
+    rng.shuffle(corpus_files)
+    docs = documents(corpus_files, mb * 1_000_000)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(items), items_cache)
+    pq.write_table(pa.table({"text": pa.array(docs, pa.large_string())}), cache)
+    return items, docs
+
+
+# -- plants --------------------------------------------------------------------------------------
+
+
+def reindent(code: str) -> str:
+    code = textwrap.dedent(code)
+    out = []
+    for line in code.splitlines():
+        stripped = line.lstrip(" ")
+        depth = (len(line) - len(stripped)) // 4
+        stripped = re.sub(r"\s*([=,+*-])\s*", r"\1", stripped)
+        out.append("\t" * depth + stripped)
+    return "\n".join(out) + "\n"
+
+
+def rewrap(text: str, rng: random.Random) -> str:
+    return textwrap.fill(" ".join(text.split()), width=rng.randint(40, 100)) + "\n"
+
+
+def plant(
+    items: list[dict[str, str]], docs: list[str], per_kind: int, seed: int
+) -> tuple[list[str], list[tuple[int, int, str]]]:
+    """Insert items into distinct random documents; return the new docs and (doc, item, kind)."""
+    rng = random.Random(seed)
+    docs = list(docs)
+    chosen_items = rng.sample(range(len(items)), per_kind * len(KINDS))
+    chosen_docs = rng.sample(range(len(docs)), per_kind * len(KINDS))
+    planted = []
+    for k, (item_index, doc_index) in enumerate(zip(chosen_items, chosen_docs, strict=True)):
+        kind = KINDS[k // per_kind]
+        item = items[item_index]
+        if kind == "verbatim":
+            text = item["prompt"] + item["solution"]
+        elif kind == "reindented":
+            text = reindent(item["prompt"] + item["solution"])
+        elif kind == "rewrapped":
+            text = rewrap(item["prompt"] + item["solution"], rng)
+        else:
+            text = item["prompt"]
+        doc = docs[doc_index]
+        lines = doc.splitlines(keepends=True)
+        at = rng.randint(0, len(lines))
+        docs[doc_index] = "".join(lines[:at]) + "\n" + text + "\n" + "".join(lines[at:])
+        planted.append((doc_index, item_index, kind))
+    return docs, planted
+
+
+# -- the plain-Python matchers ------------------------------------------------------------------
+
+
+def form_ngrams(sequence, n: int):
+    """nltk's n-gram generator, as lm-evaluation-harness's Janitor and HELM use it."""
+    history = []
+    while n > 1:
+        try:
+            history.append(next(sequence))
+        except StopIteration:
+            return
+        n -= 1
+    for item in sequence:
+        history.append(item)
+        yield tuple(history)
+        del history[0]
+
+
+def word_ngrams(text: str) -> object:
+    return (" ".join(gram) for gram in form_ngrams(iter(WORD.findall(text.lower())), NGRAM))
+
+
+def script_index(entries: list[str]) -> dict[str, list[int]]:
+    """The usual decontamination script: n-gram strings of the benchmark in a dict (a set per item)."""
+    table: dict[str, list[int]] = {}
+    for entry, text in enumerate(entries):
+        for gram in set(word_ngrams(text)):
+            table.setdefault(gram, []).append(entry)
+    return table
+
+
+def script_scan(table: dict[str, list[int]], docs: list[str]) -> set[tuple[int, int]]:
+    found = set()
+    for d, doc in enumerate(docs):
+        for gram in word_ngrams(doc):
+            entries = table.get(gram)
+            if entries is not None:
+                for entry in entries:
+                    found.add((d, entry))
+    return found
+
+
+def tuple_index(entries: list[str]) -> dict[tuple[str, ...], list[int]]:
+    """A faster plain-Python variant: n-grams as tuples built by ``zip``, no joining."""
+    table: dict[tuple[str, ...], list[int]] = {}
+    for entry, text in enumerate(entries):
+        tokens = WORD.findall(text.lower())
+        for gram in set(zip(*(tokens[i:] for i in range(NGRAM)), strict=False)):
+            table.setdefault(gram, []).append(entry)
+    return table
+
+
+def tuple_scan(table: dict[tuple[str, ...], list[int]], docs: list[str]) -> set[tuple[int, int]]:
+    found = set()
+    for d, doc in enumerate(docs):
+        tokens = WORD.findall(doc.lower())
+        for gram in zip(*(tokens[i:] for i in range(NGRAM)), strict=False):
+            entries = table.get(gram)
+            if entries is not None:
+                for entry in entries:
+                    found.add((d, entry))
+    return found
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=64, help="corpus size in MB of text")
+    parser.add_argument("--plants", type=int, default=200, help="planted items per kind")
+    parser.add_argument("--ngrams", type=int, default=1_000_000, help="about this many benchmark n-grams")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    items, docs = load_inputs(args.mb, args.ngrams)
+    docs, planted = plant(items, docs, args.plants, args.seed)
+    column = pa.chunked_array([pa.array(docs, pa.large_string())])
+    mb = sum(len(d.encode()) for d in docs) / 1e6
+    records = pa.Table.from_pylist(items)
+
+    # Index build: from an in-memory table and (timed separately) reload from its file.
+    t_build, index = timed(
+        lambda: ContaminationIndex.from_records(
+            records,
+            fields=["prompt", "solution"],
+            benchmark="stdlib-heldout",
+            id_field="id",
+            ngram=NGRAM,
+            workers=2,
+        ),
+        repeat=2,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = index.save(Path(tmp) / "bench.idx")
+        index_mb = path.stat().st_size / 1e6
+        t_load, _ = timed(lambda: ContaminationIndex.load(path), repeat=3)
+        stats = index.stats
+
+        cpu = time.process_time()
+        t_rust2, raw = timed(lambda: index.scan_raw(column, workers=2), repeat=5)
+        cpu_rust = (time.process_time() - cpu) / 5
+        t_rust1, _ = timed(lambda: index.scan_raw(column, workers=1), repeat=3)
+
+        # End to end from Parquet through the CLI pipeline (read, scan, write hits/items/report).
+        corpus_path = Path(tmp) / "corpus.parquet"
+        pq.write_table(pa.table({"text": column}), corpus_path, row_group_size=4096)
+        start = time.perf_counter()
+        report = scan_corpus([corpus_path], path, Path(tmp) / "out", workers=2)
+        t_pipeline = time.perf_counter() - start
+
+    entries = index.entries()
+    position = {item["id"]: n for n, item in enumerate(items)}
+    entry_texts = [
+        items[position[item_id]][field]
+        for item_id, field in zip(entries["item_id"].to_pylist(), entries["field"].to_pylist(), strict=True)
+    ]
+    t_py_index, table = timed(lambda: script_index(entry_texts))
+    cpu = time.process_time()
+    t_py_scan, py_found = timed(lambda: script_scan(table, docs))
+    cpu_py = time.process_time() - cpu
+
+    _, fast_table = timed(lambda: tuple_index(entry_texts))
+    cpu = time.process_time()
+    t_tuple_scan, tuple_found = timed(lambda: tuple_scan(fast_table, docs))
+    cpu_tuple = time.process_time() - cpu
+
+    assert tuple_found == py_found
+    load = os.getloadavg()[0]
+    rust_found = set(zip(raw.rows.tolist(), raw.entries.tolist(), strict=True))
+
+    # Accuracy: per kind, was the planted item found in its document (and which fields)?
+    item_ids = entries["item_id"].to_pylist()
+    fields = entries["field"].to_pylist()
+    by_doc: dict[int, set[tuple[str, str]]] = {}
+    for row, entry in rust_found:
+        by_doc.setdefault(row, set()).add((item_ids[entry], fields[entry]))
+    recall = {}
+    for kind in KINDS:
+        mine = [(d, items[i]["id"]) for d, i, k in planted if k == kind]
+        found_any = sum(any(iid == item for iid, _ in by_doc.get(d, ())) for d, item in mine)
+        prompt = sum((item, "prompt") in by_doc.get(d, ()) for d, item in mine)
+        solution = sum((item, "solution") in by_doc.get(d, ()) for d, item in mine)
+        recall[kind] = (len(mine), found_any, prompt, solution)
+    touched = {d for d, _, _ in planted}
+    untouched_hits = sorted({d for d, _ in rust_found if d not in touched})
+    untouched = len(docs) - len(touched)
+    ratio_scan = t_py_scan / t_rust2
+
+    lines = [
+        "# Benchmark contamination: scan speed and accuracy on planted items",
+        "",
+        f"- Machine: {machine()}",
+        f"- Versions: {versions('stemmatic', 'numpy', 'pyarrow')}; commit {git_commit()}",
+        f"- Benchmark: {len(items):,} HumanEval-style items (prompt = `def` line + docstring, solution = body) from "
+        "the documented functions of a held-out tenth of the Python stdlib modules (this machine's "
+        f"`{sysconfig.get_paths()['stdlib']}`) and, to reach about {args.ngrams:,} n-grams, of every 7th module "
+        "of the installed packages (site-packages, never part of the corpus): {stats['entries']:,} entries, **{stats['ngrams']:,} distinct "
+        f"{NGRAM}-grams**, {stats['postings']:,} postings; index file {index_mb:.1f} MB",
+        f"- Corpus: {len(docs):,} documents, {mb:.1f} MB: the other stdlib modules, `/usr/share/doc` and "
+        f"`/usr/share/man` (decompressed), cut at line ends into documents of ≤ {DOC_CHARS:,} characters; "
+        f"{args.plants} items planted per kind into {len(touched):,} distinct documents (seed {args.seed})",
+        f'- Parameters: word {NGRAM}-grams (`re.findall(r"\\w+", text.lower())`), min_ngrams=1, min_coverage=0',
+        f"- Command: `make bench-contamination` (`python benches/bench_contamination.py --mb {args.mb} "
+        f"--plants {args.plants} --ngrams {args.ngrams}`)",
+        "",
+        "## Speed (same corpus, same entries, one process)",
+        "",
+        "| step | seconds | MB/s | plain Python ÷ stemmatic |",
+        "|---|---:|---:|---:|",
+        f"| stemmatic scan, 2 workers (`ContaminationIndex.scan_raw`, Arrow in) | {t_rust2:.3f} | {mb / t_rust2:.0f} | "
+        f"**{ratio_scan:.0f}×** |",
+        f"| stemmatic scan, 1 worker | {t_rust1:.3f} | {mb / t_rust1:.0f} | {t_py_scan / t_rust1:.0f}× |",
+        f"| stemmatic end to end, 2 workers (`scan_corpus`: Parquet in; hits, items, report out) | {t_pipeline:.3f} | "
+        f"{mb / t_pipeline:.0f} | {t_py_scan / t_pipeline:.0f}× |",
+        f"| plain-Python matcher, the usual scripts' way (nltk-style n-gram generator, joined strings in a dict) "
+        f"| {t_py_scan:.2f} | {mb / t_py_scan:.1f} | 1× |",
+        f"| plain-Python matcher, faster variant (n-gram tuples by `zip`) | {t_tuple_scan:.2f} | "
+        f"{mb / t_tuple_scan:.1f} | {t_py_scan / t_tuple_scan:.1f}× faster than the usual way; stemmatic (2 workers) "
+        f"is {t_tuple_scan / t_rust2:.0f}× it |",
+        "",
+        f"The machine is shared: load average {load:.1f} on its 2 cores during the run. CPU time, which other "
+        f"processes do not inflate: stemmatic {cpu_rust:.3f} s per scan (all threads; **{mb / cpu_rust:.0f} MB/s per "
+        f"core**); the usual plain-Python matcher {cpu_py:.2f} s → **{cpu_py / cpu_rust:.0f}×** in CPU time "
+        f"(the faster tuple variant {cpu_tuple:.2f} s → {cpu_tuple / cpu_rust:.0f}×).",
+        "",
+        "| index | seconds | |",
+        "|---|---:|---|",
+        f"| stemmatic build ({stats['ngrams']:,} n-grams, 2 workers, from an Arrow table) | {t_build:.2f} | "
+        f"plain Python dict: {t_py_index:.2f} s |",
+        f"| stemmatic load of the saved index | {t_load:.3f} | |",
+        "",
+        f"Agreement: stemmatic found {len(rust_found):,} (document, entry) pairs, the plain-Python matcher "
+        f"{len(py_found):,} (both variants); in both: {len(rust_found & py_found):,}"
+        + (" (identical)." if rust_found == py_found else "."),
+        f"Pipeline report: {report['rows']['contaminated']:,} contaminated documents, {report['hits']:,} hits.",
+        "",
+        "## Accuracy on planted items",
+        "",
+        "| kind | planted | found (any field) | recall | prompt found | solution found |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind, (n, found_any, prompt, solution) in recall.items():
+        lines.append(f"| {kind} | {n} | {found_any} | {found_any / n:.1%} | {prompt} | {solution} |")
+    lines += [
+        "",
+        f"Untouched documents with any hit: {len(untouched_hits):,} of {untouched:,} "
+        f"({len(untouched_hits) / untouched:.2%}). These are not all false positives: the stdlib repeats code "
+        "across modules, so a held-out function can genuinely occur in another module.",
+        "",
+        f"**Scan: {ratio_scan:.0f}× the usual plain-Python matcher in wall time, {cpu_py / cpu_rust:.0f}× in CPU "
+        f"time** (target ≥ 100×) at **{mb / t_rust2:.0f} MB/s on 2 workers** "
+        f"(target ≥ 200 MB/s); index build for {stats['ngrams']:,} n-grams in {t_build:.2f} s. Best of 3 runs for "
+        "stemmatic's scan (5 for 2 workers), 1 run for the plain-Python matchers.",
+        "",
+    ]
+    if untouched_hits:
+        examples = []
+        for d in untouched_hits[:3]:
+            pairs = sorted(by_doc[d])[:2]
+            examples.append(f"document {d}: {', '.join(f'{i} ({f})' for i, f in pairs)}")
+        lines[-1:-1] = ["Examples of hits on untouched documents: " + "; ".join(examples) + ".", ""]
+    out = write_results("contamination", "\n".join(lines))
+    print("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
