@@ -46,16 +46,37 @@ __all__ = [
 TEST_SPLITS = frozenset({"test", "validation", "valid", "dev", "eval", "evaluation"})
 
 
+class _Trace:
+    """The predecessor edges of one propagation, shared by its hits (paths built on demand)."""
+
+    def __init__(self, graph: LineageGraph, via: dict[int, int]) -> None:
+        self.graph, self.via = graph, via
+
+    def path(self, node: int) -> tuple[Edge, ...]:
+        steps: list[Edge] = []
+        while node in self.via:
+            eid = self.via[node]
+            steps.append(self.graph.edge(eid))
+            node = self.graph.edge_source[eid]
+        return tuple(steps[::-1])
+
+
 @dataclass(frozen=True)
 class ContaminationHit:
-    """A dataset or model downstream of a contaminated seed."""
+    """A dataset or model downstream of a contaminated seed; ``path`` is its riskiest chain of edges."""
 
     key: str
     kind: str
     risk: float
     seed: str
-    path: tuple[Edge, ...]
+    index: int = field(repr=False, compare=False)
+    trace: _Trace | None = field(default=None, repr=False, compare=False)
     confirmed: float | None = None
+
+    @property
+    def path(self) -> tuple[Edge, ...]:
+        """The edges from the seed to this node, each with its evidence."""
+        return self.trace.path(self.index) if self.trace is not None else ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record, the path as ``source -relation-> target`` steps with evidence."""
@@ -176,18 +197,18 @@ def propagate_contamination(
     heap = [(-value, index) for index, value in risk.items()]
     heapq.heapify(heap)
     done: set[int] = set()
+    relation, confidence, out_edges = graph.edge_relation, graph.edge_confidence, graph.graph.out_edges
     while heap:
         negative, node = heapq.heappop(heap)
         if node in done or -negative < risk.get(node, 0.0) - 1e-15:
             continue
         done.add(node)
-        for _, child, eid in graph.graph.out_edges(node):
-            factor = TRANSMISSION[graph.edge_relation[eid]] * graph.edge_confidence[eid]
-            split = _split_of(graph.keys[node])
-            if split is not None and split.lower() in TEST_SPLITS and graph.edge_relation[eid] == "merge":
-                child_ref = _split_of(graph.keys[child])
-                if child_ref is None:
-                    factor *= unsplit_factor
+        split = _split_of(graph.keys[node]) if "@" in graph.keys[node] else None
+        from_test = split is not None and split.lower() in TEST_SPLITS
+        for _, child, eid in out_edges(node):
+            factor = TRANSMISSION[relation[eid]] * confidence[eid]
+            if from_test and relation[eid] == "merge" and _split_of(graph.keys[child]) is None:
+                factor *= unsplit_factor
             value = -negative * factor
             if value < min_risk or value <= risk.get(child, 0.0) or child in done:
                 continue
@@ -197,18 +218,13 @@ def propagate_contamination(
             heapq.heappush(heap, (-value, child))
 
     seed_indices = {graph.index(key) for key in report.seeds}
+    trace = _Trace(graph, via)
     for node, value in risk.items():
         if node in seed_indices:
             continue
-        path: list[Edge] = []
-        cursor = node
-        while cursor in via:
-            edge = graph.edge(via[cursor])
-            path.append(edge)
-            cursor = graph.edge_source[via[cursor]]
         report.hits.append(
             ContaminationHit(
-                graph.keys[node], graph.kinds[node], value, graph.keys[seed_of[node]], tuple(path[::-1])
+                graph.keys[node], graph.kinds[node], value, graph.keys[seed_of[node]], node, trace
             )
         )
     report.hits.sort(key=lambda h: (-h.risk, h.key))
@@ -259,7 +275,13 @@ def confirm_hits(
         share = float(scanner(bench, data))
         out.hits.append(
             ContaminationHit(
-                hit.key, hit.kind, hit.risk if share > threshold else 0.0, hit.seed, hit.path, share
+                hit.key,
+                hit.kind,
+                hit.risk if share > threshold else 0.0,
+                hit.seed,
+                hit.index,
+                hit.trace,
+                share,
             )
         )
     out.hits.sort(key=lambda h: (-h.risk, h.key))
