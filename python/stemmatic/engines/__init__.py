@@ -1,0 +1,15 @@
+"""Run the near-duplicate pipeline on Ray Data or PySpark, with the local engine's answer.
+
+``stemmatic.engines.ray`` and ``stemmatic.engines.spark`` import their engine
+lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.engines.guard`
+(the giant-component guard) needs neither.
+
+>>> from stemmatic.engines import EngineOptions
+>>> EngineOptions(max_cluster_size=1000).small_graph_edges
+2000000
+"""
+
+from stemmatic.engines._common import EngineDedupResult, EngineOptions
+from stemmatic.engines.guard import GuardResult, SplitCluster, split_giant_components
+
+__all__ = ["EngineDedupResult", "EngineOptions", "GuardResult", "SplitCluster", "split_giant_components"]

@@ -1,0 +1,286 @@
+"""Near-duplicate removal on Ray Data (``pip install 'stemmatic[ray]'``).
+
+The algorithm is :func:`stemmatic.engines._common.run_dedup`, the same for
+Ray and Spark and built on the Rust batch functions of the local engine;
+this module maps its primitives onto Ray Data: ``map_batches(batch_format=
+"pyarrow")`` for per-batch work, ``groupby(...).map_groups`` for the
+shuffles by band key and by row, and a co-group (both sides' batches cut by
+partition group into Arrow IPC blobs, unioned and grouped) for the joins.
+
+Example (starts Ray, so not run as a doctest)::
+
+    import ray, stemmatic.engines.ray as sray
+    ray.init(num_cpus=8)
+    ds = ray.data.read_parquet("corpus/")
+    kept = sray.dedup(ds, threshold=0.8)            # a ray.data.Dataset, input order
+    split = sray.dedup_split(ds, threshold=0.8)     # .kept, .removed (duplicate_of, ...), .clusters, .stats
+    split.removed.write_parquet("out/removed")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from stemmatic._extras import require
+from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.engines._common import (
+    PART,
+    ROW,
+    CoFn,
+    EngineDedupResult,
+    EngineOptions,
+    Shipped,
+    TableFn,
+    build_config,
+    run_dedup,
+)
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["RayBackend", "dedup", "dedup_split"]
+
+_SIDE = "_stemmatic_side"
+_BLOB = "_stemmatic_blob"
+
+
+def _ray() -> Any:
+    return require("ray", "stemmatic.engines.ray")
+
+
+@dataclass(frozen=True)
+class _Conform(Shipped):
+    """Run a table function and cast its output to the declared schema."""
+
+    fn: TableFn
+    schema: pa.Schema
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        out = self.fn(table)
+        return out.select(self.schema.names).cast(self.schema)
+
+
+def _to_blob(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_blobs(blobs: list[bytes], schema: pa.Schema) -> pa.Table:
+    tables = [pa.ipc.open_stream(b).read_all() for b in blobs]
+    return pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
+
+
+@dataclass(frozen=True)
+class _Blobs(Shipped):
+    """Cut a batch by partition group into one (group, side, Arrow IPC blob) row per group."""
+
+    side: int
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        part = np.asarray(table.column(PART).combine_chunks(), dtype=np.int64)
+        order = np.argsort(part, kind="stable")
+        sorted_part = part[order]
+        starts = np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]]) if len(part) else []
+        ends = [*starts[1:], len(part)] if len(part) else []
+        parts, blobs = [], []
+        for start, end in zip(starts, ends, strict=True):
+            parts.append(int(sorted_part[start]))
+            blobs.append(_to_blob(table.take(pa.array(order[start:end]))))
+        return pa.table(
+            {
+                PART: pa.array(parts, pa.int64()),
+                _SIDE: pa.array([self.side] * len(parts), pa.int8()),
+                _BLOB: pa.array(blobs, pa.large_binary()),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class _CoGroup(Shipped):
+    """Reassemble both sides of a group from their blobs and apply the co-group function."""
+
+    fn: CoFn
+    left: pa.Schema
+    right: pa.Schema
+    schema: pa.Schema
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        side = np.asarray(table.column(_SIDE).combine_chunks())
+        blobs = table.column(_BLOB).to_pylist()
+        left = _from_blobs([b for b, s in zip(blobs, side, strict=True) if s == 0], self.left)
+        right = _from_blobs([b for b, s in zip(blobs, side, strict=True) if s == 1], self.right)
+        return self.fn(left, right).select(self.schema.names).cast(self.schema)
+
+
+@dataclass(frozen=True)
+class _AddRow(Shipped):
+    offset: int
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return table.append_column(
+            ROW, pa.array(np.arange(self.offset, self.offset + len(table), dtype=np.int64))
+        )
+
+
+def _index_block(block: Any, offset: int) -> pa.Table:
+    from ray.data.block import BlockAccessor
+
+    return _AddRow(offset)(BlockAccessor.for_block(block).to_arrow())
+
+
+class RayBackend:
+    """The engine primitives of :mod:`stemmatic.engines._common` on Ray Data.
+
+    Ray datasets are lazy and their schema may cost an execution to learn, so
+    the backend remembers the schema of every dataset it makes.
+    """
+
+    def __init__(self) -> None:
+        self.ray = _ray()
+        self._schemas: dict[int, tuple[Any, pa.Schema]] = {}
+
+    def _track(self, data: Any, schema: pa.Schema) -> Any:
+        self._schemas[id(data)] = (data, schema)
+        return data
+
+    def schema(self, data: Any) -> pa.Schema:
+        if id(data) in self._schemas:
+            return self._schemas[id(data)][1]
+        found = data.schema()
+        schema = found.base_schema if hasattr(found, "base_schema") else found
+        if not isinstance(schema, pa.Schema):
+            schema = pa.schema([pa.field(n, t) for n, t in zip(found.names, found.types, strict=True)])
+        self._track(data, schema)
+        return schema
+
+    def map_arrow(self, data: Any, fn: TableFn, schema: pa.Schema) -> Any:
+        out = data.map_batches(_Conform(fn, schema), batch_format="pyarrow", zero_copy_batch=True)
+        return self._track(out, schema)
+
+    def group_arrow(self, data: Any, fn: TableFn, schema: pa.Schema, partitions: int) -> Any:
+        out = data.groupby(PART, num_partitions=partitions).map_groups(
+            _Conform(fn, schema), batch_format="pyarrow"
+        )
+        return self._track(out, schema)
+
+    def cogroup_arrow(self, left: Any, right: Any, fn: CoFn, schema: pa.Schema, partitions: int) -> Any:
+        left_schema, right_schema = self.schema(left), self.schema(right)
+        tagged = left.map_batches(_Blobs(0), batch_format="pyarrow").union(
+            right.map_batches(_Blobs(1), batch_format="pyarrow")
+        )
+        out = tagged.groupby(PART, num_partitions=partitions).map_groups(
+            _CoGroup(fn, left_schema, right_schema, schema), batch_format="pyarrow"
+        )
+        return self._track(out, schema)
+
+    def materialize(self, data: Any) -> Any:
+        return self._track(data.materialize(), self.schema(data))
+
+    def union(self, first: Any, second: Any) -> Any:
+        return self._track(first.union(second), self.schema(first))
+
+    def select(self, data: Any, columns: list[str]) -> Any:
+        schema = self.schema(data)
+        return self._track(data.select_columns(columns), pa.schema([schema.field(c) for c in columns]))
+
+    def count(self, data: Any) -> int:
+        return int(data.count())
+
+    def collect(self, data: Any) -> pa.Table:
+        schema = self.schema(data)
+        tables = [t for t in self.ray.get(data.to_arrow_refs()) if len(t)]
+        return (
+            pa.concat_tables([t.select(schema.names).cast(schema) for t in tables])
+            if tables
+            else schema.empty_table()
+        )
+
+    def from_arrow(self, table: pa.Table) -> Any:
+        return self._track(self.ray.data.from_arrow(table), table.schema)
+
+    def with_row_index(self, data: Any, order_by: str | None) -> Any:
+        schema = self.schema(data)
+        if order_by is not None:
+            data = data.sort(order_by)
+        data = data.materialize()
+        remote = self.ray.remote(_index_block)
+        refs, offset = [], 0
+        for bundle in data.iter_internal_ref_bundles():
+            for entry in bundle.blocks:
+                # Ray >= 2.5x: BlockEntry(ref, metadata); before: (ref, metadata).
+                block_ref, meta = (entry.ref, entry.metadata) if hasattr(entry, "ref") else entry
+                refs.append(remote.remote(block_ref, offset))
+                offset += int(meta.num_rows)
+        if not refs:
+            return self.from_arrow(schema.empty_table().append_column(ROW, pa.array([], pa.int64())))
+        return self._track(self.ray.data.from_arrow_refs(refs), schema.append(pa.field(ROW, pa.int64())))
+
+
+@contextlib.contextmanager
+def _ordered() -> Iterator[None]:
+    """Keep block order while the engine runs (input order numbers the rows)."""
+    ray = _ray()
+    options = ray.data.DataContext.get_current().execution_options
+    before = options.preserve_order
+    options.preserve_order = True
+    try:
+        yield
+    finally:
+        options.preserve_order = before
+
+
+def dedup_split(
+    ds: ray.data.Dataset,
+    *,
+    config: DedupConfig | None = None,
+    options: EngineOptions | None = None,
+    **overrides: Any,
+) -> EngineDedupResult[ray.data.Dataset]:
+    """Near-duplicate removal on Ray: kept rows, removed rows, clusters and counts.
+
+    Same parameters (``config`` and keyword overrides such as
+    ``threshold=0.7``, ``keep="longest"``, ``exact=True``) and the same
+    answer as :func:`stemmatic.dedup.dedup`: rows are numbered in input order
+    (by ``id_column`` rank when given), and the outputs are in that order.
+
+    Args:
+        ds: a Ray dataset with the text column (and id / keep columns).
+        config: dedup parameters (``memory_limit``, ``fmt``, ``emit_pairs``
+            and ``on_error`` do not apply here).
+        options: how the engine splits the work (:class:`EngineOptions`),
+            including the giant-component guard ``max_cluster_size``.
+        **overrides: replace fields of ``config``.
+
+    Returns:
+        ``kept`` (the input columns), ``removed`` (plus ``duplicate_of``,
+        ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
+        ``cluster_id``, ``is_kept``) as Ray datasets, and ``stats``.
+    """
+    cfg = build_config(config, overrides)
+    backend = RayBackend()
+    with _ordered():
+        result = run_dedup(backend, ds, cfg, cfg.banding(), options or EngineOptions())
+        # Outputs in row order, like the local engine's; the row number is internal.
+        kept = result.kept.sort(ROW).drop_columns([ROW]).materialize()
+        removed = result.removed.sort(ROW).drop_columns([ROW]).materialize()
+        clusters = result.clusters.sort(ROW).drop_columns([ROW]).materialize()
+    return EngineDedupResult(kept=kept, removed=removed, clusters=clusters, stats=result.stats)
+
+
+def dedup(
+    ds: ray.data.Dataset,
+    *,
+    config: DedupConfig | None = None,
+    options: EngineOptions | None = None,
+    **overrides: Any,
+) -> ray.data.Dataset:
+    """The kept rows of :func:`dedup_split`, as a Ray dataset in input order."""
+    return dedup_split(ds, config=config, options=options, **overrides).kept

@@ -1,0 +1,237 @@
+"""Near-duplicate removal on PySpark (``pip install 'stemmatic[spark]'``; Java 17).
+
+The algorithm is :func:`stemmatic.engines._common.run_dedup`, the same for
+Ray and Spark and built on the Rust batch functions of the local engine;
+this module maps its primitives onto Spark: ``mapInArrow`` for per-batch
+work, ``groupBy(...).applyInArrow`` for the shuffles by band key and by row,
+``groupBy(...).cogroup(...).applyInArrow`` for the joins, and
+``localCheckpoint`` between stages (it also cuts the lineage of the
+connected-components rounds).
+
+Example (starts Spark, so not run as a doctest)::
+
+    from pyspark.sql import SparkSession
+    import stemmatic.engines.spark as sspark
+    spark = SparkSession.builder.master("local[8]").getOrCreate()
+    df = spark.read.parquet("corpus/")
+    kept = sspark.dedup(df, threshold=0.8)          # a DataFrame, input order
+    split = sspark.dedup_split(df, threshold=0.8)   # .kept, .removed (duplicate_of, ...), .clusters, .stats
+    split.removed.write.parquet("out/removed")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from stemmatic._extras import require
+from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.engines._common import (
+    PART,
+    ROW,
+    CoFn,
+    EngineDedupResult,
+    EngineOptions,
+    Shipped,
+    TableFn,
+    build_config,
+    run_dedup,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["SparkBackend", "dedup", "dedup_split"]
+
+_MONO = "_stemmatic_mono"
+_PARTITION_BITS = 33  # monotonically_increasing_id = partition << 33 | position
+
+
+def _spark_types() -> Any:
+    require("pyspark", "stemmatic.engines.spark")
+    from pyspark.sql.pandas import types
+
+    return types
+
+
+@dataclass(frozen=True)
+class _BatchMap(Shipped):
+    """``mapInArrow`` adapter: a table function over each record batch, cast to the schema."""
+
+    fn: TableFn
+    schema: pa.Schema
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            out = self.fn(pa.Table.from_batches([batch])).select(self.schema.names).cast(self.schema)
+            yield from out.to_batches()
+
+
+@dataclass(frozen=True)
+class _GroupMap(Shipped):
+    fn: TableFn
+    schema: pa.Schema
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return self.fn(table).select(self.schema.names).cast(self.schema)
+
+
+@dataclass(frozen=True)
+class _CoGroupMap(Shipped):
+    fn: CoFn
+    schema: pa.Schema
+
+    def __call__(self, left: pa.Table, right: pa.Table) -> pa.Table:
+        return self.fn(left, right).select(self.schema.names).cast(self.schema)
+
+
+@dataclass(frozen=True)
+class _RowFromMono(Shipped):
+    """Global row number from ``monotonically_increasing_id`` and the row count of earlier partitions."""
+
+    offsets: dict[int, int]
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        mono = np.asarray(table.column(_MONO).combine_chunks(), dtype=np.int64)
+        partition = mono >> _PARTITION_BITS
+        position = mono & ((1 << _PARTITION_BITS) - 1)
+        offset = np.array([self.offsets[int(p)] for p in partition], dtype=np.int64) if len(mono) else mono
+        return table.drop_columns([_MONO]).append_column(ROW, pa.array(offset + position))
+
+
+def _plain_group(shipped: _GroupMap) -> Any:
+    # Spark counts the parameters of the function it is given (a bound
+    # ``__call__`` counts ``self``) to decide whether to pass the group key;
+    # a plain function of the table(s) says it exactly.
+    def group(table: pa.Table) -> pa.Table:
+        return shipped(table)
+
+    return group
+
+
+def _plain_cogroup(shipped: _CoGroupMap) -> Any:
+    def cogroup(left: pa.Table, right: pa.Table) -> pa.Table:
+        return shipped(left, right)
+
+    return cogroup
+
+
+class SparkBackend:
+    """The engine primitives of :mod:`stemmatic.engines._common` on Spark DataFrames."""
+
+    def __init__(self, session: Any) -> None:
+        self.spark = session
+        self.types = _spark_types()
+
+    def _spark_schema(self, schema: pa.Schema) -> Any:
+        return self.types.from_arrow_schema(schema)
+
+    def schema(self, data: DataFrame) -> pa.Schema:
+        return self.types.to_arrow_schema(data.schema)
+
+    def map_arrow(self, data: DataFrame, fn: TableFn, schema: pa.Schema) -> DataFrame:
+        return data.mapInArrow(_BatchMap(fn, schema), self._spark_schema(schema))
+
+    def group_arrow(self, data: DataFrame, fn: TableFn, schema: pa.Schema, partitions: int) -> DataFrame:
+        return data.groupBy(PART).applyInArrow(
+            _plain_group(_GroupMap(fn, schema)), self._spark_schema(schema)
+        )
+
+    def cogroup_arrow(
+        self, left: DataFrame, right: DataFrame, fn: CoFn, schema: pa.Schema, partitions: int
+    ) -> DataFrame:
+        return (
+            left.groupBy(PART)
+            .cogroup(right.groupBy(PART))
+            .applyInArrow(_plain_cogroup(_CoGroupMap(fn, schema)), self._spark_schema(schema))
+        )
+
+    def materialize(self, data: DataFrame) -> DataFrame:
+        return data.localCheckpoint(eager=True)
+
+    def union(self, first: DataFrame, second: DataFrame) -> DataFrame:
+        return first.unionByName(second)
+
+    def select(self, data: DataFrame, columns: list[str]) -> DataFrame:
+        return data.select(*columns)
+
+    def count(self, data: DataFrame) -> int:
+        return int(data.count())
+
+    def collect(self, data: DataFrame) -> pa.Table:
+        schema = self.schema(data)
+        return data.toArrow().select(schema.names).cast(schema)
+
+    def from_arrow(self, table: pa.Table) -> DataFrame:
+        if not len(table):
+            return self.spark.createDataFrame([], self._spark_schema(table.schema))
+        return self.spark.createDataFrame(table, self._spark_schema(table.schema))
+
+    def with_row_index(self, data: DataFrame, order_by: str | None) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        if order_by is not None:
+            data = data.orderBy(order_by)
+        schema = self.schema(data)
+        tagged = data.withColumn(_MONO, F.monotonically_increasing_id()).localCheckpoint(eager=True)
+        counts = tagged.groupBy(F.shiftright(F.col(_MONO), _PARTITION_BITS).alias("p")).count().collect()
+        offsets: dict[int, int] = {}
+        running = 0
+        for row in sorted(counts, key=lambda r: r["p"]):
+            offsets[int(row["p"])] = running
+            running += int(row["count"])
+        out = schema.append(pa.field(ROW, pa.int64()))
+        return tagged.mapInArrow(_BatchMap(_RowFromMono(offsets), out), self._spark_schema(out))
+
+
+def dedup_split(
+    df: DataFrame,
+    *,
+    config: DedupConfig | None = None,
+    options: EngineOptions | None = None,
+    **overrides: Any,
+) -> EngineDedupResult[DataFrame]:
+    """Near-duplicate removal on Spark: kept rows, removed rows, clusters and counts.
+
+    Same parameters (``config`` and keyword overrides such as
+    ``threshold=0.7``, ``keep="longest"``, ``exact=True``) and the same
+    answer as :func:`stemmatic.dedup.dedup`: rows are numbered in input order
+    (by ``id_column`` rank when given), and the outputs are in that order.
+
+    Args:
+        df: a DataFrame with the text column (and id / keep columns).
+        config: dedup parameters (``memory_limit``, ``fmt``, ``emit_pairs``
+            and ``on_error`` do not apply here).
+        options: how the engine splits the work (:class:`EngineOptions`),
+            including the giant-component guard ``max_cluster_size``.
+        **overrides: replace fields of ``config``.
+
+    Returns:
+        ``kept`` (the input columns), ``removed`` (plus ``duplicate_of``,
+        ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
+        ``cluster_id``, ``is_kept``) as DataFrames, and ``stats``.
+    """
+    cfg = build_config(config, overrides)
+    backend = SparkBackend(df.sparkSession)
+    result = run_dedup(backend, df, cfg, cfg.banding(), options or EngineOptions())
+    return EngineDedupResult(
+        kept=result.kept.orderBy(ROW).drop(ROW),
+        removed=result.removed.orderBy(ROW).drop(ROW),
+        clusters=result.clusters.orderBy(ROW).drop(ROW),
+        stats=result.stats,
+    )
+
+
+def dedup(
+    df: DataFrame,
+    *,
+    config: DedupConfig | None = None,
+    options: EngineOptions | None = None,
+    **overrides: Any,
+) -> DataFrame:
+    """The kept rows of :func:`dedup_split`, as a DataFrame in input order."""
+    return dedup_split(df, config=config, options=options, **overrides).kept
