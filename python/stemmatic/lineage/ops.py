@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,9 +67,8 @@ def roots(graph: LineageGraph, key: str | int | None = None) -> list[str]:
     return sorted(graph.keys[i] for i in candidates if graph.graph.in_degree(i) == 0)
 
 
-@dataclass(frozen=True)
-class Reached:
-    """A node reached downstream, at ``depth`` edges from the start."""
+class Reached(NamedTuple):
+    """A node reached downstream, at ``depth`` edges from the start (a named tuple: cheap by the million)."""
 
     key: str
     kind: str
@@ -105,18 +103,24 @@ def impact(graph: LineageGraph, key: str | int, *, max_depth: int | None = None)
     """Breadth-first downstream impact of ``key``: every reached node with its depth and parent."""
     start = graph.index(key)
     out = Impact(graph.keys[start])
-    seen = {start}
-    queue = deque([(start, 0)])
-    while queue:
-        node, depth = queue.popleft()
-        if max_depth is not None and depth >= max_depth:
+    # rustworkx walks the graph breadth-first in Rust; a node's first listing is at its least depth.
+    depth = {start: 0}
+    parent: dict[int, int] = {}
+    for node, children in graph._rx.bfs_successors(graph.graph, start):
+        below = depth[node] + 1
+        if max_depth is not None and below > max_depth:
             continue
-        for child in sorted(set(graph.graph.successor_indices(node))):
-            if child in seen:
-                continue
-            seen.add(child)
-            out.reached.append(Reached(graph.keys[child], graph.kinds[child], depth + 1, graph.keys[node]))
-            queue.append((child, depth + 1))
+        for child in children:
+            if child not in depth:
+                depth[child] = below
+                parent[child] = node
+    nodes = np.fromiter(parent, dtype=np.int64, count=len(parent))
+    levels = np.fromiter((depth[i] for i in parent), dtype=np.int64, count=len(parent))
+    keys, kinds = graph.keys, graph.kinds
+    out.reached = [
+        Reached(keys[i], kinds[i], depth[i], keys[parent[i]])
+        for i in nodes[np.lexsort((nodes, levels))].tolist()
+    ]
     return out
 
 
