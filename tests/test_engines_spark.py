@@ -1,0 +1,144 @@
+"""Dedup on a real local Spark (local[2]) gives the local engine's bytes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import stemmatic.engines.spark as sspark
+from stemmatic.dedup import decide_clusters, dedup
+from stemmatic.engines import EngineOptions, split_giant_components
+from stemmatic.synthetic import generate_corpus
+
+pytestmark = [
+    # PySpark's start-up warnings (pandas version notice, deprecations in its
+    # internals); ours stay errors.
+    pytest.mark.filterwarnings("ignore::FutureWarning:pyspark.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
+
+
+def corpus_table() -> pa.Table:
+    """Planted near-duplicates, exact copies (up to case and punctuation) and a score column."""
+    table = generate_corpus(240, seed=3, max_words=300, duplicate_fraction=0.4).table.select(["id", "text"])
+    texts = table.column("text").to_pylist()
+    texts[200:210] = [texts[i].upper() + "!" for i in range(10)]
+    rng = np.random.default_rng(0)
+    return pa.table(
+        {
+            "id": table.column("id"),
+            "text": pa.array(texts, pa.string()),
+            "score": pa.array(rng.integers(0, 5, len(texts)).astype(np.float64)),
+            "row": pa.array(np.arange(len(texts), dtype=np.int64)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.parquet"
+    pq.write_table(corpus_table(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def session():  # type: ignore[no-untyped-def]
+    if "JAVA_HOME" not in os.environ:
+        java = shutil.which("java")
+        assert java is not None
+        os.environ["JAVA_HOME"] = str(Path(os.path.realpath(java)).parent.parent)
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("stemmatic-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+def local(data: Path, out: Path, **params: object) -> tuple[pa.Table, pa.Table, pa.Table]:
+    dedup(data, out, overwrite=True, **params)
+    return (
+        pq.read_table(out / "kept"),
+        pq.read_table(out / "removed"),
+        pq.read_table(out / "clusters.parquet"),
+    )
+
+
+def arrow(df: object, schema: pa.Schema) -> pa.Table:
+    return df.toArrow().select(schema.names).cast(schema)  # type: ignore[attr-defined]
+
+
+def assert_same(result: object, expected: tuple[pa.Table, pa.Table, pa.Table]) -> None:
+    kept, removed, clusters = expected
+    for got, want in zip((result.kept, result.removed, result.clusters), expected, strict=True):  # type: ignore[attr-defined]
+        table = arrow(got, want.schema)
+        assert table.column_names == want.column_names
+        assert table.equals(want), (table.slice(0, 5).to_pylist(), want.slice(0, 5).to_pylist())
+    assert result.stats["kept_rows"] + result.stats["removed_rows"] == len(kept) + len(removed)  # type: ignore[attr-defined]
+    assert len(removed) > 10 and len(clusters) > 20
+
+
+def test_same_bytes_as_local_small_graph_on_driver(session, data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    expected = local(data, tmp_path / "out", threshold=0.7)
+    ds = session.read.parquet(str(data))
+    result = sspark.dedup_split(ds, threshold=0.7, options=EngineOptions(partitions=3))
+    assert result.stats["components"]["finished_on"] == "driver"
+    assert_same(result, expected)
+    kept = arrow(sspark.dedup(ds, threshold=0.7, options=EngineOptions(partitions=3)), expected[0].schema)
+    assert kept.equals(expected[0])
+
+
+def test_same_bytes_as_local_engine_components_exact_keep_id(session, data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    params = {"threshold": 0.6, "exact": True, "keep": "column:score", "id_column": "id"}
+    expected = local(data, tmp_path / "out", **params)
+    ds = session.read.parquet(str(data))
+    # A zero "small graph" forces the engine-side large-star/small-star rounds.
+    result = sspark.dedup_split(ds, options=EngineOptions(partitions=4, small_graph_edges=0), **params)
+    assert result.stats["components"]["finished_on"] == "engine"
+    assert result.stats["components"]["rounds"] >= 1
+    assert result.stats["removed_exact"] >= 10
+    assert_same(result, expected)
+
+
+def test_guard_splits_clusters_like_the_pure_function(session, data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dedup(data, tmp_path / "out", overwrite=True, threshold=0.3, emit_pairs=True)
+    pairs = pq.read_table(tmp_path / "out" / "pairs.parquet")
+    edges = np.stack([pairs.column("id_a").to_numpy(), pairs.column("id_b").to_numpy()], axis=1)
+    sims = pairs.column("jaccard").to_numpy()
+    n = len(corpus_table())
+    guard = split_giant_components(n, edges, sims, max_size=3)
+    assert guard.split, "the data must have a component above the cap"
+    want = decide_clusters(n, edges[guard.keep], sims[guard.keep])
+    ds = session.read.parquet(str(data))
+    for small in (10**6, 0):
+        result = sspark.dedup_split(
+            ds,
+            threshold=0.3,
+            options=EngineOptions(partitions=2, max_cluster_size=3, small_graph_edges=small),
+        )
+        removed = arrow(result.removed, pa.schema([("row", pa.int64()), ("duplicate_of", pa.int64())]))
+        assert removed.column("row").to_pylist() == np.flatnonzero(want.removed).tolist()
+        assert removed.column("duplicate_of").to_pylist() == want.duplicate_of[want.removed].tolist()
+        assert result.stats["guard"]
+
+
+def test_missing_column_is_a_clear_error(session) -> None:  # type: ignore[no-untyped-def]
+    df = session.createDataFrame(pa.table({"body": ["x"]}))
+    with pytest.raises(ValueError, match="column 'text' is not in the input"):
+        sspark.dedup(df)
