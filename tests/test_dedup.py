@@ -321,3 +321,20 @@ def test_cli_dedup_prints_banding_and_summary(corpus_dir, tmp_path: Path) -> Non
     again = runner.invoke(app, ["dedup", str(directory), "-o", str(out), "--quiet"])
     assert again.exit_code == 2 and "--resume or --overwrite" in again.output
     np.testing.assert_equal(report["parameters"]["threshold"], 0.8)
+
+
+def test_giant_component_guard_caps_cluster_sizes(tmp_path: Path) -> None:
+    # A chain: each text shares most of its words with the next, little with the ones after.
+    words = [f"w{i}" for i in range(400)]
+    texts = [" ".join(words[k * 4 : k * 4 + 60]) for k in range(40)]
+    write_parquet(tmp_path / "in" / "a.parquet", text=texts)
+    chained = dedup(tmp_path / "in", tmp_path / "o1", threshold=0.8)
+    assert chained.report["clusters"]["count"] == 1 and chained.kept_rows == 1
+    capped = dedup(tmp_path / "in", tmp_path / "o2", threshold=0.8, max_cluster_size=5)
+    guard = capped.report["clusters"]["giant_component_guard"]
+    assert guard["split_components"] == 1 and guard["largest_split_component"] == 40
+    sizes = pq.read_table(tmp_path / "o2" / "clusters.parquet").to_pandas().groupby("cluster_id").size()
+    assert sizes.max() <= 5
+    assert capped.kept_rows + capped.removed_rows == 40 and capped.kept_rows >= 8
+    with pytest.raises(stemmatic.ParameterError, match="max_cluster_size"):
+        dedup(tmp_path / "in", tmp_path / "o3", max_cluster_size=1)

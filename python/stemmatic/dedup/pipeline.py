@@ -114,6 +114,7 @@ class DedupConfig:
     on_error: Literal["raise", "skip"] = "raise"
     clique_max: int = 8
     batch_rows: int = 8192
+    max_cluster_size: int | None = None
 
     def validate(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -130,6 +131,10 @@ class DedupConfig:
             raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
         if self.on_error not in ("raise", "skip"):
             raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
+        if self.max_cluster_size is not None and self.max_cluster_size < 2:
+            raise ParameterError(
+                f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
+            )
         if (self.bands is None) != (self.rows is None):
             raise ParameterError(
                 "give both `bands` and `rows`, or neither (then they are chosen for the threshold)"
@@ -689,13 +694,20 @@ class _Run:
             score = np.load(self.work / "length.npy").astype(np.float64)
         else:
             score = np.load(self.work / "score.npy")
+        guard: dict[str, object] = {}
+        if self.config.max_cluster_size is not None:
+            from stemmatic.engines.guard import split_giant_components
+
+            result = split_giant_components(n, edges, sims, self.config.max_cluster_size)
+            edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
+            guard = result.report()
         decision = decide_clusters(n, edges, sims, reason, score)
         np.save(self.work / "removed.npy", decision.removed)
         np.save(self.work / "duplicate_of.npy", decision.duplicate_of)
         np.save(self.work / "labels.npy", decision.cluster_id)
         np.save(self.work / "similarity.npy", decision.similarity)
         np.save(self.work / "why.npy", decision.reason)
-        return decision.counts()  # type: ignore[return-value]
+        return {**decision.counts(), "giant_component_guard": guard}
 
     # -- stage 5: write ------------------------------------------------------
 
@@ -839,6 +851,7 @@ class _Run:
                 "count": int(cluster.get("clusters", 0)),
                 "rows_in_clusters": int(cluster.get("rows_in_clusters", 0)),
                 "size_histogram": cluster.get("histogram", {}),
+                "giant_component_guard": cluster.get("giant_component_guard", {}),
             },
             "stages": stages,
             "seconds": round(seconds, 3),
