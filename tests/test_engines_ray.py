@@ -164,3 +164,26 @@ def test_missing_column_is_a_clear_error(session) -> None:  # type: ignore[no-un
     ds = ray.data.from_arrow(pa.table({"body": ["x"]}))
     with pytest.raises(ValueError, match="column 'text' is not in the input"):
         sray.dedup(ds)
+
+
+def test_cli_engine_ray_writes_the_local_answer(session, data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemmatic.cli import app
+
+    kept, removed, _ = local(data, tmp_path / "local", threshold=0.7)
+    out = tmp_path / "ray"
+    result = CliRunner().invoke(
+        app, ["dedup", str(data), "-o", str(out), "--engine", "ray", "--threshold", "0.7", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert (
+        report["rows"]["kept"] + report["rows"]["removed"]
+        == report["rows"]["input"]
+        == len(kept) + len(removed)
+    )
+    got = pq.read_table(out / "kept").select(kept.column_names).cast(kept.schema).sort_by("row")
+    assert got.equals(kept.sort_by("row"))

@@ -59,6 +59,21 @@ def dedup(
     resume: Annotated[bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(help="local | ray | spark (ray/spark write kept/, removed/, clusters/, report.json)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: cluster address (auto, ray://host:10001); default local."),
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="--engine spark: master URL (local[8], spark://host:7077, yarn).")
+    ] = None,
+    max_cluster_size: Annotated[
+        int | None,
+        typer.Option(help="--engine ray/spark: split clusters above this size by verified similarity."),
+    ] = None,
 ) -> None:
     """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
     from stemmatic.cli._progress import RichStages
@@ -87,6 +102,11 @@ def dedup(
         )
         config.validate()
         console.print(f"[bold]LSH[/bold] {config.banding().describe()}")
+        if engine != "local":
+            _run_engine(
+                engine, inputs, output, config, ray_address, spark_master, max_cluster_size, overwrite
+            )
+            return
         result = run_dedup(
             inputs,
             output,
@@ -113,3 +133,39 @@ def dedup(
     )
     table.add_row("time", f"{report['seconds']:.2f} s")
     Console().print(table)
+
+
+def _run_engine(
+    engine: str,
+    inputs: list[str],
+    output: Path,
+    config: object,
+    ray_address: str | None,
+    spark_master: str | None,
+    max_cluster_size: int | None,
+    overwrite: bool,
+) -> None:
+    """``--engine ray|spark``: the same dedup as a Ray or Spark job."""
+    from stemmatic.engines import EngineOptions
+    from stemmatic.exceptions import ParameterError
+
+    options = EngineOptions(max_cluster_size=max_cluster_size)
+    if engine == "ray":
+        from stemmatic.engines.ray import dedup_to_directory as run_ray
+
+        report = run_ray(
+            inputs, str(output), config=config, options=options, address=ray_address, overwrite=overwrite
+        )  # type: ignore[arg-type]
+    elif engine == "spark":
+        from stemmatic.engines.spark import dedup_to_directory as run_spark
+
+        report = run_spark(
+            inputs, str(output), config=config, options=options, master=spark_master, overwrite=overwrite
+        )  # type: ignore[arg-type]
+    else:
+        raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
+    rows = report["rows"]
+    Console().print(
+        f"stemmatic dedup ({engine}) → {output}: {rows['input']:,} rows, kept {rows['kept']:,}, "
+        f"removed {rows['removed']:,}, clusters {report['clusters']['count']:,}"
+    )

@@ -1304,3 +1304,39 @@ def _engine_guard(backend: Backend[D], edges: D, options: EngineOptions, P: int)
         backend.group_arrow(labelled, _GuardComponent(options.max_cluster_size), VerifySecond.SCHEMA, P)
     )
     return guarded, {"guard": {"edges_before": backend.count(edges), "edges_after": backend.count(guarded)}}
+
+
+# -- the CLI's directory layout --------------------------------------------------
+
+
+def engine_report(
+    engine: str, inputs: Sequence[str], config: DedupConfig, options: EngineOptions, stats: dict[str, Any]
+) -> dict[str, Any]:
+    """``report.json`` of an engine run: the local report's row counts, plus the engine's stats."""
+    return {
+        "stemmatic_version": _core.__version__,
+        "command": "dedup",
+        "engine": engine,
+        "inputs": list(inputs),
+        "parameters": {**asdict(config), **asdict(options), "banding": stats.get("banding")},
+        "rows": {
+            "input": stats["input_rows"],
+            "kept": stats["kept_rows"],
+            "removed": stats["removed_rows"],
+            "removed_near_duplicate": stats["removed_rows"] - stats["removed_exact"],
+            "removed_exact_duplicate": stats["removed_exact"],
+            "rejected": 0,
+        },
+        "pairs": {
+            "candidates_with_repeats": stats.get("candidate_pairs_with_repeats", 0),
+            "verified": stats.get("verified_pairs", 0),
+        },
+        "clusters": {
+            "count": stats["clusters"],
+            "rows_in_clusters": stats["rows_in_clusters"],
+            "size_histogram": stats["cluster_size_histogram"],
+        },
+        "engine_stats": {
+            k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")
+        },
+    }

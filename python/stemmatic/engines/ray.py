@@ -284,3 +284,48 @@ def dedup(
 ) -> ray.data.Dataset:
     """The kept rows of :func:`dedup_split`, as a Ray dataset in input order."""
     return dedup_split(ds, config=config, options=options, **overrides).kept
+
+
+def dedup_to_directory(
+    inputs: list[str],
+    output: str,
+    *,
+    config: DedupConfig,
+    options: EngineOptions | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """What ``stemmatic dedup --engine ray`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
+
+    Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``)
+    or starts a local one; returns the report.
+    """
+    from pathlib import Path
+
+    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+
+    ray = _ray()
+    files = resolve_inputs(inputs)
+    out = prepare_output_dir(output, overwrite=overwrite)
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    formats = {f.format for f in files}
+    paths = [str(f.path) for f in files]
+    if formats == {"parquet"}:
+        ds = ray.data.read_parquet(paths)
+    elif formats == {"jsonl"}:
+        ds = ray.data.read_json(paths, lines=True)
+    else:
+        from stemmatic.exceptions import ParameterError
+
+        raise ParameterError("--engine ray reads inputs of one format: all Parquet or all JSONL")
+    options = options or EngineOptions()
+    result = dedup_split(ds, config=config, options=options)
+    result.kept.write_parquet(str(Path(out) / "kept"))
+    result.removed.write_parquet(str(Path(out) / "removed"))
+    result.clusters.write_parquet(str(Path(out) / "clusters"))
+    from stemmatic.engines._common import engine_report
+
+    report = engine_report("ray", paths, config, options, result.stats)
+    write_report(Path(out) / "report.json", report)
+    return report

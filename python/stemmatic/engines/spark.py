@@ -235,3 +235,50 @@ def dedup(
 ) -> DataFrame:
     """The kept rows of :func:`dedup_split`, as a DataFrame in input order."""
     return dedup_split(df, config=config, options=options, **overrides).kept
+
+
+def dedup_to_directory(
+    inputs: list[str],
+    output: str,
+    *,
+    config: DedupConfig,
+    options: EngineOptions | None = None,
+    master: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """What ``stemmatic dedup --engine spark`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
+
+    Uses the active Spark session, or builds one on ``master``
+    (``local[8]``, ``spark://host:7077``, ``yarn``); returns the report.
+    """
+    from pathlib import Path
+
+    from stemmatic.engines._common import engine_report
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+
+    require("pyspark", "stemmatic.engines.spark")
+    from pyspark.sql import SparkSession
+
+    files = resolve_inputs(inputs)
+    out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
+    builder = SparkSession.builder.appName("stemmatic-dedup")
+    if master:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
+    formats = {f.format for f in files}
+    paths = [str(f.path) for f in files]
+    if formats == {"parquet"}:
+        df = spark.read.parquet(*paths)
+    elif formats == {"jsonl"}:
+        df = spark.read.json(paths)
+    else:
+        raise ParameterError("--engine spark reads inputs of one format: all Parquet or all JSONL")
+    options = options or EngineOptions()
+    result = dedup_split(df, config=config, options=options)
+    result.kept.write.parquet(str(out / "kept"))
+    result.removed.write.parquet(str(out / "removed"))
+    result.clusters.write.parquet(str(out / "clusters"))
+    report = engine_report("spark", paths, config, options, result.stats)
+    write_report(out / "report.json", report)
+    return report
