@@ -68,6 +68,9 @@ bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuni
 bench-diversity: ## SemDeDup and k-center vs plain numpy on 1e5 and 1e6 generated vectors (d=384)
 	$(BIN)/python benches/bench_diversity.py --sizes 100000 1000000 --numpy-max 100000
 
+bench-engines: ## Same dedup on local, Ray Data and PySpark (5k generated documents): overhead ratios
+	$(BIN)/python benches/bench_engines.py --docs 5000 --max-words 1000
+
 bench-contamination: ## Contamination scan vs plain-Python n-gram matchers, recall on planted items (this machine's text)
 	$(BIN)/python benches/bench_contamination.py --mb 64 --plants 200 --ngrams 1000000
 
