@@ -96,9 +96,27 @@ pub fn minhash_signatures<'py>(
 ) -> PyResult<BatchArrays<'py>> {
     let spec = spec(tokenizer, ngram, seed)?;
     let on_invalid = parse_on_invalid(on_invalid)?;
+    Ok(run_bits(py, &texts, spec, num_perm, bits, on_invalid, workers, false)?.0)
+}
+
+/// [`run_batch`] for the requested signature width.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "internal fan-out of the Python keywords"
+)]
+fn run_bits<'py>(
+    py: Python<'py>,
+    texts: &PyChunkedArray,
+    spec: ShingleSpec,
+    num_perm: usize,
+    bits: u32,
+    on_invalid: OnInvalid,
+    workers: Option<usize>,
+    keep_sets: bool,
+) -> PyResult<(BatchArrays<'py>, SetArrays<'py>)> {
     match bits {
-        32 => Ok(run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers, false)?.0),
-        64 => Ok(run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers, false)?.0),
+        32 => run_batch::<u32>(py, texts, spec, num_perm, on_invalid, workers, keep_sets),
+        64 => run_batch::<u64>(py, texts, spec, num_perm, on_invalid, workers, keep_sets),
         other => Err(ParameterError::new_err(format!(
             "invalid parameter `bits`: {other}; expected 32 or 64"
         ))),
@@ -127,15 +145,8 @@ pub fn minhash_sketch<'py>(
 ) -> PyResult<SketchArrays<'py>> {
     let spec = spec(tokenizer, ngram, seed)?;
     let on_invalid = parse_on_invalid(on_invalid)?;
-    let ((signatures, num_shingles, status), sets) = match bits {
-        32 => run_batch::<u32>(py, &texts, spec, num_perm, on_invalid, workers, true)?,
-        64 => run_batch::<u64>(py, &texts, spec, num_perm, on_invalid, workers, true)?,
-        other => {
-            return Err(ParameterError::new_err(format!(
-                "invalid parameter `bits`: {other}; expected 32 or 64"
-            )));
-        }
-    };
+    let ((signatures, num_shingles, status), sets) =
+        run_bits(py, &texts, spec, num_perm, bits, on_invalid, workers, true)?;
     let (values, offsets) =
         sets.ok_or_else(|| ParameterError::new_err("shingle sets were not computed"))?;
     Ok((signatures, num_shingles, status, values, offsets))
