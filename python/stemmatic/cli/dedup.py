@@ -72,7 +72,9 @@ def dedup(
     ] = None,
     max_cluster_size: Annotated[
         int | None,
-        typer.Option(help="--engine ray/spark: split clusters above this size by verified similarity."),
+        typer.Option(
+            help="Giant-component guard: split clusters above this size by verified similarity (any engine)."
+        ),
     ] = None,
 ) -> None:
     """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
@@ -99,6 +101,7 @@ def dedup(
             fmt=fmt,  # type: ignore[arg-type]
             emit_pairs=emit_pairs,
             on_error=on_error,  # type: ignore[arg-type]
+            max_cluster_size=max_cluster_size,
         )
         config.validate()
         console.print(f"[bold]LSH[/bold] {config.banding().describe()}")

@@ -39,7 +39,7 @@ pickles with a versioned state.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -1008,6 +1008,9 @@ def run_dedup(
 ) -> EngineDedupResult[D]:
     """The distributed near-duplicate pipeline (see the module docstring)."""
     cfg = config
+    if options.max_cluster_size is None and cfg.max_cluster_size is not None:
+        # The guard may come with the shared DedupConfig, as for the local engine.
+        options = replace(options, max_cluster_size=cfg.max_cluster_size)
     options.validate()
     threads = options.task_threads
     input_schema = backend.schema(data)
