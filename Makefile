@@ -27,7 +27,9 @@ install: venv ## Create .venv, install stemmatic (editable) with every extra, an
 	MATURIN_PEP517_ARGS="--profile $(DEV_PROFILE)" $(BIN)/pip install -e ".[$(EXTRAS)]"
 
 build: venv ## Rebuild the Rust extension into the package (after editing rust/)
-	$(BIN)/maturin develop --profile $(DEV_PROFILE) --skip-install
+	rm -rf target/wheels-dev
+	$(BIN)/maturin build --profile $(DEV_PROFILE) --out target/wheels-dev
+	$(BIN)/python rust/stemmatic-py/install_dev_ext.py target/wheels-dev python/stemmatic
 
 build-release: venv ## Build the release wheel (fat LTO) into target/wheels/
 	$(BIN)/maturin build --release --out target/wheels

@@ -26,22 +26,6 @@ def _splitmix64(state: int):
         yield z ^ (z >> 31)
 
 
-def _fmix32(h: int) -> int:
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
-    return h ^ (h >> 16)
-
-
-def _fmix64(h: int) -> int:
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & MASK64
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & MASK64
-    return h ^ (h >> 33)
-
-
 def reference_shingles(text: str, ngram: int, seed: int) -> set[int]:
     """The documented contract, in plain Python."""
     tokens = re.findall(r"\w+", text.lower())
@@ -52,16 +36,17 @@ def reference_shingles(text: str, ngram: int, seed: int) -> set[int]:
 
 
 def reference_signature(text: str, num_perm: int, ngram: int, seed: int, bits: int) -> list[int]:
-    seeds = _splitmix64(seed ^ 0x5851F42D4C957F2D)
+    stream = _splitmix64(seed ^ 0x5851F42D4C957F2D)
     hashes = reference_shingles(text, ngram, seed)
     out = []
     for _ in range(num_perm):
-        s = next(seeds)
+        s, m = next(stream), next(stream) | 1
         if bits == 32:
-            vals = [_fmix32(((x ^ (x >> 32)) & 0xFFFFFFFF) ^ (s & 0xFFFFFFFF)) for x in hashes]
+            s32, m32 = s & 0xFFFFFFFF, m & 0xFFFFFFFF
+            vals = [((((x ^ (x >> 32)) & 0xFFFFFFFF) ^ s32) * m32) & 0xFFFFFFFF for x in hashes]
             out.append(min(vals, default=0xFFFFFFFF))
         else:
-            out.append(min((_fmix64(x ^ s) for x in hashes), default=MASK64))
+            out.append(min((((x ^ s) * m) & MASK64 for x in hashes), default=MASK64))
     return out
 
 
