@@ -237,6 +237,24 @@ def dedup(
     return run.execute()
 
 
+def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
+    """A float64 Arrow array as numpy, nulls replaced by ``fill``.
+
+    Read from the Arrow buffers directly: pyarrow's own conversions with
+    nulls import pandas, which costs a third of a second on first use.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    parts = []
+    for chunk in chunks:
+        validity, data = chunk.buffers()[:2]
+        out = np.frombuffer(data, dtype=np.float64)[chunk.offset : chunk.offset + len(chunk)].copy()
+        if chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            out[bits[chunk.offset : chunk.offset + len(chunk)] == 0] = fill
+        parts.append(out)
+    return np.concatenate(parts) if parts else np.zeros(0, np.float64)
+
+
 class _SetCache:
     """Shingle sets of every row so far, as flat (values, offsets) batches."""
 
@@ -282,6 +300,8 @@ class _Run:
         )
         self.memory_limit = parse_size(config.memory_limit)
         self.stage_counts: dict[str, dict[str, int]] = {}
+        #: Shingle sets of every row from the sketch pass, when they fit the budget.
+        self.set_cache: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -454,10 +474,8 @@ class _Run:
                     )
                     meta["exact_lo"].append(exact[:, 0])
                     meta["exact_hi"].append(exact[:, 1])
-                lengths = pc.binary_length(
-                    texts.cast(pa.large_binary()) if not pa.types.is_large_binary(texts.type) else texts
-                )
-                meta["length"].append(np.asarray(lengths.fill_null(0), dtype=np.int64))
+                lengths = pc.binary_length(texts)
+                meta["length"].append(_filled(lengths.cast(pa.float64()), 0).astype(np.int64))
                 meta["status"].append(batch.status)
                 meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
                 if cfg.id_column:
@@ -480,9 +498,8 @@ class _Run:
             return np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
 
         if cache is not None:
-            values, offsets = cache.flat()
-            np.save(self.work / "sets_values.npy", values)
-            np.save(self.work / "sets_offsets.npy", offsets)
+            # In memory only: a resumed run re-reads the text instead.
+            self.set_cache = cache.flat()
         np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
         np.save(self.work / "length.npy", cat(meta["length"], np.int64))
         np.save(self.work / "file.npy", cat(meta["file"], np.int32))
@@ -514,7 +531,7 @@ class _Run:
                 f"{chunk.file.path}: --keep column {name!r} has type {column.type}, expected numbers"
             ) from err
         # A missing score never wins.
-        return np.asarray(values.fill_null(-np.inf), dtype=np.float64)
+        return _filled(values, -np.inf)
 
     def _check_ids(self, ids: pa.ChunkedArray) -> None:
         if ids.null_count:
@@ -632,10 +649,8 @@ class _Run:
     def _verify_exact(self, pairs: np.ndarray) -> np.ndarray:
         if not len(pairs):
             return np.zeros(0, dtype=np.float64)
-        cached = self.work / "sets_offsets.npy"
-        if cached.exists():
-            offsets = np.load(cached)
-            values = np.load(self.work / "sets_values.npy", mmap_mode="r")
+        if self.set_cache is not None:
+            values, offsets = self.set_cache
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
             return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
         needed = np.unique(pairs.ravel())
