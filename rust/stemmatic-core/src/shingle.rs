@@ -177,14 +177,11 @@ pub fn for_each_ngram(
     } else {
         // Tokens contain no space and are joined by exactly one.
         let mut start = 0;
-        while start < bytes.len() {
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| b == b' ')
-                .map_or(bytes.len(), |p| start + p);
+        for end in memchr::memchr_iter(b' ', bytes) {
             on_unit(start, end);
             start = end + 1;
         }
+        on_unit(start, bytes.len());
     }
     if emitted == 0 {
         f(bytes);
