@@ -1,4 +1,4 @@
-"""Dedup on a real local Ray (2 CPUs) gives the local engine's bytes; engine objects pickle; the guard."""
+"""Dedup and the contamination scan on a real local Ray (2 CPUs) give the local engine's bytes; engine objects pickle; the guard."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 import ray
 
 import stemmatic.engines.ray as sray
+from stemmatic.contamination import ContaminationIndex, scan_corpus
 from stemmatic.dedup import decide_clusters, dedup
 from stemmatic.dedup.pipeline import DedupConfig
 from stemmatic.engines import EngineOptions, split_giant_components
 from stemmatic.engines._common import BucketPairs, Sketch, VerifySecond
+from stemmatic.engines._scan import InlineIndex, ScanBatch
 from stemmatic.exceptions import ParameterError
 from stemmatic.synthetic import generate_corpus
 
@@ -187,3 +189,111 @@ def test_cli_engine_ray_writes_the_local_answer(session, data: Path, tmp_path: P
     )
     got = pq.read_table(out / "kept").select(kept.column_names).cast(kept.schema).sort_by("row")
     assert got.equals(kept.sort_by("row"))
+
+
+# -- contamination scan ----------------------------------------------------------
+
+
+def planted_corpus() -> tuple[pa.Table, ContaminationIndex]:
+    """Generated documents with benchmark items planted whole or by half, and a null document."""
+    corpus = generate_corpus(160, seed=5, max_words=300, duplicate_fraction=0.2).table.select(["id", "text"])
+    items = generate_corpus(6, seed=11, min_words=40, max_words=60, duplicate_fraction=0.0).texts
+    index = ContaminationIndex.from_records(
+        [{"task_id": f"t{i}", "prompt": text} for i, text in enumerate(items)],
+        fields=["prompt"],
+        benchmark="toy",
+        id_field="task_id",
+        ngram=8,
+    )
+    texts = corpus.column("text").to_pylist()
+    whole = {3: [0], 40: [1, 2], 41: [1], 90: [3], 150: [4, 0]}
+    half = {70: 4, 120: 2}
+    for row, planted in whole.items():
+        for item in planted:
+            cut = len(texts[row]) // 2
+            texts[row] = f"{texts[row][:cut]} {items[item]} {texts[row][cut:]}"
+    for row, item in half.items():
+        texts[row] = f"{texts[row]} {items[item][: len(items[item]) // 2]}"
+    texts[10] = None
+    return pa.table({"id": corpus.column("id"), "text": pa.array(texts, pa.string())}), index
+
+
+def test_scan_hits_equal_local_scan(session) -> None:  # type: ignore[no-untyped-def]
+    table, index = planted_corpus()
+    want = index.scan(table.column("text"))
+    assert len(want) >= 9 and set(want.column("item_id").to_pylist()) >= {"t0", "t1", "t2", "t3", "t4"}
+    # Three blocks, so rows are numbered across blocks.
+    ds = ray.data.from_arrow([table.slice(0, 50), table.slice(50, 60), table.slice(110)])
+    got = arrow(sray.scan(ds, index), want.schema)
+    assert got.equals(want), (got.to_pylist()[:3], want.to_pylist()[:3])
+    sort = [("doc_id", "ascending"), ("item_id", "ascending")]
+    assert got.sort_by(sort).equals(want.sort_by(sort))
+
+
+def test_scan_split_equals_scan_corpus_with_ids_and_coverage(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table, index = planted_corpus()
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(table, path)
+    params = {"id_column": "id", "min_coverage": 0.6}
+    report = scan_corpus([path], index, tmp_path / "local", remove=True, **params)
+    result = sray.scan_split(ray.data.read_parquet(str(path)), index, remove=True, **params)
+    for name, got in (("hits.parquet", result.hits), ("clean", result.clean), ("removed", result.removed)):
+        want = pq.read_table(tmp_path / "local" / name)
+        assert arrow(got, want.schema).equals(want), name
+    assert report["rows"]["removed"] == result.stats["removed_rows"] >= 5
+    assert report["hits"] == result.stats["hits"]
+    assert report["rows"]["contaminated"] == result.stats["contaminated_rows"]
+
+
+def test_scan_function_pickles_with_a_version() -> None:
+    table, index = planted_corpus()
+    batch = table.append_column("_stemmatic_row", pa.array(np.arange(len(table), dtype=np.int64)))
+    scan = ScanBatch(InlineIndex(index), "text", None, pa.int64(), 1, 0.0)
+    clone = pickle.loads(pickle.dumps(scan))
+    assert clone(batch).equals(scan(batch)) and len(scan(batch)) >= 9
+    state = scan.__getstate__()
+    assert state["version"] == ScanBatch.VERSION
+    fn, (cls, _) = scan.__reduce__()
+    with pytest.raises(ParameterError, match="state version"):
+        fn(cls, {**state, "version": 999})
+
+
+def test_scan_refuses_bad_input(session) -> None:  # type: ignore[no-untyped-def]
+    _, index = planted_corpus()
+    with pytest.raises(ValueError, match="column 'text' is not in the input"):
+        sray.scan(ray.data.from_arrow(pa.table({"body": ["x"]})), index)
+    with pytest.raises(ValueError, match="tokenizer=words, not chars"):
+        sray.scan(ray.data.from_arrow(pa.table({"text": ["x"]})), index, tokenizer="chars")
+
+
+def test_cli_contamination_scan_engine_ray(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from stemmatic.cli import app
+
+    table, index = planted_corpus()
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(table, path)
+    index.save(tmp_path / "bench.idx")
+    args = [str(path), "--index", str(tmp_path / "bench.idx"), "--remove", "--id-column", "id"]
+    runner = CliRunner()
+    local_run = runner.invoke(app, ["contamination", "scan", *args, "-o", str(tmp_path / "local")])
+    assert local_run.exit_code == 0, local_run.output
+    out = tmp_path / "ray"
+    result = runner.invoke(app, ["contamination", "scan", *args, "-o", str(out), "--engine", "ray"])
+    assert result.exit_code == 0, result.output
+    want = pq.read_table(tmp_path / "local" / "hits.parquet")
+    got = pq.read_table(out / "hits").select(want.column_names).cast(want.schema)
+    assert got.sort_by([("doc_id", "ascending"), ("item_id", "ascending")]).equals(
+        want.sort_by([("doc_id", "ascending"), ("item_id", "ascending")])
+    )
+    report = json.loads((out / "report.json").read_text())
+    local_report = json.loads((tmp_path / "local" / "report.json").read_text())
+    assert report["hits"] == local_report["hits"] == len(want)
+    assert report["rows"]["removed"] == local_report["rows"]["removed"] > 0
+    refused = runner.invoke(
+        app, ["contamination", "scan", *args, "-o", str(tmp_path / "x"), "--engine", "ray", "--gpt3-cut"]
+    )
+    assert refused.exit_code == 2 and "local engine only" in refused.output

@@ -1,4 +1,4 @@
-"""Dedup on a real local Spark (local[2]) gives the local engine's bytes."""
+"""Dedup and the contamination scan on a real local Spark (local[2]) give the local engine's bytes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import stemmatic.engines.spark as sspark
+from stemmatic.contamination import ContaminationIndex, scan_corpus
 from stemmatic.dedup import decide_clusters, dedup
 from stemmatic.engines import EngineOptions, split_giant_components
 from stemmatic.synthetic import generate_corpus
@@ -142,3 +143,56 @@ def test_missing_column_is_a_clear_error(session) -> None:  # type: ignore[no-un
     df = session.createDataFrame(pa.table({"body": ["x"]}))
     with pytest.raises(ValueError, match="column 'text' is not in the input"):
         sspark.dedup(df)
+
+
+# -- contamination scan ----------------------------------------------------------
+
+
+def planted_corpus() -> tuple[pa.Table, ContaminationIndex]:
+    """Generated documents with benchmark items planted whole or by half, and a null document."""
+    corpus = generate_corpus(160, seed=5, max_words=300, duplicate_fraction=0.2).table.select(["id", "text"])
+    items = generate_corpus(6, seed=11, min_words=40, max_words=60, duplicate_fraction=0.0).texts
+    index = ContaminationIndex.from_records(
+        [{"task_id": f"t{i}", "prompt": text} for i, text in enumerate(items)],
+        fields=["prompt"],
+        benchmark="toy",
+        id_field="task_id",
+        ngram=8,
+    )
+    texts = corpus.column("text").to_pylist()
+    whole = {3: [0], 40: [1, 2], 41: [1], 90: [3], 150: [4, 0]}
+    half = {70: 4, 120: 2}
+    for row, planted in whole.items():
+        for item in planted:
+            cut = len(texts[row]) // 2
+            texts[row] = f"{texts[row][:cut]} {items[item]} {texts[row][cut:]}"
+    for row, item in half.items():
+        texts[row] = f"{texts[row]} {items[item][: len(items[item]) // 2]}"
+    texts[10] = None
+    return pa.table({"id": corpus.column("id"), "text": pa.array(texts, pa.string())}), index
+
+
+def test_scan_hits_equal_local_scan(session) -> None:  # type: ignore[no-untyped-def]
+    table, index = planted_corpus()
+    want = index.scan(table.column("text"))
+    assert len(want) >= 9 and set(want.column("item_id").to_pylist()) >= {"t0", "t1", "t2", "t3", "t4"}
+    df = session.createDataFrame(table)  # sliced over local[2]'s partitions
+    got = arrow(sspark.scan(df, index), want.schema)
+    assert got.equals(want), (got.to_pylist()[:3], want.to_pylist()[:3])
+    sort = [("doc_id", "ascending"), ("item_id", "ascending")]
+    assert got.sort_by(sort).equals(want.sort_by(sort))
+
+
+def test_scan_split_equals_scan_corpus_with_ids_and_coverage(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table, index = planted_corpus()
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(table, path)
+    params = {"id_column": "id", "min_coverage": 0.6}
+    report = scan_corpus([path], index, tmp_path / "local", remove=True, **params)
+    result = sspark.scan_split(session.read.parquet(str(path)), index, remove=True, **params)
+    for name, got in (("hits.parquet", result.hits), ("clean", result.clean), ("removed", result.removed)):
+        want = pq.read_table(tmp_path / "local" / name)
+        assert arrow(got, want.schema).equals(want), name
+    assert report["rows"]["removed"] == result.stats["removed_rows"] >= 5
+    assert report["hits"] == result.stats["hits"]
+    assert report["rows"]["contaminated"] == result.stats["contaminated_rows"]

@@ -170,6 +170,20 @@ def scan(
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per Parquet batch.")] = 16_384,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing non-empty output directory.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local, ray or spark: ray/spark run the same scan as a job and write "
+            "OUT/hits/ (and clean/, removed/) as Parquet part files plus report.json."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: cluster address (auto, ray://host:10001); default local."),
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="--engine spark: master URL (local[8], spark://host:7077, yarn).")
+    ] = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.console import Console
@@ -183,6 +197,12 @@ def scan(
     with _clean_errors():
         if on_error not in ("raise", "skip"):
             raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")
+        if engine != "local":
+            _scan_on_engine(
+                engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,
+                remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
+            )  # fmt: skip
+            return
         with Progress(
             TextColumn("scanning"),
             BarColumn(bar_width=None),
@@ -233,3 +253,54 @@ def scan(
             f"clean {rows['clean']} + removed {rows['removed']} = {rows['clean'] + rows['removed']} rows"
         )
     typer.echo(f"wrote {output}/hits.parquet, items.parquet, report.json")
+
+
+def _scan_on_engine(
+    engine: str,
+    inputs: list[Path],
+    index_path: Path,
+    output: Path,
+    text_column: str,
+    id_column: str | None,
+    min_ngrams: int,
+    min_coverage: float,
+    remove: bool,
+    gpt3_cut: bool,
+    tokenizer: str | None,
+    fmt: str,
+    on_error: str,
+    ray_address: str | None,
+    spark_master: str | None,
+    overwrite: bool,
+) -> None:
+    """``--engine ray|spark``: the same scan as a Ray or Spark job (hits, and the --remove split)."""
+    from stemmatic.engines._scan import ScanParams
+    from stemmatic.exceptions import ParameterError
+
+    if gpt3_cut or fmt != "parquet" or on_error != "raise":
+        raise ParameterError(
+            f"--engine {engine} writes hits/ (and with --remove clean/, removed/) as Parquet; "
+            "--gpt3-cut, --format jsonl and --on-error skip run on the local engine only"
+        )
+    params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
+    paths = [str(p) for p in inputs]
+    if engine == "ray":
+        from stemmatic.engines.ray import scan_to_directory as run_ray
+
+        report = run_ray(
+            paths, str(index_path), str(output), params=params, address=ray_address, overwrite=overwrite
+        )
+    elif engine == "spark":
+        from stemmatic.engines.spark import scan_to_directory as run_spark
+
+        report = run_spark(
+            paths, str(index_path), str(output), params=params, master=spark_master, overwrite=overwrite
+        )
+    else:
+        raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
+    rows = report["rows"]
+    typer.echo(
+        f"contamination scan ({engine}) → {output}: {rows['input']:,} documents, "
+        f"{rows['contaminated']:,} contaminated, {report['hits']:,} hits"
+        + (f"; clean {rows['clean']:,} + removed {rows['removed']:,}" if remove else "")
+    )

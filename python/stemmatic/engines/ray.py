@@ -15,11 +15,16 @@ Example (starts Ray, so not run as a doctest)::
     kept = sray.dedup(ds, threshold=0.8)            # a ray.data.Dataset, input order
     split = sray.dedup_split(ds, threshold=0.8)     # .kept, .removed (duplicate_of, ...), .clusters, .stats
     split.removed.write_parquet("out/removed")
+
+    index = ContaminationIndex.load("bench.idx")
+    hits = sray.scan(ds, index, min_ngrams=1)        # the local ContaminationIndex.scan hits
+    scanned = sray.scan_split(ds, index, remove=True)  # .hits, .clean, .removed, .stats
 """
 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,11 +45,16 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
+from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, run_scan
 
 if TYPE_CHECKING:
+    import os
+
     import ray.data
 
-__all__ = ["RayBackend", "dedup", "dedup_split"]
+    from stemmatic.contamination import ContaminationIndex
+
+__all__ = ["RayBackend", "dedup", "dedup_split", "scan", "scan_split"]
 
 _SIDE = "_stemmatic_side"
 _BLOB = "_stemmatic_blob"
@@ -327,5 +337,148 @@ def dedup_to_directory(
     from stemmatic.engines._common import engine_report
 
     report = engine_report("ray", paths, config, options, result.stats)
+    write_report(Path(out) / "report.json", report)
+    return report
+
+
+# -- contamination scan ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _RayIndex(Shipped):
+    """The index in Ray's object store (``ray.put`` once); workers fetch it on their first batch."""
+
+    ref: Any
+    key: str
+
+    def load(self) -> ContaminationIndex:
+        return _ray().get(self.ref)
+
+
+def _load_index(index: ContaminationIndex | str | os.PathLike[str]) -> ContaminationIndex:
+    from stemmatic.contamination import ContaminationIndex
+
+    return index if isinstance(index, ContaminationIndex) else ContaminationIndex.load(index)
+
+
+def scan_split(
+    ds: ray.data.Dataset,
+    index: ContaminationIndex | str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    min_ngrams: int = 1,
+    min_coverage: float = 0.0,
+    remove: bool = False,
+    tokenizer: str | None = None,
+    options: EngineOptions | None = None,
+) -> EngineScanResult[ray.data.Dataset]:
+    """Contamination scan on Ray: the hits of :meth:`ContaminationIndex.scan`, and optionally the split.
+
+    The index is put in the object store once and loaded once per worker
+    process; each batch is scanned by the local engine's Rust scanner.
+
+    Args:
+        ds: a Ray dataset with the text column (and the id column).
+        index: a :class:`~stemmatic.contamination.ContaminationIndex` or the path of a saved one.
+        text_column: column holding the document text.
+        id_column: column of document ids for ``doc_id``; by default the
+            row's position in input order (as :func:`scan_corpus` numbers it).
+        min_ngrams, min_coverage: when a (document, entry) pair counts as a hit.
+        remove: also return ``clean`` (rows without hits) and ``removed``
+            (plus ``contamination_reason``, ``contamination_hits``).
+        tokenizer: if given, must equal the index's tokenizer (else refused).
+        options: ``task_threads`` (Rust threads per task) is the one that applies.
+
+    Returns:
+        ``hits`` (the columns of ``HITS_SCHEMA``, ordered by document then
+        entry), ``clean`` / ``removed`` in input order, and ``stats``.
+    """
+    ray = _ray()
+    loaded = _load_index(index)
+    params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
+    params.validate(loaded)
+    handle = _RayIndex(ray.put(loaded), uuid.uuid4().hex)
+    with _ordered():
+        result = run_scan(RayBackend(), ds, loaded, handle, params, options or EngineOptions())
+        hits = result.hits.sort([ROW, ENTRY]).drop_columns([ROW, ENTRY]).materialize()
+        clean = removed = None
+        if result.clean is not None and result.removed is not None:
+            clean = result.clean.sort(ROW).drop_columns([ROW]).materialize()
+            removed = result.removed.sort(ROW).drop_columns([ROW]).materialize()
+    return EngineScanResult(hits=hits, clean=clean, removed=removed, stats=result.stats)
+
+
+def scan(
+    ds: ray.data.Dataset,
+    index: ContaminationIndex | str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    min_ngrams: int = 1,
+    min_coverage: float = 0.0,
+    tokenizer: str | None = None,
+    options: EngineOptions | None = None,
+) -> ray.data.Dataset:
+    """The hits of :func:`scan_split`: a Ray dataset with the local ``ContaminationIndex.scan`` columns."""
+    return scan_split(
+        ds,
+        index,
+        text_column=text_column,
+        id_column=id_column,
+        min_ngrams=min_ngrams,
+        min_coverage=min_coverage,
+        tokenizer=tokenizer,
+        options=options,
+    ).hits
+
+
+def scan_to_directory(
+    inputs: list[str],
+    index_path: str,
+    output: str,
+    *,
+    params: ScanParams,
+    options: EngineOptions | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """What ``stemmatic contamination scan --engine ray`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``."""
+    from pathlib import Path
+
+    from stemmatic.engines._scan import scan_report
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+
+    ray = _ray()
+    index = _load_index(index_path)
+    params.validate(index)
+    files = resolve_inputs(inputs)
+    out = prepare_output_dir(output, overwrite=overwrite)
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    formats = {f.format for f in files}
+    paths = [str(f.path) for f in files]
+    if formats == {"parquet"}:
+        ds = ray.data.read_parquet(paths)
+    elif formats == {"jsonl"}:
+        ds = ray.data.read_json(paths, lines=True)
+    else:
+        raise ParameterError("--engine ray reads inputs of one format: all Parquet or all JSONL")
+    result = scan_split(
+        ds,
+        index,
+        text_column=params.text_column,
+        id_column=params.id_column,
+        min_ngrams=params.min_ngrams,
+        min_coverage=params.min_coverage,
+        remove=params.remove,
+        options=options,
+    )
+    result.hits.write_parquet(str(Path(out) / "hits"))
+    if result.clean is not None and result.removed is not None:
+        result.clean.write_parquet(str(Path(out) / "clean"))
+        result.removed.write_parquet(str(Path(out) / "removed"))
+    report = scan_report("ray", paths, str(index_path), params, result.stats)
     write_report(Path(out) / "report.json", report)
     return report

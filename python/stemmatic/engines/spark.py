@@ -17,10 +17,15 @@ Example (starts Spark, so not run as a doctest)::
     kept = sspark.dedup(df, threshold=0.8)          # a DataFrame, input order
     split = sspark.dedup_split(df, threshold=0.8)   # .kept, .removed (duplicate_of, ...), .clusters, .stats
     split.removed.write.parquet("out/removed")
+
+    index = ContaminationIndex.load("bench.idx")
+    hits = sspark.scan(df, index)                    # the local ContaminationIndex.scan hits
+    scanned = sspark.scan_split(df, index, remove=True)  # .hits, .clean, .removed, .stats
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,11 +46,16 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
+from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, run_scan
 
 if TYPE_CHECKING:
+    import os
+
     from pyspark.sql import DataFrame
 
-__all__ = ["SparkBackend", "dedup", "dedup_split"]
+    from stemmatic.contamination import ContaminationIndex
+
+__all__ = ["SparkBackend", "dedup", "dedup_split", "scan", "scan_split"]
 
 _MONO = "_stemmatic_mono"
 _PARTITION_BITS = 33  # monotonically_increasing_id = partition << 33 | position
@@ -280,5 +290,152 @@ def dedup_to_directory(
     result.removed.write.parquet(str(out / "removed"))
     result.clusters.write.parquet(str(out / "clusters"))
     report = engine_report("spark", paths, config, options, result.stats)
+    write_report(out / "report.json", report)
+    return report
+
+
+# -- contamination scan ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SparkIndex(Shipped):
+    """The index as a Spark broadcast variable: sent once per executor, loaded once per Python worker."""
+
+    broadcast: Any
+    key: str
+
+    def load(self) -> ContaminationIndex:
+        return self.broadcast.value
+
+
+def scan_split(
+    df: DataFrame,
+    index: ContaminationIndex | str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    min_ngrams: int = 1,
+    min_coverage: float = 0.0,
+    remove: bool = False,
+    tokenizer: str | None = None,
+    options: EngineOptions | None = None,
+) -> EngineScanResult[DataFrame]:
+    """Contamination scan on Spark: the hits of :meth:`ContaminationIndex.scan`, and optionally the split.
+
+    The index is a broadcast variable, loaded once per Python worker; each
+    batch (``mapInArrow``) is scanned by the local engine's Rust scanner.
+
+    Args:
+        df: a DataFrame with the text column (and the id column).
+        index: a :class:`~stemmatic.contamination.ContaminationIndex` or the path of a saved one.
+        text_column: column holding the document text.
+        id_column: column of document ids for ``doc_id``; by default the
+            row's position in input order (as :func:`scan_corpus` numbers it).
+        min_ngrams, min_coverage: when a (document, entry) pair counts as a hit.
+        remove: also return ``clean`` (rows without hits) and ``removed``
+            (plus ``contamination_reason``, ``contamination_hits``).
+        tokenizer: if given, must equal the index's tokenizer (else refused).
+        options: ``task_threads`` (Rust threads per task) is the one that applies.
+
+    Returns:
+        ``hits`` (the columns of ``HITS_SCHEMA``, ordered by document then
+        entry), ``clean`` / ``removed`` in input order, and ``stats``.
+    """
+    from stemmatic.contamination import ContaminationIndex
+
+    loaded = index if isinstance(index, ContaminationIndex) else ContaminationIndex.load(index)
+    params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
+    params.validate(loaded)
+    session = df.sparkSession
+    handle = _SparkIndex(session.sparkContext.broadcast(loaded), uuid.uuid4().hex)
+    result = run_scan(SparkBackend(session), df, loaded, handle, params, options or EngineOptions())
+    clean = removed = None
+    if result.clean is not None and result.removed is not None:
+        clean = result.clean.orderBy(ROW).drop(ROW)
+        removed = result.removed.orderBy(ROW).drop(ROW)
+    return EngineScanResult(
+        hits=result.hits.orderBy(ROW, ENTRY).drop(ROW, ENTRY),
+        clean=clean,
+        removed=removed,
+        stats=result.stats,
+    )
+
+
+def scan(
+    df: DataFrame,
+    index: ContaminationIndex | str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    min_ngrams: int = 1,
+    min_coverage: float = 0.0,
+    tokenizer: str | None = None,
+    options: EngineOptions | None = None,
+) -> DataFrame:
+    """The hits of :func:`scan_split`: a DataFrame with the local ``ContaminationIndex.scan`` columns."""
+    return scan_split(
+        df,
+        index,
+        text_column=text_column,
+        id_column=id_column,
+        min_ngrams=min_ngrams,
+        min_coverage=min_coverage,
+        tokenizer=tokenizer,
+        options=options,
+    ).hits
+
+
+def scan_to_directory(
+    inputs: list[str],
+    index_path: str,
+    output: str,
+    *,
+    params: ScanParams,
+    options: EngineOptions | None = None,
+    master: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """What ``stemmatic contamination scan --engine spark`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``."""
+    from pathlib import Path
+
+    from stemmatic.contamination import ContaminationIndex
+    from stemmatic.engines._scan import scan_report
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+
+    require("pyspark", "stemmatic.engines.spark")
+    from pyspark.sql import SparkSession
+
+    index = ContaminationIndex.load(index_path)
+    params.validate(index)
+    files = resolve_inputs(inputs)
+    out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
+    builder = SparkSession.builder.appName("stemmatic-contamination-scan")
+    if master:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
+    formats = {f.format for f in files}
+    paths = [str(f.path) for f in files]
+    if formats == {"parquet"}:
+        df = spark.read.parquet(*paths)
+    elif formats == {"jsonl"}:
+        df = spark.read.json(paths)
+    else:
+        raise ParameterError("--engine spark reads inputs of one format: all Parquet or all JSONL")
+    result = scan_split(
+        df,
+        index,
+        text_column=params.text_column,
+        id_column=params.id_column,
+        min_ngrams=params.min_ngrams,
+        min_coverage=params.min_coverage,
+        remove=params.remove,
+        options=options,
+    )
+    result.hits.write.parquet(str(out / "hits"))
+    if result.clean is not None and result.removed is not None:
+        result.clean.write.parquet(str(out / "clean"))
+        result.removed.write.parquet(str(out / "removed"))
+    report = scan_report("spark", paths, str(index_path), params, result.stats)
     write_report(out / "report.json", report)
     return report
