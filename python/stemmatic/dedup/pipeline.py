@@ -59,6 +59,7 @@ from stemmatic.io import (
     StageTimer,
     iter_chunks,
     parse_size,
+    prefetch,
     prepare_output_dir,
     resolve_inputs,
     write_report,
@@ -387,12 +388,14 @@ class _Run:
         return cols
 
     def _chunks(self, columns: list[str] | None, rejected: RejectedWriter | None = None) -> Iterator[Chunk]:
-        return iter_chunks(
-            self.files,
-            columns=columns,
-            batch_rows=self.config.batch_rows,
-            on_error=self.config.on_error,
-            on_rejected=rejected,
+        return prefetch(
+            iter_chunks(
+                self.files,
+                columns=columns,
+                batch_rows=self.config.batch_rows,
+                on_error=self.config.on_error,
+                on_rejected=rejected,
+            )
         )
 
     def _texts(self, chunk: Chunk) -> pa.Array:
