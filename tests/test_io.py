@@ -104,3 +104,37 @@ def test_output_dir_refuses_existing_unless_asked(tmp_path) -> None:
         prepare_output_dir(out)
     prepare_output_dir(out, overwrite=True)
     assert not (out / "x").exists()
+
+
+def test_prefetch_keeps_order_reraises_and_stops_early() -> None:
+    import threading
+
+    from stemmatic.io import prefetch
+
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+    def failing():
+        yield 1
+        raise ValueError("boom at item 2")
+
+    got = []
+    with pytest.raises(ValueError, match="boom at item 2"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    gen = prefetch(endless(), depth=2)
+    assert next(gen) == 0
+    gen.close()
+    count = len(produced)
+    assert count <= 5
+    assert not any(t.name == "stemmatic-prefetch" and t.is_alive() for t in threading.enumerate())
