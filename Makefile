@@ -25,6 +25,12 @@ venv: $(BIN)/python ## Create the virtual environment (.venv)
 
 install: venv ## Create .venv, install stemmatic (editable) with every extra, and build the extension
 	MATURIN_PEP517_ARGS="--profile $(DEV_PROFILE)" $(BIN)/pip install -e ".[$(EXTRAS)]"
+	touch $(VENV)/.installed
+
+# `make test` on a fresh clone installs first; after that, `make build` is the
+# step that refreshes the extension when rust/ changes.
+$(VENV)/.installed:
+	$(MAKE) install
 
 build: venv ## Rebuild the Rust extension into the package (after editing rust/)
 	rm -rf target/wheels-dev
@@ -48,7 +54,7 @@ fmt: ## Format Rust and Python sources
 test-rust: ## Rust unit and property tests
 	cargo test -p stemmatic-core
 
-test-python: ## pytest (doctests of the package included)
+test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 	$(BIN)/python -m pytest
 
 test: test-rust test-python ## All tests: cargo test, then pytest
