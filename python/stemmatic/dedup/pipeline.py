@@ -143,6 +143,18 @@ class DedupConfig:
         MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
         parse_size(self.memory_limit)
 
+    @classmethod
+    def build(cls, config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
+        """A validated config: ``config`` (or the defaults) with keyword ``overrides``."""
+        config = config or cls()
+        if overrides:
+            unknown = set(overrides) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise TypeError(f"dedup() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+            config = cls(**{**asdict(config), **overrides})
+        config.validate()
+        return config
+
     @property
     def keep_column(self) -> str | None:
         return self.keep.split(":", 1)[1] if self.keep.startswith("column:") else None
@@ -223,13 +235,7 @@ def dedup(
     >>> result.input_rows, result.kept_rows, result.removed_rows
     (3, 2, 1)
     """
-    config = config or DedupConfig()
-    if overrides:
-        unknown = set(overrides) - set(DedupConfig.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"dedup() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-        config = DedupConfig(**{**asdict(config), **overrides})
-    config.validate()
+    config = DedupConfig.build(config, overrides)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     files = resolve_inputs(inputs)

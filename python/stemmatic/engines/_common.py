@@ -141,14 +141,7 @@ class EngineDedupResult(Generic[D]):
 
 def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
     """A validated :class:`DedupConfig` from a base config and keyword overrides."""
-    config = config or DedupConfig()
-    if overrides:
-        unknown = set(overrides) - set(DedupConfig.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"dedup() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-        config = DedupConfig(**{**asdict(config), **overrides})
-    config.validate()
-    return config
+    return DedupConfig.build(config, overrides)
 
 
 # ---------------------------------------------------------------------------
