@@ -367,7 +367,8 @@ def main() -> None:
         f"- Benchmark: {len(items):,} HumanEval-style items (prompt = `def` line + docstring, solution = body) from "
         "the documented functions of a held-out tenth of the Python stdlib modules (this machine's "
         f"`{sysconfig.get_paths()['stdlib']}`) and, to reach about {args.ngrams:,} n-grams, of every 7th module "
-        "of the installed packages (site-packages, never part of the corpus): {stats['entries']:,} entries, **{stats['ngrams']:,} distinct "
+        f"of the installed packages (site-packages, never part of the corpus): {stats['entries']:,} entries, "
+        f"**{stats['ngrams']:,} distinct "
         f"{NGRAM}-grams**, {stats['postings']:,} postings; index file {index_mb:.1f} MB",
         f"- Corpus: {len(docs):,} documents, {mb:.1f} MB: the other stdlib modules, `/usr/share/doc` and "
         f"`/usr/share/man` (decompressed), cut at line ends into documents of ≤ {DOC_CHARS:,} characters; "

@@ -8,7 +8,7 @@
 //! keys [u64] | posting_offsets [u32] | postings [u32]
 //! entry_benchmark [u32] | entry_field [u32] | entry_num_ngrams [u32] | entry_num_tokens [u32]
 //! item_id_offsets [u64] | item_id_data (str)
-//! short_lengths [u32] | short_first [u64]
+//! short_lengths [u32] | short_last [u64] | window_filter [u64]
 //! checksum u64: XXH3-64 (seed 0) of every byte before it
 //! ```
 //!
@@ -17,12 +17,19 @@
 //! arrays into vectors (the file is a few bytes per benchmark token), then
 //! checks every invariant the scanner relies on, so a damaged or hostile
 //! file is an error, never a panic.
+//!
+//! `short_last` and `window_filter` hold the prefilter's token hashes and
+//! rolling keys ([`super::prefilter`]): the format version names their
+//! definition too. Version 2 added them (version 1 had `short_first`, XXH3
+//! hashes of the first unit, and no bitset); an index of another version is
+//! refused and must be rebuilt.
 
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Entries, IndexStats, Lookup, NgramIndex};
+use super::prefilter::KeyFilter;
+use super::{Entries, IndexStats, Lookup, NgramIndex, ScanPlan};
 use crate::error::{CoreError, Result};
 use crate::shingle::ShingleSpec;
 use crate::text::Tokenizer;
@@ -30,7 +37,7 @@ use crate::text::Tokenizer;
 /// The first bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"STMNGIDX";
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 fn format_error(reason: impl Into<String>) -> CoreError {
     CoreError::IndexFormat {
@@ -145,6 +152,7 @@ impl NgramIndex {
             + self.postings.len() * 4
             + self.entries.len() * 24
             + self.entries.item_id_data.len()
+            + self.window_filter.words().len() * 8
             + self.metadata.len();
         let mut w = Writer(Vec::with_capacity(capacity));
         w.0.extend_from_slice(&MAGIC);
@@ -171,7 +179,8 @@ impl NgramIndex {
         w.u64s(&self.entries.item_id_offsets);
         w.str(&self.entries.item_id_data);
         w.u32s(&self.short_lengths);
-        w.u64s(&self.short_first);
+        w.u64s(&self.short_last);
+        w.u64s(self.window_filter.words());
         let checksum = xxh3_64(&w.0);
         w.u64(checksum);
         w.0
@@ -248,7 +257,9 @@ impl NgramIndex {
             item_id_data: r.str()?,
         };
         let short_lengths = r.u32s()?;
-        let short_first = r.u64s()?;
+        let short_last = r.u64s()?;
+        let window_filter = KeyFilter::from_words(r.u64s()?)
+            .ok_or_else(|| format_error("inconsistent index: window filter size"))?;
         if r.pos != body.len() {
             return Err(format_error("unexpected bytes after the last section"));
         }
@@ -262,14 +273,17 @@ impl NgramIndex {
             keys,
             posting_offsets,
             postings,
+            scan_plan: ScanPlan::new(spec.ngram, &[], &[]),
             short_lengths,
-            short_first,
+            short_last,
+            window_filter,
             stats,
             metadata,
         };
         index.validate()?;
         Ok(NgramIndex {
             lookup: Lookup::new(&index.keys),
+            scan_plan: ScanPlan::new(index.spec.ngram, &index.short_lengths, &index.short_last),
             ..index
         })
     }
@@ -328,7 +342,7 @@ impl NgramIndex {
                 .short_lengths
                 .iter()
                 .any(|&l| l == 0 || l as usize >= self.spec.ngram)
-            || !self.short_first.windows(2).all(|w| w[0] < w[1])
+            || !self.short_last.windows(2).all(|w| w[0] < w[1])
         {
             return bad("short entries");
         }

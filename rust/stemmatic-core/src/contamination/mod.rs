@@ -28,19 +28,25 @@
 //! ## Layout
 //!
 //! The index is flat arrays: the sorted distinct hashes, and for each a
-//! posting list of entry ids ([`format`] writes them to one file with a
-//! magic, a format version and a checksum). Lookups go through a bitmap
-//! prefilter and a bucket table keyed by the top bits of the hash, both
-//! rebuilt on load (see [`NgramIndex::contains`]).
+//! posting list of entry ids, plus the bitset of the rolling keys of its
+//! n-grams ([`prefilter`]; [`format`] writes them to one file with a magic, a
+//! format version and a checksum). Lookups go through a bitmap prefilter and
+//! a bucket table keyed by the top bits of the hash, both rebuilt on load
+//! (see [`NgramIndex::contains`]).
 //!
-//! Scanning ([`NgramIndex::scan_batch`]) hashes every n-gram of a document,
-//! collects the matched distinct n-grams per entry, and maps the matched
-//! token runs back to character offsets of the original text
-//! ([`unit_char_spans`]) only for documents that match.
+//! Scanning ([`NgramIndex::scan_batch`]) cuts a document into units in one
+//! pass ([`units`]), computes the rolling key of every n-gram window in O(1)
+//! each, and computes the documented XXH3 hash and looks it up only for the
+//! windows whose key the bitset holds (a few %). It collects the matched
+//! distinct n-grams per entry and maps the matched token runs back to
+//! character offsets of the original text ([`unit_char_spans`]) only for
+//! documents that match.
 
 mod format;
+mod prefilter;
 mod scan;
 mod spans;
+mod units;
 
 use std::collections::HashMap;
 
@@ -51,6 +57,8 @@ use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 use crate::shingle::ShingleSpec;
 use crate::text::Tokenizer;
+use prefilter::{KeyFilter, sequence_key, window_factor};
+use units::Units;
 
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use scan::{DocHit, ScanBatch, ScanOptions, ScanScratch};
@@ -156,11 +164,38 @@ pub struct NgramIndex {
     postings: Vec<u32>,
     /// Sorted distinct token counts (< ngram) of the entries matched whole.
     short_lengths: Vec<u32>,
-    /// Sorted distinct hashes of the first unit of those entries.
-    short_first: Vec<u64>,
+    /// Sorted distinct [`prefilter::token_hash`]es of the last unit of those entries.
+    short_last: Vec<u64>,
+    /// The rolling keys of every indexed n-gram (and whole short entry).
+    window_filter: KeyFilter,
     stats: IndexStats,
     metadata: String,
     lookup: Lookup,
+    /// Derived from the fields above on build and load.
+    scan_plan: ScanPlan,
+}
+
+/// What a scan derives from the stored index.
+#[derive(Debug, Clone)]
+struct ScanPlan {
+    /// [`window_factor`] of the n-gram size.
+    ngram_factor: u64,
+    /// [`window_factor`] of each of `short_lengths`.
+    short_factors: Vec<u64>,
+    short_last: KeyFilter,
+}
+
+impl ScanPlan {
+    fn new(ngram: usize, short_lengths: &[u32], short_last: &[u64]) -> Self {
+        Self {
+            ngram_factor: window_factor(ngram),
+            short_factors: short_lengths
+                .iter()
+                .map(|&len| window_factor(len as usize))
+                .collect(),
+            short_last: KeyFilter::of(short_last),
+        }
+    }
 }
 
 impl PartialEq for NgramIndex {
@@ -175,7 +210,8 @@ impl PartialEq for NgramIndex {
             && self.posting_offsets == other.posting_offsets
             && self.postings == other.postings
             && self.short_lengths == other.short_lengths
-            && self.short_first == other.short_first
+            && self.short_last == other.short_last
+            && self.window_filter == other.window_filter
             && self.stats == other.stats
             && self.metadata == other.metadata
     }
@@ -403,22 +439,18 @@ pub(crate) fn unit_starts(normalized: &str, char_level: bool, starts: &mut Vec<u
 /// The fingerprint of one entry text.
 struct Fingerprint {
     status: ItemStatus,
-    hashes: Vec<u64>,
+    /// Sorted distinct (XXH3 hash, rolling key) of its n-grams.
+    hashes: Vec<(u64, u64)>,
     num_tokens: usize,
-    /// Hash of the first unit, for entries matched whole.
-    first_unit: Option<u64>,
+    /// Token hash of the last unit, for entries matched whole.
+    last_unit: Option<u64>,
 }
 
-fn fingerprint(
-    spec: ShingleSpec,
-    min_tokens: usize,
-    text: &str,
-    normalized: &mut String,
-    starts: &mut Vec<usize>,
-) -> Fingerprint {
-    spec.tokenizer.normalize_into(text, normalized);
-    let gap = unit_starts(normalized, spec.tokenizer.is_char_level(), starts);
-    let units = starts.len() - 1;
+fn fingerprint(spec: ShingleSpec, min_tokens: usize, text: &str, units: &mut Units) -> Fingerprint {
+    units.fill(spec.tokenizer, text);
+    let (starts, gap, token_hashes) = (&units.starts, units.gap, &units.hashes);
+    let bytes = units.bytes();
+    let units = units.count();
     let status = if units == 0 {
         ItemStatus::Empty
     } else if units < min_tokens {
@@ -431,27 +463,36 @@ fn fingerprint(
             status,
             hashes: Vec::new(),
             num_tokens: units,
-            first_unit: None,
+            last_unit: None,
         };
     }
-    let bytes = normalized.as_bytes();
     let n = spec.ngram;
-    let (hashes, first_unit) = if units >= n {
-        let mut hashes: Vec<u64> = (0..=units - n)
-            .map(|p| xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed))
+    let (hashes, last_unit) = if units >= n {
+        let mut hashes: Vec<(u64, u64)> = (0..=units - n)
+            .map(|p| {
+                (
+                    xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed),
+                    sequence_key(&token_hashes[p..p + n]),
+                )
+            })
             .collect();
         hashes.sort_unstable();
         hashes.dedup();
         (hashes, None)
     } else {
-        let first = xxh3_64_with_seed(&bytes[..starts[1] - gap], spec.seed);
-        (vec![xxh3_64_with_seed(bytes, spec.seed)], Some(first))
+        (
+            vec![(
+                xxh3_64_with_seed(bytes, spec.seed),
+                sequence_key(token_hashes),
+            )],
+            token_hashes.last().copied(),
+        )
     };
     Fingerprint {
         status,
         hashes,
         num_tokens: units,
-        first_unit,
+        last_unit,
     }
 }
 
@@ -466,9 +507,9 @@ pub struct IndexBuilder {
     /// Item number (distinct benchmark + item id) of every entry.
     entry_item: Vec<u32>,
     items: HashMap<(u32, String), u32>,
-    /// (fingerprint, entry) pairs.
-    pairs: Vec<(u64, u32)>,
-    first_unit: Vec<Option<u64>>,
+    /// (fingerprint, entry, rolling key) triples.
+    pairs: Vec<(u64, u32, u64)>,
+    last_unit: Vec<Option<u64>>,
 }
 
 impl IndexBuilder {
@@ -490,7 +531,7 @@ impl IndexBuilder {
             entry_item: Vec::new(),
             items: HashMap::new(),
             pairs: Vec::new(),
-            first_unit: Vec::new(),
+            last_unit: Vec::new(),
         })
     }
 
@@ -533,33 +574,30 @@ impl IndexBuilder {
             }
         }
         let (spec, min_tokens) = (self.spec, self.min_tokens);
-        let one = |item: &ItemRow<'_>, buffers: &mut (String, Vec<usize>)| match item.text {
+        let one = |item: &ItemRow<'_>, units: &mut Units| match item.text {
             None => Fingerprint {
                 status: ItemStatus::Null,
                 hashes: Vec::new(),
                 num_tokens: 0,
-                first_unit: None,
+                last_unit: None,
             },
             Some(bytes) => {
                 // Checked above.
                 let text = std::str::from_utf8(bytes).unwrap_or("");
-                fingerprint(spec, min_tokens, text, &mut buffers.0, &mut buffers.1)
+                fingerprint(spec, min_tokens, text, units)
             }
         };
         let total_bytes: usize = items.iter().map(|i| i.text.map_or(0, <[u8]>::len)).sum();
         let prints: Vec<Fingerprint> =
             if workers <= 1 || items.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
-                let mut buffers = (String::new(), Vec::new());
-                items.iter().map(|item| one(item, &mut buffers)).collect()
+                let mut units = Units::default();
+                items.iter().map(|item| one(item, &mut units)).collect()
             } else {
                 run_in_pool(workers, || {
                     items
                         .par_iter()
                         .with_max_len(64)
-                        .map_init(
-                            || (String::new(), Vec::new()),
-                            |buffers, item| one(item, buffers),
-                        )
+                        .map_init(Units::default, |units, item| one(item, units))
                         .collect()
                 })?
             };
@@ -589,9 +627,13 @@ impl IndexBuilder {
                 .item_id_offsets
                 .push(self.entries.item_id_data.len() as u64);
             self.entry_item.push(item_number);
-            self.first_unit.push(print.first_unit);
-            self.pairs
-                .extend(print.hashes.into_iter().map(|h| (h, entry)));
+            self.last_unit.push(print.last_unit);
+            self.pairs.extend(
+                print
+                    .hashes
+                    .into_iter()
+                    .map(|(hash, key)| (hash, entry, key)),
+            );
         }
         Ok(statuses)
     }
@@ -622,6 +664,7 @@ impl IndexBuilder {
         let mut postings = Vec::new();
         let mut group_items = Vec::new();
         let mut num_ngrams = vec![0u32; self.entries.len()];
+        let mut window_keys = Vec::new();
         for group in self.pairs.chunk_by(|a, b| a.0 == b.0) {
             let hash = group[0].0;
             if allow.binary_search(&hash).is_ok() {
@@ -630,7 +673,7 @@ impl IndexBuilder {
             }
             if let Some(cap) = options.max_item_frequency {
                 group_items.clear();
-                group_items.extend(group.iter().map(|&(_, e)| self.entry_item[e as usize]));
+                group_items.extend(group.iter().map(|&(_, e, _)| self.entry_item[e as usize]));
                 group_items.sort_unstable();
                 group_items.dedup();
                 if group_items.len() as u64 > cap {
@@ -639,9 +682,15 @@ impl IndexBuilder {
                 }
             }
             keys.push(hash);
-            for &(_, entry) in group {
-                postings.push(entry);
-                num_ngrams[entry as usize] += 1;
+            let first_posting = postings.len();
+            for &(_, entry, window_key) in group {
+                window_keys.push(window_key);
+                // Sorted by entry: one posting per entry, even if (only
+                // through an XXH3 collision) the group has several keys.
+                if postings.len() == first_posting || postings.last() != Some(&entry) {
+                    postings.push(entry);
+                    num_ngrams[entry as usize] += 1;
+                }
             }
             let end = u32::try_from(postings.len())
                 .map_err(|_| CoreError::param("items", "more than 2^32 - 1 postings"))?;
@@ -657,21 +706,24 @@ impl IndexBuilder {
         self.entries.num_ngrams = num_ngrams;
 
         let mut short_lengths = Vec::new();
-        let mut short_first = Vec::new();
-        for (entry, first) in self.first_unit.iter().enumerate() {
-            if let Some(first) = *first {
+        let mut short_last = Vec::new();
+        for (entry, last) in self.last_unit.iter().enumerate() {
+            if let Some(last) = *last {
                 if self.entries.num_ngrams[entry] > 0 {
                     short_lengths.push(self.entries.num_tokens[entry]);
-                    short_first.push(first);
+                    short_last.push(last);
                 }
             }
         }
         short_lengths.sort_unstable();
         short_lengths.dedup();
-        short_first.sort_unstable();
-        short_first.dedup();
+        short_last.sort_unstable();
+        short_last.dedup();
+        window_keys.sort_unstable();
+        window_keys.dedup();
 
         let lookup = Lookup::new(&keys);
+        let scan_plan = ScanPlan::new(self.spec.ngram, &short_lengths, &short_last);
         Ok(NgramIndex {
             spec: self.spec,
             min_tokens: self.min_tokens,
@@ -682,10 +734,12 @@ impl IndexBuilder {
             posting_offsets,
             postings,
             short_lengths,
-            short_first,
+            short_last,
+            window_filter: KeyFilter::of(&window_keys),
             stats,
             metadata: options.metadata.clone(),
             lookup,
+            scan_plan,
         })
     }
 }

@@ -3,7 +3,9 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::{NgramIndex, unit_char_spans, unit_starts};
+use super::prefilter::{prefix_keys, window_key};
+use super::units::{Units, ascii_unit_spans};
+use super::{NgramIndex, unit_char_spans};
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 
@@ -74,8 +76,11 @@ struct Match {
 /// Buffers reused from one document to the next.
 #[derive(Debug, Default)]
 pub struct ScanScratch {
-    normalized: String,
-    starts: Vec<usize>,
+    units: Units,
+    /// Rolling keys of the units' prefixes.
+    prefix: Vec<u64>,
+    /// First units of the n-gram windows that pass the prefilter.
+    candidates: Vec<usize>,
     matches: Vec<Match>,
     hashes: Vec<u64>,
     distinct: Vec<u64>,
@@ -112,18 +117,19 @@ impl NgramIndex {
         scratch: &mut ScanScratch,
     ) -> Vec<DocHit> {
         let spec = self.spec;
-        spec.tokenizer.normalize_into(text, &mut scratch.normalized);
-        let gap = unit_starts(
-            &scratch.normalized,
-            spec.tokenizer.is_char_level(),
-            &mut scratch.starts,
-        );
-        let units = scratch.starts.len() - 1;
-        let bytes = scratch.normalized.as_bytes();
-        let starts = &scratch.starts;
+        let units = &mut scratch.units;
+        units.fill(spec.tokenizer, text);
+        let count = units.count();
+        let (bytes, starts, gap) = (units.bytes(), &units.starts, units.gap);
+        prefix_keys(&units.hashes, &mut scratch.prefix);
+        let prefix = &scratch.prefix;
+        let plan = &self.scan_plan;
+        let filter = &self.window_filter;
+        let gram = |start: usize, len: usize| {
+            xxh3_64_with_seed(&bytes[starts[start]..starts[start + len] - gap], spec.seed)
+        };
         let matches = &mut scratch.matches;
         matches.clear();
-        let n = spec.ngram;
         let mut push = |hash: u64, start: usize, len: usize| {
             if let Some(key) = self.lookup.find(&self.keys, hash) {
                 matches.extend(self.postings_at(key).iter().map(|&entry| Match {
@@ -134,39 +140,50 @@ impl NgramIndex {
                 }));
             }
         };
-        if units >= n {
-            // Hash every n-gram first, then probe: the probes of the second loop
-            // are independent loads, so their cache misses overlap instead of
-            // waiting behind the hashing.
+        let n = spec.ngram;
+        if count >= n {
+            // Probe the bitset for every window first, then hash and look up
+            // the few that pass: the probes are independent loads whose cache
+            // misses overlap.
+            // Branch-free: every window is written, and the next one goes
+            // over it unless its bit was set.
+            let candidates = &mut scratch.candidates;
+            candidates.clear();
+            candidates.resize(count - n + 1, 0);
+            let mut passed = 0;
+            for start in 0..=count - n {
+                candidates[passed] = start;
+                passed += usize::from(filter.may_contain(window_key(
+                    prefix,
+                    start,
+                    n,
+                    plan.ngram_factor,
+                )));
+            }
+            candidates.truncate(passed);
             let hashes = &mut scratch.hashes;
             hashes.clear();
-            hashes.extend(
-                (0..=units - n)
-                    .map(|p| xxh3_64_with_seed(&bytes[starts[p]..starts[p + n] - gap], spec.seed)),
-            );
-            for (p, &hash) in hashes.iter().enumerate() {
+            hashes.extend(candidates.iter().map(|&start| gram(start, n)));
+            for (&start, &hash) in candidates.iter().zip(hashes.iter()) {
                 if self.lookup.may_contain(hash) {
-                    push(hash, p, n);
+                    push(hash, start, n);
                 }
             }
         }
         if !self.short_lengths.is_empty() {
-            for p in 0..units {
-                let first = xxh3_64_with_seed(&bytes[starts[p]..starts[p + 1] - gap], spec.seed);
-                if self.short_first.binary_search(&first).is_err() {
+            // Entries shorter than n, found by their last unit.
+            for (last, &unit_hash) in units.hashes.iter().enumerate() {
+                if !plan.short_last.may_contain(unit_hash) {
                     continue;
                 }
-                for &len in &self.short_lengths {
+                for (&len, &factor) in self.short_lengths.iter().zip(&plan.short_factors) {
                     let len = len as usize;
-                    if p + len > units {
+                    let Some(start) = (last + 1).checked_sub(len) else {
                         break;
-                    }
-                    let hash = if len == 1 {
-                        first
-                    } else {
-                        xxh3_64_with_seed(&bytes[starts[p]..starts[p + len] - gap], spec.seed)
                     };
-                    push(hash, p, len);
+                    if filter.may_contain(window_key(prefix, start, len, factor)) {
+                        push(gram(start, len), start, len);
+                    }
                 }
             }
         }
@@ -174,7 +191,9 @@ impl NgramIndex {
             return Vec::new();
         }
         matches.sort_unstable_by_key(|m| (m.entry, m.start, m.len));
-        unit_char_spans(spec.tokenizer, text, &mut scratch.unit_spans);
+        if !ascii_unit_spans(spec.tokenizer, text, &mut scratch.unit_spans) {
+            unit_char_spans(spec.tokenizer, text, &mut scratch.unit_spans);
+        }
         let unit_spans = &scratch.unit_spans;
         let mut hits = Vec::new();
         for group in matches.chunk_by(|a, b| a.entry == b.entry) {

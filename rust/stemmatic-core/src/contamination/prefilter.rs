@@ -1,0 +1,206 @@
+//! The rolling prefilter: which token windows of a document may be indexed
+//! n-grams, at O(1) per window instead of one XXH3 of ~70 bytes.
+//!
+//! Every unit (token or character) gets a cheap 64-bit hash of its
+//! normalized bytes ([`token_hash`]), and a window of units `t_j..t_{j+m}`
+//! the polynomial key `K = Σ t_{j+k} · B^(m-1-k) mod 2^64` (Karp and Rabin
+//! 1987), read off prefix sums in one multiply ([`window_key`]). The index
+//! keeps a bitset of the keys of its n-grams ([`KeyFilter`], one bit per key,
+//! addressed by the key's top bits): a window whose bit is clear is not an
+//! indexed n-gram, and only the others pay for the documented XXH3 hash and
+//! the exact lookup. The prefilter only skips work: the same text always has
+//! the same key, so no window whose XXH3 hash is indexed is skipped (the one
+//! exception would be an XXH3 collision between different texts, which the
+//! hashing contract already treats as impossible).
+//!
+//! The token hash and the base `B` are part of the index file format
+//! ([`super::FORMAT_VERSION`]): the stored bitset was made with them.
+
+/// The base `B` of the polynomial window keys (odd, so multiplying by it is
+/// a bijection modulo 2^64).
+const WINDOW_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
+const TOKEN_XOR: u64 = 0x243F_6A88_85A3_08D3;
+const TOKEN_MULTIPLIER: u64 = 0x1319_8A2E_0370_7345;
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits (high half XOR low
+/// half): one multiply that mixes every input bit into the output.
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// One step of [`token_hash`]: mix the next 8-byte word into the state.
+#[inline(always)]
+pub(crate) fn mix_word(state: u64, word: u64) -> u64 {
+    folded_multiply(state ^ word ^ TOKEN_XOR, TOKEN_MULTIPLIER)
+}
+
+/// The low `len` bytes of a little-endian word (`len` in 1..=8).
+#[inline(always)]
+pub(crate) fn low_bytes(word: u64, len: usize) -> u64 {
+    word & (u64::MAX >> (64 - 8 * len.clamp(1, 8)))
+}
+
+/// The prefilter hash of one unit's normalized bytes: the state starts at
+/// the byte length, and each 8-byte little-endian word of the bytes (the
+/// last one zero-padded) is mixed in with [`mix_word`].
+/// [`super::units`] computes the same value while it copies tokens.
+pub(crate) fn token_hash(token: &[u8]) -> u64 {
+    let mut state = token.len() as u64;
+    let mut words = token.chunks_exact(8);
+    for word in &mut words {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(word);
+        state = mix_word(state, u64::from_le_bytes(raw));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut raw = [0u8; 8];
+        raw[..rest.len()].copy_from_slice(rest);
+        state = mix_word(state, u64::from_le_bytes(raw));
+    }
+    state
+}
+
+/// `prefix[i]` = key of the first `i` units (`prefix[0] = 0`), written into
+/// `prefix` (cleared first).
+pub(crate) fn prefix_keys(token_hashes: &[u64], prefix: &mut Vec<u64>) {
+    prefix.clear();
+    prefix.reserve(token_hashes.len() + 1);
+    let mut key = 0u64;
+    prefix.push(key);
+    for &hash in token_hashes {
+        key = key.wrapping_mul(WINDOW_BASE).wrapping_add(hash);
+        prefix.push(key);
+    }
+}
+
+/// `B^len mod 2^64`, the factor [`window_key`] needs for windows of `len` units.
+pub(crate) fn window_factor(len: usize) -> u64 {
+    let (mut base, mut exp, mut out) = (WINDOW_BASE, len, 1u64);
+    while exp > 0 {
+        if exp & 1 == 1 {
+            out = out.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        exp >>= 1;
+    }
+    out
+}
+
+/// The key of the `len` units from `start`, given `factor` =
+/// [`window_factor`]`(len)`. `start + len` must be at most `prefix.len() - 1`.
+#[inline(always)]
+pub(crate) fn window_key(prefix: &[u64], start: usize, len: usize, factor: u64) -> u64 {
+    prefix[start + len].wrapping_sub(prefix[start].wrapping_mul(factor))
+}
+
+/// The key of a whole unit sequence.
+pub(crate) fn sequence_key(token_hashes: &[u64]) -> u64 {
+    token_hashes.iter().fold(0u64, |key, &hash| {
+        key.wrapping_mul(WINDOW_BASE).wrapping_add(hash)
+    })
+}
+
+/// A set of 64-bit keys as one bit per key, addressed by the key's top
+/// bits: false positives (a few % at 16 bits per key), never false negatives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyFilter {
+    words: Vec<u64>,
+    shift: u32,
+}
+
+impl KeyFilter {
+    /// A filter of at least `bits_per_key` bits per key for `len` keys.
+    pub(crate) fn with_capacity(len: usize, bits_per_key: usize) -> Self {
+        let bits = len
+            .saturating_mul(bits_per_key)
+            .clamp(64, 1 << 40)
+            .next_power_of_two();
+        Self::from_words(vec![0; bits / 64]).unwrap_or_else(|| Self {
+            words: vec![0],
+            shift: 58,
+        })
+    }
+
+    /// A filter over stored words: `None` unless their count is a power of two.
+    pub(crate) fn from_words(words: Vec<u64>) -> Option<Self> {
+        if !words.len().is_power_of_two() {
+            return None;
+        }
+        let bits = words.len().trailing_zeros() + 6;
+        Some(Self {
+            words,
+            shift: 64 - bits,
+        })
+    }
+
+    /// The filter of `keys`, at 16 bits per key.
+    pub(crate) fn of(keys: &[u64]) -> Self {
+        let mut filter = Self::with_capacity(keys.len(), 16);
+        for &key in keys {
+            filter.insert(key);
+        }
+        filter
+    }
+
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    pub(crate) fn insert(&mut self, key: u64) {
+        let bit = key >> self.shift;
+        if let Some(word) = self.words.get_mut((bit >> 6) as usize) {
+            *word |= 1 << (bit & 63);
+        }
+    }
+
+    /// False means `key` was never inserted.
+    #[inline(always)]
+    pub(crate) fn may_contain(&self, key: u64) -> bool {
+        let bit = key >> self.shift;
+        self.words
+            .get((bit >> 6) as usize)
+            .is_some_and(|word| word & (1 << (bit & 63)) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keys_are_sequence_keys() {
+        let hashes: Vec<u64> = (0..20u64).map(|i| token_hash(&i.to_le_bytes())).collect();
+        let mut prefix = Vec::new();
+        prefix_keys(&hashes, &mut prefix);
+        for len in 1..=hashes.len() {
+            let factor = window_factor(len);
+            for start in 0..=hashes.len() - len {
+                assert_eq!(
+                    window_key(&prefix, start, len, factor),
+                    sequence_key(&hashes[start..start + len])
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn token_hash_reads_zero_padded_words() {
+        let mut state = 11u64;
+        state = mix_word(state, u64::from_le_bytes(*b"abcdefgh"));
+        state = mix_word(state, low_bytes(u64::from_le_bytes(*b"ijkXXXXX"), 3));
+        assert_eq!(token_hash(b"abcdefghijk"), state);
+        assert_ne!(token_hash(b"a"), token_hash(b"a\0"));
+    }
+
+    #[test]
+    fn filter_has_no_false_negatives() {
+        let keys: Vec<u64> = (0..1000u64).map(|i| token_hash(&i.to_le_bytes())).collect();
+        let filter = KeyFilter::of(&keys);
+        assert!(keys.iter().all(|&k| filter.may_contain(k)));
+        assert_eq!(filter.words().len(), 16384 / 64);
+        assert!(KeyFilter::from_words(vec![0; 3]).is_none());
+    }
+}

@@ -1,0 +1,458 @@
+//! A document as units: its normalized bytes (exactly
+//! [`Tokenizer::normalize_into`]'s), where each unit starts, and each
+//! unit's [`token_hash`].
+//!
+//! For `words` and `whitespace` this is one pass over the text: the bytes
+//! that can belong to a token (ASCII token characters and every byte of a
+//! non-ASCII character) are marked 8 at a time with SWAR range tests into a
+//! 64-bit mask per 64 bytes, and runs of marked bytes are read off the mask's
+//! bit transitions, so a token costs no mispredicted branch per byte. An ASCII run is a token: it
+//! is lowercased and copied 8 bytes at a time, and hashed from the same
+//! words. A run with non-ASCII characters is normalized on its own by
+//! [`Tokenizer::normalize_into`]: the ASCII separators around it separate in
+//! the whole text too, and lowercasing is per character except for the
+//! final sigma, whose context can reach past separators, so a text with `Σ`
+//! (and every `chars` text) takes the general path: normalize the whole text,
+//! then hash each unit.
+
+use super::prefilter::{low_bytes, mix_word, token_hash};
+use crate::text::Tokenizer;
+
+/// Bit `k` set when byte `k` of the little-endian word is a token byte,
+/// and bit `k` set when it is not ASCII.
+#[inline(always)]
+fn word_token_bits(word: u64, words_tokenizer: bool) -> (u64, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & LOW_SEVEN;
+    // High bit of each byte set when `low` is in `lo..=hi` (no carries: low <= 0x7F).
+    let in_range =
+        |value: u64, lo: u64, hi: u64| (value + (0x80 - lo) * ONES) & !(value + (0x7F - hi) * ONES);
+    let token = if words_tokenizer {
+        let folded = low | 0x2020_2020_2020_2020;
+        in_range(folded, 0x61, 0x7A)
+            | in_range(low, 0x30, 0x39)
+            | !((low ^ 0x5F5F_5F5F_5F5F_5F5F) + LOW_SEVEN)
+    } else {
+        // Not `str.isspace()`: outside 0x09..=0x0D, 0x1C..=0x20.
+        !(in_range(low, 0x09, 0x0D) | in_range(low, 0x1C, 0x20))
+    };
+    // Non-ASCII bytes always belong to a run.
+    let high_bits = (token | word) & HIGH;
+    // Gather the 8 high bits into the top byte.
+    let gather = |bits: u64| bits.wrapping_mul(0x0002_0408_1020_4081) >> 56;
+    (gather(high_bits), gather(word & HIGH))
+}
+
+/// Call `on_run(start, end, ascii)` for each maximal run of token bytes
+/// of `bytes`, in order; `ascii` is false when the run has a non-ASCII byte.
+#[inline(always)]
+fn for_each_run(bytes: &[u8], words_tokenizer: bool, mut on_run: impl FnMut(usize, usize, bool)) {
+    let mut run_start = 0usize;
+    let mut run_ascii = true;
+    let mut in_run = false;
+    let mut carry = 0u64;
+    // The last block is padded with spaces (a separator for both
+    // tokenizers) and always has one, so every run ends inside the loop
+    // and `on_run` is inlined once.
+    let mut padded = [b' '; 64];
+    for base in (0..=bytes.len()).step_by(64) {
+        let block = if let Some(block) = bytes.get(base..).and_then(<[u8]>::first_chunk::<64>) {
+            block
+        } else {
+            let rest = bytes.get(base..).unwrap_or_default();
+            padded[..rest.len()].copy_from_slice(rest);
+            &padded
+        };
+        let (mut mask, mut non_ascii) = (0u64, 0u64);
+        for (k, chunk) in block.chunks_exact(8).enumerate() {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(chunk);
+            let (token, high) = word_token_bits(u64::from_le_bytes(raw), words_tokenizer);
+            mask |= token << (8 * k);
+            non_ascii |= high << (8 * k);
+        }
+        // A set bit where a run starts or ends.
+        let mut transitions = mask ^ ((mask << 1) | carry);
+        carry = mask >> 63;
+        // Bits from the start of the current run (or of the block) on.
+        let mut from = 0u32;
+        while transitions != 0 {
+            let bit = transitions.trailing_zeros();
+            transitions &= transitions - 1;
+            if in_run {
+                let run_bits = (u64::MAX << from) & !(u64::MAX << bit);
+                run_ascii &= non_ascii & run_bits == 0;
+                on_run(run_start, base + bit as usize, run_ascii);
+            } else {
+                run_start = base + bit as usize;
+                run_ascii = true;
+                from = bit;
+            }
+            in_run = !in_run;
+        }
+        if in_run {
+            run_ascii &= non_ascii & (u64::MAX << from) == 0;
+        }
+    }
+}
+
+/// For an ASCII text cut by `words` or `whitespace`, the character span of
+/// each unit (as [`super::unit_char_spans`] gives it) into `out`; false,
+/// with `out` untouched, for any other text.
+pub(crate) fn ascii_unit_spans(
+    tokenizer: Tokenizer,
+    text: &str,
+    out: &mut Vec<(usize, usize)>,
+) -> bool {
+    if tokenizer.is_char_level() || !text.is_ascii() {
+        return false;
+    }
+    out.clear();
+    for_each_run(
+        text.as_bytes(),
+        tokenizer == Tokenizer::Words,
+        |start, end, _| out.push((start, end)),
+    );
+    true
+}
+
+/// ASCII uppercase letters of a word plus 0x20; other bytes unchanged.
+#[inline(always)]
+fn ascii_lowercase_word(word: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & LOW_SEVEN;
+    // High bit of each byte: low >= b'A', then low > b'Z' (no carries: low <= 0x7F).
+    let at_least_a = low + 0x3F3F_3F3F_3F3F_3F3F;
+    let above_z = low + 0x2525_2525_2525_2525;
+    let upper = at_least_a & !above_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
+/// The 8 bytes of `bytes` from `at`, zero-padded past its end.
+#[inline(always)]
+fn load_word(bytes: &[u8], at: usize) -> u64 {
+    if let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        return u64::from_le_bytes(*word);
+    }
+    let mut raw = [0u8; 8];
+    let rest = bytes.get(at..).unwrap_or_default();
+    raw[..rest.len()].copy_from_slice(rest);
+    u64::from_le_bytes(raw)
+}
+
+/// Copy the ASCII token `bytes[start..end]`, lowercased, to `buffer` at
+/// `written`, followed by a space, a word at a time; returns its
+/// [`token_hash`] (computed from the same words) and the new end. `buffer`
+/// must have 8 spare bytes past the space.
+#[inline(always)]
+fn add_ascii_token(
+    buffer: &mut [u8],
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    written: usize,
+) -> (u64, usize) {
+    let len = end - start;
+    let mut state = len as u64;
+    let mut offset = 0;
+    loop {
+        let word = ascii_lowercase_word(load_word(bytes, start + offset));
+        let at = written + offset;
+        buffer[at..at + 8].copy_from_slice(&word.to_le_bytes());
+        state = mix_word(state, low_bytes(word, len - offset));
+        offset += 8;
+        if offset >= len {
+            break;
+        }
+    }
+    buffer[written + len] = b' ';
+    (state, written + len + 1)
+}
+
+/// Reusable buffers holding the units of one document.
+#[derive(Debug, Default)]
+pub(crate) struct Units {
+    /// The normalized text, possibly followed by spare bytes.
+    buffer: Vec<u8>,
+    len: usize,
+    /// Start of each unit in the normalized bytes, then a sentinel: unit `p`
+    /// is `bytes()[starts[p]..starts[p + 1] - gap]`.
+    pub(crate) starts: Vec<usize>,
+    /// [`token_hash`] of each unit.
+    pub(crate) hashes: Vec<u64>,
+    /// 1 for tokens (joined by one space), 0 for characters.
+    pub(crate) gap: usize,
+    text: String,
+    /// Byte ranges of the runs of token bytes of the text, and whether
+    /// each is ASCII.
+    runs: Vec<(usize, usize, bool)>,
+}
+
+impl Units {
+    /// The normalized text.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buffer[..self.len]
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Cut `text` into units.
+    pub(crate) fn fill(&mut self, tokenizer: Tokenizer, text: &str) {
+        let fast = match tokenizer {
+            Tokenizer::Words | Tokenizer::Whitespace => self.fill_tokens(text, tokenizer),
+            Tokenizer::Chars => false,
+        };
+        if !fast {
+            self.fill_general(tokenizer, text);
+        }
+    }
+
+    /// Normalize the whole text, then hash each unit.
+    pub(crate) fn fill_general(&mut self, tokenizer: Tokenizer, text: &str) {
+        tokenizer.normalize_into(text, &mut self.text);
+        self.buffer.clear();
+        self.buffer.extend_from_slice(self.text.as_bytes());
+        self.len = self.buffer.len();
+        self.gap = super::unit_starts(&self.text, tokenizer.is_char_level(), &mut self.starts);
+        self.hashes.clear();
+        let (bytes, gap) = (&self.buffer, self.gap);
+        self.hashes.extend(
+            self.starts
+                .windows(2)
+                .map(|w| token_hash(&bytes[w[0]..w[1] - gap])),
+        );
+    }
+
+    /// The one-pass tokenizer for `words` and `whitespace`; false (and the
+    /// buffers in any state) when the text needs the general path.
+    fn fill_tokens(&mut self, text: &str, tokenizer: Tokenizer) -> bool {
+        let bytes = text.as_bytes();
+        let ascii = bytes.is_ascii();
+        if !ascii && text.contains('\u{03A3}') {
+            return false;
+        }
+        self.starts.clear();
+        self.hashes.clear();
+        self.gap = 1;
+        // Spare bytes are overwritten, never read: grow, but do not clear.
+        if self.buffer.len() < bytes.len() + 16 {
+            self.buffer.resize(bytes.len() + 16, 0);
+        }
+        let words_tokenizer = tokenizer == Tokenizer::Words;
+        if ascii {
+            // Every run is a token.
+            let (buffer, starts, hashes) = (&mut self.buffer, &mut self.starts, &mut self.hashes);
+            let mut written = 0;
+            for_each_run(bytes, words_tokenizer, |start, end, _| {
+                starts.push(written);
+                let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
+                hashes.push(hash);
+                written = next;
+            });
+            self.starts.push(written);
+            self.len = written.saturating_sub(1);
+            return true;
+        }
+        let runs = &mut self.runs;
+        runs.clear();
+        for_each_run(bytes, words_tokenizer, |start, end, ascii| {
+            runs.push((start, end, ascii));
+        });
+        self.starts.reserve(self.runs.len() + 1);
+        self.hashes.reserve(self.runs.len());
+        let runs = std::mem::take(&mut self.runs);
+        let mut written = 0;
+        let mut rest = &runs[..];
+        while !rest.is_empty() {
+            // The longest stretch of ASCII runs, then one run with other characters.
+            let ascii_runs = rest
+                .iter()
+                .position(|&(_, _, ascii)| !ascii)
+                .unwrap_or(rest.len());
+            written = self.add_ascii_runs(bytes, &rest[..ascii_runs], written);
+            if let Some(&(start, end, _)) = rest.get(ascii_runs) {
+                written = self.add_mixed_run(text, start, end, written, tokenizer);
+            }
+            rest = rest.get(ascii_runs + 1..).unwrap_or_default();
+        }
+        self.runs = runs;
+        // `written` counts a space after the last unit: the sentinel of `starts`.
+        self.starts.push(written);
+        self.len = written.saturating_sub(1);
+        true
+    }
+
+    /// Append `runs` of ASCII token bytes at `written`: each is a token,
+    /// lowercased, copied and hashed a word at a time. Returns the new end
+    /// (past the separating space).
+    fn add_ascii_runs(
+        &mut self,
+        bytes: &[u8],
+        runs: &[(usize, usize, bool)],
+        mut written: usize,
+    ) -> usize {
+        let Some(&(first_start, _, _)) = runs.first() else {
+            return written;
+        };
+        // Each token after the first is preceded by a separator in `bytes`,
+        // so `written - start` never grows along the runs: no write reaches
+        // `need`.
+        let need = written + (bytes.len() - first_start) + 16;
+        if self.buffer.len() < need {
+            self.buffer.resize(need, 0);
+        }
+        for &(start, end, _) in runs {
+            self.starts.push(written);
+            let (hash, next) = add_ascii_token(&mut self.buffer, bytes, start, end, written);
+            self.hashes.push(hash);
+            written = next;
+        }
+        written
+    }
+
+    /// A run with non-ASCII characters: it starts and ends at ASCII bytes
+    /// (or the text's ends), so it is whole characters, and it has no `Σ`.
+    #[cold]
+    fn add_mixed_run(
+        &mut self,
+        text: &str,
+        start: usize,
+        end: usize,
+        mut written: usize,
+        tokenizer: Tokenizer,
+    ) -> usize {
+        tokenizer.normalize_into(text.get(start..end).unwrap_or_default(), &mut self.text);
+        let need = written + self.text.len() + 1 + (text.len() - end) + 16;
+        if self.buffer.len() < need {
+            self.buffer.resize(need, 0);
+        }
+        for token in self.text.split(' ').filter(|t| !t.is_empty()) {
+            let token = token.as_bytes();
+            self.starts.push(written);
+            self.hashes.push(token_hash(token));
+            self.buffer[written..written + token.len()].copy_from_slice(token);
+            written += token.len();
+            self.buffer[written] = b' ';
+            written += 1;
+        }
+        written
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// For each byte: 1 if it can be part of a `words` token.
+    static WORD_BYTES: [u8; 256] = byte_classes(true);
+    /// For each byte: 1 if it can be part of a `whitespace` token.
+    static NON_SPACE_BYTES: [u8; 256] = byte_classes(false);
+
+    const fn byte_classes(words: bool) -> [u8; 256] {
+        let mut table = [1u8; 256];
+        let mut i = 0;
+        while i < 128 {
+            let b = i as u8;
+            let keep = if words {
+                b.is_ascii_alphanumeric() || b == b'_'
+            } else {
+                // `str.isspace()` for ASCII.
+                !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F)
+            };
+            table[i] = keep as u8;
+            i += 1;
+        }
+        table
+    }
+
+    fn general(tokenizer: Tokenizer, text: &str) -> (Vec<u8>, Vec<usize>, Vec<u64>) {
+        let mut units = Units::default();
+        units.fill_general(tokenizer, text);
+        (units.bytes().to_vec(), units.starts, units.hashes)
+    }
+
+    fn fast(tokenizer: Tokenizer, text: &str) -> (Vec<u8>, Vec<usize>, Vec<u64>) {
+        let mut units = Units::default();
+        // Dirty buffers must not leak into the next text.
+        units.fill(
+            tokenizer,
+            "SOME earlier text, longer than the next one: İİİ ß",
+        );
+        units.fill(tokenizer, text);
+        (units.bytes().to_vec(), units.starts, units.hashes)
+    }
+
+    #[test]
+    fn word_masks_match_the_tables() {
+        for words in [true, false] {
+            let table = if words { &WORD_BYTES } else { &NON_SPACE_BYTES };
+            for b in 0..=255u8 {
+                for position in 0..8 {
+                    let mut raw = [b'x'; 8];
+                    raw[position] = b;
+                    let (bits, high) = word_token_bits(u64::from_le_bytes(raw), words);
+                    assert_eq!(high, u64::from(b >> 7) << position);
+                    let expected: u64 = raw
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &c)| u64::from(table[usize::from(c)]) << k)
+                        .sum();
+                    assert_eq!(bits, expected, "byte {b:#x} at {position}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn examples_match_the_general_path() {
+        let long = "Xy_z ".repeat(40);
+        for text in [
+            "",
+            " ",
+            "a",
+            "Hello, World! foo_bar 42x",
+            "İstanbul ΟΔΟΣ. x",
+            "café—Straße ñ 𝔘𝔫𝔦 cafe\u{301}x",
+            "trailing  ",
+            "AVeryLongIdentifierThatSpansSeveralWordsOfEightBytes x",
+            &long,
+        ] {
+            for tokenizer in Tokenizer::ALL {
+                assert_eq!(
+                    fast(tokenizer, text),
+                    general(tokenizer, text),
+                    "{tokenizer} {text:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        #[test]
+        fn ascii_spans_match_unit_char_spans(text in "[a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]{0,200}") {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                prop_assert!(ascii_unit_spans(tokenizer, &text, &mut fast));
+                super::super::unit_char_spans(tokenizer, &text, &mut general);
+                prop_assert_eq!(fast, general);
+            }
+        }
+
+        #[test]
+        fn one_pass_units_match_the_general_path(
+            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘){0,150}",
+        ) {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+                prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
+            }
+        }
+    }
+}
