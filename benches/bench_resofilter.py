@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import tempfile
 import time
@@ -100,13 +101,20 @@ def speed(torch, args, shape: dict) -> dict:
     fast_config = ScoreConfig(batch_size=args.batch_size, device=args.device)
     # Warm-up (allocator, kernels) on a few samples, outside the timings.
     score_samples(model, samples[:4], fast_config, pad_id=tokenizer.pad_id)
-    repeat = args.repeat
-    t_fast, fast = timed(lambda: score_samples(model, samples, fast_config, pad_id=tokenizer.pad_id), repeat)
+    # The methods take turns in every round, so a burst of load on the shared
+    # machine hits all three alike; the ratio is the median of the per-round ratios.
     faithful_config = ScoreConfig(mode="faithful", device=args.device)
-    t_faithful, faithful = timed(
-        lambda: score_samples(model, samples, faithful_config, pad_id=tokenizer.pad_id), repeat
-    )
-    t_reference, reference = timed(lambda: reference_loop(torch, model, samples, fast.layer_names), repeat)
+    layer_names = [f"model.layers.{i}.mlp.up_proj" for i in range(shape["layers"] - 3, shape["layers"])]
+    rounds = []
+    for _ in range(args.repeat):
+        t_fast, fast = timed(lambda: score_samples(model, samples, fast_config, pad_id=tokenizer.pad_id))
+        t_faithful, faithful = timed(
+            lambda: score_samples(model, samples, faithful_config, pad_id=tokenizer.pad_id)
+        )
+        t_reference, reference = timed(lambda: reference_loop(torch, model, samples, layer_names))
+        rounds.append((t_reference, t_faithful, t_fast))
+    times = np.array(rounds)
+    t_reference, t_faithful, t_fast = times.min(axis=0)
     return {
         **shape,
         "samples": len(samples),
@@ -115,6 +123,8 @@ def speed(torch, args, shape: dict) -> dict:
         "t_fast": t_fast,
         "t_faithful": t_faithful,
         "t_reference": t_reference,
+        "ratio": float(np.median(times[:, 0] / times[:, 2])),
+        "ratio_range": (float(np.min(times[:, 0] / times[:, 2])), float(np.max(times[:, 0] / times[:, 2]))),
         "rel_fast": float(np.max(np.abs(fast.layer_features / reference - 1))),
         "rel_faithful": float(np.max(np.abs(faithful.layer_features / reference - 1))),
     }
@@ -145,7 +155,9 @@ def main() -> None:
         runs.append(run_experiment(config))
         print(f"seed {seed}: auroc {runs[-1].auroc} accuracy {runs[-1].accuracy}", flush=True)
     t_experiment = time.perf_counter() - started
+    load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     timings = [speed(torch, args, shape) for shape in SHAPES]
+    load_after = " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
     def cell(values: list[float], digits: int = 3) -> str:
         mean = float(np.mean(values))
@@ -211,9 +223,11 @@ def main() -> None:
         f"- Input: {args.speed_samples} generated prompt/response samples of random words per model.",
         "- Reference loop: per sample, reload the state dict, fresh `AdamW(model.parameters(), lr=1e-5)`, HF loss "
         "with prompt labels -100, backward, step, mean |ΔW| of the last 3 `mlp.up_proj`. Fast and faithful: "
-        f"`score_samples` (fast at batch {args.batch_size}). Best of {args.repeat} runs of each, after a warm-up; the machine is shared, so only ratios within a row mean much.",
+        f"`score_samples` (fast at batch {args.batch_size}). {args.repeat} rounds after a warm-up, the three methods taking turns in each; seconds are the best round, "
+        "the ratio is the median of the rounds' ratios (min–max in brackets). The machine is shared: load average "
+        f"{load_before} before and {load_after} after the speed runs.",
         "",
-        "| model | parameters | tokens/sample (median) | reference s | faithful s | fast s | reference ÷ fast |"
+        "| model | parameters | tokens/sample (median) | reference s | faithful s | fast s | reference ÷ fast (min–max) |"
         " max rel. diff fast vs reference |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -221,9 +235,10 @@ def main() -> None:
         lines.append(
             f"| hidden {t['hidden']}, MLP {t['intermediate']}, {t['layers']} layers, vocab {t['vocab'] or 259} | "
             f"{t['params']:,} | {int(np.median(t['tokens']))} | {t['t_reference']:.2f} | {t['t_faithful']:.2f} | "
-            f"{t['t_fast']:.2f} | **{t['t_reference'] / t['t_fast']:.1f}×** | {t['rel_fast']:.1e} |"
+            f"{t['t_fast']:.2f} | **{t['ratio']:.1f}×** ({t['ratio_range'][0]:.1f}–{t['ratio_range'][1]:.1f}) | "
+            f"{t['rel_fast']:.1e} |"
         )
-    ratios = [t["t_reference"] / t["t_fast"] for t in timings]
+    ratios = [t["ratio"] for t in timings]
     lines += [
         "",
         f"Fast mode is **{min(ratios):.1f}×–{max(ratios):.1f}×** the reference loop here; the target was ≥ 20× on "
