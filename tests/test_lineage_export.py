@@ -3,14 +3,17 @@ redundancy, sample and export."""
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from stemmatic.cli import app
-from stemmatic.exceptions import InvalidInputError
+from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError
 from stemmatic.lineage import Evidence, LineageGraph
 from stemmatic.lineage import export as ex
 from stemmatic.lineage.importers import load_paper_jsonl
@@ -147,6 +150,69 @@ def test_svg_and_html_embed_their_graph(tmp_path: Path) -> None:
         ex.read_embedded("<svg></svg>")
 
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def svg_size(svg: str) -> tuple[int, int]:
+    head = svg.split(">", 1)[0]
+    return int(head.split('width="')[1].split('"')[0]), int(head.split('height="')[1].split('"')[0])
+
+
+def pixels_of(image: np.ndarray, color: str) -> int:
+    """How many pixels of ``image`` (RGB or RGBA floats) are ``color`` (#rrggbb), within rounding."""
+    rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    return int((np.abs(image[..., :3] - rgb).max(axis=-1) <= 1.5 / 255).sum())
+
+
+def test_png_draws_the_svg_picture(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    g = LineageGraph()
+    g.add_edge("openai/gsm8k", "meta-math/metamathqa", "rewrite")
+    g.add_edge("meta-math/metamathqa", "model:org/math-7b", "trained_on", confidence=0.4)
+    g.add_edge("other/unrelated", "openai/gsm8k", "filter")  # upstream of the drawn node: drawn
+    g.add_edge("model:org/math-7b", "model:org/math-7b-q4", "quantized")  # downstream: not drawn
+    width, height = svg_size(ex.render_svg(g, "model:org/math-7b"))
+    for dpi, scale in [(96, 1), (192, 2)]:
+        png = ex.render_png(g, "model:org/math-7b", dpi=dpi, path=tmp_path / f"{dpi}.png")
+        assert png.startswith(PNG_MAGIC) and (tmp_path / f"{dpi}.png").read_bytes() == png
+        image = imread(io.BytesIO(png))
+        assert image.shape[:2] == (height * scale, width * scale)
+        # Every relation drawn (edge and legend) shows in its colour; the undrawn one does not.
+        for relation in ("rewrite", "trained_on", "filter"):
+            assert pixels_of(image, ex.RELATION_COLORS[relation]) > 20 * scale, relation
+        assert pixels_of(image, ex.RELATION_COLORS["quantized"]) == 0
+        # The focus node's 1-pixel frame straddles two pixel rows at 96 dpi: only at 192 is it pure.
+        assert scale == 1 or pixels_of(image, "#d62728") > 200
+    below = imread(io.BytesIO(ex.render_png(g, "openai/gsm8k", direction="descendants", dpi=96)))
+    assert pixels_of(below, ex.RELATION_COLORS["quantized"]) > 20
+    assert pixels_of(below, ex.RELATION_COLORS["filter"]) == 0
+
+
+def test_png_labels_the_font_cannot_draw() -> None:
+    # A CJK name (absent from DejaVu Sans) and a "$...$" name (mathtext) would each warn or fail
+    # in matplotlib; strict pytest turns any warning into a failure.
+    g = LineageGraph()
+    g.add_edge("某机构/中文指令数据", "org/$x$-mix", "translate")
+    assert ex.render_png(g, "org/$x$-mix", dpi=96).startswith(PNG_MAGIC)
+    from stemmatic.lineage.export.render import _drawable
+
+    assert _drawable("ab中", frozenset(map(ord, "ab"))) == "ab\ufffd"
+
+
+def test_png_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = sample_graph()
+    with pytest.raises(ParameterError, match="dpi must be positive"):
+        ex.render_png(g, "model:org/math-7b", dpi=0)
+    with pytest.raises(ParameterError, match="lower dpi or max_nodes"):
+        ex.render_png(g, "model:org/math-7b", dpi=10_000)
+    with pytest.raises(ParameterError, match="direction"):
+        ex.render_png(g, "model:org/math-7b", direction="sideways")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingExtraError, match="lineage"):
+        ex.render_png(g, "model:org/math-7b")
+
+
 def test_networkx_conversion() -> None:
     g = sample_graph()
     nx_graph = g.to_networkx()
@@ -272,6 +338,28 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0 and (tmp_path / "a.svg").read_text().startswith("<svg")
+    result = runner.invoke(
+        app,
+        [
+            "lineage",
+            "export",
+            str(graph_file),
+            str(tmp_path / "a.png"),
+            "--format",
+            "png",
+            "--node",
+            "tatsu-lab/alpaca",
+            "--direction",
+            "descendants",
+            "--dpi",
+            "96",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    png = (tmp_path / "a.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and png == ex.render_png(
+        ex.read_node_link(graph_file), "tatsu-lab/alpaca", direction="descendants", dpi=96
+    )
 
 
 def test_cli_errors(tmp_path: Path) -> None:
@@ -285,6 +373,10 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["lineage", "impact", str(tmp_path / "g.json"), "no/such"])
     assert result.exit_code == 2 and "no node 'no/such'" in result.output
     result = runner.invoke(
-        app, ["lineage", "export", str(tmp_path / "g.json"), str(tmp_path / "x"), "--format", "png"]
+        app, ["lineage", "export", str(tmp_path / "g.json"), str(tmp_path / "x"), "--format", "pdf"]
     )
     assert result.exit_code == 2 and "--format must be one of" in result.output
+    result = runner.invoke(
+        app, ["lineage", "export", str(tmp_path / "g.json"), str(tmp_path / "x"), "--format", "png"]
+    )
+    assert result.exit_code == 2 and "--format png needs --node" in result.output

@@ -15,6 +15,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "rustworkx": ("lineage", "rustworkx"),
     "networkx": ("lineage", "networkx"),
     "yaml": ("lineage", "pyyaml"),
+    "matplotlib": ("lineage", "matplotlib"),
     "ray": ("ray", "ray[data]"),
     "pyspark": ("spark", "pyspark"),
 }

@@ -390,7 +390,7 @@ def sample(
     )
 
 
-FORMATS = ("paper", "node-link", "graphml", "openlineage", "prov", "dot", "mermaid", "svg", "html")
+FORMATS = ("paper", "node-link", "graphml", "openlineage", "prov", "dot", "mermaid", "svg", "png", "html")
 
 
 @app.command()
@@ -399,9 +399,10 @@ def export(
     output: Annotated[Path, typer.Argument(help="Output file (a folder for `paper`).")],
     fmt: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "node-link",
     node: Annotated[
-        str | None, typer.Option(help="svg: the node whose ancestry to draw; html: first node shown.")
+        str | None, typer.Option(help="svg, png: the node whose ancestry to draw; html: first node shown.")
     ] = None,
-    direction: Annotated[str, typer.Option(help="svg: ancestors, descendants or both.")] = "ancestors",
+    direction: Annotated[str, typer.Option(help="svg, png: ancestors, descendants or both.")] = "ancestors",
+    dpi: Annotated[float, typer.Option(help="png: pixels per inch (96 is the SVG's size).")] = 192,
 ) -> None:
     """Write the graph in another format."""
     from stemmatic.lineage import export as ex
@@ -427,10 +428,13 @@ def export(
             output.write_text(ex.to_dot(graph), encoding="utf-8")
         elif fmt == "mermaid":
             output.write_text(ex.to_mermaid(graph) + "\n", encoding="utf-8")
-        elif fmt == "svg":
+        elif fmt in ("svg", "png"):
             if node is None:
-                raise InvalidInputError("--format svg needs --node")
-            output.write_text(ex.render_svg(graph, node, direction=direction), encoding="utf-8")
+                raise InvalidInputError(f"--format {fmt} needs --node")
+            if fmt == "svg":
+                output.write_text(ex.render_svg(graph, node, direction=direction), encoding="utf-8")
+            else:
+                ex.render_png(graph, node, direction=direction, path=output, dpi=dpi)
         elif fmt == "html":
             output.write_text(ex.render_html(graph, start=node), encoding="utf-8")
         else:

@@ -1,4 +1,4 @@
-"""Exports of a lineage graph, each with a reader so that every format round-trips.
+"""Exports of a lineage graph, each with a reader so that every format round-trips (but PNG).
 
 ==================  ===================================  ============================
 format              writer                               reader
@@ -11,6 +11,7 @@ PROV-JSON           :func:`prov_json`                    :func:`from_prov_json`
 DOT                 :func:`to_dot`                       :func:`from_dot`
 Mermaid             :func:`to_mermaid`                   :func:`from_mermaid`
 SVG (ancestry)      :func:`~.render.render_svg`          :func:`~.render.read_embedded`
+PNG (ancestry)      :func:`~.render.render_png`          none: a picture only
 static HTML         :func:`~.render.render_html`         :func:`~.render.read_embedded`
 ==================  ===================================  ============================
 
@@ -44,7 +45,13 @@ from stemmatic.lineage.export.formats import (
     write_node_link,
     write_paper_jsonl,
 )
-from stemmatic.lineage.export.render import RELATION_COLORS, read_embedded, render_html, render_svg
+from stemmatic.lineage.export.render import (
+    RELATION_COLORS,
+    read_embedded,
+    render_html,
+    render_png,
+    render_svg,
+)
 
 __all__ = [
     "RELATION_COLORS",
@@ -58,6 +65,7 @@ __all__ = [
     "read_graphml",
     "read_node_link",
     "render_html",
+    "render_png",
     "render_svg",
     "to_dot",
     "to_mermaid",

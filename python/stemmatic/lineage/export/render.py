@@ -1,10 +1,12 @@
-"""Pictures of lineage: an SVG of one node's ancestry and a self-contained HTML viewer.
+"""Pictures of lineage: an SVG or PNG of one node's ancestry and a self-contained HTML viewer.
 
-Both are drawn here without a layout library: nodes are placed in layers by
+All are laid out here without a layout library: nodes are placed in layers by
 their longest distance from the roots of the drawn subgraph, ordered inside a
 layer by the mean position of their parents (one barycentre sweep), and edges
-are Bézier curves coloured by relation. Each file embeds the drawn subgraph as
-node-link JSON, which :func:`read_embedded` reads back.
+are Bézier curves coloured by relation. The SVG and the PNG draw the same
+layout (:func:`_draw`), the PNG through matplotlib. The SVG and HTML files
+embed the drawn subgraph as node-link JSON, which :func:`read_embedded` reads
+back; the PNG is a picture only.
 
 The HTML page needs no network: its script, style and data are inline; it
 offers a search box, ancestors/descendants switch and the evidence of an edge
@@ -20,14 +22,17 @@ True
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.lineage.graph import LineageGraph
 
-__all__ = ["RELATION_COLORS", "read_embedded", "render_html", "render_svg"]
+__all__ = ["RELATION_COLORS", "read_embedded", "render_html", "render_png", "render_svg"]
 
 RELATION_COLORS: dict[str, str] = {
     "subset": "#4e79a7",
@@ -54,6 +59,7 @@ _KIND_FILL = {
     "unresolved": "#ffffff",
 }
 _W, _H, _GAP_X, _GAP_Y = 230, 26, 70, 12
+_FONT_PX = 11
 _MARKER = "stemmatic-lineage"
 
 
@@ -103,6 +109,93 @@ def _layout(sub: LineageGraph) -> dict[int, tuple[float, float]]:
     return position
 
 
+@dataclass(frozen=True)
+class _Box:
+    key: str
+    label: str
+    kind: str
+    x: float
+    y: float
+    fill: str
+    stroke: str
+    dashed: bool
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """A cubic Bézier from the right side of the source box to the left side of the target box."""
+
+    points: tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+    color: str
+    dashed: bool
+    title: str
+
+
+@dataclass(frozen=True)
+class _LegendRow:
+    relation: str
+    color: str
+    y: float
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """Everything both pictures draw, in SVG user units (CSS pixels, y downwards)."""
+
+    sub: LineageGraph
+    width: float
+    height: float
+    curves: list[_Curve]
+    boxes: list[_Box]
+    legend: list[_LegendRow]
+
+
+def _draw(graph: LineageGraph, key: str | int, direction: str, max_nodes: int) -> _Drawing:
+    """Lay out ``key``'s ancestry (or descendants) once, for :func:`render_svg` and :func:`render_png`."""
+    focus = graph.keys[graph.index(key)]
+    sub = _subgraph(graph, key, direction, max_nodes)
+    position = _layout(sub)
+    width = max(x for x, _ in position.values()) + _W + 20
+    height = max(y for _, y in position.values()) + _H + 20
+    curves = []
+    for eid in sub.edge_ids():
+        edge = sub.edge(eid)
+        x1, y1 = position[sub.edge_source[eid]]
+        x2, y2 = position[sub.edge_target[eid]]
+        sx, sy, tx, ty = x1 + _W, y1 + _H / 2, x2, y2 + _H / 2
+        bend = max(30.0, (tx - sx) / 2)
+        quote = "; ".join(f"[{e.source_kind}] {e.quote}" for e in edge.evidence)
+        curves.append(
+            _Curve(
+                points=((sx, sy), (sx + bend, sy), (tx - bend, ty), (tx, ty)),
+                color=RELATION_COLORS.get(edge.relation, "#888888"),
+                dashed=edge.confidence < 0.5,
+                title=f"{edge.source} -{edge.relation}-> {edge.target} ({edge.confidence:g}) {quote}",
+            )
+        )
+    boxes = []
+    for i, (x, y) in sorted(position.items()):
+        node_key, kind = sub.keys[i], sub.kinds[i]
+        boxes.append(
+            _Box(
+                key=node_key,
+                label=node_key if len(node_key) <= 36 else node_key[:35] + "…",
+                kind=kind,
+                x=x,
+                y=y,
+                fill=_KIND_FILL.get(kind, "#fff"),
+                stroke="#d62728" if node_key == focus else "#555",
+                dashed=kind == "unresolved",
+            )
+        )
+    used = sorted({sub.edge_relation[e] for e in sub.edge_ids()})
+    legend = [
+        _LegendRow(relation, RELATION_COLORS.get(relation, "#888"), height + 8 + row * 18)
+        for row, relation in enumerate(used)
+    ]
+    return _Drawing(sub, width, height + 18 * len(used) + 10, curves, boxes, legend)
+
+
 def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -121,53 +214,180 @@ def render_svg(
     Raises:
         ParameterError: for an unknown direction or node.
     """
-    focus = graph.keys[graph.index(key)]
-    sub = _subgraph(graph, key, direction, max_nodes)
-    position = _layout(sub)
-    width = max(x for x, _ in position.values()) + _W + 20
-    height = max(y for _, y in position.values()) + _H + 20
-    used = sorted({sub.edge_relation[e] for e in sub.edge_ids()})
-    legend_height = 18 * len(used) + 10
+    drawing = _draw(graph, key, direction, max_nodes)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + legend_height:.0f}" '
-        f'font-family="Helvetica, Arial, sans-serif" font-size="11">',
-        f'<metadata id="{_MARKER}">{_cdata(json.dumps(sub.to_dict(), ensure_ascii=False))}</metadata>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{drawing.width:.0f}" height="{drawing.height:.0f}" '
+        f'font-family="Helvetica, Arial, sans-serif" font-size="{_FONT_PX}">',
+        f'<metadata id="{_MARKER}">{_cdata(json.dumps(drawing.sub.to_dict(), ensure_ascii=False))}</metadata>',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
     ]
-    for eid in sub.edge_ids():
-        edge = sub.edge(eid)
-        x1, y1 = position[sub.edge_source[eid]]
-        x2, y2 = position[sub.edge_target[eid]]
-        sx, sy, tx, ty = x1 + _W, y1 + _H / 2, x2, y2 + _H / 2
-        bend = max(30.0, (tx - sx) / 2)
-        color = RELATION_COLORS.get(edge.relation, "#888888")
-        dash = ' stroke-dasharray="4 3"' if edge.confidence < 0.5 else ""
-        quote = "; ".join(f"[{e.source_kind}] {e.quote}" for e in edge.evidence)
+    for curve in drawing.curves:
+        (sx, sy), (c1x, c1y), (c2x, c2y), (tx, ty) = curve.points
+        dash = ' stroke-dasharray="4 3"' if curve.dashed else ""
         parts.append(
-            f'<path d="M {sx:.1f} {sy:.1f} C {sx + bend:.1f} {sy:.1f}, {tx - bend:.1f} {ty:.1f}, {tx:.1f} {ty:.1f}" '
-            f'fill="none" stroke="{color}" stroke-width="1.6"{dash} marker-end="url(#arrow)">'
-            f"<title>{html.escape(f'{edge.source} -{edge.relation}-> {edge.target} ({edge.confidence:g}) {quote}')}</title></path>"
+            f'<path d="M {sx:.1f} {sy:.1f} C {c1x:.1f} {c1y:.1f}, {c2x:.1f} {c2y:.1f}, {tx:.1f} {ty:.1f}" '
+            f'fill="none" stroke="{curve.color}" stroke-width="1.6"{dash} marker-end="url(#arrow)">'
+            f"<title>{html.escape(curve.title)}</title></path>"
         )
-    for i, (x, y) in sorted(position.items()):
-        kind = sub.kinds[i]
-        stroke = "#d62728" if sub.keys[i] == focus else "#555"
-        dash = ' stroke-dasharray="3 2"' if kind == "unresolved" else ""
-        label = sub.keys[i] if len(sub.keys[i]) <= 36 else sub.keys[i][:35] + "…"
+    for box in drawing.boxes:
+        dash = ' stroke-dasharray="3 2"' if box.dashed else ""
         parts.append(
-            f"<g><title>{html.escape(f'{sub.keys[i]} ({kind})')}</title>"
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{_W}" height="{_H}" rx="4" fill="{_KIND_FILL.get(kind, "#fff")}" '
-            f'stroke="{stroke}"{dash}/>'
-            f'<text x="{x + 6:.1f}" y="{y + 17:.1f}">{html.escape(label)}</text></g>'
+            f"<g><title>{html.escape(f'{box.key} ({box.kind})')}</title>"
+            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{_W}" height="{_H}" rx="4" fill="{box.fill}" '
+            f'stroke="{box.stroke}"{dash}/>'
+            f'<text x="{box.x + 6:.1f}" y="{box.y + 17:.1f}">{html.escape(box.label)}</text></g>'
         )
-    for row, relation in enumerate(used):
-        y = height + 8 + row * 18
+    for row in drawing.legend:
         parts.append(
-            f'<line x1="20" y1="{y:.0f}" x2="50" y2="{y:.0f}" stroke="{RELATION_COLORS.get(relation, "#888")}" '
-            f'stroke-width="3"/><text x="56" y="{y + 4:.0f}">{relation}</text>'
+            f'<line x1="20" y1="{row.y:.0f}" x2="50" y2="{row.y:.0f}" stroke="{row.color}" '
+            f'stroke-width="3"/><text x="56" y="{row.y + 4:.0f}">{row.relation}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+#: PNG pixels are CSS pixels scaled by ``dpi / 96``; matplotlib sizes text and lines in points (1/72 in).
+_CSS_PX_PER_INCH = 96
+_PT_PER_PX = 72 / _CSS_PX_PER_INCH
+#: Bundled with matplotlib, so finding it never falls back (and never warns); its charmap tells which
+#: characters of a label it can draw.
+_PNG_FONT = "DejaVu Sans"
+_AGG_MAX_PIXELS = 2**16 - 1
+
+
+def _drawable(text: str, charmap: frozenset[int]) -> str:
+    # Agg warns about, and draws an empty box for, a character the font lacks (a CJK dataset name in
+    # DejaVu Sans): show U+FFFD instead, as a browser shows the SVG's missing glyphs.
+    return "".join(ch if ord(ch) in charmap else "\ufffd" for ch in text)
+
+
+def render_png(
+    graph: LineageGraph,
+    key: str | int,
+    *,
+    direction: str = "ancestors",
+    max_nodes: int = 150,
+    path: str | Path | None = None,
+    dpi: float = 192,
+) -> bytes:
+    """A PNG of the same picture as :func:`render_svg`, drawn with matplotlib (the ``lineage`` extra).
+
+    Node positions, labels, relation colours, dashes and the legend come from the layout the SVG
+    uses; the image is the SVG's size scaled by ``dpi / 96`` (192, the default, doubles it).
+
+    Args:
+        graph: the lineage graph.
+        key: the node to draw around (highlighted).
+        direction: ``ancestors``, ``descendants`` or ``both``.
+        max_nodes: beyond this, only the nodes nearest to ``key`` are drawn.
+        path: also write the PNG here.
+        dpi: pixels per inch, with the SVG's pixels at 96 per inch.
+
+    Returns:
+        The PNG file's bytes.
+
+    Raises:
+        ParameterError: for an unknown direction or node, a non-positive ``dpi``, or an image wider
+            or taller than Agg's 65,535 pixels.
+        MissingExtraError: if matplotlib is not installed.
+
+    >>> from stemmatic.lineage.graph import LineageGraph
+    >>> g = LineageGraph(); _ = g.add_edge("openai/gsm8k", "meta-math/metamathqa", "rewrite")
+    >>> render_png(g, "meta-math/metamathqa", dpi=96)[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
+    if not dpi > 0:
+        raise ParameterError(f"dpi must be positive, not {dpi!r}")
+    drawing = _draw(graph, key, direction, max_nodes)
+    scale = dpi / _CSS_PX_PER_INCH
+    pixels = (round(drawing.width * scale), round(drawing.height * scale))
+    if max(pixels) > _AGG_MAX_PIXELS:
+        raise ParameterError(
+            f"a {pixels[0]}x{pixels[1]} pixel PNG is beyond Agg's {_AGG_MAX_PIXELS} pixels a side: "
+            "lower dpi or max_nodes"
+        )
+    require("matplotlib", "PNG rendering")
+    # The Agg canvas is attached to this figure only: no pyplot, so neither the caller's backend
+    # nor pyplot's global figure list is touched.
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ft2font import FT2Font
+    from matplotlib.patches import FancyBboxPatch, PathPatch, Polygon
+    from matplotlib.path import Path as CurvePath
+
+    font = font_manager.FontProperties(family=_PNG_FONT, size=_FONT_PX * _PT_PER_PX)
+    charmap = frozenset(FT2Font(font_manager.findfont(font, fallback_to_default=False)).get_charmap())
+    # matplotlib truncates width * dpi to whole pixels (older releases even when the product lands
+    # one ulp below an integer): aim a thousandth of a pixel past the rounded size.
+    figure = Figure(figsize=((pixels[0] + 1e-3) / dpi, (pixels[1] + 1e-3) / dpi), dpi=dpi, facecolor="white")
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, drawing.width)
+    axes.set_ylim(drawing.height, 0)  # y downwards, as in the SVG
+    axes.set_axis_off()
+
+    # Line widths in points; dash patterns are in multiples of the line width (matplotlib scales them).
+    edge_width = 1.6
+    curve_codes = [CurvePath.MOVETO, CurvePath.CURVE4, CurvePath.CURVE4, CurvePath.CURVE4]
+    for curve in drawing.curves:
+        axes.add_patch(
+            PathPatch(
+                CurvePath(curve.points, curve_codes),
+                fill=False,
+                edgecolor=curve.color,
+                linewidth=edge_width * _PT_PER_PX,
+                linestyle=(0, (4 / edge_width, 3 / edge_width)) if curve.dashed else "solid",
+                capstyle="butt",
+            )
+        )
+        # The SVG's arrow marker: 6 stroke widths long and wide, tip on the end, pointing along the
+        # last control segment, which is horizontal.
+        tip_x, tip_y = curve.points[3]
+        head = 6 * edge_width
+        axes.add_patch(
+            Polygon(
+                [(tip_x - head, tip_y - head / 2), (tip_x, tip_y), (tip_x - head, tip_y + head / 2)],
+                closed=True,
+                facecolor="#555",
+                edgecolor="none",
+            )
+        )
+    for box in drawing.boxes:
+        frame = FancyBboxPatch(
+            (box.x, box.y),
+            _W,
+            _H,
+            boxstyle="round,pad=0,rounding_size=4",
+            facecolor=box.fill,
+            edgecolor=box.stroke,
+            linewidth=_PT_PER_PX,
+            linestyle=(0, (3, 2)) if box.dashed else "solid",
+        )
+        axes.add_patch(frame)
+        label = axes.text(
+            box.x + 6,
+            box.y + 17,
+            _drawable(box.label, charmap),
+            fontproperties=font,
+            verticalalignment="baseline",
+            parse_math=False,
+        )
+        label.set_clip_path(frame)  # DejaVu is wider than Helvetica: a 36-character label may overrun
+    for row in drawing.legend:
+        axes.plot([20, 50], [row.y, row.y], color=row.color, linewidth=3 * _PT_PER_PX, solid_capstyle="butt")
+        axes.text(
+            56, row.y + 4, row.relation, fontproperties=font, verticalalignment="baseline", parse_math=False
+        )
+
+    buffer = io.BytesIO()
+    # print_png, not savefig: the caller's savefig.* rcParams (bbox "tight", facecolor) stay out of it.
+    canvas.print_png(buffer, metadata={"Software": "stemmatic"})
+    png = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(png)
+    return png
 
 
 _HTML = """<!DOCTYPE html>
