@@ -64,7 +64,7 @@ def run_datasketch(texts: list[str]) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=50_000)
-    parser.add_argument("--datasketch-docs", type=int, default=1_000)
+    parser.add_argument("--datasketch-docs", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -176,7 +176,7 @@ impl<T: SigValue> MinHasher<T> {
         hashes.clear();
         let count = self
             .spec
-            .for_each_hash(text, &mut scratch.normalized, |h| hashes.push(h));
+            .for_each_hash_fast(text, &mut scratch.units, |h| hashes.push(h));
         self.signature_of_hashes(hashes, out);
         count
     }
@@ -330,7 +330,7 @@ impl<T: SigValue> MinHasher<T> {
 /// Reusable buffers of one worker: the normalized text and the shingle hashes.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    normalized: String,
+    units: crate::contamination::units::Units,
     hashes: Vec<u64>,
 }
 

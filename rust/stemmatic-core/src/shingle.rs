@@ -60,6 +60,37 @@ impl ShingleSpec {
         )
     }
 
+    /// Like [`ShingleSpec::for_each_hash`], with the one-pass word-at-a-time
+    /// tokenizer of the contamination scanner (same tokens, same bytes, as
+    /// its property tests and the Python reference tests check) for `words`
+    /// and `whitespace`; `units` is reused between calls. That tokenizer
+    /// lives in `contamination::units` for now; it belongs in `text`.
+    #[inline]
+    pub(crate) fn for_each_hash_fast(
+        &self,
+        text: &str,
+        units: &mut crate::contamination::units::Units,
+        mut f: impl FnMut(u64),
+    ) -> usize {
+        units.fill(self.tokenizer, text);
+        let (bytes, starts, gap, n) = (units.bytes(), &units.starts, units.gap, self.ngram);
+        let count = units.count();
+        if count == 0 {
+            return 0;
+        }
+        if count < n {
+            f(xxh3_64_with_seed(bytes, self.seed));
+            return 1;
+        }
+        for i in 0..=count - n {
+            f(xxh3_64_with_seed(
+                &bytes[starts[i]..starts[i + n] - gap],
+                self.seed,
+            ));
+        }
+        count - n + 1
+    }
+
     /// The sorted, distinct shingle hashes of `text`: the set that MinHash
     /// estimates Jaccard similarity over and that exact verification uses.
     pub fn hash_set(&self, text: &str, scratch: &mut String) -> Vec<u64> {

@@ -46,7 +46,7 @@ mod format;
 mod prefilter;
 mod scan;
 mod spans;
-mod units;
+pub(crate) mod units;
 
 use std::collections::HashMap;
 
