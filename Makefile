@@ -45,6 +45,7 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff
 	cargo clippy --workspace --all-targets --profile $(DEV_PROFILE) -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
+	$(BIN)/python -m mypy.stubtest stemmatic._core
 
 fmt: ## Format Rust and Python sources
 	cargo fmt --all

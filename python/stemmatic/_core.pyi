@@ -1,10 +1,26 @@
 """Type stubs of the Rust extension module ``stemmatic._core``."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "UNICODE_VERSION",
+    "NgramIndex",
+    "__version__",
+    "band_keys",
+    "candidate_pairs",
+    "connected_components",
+    "exact_keys",
+    "minhash_signatures",
+    "minhash_sketch",
+    "shingle_hashes",
+    "shingle_sets",
+    "tokenize",
+    "unique_pairs",
+    "verify_pairs",
+]
 __version__: str
 UNICODE_VERSION: str
 
@@ -65,6 +81,7 @@ def exact_keys(
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "words") -> list[str]: ...
 
+@final
 class NgramIndex:
     """An n-gram index of benchmark entries (see ``stemmatic.contamination``)."""
 
@@ -83,7 +100,7 @@ class NgramIndex:
         min_tokens: int = 1,
         max_item_frequency: int | None = None,
         allowlist: list[str] = ...,
-        metadata: str = "",
+        metadata: str = ...,
         workers: int | None = None,
     ) -> tuple[NgramIndex, npt.NDArray[np.uint8]]: ...
     @staticmethod
