@@ -244,6 +244,14 @@ def dedup(
     return run.execute()
 
 
+def resolve_workers(workers: int | None) -> int:
+    """Threads for Python-side parallel work: ``workers``, else ``STEMMATIC_NUM_THREADS``, else CPUs."""
+    if workers:
+        return workers
+    env = os.environ.get("STEMMATIC_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+
+
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
     """A float64 Arrow array as numpy, nulls replaced by ``fill``.
 
@@ -309,6 +317,8 @@ class _Run:
         self.stage_counts: dict[str, dict[str, int]] = {}
         #: Shingle sets of every row from the sketch pass, when they fit the budget.
         self.set_cache: tuple[np.ndarray, np.ndarray] | None = None
+        #: The input batches from the sketch pass, when the input fits the budget.
+        self.row_cache: list[Chunk] | None = None
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -404,6 +414,15 @@ class _Run:
             )
         )
 
+    def _check_columns(self, chunk: Chunk) -> None:
+        names = chunk.batch.schema.names
+        for name in self._columns():
+            if name not in names:
+                raise InvalidInputError(
+                    f"{chunk.file.path}: column {name!r} not found; columns are "
+                    f"{', '.join(map(repr, names)) or '(none)'}"
+                )
+
     def _texts(self, chunk: Chunk) -> pa.Array:
         column = chunk.batch.column(self.config.text_column)
         if not (
@@ -434,12 +453,21 @@ class _Run:
         scores: list[np.ndarray] = []
         n_docs = 0
         text_bytes = 0
-        # Shingle sets from the signature pass, kept while they fit a quarter
-        # of the memory budget, spare the verify stage a second read.
-        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" else None
+        # An input that fits a quarter of the budget (at 4x its size on disk,
+        # decompressed) is read whole once and kept for the verify and write
+        # stages; a larger one is read by column here and again there, and
+        # then the shingle sets of this pass are kept while they fit a
+        # quarter of the budget, to spare the verify stage its read.
+        input_bytes = sum(f.path.stat().st_size for f in self.files)
+        keep_rows = 4 * input_bytes <= self.memory_limit // 4
+        row_cache: list[Chunk] | None = [] if keep_rows else None
+        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" and not keep_rows else None
         self.progress.start("sketch", None)
         try:
-            for chunk in self._chunks(self._columns(), rejected):
+            for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
+                if row_cache is not None:
+                    self._check_columns(chunk)
+                    row_cache.append(chunk)
                 texts = self._texts(chunk)
                 if cache is not None:
                     sig, counts, status, values, offsets = _core.minhash_sketch(
@@ -509,6 +537,7 @@ class _Run:
         if cache is not None:
             # In memory only: a resumed run re-reads the text instead.
             self.set_cache = cache.flat()
+        self.row_cache = row_cache
         np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
         np.save(self.work / "length.npy", cat(meta["length"], np.int64))
         np.save(self.work / "file.npy", cat(meta["file"], np.int32))
@@ -668,7 +697,8 @@ class _Run:
         total = 0
         self.progress.start("verify", len(needed))
         with open(values_path, "wb") as fh:
-            for chunk in self._chunks([self.config.text_column]):
+            source = self.row_cache if self.row_cache is not None else self._chunks([self.config.text_column])
+            for chunk in source:
                 n = chunk.batch.num_rows
                 lo = np.searchsorted(needed, chunk.global_row)
                 hi = np.searchsorted(needed, chunk.global_row + n)
@@ -754,17 +784,14 @@ class _Run:
         kept_writer = MirroredWriter(self.out / "kept", self.files, self.config.fmt)
         removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
         schemas: dict[int, pa.Schema] = {}
-        kept_rows = removed_rows = 0
-        self.progress.start("write", n)
-        for chunk in self._chunks(None):
+
+        def write_chunk(chunk: Chunk) -> tuple[int, int]:
             rows = chunk.batch.num_rows
-            sl = slice(chunk.global_row, chunk.global_row + rows)
-            mask = removed[sl]
+            mask = removed[chunk.global_row : chunk.global_row + rows]
             batch = pa.Table.from_batches([chunk.batch])
             schemas.setdefault(chunk.file_index, batch.schema)
             if (~mask).any():
                 kept_writer.write(chunk.file_index, batch.filter(pa.array(~mask)))
-                kept_rows += int((~mask).sum())
             if mask.any():
                 local = np.flatnonzero(mask)
                 glob = local + chunk.global_row
@@ -776,9 +803,34 @@ class _Run:
                     "reason", pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
                 )
                 removed_writer.write(chunk.file_index, part)
-                removed_rows += len(local)
-            self.progress.advance(rows, chunk.batch.nbytes)
+            return rows - int(mask.sum()), int(mask.sum())
+
+        self.progress.start("write", n)
+        counts: list[tuple[int, int]] = []
+        if self.row_cache is not None:
+            # Everything is in memory: write the shards in parallel (pyarrow
+            # compresses without the GIL), each shard's chunks in order.
+            from concurrent.futures import ThreadPoolExecutor
+
+            by_file: dict[int, list[Chunk]] = {}
+            for chunk in self.row_cache:
+                by_file.setdefault(chunk.file_index, []).append(chunk)
+
+            def write_file(chunks: list[Chunk]) -> list[tuple[int, int]]:
+                return [write_chunk(c) for c in chunks]
+
+            threads = max(1, min(len(by_file), resolve_workers(self.workers)))
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                for done in pool.map(write_file, by_file.values()):
+                    counts.extend(done)
+                    self.progress.advance(sum(k + r for k, r in done), 0)
+        else:
+            for chunk in self._chunks(None):
+                counts.append(write_chunk(chunk))
+                self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
         self.progress.finish()
+        kept_rows = sum(k for k, _ in counts)
+        removed_rows = sum(r for _, r in counts)
         extra = [
             pa.field("duplicate_of", id_type),
             pa.field("cluster_id", pa.int64()),

@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
+use crate::contamination::units::Units;
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 use crate::text::Tokenizer;
@@ -69,7 +70,7 @@ impl ShingleSpec {
     pub(crate) fn for_each_hash_fast(
         &self,
         text: &str,
-        units: &mut crate::contamination::units::Units,
+        units: &mut Units,
         mut f: impl FnMut(u64),
     ) -> usize {
         units.fill(self.tokenizer, text);
@@ -110,17 +111,23 @@ pub fn hash_sets_batch(
     rows: &[Option<&[u8]>],
     workers: usize,
 ) -> Result<(Vec<u64>, Vec<u64>)> {
-    let one = |row: Option<&[u8]>, scratch: &mut String| match row.map(std::str::from_utf8) {
-        Some(Ok(text)) => spec.hash_set(text, scratch),
+    let one = |row: Option<&[u8]>, units: &mut Units| match row.map(std::str::from_utf8) {
+        Some(Ok(text)) => {
+            let mut set = Vec::new();
+            spec.for_each_hash_fast(text, units, |h| set.push(h));
+            set.sort_unstable();
+            set.dedup();
+            set
+        }
         _ => Vec::new(),
     };
     let sets: Vec<Vec<u64>> = if workers <= 1 || rows.len() < 64 {
-        let mut scratch = String::new();
-        rows.iter().map(|r| one(*r, &mut scratch)).collect()
+        let mut units = Units::default();
+        rows.iter().map(|r| one(*r, &mut units)).collect()
     } else {
         run_in_pool(workers, || {
             rows.par_iter()
-                .map_init(String::new, |scratch, r| one(*r, scratch))
+                .map_init(Units::default, |units, r| one(*r, units))
                 .collect()
         })?
     };
