@@ -1014,7 +1014,9 @@ def run_dedup(
             )
     if ROW in input_schema.names:
         raise InvalidInputError(f"the input has a column named {ROW!r}, which stemmatic uses internally")
-    indexed = backend.materialize(backend.with_row_index(data, cfg.id_column))
+    # Rows are numbered in input order, as the local engine numbers them, so
+    # "first", cluster ids and output order agree with it for any id column.
+    indexed = backend.materialize(backend.with_row_index(data, None))
     n = backend.count(indexed)
     P = options.partitions or default_partitions(n, banding.bands)
     stats: dict[str, Any] = {"input_rows": n, "partitions": P, "banding": banding.describe()}
