@@ -96,8 +96,8 @@ class Backend(Protocol[D]):
     def collect(self, data: D) -> pa.Table: ...
     def from_arrow(self, table: pa.Table) -> D: ...
     def schema(self, data: D) -> pa.Schema: ...
-    def with_row_index(self, data: D, order_by: str | None) -> D:
-        """Add column ``ROW`` (int64): position in input order, or rank by ``order_by``."""
+    def with_row_index(self, data: D) -> D:
+        """Add column ``ROW`` (int64): the row's position in input order."""
         ...
 
 
@@ -1016,7 +1016,7 @@ def run_dedup(
         raise InvalidInputError(f"the input has a column named {ROW!r}, which stemmatic uses internally")
     # Rows are numbered in input order, as the local engine numbers them, so
     # "first", cluster ids and output order agree with it for any id column.
-    indexed = backend.materialize(backend.with_row_index(data, None))
+    indexed = backend.materialize(backend.with_row_index(data))
     n = backend.count(indexed)
     P = options.partitions or default_partitions(n, banding.bands)
     stats: dict[str, Any] = {"input_rows": n, "partitions": P, "banding": banding.describe()}

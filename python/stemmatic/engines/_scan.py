@@ -235,7 +235,7 @@ def run_scan(
     if text_type not in _TEXT_TYPES and not pa.types.is_null(text_type):
         raise InvalidInputError(f"column {params.text_column!r} has type {text_type}, not text")
     id_type = schema.field(params.id_column).type if params.id_column else pa.int64()
-    indexed = backend.materialize(backend.with_row_index(data, None))
+    indexed = backend.materialize(backend.with_row_index(data))
     scan = ScanBatch(
         handle,
         params.text_column,

@@ -216,10 +216,8 @@ class RayBackend:
     def from_arrow(self, table: pa.Table) -> Any:
         return self._track(self.ray.data.from_arrow(table), table.schema)
 
-    def with_row_index(self, data: Any, order_by: str | None) -> Any:
+    def with_row_index(self, data: Any) -> Any:
         schema = self.schema(data)
-        if order_by is not None:
-            data = data.sort(order_by)
         data = data.materialize()
         remote = self.ray.remote(_index_block)
         refs, offset = [], 0

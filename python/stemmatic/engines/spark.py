@@ -181,11 +181,9 @@ class SparkBackend:
             return self.spark.createDataFrame([], self._spark_schema(table.schema))
         return self.spark.createDataFrame(table, self._spark_schema(table.schema))
 
-    def with_row_index(self, data: DataFrame, order_by: str | None) -> DataFrame:
+    def with_row_index(self, data: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
 
-        if order_by is not None:
-            data = data.orderBy(order_by)
         schema = self.schema(data)
         tagged = data.withColumn(_MONO, F.monotonically_increasing_id()).localCheckpoint(eager=True)
         counts = tagged.groupBy(F.shiftright(F.col(_MONO), _PARTITION_BITS).alias("p")).count().collect()
