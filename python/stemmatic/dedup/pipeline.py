@@ -816,14 +816,14 @@ class _Run:
             for chunk in self.row_cache:
                 by_file.setdefault(chunk.file_index, []).append(chunk)
 
-            def write_file(chunks: list[Chunk]) -> list[tuple[int, int]]:
-                return [write_chunk(c) for c in chunks]
+            def write_file(chunks: list[Chunk]) -> tuple[list[tuple[int, int]], int]:
+                return [write_chunk(c) for c in chunks], sum(c.batch.nbytes for c in chunks)
 
             threads = max(1, min(len(by_file), resolve_workers(self.workers)))
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                for done in pool.map(write_file, by_file.values()):
+                for done, nbytes in pool.map(write_file, by_file.values()):
                     counts.extend(done)
-                    self.progress.advance(sum(k + r for k, r in done), 0)
+                    self.progress.advance(sum(k + r for k, r in done), nbytes)
         else:
             for chunk in self._chunks(None):
                 counts.append(write_chunk(chunk))
