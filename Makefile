@@ -60,7 +60,7 @@ test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 
 test: test-rust test-python ## All tests: cargo test, then pytest
 
-bench: bench-minhash bench-dedup ## Every end-to-end benchmark (each writes benches/results/<area>.md)
+bench: bench-minhash bench-dedup bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
