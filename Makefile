@@ -15,7 +15,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: help venv install build build-release lint fmt test test-rust test-python bench bench-rust demo clean
 
 help: ## Show this help
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ build: venv ## Rebuild the Rust extension into the package (after editing rust/)
 build-release: venv ## Build the release wheel (fat LTO) into target/wheels/
 	$(BIN)/maturin build --release --out target/wheels
 
-lint: ## cargo fmt --check, clippy -D warnings, ruff
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy.stubtest of the extension
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --profile $(DEV_PROFILE) -- -D warnings
 	$(BIN)/ruff check python tests benches
