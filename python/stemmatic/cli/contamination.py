@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from stemmatic.exceptions import StemmaticError
+from stemmatic.cli._errors import clean_errors as _clean_errors
 
 app = typer.Typer(
     name="contamination",
     help="Index benchmark items as n-grams, then find them (per item, with character spans) in corpora.",
     no_args_is_help=True,
 )
-
-
-@contextlib.contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Show stemmatic's own errors (bad input, bad parameter) as one line, exit code 2."""
-    try:
-        yield
-    except StemmaticError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
 
 
 def _split_fields(fields: str) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import typer
 
+from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 
 app = typer.Typer(
@@ -36,16 +37,6 @@ app = typer.Typer(
 REMOVED_COLUMNS = ("duplicate_of", "cluster_id", "similarity", "reason")
 
 ProgressFn = Callable[[str, int, int], None]
-
-
-@contextlib.contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Show stemmatic's own errors (bad input, bad parameter, missing extra) as one line, exit code 2."""
-    try:
-        yield
-    except StemmaticError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
 
 
 @contextlib.contextmanager
