@@ -139,6 +139,16 @@ class EngineDedupResult(Generic[D]):
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+def input_paths(files: Sequence[Any], engine: str) -> tuple[str, list[str]]:
+    """The one format (``parquet`` or ``jsonl``) and the paths of resolved input files."""
+    from stemmatic.exceptions import ParameterError
+
+    formats = {f.format for f in files}
+    if len(formats) != 1:
+        raise ParameterError(f"--engine {engine} reads inputs of one format: all Parquet or all JSONL")
+    return formats.pop(), [str(f.path) for f in files]
+
+
 def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
     """A validated :class:`DedupConfig` from a base config and keyword overrides."""
     return DedupConfig.build(config, overrides)

@@ -60,6 +60,18 @@ _SIDE = "_stemmatic_side"
 _BLOB = "_stemmatic_blob"
 
 
+def _read_inputs(files: Any, address: str | None) -> tuple[Any, list[str]]:
+    """Start or join Ray and read the resolved input files as one Dataset."""
+    from stemmatic.engines._common import input_paths
+
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    fmt, paths = input_paths(files, "ray")
+    ds = ray.data.read_parquet(paths) if fmt == "parquet" else ray.data.read_json(paths, lines=True)
+    return ds, paths
+
+
 def _ray() -> Any:
     return require("ray", "stemmatic.engines.ray")
 
@@ -312,21 +324,10 @@ def dedup_to_directory(
 
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
-    ray = _ray()
+    _ray()  # a missing extra fails here, before any file is touched
     files = resolve_inputs(inputs)
     out = prepare_output_dir(output, overwrite=overwrite)
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    formats = {f.format for f in files}
-    paths = [str(f.path) for f in files]
-    if formats == {"parquet"}:
-        ds = ray.data.read_parquet(paths)
-    elif formats == {"jsonl"}:
-        ds = ray.data.read_json(paths, lines=True)
-    else:
-        from stemmatic.exceptions import ParameterError
-
-        raise ParameterError("--engine ray reads inputs of one format: all Parquet or all JSONL")
+    ds, paths = _read_inputs(files, address)
     options = options or EngineOptions()
     result = dedup_split(ds, config=config, options=options)
     result.kept.write_parquet(str(Path(out) / "kept"))
@@ -445,24 +446,14 @@ def scan_to_directory(
     from pathlib import Path
 
     from stemmatic.engines._scan import scan_report
-    from stemmatic.exceptions import ParameterError
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
-    ray = _ray()
+    _ray()  # a missing extra fails here, before any file is touched
     index = _load_index(index_path)
     params.validate(index)
     files = resolve_inputs(inputs)
     out = prepare_output_dir(output, overwrite=overwrite)
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    formats = {f.format for f in files}
-    paths = [str(f.path) for f in files]
-    if formats == {"parquet"}:
-        ds = ray.data.read_parquet(paths)
-    elif formats == {"jsonl"}:
-        ds = ray.data.read_json(paths, lines=True)
-    else:
-        raise ParameterError("--engine ray reads inputs of one format: all Parquet or all JSONL")
+    ds, paths = _read_inputs(files, address)
     result = scan_split(
         ds,
         index,

@@ -245,6 +245,21 @@ def dedup(
     return dedup_split(df, config=config, options=options, **overrides).kept
 
 
+def _read_inputs(files: Any, app_name: str, master: str | None) -> tuple[Any, list[str]]:
+    """Get or build a Spark session and read the resolved input files as one DataFrame."""
+    from pyspark.sql import SparkSession
+
+    from stemmatic.engines._common import input_paths
+
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
+    fmt, paths = input_paths(files, "spark")
+    df = spark.read.parquet(*paths) if fmt == "parquet" else spark.read.json(paths)
+    return df, paths
+
+
 def dedup_to_directory(
     inputs: list[str],
     output: str,
@@ -262,26 +277,13 @@ def dedup_to_directory(
     from pathlib import Path
 
     from stemmatic.engines._common import engine_report
-    from stemmatic.exceptions import ParameterError
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
     require("pyspark", "stemmatic.engines.spark")
-    from pyspark.sql import SparkSession
 
     files = resolve_inputs(inputs)
     out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
-    builder = SparkSession.builder.appName("stemmatic-dedup")
-    if master:
-        builder = builder.master(master)
-    spark = builder.getOrCreate()
-    formats = {f.format for f in files}
-    paths = [str(f.path) for f in files]
-    if formats == {"parquet"}:
-        df = spark.read.parquet(*paths)
-    elif formats == {"jsonl"}:
-        df = spark.read.json(paths)
-    else:
-        raise ParameterError("--engine spark reads inputs of one format: all Parquet or all JSONL")
+    df, paths = _read_inputs(files, "stemmatic-dedup", master)
     options = options or EngineOptions()
     result = dedup_split(df, config=config, options=options)
     result.kept.write.parquet(str(out / "kept"))
@@ -398,28 +400,15 @@ def scan_to_directory(
 
     from stemmatic.contamination import ContaminationIndex
     from stemmatic.engines._scan import scan_report
-    from stemmatic.exceptions import ParameterError
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
     require("pyspark", "stemmatic.engines.spark")
-    from pyspark.sql import SparkSession
 
     index = ContaminationIndex.load(index_path)
     params.validate(index)
     files = resolve_inputs(inputs)
     out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
-    builder = SparkSession.builder.appName("stemmatic-contamination-scan")
-    if master:
-        builder = builder.master(master)
-    spark = builder.getOrCreate()
-    formats = {f.format for f in files}
-    paths = [str(f.path) for f in files]
-    if formats == {"parquet"}:
-        df = spark.read.parquet(*paths)
-    elif formats == {"jsonl"}:
-        df = spark.read.json(paths)
-    else:
-        raise ParameterError("--engine spark reads inputs of one format: all Parquet or all JSONL")
+    df, paths = _read_inputs(files, "stemmatic-contamination-scan", master)
     result = scan_split(
         df,
         index,
