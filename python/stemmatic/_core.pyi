@@ -15,6 +15,7 @@ __all__ = [
     "exact_keys",
     "minhash_signatures",
     "minhash_sketch",
+    "resolve_workers",
     "shingle_hashes",
     "shingle_sets",
     "tokenize",
@@ -79,6 +80,7 @@ def exact_keys(
     texts: Any, *, tokenizer: str = "words", workers: int | None = None
 ) -> npt.NDArray[np.uint64]: ...
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
+def resolve_workers(workers: int | None = None) -> int: ...
 def tokenize(text: str, *, tokenizer: str = "words") -> list[str]: ...
 
 @final

@@ -49,6 +49,7 @@ __all__ = [
     "Rejected",
     "RejectedWriter",
     "StageTimer",
+    "check_columns",
     "iter_chunks",
     "parse_size",
     "prefetch",
@@ -218,7 +219,8 @@ def iter_chunks(
             global_row += batch.num_rows
 
 
-def _check_columns(file: InputFile, names: Sequence[str], columns: Sequence[str] | None) -> None:
+def check_columns(file: InputFile, names: Sequence[str], columns: Sequence[str] | None) -> None:
+    """Raise :class:`InvalidInputError` naming ``file`` if a column of ``columns`` is not in ``names``."""
     if columns is None:
         return
     missing = [c for c in columns if c not in names]
@@ -235,7 +237,7 @@ def _parquet_batches(
         parquet = pq.ParquetFile(file.path)
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
-    _check_columns(file, parquet.schema_arrow.names, columns)
+    check_columns(file, parquet.schema_arrow.names, columns)
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
         yield batch, None
 
@@ -277,7 +279,7 @@ def _jsonl_batches(
         elif table.schema != schema:
             schema = pa.unify_schemas([schema, table.schema], promote_options="permissive")
         if columns is not None:
-            _check_columns(file, table.column_names, columns)
+            check_columns(file, table.column_names, columns)
             table = table.select(list(columns))
         for batch in table.combine_chunks().to_batches():
             yield batch, lines.slice(0, batch.num_rows)

@@ -57,6 +57,7 @@ from stemmatic.io import (
     MirroredWriter,
     RejectedWriter,
     StageTimer,
+    check_columns,
     iter_chunks,
     parse_size,
     prefetch,
@@ -244,14 +245,6 @@ def dedup(
     return run.execute()
 
 
-def resolve_workers(workers: int | None) -> int:
-    """Threads for Python-side parallel work: ``workers``, else ``STEMMATIC_NUM_THREADS``, else CPUs."""
-    if workers:
-        return workers
-    env = os.environ.get("STEMMATIC_NUM_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
-
-
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
     """A float64 Arrow array as numpy, nulls replaced by ``fill``.
 
@@ -414,15 +407,6 @@ class _Run:
             )
         )
 
-    def _check_columns(self, chunk: Chunk) -> None:
-        names = chunk.batch.schema.names
-        for name in self._columns():
-            if name not in names:
-                raise InvalidInputError(
-                    f"{chunk.file.path}: column {name!r} not found; columns are "
-                    f"{', '.join(map(repr, names)) or '(none)'}"
-                )
-
     def _texts(self, chunk: Chunk) -> pa.Array:
         column = chunk.batch.column(self.config.text_column)
         if not (
@@ -466,7 +450,7 @@ class _Run:
         try:
             for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
                 if row_cache is not None:
-                    self._check_columns(chunk)
+                    check_columns(chunk.file, chunk.batch.schema.names, self._columns())
                     row_cache.append(chunk)
                 texts = self._texts(chunk)
                 if cache is not None:
@@ -819,7 +803,7 @@ class _Run:
             def write_file(chunks: list[Chunk]) -> tuple[list[tuple[int, int]], int]:
                 return [write_chunk(c) for c in chunks], sum(c.batch.nbytes for c in chunks)
 
-            threads = max(1, min(len(by_file), resolve_workers(self.workers)))
+            threads = max(1, min(len(by_file), _core.resolve_workers(self.workers)))
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 for done, nbytes in pool.map(write_file, by_file.values()):
                     counts.extend(done)

@@ -23,7 +23,9 @@ mod _core {
         verify_pairs,
     };
     #[pymodule_export]
-    use super::minhash::{minhash_signatures, minhash_sketch, shingle_hashes, tokenize};
+    use super::minhash::{
+        minhash_signatures, minhash_sketch, resolve_workers, shingle_hashes, tokenize,
+    };
 
     use pyo3::prelude::*;
 

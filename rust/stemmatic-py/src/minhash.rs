@@ -4,7 +4,7 @@ use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3_arrow::PyChunkedArray;
 use stemmatic_core::minhash::{MinHasher, OnInvalid, SigValue, SignatureBatch};
-use stemmatic_core::parallel::resolve_workers;
+use stemmatic_core::parallel;
 use stemmatic_core::shingle::ShingleSpec;
 use stemmatic_core::text::Tokenizer;
 
@@ -52,7 +52,7 @@ fn run_batch<'py, T: SigValue + numpy::Element>(
     keep_sets: bool,
 ) -> PyResult<(BatchArrays<'py>, SetArrays<'py>)> {
     let hasher = MinHasher::<T>::new(spec, num_perm).into_py_result()?;
-    let workers = resolve_workers(workers).into_py_result()?;
+    let workers = parallel::resolve_workers(workers).into_py_result()?;
     let rows = rows_of(texts.chunks())?;
     let (batch, sets): (SignatureBatch<T>, _) = py
         .detach(|| hasher.batch_with_sets(&rows, on_invalid, workers, keep_sets))
@@ -165,6 +165,14 @@ pub fn shingle_hashes<'py>(
     let spec = spec(tokenizer, ngram, seed)?;
     let hashes = py.detach(|| spec.hash_set(text, &mut String::new()));
     Ok(hashes.into_pyarray(py))
+}
+
+/// The number of worker threads the engine uses for `workers`: the value
+/// itself, else `STEMMATIC_NUM_THREADS`, else the number of CPUs (0 = all CPUs).
+#[pyfunction]
+#[pyo3(signature = (workers = None))]
+pub fn resolve_workers(workers: Option<usize>) -> PyResult<usize> {
+    parallel::resolve_workers(workers).into_py_result()
 }
 
 /// The tokens (or, for `chars`, the characters) of one text.
