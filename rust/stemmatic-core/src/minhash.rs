@@ -330,7 +330,7 @@ impl<T: SigValue> MinHasher<T> {
 /// Reusable buffers of one worker: the normalized text and the shingle hashes.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    units: crate::contamination::units::Units,
+    units: crate::text::units::Units,
     hashes: Vec<u64>,
 }
 

@@ -13,10 +13,10 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
-use crate::contamination::units::Units;
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 use crate::text::Tokenizer;
+use crate::text::units::Units;
 
 /// The default n-gram size: word 5-grams.
 pub const DEFAULT_NGRAM: usize = 5;
@@ -62,10 +62,9 @@ impl ShingleSpec {
     }
 
     /// Like [`ShingleSpec::for_each_hash`], with the one-pass word-at-a-time
-    /// tokenizer of the contamination scanner (same tokens, same bytes, as
-    /// its property tests and the Python reference tests check) for `words`
-    /// and `whitespace`; `units` is reused between calls. That tokenizer
-    /// lives in `contamination::units` for now; it belongs in `text`.
+    /// tokenizer of [`crate::text::units`] (same tokens, same bytes, as its
+    /// property tests and the Python reference tests check) for `words` and
+    /// `whitespace`; `units` is reused between calls.
     #[inline]
     pub(crate) fn for_each_hash_fast(
         &self,

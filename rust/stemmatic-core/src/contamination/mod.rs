@@ -46,7 +46,6 @@ mod format;
 mod prefilter;
 mod scan;
 mod spans;
-pub(crate) mod units;
 
 use std::collections::HashMap;
 
@@ -57,8 +56,8 @@ use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 use crate::shingle::ShingleSpec;
 use crate::text::Tokenizer;
+use crate::text::units::Units;
 use prefilter::{KeyFilter, sequence_key, window_factor};
-use units::Units;
 
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use scan::{DocHit, ScanBatch, ScanOptions, ScanScratch};
@@ -164,7 +163,7 @@ pub struct NgramIndex {
     postings: Vec<u32>,
     /// Sorted distinct token counts (< ngram) of the entries matched whole.
     short_lengths: Vec<u32>,
-    /// Sorted distinct [`prefilter::token_hash`]es of the last unit of those entries.
+    /// Sorted distinct [`crate::text::units::token_hash`]es of the last unit of those entries.
     short_last: Vec<u64>,
     /// The rolling keys of every indexed n-gram (and whole short entry).
     window_filter: KeyFilter,
@@ -406,33 +405,6 @@ impl Lookup {
             .iter()
             .position(|&k| k == hash)
             .map(|p| start + p)
-    }
-}
-
-/// Start byte of every unit of a normalized buffer, then a sentinel: unit
-/// `p` is `normalized[starts[p]..starts[p + 1] - gap]`, with `gap` 1 for
-/// tokens (joined by one space) and 0 for characters.
-pub(crate) fn unit_starts(normalized: &str, char_level: bool, starts: &mut Vec<usize>) -> usize {
-    starts.clear();
-    if normalized.is_empty() {
-        starts.push(0);
-        return 0;
-    }
-    if char_level {
-        starts.extend(normalized.char_indices().map(|(i, _)| i));
-        starts.push(normalized.len());
-        0
-    } else {
-        starts.push(0);
-        starts.extend(
-            normalized
-                .bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b' ')
-                .map(|(i, _)| i + 1),
-        );
-        starts.push(normalized.len() + 1);
-        1
     }
 }
 

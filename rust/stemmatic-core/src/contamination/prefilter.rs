@@ -2,7 +2,7 @@
 //! n-grams, at O(1) per window instead of one XXH3 of ~70 bytes.
 //!
 //! Every unit (token or character) gets a cheap 64-bit hash of its
-//! normalized bytes ([`token_hash`]), and a window of units `t_j..t_{j+m}`
+//! normalized bytes ([`crate::text::units::token_hash`]), and a window of units `t_j..t_{j+m}`
 //! the polynomial key `K = Σ t_{j+k} · B^(m-1-k) mod 2^64` (Karp and Rabin
 //! 1987), read off prefix sums in one multiply ([`window_key`]). The index
 //! keeps a bitset of the keys of its n-grams ([`KeyFilter`], one bit per key,
@@ -19,50 +19,6 @@
 /// The base `B` of the polynomial window keys (odd, so multiplying by it is
 /// a bijection modulo 2^64).
 const WINDOW_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
-const TOKEN_XOR: u64 = 0x243F_6A88_85A3_08D3;
-const TOKEN_MULTIPLIER: u64 = 0x1319_8A2E_0370_7345;
-
-/// The 128-bit product of `a` and `b`, folded to 64 bits (high half XOR low
-/// half): one multiply that mixes every input bit into the output.
-#[inline(always)]
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let product = u128::from(a) * u128::from(b);
-    (product as u64) ^ ((product >> 64) as u64)
-}
-
-/// One step of [`token_hash`]: mix the next 8-byte word into the state.
-#[inline(always)]
-pub(crate) fn mix_word(state: u64, word: u64) -> u64 {
-    folded_multiply(state ^ word ^ TOKEN_XOR, TOKEN_MULTIPLIER)
-}
-
-/// The low `len` bytes of a little-endian word (`len` in 1..=8).
-#[inline(always)]
-pub(crate) fn low_bytes(word: u64, len: usize) -> u64 {
-    word & (u64::MAX >> (64 - 8 * len.clamp(1, 8)))
-}
-
-/// The prefilter hash of one unit's normalized bytes: the state starts at
-/// the byte length, and each 8-byte little-endian word of the bytes (the
-/// last one zero-padded) is mixed in with [`mix_word`].
-/// [`super::units`] computes the same value while it copies tokens.
-pub(crate) fn token_hash(token: &[u8]) -> u64 {
-    let mut state = token.len() as u64;
-    let mut words = token.chunks_exact(8);
-    for word in &mut words {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(word);
-        state = mix_word(state, u64::from_le_bytes(raw));
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut raw = [0u8; 8];
-        raw[..rest.len()].copy_from_slice(rest);
-        state = mix_word(state, u64::from_le_bytes(raw));
-    }
-    state
-}
-
 /// `prefix[i]` = key of the first `i` units (`prefix[0] = 0`), written into
 /// `prefix` (cleared first).
 pub(crate) fn prefix_keys(token_hashes: &[u64], prefix: &mut Vec<u64>) {
@@ -169,6 +125,7 @@ impl KeyFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::units::{low_bytes, mix_word, token_hash};
 
     #[test]
     fn window_keys_are_sequence_keys() {

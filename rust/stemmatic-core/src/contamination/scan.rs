@@ -4,10 +4,10 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::prefilter::{prefix_keys, window_key};
-use super::units::{Units, ascii_unit_spans};
 use super::{NgramIndex, unit_char_spans};
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
+use crate::text::units::{Units, ascii_unit_spans};
 
 /// Batches with less text than this run on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 1 << 16;

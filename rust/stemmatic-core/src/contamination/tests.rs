@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::text::units::unit_starts;
 
 fn spec(n: usize) -> ShingleSpec {
     ShingleSpec::new(Tokenizer::Words, n, 7).unwrap()

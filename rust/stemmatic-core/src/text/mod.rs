@@ -18,8 +18,12 @@
 //! The tokenizers write the normalized tokens, joined by single spaces, into a
 //! caller-owned buffer: an n-gram of tokens is then one contiguous slice of
 //! that buffer, hashed without copying (see [`crate::shingle`]).
+//! [`units`] is the fast one-pass form of the same tokenizers (8 bytes at a
+//! time for ASCII), used by MinHash, verification and the contamination
+//! scanner, with each unit's start and a cheap per-unit hash.
 
 mod unicode_tables;
+pub(crate) mod units;
 
 use std::fmt;
 use std::str::FromStr;

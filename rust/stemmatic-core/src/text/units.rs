@@ -15,8 +15,78 @@
 //! (and every `chars` text) takes the general path: normalize the whole text,
 //! then hash each unit.
 
-use super::prefilter::{low_bytes, mix_word, token_hash};
-use crate::text::Tokenizer;
+use super::Tokenizer;
+
+const TOKEN_XOR: u64 = 0x243F_6A88_85A3_08D3;
+const TOKEN_MULTIPLIER: u64 = 0x1319_8A2E_0370_7345;
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits (high half XOR low
+/// half): one multiply that mixes every input bit into the output.
+#[inline(always)]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// One step of [`token_hash`]: mix the next 8-byte word into the state.
+#[inline(always)]
+pub(crate) fn mix_word(state: u64, word: u64) -> u64 {
+    folded_multiply(state ^ word ^ TOKEN_XOR, TOKEN_MULTIPLIER)
+}
+
+/// The low `len` bytes of a little-endian word (`len` in 1..=8).
+#[inline(always)]
+pub(crate) fn low_bytes(word: u64, len: usize) -> u64 {
+    word & (u64::MAX >> (64 - 8 * len.clamp(1, 8)))
+}
+
+/// The prefilter hash of one unit's normalized bytes: the state starts at
+/// the byte length, and each 8-byte little-endian word of the bytes (the
+/// last one zero-padded) is mixed in with [`mix_word`].
+/// [`super::units`] computes the same value while it copies tokens.
+pub(crate) fn token_hash(token: &[u8]) -> u64 {
+    let mut state = token.len() as u64;
+    let mut words = token.chunks_exact(8);
+    for word in &mut words {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(word);
+        state = mix_word(state, u64::from_le_bytes(raw));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut raw = [0u8; 8];
+        raw[..rest.len()].copy_from_slice(rest);
+        state = mix_word(state, u64::from_le_bytes(raw));
+    }
+    state
+}
+
+/// Start byte of every unit of a normalized buffer, then a sentinel: unit
+/// `p` is `normalized[starts[p]..starts[p + 1] - gap]`, with `gap` 1 for
+/// tokens (joined by one space) and 0 for characters.
+pub(crate) fn unit_starts(normalized: &str, char_level: bool, starts: &mut Vec<usize>) -> usize {
+    starts.clear();
+    if normalized.is_empty() {
+        starts.push(0);
+        return 0;
+    }
+    if char_level {
+        starts.extend(normalized.char_indices().map(|(i, _)| i));
+        starts.push(normalized.len());
+        0
+    } else {
+        starts.push(0);
+        starts.extend(
+            normalized
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b' ')
+                .map(|(i, _)| i + 1),
+        );
+        starts.push(normalized.len() + 1);
+        1
+    }
+}
 
 /// Bit `k` set when byte `k` of the little-endian word is a token byte,
 /// and bit `k` set when it is not ASCII.
@@ -99,7 +169,7 @@ fn for_each_run(bytes: &[u8], words_tokenizer: bool, mut on_run: impl FnMut(usiz
 }
 
 /// For an ASCII text cut by `words` or `whitespace`, the character span of
-/// each unit (as [`super::unit_char_spans`] gives it) into `out`; false,
+/// each unit (as [`crate::contamination::unit_char_spans`] gives it) into `out`; false,
 /// with `out` untouched, for any other text.
 pub(crate) fn ascii_unit_spans(
     tokenizer: Tokenizer,
@@ -218,7 +288,7 @@ impl Units {
         self.buffer.clear();
         self.buffer.extend_from_slice(self.text.as_bytes());
         self.len = self.buffer.len();
-        self.gap = super::unit_starts(&self.text, tokenizer.is_char_level(), &mut self.starts);
+        self.gap = unit_starts(&self.text, tokenizer.is_char_level(), &mut self.starts);
         self.hashes.clear();
         let (bytes, gap) = (&self.buffer, self.gap);
         self.hashes.extend(
@@ -441,7 +511,7 @@ mod tests {
             for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
                 let (mut fast, mut general) = (Vec::new(), Vec::new());
                 prop_assert!(ascii_unit_spans(tokenizer, &text, &mut fast));
-                super::super::unit_char_spans(tokenizer, &text, &mut general);
+                crate::contamination::unit_char_spans(tokenizer, &text, &mut general);
                 prop_assert_eq!(fast, general);
             }
         }
