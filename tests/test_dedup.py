@@ -197,6 +197,26 @@ def test_resume_after_a_crash_gives_identical_output(corpus_dir, tmp_path: Path,
     assert not (tmp_path / "run" / "_work").exists()
 
 
+def test_resume_after_a_crash_with_band_records_in_memory(corpus_dir, tmp_path: Path, monkeypatch) -> None:
+    # The corpus fits the default budget, so the sketch keeps its band records
+    # in memory: a run killed before the candidates stage ends must redo it.
+    directory, _ = corpus_dir
+    reference = dedup(directory, tmp_path / "ref", exact=True)
+    assert reference.report["stages"]["sketch"]
+
+    def crash(self: _Run) -> dict[str, int]:
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(_Run, "stage_candidates", crash)
+    with pytest.raises(KeyboardInterrupt):
+        dedup(directory, tmp_path / "run", exact=True)
+    monkeypatch.undo()
+    marker = json.loads((tmp_path / "run" / "_work" / "sketch.done").read_text())
+    assert marker["counts"]["bands_in_memory"] == 1
+    resumed = dedup(directory, tmp_path / "run", exact=True, resume=True)
+    assert _output_bytes(resumed.output) == _output_bytes(reference.output)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.integers(0, 5), min_size=0, max_size=30),

@@ -6,14 +6,16 @@ Every stage streams or works on disk-backed arrays, so memory stays near the
 1. **sketch** — stream the inputs in Arrow batches; the Rust engine computes
    MinHash signatures and LSH band keys (and, with ``exact=True``, an
    exact-duplicate key of the normalized text). Band keys are appended to
-   ``P`` partition files on disk by their top bits; per-document metadata
-   (length, keep score, id) is small and kept.
+   ``P`` partition files on disk by their top bits (or kept in memory when
+   they and the input fit the budget); per-document metadata (length, keep
+   score, id) is small and kept.
 2. **candidates** — each partition is loaded alone and sorted by key; buckets
    yield candidate pairs (all pairs of a small bucket, a star from a large
    one: never quadratic in a bucket's size).
 3. **verify** — ``exact``: the shingle sets of the documents in candidate
-   pairs are written to a disk file in a second streaming pass and the exact
-   Jaccard of every pair is computed from it (memory-mapped); ``estimate``:
+   pairs are written to a disk file in a second streaming pass (kept in
+   memory when the input is) and the exact Jaccard of every pair is computed
+   from it (memory-mapped); ``estimate``:
    the fraction of equal signature positions; ``none``: every candidate is
    accepted. Pairs below ``threshold`` are dropped.
 4. **cluster** — union-find over verified edges (and exact-duplicate edges);
@@ -25,12 +27,14 @@ Every stage streams or works on disk-backed arrays, so memory stays near the
    ``pairs.parquet`` (optional) and ``report.json``.
 
 Each stage leaves a checkpoint in ``OUT/_work``; ``resume=True`` skips the
-stages already done (with the same parameters and inputs), so a killed run
-ends with the same bytes as an uninterrupted one.
+stages already done (with the same parameters and inputs; a sketch whose band
+records were in memory is redone), so a killed run ends with the same bytes
+as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -284,6 +288,43 @@ class _SetCache:
         return values, offsets
 
 
+class _BandRecords:
+    """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0)."""
+
+    def __init__(self, directory: Path, partitions: int) -> None:
+        self.partitions = partitions
+        self.memory: list[np.ndarray] = []
+        self.handles: list[Any] = []
+        shutil.rmtree(directory, ignore_errors=True)
+        if partitions:
+            directory.mkdir(parents=True)
+            self.shift = np.uint64(64 - int(math.log2(partitions)))
+            self.handles = [open(directory / f"{p:05d}.bin", "wb") for p in range(partitions)]  # noqa: SIM115
+
+    def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
+        if not self.partitions:
+            rec = np.empty((len(keys), 2), dtype=np.uint64)
+            rec[:, 0] = keys
+            rec[:, 1] = docs
+            self.memory.append(rec)
+            return
+        part = (keys >> self.shift).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        rec = np.empty((len(order), 2), dtype=np.uint64)
+        rec[:, 0] = keys[order]
+        rec[:, 1] = docs[order]
+        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
+        for p in np.flatnonzero(np.diff(bounds)):
+            self.handles[p].write(rec[bounds[p] : bounds[p + 1]].tobytes())
+
+    def in_memory(self) -> np.ndarray:
+        return np.concatenate(self.memory) if self.memory else np.zeros((0, 2), np.uint64)
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.close()
+
+
 class _Run:
     def __init__(
         self,
@@ -312,6 +353,8 @@ class _Run:
         self.set_cache: tuple[np.ndarray, np.ndarray] | None = None
         #: The input batches from the sketch pass, when the input fits the budget.
         self.row_cache: list[Chunk] | None = None
+        #: The band records of the sketch pass, when they fit the budget.
+        self.band_records: _BandRecords | None = None
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -346,6 +389,15 @@ class _Run:
         }
         self._marker(stage).write_text(json.dumps(payload))
 
+    def _lost_in_memory(self, stage: str) -> bool:
+        """A finished sketch whose band records were kept in memory, by an interrupted run."""
+        return (
+            stage == "sketch"
+            and bool(self.stage_counts["sketch"].get("bands_in_memory"))
+            and self.band_records is None
+            and not self.done("candidates")
+        )
+
     # -- driver --------------------------------------------------------------
 
     def execute(self) -> DedupResult:
@@ -355,7 +407,7 @@ class _Run:
                 marker.unlink()
         started = time.perf_counter()
         for stage in ("sketch", "candidates", "verify", "cluster", "write"):
-            if self.done(stage):
+            if self.done(stage) and not self._lost_in_memory(stage):
                 continue
             with self.timer.stage(stage):
                 counts = getattr(self, f"stage_{stage}")()
@@ -380,11 +432,14 @@ class _Run:
     # -- stage 1: sketch -----------------------------------------------------
 
     def _partitions(self) -> int:
+        """On-disk band partitions, each sortable within a quarter of the budget; 0: all fit in memory."""
         total_bytes = sum(f.path.stat().st_size for f in self.files)
         # Conservatively one document per 200 input bytes; each yields `bands`
         # records; a partition must sort within a quarter of the budget.
         records = max(1, total_bytes // 200) * self.banding.bands
         wanted = records * _RECORD_BYTES * 3 / max(1, self.memory_limit // 4)
+        if wanted <= 1 and 4 * total_bytes <= self.memory_limit // 4:
+            return 0
         return int(min(4096, max(16, 2 ** math.ceil(math.log2(max(1.0, wanted))))))
 
     def _columns(self) -> list[str]:
@@ -424,11 +479,7 @@ class _Run:
     def stage_sketch(self) -> dict[str, int]:
         cfg = self.config
         partitions = self._partitions()
-        shift = 64 - int(math.log2(partitions))
-        part_dir = self.work / "bands"
-        shutil.rmtree(part_dir, ignore_errors=True)
-        part_dir.mkdir(parents=True)
-        handles = [open(part_dir / f"{p:05d}.bin", "wb") for p in range(partitions)]  # noqa: SIM115
+        bands = _BandRecords(self.work / "bands", partitions)
         keep_signatures = cfg.verify != "exact"
         sig_file = open(self.work / "signatures.bin", "wb") if keep_signatures else None  # noqa: SIM115
         rejected = RejectedWriter(self.out / "rejected")
@@ -477,16 +528,7 @@ class _Run:
                     batch.signatures, bands=self.banding.bands, rows=self.banding.rows, workers=self.workers
                 )
                 if ok.any():
-                    rec_keys = keys[ok].ravel()
-                    rec_docs = np.repeat(docs[ok], self.banding.bands)
-                    part = (rec_keys >> np.uint64(shift)).astype(np.int64)
-                    order = np.argsort(part, kind="stable")
-                    rec = np.empty((len(order), 2), dtype=np.uint64)
-                    rec[:, 0] = rec_keys[order]
-                    rec[:, 1] = rec_docs[order]
-                    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
-                    for p in np.flatnonzero(np.diff(bounds)):
-                        handles[p].write(rec[bounds[p] : bounds[p + 1]].tobytes())
+                    bands.add(keys[ok].ravel(), np.repeat(docs[ok], self.banding.bands))
                 if sig_file is not None:
                     sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
                 if cfg.exact:
@@ -508,8 +550,7 @@ class _Run:
                 text_bytes += nbytes
                 self.progress.advance(n, nbytes)
         finally:
-            for h in handles:
-                h.close()
+            bands.close()
             if sig_file is not None:
                 sig_file.close()
             rejected.close()
@@ -522,6 +563,7 @@ class _Run:
             # In memory only: a resumed run re-reads the text instead.
             self.set_cache = cache.flat()
         self.row_cache = row_cache
+        self.band_records = bands if not partitions else None
         np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
         np.save(self.work / "length.npy", cat(meta["length"], np.int64))
         np.save(self.work / "file.npy", cat(meta["file"], np.int32))
@@ -541,6 +583,8 @@ class _Run:
             "text_bytes": text_bytes,
             "rejected": rejected.count,
             "partitions": partitions,
+            # In memory only: a resumed run redoes this stage.
+            "bands_in_memory": int(not partitions),
         }
 
     def _keep_scores(self, chunk: Chunk) -> np.ndarray:
@@ -615,10 +659,13 @@ class _Run:
         excluded = self._excluded()
         pairs: list[np.ndarray] = []
         records = 0
-        parts = sorted((self.work / "bands").glob("*.bin"))
+        if self.band_records is not None:
+            parts: list[Any] = [self.band_records.in_memory()]
+        else:
+            parts = sorted((self.work / "bands").glob("*.bin"))
         self.progress.start("candidates", len(parts))
         for path in parts:
-            data = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+            data = path if isinstance(path, np.ndarray) else np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
             records += len(data)
             if excluded is not None and len(data):
                 data = data[~excluded[data[:, 1].astype(np.int64)]]
@@ -631,12 +678,13 @@ class _Run:
                 )
                 if len(found):
                     pairs.append(found)
-            self.progress.advance(1, path.stat().st_size)
+            self.progress.advance(1, data.nbytes)
         self.progress.finish()
         merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
         merged = _core.unique_pairs(merged, workers=self.workers)
         np.save(self.work / "candidates.npy", merged)
         shutil.rmtree(self.work / "bands", ignore_errors=True)
+        self.band_records = None
         return {"band_records": records, "candidate_pairs": len(merged)}
 
     # -- stage 3: verify -----------------------------------------------------
@@ -677,10 +725,14 @@ class _Run:
             return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
         needed = np.unique(pairs.ravel())
         values_path = self.work / "shingles.bin"
-        offsets = [np.zeros(1, dtype=np.uint64)]
+        offset_parts = [np.zeros(1, dtype=np.uint64)]
         total = 0
+        kept_sets: list[np.ndarray] = []
         self.progress.start("verify", len(needed))
-        with open(values_path, "wb") as fh:
+        with contextlib.ExitStack() as stack:
+            # The needed rows' sets are spilled to a file, or kept in memory
+            # when the whole input is (row cache).
+            fh = stack.enter_context(open(values_path, "wb")) if self.row_cache is None else None
             source = self.row_cache if self.row_cache is not None else self._chunks([self.config.text_column])
             for chunk in source:
                 n = chunk.batch.num_rows
@@ -697,17 +749,21 @@ class _Run:
                     seed=self.config.seed,
                     workers=self.workers,
                 )
-                fh.write(values.tobytes())
-                offsets.append(offs[1:] + np.uint64(total))
+                if fh is not None:
+                    fh.write(values.tobytes())
+                else:
+                    kept_sets.append(values)
+                offset_parts.append(offs[1:] + np.uint64(total))
                 total += len(values)
                 self.progress.advance(hi - lo, values.nbytes)
         self.progress.finish()
-        all_offsets = np.concatenate(offsets)
-        values = (
-            np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
-            if total
-            else np.zeros(0, np.uint64)
-        )
+        all_offsets = np.concatenate(offset_parts)
+        if fh is None:
+            values = np.concatenate(kept_sets) if kept_sets else np.zeros(0, np.uint64)
+        elif total:
+            values = np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
+        else:
+            values = np.zeros(0, np.uint64)
         sims = _core.verify_pairs(pairs, needed, values, all_offsets, workers=self.workers)
         del values
         values_path.unlink(missing_ok=True)
