@@ -398,10 +398,21 @@ impl Lookup {
         if !self.may_contain(hash) {
             return None;
         }
+        Self::find_in(keys, self.bucket(hash), hash)
+    }
+
+    /// The range of the sorted keys where `hash` would be.
+    #[inline]
+    fn bucket(&self, hash: u64) -> (u32, u32) {
         let bucket = (hash >> self.shift) as usize;
-        let start = self.bucket_starts[bucket] as usize;
-        let end = self.bucket_starts[bucket + 1] as usize;
-        keys[start..end]
+        (self.bucket_starts[bucket], self.bucket_starts[bucket + 1])
+    }
+
+    /// The index of `hash` in `keys`, given its [`Lookup::bucket`].
+    #[inline]
+    fn find_in(keys: &[u64], (start, end): (u32, u32), hash: u64) -> Option<usize> {
+        let start = start as usize;
+        keys[start..end as usize]
             .iter()
             .position(|&k| k == hash)
             .map(|p| start + p)

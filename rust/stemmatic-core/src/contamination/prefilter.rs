@@ -18,7 +18,7 @@
 
 /// The base `B` of the polynomial window keys (odd, so multiplying by it is
 /// a bijection modulo 2^64).
-const WINDOW_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(crate) const WINDOW_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
 /// `prefix[i]` = key of the first `i` units (`prefix[0] = 0`), written into
 /// `prefix` (cleared first).
 pub(crate) fn prefix_keys(token_hashes: &[u64], prefix: &mut Vec<u64>) {

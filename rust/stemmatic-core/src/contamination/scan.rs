@@ -3,11 +3,18 @@
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::prefilter::{prefix_keys, window_key};
-use super::{NgramIndex, unit_char_spans};
+use super::prefilter::{KeyFilter, WINDOW_BASE, prefix_keys, window_key};
+use super::{Lookup, NgramIndex, unit_char_spans};
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
 use crate::text::units::{Units, ascii_unit_spans};
+
+/// The longest n-grams scanned in one pass: the rolling keys of the last
+/// `RING` unit prefixes are kept, and a window needs `n + 1` of them.
+const MAX_ONE_PASS_NGRAM: usize = RING - 1;
+const RING: usize = 64;
+/// Windows probed in the bitset together.
+const BATCH: usize = 128;
 
 /// Batches with less text than this run on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 1 << 16;
@@ -50,6 +57,111 @@ impl ScanOptions {
     }
 }
 
+/// How entries shorter than n are found: by their last unit, then the
+/// window of each such length that ends there.
+#[derive(Clone, Copy)]
+struct ShortWindows<'a> {
+    last: &'a KeyFilter,
+    lengths: &'a [u32],
+    factors: &'a [u64],
+}
+
+/// The rolling window keys of a document's units, fed one unit hash at a
+/// time as the tokenizer cuts them: each window is probed in the bitset as
+/// soon as its last unit is known, with no array of unit hashes or prefix
+/// keys in between.
+struct Windows<'a> {
+    filter: &'a KeyFilter,
+    ngram: usize,
+    /// [`super::prefilter::window_factor`] of `ngram`.
+    factor: u64,
+    short: Option<ShortWindows<'a>>,
+    /// `ring[p % RING]`: the key of the first `p` units, for the last `RING` values of `p`.
+    ring: [u64; RING],
+    /// The key of all units so far, and their number.
+    key: u64,
+    units: usize,
+    /// Keys of the windows not probed yet, from the one at `next_start`.
+    pending: [u64; BATCH],
+    num_pending: usize,
+    next_start: usize,
+    /// Windows that passed so far (at the front of `candidates`).
+    passed: usize,
+    candidates: &'a mut Vec<usize>,
+    short_candidates: &'a mut Vec<(usize, usize)>,
+}
+
+impl Windows<'_> {
+    /// The next unit, by its token hash.
+    #[inline(always)]
+    fn unit(&mut self, hash: u64) {
+        self.key = self.key.wrapping_mul(WINDOW_BASE).wrapping_add(hash);
+        self.units += 1;
+        let units = self.units;
+        self.ring[units % RING] = self.key;
+        // The key of the window that ends here, kept (the next one goes
+        // over it otherwise) when there is such a window.
+        let start = units.wrapping_sub(self.ngram);
+        self.pending[self.num_pending] = self
+            .key
+            .wrapping_sub(self.ring[start % RING].wrapping_mul(self.factor));
+        self.num_pending += usize::from(units >= self.ngram);
+        if self.num_pending == BATCH {
+            self.probe_pending();
+        }
+        if let Some(short) = self.short
+            && short.last.may_contain(hash)
+        {
+            self.short_windows(short);
+        }
+    }
+
+    /// Probe the pending windows in the bitset. A tight loop of its own so
+    /// that many probes (cache misses in a bitset of megabytes) are in
+    /// flight at once, and branch-free: every window is written, and the
+    /// next one goes over it unless it passed.
+    #[inline(never)]
+    fn probe_pending(&mut self) {
+        let need = self.passed + BATCH;
+        if self.candidates.len() < need {
+            self.candidates
+                .resize(need.max(2 * self.candidates.len()), 0);
+        }
+        let (candidates, mut passed) = (&mut self.candidates[..need], self.passed);
+        for (start, &key) in (self.next_start..).zip(&self.pending[..self.num_pending]) {
+            candidates[passed] = start;
+            passed += usize::from(self.filter.may_contain(key));
+        }
+        self.passed = passed;
+        self.next_start += self.num_pending;
+        self.num_pending = 0;
+    }
+
+    /// The windows of shorter entries that end at the last unit.
+    #[cold]
+    fn short_windows(&mut self, short: ShortWindows<'_>) {
+        let units = self.units;
+        for (&len, &factor) in short.lengths.iter().zip(short.factors) {
+            let len = len as usize;
+            let Some(start) = units.checked_sub(len) else {
+                break;
+            };
+            let window = self
+                .key
+                .wrapping_sub(self.ring[start % RING].wrapping_mul(factor));
+            if self.filter.may_contain(window) {
+                self.short_candidates.push((start, len));
+            }
+        }
+    }
+
+    /// Probe the last windows, and keep only those that passed.
+    fn finish(mut self) {
+        self.probe_pending();
+        self.candidates.truncate(self.passed);
+    }
+}
+
 /// One entry found in one document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocHit {
@@ -81,8 +193,15 @@ pub struct ScanScratch {
     prefix: Vec<u64>,
     /// First units of the n-gram windows that pass the prefilter.
     candidates: Vec<usize>,
+    /// (First unit, length) of the windows of shorter entries that pass it.
+    short_candidates: Vec<(usize, usize)>,
     matches: Vec<Match>,
     hashes: Vec<u64>,
+    /// Candidates in the lookup's bitmap: (first unit, hash).
+    kept: Vec<(usize, u64)>,
+    buckets: Vec<(u32, u32)>,
+    /// Candidates that are indexed: (first unit, hash, key index).
+    found: Vec<(usize, u64, usize)>,
     distinct: Vec<u64>,
     unit_spans: Vec<(usize, usize)>,
 }
@@ -116,77 +235,56 @@ impl NgramIndex {
         options: &ScanOptions,
         scratch: &mut ScanScratch,
     ) -> Vec<DocHit> {
+        self.scan_text_as(text, options, scratch, true)
+    }
+
+    /// [`NgramIndex::scan_text`], with the one-pass path allowed or not
+    /// (the tests compare the two).
+    pub(super) fn scan_text_as(
+        &self,
+        text: &str,
+        options: &ScanOptions,
+        scratch: &mut ScanScratch,
+        one_pass: bool,
+    ) -> Vec<DocHit> {
         let spec = self.spec;
-        let units = &mut scratch.units;
-        units.fill(spec.tokenizer, text);
-        let count = units.count();
-        let (bytes, starts, gap) = (units.bytes(), &units.starts, units.gap);
-        prefix_keys(&units.hashes, &mut scratch.prefix);
-        let prefix = &scratch.prefix;
         let plan = &self.scan_plan;
-        let filter = &self.window_filter;
-        let gram = |start: usize, len: usize| {
-            xxh3_64_with_seed(&bytes[starts[start]..starts[start + len] - gap], spec.seed)
-        };
-        let matches = &mut scratch.matches;
-        matches.clear();
-        let mut push = |hash: u64, start: usize, len: usize| {
-            if let Some(key) = self.lookup.find(&self.keys, hash) {
-                matches.extend(self.postings_at(key).iter().map(|&entry| Match {
-                    entry,
-                    start,
-                    len,
-                    hash,
-                }));
-            }
-        };
         let n = spec.ngram;
-        if count >= n {
-            // Probe the bitset for every window first, then hash and look up
-            // the few that pass: the probes are independent loads whose cache
-            // misses overlap.
-            // Branch-free: every window is written, and the next one goes
-            // over it unless its bit was set.
-            let candidates = &mut scratch.candidates;
-            candidates.clear();
-            candidates.resize(count - n + 1, 0);
-            let mut passed = 0;
-            for start in 0..=count - n {
-                candidates[passed] = start;
-                passed += usize::from(filter.may_contain(window_key(
-                    prefix,
-                    start,
-                    n,
-                    plan.ngram_factor,
-                )));
-            }
-            candidates.truncate(passed);
-            let hashes = &mut scratch.hashes;
-            hashes.clear();
-            hashes.extend(candidates.iter().map(|&start| gram(start, n)));
-            for (&start, &hash) in candidates.iter().zip(hashes.iter()) {
-                if self.lookup.may_contain(hash) {
-                    push(hash, start, n);
-                }
-            }
+        let cut = one_pass && n <= MAX_ONE_PASS_NGRAM && {
+            // Probe each window as its last unit is cut.
+            let mut windows = Windows {
+                filter: &self.window_filter,
+                ngram: n,
+                factor: plan.ngram_factor,
+                short: (!self.short_lengths.is_empty()).then_some(ShortWindows {
+                    last: &plan.short_last,
+                    lengths: &self.short_lengths,
+                    factors: &plan.short_factors,
+                }),
+                ring: [0; RING],
+                key: 0,
+                units: 0,
+                pending: [0; BATCH],
+                num_pending: 0,
+                next_start: 0,
+                passed: 0,
+                candidates: &mut scratch.candidates,
+                short_candidates: &mut scratch.short_candidates,
+            };
+            windows.candidates.clear();
+            windows.short_candidates.clear();
+            let cut = scratch
+                .units
+                .fill_tokens(spec.tokenizer, text, |hash| windows.unit(hash));
+            windows.finish();
+            cut
+        };
+        if !cut {
+            scratch.units.fill(spec.tokenizer, text);
+            self.two_pass_candidates(scratch);
         }
-        if !self.short_lengths.is_empty() {
-            // Entries shorter than n, found by their last unit.
-            for (last, &unit_hash) in units.hashes.iter().enumerate() {
-                if !plan.short_last.may_contain(unit_hash) {
-                    continue;
-                }
-                for (&len, &factor) in self.short_lengths.iter().zip(&plan.short_factors) {
-                    let len = len as usize;
-                    let Some(start) = (last + 1).checked_sub(len) else {
-                        break;
-                    };
-                    if filter.may_contain(window_key(prefix, start, len, factor)) {
-                        push(gram(start, len), start, len);
-                    }
-                }
-            }
-        }
+        self.match_candidates(scratch);
+        let matches = &mut scratch.matches;
         if matches.is_empty() {
             return Vec::new();
         }
@@ -216,6 +314,114 @@ impl NgramIndex {
             });
         }
         hits
+    }
+
+    /// The windows of `scratch.units` that pass the bitset, from prefix
+    /// keys of all units: n-gram starts into `candidates`, (start, length)
+    /// of shorter entries' windows into `short_candidates`.
+    fn two_pass_candidates(&self, scratch: &mut ScanScratch) {
+        let units = &scratch.units;
+        let count = units.count();
+        prefix_keys(&units.hashes, &mut scratch.prefix);
+        let prefix = &scratch.prefix;
+        let plan = &self.scan_plan;
+        let filter = &self.window_filter;
+        let n = self.spec.ngram;
+        let candidates = &mut scratch.candidates;
+        candidates.clear();
+        if count >= n {
+            // Branch-free: every window is written, and the next one goes
+            // over it unless its bit was set.
+            candidates.resize(count - n + 1, 0);
+            let mut passed = 0;
+            for start in 0..=count - n {
+                candidates[passed] = start;
+                passed += usize::from(filter.may_contain(window_key(
+                    prefix,
+                    start,
+                    n,
+                    plan.ngram_factor,
+                )));
+            }
+            candidates.truncate(passed);
+        }
+        let short_candidates = &mut scratch.short_candidates;
+        short_candidates.clear();
+        if !self.short_lengths.is_empty() {
+            // Entries shorter than n, found by their last unit.
+            for (last, &unit_hash) in units.hashes.iter().enumerate() {
+                if !plan.short_last.may_contain(unit_hash) {
+                    continue;
+                }
+                for (&len, &factor) in self.short_lengths.iter().zip(&plan.short_factors) {
+                    let len = len as usize;
+                    let Some(start) = (last + 1).checked_sub(len) else {
+                        break;
+                    };
+                    if filter.may_contain(window_key(prefix, start, len, factor)) {
+                        short_candidates.push((start, len));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The postings of the candidate windows whose XXH3 hash is indexed,
+    /// into `scratch.matches`.
+    fn match_candidates(&self, scratch: &mut ScanScratch) {
+        let units = &scratch.units;
+        let (bytes, starts, gap, seed) = (units.bytes(), &units.starts, units.gap, self.spec.seed);
+        let gram = |start: usize, len: usize| {
+            xxh3_64_with_seed(&bytes[starts[start]..starts[start + len] - gap], seed)
+        };
+        let matches = &mut scratch.matches;
+        matches.clear();
+        let mut push = |key: usize, hash: u64, start: usize, len: usize| {
+            matches.extend(self.postings_at(key).iter().map(|&entry| Match {
+                entry,
+                start,
+                len,
+                hash,
+            }));
+        };
+        // In stages, each a loop of independent loads whose cache misses
+        // overlap (one lookup is a chain of four misses): hash every
+        // candidate, keep those in the lookup's bitmap, read their buckets,
+        // find their keys, then their postings.
+        let n = self.spec.ngram;
+        let hashes = &mut scratch.hashes;
+        hashes.clear();
+        hashes.extend(scratch.candidates.iter().map(|&start| gram(start, n)));
+        let kept = &mut scratch.kept;
+        kept.clear();
+        kept.resize(hashes.len(), (0, 0));
+        let mut passed = 0;
+        for (&start, &hash) in scratch.candidates.iter().zip(hashes.iter()) {
+            kept[passed] = (start, hash);
+            passed += usize::from(self.lookup.may_contain(hash));
+        }
+        kept.truncate(passed);
+        let buckets = &mut scratch.buckets;
+        buckets.clear();
+        buckets.extend(kept.iter().map(|&(_, hash)| self.lookup.bucket(hash)));
+        let found = &mut scratch.found;
+        found.clear();
+        found.extend(
+            kept.iter()
+                .zip(buckets.iter())
+                .filter_map(|(&(start, hash), &bucket)| {
+                    Lookup::find_in(&self.keys, bucket, hash).map(|key| (start, hash, key))
+                }),
+        );
+        for &(start, hash, key) in found.iter() {
+            push(key, hash, start, n);
+        }
+        for &(start, len) in &scratch.short_candidates {
+            let hash = gram(start, len);
+            if let Some(key) = self.lookup.find(&self.keys, hash) {
+                push(key, hash, start, len);
+            }
+        }
     }
 
     /// Scan a batch of rows (`None` = null) on `workers` threads. The result

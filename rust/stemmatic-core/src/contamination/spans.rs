@@ -11,7 +11,7 @@
 //! [`crate::text`] because only documents that match need it: the hot path
 //! ([`crate::text::Tokenizer::normalize_into`]) stays untouched.
 
-use crate::text::{Tokenizer, is_space, is_word, python_lower};
+use crate::text::{Tokenizer, for_each_lower_char, is_space, is_word};
 
 /// For each unit of `tokenizer.normalize_into(text)` (a token, or for
 /// `chars` a character of the collapsed text), the half-open range of
@@ -30,15 +30,21 @@ pub fn unit_char_spans(tokenizer: Tokenizer, text: &str, out: &mut Vec<(usize, u
         in_token: false,
         previous_end: 0,
     };
-    let mut buffer = [0u8; 4];
-    for (index, c) in text.chars().enumerate() {
-        if c.is_ascii() {
-            state.visit(c.to_ascii_lowercase(), index, out);
+    let bytes = text.as_bytes();
+    let (mut at, mut index) = (0, 0);
+    while let Some(&byte) = bytes.get(at) {
+        if byte.is_ascii() {
+            // Most characters: lowercasing cannot change whether they are kept.
+            state.visit(char::from(byte), index, out);
+            at += 1;
         } else {
-            for lowered in python_lower(c.encode_utf8(&mut buffer)).chars() {
-                state.visit(lowered, index, out);
-            }
+            let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            for_each_lower_char(c, |lowered| state.visit(lowered, index, out));
+            at += c.len_utf8();
         }
+        index += 1;
     }
 }
 
@@ -50,7 +56,7 @@ struct SpanState {
 }
 
 impl SpanState {
-    #[inline]
+    #[inline(always)]
     fn visit(&mut self, lowered: char, index: usize, out: &mut Vec<(usize, usize)>) {
         let keep = match self.tokenizer {
             Tokenizer::Words => is_word(lowered),

@@ -491,3 +491,71 @@ proptest! {
         prop_assert_eq!(scan(&loaded, &doc), scan(&index, &doc));
     }
 }
+
+/// A word, or a run of separators, for the one-pass agreement test: ASCII
+/// tokens up to and past 8, 16 and 64 bytes, non-ASCII tokens (with `Σ`,
+/// which sends a text down the general path) and separators of both kinds.
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "a", "Bb", "the", "x_y", "QUICK", "42", "fox", "jumps", "over", "lazy", "DOG", "éa",
+        ])
+        .prop_map(str::to_owned),
+        1 => "[a-zA-Z0-9_]{7,70}",
+        1 => prop::sample::select(vec![
+            "İstanbul", "Straße", "ΟΔΟΣ", "e\u{301}", "\u{3000}", "—", "café", "σς",
+        ])
+        .prop_map(str::to_owned),
+        3 => prop::sample::select(vec![" ", "  ", "\n", ", ", ".\t", " - ", "\u{1F}", "!"])
+            .prop_map(str::to_owned),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The one-pass scan (windows probed as the tokenizer cuts them) finds
+    /// exactly what the two-pass scan (all units, then all windows) finds:
+    /// hits, counts and spans, on ASCII and non-ASCII texts, texts shorter
+    /// than n, long tokens and runs across 64-byte blocks.
+    #[test]
+    fn one_pass_scan_matches_the_two_pass_scan(
+        items in proptest::collection::vec(proptest::collection::vec(piece(), 1..12), 1..6),
+        noise in proptest::collection::vec(piece(), 0..60),
+        planted in proptest::collection::vec((0usize..6, 0usize..60), 0..4),
+        n in 1usize..8,
+        tokenizer in 0usize..3,
+        ascii in any::<bool>(),
+    ) {
+        // Half of the cases all ASCII, the one-pass tokenizer's fastest path.
+        let keep = |text: String| if ascii { text.replace(|c: char| !c.is_ascii(), "") } else { text };
+        let noise: Vec<String> = noise.into_iter().map(keep).collect();
+        let item_texts: Vec<String> = items
+            .iter()
+            .map(|pieces| keep(pieces.join(" ")))
+            .collect();
+        let rows: Vec<(&str, &str, &str, &str)> =
+            item_texts.iter().map(|t| ("b", "i", "f", t.as_str())).collect();
+        let spec = ShingleSpec::new(Tokenizer::ALL[tokenizer], n, 5).unwrap();
+        let index = index_of(spec, &rows, &BuildOptions::default());
+        let mut pieces = noise.clone();
+        for &(item, at) in &planted {
+            if let Some(text) = item_texts.get(item) {
+                let at = at.min(pieces.len());
+                pieces.insert(at, format!(" {text} "));
+            }
+        }
+        let doc = pieces.concat();
+        let options = ScanOptions::default();
+        let mut scratch = ScanScratch::default();
+        // Scratch reused across texts and paths, as in a batch.
+        let general = index.scan_text_as(&doc, &options, &mut scratch, false);
+        let fast = index.scan_text_as(&doc, &options, &mut scratch, true);
+        prop_assert_eq!(&fast, &general);
+        let fresh = index.scan_text_as(&doc, &options, &mut ScanScratch::default(), true);
+        prop_assert_eq!(&fresh, &general);
+        prop_assert_eq!(
+            scan_without_prefilter(&index, &doc),
+            general.iter().map(|h| (h.entry, h.matched_ngrams)).collect::<BTreeMap<_, _>>()
+        );
+    }
+}

@@ -234,6 +234,18 @@ fn lowercase(text: &str, offset: usize, c: char) -> Lower {
     Lower::One(c)
 }
 
+/// Call `f` with each character of `python_lower` of `c` on its own (the
+/// same characters, without a `String`).
+#[inline]
+pub(crate) fn for_each_lower_char(c: char, mut f: impl FnMut(char)) {
+    let mut buffer = [0u8; 4];
+    let alone: &str = c.encode_utf8(&mut buffer);
+    match lowercase(alone, 0, c) {
+        Lower::One(l) => f(l),
+        Lower::Many(len, chars) => chars[..len].iter().for_each(|&l| f(l)),
+    }
+}
+
 /// CPython's `handle_capital_sigma`: U+03A3 at `offset` lowercases to final
 /// sigma when preceded by a cased letter and not followed by one, skipping
 /// case-ignorable characters on both sides.

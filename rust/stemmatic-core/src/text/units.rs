@@ -267,18 +267,40 @@ impl Units {
         &self.buffer[..self.len]
     }
 
+    /// Number of units.
     pub(crate) fn count(&self) -> usize {
-        self.hashes.len()
+        self.starts.len().saturating_sub(1)
     }
 
     /// Cut `text` into units.
     pub(crate) fn fill(&mut self, tokenizer: Tokenizer, text: &str) {
-        let fast = match tokenizer {
-            Tokenizer::Words | Tokenizer::Whitespace => self.fill_tokens(text, tokenizer),
-            Tokenizer::Chars => false,
-        };
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        let fast = self.fill_tokens(tokenizer, text, |hash| hashes.push(hash));
+        self.hashes = hashes;
         if !fast {
             self.fill_general(tokenizer, text);
+        }
+    }
+
+    /// The one-pass tokenizer for `words` and `whitespace`: fills
+    /// [`Units::bytes`] and `starts` as [`Units::fill`] does and calls
+    /// `on_unit` with the [`token_hash`] of each unit in order, but leaves
+    /// `hashes` alone. False, before any call of `on_unit` and with the
+    /// buffers in any state, when the text needs the general path: `chars`,
+    /// or a text with `Σ`.
+    #[inline]
+    pub(crate) fn fill_tokens(
+        &mut self,
+        tokenizer: Tokenizer,
+        text: &str,
+        on_unit: impl FnMut(u64),
+    ) -> bool {
+        match tokenizer {
+            Tokenizer::Words | Tokenizer::Whitespace => {
+                self.fill_token_runs(text, tokenizer, on_unit)
+            }
+            Tokenizer::Chars => false,
         }
     }
 
@@ -298,16 +320,22 @@ impl Units {
         );
     }
 
-    /// The one-pass tokenizer for `words` and `whitespace`; false (and the
-    /// buffers in any state) when the text needs the general path.
-    fn fill_tokens(&mut self, text: &str, tokenizer: Tokenizer) -> bool {
+    /// [`Units::fill_tokens`] for `words` and `whitespace`.
+    #[inline(always)]
+    fn fill_token_runs(
+        &mut self,
+        text: &str,
+        tokenizer: Tokenizer,
+        mut on_unit: impl FnMut(u64),
+    ) -> bool {
         let bytes = text.as_bytes();
         let ascii = bytes.is_ascii();
-        if !ascii && text.contains('\u{03A3}') {
+        // `memmem` rather than `str::contains`: the std two-byte search was a
+        // fifth of the scan time on non-ASCII documents.
+        if !ascii && memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some() {
             return false;
         }
         self.starts.clear();
-        self.hashes.clear();
         self.gap = 1;
         // Spare bytes are overwritten, never read: grow, but do not clear.
         if self.buffer.len() < bytes.len() + 16 {
@@ -316,12 +344,12 @@ impl Units {
         let words_tokenizer = tokenizer == Tokenizer::Words;
         if ascii {
             // Every run is a token.
-            let (buffer, starts, hashes) = (&mut self.buffer, &mut self.starts, &mut self.hashes);
+            let (buffer, starts) = (&mut self.buffer, &mut self.starts);
             let mut written = 0;
             for_each_run(bytes, words_tokenizer, |start, end, _| {
                 starts.push(written);
                 let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
-                hashes.push(hash);
+                on_unit(hash);
                 written = next;
             });
             self.starts.push(written);
@@ -334,7 +362,6 @@ impl Units {
             runs.push((start, end, ascii));
         });
         self.starts.reserve(self.runs.len() + 1);
-        self.hashes.reserve(self.runs.len());
         let runs = std::mem::take(&mut self.runs);
         let mut written = 0;
         let mut rest = &runs[..];
@@ -344,9 +371,9 @@ impl Units {
                 .iter()
                 .position(|&(_, _, ascii)| !ascii)
                 .unwrap_or(rest.len());
-            written = self.add_ascii_runs(bytes, &rest[..ascii_runs], written);
+            written = self.add_ascii_runs(bytes, &rest[..ascii_runs], written, &mut on_unit);
             if let Some(&(start, end, _)) = rest.get(ascii_runs) {
-                written = self.add_mixed_run(text, start, end, written, tokenizer);
+                written = self.add_mixed_run(text, start, end, written, tokenizer, &mut on_unit);
             }
             rest = rest.get(ascii_runs + 1..).unwrap_or_default();
         }
@@ -365,6 +392,7 @@ impl Units {
         bytes: &[u8],
         runs: &[(usize, usize, bool)],
         mut written: usize,
+        on_unit: &mut impl FnMut(u64),
     ) -> usize {
         let Some(&(first_start, _, _)) = runs.first() else {
             return written;
@@ -379,7 +407,7 @@ impl Units {
         for &(start, end, _) in runs {
             self.starts.push(written);
             let (hash, next) = add_ascii_token(&mut self.buffer, bytes, start, end, written);
-            self.hashes.push(hash);
+            on_unit(hash);
             written = next;
         }
         written
@@ -395,6 +423,7 @@ impl Units {
         end: usize,
         mut written: usize,
         tokenizer: Tokenizer,
+        on_unit: &mut impl FnMut(u64),
     ) -> usize {
         tokenizer.normalize_into(text.get(start..end).unwrap_or_default(), &mut self.text);
         let need = written + self.text.len() + 1 + (text.len() - end) + 16;
@@ -404,7 +433,7 @@ impl Units {
         for token in self.text.split(' ').filter(|t| !t.is_empty()) {
             let token = token.as_bytes();
             self.starts.push(written);
-            self.hashes.push(token_hash(token));
+            on_unit(token_hash(token));
             self.buffer[written..written + token.len()].copy_from_slice(token);
             written += token.len();
             self.buffer[written] = b' ';
