@@ -137,6 +137,36 @@ def test_fast_equals_reference_at_a_large_step_where_rounding_is_negligible(hf):
     np.testing.assert_allclose(fast.layer_features, reference, rtol=2e-6)
 
 
+def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, monkeypatch):
+    from stemmatic.resofilter import scoring
+
+    model, _, tok = hf
+    samples = encode_examples(_examples(9, seed=2), tok)
+    seen = []
+    handle = model.get_output_embeddings().register_forward_hook(
+        lambda m, a, o: seen.append(tuple(a[0].shape))
+    )
+    try:
+        gathered = score_samples(model, samples, ScoreConfig(batch_size=4, **CPU), pad_id=tok.pad_id)
+        # Three batches, each a (1, rows, hidden) input: one row per response token.
+        assert len(seen) == 3 and all(shape[0] == 1 for shape in seen)
+        rows = sum(shape[1] for shape in seen)
+        assert rows == sum(len(s.input_ids) - s.response_start for s in samples)
+        seen.clear()
+        monkeypatch.setattr(scoring._LossRows, "of", staticmethod(lambda *args: None))
+        full = score_samples(model, samples, ScoreConfig(batch_size=4, **CPU), pad_id=tok.pad_id)
+        assert len(seen) == 3 and all(shape[0] == 4 or shape[0] == 1 for shape in seen)
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(gathered.layer_features, full.layer_features, rtol=1e-5)
+    np.testing.assert_allclose(gathered.loss, full.loss, rtol=1e-6)
+    # Scoring the output layer itself needs every position: no gathering then.
+    seen_head = score_samples(
+        model, samples[:4], ScoreConfig(layers=r"^lm_head$", batch_size=4, **CPU), pad_id=tok.pad_id
+    )
+    assert seen_head.layer_names == ["lm_head"] and np.isfinite(seen_head.score).all()
+
+
 def test_sgd_feature_equals_reference_sgd_step(hf):
     model, _, tok = hf
     samples = encode_examples(_examples(6, seed=2), tok)

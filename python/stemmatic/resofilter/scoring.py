@@ -28,7 +28,10 @@ Two ways to compute the same feature:
     input and make its output the start of the autograd graph (every
     parameter is frozen during scoring, so backpropagation stops at the first
     chosen layer and no weight gradient is ever formed), and one batched
-    contraction in fp32 gives every sample's gradient. The feature is computed
+    contraction in fp32 gives every sample's gradient. A Hugging Face model's
+    output layer sees only the positions that predict a response token, so
+    the vocabulary-sized logits cost a share of the batch, not all of it.
+    The feature is computed
     in fp32 from the gradient, so a bf16 model does not round its 1e-5
     update to zero as a real bf16 weight update would.
 
@@ -349,8 +352,22 @@ def _forward_kwargs(model: Any) -> tuple[bool, bool]:
     return "attention_mask" in parameters, "use_cache" in parameters
 
 
-def _per_sample_losses(torch: Any, model: Any, ids: Any, mask: Any, flags: tuple[bool, bool]) -> Any:
-    """Mean cross-entropy over the response tokens of each sample, shape ``(B,)``."""
+def _per_sample_losses(
+    torch: Any,
+    model: Any,
+    ids: Any,
+    mask: Any,
+    flags: tuple[bool, bool],
+    head: _LossRows | None = None,
+) -> Any:
+    """Mean cross-entropy over the response tokens of each sample, shape ``(B,)``.
+
+    With ``head`` (a hook on the output layer), only the hidden states of the
+    positions whose next token is a response token reach the output layer:
+    the logits, their softmax and their backward pass cost a share of the
+    batch's positions instead of all of them (and ``B × T × vocab`` logits
+    are never held, which for a 150k vocabulary is most of the memory).
+    """
     kwargs: dict[str, Any] = {}
     if flags[0]:
         kwargs["attention_mask"] = (
@@ -358,16 +375,79 @@ def _per_sample_losses(torch: Any, model: Any, ids: Any, mask: Any, flags: tuple
         ).long()
     if flags[1]:
         kwargs["use_cache"] = False
-    output = model(ids, **kwargs)
+    weights = mask.values[:, 1:]
+    rows = None
+    if head is not None:
+        # Position t predicts token t + 1: the rows are the positions before a response token.
+        positions = torch.zeros_like(mask.values, dtype=torch.bool)
+        positions[:, :-1] = weights > 0
+        rows = head.arm(positions.flatten().nonzero().squeeze(1), ids.shape)
+    try:
+        output = model(ids, **kwargs)
+    finally:
+        gathered = head.disarm() if head is not None else False
     logits = output.logits if hasattr(output, "logits") else output
     if isinstance(logits, (tuple, list)):
         logits = logits[0]
     vocab = logits.shape[-1]
+    if gathered and rows is not None:
+        flat = logits.reshape(-1, vocab)
+        targets = ids.flatten()[rows + 1]
+        token_loss = torch.nn.functional.cross_entropy(flat.float(), targets, reduction="none")
+        sample = torch.div(rows, ids.shape[1], rounding_mode="floor")
+        totals = torch.zeros(ids.shape[0], dtype=token_loss.dtype, device=ids.device)
+        totals.index_add_(0, sample, token_loss)
+        return totals / weights.sum(1)
     token_loss = torch.nn.functional.cross_entropy(
         logits[:, :-1].float().reshape(-1, vocab), ids[:, 1:].reshape(-1), reduction="none"
     ).view(ids.shape[0], -1)
-    weights = mask.values[:, 1:]
     return (token_loss * weights).sum(1) / weights.sum(1)
+
+
+class _LossRows:
+    """Forward pre-hook on a model's output layer that hands it only the loss positions' rows.
+
+    Armed with flat row indices into the ``(B, T)`` positions, it replaces
+    the layer's ``(B, T, hidden)`` input by ``(1, rows, hidden)``; an input
+    of any other shape (a model that calls its output layer differently) is
+    left alone and :meth:`disarm` reports False, so the caller uses the full
+    logits.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.rows: Any = None
+        self.shape: tuple[int, int] = (0, 0)
+        self.gathered = False
+        self.handle = module.register_forward_pre_hook(self._pre)
+
+    @staticmethod
+    def of(torch: Any, model: Any, scored: Sequence[Any] = ()) -> _LossRows | None:
+        """A hook on ``model``'s output layer (Hugging Face ``get_output_embeddings``), if it has one
+        and it is not one of the ``scored`` modules."""
+        getter = getattr(model, "get_output_embeddings", None)
+        module = getter() if callable(getter) else None
+        if not isinstance(module, torch.nn.Linear) or any(module is m for m in scored):
+            return None
+        return _LossRows(module)
+
+    def arm(self, rows: Any, shape: tuple[int, int]) -> Any:
+        self.rows, self.shape, self.gathered = rows, (int(shape[0]), int(shape[1])), False
+        return rows
+
+    def disarm(self) -> bool:
+        gathered, self.rows, self.gathered = self.gathered, None, False
+        return gathered
+
+    def _pre(self, module: Any, args: tuple[Any, ...]) -> Any:
+        hidden = args[0] if args else None
+        if self.rows is None or hidden is None or self.gathered or tuple(hidden.shape[:2]) != self.shape:
+            return None
+        self.gathered = True
+        picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, self.rows)
+        return (picked.unsqueeze(0), *args[1:])
+
+    def close(self) -> None:
+        self.handle.remove()
 
 
 class _Mask:
@@ -572,10 +652,14 @@ class _FastScorer:
         for parameter, _ in self.frozen:
             parameter.requires_grad_(False)
         self.taps = [_Tap(name, module) for name, module in layers]
+        # Not when the output layer is itself scored: its tap needs every position.
+        self.head = _LossRows.of(torch, model, [module for _, module in layers])
 
     def close(self) -> None:
         for tap in self.taps:
             tap.handle.remove()
+        if self.head is not None:
+            self.head.close()
         for parameter, flag in self.frozen:
             parameter.requires_grad_(flag)
 
@@ -585,7 +669,7 @@ class _FastScorer:
             tap.clear()
         ids, mask = _to_device(torch, samples, pad_id, self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-            return _per_sample_losses(torch, self.model, ids, mask, self.flags)
+            return _per_sample_losses(torch, self.model, ids, mask, self.flags, self.head)
 
     def run(self, samples: Sequence[EncodedSample], pad_id: int) -> _BatchResult:
         torch = self.torch
