@@ -303,17 +303,20 @@ class _Projector:
 
 
 def _step_feature(torch: Any, config: ScoreConfig, gradient: Any, parameter: Any) -> Any:
-    """Per-sample ``mean|ΔW|`` (or gradient norm) from per-sample gradients ``(B, *shape)``."""
+    """Per-sample ``Σ|ΔW|`` (or squared gradient norm) from per-sample gradients ``(B, *shape)``.
+
+    ``gradient`` is overwritten (the update is formed in place: one buffer,
+    not one per operation).
+    """
     if config.feature == "grad_norm":
         return gradient.flatten(1).pow(2).sum(1)  # summed over parameters, square-rooted by the caller
-    weight = parameter.detach().float()
     if config.feature == "adamw":
-        update = gradient / (gradient.abs() + config.eps)
-        if config.decay:
-            update = update + config.decay * weight
+        update = gradient.div_(gradient.abs().add_(config.eps))
     else:
-        update = gradient + config.decay * weight if config.decay else gradient
-    return update.abs().flatten(1).sum(1) * config.lr
+        update = gradient
+    if config.decay:
+        update.add_(config.decay * parameter.detach().float())
+    return update.abs_().flatten(1).sum(1) * config.lr
 
 
 class _Tap:
