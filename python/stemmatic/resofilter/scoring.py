@@ -310,10 +310,8 @@ def _step_feature(torch: Any, config: ScoreConfig, gradient: Any, parameter: Any
     """
     if config.feature == "grad_norm":
         return gradient.flatten(1).pow(2).sum(1)  # summed over parameters, square-rooted by the caller
-    if config.feature == "adamw":
-        update = gradient.div_(gradient.abs().add_(config.eps))
-    else:
-        update = gradient
+    # A fresh AdamW step: g / (|g| + eps); SGD: g itself.
+    update = gradient.div_(gradient.abs().add_(config.eps)) if config.feature == "adamw" else gradient
     if config.decay:
         update.add_(config.decay * parameter.detach().float())
     return update.abs_().flatten(1).sum(1) * config.lr
