@@ -115,10 +115,113 @@ fn word_token_bits(word: u64, words_tokenizer: bool) -> (u64, u64) {
     (gather(high_bits), gather(word & HIGH))
 }
 
+/// How a 64-byte block is classified: bit `k` of the first mask set when
+/// byte `k` is a token byte, of the second when it is not ASCII.
+trait Classify {
+    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64);
+}
+
+/// Eight bytes at a time with [`word_token_bits`]: every target.
+struct Swar;
+
+impl Classify for Swar {
+    #[inline(always)]
+    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+        let (mut mask, mut non_ascii) = (0u64, 0u64);
+        for (k, chunk) in block.chunks_exact(8).enumerate() {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(chunk);
+            let (token, high) = word_token_bits(u64::from_le_bytes(raw), words_tokenizer);
+            mask |= token << (8 * k);
+            non_ascii |= high << (8 * k);
+        }
+        (mask, non_ascii)
+    }
+}
+
+/// The whole block in a few AVX2 compares, 32 bytes at a time. Only for
+/// code compiled with AVX2 enabled (see [`Units::fill_token_runs_avx2`]).
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Classify for Avx2 {
+    #[inline(always)]
+    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+        let (low, high) = block.split_at(32);
+        // SAFETY: `Avx2` is only used by `Units::fill_token_runs_avx2`,
+        // which runs only where the CPU has AVX2.
+        let (low, high) = unsafe {
+            (
+                classify_avx2(low, words_tokenizer),
+                classify_avx2(high, words_tokenizer),
+            )
+        };
+        (
+            u64::from(low.0) | u64::from(high.0) << 32,
+            u64::from(low.1) | u64::from(high.1) << 32,
+        )
+    }
+}
+
+/// The token and non-ASCII bits of the first 32 bytes of `half` with AVX2:
+/// the same masks as [`Swar`].
+///
+/// # Safety
+/// The CPU must support AVX2, and `half` must have at least 32 bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+// The intrinsics are safe to call here from Rust 1.87 on, unsafe before.
+#[allow(unused_unsafe)]
+unsafe fn classify_avx2(half: &[u8], words_tokenizer: bool) -> (u32, u32) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8, _mm256_sub_epi8,
+    };
+    debug_assert!(half.len() >= 32);
+    // SAFETY: `half` has 32 readable bytes (the caller's contract); the
+    // load is unaligned. The other intrinsics only need AVX2.
+    unsafe {
+        let v = _mm256_loadu_si256(half.as_ptr().cast());
+        let byte = |b: u8| _mm256_set1_epi8(b as i8);
+        // `lo <= v <= hi` as `min(v - lo, hi - lo) == v - lo`, unsigned.
+        let in_range = |v: __m256i, lo: u8, hi: u8| {
+            let shifted = _mm256_sub_epi8(v, byte(lo));
+            _mm256_cmpeq_epi8(_mm256_min_epu8(shifted, byte(hi - lo)), shifted)
+        };
+        // The sign bit of each byte: not ASCII.
+        let non_ascii = _mm256_movemask_epi8(v) as u32;
+        let token = if words_tokenizer {
+            let folded = _mm256_or_si256(v, byte(0x20));
+            let word = _mm256_or_si256(
+                _mm256_or_si256(in_range(folded, b'a', b'z'), in_range(v, b'0', b'9')),
+                _mm256_cmpeq_epi8(v, byte(b'_')),
+            );
+            _mm256_movemask_epi8(word) as u32 | non_ascii
+        } else {
+            // Not `str.isspace()`: outside 0x09..=0x0D, 0x1C..=0x20.
+            let space = _mm256_or_si256(in_range(v, 0x09, 0x0D), in_range(v, 0x1C, 0x20));
+            !(_mm256_movemask_epi8(space) as u32)
+        };
+        (token, non_ascii)
+    }
+}
+
 /// Call `on_run(start, end, ascii)` for each maximal run of token bytes
 /// of `bytes`, in order; `ascii` is false when the run has a non-ASCII byte.
 #[inline(always)]
-fn for_each_run(bytes: &[u8], words_tokenizer: bool, mut on_run: impl FnMut(usize, usize, bool)) {
+fn for_each_run(bytes: &[u8], words_tokenizer: bool, on_run: impl FnMut(usize, usize, bool)) {
+    for_each_run_with::<Swar>(bytes, words_tokenizer, on_run);
+}
+
+/// [`for_each_run`] with blocks classified by `C`.
+#[inline(always)]
+fn for_each_run_with<C: Classify>(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    mut on_run: impl FnMut(usize, usize, bool),
+) {
     let mut run_start = 0usize;
     let mut run_ascii = true;
     let mut in_run = false;
@@ -135,14 +238,7 @@ fn for_each_run(bytes: &[u8], words_tokenizer: bool, mut on_run: impl FnMut(usiz
             padded[..rest.len()].copy_from_slice(rest);
             &padded
         };
-        let (mut mask, mut non_ascii) = (0u64, 0u64);
-        for (k, chunk) in block.chunks_exact(8).enumerate() {
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(chunk);
-            let (token, high) = word_token_bits(u64::from_le_bytes(raw), words_tokenizer);
-            mask |= token << (8 * k);
-            non_ascii |= high << (8 * k);
-        }
+        let (mask, non_ascii) = C::block(block, words_tokenizer);
         // A set bit where a run starts or ends.
         let mut transitions = mask ^ ((mask << 1) | carry);
         carry = mask >> 63;
@@ -296,12 +392,31 @@ impl Units {
         text: &str,
         on_unit: impl FnMut(u64),
     ) -> bool {
-        match tokenizer {
-            Tokenizer::Words | Tokenizer::Whitespace => {
-                self.fill_token_runs(text, tokenizer, on_unit)
-            }
-            Tokenizer::Chars => false,
+        if tokenizer.is_char_level() {
+            return false;
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.fill_token_runs_avx2(text, tokenizer, on_unit) };
+        }
+        self.fill_token_runs::<Swar>(text, tokenizer, on_unit)
+    }
+
+    /// [`Units::fill_token_runs`] compiled for AVX2, blocks classified by
+    /// [`Avx2`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_token_runs_avx2(
+        &mut self,
+        text: &str,
+        tokenizer: Tokenizer,
+        on_unit: impl FnMut(u64),
+    ) -> bool {
+        self.fill_token_runs::<Avx2>(text, tokenizer, on_unit)
     }
 
     /// Normalize the whole text, then hash each unit.
@@ -322,7 +437,7 @@ impl Units {
 
     /// [`Units::fill_tokens`] for `words` and `whitespace`.
     #[inline(always)]
-    fn fill_token_runs(
+    fn fill_token_runs<C: Classify>(
         &mut self,
         text: &str,
         tokenizer: Tokenizer,
@@ -346,7 +461,7 @@ impl Units {
             // Every run is a token.
             let (buffer, starts) = (&mut self.buffer, &mut self.starts);
             let mut written = 0;
-            for_each_run(bytes, words_tokenizer, |start, end, _| {
+            for_each_run_with::<C>(bytes, words_tokenizer, |start, end, _| {
                 starts.push(written);
                 let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
                 on_unit(hash);
@@ -358,7 +473,7 @@ impl Units {
         }
         let runs = &mut self.runs;
         runs.clear();
-        for_each_run(bytes, words_tokenizer, |start, end, ascii| {
+        for_each_run_with::<C>(bytes, words_tokenizer, |start, end, ascii| {
             runs.push((start, end, ascii));
         });
         self.starts.reserve(self.runs.len() + 1);
@@ -509,6 +624,60 @@ mod tests {
         }
     }
 
+    /// [`fast`] with the portable classifier, which machines with AVX2
+    /// would otherwise never run.
+    fn fast_swar(tokenizer: Tokenizer, text: &str) -> (Vec<u8>, Vec<usize>, Vec<u64>) {
+        let mut units = Units::default();
+        let mut hashes = Vec::new();
+        units.fill(tokenizer, "SOME earlier text: İİİ ß");
+        if tokenizer.is_char_level()
+            || !units.fill_token_runs::<Swar>(text, tokenizer, |h| hashes.push(h))
+        {
+            units.fill_general(tokenizer, text);
+            hashes.clone_from(&units.hashes);
+        }
+        (units.bytes().to_vec(), units.starts, hashes)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_blocks_match_swar() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut blocks = Vec::new();
+        for b in 0..=255u8 {
+            for position in [0, 1, 7, 8, 31, 32, 62, 63] {
+                let mut block = [b'x'; 64];
+                block[position] = b;
+                blocks.push(block);
+                let mut block = [b' '; 64];
+                block[position] = b;
+                blocks.push(block);
+            }
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2000 {
+            let mut block = [0u8; 64];
+            for byte in &mut block {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                *byte = (state >> 56) as u8;
+            }
+            blocks.push(block);
+        }
+        for block in &blocks {
+            for words in [true, false] {
+                assert_eq!(
+                    Avx2::block(block, words),
+                    Swar::block(block, words),
+                    "{block:?} {words}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn examples_match_the_general_path() {
         let long = "Xy_z ".repeat(40);
@@ -529,6 +698,11 @@ mod tests {
                     general(tokenizer, text),
                     "{tokenizer} {text:?}"
                 );
+                assert_eq!(
+                    fast_swar(tokenizer, text),
+                    general(tokenizer, text),
+                    "{tokenizer} {text:?}"
+                );
             }
         }
     }
@@ -546,11 +720,22 @@ mod tests {
         }
 
         #[test]
+        fn long_ascii_tokens_match_the_general_path(
+            text in "([a-zA-Z0-9_]{1,80}[ .,\t\n-]{1,3}){0,12}[a-zA-Z0-9_]{0,70}",
+        ) {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+                prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
+                prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
+            }
+        }
+
+        #[test]
         fn one_pass_units_match_the_general_path(
             text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘){0,150}",
         ) {
             for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
+                prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
             }
         }
     }
