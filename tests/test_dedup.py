@@ -107,6 +107,26 @@ def test_small_case_exact_outputs(tmp_path: Path) -> None:
     assert all(s["peak_rss_bytes"] > 0 for s in report["stages"].values())
 
 
+@pytest.mark.parametrize("memory_limit", ["4GB", "1KB"])
+def test_text_types_may_differ_between_files(tmp_path: Path, memory_limit: str) -> None:
+    # string, large_string and binary shards, with near-duplicates across them,
+    # held in memory (4GB) or streamed (1KB): the same decisions as one type.
+    texts = [BASE, "A totally different sentence about rivers and mountains", BASE + " today", BASE + " again"]
+    types = [pa.string(), pa.large_string(), pa.binary(), pa.string_view()]
+    (tmp_path / "in").mkdir()
+    for k, (text, kind) in enumerate(zip(texts, types, strict=True)):
+        value = text.encode() if kind == pa.binary() else text
+        pq.write_table(pa.table({"text": pa.array([value], kind)}), tmp_path / "in" / f"{k}.parquet")
+    result = dedup(tmp_path / "in", tmp_path / "out", memory_limit=memory_limit)
+    assert (result.input_rows, result.kept_rows, result.removed_rows, result.clusters) == (4, 2, 2, 1)
+    clusters = pq.read_table(tmp_path / "out" / "clusters.parquet").to_pylist()
+    assert [(c["id"], c["is_kept"]) for c in clusters] == [(0, True), (2, False), (3, False)]
+    # Each output shard keeps its input's text type.
+    assert pq.read_schema(tmp_path / "out" / "kept" / "1.parquet").field("text").type == pa.large_string()
+    assert pq.read_schema(tmp_path / "out" / "removed" / "2.parquet").field("text").type == pa.binary()
+    assert pq.read_schema(tmp_path / "out" / "removed" / "3.parquet").field("text").type == pa.string_view()
+
+
 def test_keep_longest_and_column(tmp_path: Path) -> None:
     texts = [BASE, BASE + " and more words at the end", BASE + " and more"]
     write_parquet(tmp_path / "in" / "a.parquet", text=texts, quality=[0.5, 0.1, 0.9])

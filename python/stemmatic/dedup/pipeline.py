@@ -34,7 +34,7 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -288,6 +288,16 @@ class _SetCache:
         return values, offsets
 
 
+def _one_type(pieces: list[pa.Array]) -> list[pa.Array]:
+    """Text arrays of one type (they may differ between input files): large string, or large binary if any is binary."""
+    types = {p.type for p in pieces}
+    if len(types) <= 1:
+        return pieces
+    binary = any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in types)
+    target = pa.large_binary() if binary else pa.large_string()
+    return [p.cast(target) for p in pieces]
+
+
 class _BandRecords:
     """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0)."""
 
@@ -355,6 +365,8 @@ class _Run:
         self.row_cache: list[Chunk] | None = None
         #: The band records of the sketch pass, when they fit the budget.
         self.band_records: _BandRecords | None = None
+        #: Input schemas with view columns, by file index (see ``_without_views``).
+        self.view_schemas: dict[int, pa.Schema] = {}
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -452,15 +464,33 @@ class _Run:
         return cols
 
     def _chunks(self, columns: list[str] | None, rejected: RejectedWriter | None = None) -> Iterator[Chunk]:
-        return prefetch(
-            iter_chunks(
-                self.files,
-                columns=columns,
-                batch_rows=self.config.batch_rows,
-                on_error=self.config.on_error,
-                on_rejected=rejected,
-            )
+        chunks = iter_chunks(
+            self.files,
+            columns=columns,
+            batch_rows=self.config.batch_rows,
+            on_error=self.config.on_error,
+            on_rejected=rejected,
         )
+        return prefetch(self._without_views(chunk) for chunk in chunks)
+
+    def _without_views(self, chunk: Chunk) -> Chunk:
+        """``chunk`` with string/binary view columns as large string/binary (pyarrow cannot filter or
+        take views); the write stage casts them back, so the outputs keep the input schema."""
+        schema = chunk.batch.schema
+        if not any(pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type) for f in schema):
+            return chunk
+        self.view_schemas[chunk.file_index] = schema
+        fields = [
+            f.with_type(
+                pa.large_string()
+                if pa.types.is_string_view(f.type)
+                else pa.large_binary()
+                if pa.types.is_binary_view(f.type)
+                else f.type
+            )
+            for f in schema
+        ]
+        return dataclasses.replace(chunk, batch=chunk.batch.cast(pa.schema(fields, metadata=schema.metadata)))
 
     def _texts(self, chunk: Chunk) -> pa.Array:
         column = chunk.batch.column(self.config.text_column)
@@ -724,50 +754,64 @@ class _Run:
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
             return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
         needed = np.unique(pairs.ravel())
+        if self.row_cache is not None:
+            values, offsets = self._cached_sets(self.row_cache, needed)
+            return _core.verify_pairs(pairs, needed, values, offsets, workers=self.workers)
         values_path = self.work / "shingles.bin"
         offset_parts = [np.zeros(1, dtype=np.uint64)]
         total = 0
-        kept_sets: list[np.ndarray] = []
         self.progress.start("verify", len(needed))
-        with contextlib.ExitStack() as stack:
-            # The needed rows' sets are spilled to a file, or kept in memory
-            # when the whole input is (row cache).
-            fh = stack.enter_context(open(values_path, "wb")) if self.row_cache is None else None
-            source = self.row_cache if self.row_cache is not None else self._chunks([self.config.text_column])
-            for chunk in source:
-                n = chunk.batch.num_rows
-                lo = np.searchsorted(needed, chunk.global_row)
-                hi = np.searchsorted(needed, chunk.global_row + n)
-                if lo == hi:
+        # The needed rows' sets are spilled to a file as the inputs stream by.
+        with open(values_path, "wb") as fh:
+            for chunk in self._chunks([self.config.text_column]):
+                texts = self._needed_texts(chunk, needed)
+                if texts is None:
                     continue
-                local = (needed[lo:hi] - np.uint64(chunk.global_row)).astype(np.int64)
-                texts = pc.take(self._texts(chunk), pa.array(local))
-                values, offs = _core.shingle_sets(
-                    pa.chunked_array([texts]),
-                    ngram=self.config.ngram,
-                    tokenizer=self.config.tokenizer,
-                    seed=self.config.seed,
-                    workers=self.workers,
-                )
-                if fh is not None:
-                    fh.write(values.tobytes())
-                else:
-                    kept_sets.append(values)
+                values, offs = self._shingle_sets(pa.chunked_array([texts]))
+                fh.write(values.tobytes())
                 offset_parts.append(offs[1:] + np.uint64(total))
                 total += len(values)
-                self.progress.advance(hi - lo, values.nbytes)
+                self.progress.advance(len(texts), values.nbytes)
         self.progress.finish()
-        all_offsets = np.concatenate(offset_parts)
-        if fh is None:
-            values = np.concatenate(kept_sets) if kept_sets else np.zeros(0, np.uint64)
-        elif total:
-            values = np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
-        else:
-            values = np.zeros(0, np.uint64)
-        sims = _core.verify_pairs(pairs, needed, values, all_offsets, workers=self.workers)
-        del values
+        spilled = (
+            np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
+            if total
+            else np.zeros(0, np.uint64)
+        )
+        sims = _core.verify_pairs(pairs, needed, spilled, np.concatenate(offset_parts), workers=self.workers)
+        del spilled
         values_path.unlink(missing_ok=True)
         return sims
+
+    def _cached_sets(self, chunks: list[Chunk], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle sets of the ``needed`` rows of an input held in memory, in one engine call."""
+        self.progress.start("verify", len(needed))
+        pieces = _one_type([t for t in (self._needed_texts(c, needed) for c in chunks) if t is not None])
+        sets = self._shingle_sets(
+            pa.chunked_array(pieces) if pieces else pa.chunked_array([], pa.large_string())
+        )
+        self.progress.advance(len(needed), sets[0].nbytes)
+        self.progress.finish()
+        return sets
+
+    def _needed_texts(self, chunk: Chunk, needed: np.ndarray) -> pa.Array | None:
+        """The texts of ``chunk``'s rows that are in the sorted ``needed`` rows, or None."""
+        n = chunk.batch.num_rows
+        lo = np.searchsorted(needed, chunk.global_row)
+        hi = np.searchsorted(needed, chunk.global_row + n)
+        if lo == hi:
+            return None
+        local = (needed[lo:hi] - np.uint64(chunk.global_row)).astype(np.int64)
+        return pc.take(self._texts(chunk), pa.array(local))
+
+    def _shingle_sets(self, texts: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        return _core.shingle_sets(
+            texts,
+            ngram=self.config.ngram,
+            tokenizer=self.config.tokenizer,
+            seed=self.config.seed,
+            workers=self.workers,
+        )
 
     # -- stage 4: cluster ----------------------------------------------------
 
@@ -825,13 +869,21 @@ class _Run:
         removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
         schemas: dict[int, pa.Schema] = {}
 
+        def restore(table: pa.Table, file_index: int) -> pa.Table:
+            """The input's view column types again (see ``_without_views``)."""
+            view = self.view_schemas.get(file_index)
+            if view is None:
+                return table
+            fields = [view.field(f.name) if f.name in view.names else f for f in table.schema]
+            return table.cast(pa.schema(fields, metadata=view.metadata))
+
         def write_chunk(chunk: Chunk) -> tuple[int, int]:
             rows = chunk.batch.num_rows
             mask = removed[chunk.global_row : chunk.global_row + rows]
             batch = pa.Table.from_batches([chunk.batch])
-            schemas.setdefault(chunk.file_index, batch.schema)
+            schemas.setdefault(chunk.file_index, restore(batch.schema.empty_table(), chunk.file_index).schema)
             if (~mask).any():
-                kept_writer.write(chunk.file_index, batch.filter(pa.array(~mask)))
+                kept_writer.write(chunk.file_index, restore(batch.filter(pa.array(~mask)), chunk.file_index))
             if mask.any():
                 local = np.flatnonzero(mask)
                 glob = local + chunk.global_row
@@ -842,7 +894,7 @@ class _Run:
                 part = part.append_column(
                     "reason", pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
                 )
-                removed_writer.write(chunk.file_index, part)
+                removed_writer.write(chunk.file_index, restore(part, chunk.file_index))
             return rows - int(mask.sum()), int(mask.sum())
 
         self.progress.start("write", n)
