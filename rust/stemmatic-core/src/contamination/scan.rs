@@ -288,7 +288,15 @@ impl NgramIndex {
         if matches.is_empty() {
             return Vec::new();
         }
-        matches.sort_unstable_by_key(|m| (m.entry, m.start, m.len));
+        // Matches come out by window (n-grams, then shorter entries), and an
+        // entry is matched only by windows of its own length, so a stable
+        // sort by entry almost always leaves them sorted by (entry, start,
+        // len): checked, with the full sort as the fallback. Matches with
+        // the same key are the same window, so either order is the same.
+        matches.sort_by_key(|m| m.entry);
+        if !matches.is_sorted_by_key(|m| (m.entry, m.start, m.len)) {
+            matches.sort_unstable_by_key(|m| (m.entry, m.start, m.len));
+        }
         if !ascii_unit_spans(spec.tokenizer, text, &mut scratch.unit_spans) {
             unit_char_spans(spec.tokenizer, text, &mut scratch.unit_spans);
         }

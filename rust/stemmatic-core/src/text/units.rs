@@ -276,12 +276,42 @@ pub(crate) fn ascii_unit_spans(
         return false;
     }
     out.clear();
-    for_each_run(
+    for_each_token_run(
         text.as_bytes(),
         tokenizer == Tokenizer::Words,
         |start, end, _| out.push((start, end)),
     );
     true
+}
+
+/// [`for_each_run`], with the AVX2 classifier where the CPU has AVX2.
+#[inline]
+pub(crate) fn for_each_token_run(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    on_run: impl FnMut(usize, usize, bool),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { for_each_run_avx2(bytes, words_tokenizer, on_run) };
+        return;
+    }
+    for_each_run(bytes, words_tokenizer, on_run);
+}
+
+/// [`for_each_run`] compiled for AVX2, blocks classified by [`Avx2`].
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn for_each_run_avx2(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    on_run: impl FnMut(usize, usize, bool),
+) {
+    for_each_run_with::<Avx2>(bytes, words_tokenizer, on_run);
 }
 
 /// ASCII uppercase letters of a word plus 0x20; other bytes unchanged.
