@@ -111,7 +111,12 @@ def test_small_case_exact_outputs(tmp_path: Path) -> None:
 def test_text_types_may_differ_between_files(tmp_path: Path, memory_limit: str) -> None:
     # string, large_string and binary shards, with near-duplicates across them,
     # held in memory (4GB) or streamed (1KB): the same decisions as one type.
-    texts = [BASE, "A totally different sentence about rivers and mountains", BASE + " today", BASE + " again"]
+    texts = [
+        BASE,
+        "A totally different sentence about rivers and mountains",
+        BASE + " today",
+        BASE + " again",
+    ]
     types = [pa.string(), pa.large_string(), pa.binary(), pa.string_view()]
     (tmp_path / "in").mkdir()
     for k, (text, kind) in enumerate(zip(texts, types, strict=True)):
