@@ -308,21 +308,20 @@ impl<T: SigValue> MinHasher<T> {
                 }
             })?;
         }
-        if on_invalid == OnInvalid::Raise {
-            if let Some(row) = status
+        if on_invalid == OnInvalid::Raise
+            && let Some(row) = status
                 .iter()
                 .position(|s| matches!(s, RowStatus::Null | RowStatus::InvalidUtf8))
-            {
-                return Err(match rows[row] {
-                    None => CoreError::NullText { row },
-                    Some(bytes) => CoreError::InvalidUtf8 {
-                        row,
-                        byte: std::str::from_utf8(bytes)
-                            .err()
-                            .map_or(0, |e| e.valid_up_to()),
-                    },
-                });
-            }
+        {
+            return Err(match rows[row] {
+                None => CoreError::NullText { row },
+                Some(bytes) => CoreError::InvalidUtf8 {
+                    row,
+                    byte: std::str::from_utf8(bytes)
+                        .err()
+                        .map_or(0, |e| e.valid_up_to()),
+                },
+            });
         }
         let flat_sets = keep_sets.then(|| flatten_sets(&sets));
         let batch = SignatureBatch {

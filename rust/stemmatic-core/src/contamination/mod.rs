@@ -691,11 +691,11 @@ impl IndexBuilder {
         let mut short_lengths = Vec::new();
         let mut short_last = Vec::new();
         for (entry, last) in self.last_unit.iter().enumerate() {
-            if let Some(last) = *last {
-                if self.entries.num_ngrams[entry] > 0 {
-                    short_lengths.push(self.entries.num_tokens[entry]);
-                    short_last.push(last);
-                }
+            if let Some(last) = *last
+                && self.entries.num_ngrams[entry] > 0
+            {
+                short_lengths.push(self.entries.num_tokens[entry]);
+                short_last.push(last);
             }
         }
         short_lengths.sort_unstable();

@@ -109,10 +109,10 @@ impl Windows<'_> {
         if self.num_pending == BATCH {
             self.probe_pending();
         }
-        if let Some(short) = self.short {
-            if short.last.may_contain(hash) {
-                self.short_windows(short);
-            }
+        if let Some(short) = self.short
+            && short.last.may_contain(hash)
+        {
+            self.short_windows(short);
         }
     }
 
