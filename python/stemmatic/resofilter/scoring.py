@@ -13,10 +13,11 @@ Two ways to compute the same feature:
 ``faithful``
     The reference procedure, one sample at a time: forward, backward, a fresh
     ``torch.optim`` step, weight difference, weights restored. Only the
-    chosen parameters are handed to the optimizer: AdamW and SGD update each
-    element from its own gradient and state only (no clipping, no coupling),
-    so stepping the other parameters, as the reference code does, changes
-    nothing in the chosen ones.
+    chosen parameters take gradients and are handed to the optimizer: AdamW
+    and SGD update each element from its own gradient and state only (no
+    clipping, no coupling), so stepping the other parameters, as the
+    reference code does, changes nothing in the chosen ones (and the
+    backward pass stops at the first chosen one).
 
 ``fast``
     Batched per-sample gradients, no optimizer and no weight copies. A fresh
@@ -466,6 +467,18 @@ def _to_device(torch: Any, samples: Sequence[EncodedSample], pad_id: int, device
     )
 
 
+def _inputs_key(
+    config: ScoreConfig, layer_names: list[str], pad_id: int, samples: Sequence[EncodedSample]
+) -> str:
+    """Digest of the settings and samples a checkpoint belongs to."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([config.fingerprint(), layer_names, pad_id], sort_keys=True).encode())
+    for sample in samples:
+        digest.update(np.asarray(sample.input_ids, dtype=np.int64).tobytes())
+        digest.update(f"|{sample.response_start}|{sample.flag}|".encode())
+    return digest.hexdigest()
+
+
 class _Checkpoint:
     """Scores of finished samples, saved atomically so an interrupted run resumes."""
 
@@ -549,12 +562,10 @@ def score_samples(
     )
     done = np.array([s.flag is not None for s in samples], dtype=bool)
 
-    digest = hashlib.sha256()
-    digest.update(json.dumps([config.fingerprint(), layer_names, pad_id], sort_keys=True).encode())
-    for sample in samples:
-        digest.update(np.asarray(sample.input_ids, dtype=np.int64).tobytes())
-        digest.update(f"|{sample.response_start}|{sample.flag}|".encode())
-    saver = _Checkpoint(Path(checkpoint) if checkpoint is not None else None, digest.hexdigest())
+    saver = _Checkpoint(
+        Path(checkpoint) if checkpoint is not None else None,
+        _inputs_key(config, layer_names, pad_id, samples) if checkpoint is not None else "",
+    )
     state = saver.load()
     if state is not None:
         scores, losses, done = state["scores"], state["losses"], state["done"]
@@ -756,9 +767,15 @@ class _FaithfulScorer:
         self.flags = _forward_kwargs(model)
         self.device = next(model.parameters()).device
         self.params = [_layer_params(module, config.parameters) for _, module in layers]
-        self.frozen = [(p, p.requires_grad) for group in self.params for p in group]
+        # Only the scored parameters take gradients: backpropagation stops at
+        # the first of them and no other weight gradient is formed. The
+        # reference steps every parameter, but AdamW and SGD update each
+        # element from its own gradient and state, so the scored ones move
+        # the same.
+        chosen = {id(p) for group in self.params for p in group}
+        self.frozen = [(p, p.requires_grad) for p in model.parameters()]
         for parameter, _ in self.frozen:
-            parameter.requires_grad_(True)
+            parameter.requires_grad_(id(parameter) in chosen)
 
     def close(self) -> None:
         for parameter, flag in self.frozen:
