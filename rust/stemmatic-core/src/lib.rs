@@ -19,6 +19,7 @@ pub mod error;
 pub mod lsh;
 pub mod minhash;
 pub mod parallel;
+mod sets;
 pub mod shingle;
 pub mod text;
 

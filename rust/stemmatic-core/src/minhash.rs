@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
+use crate::sets::{SortScratch, sort_dedup};
 use crate::shingle::{FlatSets, ShingleSpec, flatten_sets};
 
 /// Default number of permutations.
@@ -257,9 +258,9 @@ impl<T: SigValue> MinHasher<T> {
                         let n = self.signature_into(text, scratch, out);
                         *count = u32::try_from(n).unwrap_or(u32::MAX);
                         if let Some(set) = set {
+                            // The signature is done: the hashes may be reordered.
+                            sort_dedup(&mut scratch.hashes, &mut scratch.sort);
                             set.extend_from_slice(&scratch.hashes);
-                            set.sort_unstable();
-                            set.dedup();
                         }
                         if n == 0 {
                             RowStatus::Empty
@@ -339,6 +340,7 @@ impl<T: SigValue> MinHasher<T> {
 pub struct Scratch {
     units: crate::text::units::Units,
     hashes: Vec<u64>,
+    sort: SortScratch,
 }
 
 /// Permutations handled per pass over a document's hashes: their minima stay

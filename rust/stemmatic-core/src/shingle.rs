@@ -15,6 +15,7 @@ use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
+use crate::sets::{SortScratch, sort_dedup};
 use crate::text::Tokenizer;
 use crate::text::units::Units;
 
@@ -110,28 +111,34 @@ pub fn hash_sets_batch(
     rows: &[Option<&[u8]>],
     workers: usize,
 ) -> Result<(Vec<u64>, Vec<u64>)> {
-    let one = |row: Option<&[u8]>, units: &mut Units| match row.map(std::str::from_utf8) {
+    // Hashes are gathered and sorted in per-worker buffers; each set is
+    // then copied out at its exact size.
+    let one = |row: Option<&[u8]>, (units, hashes, sort): &mut SetScratch| match row
+        .map(std::str::from_utf8)
+    {
         Some(Ok(text)) => {
-            let mut set = Vec::new();
-            spec.for_each_hash_fast(text, units, |h| set.push(h));
-            set.sort_unstable();
-            set.dedup();
-            set
+            hashes.clear();
+            spec.for_each_hash_fast(text, units, |h| hashes.push(h));
+            sort_dedup(hashes, sort);
+            hashes.clone()
         }
         _ => Vec::new(),
     };
     let sets: Vec<Vec<u64>> = if workers <= 1 || rows.len() < 64 {
-        let mut units = Units::default();
-        rows.iter().map(|r| one(*r, &mut units)).collect()
+        let mut scratch = SetScratch::default();
+        rows.iter().map(|r| one(*r, &mut scratch)).collect()
     } else {
         run_in_pool(workers, || {
             rows.par_iter()
-                .map_init(Units::default, |units, r| one(*r, units))
+                .map_init(SetScratch::default, |scratch, r| one(*r, scratch))
                 .collect()
         })?
     };
     Ok(flatten_sets(&sets))
 }
+
+/// Per-worker buffers of [`hash_sets_batch`].
+type SetScratch = (Units, Vec<u64>, SortScratch);
 
 /// Sets as one flat array: `(values, offsets)`, set `i` being
 /// `values[offsets[i]..offsets[i + 1]]`.
