@@ -156,7 +156,10 @@ def scan(
     workers: Annotated[
         int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
     ] = None,
-    batch_rows: Annotated[int, typer.Option(help="Rows per Parquet batch.")] = 16_384,
+    batch_rows: Annotated[
+        int,
+        typer.Option(help="Rows per Parquet batch (smaller batches overlap reading and scanning sooner)."),
+    ] = 4_096,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing non-empty output directory.")] = False,
     engine: Annotated[
         str,

@@ -23,6 +23,7 @@ from stemmatic.io import (
     StageTimer,
     iter_chunks,
     peak_rss_bytes,
+    prefetch,
     prepare_output_dir,
     resolve_inputs,
     write_report,
@@ -67,7 +68,7 @@ def scan_corpus(
     output_format: OutputFormat = "parquet",
     on_error: Literal["raise", "skip"] = "raise",
     workers: int | None = None,
-    batch_rows: int = 16_384,
+    batch_rows: int = 4_096,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -134,8 +135,12 @@ def scan_corpus(
 
     try:
         with timer.stage("scan"):
-            for chunk in iter_chunks(
-                files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
+            # Read ahead on a background thread: the next batch is decoded
+            # while the engine scans this one.
+            for chunk in prefetch(
+                iter_chunks(
+                    files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
+                )
             ):
                 batch = chunk.batch
                 texts = _text_column(chunk, text_column)
