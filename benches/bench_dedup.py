@@ -337,7 +337,7 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=8_000, help="real documents before planting copies")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--datasketch", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per pipeline; the best time is kept")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per pipeline; the best time is kept")
     args = parser.parse_args()
 
     generated = DATA_DIR / f"dedup-generated-{args.docs}"
