@@ -73,7 +73,7 @@ impl ShingleSpec {
         units: &mut Units,
         mut f: impl FnMut(u64),
     ) -> usize {
-        units.fill(self.tokenizer, text);
+        units.fill_bytes(self.tokenizer, text);
         let (bytes, starts, gap, n) = (units.bytes(), &units.starts, units.gap, self.ngram);
         let count = units.count();
         if count == 0 {

@@ -409,6 +409,16 @@ impl Units {
         }
     }
 
+    /// Cut `text` into units for their bytes only ([`Units::bytes`] and
+    /// `starts`, not the unit hashes, which are left stale): what shingling
+    /// needs. The hash a token would get is never computed (the callback is a
+    /// no-op, so the compiler drops it) but on the general path.
+    pub(crate) fn fill_bytes(&mut self, tokenizer: Tokenizer, text: &str) {
+        if !self.fill_tokens(tokenizer, text, |_| {}) {
+            self.fill_general(tokenizer, text);
+        }
+    }
+
     /// The one-pass tokenizer for `words` and `whitespace`: fills
     /// [`Units::bytes`] and `starts` as [`Units::fill`] does and calls
     /// `on_unit` with the [`token_hash`] of each unit in order, but leaves
@@ -630,7 +640,17 @@ mod tests {
             "SOME earlier text, longer than the next one: İİİ ß",
         );
         units.fill(tokenizer, text);
-        (units.bytes().to_vec(), units.starts, units.hashes)
+        let filled = (units.bytes().to_vec(), units.starts.clone(), units.hashes);
+        // The bytes-only fill cuts the same units.
+        let mut bytes_only = Units::default();
+        bytes_only.fill_bytes(tokenizer, "SOME earlier text: İİİ ß, Σ");
+        bytes_only.fill_bytes(tokenizer, text);
+        assert_eq!(
+            (bytes_only.bytes(), &bytes_only.starts),
+            (&filled.0[..], &filled.1)
+        );
+        assert_eq!(bytes_only.gap, units.gap);
+        filled
     }
 
     #[test]
