@@ -40,11 +40,12 @@ build: venv ## Rebuild the Rust extension into the package (after editing rust/)
 build-release: venv ## Build the release wheel (fat LTO) into target/wheels/
 	$(BIN)/maturin build --release --out target/wheels
 
-lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy.stubtest of the extension
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy of the package, mypy.stubtest of the extension
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --profile $(DEV_PROFILE) -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
+	$(BIN)/python -m mypy python/stemmatic
 	$(BIN)/python -m mypy.stubtest stemmatic._core
 
 fmt: ## Format Rust and Python sources

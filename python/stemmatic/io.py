@@ -472,7 +472,7 @@ class MirroredWriter:
             self._schemas[file_index] = table.schema
         elif table.schema != self._schemas[file_index]:
             table = _conform(table, self._schemas[file_index]).select(self._schemas[file_index].names)
-        if self.fmt == "parquet":
+        if isinstance(writer, pq.ParquetWriter):
             writer.write_table(table)
         else:
             for row in table.to_pylist():

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from stemmatic.exceptions import StemmaticError
+
+if TYPE_CHECKING:
+    from stemmatic.dedup import DedupConfig
 
 
 def dedup(
@@ -142,7 +145,7 @@ def _run_engine(
     engine: str,
     inputs: list[str],
     output: Path,
-    config: object,
+    config: DedupConfig,
     ray_address: str | None,
     spark_master: str | None,
     max_cluster_size: int | None,
@@ -158,13 +161,13 @@ def _run_engine(
 
         report = run_ray(
             inputs, str(output), config=config, options=options, address=ray_address, overwrite=overwrite
-        )  # type: ignore[arg-type]
+        )
     elif engine == "spark":
         from stemmatic.engines.spark import dedup_to_directory as run_spark
 
         report = run_spark(
             inputs, str(output), config=config, options=options, master=spark_master, overwrite=overwrite
-        )  # type: ignore[arg-type]
+        )
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]

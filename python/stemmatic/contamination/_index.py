@@ -453,10 +453,10 @@ class _Builder:
             for code, attr in enumerate(_STATUS_NAMES):
                 setattr(log, attr, getattr(log, attr) + int(counts[code]))
             position += length
-        for log in self.logs.values():
-            for name, rows in log.absent.items():
-                if name in log.fields:
-                    log.fields[name].missing += rows
+        for bench_log in self.logs.values():
+            for name, rows in bench_log.absent.items():
+                if name in bench_log.fields:
+                    bench_log.fields[name].missing += rows
         # The build log (row counts per status) is only known after the build.
         return ContaminationIndex(
             core.with_metadata(self._metadata(max_item_frequency, len(allowlist), core.stats))

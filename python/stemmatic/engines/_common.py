@@ -158,8 +158,8 @@ def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> Dedup
 # Functions shipped to workers: small classes with a versioned pickled state.
 
 
-def _restore(cls: type, state: dict[str, Any]) -> Any:
-    obj = cls.__new__(cls)
+def _restore(cls: type[Any], state: dict[str, Any]) -> Any:
+    obj = object.__new__(cls)
     obj.__setstate__(state)
     return obj
 
@@ -176,7 +176,8 @@ class Shipped:
 
     @property
     def __name__(self) -> str:  # engines name their tasks after the function
-        return type(self).__name__
+        # (the class's own name: ``__name__`` is this property on the class)
+        return type(self).__qualname__.rsplit(".", 1)[-1]
 
     def __getstate__(self) -> dict[str, Any]:
         return {"version": self.VERSION, "fields": {f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
@@ -1110,12 +1111,13 @@ def run_dedup(
         decisions = backend.materialize(backend.cogroup_arrow(kept, best, Decide(), DECISION_SCHEMA, P))
         decisions_table = None
 
-    id_type = input_schema.field(cfg.id_column).type if cfg.id_column else None
+    id_column = cfg.id_column
+    id_type = input_schema.field(id_column).type if id_column else None
     small = decisions_table is not None
-    if id_type is not None:
+    if id_column and id_type is not None:
         ids = backend.map_arrow(
-            _select(backend, indexed, [ROW, cfg.id_column]),
-            ByRow(ROW, (ROW, cfg.id_column), P, ((cfg.id_column, "payload"),)),
+            _select(backend, indexed, [ROW, id_column]),
+            ByRow(ROW, (ROW, id_column), P, ((id_column, "payload"),)),
             _schema((PART, pa.int64()), (ROW, pa.int64()), ("payload", id_type)),
         )
         attach_id = AttachDuplicateId(P, id_type)

@@ -63,7 +63,8 @@ _ROW_ERROR = re.compile(r"^row (\d+): (.*)$", re.DOTALL)
 class IndexHandle(Protocol):
     """How a worker gets the index: ``key`` names it in the worker's cache, ``load()`` fetches it."""
 
-    key: str
+    @property
+    def key(self) -> str: ...
 
     def load(self) -> ContaminationIndex: ...
 

@@ -110,7 +110,9 @@ class _Blobs(Shipped):
         part = np.asarray(table.column(PART).combine_chunks(), dtype=np.int64)
         order = np.argsort(part, kind="stable")
         sorted_part = part[order]
-        starts = np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]]) if len(part) else []
+        starts: list[int] = (
+            np.flatnonzero(np.r_[True, sorted_part[1:] != sorted_part[:-1]]).tolist() if len(part) else []
+        )
         ends = [*starts[1:], len(part)] if len(part) else []
         parts, blobs = [], []
         for start, end in zip(starts, ends, strict=True):

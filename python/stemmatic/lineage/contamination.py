@@ -184,11 +184,11 @@ def propagate_contamination(
                 add_seed(i, 1.0)
     for name in benchmarks:
         index = graph.index(name)
-        value = _seed_risk(graph, index, unsplit_factor)
-        if value is None:
+        seed_risk = _seed_risk(graph, index, unsplit_factor)
+        if seed_risk is None:
             report.warnings.append(f"{graph.keys[index]} is not a test split: not a contamination seed")
             continue
-        add_seed(index, value)
+        add_seed(index, seed_risk)
     for name, value in (flagged or {}).items():
         if not 0.0 <= value <= 1.0:
             raise ParameterError(f"flagged risk of {name!r} must be in [0, 1], not {value}")

@@ -616,7 +616,7 @@ class LineageGraph:
         """
         if not isinstance(data, dict) or "nodes" not in data:
             raise InvalidInputError(f"{where}: not node-link JSON (no 'nodes' list)")
-        meta = data.get("graph") if isinstance(data.get("graph"), dict) else {}
+        meta: dict[str, Any] = data["graph"] if isinstance(data.get("graph"), dict) else {}
         aliases = meta.get("aliases")
         graph = cls(AliasTable.from_dict(aliases) if isinstance(aliases, dict) else None)
         links = data.get("links", data.get("edges", []))

@@ -75,7 +75,7 @@ def diamonds(graph: LineageGraph, nodes: Iterable[str | int] | None = None) -> l
     [Diamond(child='m/c', direct='r/a', via='m/b')]
     """
     rx = graph._rx
-    out = []
+    out: list[Diamond] = []
     indices = range(graph.num_nodes) if nodes is None else [graph.index(n) for n in nodes]
     for child in indices:
         parents = sorted(set(graph.graph.predecessor_indices(child)))
@@ -127,8 +127,8 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     high = np.linspace(threshold, 1.0, 200)
     for bands in range(1, num_perm + 1):
         rows = num_perm // bands
-        false_pos = np.trapezoid(1 - (1 - low**rows) ** bands, low)
-        false_neg = np.trapezoid((1 - high**rows) ** bands, high)
+        false_pos = float(np.trapezoid(1 - (1 - low**rows) ** bands, low))
+        false_neg = float(np.trapezoid((1 - high**rows) ** bands, high))
         if false_pos + false_neg < best_error:
             best, best_error = (bands, rows), false_pos + false_neg
     return best
@@ -198,8 +198,8 @@ class _Measurer:
             a_keys = a.band_keys[:, band]
             left = np.searchsorted(sorted_keys, a_keys, side="left")
             right = np.searchsorted(sorted_keys, a_keys, side="right")
-            for row in np.flatnonzero(right > left):
-                bucket = candidates.setdefault(int(row), set())
+            for row in np.flatnonzero(right > left).tolist():
+                bucket = candidates.setdefault(row, set())
                 if len(bucket) < self.max_candidates:
                     bucket.update(int(x) for x in order[left[row] : right[row]][: self.max_candidates])
         for row, others in candidates.items():

@@ -80,8 +80,8 @@ def vendi(vectors: np.ndarray) -> float:
     try:
         from stemmatic.diversity.metrics import vendi_score
     except ImportError:
-        vendi_score = None
-    if vendi_score is not None:
+        pass  # the eigenvalue form below
+    else:
         return float(vendi_score(vectors))
     x = np.asarray(vectors, dtype=np.float64)
     if len(x) == 0:
@@ -98,8 +98,8 @@ def _kcenter(vectors: np.ndarray, k: int) -> np.ndarray:
     try:
         from stemmatic.diversity.select import kcenter_greedy
     except ImportError:
-        kcenter_greedy = None
-    if kcenter_greedy is not None:
+        pass  # the plain farthest-point loop below
+    else:
         return np.asarray(kcenter_greedy(vectors.astype(np.float32), k).indices, dtype=np.int64)
     n = len(vectors)
     chosen = [0]

@@ -157,7 +157,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
     torch = require("torch", "the ResoFilter experiment")
     rng = np.random.default_rng(config.seed)
     secret = "".join(rng.permutation(list(config.alphabet)))
-    task = {
+    task: dict[str, Any] = {
         "rng": rng,
         "alphabet": config.alphabet,
         "min_len": config.min_len,

@@ -502,7 +502,8 @@ class _Checkpoint:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, key=np.array(self.key), **arrays)
+        payload: dict[str, Any] = {"key": np.array(self.key), **arrays}
+        np.savez(tmp, **payload)
         tmp.replace(self.path)
         self.last_save = time.monotonic()
 
@@ -606,7 +607,7 @@ def score_samples(
                     losses[position] = result.losses[j]
                     if result.ok[j] and np.all(np.isfinite(result.features[j])):
                         scores[position] = result.features[j]
-                        if projection is not None:
+                        if projection is not None and result.projection is not None:
                             projection[position] = result.projection[j]
                     else:
                         status[position] = NONFINITE
@@ -698,7 +699,7 @@ class _FastScorer:
                 keep = np.flatnonzero(finite)
                 if keep.size == 0:
                     return _BatchResult(features, loss_values, finite, projection)
-                sub = self.run([samples[i] for i in keep], pad_id)
+                sub = self.run([samples[int(i)] for i in keep], pad_id)
                 features[keep] = sub.features
                 projection[keep] = sub.projection if sub.projection is not None else np.nan
                 ok = np.zeros(count, dtype=bool)

@@ -80,7 +80,7 @@ def tiny_transformer(
     ['layers.0.mlp.up_proj', 'layers.1.mlp.up_proj']
     """
     torch = require("torch", "the tiny transformer")
-    nn = torch.nn
+    nn: Any = torch.nn  # imported lazily: the classes below subclass it at run time
     functional = torch.nn.functional
     if d_model % n_heads:
         from stemmatic.exceptions import ParameterError

@@ -257,8 +257,8 @@ def load_dpi(
             own = {key, own_collection_key, str(collection_repos.get(own_collection))}
             if parent in own or key.startswith(parent + ":"):
                 report.self_inclusions.append((key, name))
-                previous = graph.get_attr(key, "self_inclusion") or []
-                graph.set_attr(key, "self_inclusion", [*previous, name])
+                inclusions = graph.get_attr(key, "self_inclusion") or []
+                graph.set_attr(key, "self_inclusion", [*inclusions, name])
                 continue
             graph.add_edge(
                 parent,

@@ -72,7 +72,7 @@ def load_paper_jsonl(
                 raise InvalidInputError(f"{data_path}:{number}: field 'name' (or 'id') is missing")
             size = row.get("size", row.get("num_examples"))
             licenses = row.get("license", row.get("licenses", []))
-            attrs = row.get("attrs") if isinstance(row.get("attrs"), dict) else {}
+            attrs: dict[str, Any] = row["attrs"] if isinstance(row.get("attrs"), dict) else {}
             graph.add_node(
                 name,
                 kind=row.get("kind"),
