@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=60)
     parser.add_argument("--speed-samples", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=2, help="speed: best of this many runs of each method")
+    parser.add_argument("--repeat", type=int, default=3, help="speed: best of this many runs of each method")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
