@@ -237,6 +237,36 @@ def test_bf16_model_fast_mode_keeps_the_update_a_bf16_step_rounds_away(hf_dir):
 # --------------------------------------------------------------------------- projection and LESS
 
 
+def test_gpt2_conv1d_layers_equal_the_reference_loop():
+    # GPT-2's MLP layers are Hugging Face Conv1D (weight stored (in, out)); a
+    # tiny GPT-2 built in code, scored on its last 3 `mlp.c_fc`, with the
+    # sample's gradient formed and projected in the weight's own layout.
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(5)
+    config = transformers.GPT2Config(
+        n_layer=4, n_embd=32, n_head=2, vocab_size=259, n_positions=64, eos_token_id=1, bos_token_id=1
+    )
+    model = transformers.GPT2LMHeadModel(config).eval()
+    tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
+    samples = encode_examples(_examples(7, seed=4), tok)
+    layers = {"layers": r"mlp\.c_fc$", **CPU}
+    fast = score_samples(model, samples, ScoreConfig(batch_size=3, **layers), pad_id=tok.pad_id)
+    faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **layers), pad_id=tok.pad_id)
+    assert fast.layer_names == [f"transformer.h.{i}.mlp.c_fc" for i in (1, 2, 3)]
+    reference = _reference_loop(model, samples, fast.layer_names)
+    np.testing.assert_allclose(faithful.layer_features, reference, rtol=1e-6)
+    np.testing.assert_allclose(fast.layer_features, reference, rtol=2e-4)
+    projected = {"projection_dim": 9, "projection_seed": 2, **layers}
+    fast_p = score_samples(model, samples, ScoreConfig(**projected), pad_id=tok.pad_id)
+    faithful_p = score_samples(model, samples, ScoreConfig(mode="faithful", **projected), pad_id=tok.pad_id)
+    np.testing.assert_allclose(fast_p.projection, faithful_p.projection, rtol=1e-4, atol=1e-6)
+    norms = score_samples(model, samples, ScoreConfig(feature="grad_norm", **layers), pad_id=tok.pad_id)
+    norms_faithful = score_samples(
+        model, samples, ScoreConfig(feature="grad_norm", mode="faithful", **layers), pad_id=tok.pad_id
+    )
+    np.testing.assert_allclose(norms.layer_features, norms_faithful.layer_features, rtol=1e-4)
+
+
 def test_projection_is_seeded_and_matches_between_modes():
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=3, n_heads=2, d_ff=16)

@@ -40,7 +40,12 @@ def score(
         str, typer.Option(help="fast (batched per-sample gradients) or faithful (reference loop).")
     ] = "fast",
     feature: Annotated[str, typer.Option(help="adamw (the paper's), sgd or grad_norm.")] = "adamw",
-    layers: Annotated[str, typer.Option(help="Regex of the module names to score.")] = r"mlp\.up_proj$",
+    layers: Annotated[
+        str,
+        typer.Option(
+            help="Regex of the module names to score (nn.Linear, or GPT-2-style Conv1D such as mlp\\.c_fc$)."
+        ),
+    ] = r"mlp\.up_proj$",
     last_layers: Annotated[int, typer.Option(help="Score the last N matching modules (0 = all).")] = 3,
     parameters: Annotated[str, typer.Option(help="weight, bias or all.")] = "weight",
     lr: Annotated[float, typer.Option(help="Learning rate of the step.")] = 1e-5,

@@ -94,7 +94,9 @@ class ScoreConfig:
             (the reference one-sample step and weight difference).
         feature: ``"adamw"``, ``"sgd"`` or ``"grad_norm"``.
         layers: regular expression searched in the qualified module names;
-            the matching modules must be ``torch.nn.Linear``.
+            the matching modules must be ``torch.nn.Linear`` or the
+            ``Conv1D`` of GPT-2-family Hugging Face models (weight stored
+            ``(in, out)``; e.g. ``layers=r"mlp\\.c_fc$"``).
         last_layers: keep only the last N matching modules (module order);
             None keeps them all.
         parameters: ``"weight"``, ``"bias"`` or ``"all"`` of each layer.
@@ -258,15 +260,31 @@ def select_layers(model: Any, config: ScoreConfig) -> list[tuple[str, Any]]:
     if not found:
         raise ParameterError(f"no module name matches layers={config.layers!r}")
     for name, module in found:
-        if not isinstance(module, torch.nn.Linear):
+        if not isinstance(module, torch.nn.Linear) and not _is_conv1d(module):
             raise ParameterError(
-                f"module {name!r} matched by layers={config.layers!r} is not a torch.nn.Linear"
+                f"module {name!r} matched by layers={config.layers!r} is not a torch.nn.Linear "
+                "(or a Hugging Face Conv1D)"
             )
         if config.parameters == "bias" and module.bias is None:
             raise ParameterError(f"module {name!r} has no bias but parameters='bias'")
     if config.last_layers is not None:
         found = found[-config.last_layers :]
     return found
+
+
+def _is_conv1d(module: Any) -> bool:
+    """A Hugging Face ``Conv1D`` (GPT-2 family): a linear layer whose weight is stored ``(in, out)``."""
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:
+        return False
+    return isinstance(module, Conv1D)
+
+
+def _out_in(module: Any) -> tuple[int, int]:
+    """``(out_features, in_features)`` of a linear layer, whatever its weight layout."""
+    rows, cols = module.weight.shape
+    return (int(cols), int(rows)) if _is_conv1d(module) else (int(rows), int(cols))
 
 
 def _layer_params(module: Any, subset: ParameterSubset) -> list[Any]:
@@ -283,8 +301,10 @@ class _Projector:
     def __init__(self, torch: Any, layers: list[tuple[str, Any]], dim: int, seed: int, device: Any) -> None:
         self.side = math.isqrt(dim)
         self.matrices = []
+        # A Conv1D's weight gradient is stored (in, out): projected as its transpose.
+        self.transposed = [_is_conv1d(module) for _, module in layers]
         for index, (_, module) in enumerate(layers):
-            out_features, in_features = module.weight.shape
+            out_features, in_features = _out_in(module)
             generator = torch.Generator(device="cpu").manual_seed(seed * 1_000_003 + index)
             scale = self.side**-0.5
             p_out = torch.randn(self.side, out_features, generator=generator, dtype=torch.float32) * scale
@@ -299,8 +319,12 @@ class _Projector:
         return (left.transpose(1, 2) @ right).flatten(1)
 
     def from_gradient(self, index: int, gradient: Any) -> Any:
+        """Projection of a weight gradient in the layer's own layout."""
         p_out, p_in = self.matrices[index]
-        return (p_out @ gradient.float() @ p_in.T).flatten()
+        gradient = gradient.float()
+        if self.transposed[index]:
+            gradient = gradient.T
+        return (p_out @ gradient @ p_in.T).flatten()
 
 
 def _step_feature(torch: Any, config: ScoreConfig, gradient: Any, parameter: Any) -> Any:
@@ -723,7 +747,7 @@ class _FastScorer:
         inputs = tap.inputs.float()
         inputs = inputs.reshape(count, -1, inputs.shape[-1])
         if tap.grad_out is None:  # the layer does not reach the loss
-            grad_out = self.torch.zeros(*inputs.shape[:-1], module.weight.shape[0], device=inputs.device)
+            grad_out = self.torch.zeros(*inputs.shape[:-1], _out_in(module)[0], device=inputs.device)
         else:
             grad_out = tap.grad_out.float().reshape(count, -1, tap.grad_out.shape[-1])
         return grad_out, inputs
@@ -732,7 +756,8 @@ class _FastScorer:
         torch = self.torch
         config = self.config
         grad_out, inputs = self._factors(module, tap, count)
-        out_features, in_features = module.weight.shape
+        out_features, in_features = _out_in(module)
+        conv1d = _is_conv1d(module)
         per_sample = out_features * in_features * 4 * 3
         chunk = max(1, min(count, config.grad_memory_bytes // per_sample))
         totals = torch.zeros(count, dtype=torch.float64, device=inputs.device)
@@ -744,7 +769,10 @@ class _FastScorer:
             numel += parameter.numel()
             for begin in range(0, count, chunk):
                 end = min(count, begin + chunk)
-                if parameter_name == "weight":
+                if parameter_name == "weight" and conv1d:
+                    # In the weight's (in, out) layout.
+                    gradient = torch.bmm(inputs[begin:end].transpose(1, 2), grad_out[begin:end])
+                elif parameter_name == "weight":
                     gradient = torch.bmm(grad_out[begin:end].transpose(1, 2), inputs[begin:end])
                 else:
                     gradient = grad_out[begin:end].sum(1)
