@@ -267,23 +267,6 @@ def test_gpt2_conv1d_layers_equal_the_reference_loop():
     np.testing.assert_allclose(norms.layer_features, norms_faithful.layer_features, rtol=1e-4)
 
 
-@pytest.mark.parametrize("feature", ["adamw", "sgd", "grad_norm"])
-def test_fused_cpu_step_sums_equal_the_batched_matmul(hf, feature, monkeypatch):
-    # On the CPU, short batches reduce each sample's gradient in the engine,
-    # row by row; longer ones form (B, out, in) with a batched matmul.
-    from stemmatic.resofilter import scoring
-
-    model, _, tok = hf
-    samples = encode_examples(_examples(9, seed=6), tok)
-    config = ScoreConfig(feature=feature, batch_size=4, weight_decay=0.05, **CPU)
-    monkeypatch.setattr(scoring, "_FUSED_MAX_STEPS", 10**6)
-    fused = score_samples(model, samples, config, pad_id=tok.pad_id)
-    monkeypatch.setattr(scoring, "_FUSED_MAX_STEPS", 0)
-    batched = score_samples(model, samples, config, pad_id=tok.pad_id)
-    np.testing.assert_allclose(fused.layer_features, batched.layer_features, rtol=1e-5)
-    assert np.isfinite(fused.layer_features).all()
-
-
 def test_projection_is_seeded_and_matches_between_modes():
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=3, n_heads=2, d_ff=16)

@@ -18,7 +18,6 @@ __all__ = [
     "resolve_workers",
     "shingle_hashes",
     "shingle_sets",
-    "step_feature_sums",
     "tokenize",
     "unique_pairs",
     "verify_pairs",
@@ -82,16 +81,6 @@ def exact_keys(
 ) -> npt.NDArray[np.uint64]: ...
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
 def resolve_workers(workers: int | None = None) -> int: ...
-def step_feature_sums(
-    grad_out: npt.NDArray[np.float32],
-    inputs: npt.NDArray[np.float32],
-    weight: npt.NDArray[np.float32],
-    *,
-    feature: str,
-    eps: float = 1e-8,
-    decay: float = 0.0,
-    workers: int | None = None,
-) -> npt.NDArray[np.float64]: ...
 def tokenize(text: str, *, tokenizer: str = "words") -> list[str]: ...
 
 @final

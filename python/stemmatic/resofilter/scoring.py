@@ -61,7 +61,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from stemmatic import _core
 from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.resofilter.data import NONFINITE, OK, EncodedSample, padded_batch
@@ -669,13 +668,6 @@ class _BatchResult:
     projection: np.ndarray | None  # (B, L * projection_dim)
 
 
-#: Up to this many positions per sample, the engine's fused per-sample step
-#: sums beat forming the ``(B, out, in)`` gradients with a batched matmul
-#: and reducing them in separate passes (measured on CPU); beyond, the
-#: matmul's efficiency wins.
-_FUSED_MAX_STEPS = 16
-
-
 class _FastScorer:
     def __init__(
         self,
@@ -775,13 +767,6 @@ class _FastScorer:
             if parameter is None or (config.parameters != "all" and config.parameters != parameter_name):
                 continue
             numel += parameter.numel()
-            if (
-                parameter_name == "weight"
-                and inputs.device.type == "cpu"
-                and inputs.shape[1] <= _FUSED_MAX_STEPS
-            ):
-                totals += self._cpu_weight_sums(grad_out, inputs, parameter, conv1d)
-                continue
             for begin in range(0, count, chunk):
                 end = min(count, begin + chunk)
                 if parameter_name == "weight" and conv1d:
@@ -795,26 +780,6 @@ class _FastScorer:
         if config.feature == "grad_norm":
             return totals.sqrt().cpu().numpy()
         return (totals / numel).cpu().numpy()
-
-    def _cpu_weight_sums(self, grad_out: Any, inputs: Any, parameter: Any, conv1d: bool) -> Any:
-        """:func:`_step_feature` of the weight on the CPU, by the engine: each sample's gradient is
-        formed a row at a time and reduced at once, never as a ``(B, out, in)`` tensor."""
-        torch = self.torch
-        config = self.config
-        weight = parameter.detach().float()
-        # The engine takes the (out, in) layout; the sum is the same in either.
-        weight = (weight.T if conv1d else weight).contiguous()
-        sums = _core.step_feature_sums(
-            grad_out.contiguous().numpy(),
-            inputs.contiguous().numpy(),
-            weight.numpy(),
-            feature=config.feature,
-            eps=config.eps,
-            decay=config.decay if config.feature != "grad_norm" else 0.0,
-            workers=torch.get_num_threads(),
-        )
-        scale = 1.0 if config.feature == "grad_norm" else config.lr
-        return torch.from_numpy(sums) * scale
 
 
 class _FaithfulScorer:

@@ -21,7 +21,6 @@ pub mod minhash;
 pub mod parallel;
 mod sets;
 pub mod shingle;
-pub mod step;
 pub mod text;
 
 pub use error::{CoreError, Result};

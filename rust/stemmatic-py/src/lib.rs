@@ -9,7 +9,6 @@ mod contamination;
 mod errors;
 mod lsh;
 mod minhash;
-mod step;
 mod texts;
 
 use pyo3::prelude::*;
@@ -27,8 +26,6 @@ mod _core {
     use super::minhash::{
         minhash_signatures, minhash_sketch, resolve_workers, shingle_hashes, tokenize,
     };
-    #[pymodule_export]
-    use super::step::step_feature_sums;
 
     use pyo3::prelude::*;
 
