@@ -239,7 +239,41 @@ def _parquet_batches(
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
     for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
-        yield batch, None
+        yield _without_views(batch), None
+
+
+def _is_view(kind: pa.DataType) -> bool:
+    return pa.types.is_string_view(kind) or pa.types.is_binary_view(kind)
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with string/binary view columns as large string/binary.
+
+    pyarrow can neither filter nor take view arrays, nor measure them, so
+    every consumer gets the large types; :class:`MirroredWriter` writes the
+    views back, so outputs keep their input's schema.
+    """
+    schema = batch.schema
+    if not any(_is_view(f.type) for f in schema):
+        return batch
+    fields = [
+        f.with_type(pa.large_string() if pa.types.is_string_view(f.type) else pa.large_binary())
+        if _is_view(f.type)
+        else f
+        for f in schema
+    ]
+    return batch.cast(pa.schema(fields, metadata=schema.metadata))
+
+
+def _view_columns(file: InputFile) -> dict[str, pa.DataType]:
+    """The view-typed columns of a Parquet input (read as large types by :func:`iter_chunks`)."""
+    if file.format != "parquet":
+        return {}
+    try:
+        schema = pq.read_schema(file.path)
+    except (pa.ArrowInvalid, OSError):
+        return {}
+    return {f.name: f.type for f in schema if _is_view(f.type)}
 
 
 def _read_blocks(file: InputFile) -> Iterator[tuple[int, bytes]]:
@@ -442,6 +476,8 @@ class MirroredWriter:
 
     Every input file gets its output file, even when no row of it lands here
     (an empty file with the schema), so the shard structure is preserved.
+    Columns the input stored as string/binary views (read as large types by
+    :func:`iter_chunks`) are written as views again.
     """
 
     def __init__(self, directory: Path, files: Sequence[InputFile], fmt: OutputFormat = "parquet") -> None:
@@ -462,6 +498,14 @@ class MirroredWriter:
             table = pa.Table.from_batches([table])
         writer = self._writers.get(file_index)
         if writer is None:
+            views = _view_columns(self.files[file_index])
+            if views:
+                table = table.cast(
+                    pa.schema(
+                        [f.with_type(views[f.name]) if f.name in views else f for f in table.schema],
+                        metadata=table.schema.metadata,
+                    )
+                )
             path = self.path_for(file_index)
             path.parent.mkdir(parents=True, exist_ok=True)
             if self.fmt == "parquet":

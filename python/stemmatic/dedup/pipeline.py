@@ -34,7 +34,6 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -365,8 +364,6 @@ class _Run:
         self.row_cache: list[Chunk] | None = None
         #: The band records of the sketch pass, when they fit the budget.
         self.band_records: _BandRecords | None = None
-        #: Input schemas with view columns, by file index (see ``_without_views``).
-        self.view_schemas: dict[int, pa.Schema] = {}
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -464,33 +461,15 @@ class _Run:
         return cols
 
     def _chunks(self, columns: list[str] | None, rejected: RejectedWriter | None = None) -> Iterator[Chunk]:
-        chunks = iter_chunks(
-            self.files,
-            columns=columns,
-            batch_rows=self.config.batch_rows,
-            on_error=self.config.on_error,
-            on_rejected=rejected,
-        )
-        return prefetch(self._without_views(chunk) for chunk in chunks)
-
-    def _without_views(self, chunk: Chunk) -> Chunk:
-        """``chunk`` with string/binary view columns as large string/binary (pyarrow cannot filter or
-        take views); the write stage casts them back, so the outputs keep the input schema."""
-        schema = chunk.batch.schema
-        if not any(pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type) for f in schema):
-            return chunk
-        self.view_schemas[chunk.file_index] = schema
-        fields = [
-            f.with_type(
-                pa.large_string()
-                if pa.types.is_string_view(f.type)
-                else pa.large_binary()
-                if pa.types.is_binary_view(f.type)
-                else f.type
+        return prefetch(
+            iter_chunks(
+                self.files,
+                columns=columns,
+                batch_rows=self.config.batch_rows,
+                on_error=self.config.on_error,
+                on_rejected=rejected,
             )
-            for f in schema
-        ]
-        return dataclasses.replace(chunk, batch=chunk.batch.cast(pa.schema(fields, metadata=schema.metadata)))
+        )
 
     def _texts(self, chunk: Chunk) -> pa.Array:
         column = chunk.batch.column(self.config.text_column)
@@ -869,21 +848,13 @@ class _Run:
         removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
         schemas: dict[int, pa.Schema] = {}
 
-        def restore(table: pa.Table, file_index: int) -> pa.Table:
-            """The input's view column types again (see ``_without_views``)."""
-            view = self.view_schemas.get(file_index)
-            if view is None:
-                return table
-            fields = [view.field(f.name) if f.name in view.names else f for f in table.schema]
-            return table.cast(pa.schema(fields, metadata=view.metadata))
-
         def write_chunk(chunk: Chunk) -> tuple[int, int]:
             rows = chunk.batch.num_rows
             mask = removed[chunk.global_row : chunk.global_row + rows]
             batch = pa.Table.from_batches([chunk.batch])
-            schemas.setdefault(chunk.file_index, restore(batch.schema.empty_table(), chunk.file_index).schema)
+            schemas.setdefault(chunk.file_index, batch.schema)
             if (~mask).any():
-                kept_writer.write(chunk.file_index, restore(batch.filter(pa.array(~mask)), chunk.file_index))
+                kept_writer.write(chunk.file_index, batch.filter(pa.array(~mask)))
             if mask.any():
                 local = np.flatnonzero(mask)
                 glob = local + chunk.global_row
@@ -894,7 +865,7 @@ class _Run:
                 part = part.append_column(
                     "reason", pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
                 )
-                removed_writer.write(chunk.file_index, restore(part, chunk.file_index))
+                removed_writer.write(chunk.file_index, part)
             return rows - int(mask.sum()), int(mask.sum())
 
         self.progress.start("write", n)
