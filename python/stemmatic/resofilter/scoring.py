@@ -273,12 +273,14 @@ def select_layers(model: Any, config: ScoreConfig) -> list[tuple[str, Any]]:
 
 
 def _is_conv1d(module: Any) -> bool:
-    """A Hugging Face ``Conv1D`` (GPT-2 family): a linear layer whose weight is stored ``(in, out)``."""
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:
-        return False
-    return isinstance(module, Conv1D)
+    """A Hugging Face ``Conv1D`` (GPT-2 family): a linear layer whose weight is stored ``(in, out)``.
+
+    Recognised by class, so a plain torch model never imports transformers.
+    """
+    return any(
+        cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.")
+        for cls in type(module).__mro__
+    )
 
 
 def _out_in(module: Any) -> tuple[int, int]:
@@ -668,6 +670,20 @@ class _BatchResult:
     projection: np.ndarray | None  # (B, L * projection_dim)
 
 
+def _train_only(model: Any, trainable: Sequence[Any]) -> list[tuple[Any, bool]]:
+    """Let only ``trainable`` of ``model``'s parameters take gradients; their previous flags."""
+    keep = {id(p) for p in trainable}
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(id(parameter) in keep)
+    return flags
+
+
+def _restore_flags(flags: list[tuple[Any, bool]]) -> None:
+    for parameter, flag in flags:
+        parameter.requires_grad_(flag)
+
+
 class _FastScorer:
     def __init__(
         self,
@@ -685,9 +701,7 @@ class _FastScorer:
         self.projector = projector
         self.device = device
         self.flags = _forward_kwargs(model)
-        self.frozen = [(p, p.requires_grad) for p in model.parameters()]
-        for parameter, _ in self.frozen:
-            parameter.requires_grad_(False)
+        self.frozen = _train_only(model, ())
         self.taps = [_Tap(name, module) for name, module in layers]
         # Not when the output layer is itself scored: its tap needs every position.
         self.head = _LossRows.of(torch, model, [module for _, module in layers])
@@ -697,8 +711,7 @@ class _FastScorer:
             tap.handle.remove()
         if self.head is not None:
             self.head.close()
-        for parameter, flag in self.frozen:
-            parameter.requires_grad_(flag)
+        _restore_flags(self.frozen)
 
     def _losses(self, samples: Sequence[EncodedSample], pad_id: int) -> Any:
         torch = self.torch
@@ -801,14 +814,10 @@ class _FaithfulScorer:
         # reference steps every parameter, but AdamW and SGD update each
         # element from its own gradient and state, so the scored ones move
         # the same.
-        chosen = {id(p) for group in self.params for p in group}
-        self.frozen = [(p, p.requires_grad) for p in model.parameters()]
-        for parameter, _ in self.frozen:
-            parameter.requires_grad_(id(parameter) in chosen)
+        self.frozen = _train_only(model, [p for group in self.params for p in group])
 
     def close(self) -> None:
-        for parameter, flag in self.frozen:
-            parameter.requires_grad_(flag)
+        _restore_flags(self.frozen)
         self.model.zero_grad(set_to_none=True)
 
     def run(self, samples: Sequence[EncodedSample], pad_id: int) -> _BatchResult:
