@@ -201,17 +201,22 @@ def test_identical_bytes_across_workers_and_memory_limits(corpus_dir, tmp_path: 
     assert one.removed_rows > 0
 
 
-def test_resume_after_a_crash_gives_identical_output(corpus_dir, tmp_path: Path, monkeypatch) -> None:
-    directory, _ = corpus_dir
-    reference = dedup(directory, tmp_path / "ref", exact=True)
+def _killed_at(stage: str, directory: Path, out: Path, monkeypatch) -> None:
+    """Run dedup (exact=True) into ``out`` and kill it as ``stage`` starts."""
 
     def crash(self: _Run) -> dict[str, int]:
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(_Run, "stage_cluster", crash)
+    monkeypatch.setattr(_Run, f"stage_{stage}", crash)
     with pytest.raises(KeyboardInterrupt):
-        dedup(directory, tmp_path / "run", exact=True)
+        dedup(directory, out, exact=True)
     monkeypatch.undo()
+
+
+def test_resume_after_a_crash_gives_identical_output(corpus_dir, tmp_path: Path, monkeypatch) -> None:
+    directory, _ = corpus_dir
+    reference = dedup(directory, tmp_path / "ref", exact=True)
+    _killed_at("cluster", directory, tmp_path / "run", monkeypatch)
     assert (tmp_path / "run" / "_work" / "verify.done").exists()
     with pytest.raises(stemmatic.ParameterError, match="--resume or --overwrite"):
         dedup(directory, tmp_path / "run", exact=True)
@@ -228,14 +233,7 @@ def test_resume_after_a_crash_with_band_records_in_memory(corpus_dir, tmp_path: 
     directory, _ = corpus_dir
     reference = dedup(directory, tmp_path / "ref", exact=True)
     assert reference.report["stages"]["sketch"]
-
-    def crash(self: _Run) -> dict[str, int]:
-        raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(_Run, "stage_candidates", crash)
-    with pytest.raises(KeyboardInterrupt):
-        dedup(directory, tmp_path / "run", exact=True)
-    monkeypatch.undo()
+    _killed_at("candidates", directory, tmp_path / "run", monkeypatch)
     marker = json.loads((tmp_path / "run" / "_work" / "sketch.done").read_text())
     assert marker["counts"]["bands_in_memory"] == 1
     resumed = dedup(directory, tmp_path / "run", exact=True, resume=True)
