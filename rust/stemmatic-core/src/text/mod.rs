@@ -126,17 +126,22 @@ impl AsciiTable {
         let mut i = 0;
         while i < 128 {
             let b = i as u8;
-            let keep = if words {
-                b.is_ascii_alphanumeric() || b == b'_'
-            } else {
-                !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F)
-            };
-            if keep {
+            if is_ascii_token_byte(b, words) {
                 table[i] = b.to_ascii_lowercase();
             }
             i += 1;
         }
         Self(table)
+    }
+}
+
+/// Whether the ASCII byte `b` belongs to a token: `\w` (letters, digits,
+/// `_`) for `words`, not `str.isspace()` for `whitespace`.
+pub(crate) const fn is_ascii_token_byte(b: u8, words: bool) -> bool {
+    if words {
+        b.is_ascii_alphanumeric() || b == b'_'
+    } else {
+        !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F)
     }
 }
 

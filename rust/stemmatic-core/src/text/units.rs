@@ -613,14 +613,7 @@ mod tests {
         let mut table = [1u8; 256];
         let mut i = 0;
         while i < 128 {
-            let b = i as u8;
-            let keep = if words {
-                b.is_ascii_alphanumeric() || b == b'_'
-            } else {
-                // `str.isspace()` for ASCII.
-                !matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1C..=0x1F)
-            };
-            table[i] = keep as u8;
+            table[i] = crate::text::is_ascii_token_byte(i as u8, words) as u8;
             i += 1;
         }
         table
