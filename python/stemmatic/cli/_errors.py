@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import typer
 
-from stemmatic.exceptions import StemmaticError
+from stemmatic.exceptions import ParameterError, StemmaticError
 
 
 @contextlib.contextmanager
@@ -21,3 +21,9 @@ def clean_errors() -> Iterator[None]:
     except StemmaticError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
+
+
+def check_on_error(on_error: str) -> None:
+    """Refuse an ``--on-error`` value other than ``raise`` or ``skip``."""
+    if on_error not in ("raise", "skip"):
+        raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stemmatic.cli._errors import check_on_error
 from stemmatic.cli._errors import clean_errors as _clean_errors
 
 app = typer.Typer(
@@ -182,12 +183,10 @@ def scan(
     from rich.table import Table
 
     from stemmatic.contamination import scan_corpus
-    from stemmatic.exceptions import ParameterError
 
     console = Console(stderr=True)
     with _clean_errors():
-        if on_error not in ("raise", "skip"):
-            raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")
+        check_on_error(on_error)
         if engine != "local":
             _scan_on_engine(
                 engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,

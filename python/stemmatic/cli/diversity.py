@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import typer
 
+from stemmatic.cli._errors import check_on_error
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 
@@ -368,11 +369,6 @@ def _options(
     return EmbeddingOptions(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir)
 
 
-def _check_on_error(on_error: str) -> None:
-    if on_error not in ("raise", "skip"):
-        raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")
-
-
 def parse_budget(text: str) -> int | float:
     """``"1000"`` is a count, ``"0.1"`` or ``"10%"`` a ratio.
 
@@ -413,7 +409,7 @@ def embed(
     from stemmatic.io import StageTimer, prepare_output_dir, write_report
 
     with _clean_errors():
-        _check_on_error(on_error)
+        check_on_error(on_error)
         target = prepare_output_dir(out, overwrite=overwrite)
         timer = StageTimer()
         options = _options(None, None, embedder, text_column, dim, batch_size, cache_dir)
@@ -480,7 +476,7 @@ def semdedup(
     from stemmatic.io import StageTimer, prepare_output_dir, write_report
 
     with _clean_errors():
-        _check_on_error(on_error)
+        check_on_error(on_error)
         if not 0.0 < eps < 2.0:
             raise ParameterError(f"invalid --eps {eps}; must be in (0, 2)")
         target = prepare_output_dir(out, overwrite=overwrite)
@@ -636,7 +632,7 @@ def select_command(
     from stemmatic.io import StageTimer, prepare_output_dir, write_report
 
     with _clean_errors():
-        _check_on_error(on_error)
+        check_on_error(on_error)
         if method not in METHODS:
             raise ParameterError(f"invalid --method {method!r}; expected one of {', '.join(METHODS)}")
         amount = parse_budget(budget)
