@@ -38,8 +38,14 @@ from stemmatic.resofilter import (
     load_hf_model,
     score_samples,
 )
-from stemmatic.resofilter.experiment import FORMAT, ExperimentConfig, make_task, run_experiment
-from stemmatic.resofilter.tiny import ByteTokenizer, save_tiny_hf_model, tiny_transformer
+from stemmatic.resofilter.experiment import (
+    ExperimentConfig,
+    base_model,
+    encode_pairs,
+    make_task,
+    run_experiment,
+)
+from stemmatic.resofilter.tiny import ByteTokenizer, save_tiny_hf_model
 
 #: Model shapes of the speed comparison: (hidden, MLP width, layers, vocabulary, words per prompt/response).
 SHAPES = [
@@ -86,15 +92,8 @@ def reference_loop(torch, model, samples, layer_names):
 
 def speed_experiment_model(torch, args) -> dict:
     """The experiment's model (a plain torch module) on the experiment's samples."""
-    cfg = ExperimentConfig()
-    model = tiny_transformer(
-        d_model=cfg.d_model,
-        n_layers=cfg.n_layers,
-        n_heads=cfg.n_heads,
-        d_ff=cfg.d_ff,
-        max_len=64,
-        seed=args.seed,
-    ).to(args.device)
+    cfg = ExperimentConfig(seed=args.seed)
+    model = base_model(cfg).to(args.device)
     tokenizer = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     rng = np.random.default_rng(args.seed)
     secret = "".join(rng.permutation(list(cfg.alphabet)))
@@ -106,8 +105,7 @@ def speed_experiment_model(torch, args) -> dict:
         max_len=cfg.max_len,
         secret=secret,
     )
-    examples = [Example(i, str(i), p, r) for i, (p, r) in enumerate(pairs)]
-    samples = encode_examples(examples, tokenizer, FORMAT, max_length=64)
+    samples = encode_pairs(pairs, tokenizer)
     shape = {
         "label": f"experiment model: plain module, d_model {cfg.d_model}, SwiGLU {cfg.d_ff}, {cfg.n_layers} layers, bytes",
     }

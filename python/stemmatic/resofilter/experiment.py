@@ -83,6 +83,28 @@ def make_task(
     return pairs
 
 
+#: Longest sample of the task, in byte tokens (and the model's position table).
+MAX_LENGTH = 64
+
+
+def base_model(config: ExperimentConfig) -> Any:
+    """The experiment's randomly initialised model (:func:`tiny_transformer` of the config's sizes)."""
+    return tiny_transformer(
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        d_ff=config.d_ff,
+        max_len=MAX_LENGTH,
+        seed=config.seed,
+    )
+
+
+def encode_pairs(pairs: list[tuple[str, str]], tokenizer: Tokenizer) -> list[EncodedSample]:
+    """Task pairs as encoded samples (the experiment's prompt format and byte tokens)."""
+    examples = [Example(i, str(i), p, r) for i, (p, r) in enumerate(pairs)]
+    return encode_examples(examples, tokenizer, FORMAT, max_length=MAX_LENGTH)
+
+
 def _train(
     torch: Any,
     model: Any,
@@ -169,8 +191,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
     pad = tokenizer.pad_id
 
     def encode(pairs: list[tuple[str, str]]) -> list[EncodedSample]:
-        examples = [Example(i, str(i), p, r) for i, (p, r) in enumerate(pairs)]
-        return encode_examples(examples, tokenizer, FORMAT, max_length=64)
+        return encode_pairs(pairs, tokenizer)
 
     pretrain = encode(make_task(config.pretrain_samples, **task))
     train_pairs = make_task(config.train_samples, **task)
@@ -189,14 +210,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
     train = encode(train_pairs)
     held_out = encode(make_task(config.eval_samples, **task))
 
-    base = tiny_transformer(
-        d_model=config.d_model,
-        n_layers=config.n_layers,
-        n_heads=config.n_heads,
-        d_ff=config.d_ff,
-        max_len=64,
-        seed=config.seed,
-    )
+    base = base_model(config)
     _train(
         torch,
         base,

@@ -409,7 +409,8 @@ def _per_sample_losses(
         # Position t predicts token t + 1: the rows are the positions before a response token.
         positions = torch.zeros_like(mask.values, dtype=torch.bool)
         positions[:, :-1] = weights > 0
-        rows = head.arm(positions.flatten().nonzero().squeeze(1), ids.shape)
+        rows = positions.flatten().nonzero().squeeze(1)
+        head.arm(rows, ids.shape)
     try:
         output = model(ids, **kwargs)
     finally:
@@ -458,9 +459,8 @@ class _LossRows:
             return None
         return _LossRows(module)
 
-    def arm(self, rows: Any, shape: tuple[int, int]) -> Any:
+    def arm(self, rows: Any, shape: tuple[int, int]) -> None:
         self.rows, self.shape, self.gathered = rows, (int(shape[0]), int(shape[1])), False
-        return rows
 
     def disarm(self) -> bool:
         gathered, self.rows, self.gathered = self.gathered, None, False
