@@ -34,13 +34,14 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -295,6 +296,11 @@ def _one_type(pieces: list[pa.Array]) -> list[pa.Array]:
     binary = any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in types)
     target = pa.large_binary() if binary else pa.large_string()
     return [p.cast(target) for p in pieces]
+
+
+def _read_partition(path: Path) -> np.ndarray:
+    """The ``(key, doc)`` records of one band partition file."""
+    return np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
 
 
 class _BandRecords:
@@ -668,13 +674,18 @@ class _Run:
         excluded = self._excluded()
         pairs: list[np.ndarray] = []
         records = 0
-        if self.band_records is not None:
-            parts: list[Any] = [self.band_records.in_memory()]
-        else:
-            parts = sorted((self.work / "bands").glob("*.bin"))
-        self.progress.start("candidates", len(parts))
-        for path in parts:
-            data = path if isinstance(path, np.ndarray) else np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+        # One loader per partition: the in-memory records, or each partition file.
+        loaders: list[Callable[[], np.ndarray]] = (
+            [self.band_records.in_memory]
+            if self.band_records is not None
+            else [
+                functools.partial(_read_partition, path)
+                for path in sorted((self.work / "bands").glob("*.bin"))
+            ]
+        )
+        self.progress.start("candidates", len(loaders))
+        for load in loaders:
+            data = load()
             records += len(data)
             if excluded is not None and len(data):
                 data = data[~excluded[data[:, 1].astype(np.int64)]]
