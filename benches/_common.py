@@ -50,6 +50,9 @@ def versions(*packages: str) -> str:
 
 
 def git_commit() -> str:
+    """The checkout's short commit; ``BENCH_COMMIT`` where the tree was copied without ``.git`` (a GPU machine)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=BENCH_DIR

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 
@@ -40,7 +41,10 @@ from stemmatic.resofilter.experiment import ExperimentConfig, run_experiment
 from stemmatic.resofilter.selection import diversity_filter
 from stemmatic.resofilter.tiny import ByteTokenizer, save_tiny_hf_model, tiny_transformer
 
-CPU = {"device": "cpu"}
+#: Where the scoring tests run: the CPU (as in CI), or e.g. ``STEMMATIC_TEST_DEVICE=cuda`` on a GPU
+#: machine, where the same equalities with the reference loop must hold.
+DEVICE = os.environ.get("STEMMATIC_TEST_DEVICE", "cpu")
+ON_DEVICE = {"device": DEVICE}
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +62,7 @@ def hf_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hf(hf_dir):
-    model, tokenizer = load_hf_model(hf_dir, device="cpu")
+    model, tokenizer = load_hf_model(hf_dir, device=DEVICE)
     return model, tokenizer, Tokenizer.from_hf(tokenizer)
 
 
@@ -85,7 +89,7 @@ def _reference_loop(model, samples, layer_names, *, lr=1e-5, optimizer="adamw"):
         else:
             opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0)
         opt.zero_grad()
-        ids = torch.tensor([sample.input_ids])
+        ids = torch.tensor([sample.input_ids], device=next(model.parameters()).device)
         labels = ids.clone()
         labels[0, : sample.response_start] = -100
         loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
@@ -109,8 +113,8 @@ def test_fast_and_faithful_equal_the_reference_loop_on_a_hf_model(hf):
     model, _, tok = hf
     samples = encode_examples(_examples(12), tok)
     before = copy.deepcopy(model.state_dict())
-    fast = score_samples(model, samples, ScoreConfig(batch_size=5, **CPU), pad_id=tok.pad_id)
-    faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **CPU), pad_id=tok.pad_id)
+    fast = score_samples(model, samples, ScoreConfig(batch_size=5, **ON_DEVICE), pad_id=tok.pad_id)
+    faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **ON_DEVICE), pad_id=tok.pad_id)
     assert fast.layer_names == [
         "model.layers.1.mlp.up_proj",
         "model.layers.2.mlp.up_proj",
@@ -132,7 +136,7 @@ def test_fast_and_faithful_equal_the_reference_loop_on_a_hf_model(hf):
 def test_fast_equals_reference_at_a_large_step_where_rounding_is_negligible(hf):
     model, _, tok = hf
     samples = encode_examples(_examples(6, seed=1), tok)
-    fast = score_samples(model, samples, ScoreConfig(lr=1e-2, **CPU), pad_id=tok.pad_id)
+    fast = score_samples(model, samples, ScoreConfig(lr=1e-2, **ON_DEVICE), pad_id=tok.pad_id)
     reference = _reference_loop(model, samples, fast.layer_names, lr=1e-2)
     np.testing.assert_allclose(fast.layer_features, reference, rtol=2e-6)
 
@@ -147,14 +151,14 @@ def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, 
         lambda m, a, o: seen.append(tuple(a[0].shape))
     )
     try:
-        gathered = score_samples(model, samples, ScoreConfig(batch_size=4, **CPU), pad_id=tok.pad_id)
+        gathered = score_samples(model, samples, ScoreConfig(batch_size=4, **ON_DEVICE), pad_id=tok.pad_id)
         # Three batches, each a (1, rows, hidden) input: one row per response token.
         assert len(seen) == 3 and all(shape[0] == 1 for shape in seen)
         rows = sum(shape[1] for shape in seen)
         assert rows == sum(len(s.input_ids) - s.response_start for s in samples)
         seen.clear()
         monkeypatch.setattr(scoring._LossRows, "of", staticmethod(lambda *args: None))
-        full = score_samples(model, samples, ScoreConfig(batch_size=4, **CPU), pad_id=tok.pad_id)
+        full = score_samples(model, samples, ScoreConfig(batch_size=4, **ON_DEVICE), pad_id=tok.pad_id)
         assert len(seen) == 3 and all(shape[0] == 4 or shape[0] == 1 for shape in seen)
     finally:
         handle.remove()
@@ -162,7 +166,7 @@ def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, 
     np.testing.assert_allclose(gathered.loss, full.loss, rtol=1e-6)
     # Scoring the output layer itself needs every position: no gathering then.
     seen_head = score_samples(
-        model, samples[:4], ScoreConfig(layers=r"^lm_head$", batch_size=4, **CPU), pad_id=tok.pad_id
+        model, samples[:4], ScoreConfig(layers=r"^lm_head$", batch_size=4, **ON_DEVICE), pad_id=tok.pad_id
     )
     assert seen_head.layer_names == ["lm_head"] and np.isfinite(seen_head.score).all()
 
@@ -170,7 +174,7 @@ def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, 
 def test_sgd_feature_equals_reference_sgd_step(hf):
     model, _, tok = hf
     samples = encode_examples(_examples(6, seed=2), tok)
-    fast = score_samples(model, samples, ScoreConfig(feature="sgd", lr=1e-2, **CPU), pad_id=tok.pad_id)
+    fast = score_samples(model, samples, ScoreConfig(feature="sgd", lr=1e-2, **ON_DEVICE), pad_id=tok.pad_id)
     reference = _reference_loop(model, samples, fast.layer_names, lr=1e-2, optimizer="sgd")
     np.testing.assert_allclose(fast.layer_features, reference, rtol=1e-4)
 
@@ -180,7 +184,7 @@ def test_plain_module_fast_equals_faithful(feature):
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=4, n_heads=2, d_ff=24, seed=1)
     samples = encode_examples(_examples(9, seed=3), tok)
-    config = {"feature": feature, "lr": 1e-2, "parameters": "weight", **CPU}
+    config = {"feature": feature, "lr": 1e-2, "parameters": "weight", **ON_DEVICE}
     fast = score_samples(model, samples, ScoreConfig(batch_size=4, **config), pad_id=tok.pad_id)
     faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **config), pad_id=tok.pad_id)
     np.testing.assert_allclose(fast.layer_features, faithful.layer_features, rtol=1e-5)
@@ -191,10 +195,10 @@ def test_scores_do_not_depend_on_batching():
     model = tiny_transformer(d_model=16, n_layers=3, n_heads=2, d_ff=16)
     samples = encode_examples(_examples(10, seed=4), tok)
     one = score_samples(
-        model, samples, ScoreConfig(batch_size=1, feature="grad_norm", **CPU), pad_id=tok.pad_id
+        model, samples, ScoreConfig(batch_size=1, feature="grad_norm", **ON_DEVICE), pad_id=tok.pad_id
     )
     many = score_samples(
-        model, samples, ScoreConfig(batch_size=10, feature="grad_norm", **CPU), pad_id=tok.pad_id
+        model, samples, ScoreConfig(batch_size=10, feature="grad_norm", **ON_DEVICE), pad_id=tok.pad_id
     )
     np.testing.assert_allclose(one.score, many.score, rtol=1e-5)
 
@@ -205,29 +209,29 @@ def test_bias_and_layer_subsets():
     model.layers[1].mlp.up_proj = torch.nn.Linear(16, 16, bias=True)
     samples = encode_examples(_examples(4, seed=5), tok)
     for parameters in ("bias", "all"):
-        config = {"layers": r"layers\.1\.mlp\.up_proj$", "parameters": parameters, "lr": 1e-2, **CPU}
+        config = {"layers": r"layers\.1\.mlp\.up_proj$", "parameters": parameters, "lr": 1e-2, **ON_DEVICE}
         fast = score_samples(model, samples, ScoreConfig(**config), pad_id=tok.pad_id)
         faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **config), pad_id=tok.pad_id)
         np.testing.assert_allclose(fast.layer_features, faithful.layer_features, rtol=1e-5)
     all_layers = score_samples(
-        model, samples, ScoreConfig(layers="proj$", last_layers=None, **CPU), pad_id=tok.pad_id
+        model, samples, ScoreConfig(layers="proj$", last_layers=None, **ON_DEVICE), pad_id=tok.pad_id
     )
     assert len(all_layers.layer_names) == 2 * 5  # qkv, o, gate, up, down of each block
     with pytest.raises(ParameterError, match="no module name matches"):
-        score_samples(model, samples, ScoreConfig(layers="nothing_here", **CPU))
+        score_samples(model, samples, ScoreConfig(layers="nothing_here", **ON_DEVICE))
     with pytest.raises(ParameterError, match=r"not a torch\.nn\.Linear"):
-        score_samples(model, samples, ScoreConfig(layers=r"mlp$", **CPU))
+        score_samples(model, samples, ScoreConfig(layers=r"mlp$", **ON_DEVICE))
 
 
 def test_bf16_model_fast_mode_keeps_the_update_a_bf16_step_rounds_away(hf_dir):
-    model16, hf_tok = load_hf_model(hf_dir, dtype="bfloat16", device="cpu")
-    model32, _ = load_hf_model(hf_dir, device="cpu")
+    model16, hf_tok = load_hf_model(hf_dir, dtype="bfloat16", device=DEVICE)
+    model32, _ = load_hf_model(hf_dir, device=DEVICE)
     tok = Tokenizer.from_hf(hf_tok)
     samples = encode_examples(_examples(4, seed=6), tok)
-    fast16 = score_samples(model16, samples, ScoreConfig(feature="sgd", **CPU), pad_id=tok.pad_id)
-    fast32 = score_samples(model32, samples, ScoreConfig(feature="sgd", **CPU), pad_id=tok.pad_id)
+    fast16 = score_samples(model16, samples, ScoreConfig(feature="sgd", **ON_DEVICE), pad_id=tok.pad_id)
+    fast32 = score_samples(model32, samples, ScoreConfig(feature="sgd", **ON_DEVICE), pad_id=tok.pad_id)
     step16 = score_samples(
-        model16, samples, ScoreConfig(feature="sgd", mode="faithful", **CPU), pad_id=tok.pad_id
+        model16, samples, ScoreConfig(feature="sgd", mode="faithful", **ON_DEVICE), pad_id=tok.pad_id
     )
     np.testing.assert_allclose(fast16.score, fast32.score, rtol=0.1)
     # A real bf16 weight update of ~1e-7 is below half an ulp of the weights: it vanishes.
@@ -250,7 +254,7 @@ def test_gpt2_conv1d_layers_equal_the_reference_loop():
     model = transformers.GPT2LMHeadModel(config).eval()
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     samples = encode_examples(_examples(7, seed=4), tok)
-    layers = {"layers": r"mlp\.c_fc$", **CPU}
+    layers = {"layers": r"mlp\.c_fc$", **ON_DEVICE}
     fast = score_samples(model, samples, ScoreConfig(batch_size=3, **layers), pad_id=tok.pad_id)
     faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **layers), pad_id=tok.pad_id)
     assert fast.layer_names == [f"transformer.h.{i}.mlp.c_fc" for i in (1, 2, 3)]
@@ -272,7 +276,7 @@ def test_projection_is_seeded_and_matches_between_modes():
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=3, n_heads=2, d_ff=16)
     samples = encode_examples(_examples(5, seed=7), tok)
-    config = {"projection_dim": 16, "projection_seed": 3, **CPU}
+    config = {"projection_dim": 16, "projection_seed": 3, **ON_DEVICE}
     fast = score_samples(model, samples, ScoreConfig(**config), pad_id=tok.pad_id)
     faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **config), pad_id=tok.pad_id)
     assert fast.projection is not None and fast.projection.shape == (5, 3 * 16)
@@ -280,7 +284,7 @@ def test_projection_is_seeded_and_matches_between_modes():
     again = score_samples(model, samples, ScoreConfig(**config), pad_id=tok.pad_id)
     np.testing.assert_array_equal(fast.projection, again.projection)
     other = score_samples(
-        model, samples, ScoreConfig(projection_dim=16, projection_seed=4, **CPU), pad_id=tok.pad_id
+        model, samples, ScoreConfig(projection_dim=16, projection_seed=4, **ON_DEVICE), pad_id=tok.pad_id
     )
     assert not np.allclose(fast.projection, other.projection)
     with pytest.raises(ParameterError, match="perfect square"):
@@ -310,7 +314,7 @@ def test_empty_overlong_and_truncated_away_samples_are_flagged_not_nan(hf):
     samples = encode_examples(examples, tok, max_length=40)
     assert [s.flag for s in samples] == [None, "empty_response", None, "no_loss_tokens"]
     assert [s.truncated for s in samples] == [False, False, True, True]
-    result = score_samples(model, samples, ScoreConfig(**CPU), pad_id=tok.pad_id)
+    result = score_samples(model, samples, ScoreConfig(**ON_DEVICE), pad_id=tok.pad_id)
     assert result.status == ["ok", "empty_response", "ok", "no_loss_tokens"]
     assert np.isfinite(result.score[[0, 2]]).all() and np.isnan(result.score[[1, 3]]).all()
 
@@ -332,11 +336,11 @@ def test_nonfinite_loss_is_flagged_and_the_rest_of_the_batch_is_unaffected():
     model = Poisoned()
     examples = [Example(0, "0", "ok", "fine"), Example(1, "1", "bad!", "x"), Example(2, "2", "ok too", "yes")]
     samples = encode_examples(examples, tok)
-    result = score_samples(model, samples, ScoreConfig(batch_size=3, **CPU), pad_id=tok.pad_id)
+    result = score_samples(model, samples, ScoreConfig(batch_size=3, **ON_DEVICE), pad_id=tok.pad_id)
     assert result.status == ["ok", "nonfinite", "ok"]
-    clean = score_samples(model, [samples[0], samples[2]], ScoreConfig(**CPU), pad_id=tok.pad_id)
+    clean = score_samples(model, [samples[0], samples[2]], ScoreConfig(**ON_DEVICE), pad_id=tok.pad_id)
     np.testing.assert_allclose(result.score[[0, 2]], clean.score, rtol=1e-6)
-    faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **CPU), pad_id=tok.pad_id)
+    faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **ON_DEVICE), pad_id=tok.pad_id)
     assert faithful.status == ["ok", "nonfinite", "ok"]
 
 
@@ -399,7 +403,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
     samples = encode_examples(_examples(12, seed=8), tok)
-    config = ScoreConfig(batch_size=4, **CPU)
+    config = ScoreConfig(batch_size=4, **ON_DEVICE)
     checkpoint = tmp_path / "ck.npz"
 
     def interrupt(done, total):
@@ -516,7 +520,7 @@ def test_cli_score_then_select(tmp_path, hf_dir):
             "--out",
             str(tmp_path / "s"),
             "--device",
-            "cpu",
+            DEVICE,
             "--batch-size",
             "4",
             "--projection-dim",
@@ -597,13 +601,13 @@ def test_score_dataset_resume_and_plain_module(tmp_path):
     model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     fields = Fields(prompt="q", response="a", id="id")
-    table = score_dataset(data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**CPU))
+    table = score_dataset(data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**ON_DEVICE))
     assert table.column("id").to_pylist() == ["s1", "s2", "s3", "s4", "s5"]
     assert not (tmp_path / "o" / "checkpoint.npz").exists()
     with pytest.raises(ParameterError, match="not empty"):
-        score_dataset(data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**CPU))
+        score_dataset(data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**ON_DEVICE))
     again = score_dataset(
-        data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**CPU), resume=True
+        data, tmp_path / "o", model, tok, fields=fields, config=ScoreConfig(**ON_DEVICE), resume=True
     )
     assert again.column("score").to_pylist() == pytest.approx(table.column("score").to_pylist())
     assert isinstance(table.column("layer_features").type, pa.ListType)
