@@ -57,6 +57,11 @@ SHAPES = [
     {"hidden": 128, "intermediate": 512, "layers": 16, "vocab": 32000, "words": (5, 25)},
     {"hidden": 128, "intermediate": 512, "layers": 32, "vocab": 32000, "words": (5, 25)},
 ]
+#: Added on a GPU, where they fit the time: a width nearer real LLMs (MLP of Llama-3.2-1B's hidden size).
+GPU_SHAPES = [
+    {"hidden": 1024, "intermediate": 4096, "layers": 8, "vocab": 32000, "words": (5, 25)},
+    {"hidden": 2048, "intermediate": 8192, "layers": 4, "vocab": 32000, "words": (5, 25)},
+]
 
 
 def reference_loop(torch, model, samples, layer_names):
@@ -196,7 +201,16 @@ def _measure(torch, args, shape: dict, model, samples, pad_id: int, layer_names:
         rounds.append((t_reference, t_faithful, t_fast))
     times = np.array(rounds)
     t_reference, t_faithful, t_fast = times.min(axis=0)
+    amp = {}
+    if torch.device(args.device).type == "cuda":  # the fast mode's forward pass under bf16 autocast
+        amp_config = ScoreConfig(batch_size=args.batch_size, device=args.device, amp=True)
+        score_samples(model, samples[:4], amp_config, pad_id=pad_id)
+        t_amp, amp_result = timed(
+            lambda: score_samples(model, samples, amp_config, pad_id=pad_id), repeat=args.repeat
+        )
+        amp = {"t_amp": t_amp, "rel_amp": float(np.max(np.abs(amp_result.layer_features / reference - 1)))}
     return {
+        **amp,
         **shape,
         "samples": len(samples),
         "tokens": tokens,
@@ -237,7 +251,9 @@ def main() -> None:
         print(f"seed {seed}: auroc {runs[-1].auroc} accuracy {runs[-1].accuracy}", flush=True)
     t_experiment = time.perf_counter() - started
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    timings = [speed_experiment_model(torch, args)] + [speed(torch, args, shape) for shape in SHAPES]
+    on_gpu = torch.device(args.device).type == "cuda"
+    shapes = SHAPES + (GPU_SHAPES if on_gpu else [])
+    timings = [speed_experiment_model(torch, args)] + [speed(torch, args, shape) for shape in shapes]
     across = cross_device(torch, args) if args.device != "cpu" else []
     load_after = " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -248,16 +264,16 @@ def main() -> None:
         return f"{mean:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
     cfg = base
-    gpu = f" ({torch.cuda.get_device_name()})" if torch.device(args.device).type == "cuda" else ""
+    gpu = f" ({torch.cuda.get_device_name()})" if on_gpu else ""
     lines = [
         "# ResoFilter: corrupted-sample detection, selected-half fine-tuning, speed",
         "",
         f"- Machine: {machine()}; torch threads {args.threads}; device {args.device}{gpu}",
         f"- Versions: {versions('stemmatic', 'torch', 'transformers', 'numpy')}; commit {git_commit()}",
-        f"- Command: `make bench-resofilter` (`python benches/bench_resofilter.py --seeds {args.seeds} "
+        f"- Command: `python benches/bench_resofilter.py --seeds {args.seeds} "
         f"--train-samples {args.train_samples} --pretrain-steps {args.pretrain_steps} --speed-samples "
         f"{args.speed_samples} --batch-size {args.batch_size} --repeat {args.repeat} --threads {args.threads} "
-        f"--device {args.device} --name {args.name}`)",
+        f"--device {args.device} --name {args.name}` (`make bench-resofilter` runs the defaults)",
         "",
     ]
     if runs:
@@ -309,6 +325,16 @@ def main() -> None:
         "32k-vocabulary models have the embedding and output layer of a real LLM's size, with unused rows; the "
         "16- and 32-layer ones have a real LLM's layout, the last 3 of many layers scored), on "
         f"{args.speed_samples} generated prompt/response samples of random words each.",
+        *(
+            [
+                "- On the GPU two wider Llamas are added (hidden 1024, MLP 4096, 8 layers; hidden 2048, MLP 8192, "
+                "4 layers; 32k vocabulary), and the fast mode is also timed with `amp=True` (forward pass under "
+                "bfloat16 autocast, per-sample gradient contractions in fp32; best of the rounds), its features "
+                "compared with the fp32 reference beside it."
+            ]
+            if on_gpu
+            else []
+        ),
         "- Reference loop: per sample, reload the state dict, fresh `AdamW(model.parameters(), lr=1e-5)`, the "
         "loss with prompt labels -100 (HF's `labels=`, or the same shifted cross-entropy for the plain module), "
         "backward, step, mean |ΔW| of the last 3 `mlp.up_proj`. Fast and faithful: "
@@ -317,15 +343,16 @@ def main() -> None:
         f"{load_before} before and {load_after} after the speed runs.",
         "",
         "| model | parameters | tokens/sample (median) | reference s | faithful s | fast s | reference ÷ fast (min–max) |"
-        " max rel. diff fast vs reference |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        " max rel. diff fast vs reference |"
+        + (" fast, bf16 autocast s | its max rel. diff |" if on_gpu else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if on_gpu else ""),
     ]
     for t in timings:
         lines.append(
             f"| {t['label']} | "
             f"{t['params']:,} | {int(np.median(t['tokens']))} | {t['t_reference']:.2f} | {t['t_faithful']:.2f} | "
             f"{t['t_fast']:.2f} | **{t['ratio']:.1f}×** ({t['ratio_range'][0]:.1f}–{t['ratio_range'][1]:.1f}) | "
-            f"{t['rel_fast']:.1e} |"
+            f"{t['rel_fast']:.1e} |" + (f" {t['t_amp']:.2f} | {t['rel_amp']:.1e} |" if on_gpu else "")
         )
     ratios = [t["ratio"] for t in timings]
     met = [t["label"] for t in timings if t["ratio"] >= 20]
