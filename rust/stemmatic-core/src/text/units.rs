@@ -382,9 +382,6 @@ pub(crate) struct Units {
     /// 1 for tokens (joined by one space), 0 for characters.
     pub(crate) gap: usize,
     text: String,
-    /// Byte ranges of the runs of token bytes of the text, and whether
-    /// each is ASCII.
-    runs: Vec<(usize, usize, bool)>,
 }
 
 impl Units {
@@ -475,7 +472,9 @@ impl Units {
         );
     }
 
-    /// [`Units::fill_tokens`] for `words` and `whitespace`.
+    /// [`Units::fill_tokens`] for `words` and `whitespace`, in one pass over
+    /// the runs of token bytes: an ASCII run is copied and hashed as it is
+    /// cut, a run with other characters is normalized on its own.
     #[inline(always)]
     fn fill_token_runs<C: Classify>(
         &mut self,
@@ -484,12 +483,6 @@ impl Units {
         mut on_unit: impl FnMut(u64),
     ) -> bool {
         let bytes = text.as_bytes();
-        let ascii = bytes.is_ascii();
-        // `memmem` rather than `str::contains`: the std two-byte search was a
-        // fifth of the scan time on non-ASCII documents.
-        if !ascii && memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some() {
-            return false;
-        }
         self.starts.clear();
         self.gap = 1;
         // Spare bytes are overwritten, never read: grow, but do not clear.
@@ -497,105 +490,91 @@ impl Units {
             self.buffer.resize(bytes.len() + 16, 0);
         }
         let words_tokenizer = tokenizer == Tokenizer::Words;
-        if ascii {
+        let (buffer, starts) = (&mut self.buffer, &mut self.starts);
+        let mut written = 0;
+        if bytes.is_ascii() {
             // Every run is a token.
-            let (buffer, starts) = (&mut self.buffer, &mut self.starts);
-            let mut written = 0;
             for_each_run_with::<C>(bytes, words_tokenizer, |start, end, _| {
                 starts.push(written);
                 let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
                 on_unit(hash);
                 written = next;
             });
-            self.starts.push(written);
-            self.len = written.saturating_sub(1);
-            return true;
-        }
-        let runs = &mut self.runs;
-        runs.clear();
-        for_each_run_with::<C>(bytes, words_tokenizer, |start, end, ascii| {
-            runs.push((start, end, ascii));
-        });
-        self.starts.reserve(self.runs.len() + 1);
-        let runs = std::mem::take(&mut self.runs);
-        let mut written = 0;
-        let mut rest = &runs[..];
-        while !rest.is_empty() {
-            // The longest stretch of ASCII runs, then one run with other characters.
-            let ascii_runs = rest
-                .iter()
-                .position(|&(_, _, ascii)| !ascii)
-                .unwrap_or(rest.len());
-            written = self.add_ascii_runs(bytes, &rest[..ascii_runs], written, &mut on_unit);
-            if let Some(&(start, end, _)) = rest.get(ascii_runs) {
-                written = self.add_mixed_run(text, start, end, written, tokenizer, &mut on_unit);
+        } else {
+            // `memmem` rather than `str::contains`: the std two-byte search was a
+            // fifth of the scan time on non-ASCII documents.
+            if memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some() {
+                return false;
             }
-            rest = rest.get(ascii_runs + 1..).unwrap_or_default();
+            let normalized = &mut self.text;
+            for_each_run_with::<C>(bytes, words_tokenizer, |start, end, ascii| {
+                if ascii {
+                    // Each token is preceded by a separator in `bytes` (or is
+                    // the first), so `written - start` never grows along ASCII
+                    // runs: the buffer, sized by the text or by the last mixed
+                    // run, holds them.
+                    starts.push(written);
+                    let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
+                    on_unit(hash);
+                    written = next;
+                } else {
+                    let run = MixedRun {
+                        text,
+                        start,
+                        end,
+                        tokenizer,
+                    };
+                    written = add_mixed_run(run, buffer, starts, normalized, written, &mut on_unit);
+                }
+            });
         }
-        self.runs = runs;
         // `written` counts a space after the last unit: the sentinel of `starts`.
         self.starts.push(written);
         self.len = written.saturating_sub(1);
         true
     }
+}
 
-    /// Append `runs` of ASCII token bytes at `written`: each is a token,
-    /// lowercased, copied and hashed a word at a time. Returns the new end
-    /// (past the separating space).
-    fn add_ascii_runs(
-        &mut self,
-        bytes: &[u8],
-        runs: &[(usize, usize, bool)],
-        mut written: usize,
-        on_unit: &mut impl FnMut(u64),
-    ) -> usize {
-        let Some(&(first_start, _, _)) = runs.first() else {
-            return written;
-        };
-        // Each token after the first is preceded by a separator in `bytes`,
-        // so `written - start` never grows along the runs: no write reaches
-        // `need`.
-        let need = written + (bytes.len() - first_start) + 16;
-        if self.buffer.len() < need {
-            self.buffer.resize(need, 0);
-        }
-        for &(start, end, _) in runs {
-            self.starts.push(written);
-            let (hash, next) = add_ascii_token(&mut self.buffer, bytes, start, end, written);
-            on_unit(hash);
-            written = next;
-        }
-        written
-    }
+/// A run of token bytes with non-ASCII characters: `text[start..end]`.
+#[derive(Clone, Copy)]
+struct MixedRun<'a> {
+    text: &'a str,
+    start: usize,
+    end: usize,
+    tokenizer: Tokenizer,
+}
 
-    /// A run with non-ASCII characters: it starts and ends at ASCII bytes
-    /// (or the text's ends), so it is whole characters, and it has no `Σ`.
-    #[cold]
-    fn add_mixed_run(
-        &mut self,
-        text: &str,
-        start: usize,
-        end: usize,
-        mut written: usize,
-        tokenizer: Tokenizer,
-        on_unit: &mut impl FnMut(u64),
-    ) -> usize {
-        tokenizer.normalize_into(text.get(start..end).unwrap_or_default(), &mut self.text);
-        let need = written + self.text.len() + 1 + (text.len() - end) + 16;
-        if self.buffer.len() < need {
-            self.buffer.resize(need, 0);
-        }
-        for token in self.text.split(' ').filter(|t| !t.is_empty()) {
-            let token = token.as_bytes();
-            self.starts.push(written);
-            on_unit(token_hash(token));
-            self.buffer[written..written + token.len()].copy_from_slice(token);
-            written += token.len();
-            self.buffer[written] = b' ';
-            written += 1;
-        }
-        written
+/// Normalize a run with non-ASCII characters on its own and append its
+/// tokens at `written`; the new end (past the separating space). The run
+/// starts and ends at ASCII bytes (or the text's ends), so it is whole
+/// characters, the ASCII separators around it separate in the whole text
+/// too, and it has no `Σ` (checked by the caller).
+#[cold]
+fn add_mixed_run(
+    run: MixedRun<'_>,
+    buffer: &mut Vec<u8>,
+    starts: &mut Vec<usize>,
+    normalized: &mut String,
+    mut written: usize,
+    on_unit: &mut impl FnMut(u64),
+) -> usize {
+    let piece = run.text.get(run.start..run.end).unwrap_or_default();
+    run.tokenizer.normalize_into(piece, normalized);
+    // Room for the run and, at the invariant of the ASCII runs, the rest of the text.
+    let need = written + normalized.len() + 1 + (run.text.len() - run.end) + 16;
+    if buffer.len() < need {
+        buffer.resize(need, 0);
     }
+    for token in normalized.split(' ').filter(|t| !t.is_empty()) {
+        let token = token.as_bytes();
+        starts.push(written);
+        on_unit(token_hash(token));
+        buffer[written..written + token.len()].copy_from_slice(token);
+        written += token.len();
+        buffer[written] = b' ';
+        written += 1;
+    }
+    written
 }
 
 #[cfg(test)]
