@@ -9,6 +9,7 @@ import typer
 
 from stemmatic.cli._errors import check_on_error
 from stemmatic.cli._errors import clean_errors as _clean_errors
+from stemmatic.cli._options import RayAddress, SparkMaster
 
 app = typer.Typer(
     name="contamination",
@@ -169,13 +170,8 @@ def scan(
             "OUT/hits/ (and clean/, removed/) as Parquet part files plus report.json."
         ),
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="--engine ray: cluster address (auto, ray://host:10001); default local."),
-    ] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="--engine spark: master URL (local[8], spark://host:7077, yarn).")
-    ] = None,
+    ray_address: RayAddress = None,
+    spark_master: SparkMaster = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.console import Console

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stemmatic.cli._options import RayAddress, SparkMaster
 from stemmatic.exceptions import StemmaticError
 
 if TYPE_CHECKING:
@@ -66,13 +67,8 @@ def dedup(
         str,
         typer.Option(help="local | ray | spark (ray/spark write kept/, removed/, clusters/, report.json)."),
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="--engine ray: cluster address (auto, ray://host:10001); default local."),
-    ] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="--engine spark: master URL (local[8], spark://host:7077, yarn).")
-    ] = None,
+    ray_address: RayAddress = None,
+    spark_master: SparkMaster = None,
     max_cluster_size: Annotated[
         int | None,
         typer.Option(

@@ -24,6 +24,7 @@ nothing is collected on the driver.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import uuid
@@ -84,6 +85,11 @@ class InlineIndex(Shipped):
 _LOADED: OrderedDict[str, ContaminationIndex] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
 _LOADED_MAX = 4
+
+
+def load_index(index: ContaminationIndex | str | os.PathLike[str]) -> ContaminationIndex:
+    """``index`` itself, or the saved index at that path."""
+    return index if isinstance(index, ContaminationIndex) else ContaminationIndex.load(index)
 
 
 def worker_index(handle: IndexHandle) -> ContaminationIndex:

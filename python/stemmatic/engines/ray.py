@@ -45,7 +45,7 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
-from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, run_scan
+from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
 
 if TYPE_CHECKING:
     import os
@@ -356,12 +356,6 @@ class _RayIndex(Shipped):
         return _ray().get(self.ref)
 
 
-def _load_index(index: ContaminationIndex | str | os.PathLike[str]) -> ContaminationIndex:
-    from stemmatic.contamination import ContaminationIndex
-
-    return index if isinstance(index, ContaminationIndex) else ContaminationIndex.load(index)
-
-
 def scan_split(
     ds: ray.data.Dataset,
     index: ContaminationIndex | str | os.PathLike[str],
@@ -396,7 +390,7 @@ def scan_split(
         entry), ``clean`` / ``removed`` in input order, and ``stats``.
     """
     ray = _ray()
-    loaded = _load_index(index)
+    loaded = load_index(index)
     params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
     params.validate(loaded)
     handle = _RayIndex(ray.put(loaded), uuid.uuid4().hex)
@@ -451,7 +445,7 @@ def scan_to_directory(
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
     _ray()  # a missing extra fails here, before any file is touched
-    index = _load_index(index_path)
+    index = load_index(index_path)
     params.validate(index)
     files = resolve_inputs(inputs)
     out = prepare_output_dir(output, overwrite=overwrite)

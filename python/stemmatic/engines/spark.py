@@ -46,7 +46,7 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
-from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, run_scan
+from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
 
 if TYPE_CHECKING:
     import os
@@ -341,9 +341,7 @@ def scan_split(
         ``hits`` (the columns of ``HITS_SCHEMA``, ordered by document then
         entry), ``clean`` / ``removed`` in input order, and ``stats``.
     """
-    from stemmatic.contamination import ContaminationIndex
-
-    loaded = index if isinstance(index, ContaminationIndex) else ContaminationIndex.load(index)
+    loaded = load_index(index)
     params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
     params.validate(loaded)
     session = df.sparkSession
@@ -398,13 +396,12 @@ def scan_to_directory(
     """What ``stemmatic contamination scan --engine spark`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``."""
     from pathlib import Path
 
-    from stemmatic.contamination import ContaminationIndex
     from stemmatic.engines._scan import scan_report
     from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
 
     require("pyspark", "stemmatic.engines.spark")
 
-    index = ContaminationIndex.load(index_path)
+    index = load_index(index_path)
     params.validate(index)
     files = resolve_inputs(inputs)
     out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
