@@ -21,8 +21,10 @@
 //! `short_last` and `window_filter` hold the prefilter's token hashes and
 //! rolling keys ([`super::prefilter`]): the format version names their
 //! definition too. Version 2 added them (version 1 had `short_first`, XXH3
-//! hashes of the first unit, and no bitset); an index of another version is
-//! refused and must be rebuilt.
+//! hashes of the first unit, and no bitset); version 3 sets bit 5 of every
+//! byte in the token hash (so raw ASCII hashes like its lowercase) and sets
+//! four bits per key in the window filter (version 2: one). An index of
+//! another version is refused and must be rebuilt.
 
 use std::path::Path;
 
@@ -37,7 +39,7 @@ use crate::text::Tokenizer;
 /// The first bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"STMNGIDX";
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 fn format_error(reason: impl Into<String>) -> CoreError {
     CoreError::IndexFormat {

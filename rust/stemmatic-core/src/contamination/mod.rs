@@ -28,7 +28,7 @@
 //! ## Layout
 //!
 //! The index is flat arrays: the sorted distinct hashes, and for each a
-//! posting list of entry ids, plus the bitset of the rolling keys of its
+//! posting list of entry ids, plus a filter of the rolling keys of its
 //! n-grams ([`prefilter`]; [`format`] writes them to one file with a magic, a
 //! format version and a checksum). Lookups go through a bitmap prefilter and
 //! a bucket table keyed by the top bits of the hash, both rebuilt on load
@@ -37,10 +37,12 @@
 //! Scanning ([`NgramIndex::scan_batch`]) cuts a document into units in one
 //! pass ([`units`]), computes the rolling key of every n-gram window in O(1)
 //! each, and computes the documented XXH3 hash and looks it up only for the
-//! windows whose key the bitset holds (a few %). It collects the matched
-//! distinct n-grams per entry and maps the matched token runs back to
-//! character offsets of the original text ([`unit_char_spans`]) only for
-//! documents that match.
+//! windows whose key the filter may hold (the indexed ones and 0.4% more).
+//! An ASCII document is never copied: its tokens are hashed off the raw
+//! bytes, and only the windows that pass the filter are lowercased and
+//! joined for their XXH3 hash. It collects the matched distinct n-grams per
+//! entry and maps the matched token runs back to character offsets of the
+//! original text ([`unit_char_spans`]) only for documents that match.
 
 mod format;
 mod prefilter;

@@ -7,13 +7,13 @@ use super::prefilter::{KeyFilter, WINDOW_BASE, prefix_keys, window_key};
 use super::{Lookup, NgramIndex, unit_char_spans};
 use crate::error::{CoreError, Result};
 use crate::parallel::run_in_pool;
-use crate::text::units::{Units, ascii_unit_spans};
+use crate::text::units::{RawUnits, UnitSink, Units, ascii_unit_spans};
 
 /// The longest n-grams scanned in one pass: the rolling keys of the last
 /// `RING` unit prefixes are kept, and a window needs `n + 1` of them.
 const MAX_ONE_PASS_NGRAM: usize = RING - 1;
 const RING: usize = 64;
-/// Windows probed in the bitset together.
+/// Windows probed in the filter together.
 const BATCH: usize = 128;
 
 /// Batches with less text than this run on the calling thread.
@@ -67,7 +67,7 @@ struct ShortWindows<'a> {
 }
 
 /// The rolling window keys of a document's units, fed one unit hash at a
-/// time as the tokenizer cuts them: each window is probed in the bitset as
+/// time as the tokenizer cuts them: each window is probed in the filter as
 /// soon as its last unit is known, with no array of unit hashes or prefix
 /// keys in between.
 struct Windows<'a> {
@@ -91,33 +91,35 @@ struct Windows<'a> {
     short_candidates: &'a mut Vec<(usize, usize)>,
 }
 
-impl Windows<'_> {
-    /// The next unit, by its token hash.
-    #[inline(always)]
-    fn unit(&mut self, hash: u64) {
-        self.key = self.key.wrapping_mul(WINDOW_BASE).wrapping_add(hash);
-        self.units += 1;
-        let units = self.units;
-        self.ring[units % RING] = self.key;
-        // The key of the window that ends here, kept (the next one goes
-        // over it otherwise) when there is such a window.
-        let start = units.wrapping_sub(self.ngram);
-        self.pending[self.num_pending] = self
-            .key
-            .wrapping_sub(self.ring[start % RING].wrapping_mul(self.factor));
-        self.num_pending += usize::from(units >= self.ngram);
-        if self.num_pending == BATCH {
-            self.probe_pending();
-        }
-        if let Some(short) = self.short
-            && short.last.may_contain(hash)
-        {
-            self.short_windows(short);
+impl<'a> Windows<'a> {
+    /// No units yet; `work`'s candidates cleared.
+    fn new(index: &'a NgramIndex, work: &'a mut MatchWork) -> Self {
+        let plan = &index.scan_plan;
+        work.candidates.clear();
+        work.short_candidates.clear();
+        Windows {
+            filter: &index.window_filter,
+            ngram: index.spec.ngram,
+            factor: plan.ngram_factor,
+            short: (!index.short_lengths.is_empty()).then_some(ShortWindows {
+                last: &plan.short_last,
+                lengths: &index.short_lengths,
+                factors: &plan.short_factors,
+            }),
+            ring: [0; RING],
+            key: 0,
+            units: 0,
+            pending: [0; BATCH],
+            num_pending: 0,
+            next_start: 0,
+            passed: 0,
+            candidates: &mut work.candidates,
+            short_candidates: &mut work.short_candidates,
         }
     }
 
-    /// Probe the pending windows in the bitset. A tight loop of its own so
-    /// that many probes (cache misses in a bitset of megabytes) are in
+    /// Probe the pending windows in the filter. A tight loop of its own so
+    /// that many probes (cache misses in a filter of megabytes) are in
     /// flight at once, and branch-free: every window is written, and the
     /// next one goes over it unless it passed.
     #[inline(never)]
@@ -162,6 +164,32 @@ impl Windows<'_> {
     }
 }
 
+impl UnitSink for Windows<'_> {
+    /// The next unit, by its token hash.
+    #[inline(always)]
+    fn unit(&mut self, hash: u64) {
+        self.key = self.key.wrapping_mul(WINDOW_BASE).wrapping_add(hash);
+        self.units += 1;
+        let units = self.units;
+        self.ring[units % RING] = self.key;
+        // The key of the window that ends here, kept (the next one goes
+        // over it otherwise) when there is such a window.
+        let start = units.wrapping_sub(self.ngram);
+        self.pending[self.num_pending] = self
+            .key
+            .wrapping_sub(self.ring[start % RING].wrapping_mul(self.factor));
+        self.num_pending += usize::from(units >= self.ngram);
+        if self.num_pending == BATCH {
+            self.probe_pending();
+        }
+        if let Some(short) = self.short
+            && short.last.may_contain(hash)
+        {
+            self.short_windows(short);
+        }
+    }
+}
+
 /// One entry found in one document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocHit {
@@ -188,9 +216,22 @@ struct Match {
 /// Buffers reused from one document to the next.
 #[derive(Debug, Default)]
 pub struct ScanScratch {
+    /// The units of a document, as spans of its bytes.
+    raw: RawUnits,
+    /// Their candidate windows' normalized bytes.
+    grams: LazyGrams,
+    /// The units of a document that needs the general path.
     units: Units,
     /// Rolling keys of the units' prefixes.
     prefix: Vec<u64>,
+    work: MatchWork,
+    distinct: Vec<u64>,
+    unit_spans: Vec<(usize, usize)>,
+}
+
+/// The candidate windows of a document and what matching them needs.
+#[derive(Debug, Default)]
+struct MatchWork {
     /// First units of the n-gram windows that pass the prefilter.
     candidates: Vec<usize>,
     /// (First unit, length) of the windows of shorter entries that pass it.
@@ -202,8 +243,43 @@ pub struct ScanScratch {
     buckets: Vec<(u32, u32)>,
     /// Candidates that are indexed: (first unit, hash, key index).
     found: Vec<(usize, u64, usize)>,
-    distinct: Vec<u64>,
-    unit_spans: Vec<(usize, usize)>,
+}
+
+/// The normalized bytes of a document's candidate windows, made only for
+/// them from its [`RawUnits`]: the normalized tokens of one stretch of
+/// units, joined by single spaces (exactly [`Units::bytes`] there), extended
+/// while the candidates reach into it and restarted at a candidate past it.
+/// Only the windows that pass the prefilter (a few percent) pay for a copy.
+#[derive(Debug, Default)]
+struct LazyGrams {
+    bytes: Vec<u8>,
+    /// Start in `bytes` of each unit of the stretch, from unit `first` on.
+    starts: Vec<usize>,
+    first: usize,
+}
+
+impl LazyGrams {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+        self.first = 0;
+    }
+
+    /// XXH3 (with `seed`) of units `start..start + len` (`len` at least 1)
+    /// of `text`, cut into `raw`.
+    fn hash(&mut self, text: &[u8], raw: &RawUnits, start: usize, len: usize, seed: u64) -> u64 {
+        if start < self.first || start > self.first + self.starts.len() {
+            self.clear();
+            self.first = start;
+        }
+        while self.first + self.starts.len() < start + len {
+            self.starts.push(self.bytes.len());
+            raw.push_unit(text, self.first + self.starts.len() - 1, &mut self.bytes);
+        }
+        let last = start + len - 1;
+        let end = self.starts[last - self.first] + raw.unit_len(last);
+        xxh3_64_with_seed(&self.bytes[self.starts[start - self.first]..end], seed)
+    }
 }
 
 /// The hits of a batch as flat columns, ordered by row then entry.
@@ -235,56 +311,46 @@ impl NgramIndex {
         options: &ScanOptions,
         scratch: &mut ScanScratch,
     ) -> Vec<DocHit> {
-        self.scan_text_as(text, options, scratch, true)
+        self.scan_text_as(text, text.is_ascii(), options, scratch, true)
     }
 
-    /// [`NgramIndex::scan_text`], with the one-pass path allowed or not
-    /// (the tests compare the two).
+    /// [`NgramIndex::scan_text`] of a text the caller knows to be ASCII
+    /// (`ascii`) or not, with the one-pass path ([`RawUnits`], windows
+    /// probed as the units are cut) allowed or not (the tests compare the
+    /// two, and ASCII texts passed as not known to be ASCII).
     pub(super) fn scan_text_as(
         &self,
         text: &str,
+        ascii: bool,
         options: &ScanOptions,
         scratch: &mut ScanScratch,
         one_pass: bool,
     ) -> Vec<DocHit> {
         let spec = self.spec;
-        let plan = &self.scan_plan;
-        let n = spec.ngram;
-        let cut = one_pass && n <= MAX_ONE_PASS_NGRAM && {
-            // Probe each window as its last unit is cut.
-            let mut windows = Windows {
-                filter: &self.window_filter,
-                ngram: n,
-                factor: plan.ngram_factor,
-                short: (!self.short_lengths.is_empty()).then_some(ShortWindows {
-                    last: &plan.short_last,
-                    lengths: &self.short_lengths,
-                    factors: &plan.short_factors,
-                }),
-                ring: [0; RING],
-                key: 0,
-                units: 0,
-                pending: [0; BATCH],
-                num_pending: 0,
-                next_start: 0,
-                passed: 0,
-                candidates: &mut scratch.candidates,
-                short_candidates: &mut scratch.short_candidates,
-            };
-            windows.candidates.clear();
-            windows.short_candidates.clear();
-            let cut = scratch
-                .units
-                .fill_tokens(spec.tokenizer, text, |hash| windows.unit(hash));
+        let bytes = text.as_bytes();
+        // Probe each window as its last unit is cut.
+        let one_pass = one_pass && spec.ngram <= MAX_ONE_PASS_NGRAM && {
+            let mut windows = Windows::new(self, &mut scratch.work);
+            let cut = scratch.raw.cut(spec.tokenizer, text, ascii, &mut windows);
             windows.finish();
             cut
         };
-        if !cut {
+        if one_pass {
+            let (raw, grams, seed) = (&scratch.raw, &mut scratch.grams, spec.seed);
+            grams.clear();
+            self.match_candidates(&mut scratch.work, |start, len| {
+                grams.hash(bytes, raw, start, len, seed)
+            });
+        } else {
             scratch.units.fill(spec.tokenizer, text);
-            self.two_pass_candidates(scratch);
+            self.two_pass_candidates(&scratch.units, &mut scratch.prefix, &mut scratch.work);
+            let units = &scratch.units;
+            let (bytes, starts, gap, seed) = (units.bytes(), &units.starts, units.gap, spec.seed);
+            self.match_candidates(&mut scratch.work, |start, len| {
+                xxh3_64_with_seed(&bytes[starts[start]..starts[start + len] - gap], seed)
+            });
         }
-        self.match_candidates(scratch);
-        let matches = &mut scratch.matches;
+        let matches = &mut scratch.work.matches;
         if matches.is_empty() {
             return Vec::new();
         }
@@ -297,7 +363,11 @@ impl NgramIndex {
         if !matches.is_sorted_by_key(|m| (m.entry, m.start, m.len)) {
             matches.sort_unstable_by_key(|m| (m.entry, m.start, m.len));
         }
-        if !ascii_unit_spans(spec.tokenizer, text, &mut scratch.unit_spans) {
+        // Byte offsets are character offsets in an ASCII text, whose units
+        // the one-pass cut already holds.
+        let ascii_spans = (one_pass && scratch.raw.ascii_spans(&mut scratch.unit_spans))
+            || ascii_unit_spans(spec.tokenizer, text, &mut scratch.unit_spans);
+        if !ascii_spans {
             unit_char_spans(spec.tokenizer, text, &mut scratch.unit_spans);
         }
         let unit_spans = &scratch.unit_spans;
@@ -324,18 +394,17 @@ impl NgramIndex {
         hits
     }
 
-    /// The windows of `scratch.units` that pass the bitset, from prefix
-    /// keys of all units: n-gram starts into `candidates`, (start, length)
-    /// of shorter entries' windows into `short_candidates`.
-    fn two_pass_candidates(&self, scratch: &mut ScanScratch) {
-        let units = &scratch.units;
+    /// The windows of `units` that pass the filter, from prefix keys of all
+    /// units: n-gram starts into `work.candidates`, (start, length) of
+    /// shorter entries' windows into `work.short_candidates`.
+    fn two_pass_candidates(&self, units: &Units, prefix: &mut Vec<u64>, work: &mut MatchWork) {
         let count = units.count();
-        prefix_keys(&units.hashes, &mut scratch.prefix);
-        let prefix = &scratch.prefix;
+        prefix_keys(&units.hashes, prefix);
+        let prefix = &*prefix;
         let plan = &self.scan_plan;
         let filter = &self.window_filter;
         let n = self.spec.ngram;
-        let candidates = &mut scratch.candidates;
+        let candidates = &mut work.candidates;
         candidates.clear();
         if count >= n {
             // Branch-free: every window is written, and the next one goes
@@ -353,7 +422,7 @@ impl NgramIndex {
             }
             candidates.truncate(passed);
         }
-        let short_candidates = &mut scratch.short_candidates;
+        let short_candidates = &mut work.short_candidates;
         short_candidates.clear();
         if !self.short_lengths.is_empty() {
             // Entries shorter than n, found by their last unit.
@@ -375,14 +444,10 @@ impl NgramIndex {
     }
 
     /// The postings of the candidate windows whose XXH3 hash is indexed,
-    /// into `scratch.matches`.
-    fn match_candidates(&self, scratch: &mut ScanScratch) {
-        let units = &scratch.units;
-        let (bytes, starts, gap, seed) = (units.bytes(), &units.starts, units.gap, self.spec.seed);
-        let gram = |start: usize, len: usize| {
-            xxh3_64_with_seed(&bytes[starts[start]..starts[start + len] - gap], seed)
-        };
-        let matches = &mut scratch.matches;
+    /// into `work.matches`; `gram(start, len)` is the XXH3 hash of the
+    /// window of `len` units from `start`.
+    fn match_candidates(&self, work: &mut MatchWork, mut gram: impl FnMut(usize, usize) -> u64) {
+        let matches = &mut work.matches;
         matches.clear();
         let mut push = |key: usize, hash: u64, start: usize, len: usize| {
             matches.extend(self.postings_at(key).iter().map(|&entry| Match {
@@ -397,22 +462,22 @@ impl NgramIndex {
         // candidate, keep those in the lookup's bitmap, read their buckets,
         // find their keys, then their postings.
         let n = self.spec.ngram;
-        let hashes = &mut scratch.hashes;
+        let hashes = &mut work.hashes;
         hashes.clear();
-        hashes.extend(scratch.candidates.iter().map(|&start| gram(start, n)));
-        let kept = &mut scratch.kept;
+        hashes.extend(work.candidates.iter().map(|&start| gram(start, n)));
+        let kept = &mut work.kept;
         kept.clear();
         kept.resize(hashes.len(), (0, 0));
         let mut passed = 0;
-        for (&start, &hash) in scratch.candidates.iter().zip(hashes.iter()) {
+        for (&start, &hash) in work.candidates.iter().zip(hashes.iter()) {
             kept[passed] = (start, hash);
             passed += usize::from(self.lookup.may_contain(hash));
         }
         kept.truncate(passed);
-        let buckets = &mut scratch.buckets;
+        let buckets = &mut work.buckets;
         buckets.clear();
         buckets.extend(kept.iter().map(|&(_, hash)| self.lookup.bucket(hash)));
-        let found = &mut scratch.found;
+        let found = &mut work.found;
         found.clear();
         found.extend(
             kept.iter()
@@ -424,7 +489,7 @@ impl NgramIndex {
         for &(start, hash, key) in found.iter() {
             push(key, hash, start, n);
         }
-        for &(start, len) in &scratch.short_candidates {
+        for &(start, len) in &work.short_candidates {
             let hash = gram(start, len);
             if let Some(key) = self.lookup.find(&self.keys, hash) {
                 push(key, hash, start, len);
@@ -445,9 +510,16 @@ impl NgramIndex {
     ) -> Result<ScanBatch> {
         let one = |row: Option<&[u8]>, scratch: &mut ScanScratch| match row {
             None => RowResult::Null,
+            // One pass over an ASCII row (most rows of code and English)
+            // both validates it and picks the scanner's ASCII path.
+            Some(bytes) if bytes.is_ascii() => {
+                // SAFETY: ASCII bytes are valid UTF-8.
+                let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+                RowResult::Hits(self.scan_text_as(text, true, options, scratch, true))
+            }
             Some(bytes) => match std::str::from_utf8(bytes) {
                 Err(err) => RowResult::InvalidUtf8(err.valid_up_to()),
-                Ok(text) => RowResult::Hits(self.scan_text(text, options, scratch)),
+                Ok(text) => RowResult::Hits(self.scan_text_as(text, false, options, scratch, true)),
             },
         };
         let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();

@@ -516,7 +516,8 @@ proptest! {
     /// The one-pass scan (windows probed as the tokenizer cuts them) finds
     /// exactly what the two-pass scan (all units, then all windows) finds:
     /// hits, counts and spans, on ASCII and non-ASCII texts, texts shorter
-    /// than n, long tokens and runs across 64-byte blocks.
+    /// than n, long tokens and runs across 64-byte blocks; ASCII texts also
+    /// cut as if they had other characters.
     #[test]
     fn one_pass_scan_matches_the_two_pass_scan(
         items in proptest::collection::vec(proptest::collection::vec(piece(), 1..12), 1..6),
@@ -548,11 +549,14 @@ proptest! {
         let options = ScanOptions::default();
         let mut scratch = ScanScratch::default();
         // Scratch reused across texts and paths, as in a batch.
-        let general = index.scan_text_as(&doc, &options, &mut scratch, false);
-        let fast = index.scan_text_as(&doc, &options, &mut scratch, true);
+        let general = index.scan_text_as(&doc, doc.is_ascii(), &options, &mut scratch, false);
+        let fast = index.scan_text_as(&doc, doc.is_ascii(), &options, &mut scratch, true);
         prop_assert_eq!(&fast, &general);
-        let fresh = index.scan_text_as(&doc, &options, &mut ScanScratch::default(), true);
+        let fresh = index.scan_text_as(&doc, doc.is_ascii(), &options, &mut ScanScratch::default(), true);
         prop_assert_eq!(&fresh, &general);
+        // An ASCII text cut as if it had other characters.
+        let tokenizer_path = index.scan_text_as(&doc, false, &options, &mut scratch, true);
+        prop_assert_eq!(&tokenizer_path, &general);
         prop_assert_eq!(
             scan_without_prefilter(&index, &doc),
             general.iter().map(|h| (h.entry, h.matched_ngrams)).collect::<BTreeMap<_, _>>()

@@ -14,6 +14,13 @@
 //! final sigma, whose context can reach past separators, so a text with `Σ`
 //! (and every `chars` text) takes the general path: normalize the whole text,
 //! then hash each unit.
+//!
+//! The contamination scan needs the normalized bytes of only the few
+//! windows its prefilter passes, so it cuts a text into [`RawUnits`]
+//! instead: the run bounds of the whole text in one branch-free pass
+//! ([`token_bounds`]), ASCII tokens hashed off the raw bytes (the
+//! [`token_hash`] of a token and of its lowercase are the same), and only
+//! the runs with other characters normalized, into a side buffer.
 
 use super::Tokenizer;
 
@@ -40,9 +47,16 @@ pub(crate) fn low_bytes(word: u64, len: usize) -> u64 {
     word & (u64::MAX >> (64 - 8 * len.clamp(1, 8)))
 }
 
+/// Bit 5 of every byte: set, it makes an ASCII letter lowercase.
+const CASE_BITS: u64 = 0x2020_2020_2020_2020;
+
 /// The prefilter hash of one unit's normalized bytes: the state starts at
-/// the byte length, and each 8-byte little-endian word of the bytes (the
-/// last one zero-padded) is mixed in with [`mix_word`].
+/// the byte length, and each 8-byte little-endian word of the bytes, with
+/// bit 5 of every byte set ([`CASE_BITS`]) and the last word zero-padded,
+/// is mixed in with [`mix_word`]. Setting bit 5 maps an ASCII byte and its
+/// lowercase to the same value, so [`ascii_token_hash`] reads the hash of
+/// a token off its raw bytes, with no lowercase copy; the other bytes it
+/// merges (`@` and `` ` ``, say) only make the prefilter pass a little more.
 /// [`super::units`] computes the same value while it copies tokens.
 pub(crate) fn token_hash(token: &[u8]) -> u64 {
     let mut state = token.len() as u64;
@@ -50,13 +64,34 @@ pub(crate) fn token_hash(token: &[u8]) -> u64 {
     for word in &mut words {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(word);
-        state = mix_word(state, u64::from_le_bytes(raw));
+        state = mix_word(state, u64::from_le_bytes(raw) | CASE_BITS);
     }
     let rest = words.remainder();
     if !rest.is_empty() {
         let mut raw = [0u8; 8];
         raw[..rest.len()].copy_from_slice(rest);
-        state = mix_word(state, u64::from_le_bytes(raw));
+        state = mix_word(
+            state,
+            low_bytes(u64::from_le_bytes(raw) | CASE_BITS, rest.len()),
+        );
+    }
+    state
+}
+
+/// [`token_hash`] of the lowercase of the ASCII token `bytes[start..end]`
+/// (not empty), read off the raw bytes a word at a time.
+#[inline(always)]
+pub(crate) fn ascii_token_hash(bytes: &[u8], start: usize, end: usize) -> u64 {
+    let len = end - start;
+    let mut state = len as u64;
+    let mut offset = 0;
+    loop {
+        let word = load_word(bytes, start + offset) | CASE_BITS;
+        state = mix_word(state, low_bytes(word, len - offset));
+        offset += 8;
+        if offset >= len {
+            break;
+        }
     }
     state
 }
@@ -215,20 +250,18 @@ fn for_each_run(bytes: &[u8], words_tokenizer: bool, on_run: impl FnMut(usize, u
     for_each_run_with::<Swar>(bytes, words_tokenizer, on_run);
 }
 
-/// [`for_each_run`] with blocks classified by `C`.
+/// Call `on_block(base, transitions, non_ascii)` for each 64-byte block
+/// of `bytes`, in order: bit `k` of `transitions` is set where a run of
+/// token bytes starts or ends at byte `base + k`, of `non_ascii` where that
+/// byte is not ASCII. The last block is padded with spaces (a separator for
+/// both tokenizers) and there always is one, so every run ends in a block.
 #[inline(always)]
-fn for_each_run_with<C: Classify>(
+fn for_each_block<C: Classify>(
     bytes: &[u8],
     words_tokenizer: bool,
-    mut on_run: impl FnMut(usize, usize, bool),
+    mut on_block: impl FnMut(usize, u64, u64),
 ) {
-    let mut run_start = 0usize;
-    let mut run_ascii = true;
-    let mut in_run = false;
     let mut carry = 0u64;
-    // The last block is padded with spaces (a separator for both
-    // tokenizers) and always has one, so every run ends inside the loop
-    // and `on_run` is inlined once.
     let mut padded = [b' '; 64];
     for base in (0..=bytes.len()).step_by(64) {
         let block = if let Some(block) = bytes.get(base..).and_then(<[u8]>::first_chunk::<64>) {
@@ -239,29 +272,48 @@ fn for_each_run_with<C: Classify>(
             &padded
         };
         let (mask, non_ascii) = C::block(block, words_tokenizer);
-        // A set bit where a run starts or ends.
-        let mut transitions = mask ^ ((mask << 1) | carry);
+        let transitions = mask ^ ((mask << 1) | carry);
         carry = mask >> 63;
-        // Bits from the start of the current run (or of the block) on.
-        let mut from = 0u32;
-        while transitions != 0 {
-            let bit = transitions.trailing_zeros();
-            transitions &= transitions - 1;
-            if in_run {
-                let run_bits = (u64::MAX << from) & !(u64::MAX << bit);
-                run_ascii &= non_ascii & run_bits == 0;
-                on_run(run_start, base + bit as usize, run_ascii);
-            } else {
-                run_start = base + bit as usize;
-                run_ascii = true;
-                from = bit;
-            }
-            in_run = !in_run;
-        }
-        if in_run {
-            run_ascii &= non_ascii & (u64::MAX << from) == 0;
-        }
+        on_block(base, transitions, non_ascii);
     }
+}
+
+/// [`for_each_run`] with blocks classified by `C`.
+#[inline(always)]
+fn for_each_run_with<C: Classify>(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    mut on_run: impl FnMut(usize, usize, bool),
+) {
+    let mut run_start = 0usize;
+    let mut run_ascii = true;
+    let mut in_run = false;
+    // Every run ends in a block, so `on_run` is inlined once.
+    for_each_block::<C>(
+        bytes,
+        words_tokenizer,
+        |base, mut transitions, non_ascii| {
+            // Bits from the start of the current run (or of the block) on.
+            let mut from = 0u32;
+            while transitions != 0 {
+                let bit = transitions.trailing_zeros();
+                transitions &= transitions - 1;
+                if in_run {
+                    let run_bits = (u64::MAX << from) & !(u64::MAX << bit);
+                    run_ascii &= non_ascii & run_bits == 0;
+                    on_run(run_start, base + bit as usize, run_ascii);
+                } else {
+                    run_start = base + bit as usize;
+                    run_ascii = true;
+                    from = bit;
+                }
+                in_run = !in_run;
+            }
+            if in_run {
+                run_ascii &= non_ascii & (u64::MAX << from) == 0;
+            }
+        },
+    );
 }
 
 /// For an ASCII text cut by `words` or `whitespace`, the character span of
@@ -314,6 +366,247 @@ unsafe fn for_each_run_avx2(
     for_each_run_with::<Avx2>(bytes, words_tokenizer, on_run);
 }
 
+/// The longest text [`token_bounds`] takes: positions are `u32`, and
+/// [`RawUnits`] marks positions in its side buffer with the top bit.
+const MAX_BOUNDS_TEXT: usize = (1 << 31) - 128;
+
+/// Where the runs of token bytes of `bytes` start and end, for `words`
+/// (`words_tokenizer`) or `whitespace`: into `out`, run `p` is
+/// `bytes[out[2p]..out[2p + 1]]`; the positions of the bytes that are not
+/// ASCII (always inside runs) into `non_ascii`. Returns the number of
+/// positions written to `out` (twice the number of runs); `None` for a text
+/// of 2 GiB or more. In an ASCII text the runs are the tokens.
+///
+/// The run transitions of each 64-byte block are written 16 (then 8) at a
+/// time whatever their number, and the count advanced by their number: no
+/// branch per token, unlike [`for_each_run`].
+pub(crate) fn token_bounds(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    out: &mut Vec<u32>,
+    non_ascii: &mut Vec<u32>,
+) -> Option<usize> {
+    if bytes.len() > MAX_BOUNDS_TEXT {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return Some(unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) });
+    }
+    Some(token_bounds_with::<Swar>(
+        bytes,
+        words_tokenizer,
+        out,
+        non_ascii,
+    ))
+}
+
+/// [`token_bounds_with`] compiled for AVX2, blocks classified by [`Avx2`].
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn token_bounds_avx2(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    out: &mut Vec<u32>,
+    non_ascii: &mut Vec<u32>,
+) -> usize {
+    token_bounds_with::<Avx2>(bytes, words_tokenizer, out, non_ascii)
+}
+
+/// [`token_bounds`] with blocks classified by `C`; `bytes` is at most
+/// [`MAX_BOUNDS_TEXT`] long.
+#[inline(always)]
+fn token_bounds_with<C: Classify>(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    out: &mut Vec<u32>,
+    non_ascii: &mut Vec<u32>,
+) -> usize {
+    // A text has at most one transition per byte boundary, plus the end;
+    // each block writes up to 64 slots past the count.
+    if out.len() < bytes.len() + 128 {
+        out.resize(bytes.len() + 128, 0);
+    }
+    non_ascii.clear();
+    let mut count = 0usize;
+    for_each_block::<C>(bytes, words_tokenizer, |base, mut transitions, mut high| {
+        // `base` fits: the text is at most `MAX_BOUNDS_TEXT` long.
+        let base = base as u32;
+        while high != 0 {
+            non_ascii.push(base + high.trailing_zeros());
+            high &= high - 1;
+        }
+        let found = transitions.count_ones() as usize;
+        if let Some(slots) = out.get_mut(count..count + 64) {
+            // Past the last transition, `trailing_zeros` is 64: slots past
+            // `found` get junk, and the next block writes over it.
+            for slot in &mut slots[..16] {
+                *slot = base + transitions.trailing_zeros();
+                transitions &= transitions.wrapping_sub(1);
+            }
+            let mut written = 16;
+            while written < found {
+                for slot in &mut slots[written..written + 8] {
+                    *slot = base + transitions.trailing_zeros();
+                    transitions &= transitions.wrapping_sub(1);
+                }
+                written += 8;
+            }
+        }
+        count += found;
+    });
+    count
+}
+
+/// What [`RawUnits::cut`] feeds each unit's [`token_hash`] to, in order: a
+/// trait rather than a closure so that the hot call inlines at both of its
+/// call sites.
+pub(crate) trait UnitSink {
+    fn unit(&mut self, hash: u64);
+}
+
+/// Marks a [`RawUnits`] position as one in its side buffer.
+const EXTRA: u32 = 1 << 31;
+
+/// A document's units for scanning, with no normalized copy of the text:
+/// unit `p` is `units()[2p..2p + 2]`, the span of an ASCII token in the
+/// text (lowercased when read) or, both positions marked with [`EXTRA`],
+/// the span of a normalized token in a side buffer (the tokens of runs with
+/// other characters). The units, their order and their bytes are exactly
+/// those of [`Units::fill`].
+#[derive(Debug, Default)]
+pub(crate) struct RawUnits {
+    /// [`token_bounds`] of the text; the units when it is ASCII.
+    bounds: Vec<u32>,
+    non_ascii: Vec<u32>,
+    /// Otherwise the units are here.
+    mixed: Vec<u32>,
+    /// Positions in `bounds` (ASCII text) or `mixed` (other text).
+    len: usize,
+    ascii: bool,
+    extra: Vec<u8>,
+    normalized: String,
+}
+
+impl RawUnits {
+    /// Cut `text` for `tokenizer` and give `sink` the [`token_hash`] of
+    /// each unit in order; `ascii` says that the text is ASCII. False,
+    /// before anything reaches `sink`, when the text needs [`Units::fill`]:
+    /// `chars`, a text with `Σ` (see [`super::units`]), or one of 2 GiB.
+    #[inline]
+    pub(crate) fn cut(
+        &mut self,
+        tokenizer: Tokenizer,
+        text: &str,
+        ascii: bool,
+        sink: &mut impl UnitSink,
+    ) -> bool {
+        let bytes = text.as_bytes();
+        if tokenizer.is_char_level()
+            || (!ascii && memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some())
+        {
+            return false;
+        }
+        let words = tokenizer == Tokenizer::Words;
+        let Some(count) = token_bounds(bytes, words, &mut self.bounds, &mut self.non_ascii) else {
+            return false;
+        };
+        self.ascii = ascii;
+        if ascii {
+            // Hashed off the raw bytes: no copy at all.
+            for token in self.bounds[..count].chunks_exact(2) {
+                sink.unit(ascii_token_hash(
+                    bytes,
+                    token[0] as usize,
+                    token[1] as usize,
+                ));
+            }
+            self.len = count;
+            return true;
+        }
+        self.mixed.clear();
+        self.extra.clear();
+        // Non-ASCII bytes are inside runs and in order: the next one is in
+        // this run if it is before the run's end.
+        let mut next = 0;
+        for run in self.bounds[..count].chunks_exact(2) {
+            let (start, end) = (run[0], run[1]);
+            if self.non_ascii.get(next).is_some_and(|&at| at < end) {
+                while self.non_ascii.get(next).is_some_and(|&at| at < end) {
+                    next += 1;
+                }
+                let run = MixedRun {
+                    text,
+                    start: start as usize,
+                    end: end as usize,
+                    tokenizer,
+                };
+                for token in tokens_of(run.normalize(&mut self.normalized)) {
+                    let at = self.extra.len() as u32;
+                    self.extra.extend_from_slice(token);
+                    self.mixed
+                        .extend([EXTRA | at, EXTRA | (at + token.len() as u32)]);
+                    sink.unit(token_hash(token));
+                }
+            } else {
+                self.mixed.extend([start, end]);
+                sink.unit(ascii_token_hash(bytes, start as usize, end as usize));
+            }
+        }
+        self.len = self.mixed.len();
+        true
+    }
+
+    /// The unit spans, two positions per unit.
+    pub(crate) fn units(&self) -> &[u32] {
+        if self.ascii {
+            &self.bounds[..self.len]
+        } else {
+            &self.mixed[..self.len]
+        }
+    }
+
+    /// Append the normalized bytes of unit `unit` of `text` and a space to `out`.
+    #[inline]
+    pub(crate) fn push_unit(&self, text: &[u8], unit: usize, out: &mut Vec<u8>) {
+        let units = self.units();
+        let (start, end) = (units[2 * unit], units[2 * unit + 1]);
+        if start & EXTRA == 0 {
+            push_ascii_token(text, start as usize, end as usize, out);
+        } else {
+            out.extend_from_slice(&self.extra[(start & !EXTRA) as usize..(end & !EXTRA) as usize]);
+            out.push(b' ');
+        }
+    }
+
+    /// The normalized byte length of unit `unit`.
+    #[inline]
+    pub(crate) fn unit_len(&self, unit: usize) -> usize {
+        let units = self.units();
+        (units[2 * unit + 1] - units[2 * unit]) as usize
+    }
+
+    /// For an ASCII text, the character span of each unit into `out`
+    /// (as [`crate::contamination::unit_char_spans`] gives it); false for
+    /// another text.
+    pub(crate) fn ascii_spans(&self, out: &mut Vec<(usize, usize)>) -> bool {
+        if !self.ascii {
+            return false;
+        }
+        out.clear();
+        out.extend(
+            self.units()
+                .chunks_exact(2)
+                .map(|unit| (unit[0] as usize, unit[1] as usize)),
+        );
+        true
+    }
+}
+
 /// ASCII uppercase letters of a word plus 0x20; other bytes unchanged.
 #[inline(always)]
 fn ascii_lowercase_word(word: u64) -> u64 {
@@ -339,6 +632,21 @@ fn load_word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(raw)
 }
 
+/// Append the ASCII token `bytes[start..end]`, lowercased, and a space to
+/// `out`, a word at a time.
+#[inline]
+pub(crate) fn push_ascii_token(bytes: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
+    let len = end - start;
+    let at = out.len();
+    out.reserve(len + 8);
+    for offset in (0..len).step_by(8) {
+        let word = ascii_lowercase_word(load_word(bytes, start + offset));
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.truncate(at + len);
+    out.push(b' ');
+}
+
 /// Copy the ASCII token `bytes[start..end]`, lowercased, to `buffer` at
 /// `written`, followed by a space, a word at a time; returns its
 /// [`token_hash`] (computed from the same words) and the new end. `buffer`
@@ -358,7 +666,7 @@ fn add_ascii_token(
         let word = ascii_lowercase_word(load_word(bytes, start + offset));
         let at = written + offset;
         buffer[at..at + 8].copy_from_slice(&word.to_le_bytes());
-        state = mix_word(state, low_bytes(word, len - offset));
+        state = mix_word(state, low_bytes(word | CASE_BITS, len - offset));
         offset += 8;
         if offset >= len {
             break;
@@ -544,11 +852,29 @@ struct MixedRun<'a> {
     tokenizer: Tokenizer,
 }
 
-/// Normalize a run with non-ASCII characters on its own and append its
-/// tokens at `written`; the new end (past the separating space). The run
-/// starts and ends at ASCII bytes (or the text's ends), so it is whole
-/// characters, the ASCII separators around it separate in the whole text
-/// too, and it has no `Σ` (checked by the caller).
+impl MixedRun<'_> {
+    /// The run normalized on its own (into `normalized`), its tokens joined
+    /// by single spaces. The run starts and ends at ASCII bytes (or the
+    /// text's ends), so it is whole characters, the ASCII separators around
+    /// it separate in the whole text too, and it has no `Σ` (checked by the
+    /// caller).
+    fn normalize<'n>(&self, normalized: &'n mut String) -> &'n str {
+        let piece = self.text.get(self.start..self.end).unwrap_or_default();
+        self.tokenizer.normalize_into(piece, normalized);
+        normalized
+    }
+}
+
+/// The tokens of a normalized text.
+fn tokens_of(normalized: &str) -> impl Iterator<Item = &[u8]> {
+    normalized
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(str::as_bytes)
+}
+
+/// Append the tokens of a run with non-ASCII characters at `written`; the
+/// new end (past the separating space).
 #[cold]
 fn add_mixed_run(
     run: MixedRun<'_>,
@@ -558,15 +884,13 @@ fn add_mixed_run(
     mut written: usize,
     on_unit: &mut impl FnMut(u64),
 ) -> usize {
-    let piece = run.text.get(run.start..run.end).unwrap_or_default();
-    run.tokenizer.normalize_into(piece, normalized);
+    let normalized = run.normalize(normalized);
     // Room for the run and, at the invariant of the ASCII runs, the rest of the text.
     let need = written + normalized.len() + 1 + (run.text.len() - run.end) + 16;
     if buffer.len() < need {
         buffer.resize(need, 0);
     }
-    for token in normalized.split(' ').filter(|t| !t.is_empty()) {
-        let token = token.as_bytes();
+    for token in tokens_of(normalized) {
         starts.push(written);
         on_unit(token_hash(token));
         buffer[written..written + token.len()].copy_from_slice(token);
@@ -701,6 +1025,29 @@ mod tests {
     }
 
     #[test]
+    fn token_bounds_at_every_length() {
+        // Texts ending in and after a token at every offset of a block,
+        // and blocks of 32 tokens (64 transitions, the most one holds).
+        for pattern in ["Ab_c9 ", "a ", "a"] {
+            let full = pattern.repeat(300);
+            for len in 0..=260 {
+                let text = &full.as_bytes()[..len];
+                let mut runs = Vec::new();
+                for_each_run(text, true, |start, end, _| {
+                    runs.extend([start as u32, end as u32]);
+                });
+                let (mut bounds, mut non_ascii) = (Vec::new(), Vec::new());
+                let count = token_bounds(text, true, &mut bounds, &mut non_ascii);
+                assert_eq!(
+                    &bounds[..count.unwrap_or(0)],
+                    &runs[..],
+                    "{pattern:?} {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn examples_match_the_general_path() {
         let long = "Xy_z ".repeat(40);
         for text in [
@@ -749,6 +1096,40 @@ mod tests {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
                 prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
             }
+        }
+
+        #[test]
+        fn token_bounds_are_the_runs(
+            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|é|\u{3000}){0,300}",
+            words in any::<bool>(),
+        ) {
+            let mut runs = Vec::new();
+            for_each_run(text.as_bytes(), words, |start, end, _| {
+                runs.extend([start as u32, end as u32]);
+            });
+            let high: Vec<u32> = (0..text.len() as u32).filter(|&i| text.as_bytes()[i as usize] >= 0x80).collect();
+            // Dirty and too short: written over, grown.
+            let (mut bounds, mut non_ascii) = (vec![7; 3], vec![7]);
+            let count = token_bounds(text.as_bytes(), words, &mut bounds, &mut non_ascii);
+            prop_assert_eq!(&bounds[..count.unwrap_or(0)], &runs[..]);
+            prop_assert_eq!(&non_ascii, &high);
+            let (mut swar, mut non_ascii) = (vec![7; 3], vec![7]);
+            let count = token_bounds_with::<Swar>(text.as_bytes(), words, &mut swar, &mut non_ascii);
+            prop_assert_eq!(&swar[..count], &runs[..]);
+            prop_assert_eq!(&non_ascii, &high);
+        }
+
+        #[test]
+        fn raw_ascii_hashes_are_the_lowercase_token_hashes(token in "[ -~]{1,40}", pad in "[ -~]{0,9}") {
+            let text = format!("{token}{pad}");
+            let lower = token.to_ascii_lowercase();
+            prop_assert_eq!(
+                ascii_token_hash(text.as_bytes(), 0, token.len()),
+                token_hash(lower.as_bytes())
+            );
+            let mut joined = b"x ".to_vec();
+            push_ascii_token(text.as_bytes(), 0, token.len(), &mut joined);
+            prop_assert_eq!(joined, format!("x {lower} ").into_bytes());
         }
 
         #[test]
