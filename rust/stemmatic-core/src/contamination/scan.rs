@@ -1,5 +1,7 @@
 //! Scanning documents against an [`NgramIndex`].
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -211,6 +213,32 @@ struct Match {
     start: usize,
     len: usize,
     hash: u64,
+}
+
+/// Documents longer than this do not leave their buffers in
+/// [`SCRATCH`]: they would stay allocated for the thread's life.
+const KEEP_SCRATCH_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's buffers, kept from one document and one batch to the
+    /// next: growing fresh ones for every few documents cost a few percent
+    /// of the scan.
+    static SCRATCH: RefCell<ScanScratch> = RefCell::new(ScanScratch::default());
+}
+
+/// Run `scan` with this thread's [`SCRATCH`] (a fresh one should it be in
+/// use), then drop its buffers if a document of `len` bytes made them big.
+fn with_scratch<R>(len: usize, scan: impl FnOnce(&mut ScanScratch) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let Ok(mut scratch) = cell.try_borrow_mut() else {
+            return scan(&mut ScanScratch::default());
+        };
+        let result = scan(&mut scratch);
+        if len > KEEP_SCRATCH_BYTES {
+            *scratch = ScanScratch::default();
+        }
+        result
+    })
 }
 
 /// Buffers reused from one document to the next.
@@ -508,7 +536,7 @@ impl NgramIndex {
         options: &ScanOptions,
         workers: usize,
     ) -> Result<ScanBatch> {
-        let one = |row: Option<&[u8]>, scratch: &mut ScanScratch| match row {
+        let scan_row = |row: Option<&[u8]>, scratch: &mut ScanScratch| match row {
             None => RowResult::Null,
             // One pass over an ASCII row (most rows of code and English)
             // both validates it and picks the scanner's ASCII path.
@@ -522,16 +550,18 @@ impl NgramIndex {
                 Ok(text) => RowResult::Hits(self.scan_text_as(text, false, options, scratch, true)),
             },
         };
+        let one = |row: Option<&[u8]>| {
+            with_scratch(row.map_or(0, <[u8]>::len), |scratch| scan_row(row, scratch))
+        };
         let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
         let results: Vec<RowResult> =
             if workers <= 1 || rows.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
-                let mut scratch = ScanScratch::default();
-                rows.iter().map(|row| one(*row, &mut scratch)).collect()
+                rows.iter().map(|row| one(*row)).collect()
             } else {
                 run_in_pool(workers, || {
                     rows.par_iter()
                         .with_max_len(16)
-                        .map_init(ScanScratch::default, |scratch, row| one(*row, scratch))
+                        .map(|row| one(*row))
                         .collect()
                 })?
             };

@@ -281,7 +281,7 @@ fn batch_scan_is_independent_of_workers_and_names_bad_rows() {
         .map(|(b, i, f, t)| (*b, i.as_str(), *f, *t))
         .collect();
     let index = index_of(spec(4), &rows, &BuildOptions::default());
-    let docs: Vec<String> = (0..400)
+    let mut docs: Vec<String> = (0..400)
         .map(|i| {
             format!(
                 "doc {i} {} filler {}",
@@ -290,6 +290,10 @@ fn batch_scan_is_independent_of_workers_and_names_bad_rows() {
             )
         })
         .collect();
+    // Non-ASCII documents, and one over the size whose buffers the threads
+    // keep, among the others.
+    docs[3] = format!("Ünïcode — {} — ünïcode", items[3].to_uppercase());
+    docs[100] = format!("{}{} {}", "word ".repeat(300_000), items[10], items[11]);
     let mut input: Vec<Option<&[u8]>> = docs.iter().map(|d| Some(d.as_bytes())).collect();
     input[7] = None;
     let options = ScanOptions::default();
@@ -299,6 +303,27 @@ fn batch_scan_is_independent_of_workers_and_names_bad_rows() {
     assert_eq!(one.null_rows, 1);
     assert_eq!(one.span_offsets.len(), one.rows.len() + 1);
     assert!(one.rows.windows(2).all(|w| w[0] <= w[1]));
+    // Each row's hits are those of scanning it alone with fresh buffers.
+    let alone: Vec<(u64, u32, u32)> = docs
+        .iter()
+        .enumerate()
+        .filter(|&(row, _)| row != 7)
+        .flat_map(|(row, doc)| {
+            scan(&index, doc)
+                .into_iter()
+                .map(move |hit| (row as u64, hit.entry, hit.matched_ngrams))
+        })
+        .collect();
+    let batched: Vec<(u64, u32, u32)> = (0..two.rows.len())
+        .map(|i| (two.rows[i], two.entries[i], two.matched_ngrams[i]))
+        .collect();
+    assert_eq!(batched, alone);
+    assert!(batched.iter().any(|&(row, _, _)| row == 3));
+    // Every item shares "alpha beta gamma delta" with the long document.
+    assert_eq!(
+        batched.iter().filter(|&&(row, _, _)| row == 100).count(),
+        50
+    );
     input[9] = Some(b"bad \xff".as_slice());
     assert_eq!(
         index.scan_batch(&input, &options, 2).unwrap_err(),
