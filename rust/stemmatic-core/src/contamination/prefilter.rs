@@ -124,6 +124,28 @@ impl KeyFilter {
         }
     }
 
+    /// Start loading the word of `key` into the cache: a probe some windows
+    /// later then finds it there instead of waiting for it (the filter is
+    /// megabytes, and its words are read in random order).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, key: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let (word, _) = self.locate(key);
+            let address = self.words.as_ptr().wrapping_add(word).cast::<i8>();
+            // SAFETY: a prefetch is only a hint: it never faults and reads
+            // nothing into the program, whatever the address (which is in
+            // the filter anyway: the key's top bits index its words).
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(address);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
     /// False means `key` was never inserted.
     #[inline(always)]
     pub(crate) fn may_contain(&self, key: u64) -> bool {

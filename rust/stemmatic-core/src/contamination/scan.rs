@@ -177,9 +177,11 @@ impl UnitSink for Windows<'_> {
         // The key of the window that ends here, kept (the next one goes
         // over it otherwise) when there is such a window.
         let start = units.wrapping_sub(self.ngram);
-        self.pending[self.num_pending] = self
+        let window = self
             .key
             .wrapping_sub(self.ring[start % RING].wrapping_mul(self.factor));
+        self.filter.prefetch(window);
+        self.pending[self.num_pending] = window;
         self.num_pending += usize::from(units >= self.ngram);
         if self.num_pending == BATCH {
             self.probe_pending();
