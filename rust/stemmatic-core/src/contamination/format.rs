@@ -23,7 +23,8 @@
 //! definition too. Version 2 added them (version 1 had `short_first`, XXH3
 //! hashes of the first unit, and no bitset); version 3 sets bit 5 of every
 //! byte in the token hash (so raw ASCII hashes like its lowercase) and sets
-//! four bits per key in the window filter (version 2: one). An index of
+//! four bits per key in the window filter, one of a fixed table of patterns
+//! (version 2: one bit). An index of
 //! another version is refused and must be rebuilt.
 
 use std::path::Path;

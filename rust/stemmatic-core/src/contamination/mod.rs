@@ -37,7 +37,7 @@
 //! Scanning ([`NgramIndex::scan_batch`]) cuts a document into units in one
 //! pass ([`units`]), computes the rolling key of every n-gram window in O(1)
 //! each, and computes the documented XXH3 hash and looks it up only for the
-//! windows whose key the filter may hold (the indexed ones and 0.4% more).
+//! windows whose key the filter may hold (the indexed ones and 0.5% more).
 //! An ASCII document is never copied: its tokens are hashed off the raw
 //! bytes, and only the windows that pass the filter are lowercased and
 //! joined for their XXH3 hash. It collects the matched distinct n-grams per
