@@ -18,7 +18,9 @@
 //! The contamination scan needs the normalized bytes of only the few
 //! windows its prefilter passes, so it cuts a text into [`RawUnits`]
 //! instead: the run bounds of the whole text in one branch-free pass
-//! ([`token_bounds`]), ASCII tokens hashed off the raw bytes (the
+//! ([`token_bounds`]; with AVX-512, a block's bounds are packed by
+//! `vpcompressb` and written as vectors), ASCII tokens hashed off the raw
+//! bytes (the
 //! [`token_hash`] of a token and of its lowercase are the same), and only
 //! the runs with other characters normalized, into a side buffer.
 
@@ -243,6 +245,55 @@ unsafe fn classify_avx2(half: &[u8], words_tokenizer: bool) -> (u32, u32) {
     }
 }
 
+/// The whole block in one 64-byte vector, compares straight into bit
+/// masks. Only for code compiled with AVX-512 (see [`token_bounds_avx512`]).
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Classify for Avx512 {
+    #[inline(always)]
+    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+        // SAFETY: `Avx512` is only used by `token_bounds_avx512`, which
+        // runs only where the CPU has AVX-512 F and BW.
+        unsafe { classify_avx512(block, words_tokenizer) }
+    }
+}
+
+/// The token and non-ASCII bits of a 64-byte block with AVX-512: the same
+/// masks as [`Swar`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn classify_avx512(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512,
+        _mm512_movepi8_mask, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+    };
+    // SAFETY: `block` is 64 readable bytes; the load is unaligned.
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+    let byte = |b: u8| _mm512_set1_epi8(b as i8);
+    // `lo <= v <= hi` as `v - lo <= hi - lo`, unsigned.
+    let in_range = |v: __m512i, lo: u8, hi: u8| {
+        _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, byte(lo)), byte(hi - lo))
+    };
+    let non_ascii = _mm512_movepi8_mask(v);
+    let token = if words_tokenizer {
+        let folded = _mm512_or_si512(v, byte(0x20));
+        in_range(folded, b'a', b'z')
+            | in_range(v, b'0', b'9')
+            | _mm512_cmpeq_epi8_mask(v, byte(b'_'))
+            | non_ascii
+    } else {
+        // Not `str.isspace()`: outside 0x09..=0x0D, 0x1C..=0x20.
+        !(in_range(v, 0x09, 0x0D) | in_range(v, 0x1C, 0x20))
+    };
+    (token, non_ascii)
+}
+
 /// Call `on_run(start, end, ascii)` for each maximal run of token bytes
 /// of `bytes`, in order; `ascii` is false when the run has a non-ASCII byte.
 #[inline(always)]
@@ -390,9 +441,18 @@ pub(crate) fn token_bounds(
         return None;
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return Some(unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) });
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vbmi2")
+        {
+            // SAFETY: the CPU supports these AVX-512 sets, checked just above.
+            return Some(unsafe { token_bounds_avx512(bytes, words_tokenizer, out, non_ascii) });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return Some(unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) });
+        }
     }
     Some(token_bounds_with::<Swar>(
         bytes,
@@ -415,6 +475,70 @@ unsafe fn token_bounds_avx2(
     non_ascii: &mut Vec<u32>,
 ) -> usize {
     token_bounds_with::<Avx2>(bytes, words_tokenizer, out, non_ascii)
+}
+
+/// [`token_bounds`] with AVX-512: blocks classified by [`Avx512`], and the
+/// transitions of a block written as a few vectors: their bit positions
+/// packed by `vpcompressb`, widened to 32 bits and offset, 16 at a time.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VBMI2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx2")]
+unsafe fn token_bounds_avx512(
+    bytes: &[u8],
+    words_tokenizer: bool,
+    out: &mut Vec<u32>,
+    non_ascii: &mut Vec<u32>,
+) -> usize {
+    use std::arch::x86_64::{
+        _mm512_add_epi32, _mm512_castsi512_si128, _mm512_cvtepu8_epi32, _mm512_extracti32x4_epi32,
+        _mm512_loadu_si512, _mm512_maskz_compress_epi8, _mm512_set1_epi32, _mm512_storeu_si512,
+    };
+    // Byte `k` is `k`: packed by a block's transition bits, the bit positions.
+    let mut iota = [0u8; 64];
+    for (k, slot) in (0u8..).zip(iota.iter_mut()) {
+        *slot = k;
+    }
+    // SAFETY: `iota` is 64 readable bytes; the load is unaligned.
+    let iota = unsafe { _mm512_loadu_si512(iota.as_ptr().cast()) };
+    if out.len() < bytes.len() + 128 {
+        out.resize(bytes.len() + 128, 0);
+    }
+    non_ascii.clear();
+    let mut count = 0usize;
+    for_each_block::<Avx512>(bytes, words_tokenizer, |base, transitions, mut high| {
+        // `base` fits: the text is at most `MAX_BOUNDS_TEXT` long.
+        let base = base as u32;
+        while high != 0 {
+            non_ascii.push(base + high.trailing_zeros());
+            high &= high - 1;
+        }
+        let found = transitions.count_ones() as usize;
+        let Some(slots) = out.get_mut(count..count + 64) else {
+            return;
+        };
+        let packed = _mm512_maskz_compress_epi8(transitions, iota);
+        let offset = _mm512_set1_epi32(base as i32);
+        let quarter = |q: usize| {
+            let bytes = match q {
+                0 => _mm512_castsi512_si128(packed),
+                1 => _mm512_extracti32x4_epi32::<1>(packed),
+                2 => _mm512_extracti32x4_epi32::<2>(packed),
+                _ => _mm512_extracti32x4_epi32::<3>(packed),
+            };
+            _mm512_add_epi32(_mm512_cvtepu8_epi32(bytes), offset)
+        };
+        // The first 32 always (most blocks have fewer transitions), then
+        // the rest; slots past `found` get junk the next block writes over.
+        for q in 0..(if found > 32 { 4 } else { 2 }) {
+            // SAFETY: `slots` has 64 `u32`s, and quarter `q` writes 16 of
+            // them from `16 q` (unaligned store).
+            unsafe { _mm512_storeu_si512(slots[16 * q..].as_mut_ptr().cast(), quarter(q)) };
+        }
+        count += found;
+    });
+    count
 }
 
 /// [`token_bounds`] with blocks classified by `C`; `bytes` is at most
@@ -987,7 +1111,7 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx2_blocks_match_swar() {
+    fn simd_blocks_match_swar() {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
@@ -1013,6 +1137,8 @@ mod tests {
             }
             blocks.push(block);
         }
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw");
         for block in &blocks {
             for words in [true, false] {
                 assert_eq!(
@@ -1020,6 +1146,13 @@ mod tests {
                     Swar::block(block, words),
                     "{block:?} {words}"
                 );
+                if avx512 {
+                    assert_eq!(
+                        Avx512::block(block, words),
+                        Swar::block(block, words),
+                        "{block:?} {words}"
+                    );
+                }
             }
         }
     }
@@ -1117,6 +1250,15 @@ mod tests {
             let count = token_bounds_with::<Swar>(text.as_bytes(), words, &mut swar, &mut non_ascii);
             prop_assert_eq!(&swar[..count], &runs[..]);
             prop_assert_eq!(&non_ascii, &high);
+            // The AVX2 path, which a machine with AVX-512 does not take.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let (mut avx2, mut non_ascii) = (vec![7; 3], vec![7]);
+                // SAFETY: the CPU supports AVX2, checked just above.
+                let count = unsafe { token_bounds_avx2(text.as_bytes(), words, &mut avx2, &mut non_ascii) };
+                prop_assert_eq!(&avx2[..count], &runs[..]);
+                prop_assert_eq!(&non_ascii, &high);
+            }
         }
 
         #[test]
