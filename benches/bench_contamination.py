@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA_DIR, git_commit, machine, timed, versions, write_results
+from stemmatic import _core
 from stemmatic.contamination import ContaminationIndex, scan_corpus
 
 WORD = re.compile(r"\w+")
@@ -281,17 +282,6 @@ def tuple_scan(table: dict[tuple[str, ...], list[int]], docs: list[str]) -> set[
 # -- main ----------------------------------------------------------------------------------------
 
 
-def simd_path() -> str:
-    """Which of the scanner's token-bounds kernels this CPU runs (the Rust side picks the same way)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    if {"avx512f", "avx512bw", "avx512_vbmi2"} <= flags:
-        return "AVX-512 (VBMI2)"
-    return "AVX2" if "avx2" in flags else "portable (SWAR)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=64, help="corpus size in MB of text")
@@ -380,7 +370,7 @@ def main() -> None:
     lines = [
         "# Benchmark contamination: scan speed and accuracy on planted items",
         "",
-        f"- Machine: {machine()}; the scanner's tokenizer runs its {simd_path()} path on this CPU",
+        f"- Machine: {machine()}; the scanner's tokenizer runs its `{_core.TOKEN_BOUNDS_KERNEL}` kernel on this CPU",
         f"- Versions: {versions('stemmatic', 'numpy', 'pyarrow')}; commit {git_commit()}",
         f"- Benchmark: {len(items):,} HumanEval-style items (prompt = `def` line + docstring, solution = body) from "
         "the documented functions of a held-out tenth of the Python stdlib modules (this machine's "

@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "TOKEN_BOUNDS_KERNEL",
     "UNICODE_VERSION",
     "NgramIndex",
     "__version__",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 __version__: str
 UNICODE_VERSION: str
+# The contamination scanner's token-bounds kernel on this CPU: "avx512", "avx2" or "portable".
+TOKEN_BOUNDS_KERNEL: str
 
 def minhash_signatures(
     texts: Any,

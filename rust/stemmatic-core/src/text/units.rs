@@ -153,9 +153,31 @@ fn word_token_bits(word: u64, words_tokenizer: bool) -> (u64, u64) {
 }
 
 /// How a 64-byte block is classified: bit `k` of the first mask set when
-/// byte `k` is a token byte, of the second when it is not ASCII.
+/// byte `k` is a token byte, of the second when it is not ASCII; and how
+/// [`token_bounds`] writes a block's transitions.
 trait Classify {
     fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64);
+
+    /// Write `base` plus the position of each set bit of `transitions`
+    /// (`found` of them) to the front of `slots`, in order; the slots past
+    /// them may get junk. Here 16, then 8 at a time whatever their number:
+    /// no branch per transition.
+    #[inline(always)]
+    fn write_transitions(base: u32, mut transitions: u64, found: usize, slots: &mut [u32; 64]) {
+        // Past the last transition, `trailing_zeros` is 64.
+        for slot in &mut slots[..16] {
+            *slot = base + transitions.trailing_zeros();
+            transitions &= transitions.wrapping_sub(1);
+        }
+        let mut written = 16;
+        while written < found {
+            for slot in &mut slots[written..written + 8] {
+                *slot = base + transitions.trailing_zeros();
+                transitions &= transitions.wrapping_sub(1);
+            }
+            written += 8;
+        }
+    }
 }
 
 /// Eight bytes at a time with [`word_token_bits`]: every target.
@@ -255,8 +277,14 @@ impl Classify for Avx512 {
     #[inline(always)]
     fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
         // SAFETY: `Avx512` is only used by `token_bounds_avx512`, which
-        // runs only where the CPU has AVX-512 F and BW.
+        // runs only where the CPU has AVX-512 F, BW and VBMI2.
         unsafe { classify_avx512(block, words_tokenizer) }
+    }
+
+    #[inline(always)]
+    fn write_transitions(base: u32, transitions: u64, found: usize, slots: &mut [u32; 64]) {
+        // SAFETY: as for `block`.
+        unsafe { write_transitions_avx512(base, transitions, found, slots) }
     }
 }
 
@@ -428,9 +456,10 @@ const MAX_BOUNDS_TEXT: usize = (1 << 31) - 128;
 /// positions written to `out` (twice the number of runs); `None` for a text
 /// of 2 GiB or more. In an ASCII text the runs are the tokens.
 ///
-/// The run transitions of each 64-byte block are written 16 (then 8) at a
-/// time whatever their number, and the count advanced by their number: no
-/// branch per token, unlike [`for_each_run`].
+/// The run transitions of each 64-byte block are written in fixed-size
+/// groups whatever their number ([`Classify::write_transitions`]), and the
+/// count advanced by their number: no branch per token, unlike
+/// [`for_each_run`]. The kernel is [`BoundsKernel::detect`]'s.
 pub(crate) fn token_bounds(
     bytes: &[u8],
     words_tokenizer: bool,
@@ -440,26 +469,62 @@ pub(crate) fn token_bounds(
     if bytes.len() > MAX_BOUNDS_TEXT {
         return None;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vbmi2")
-        {
-            // SAFETY: the CPU supports these AVX-512 sets, checked just above.
-            return Some(unsafe { token_bounds_avx512(bytes, words_tokenizer, out, non_ascii) });
+    let count = match BoundsKernel::detect() {
+        #[cfg(target_arch = "x86_64")]
+        BoundsKernel::Avx512 => {
+            // SAFETY: `detect` found AVX-512 F, BW and VBMI2 on this CPU.
+            unsafe { token_bounds_avx512(bytes, words_tokenizer, out, non_ascii) }
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return Some(unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) });
+        #[cfg(target_arch = "x86_64")]
+        BoundsKernel::Avx2 => {
+            // SAFETY: `detect` found AVX2 on this CPU.
+            unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) }
+        }
+        _ => token_bounds_with::<Swar>(bytes, words_tokenizer, out, non_ascii),
+    };
+    Some(count)
+}
+
+/// Which kernel [`token_bounds`] runs on this CPU (the contamination scan's
+/// tokenizer): the widest it supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundsKernel {
+    /// AVX-512 F, BW and VBMI2: whole blocks in one vector, bounds packed
+    /// by `vpcompressb`.
+    Avx512,
+    /// AVX2: blocks in two vectors, bounds written from the bit masks.
+    Avx2,
+    /// Eight bytes at a time in general registers: every target.
+    Portable,
+}
+
+impl BoundsKernel {
+    /// The kernel this CPU runs (feature detection is cached by std).
+    #[inline]
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vbmi2")
+            {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Self::Avx2;
+            }
+        }
+        Self::Portable
+    }
+
+    /// `avx512`, `avx2` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Portable => "portable",
         }
     }
-    Some(token_bounds_with::<Swar>(
-        bytes,
-        words_tokenizer,
-        out,
-        non_ascii,
-    ))
 }
 
 /// [`token_bounds_with`] compiled for AVX2, blocks classified by [`Avx2`].
@@ -477,9 +542,8 @@ unsafe fn token_bounds_avx2(
     token_bounds_with::<Avx2>(bytes, words_tokenizer, out, non_ascii)
 }
 
-/// [`token_bounds`] with AVX-512: blocks classified by [`Avx512`], and the
-/// transitions of a block written as a few vectors: their bit positions
-/// packed by `vpcompressb`, widened to 32 bits and offset, 16 at a time.
+/// [`token_bounds_with`] compiled for AVX-512, blocks classified by
+/// [`Avx512`] and their transitions written by [`write_transitions_avx512`].
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VBMI2.
@@ -491,54 +555,51 @@ unsafe fn token_bounds_avx512(
     out: &mut Vec<u32>,
     non_ascii: &mut Vec<u32>,
 ) -> usize {
+    token_bounds_with::<Avx512>(bytes, words_tokenizer, out, non_ascii)
+}
+
+/// [`Classify::write_transitions`] as a few vectors: the bit positions
+/// packed by `vpcompressb`, widened to 32 bits and offset, 16 at a time.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VBMI2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vbmi2")]
+#[inline]
+fn write_transitions_avx512(base: u32, transitions: u64, found: usize, slots: &mut [u32; 64]) {
     use std::arch::x86_64::{
         _mm512_add_epi32, _mm512_castsi512_si128, _mm512_cvtepu8_epi32, _mm512_extracti32x4_epi32,
         _mm512_loadu_si512, _mm512_maskz_compress_epi8, _mm512_set1_epi32, _mm512_storeu_si512,
     };
-    // Byte `k` is `k`: packed by a block's transition bits, the bit positions.
-    let mut iota = [0u8; 64];
-    for (k, slot) in (0u8..).zip(iota.iter_mut()) {
-        *slot = k;
-    }
-    // SAFETY: `iota` is 64 readable bytes; the load is unaligned.
-    let iota = unsafe { _mm512_loadu_si512(iota.as_ptr().cast()) };
-    if out.len() < bytes.len() + 128 {
-        out.resize(bytes.len() + 128, 0);
-    }
-    non_ascii.clear();
-    let mut count = 0usize;
-    for_each_block::<Avx512>(bytes, words_tokenizer, |base, transitions, mut high| {
-        // `base` fits: the text is at most `MAX_BOUNDS_TEXT` long.
-        let base = base as u32;
-        while high != 0 {
-            non_ascii.push(base + high.trailing_zeros());
-            high &= high - 1;
+    /// Byte `k` is `k`: packed by a block's transition bits, their positions.
+    const IOTA: [u8; 64] = {
+        let mut iota = [0u8; 64];
+        let mut k = 0;
+        while k < 64 {
+            iota[k] = k as u8;
+            k += 1;
         }
-        let found = transitions.count_ones() as usize;
-        let Some(slots) = out.get_mut(count..count + 64) else {
-            return;
+        iota
+    };
+    // SAFETY: `IOTA` is 64 readable bytes; the load is unaligned.
+    let iota = unsafe { _mm512_loadu_si512(IOTA.as_ptr().cast()) };
+    let packed = _mm512_maskz_compress_epi8(transitions, iota);
+    let offset = _mm512_set1_epi32(base as i32);
+    let quarter = |q: usize| {
+        let bytes = match q {
+            0 => _mm512_castsi512_si128(packed),
+            1 => _mm512_extracti32x4_epi32::<1>(packed),
+            2 => _mm512_extracti32x4_epi32::<2>(packed),
+            _ => _mm512_extracti32x4_epi32::<3>(packed),
         };
-        let packed = _mm512_maskz_compress_epi8(transitions, iota);
-        let offset = _mm512_set1_epi32(base as i32);
-        let quarter = |q: usize| {
-            let bytes = match q {
-                0 => _mm512_castsi512_si128(packed),
-                1 => _mm512_extracti32x4_epi32::<1>(packed),
-                2 => _mm512_extracti32x4_epi32::<2>(packed),
-                _ => _mm512_extracti32x4_epi32::<3>(packed),
-            };
-            _mm512_add_epi32(_mm512_cvtepu8_epi32(bytes), offset)
-        };
-        // The first 32 always (most blocks have fewer transitions), then
-        // the rest; slots past `found` get junk the next block writes over.
-        for q in 0..(if found > 32 { 4 } else { 2 }) {
-            // SAFETY: `slots` has 64 `u32`s, and quarter `q` writes 16 of
-            // them from `16 q` (unaligned store).
-            unsafe { _mm512_storeu_si512(slots[16 * q..].as_mut_ptr().cast(), quarter(q)) };
-        }
-        count += found;
-    });
-    count
+        _mm512_add_epi32(_mm512_cvtepu8_epi32(bytes), offset)
+    };
+    // The first 32 always (most blocks have fewer transitions), then the rest.
+    for q in 0..(if found > 32 { 4 } else { 2 }) {
+        // SAFETY: `slots` has 64 `u32`s, and quarter `q` writes 16 of them
+        // from `16 q` (unaligned store).
+        unsafe { _mm512_storeu_si512(slots[16 * q..].as_mut_ptr().cast(), quarter(q)) };
+    }
 }
 
 /// [`token_bounds`] with blocks classified by `C`; `bytes` is at most
@@ -557,7 +618,7 @@ fn token_bounds_with<C: Classify>(
     }
     non_ascii.clear();
     let mut count = 0usize;
-    for_each_block::<C>(bytes, words_tokenizer, |base, mut transitions, mut high| {
+    for_each_block::<C>(bytes, words_tokenizer, |base, transitions, mut high| {
         // `base` fits: the text is at most `MAX_BOUNDS_TEXT` long.
         let base = base as u32;
         while high != 0 {
@@ -565,21 +626,12 @@ fn token_bounds_with<C: Classify>(
             high &= high - 1;
         }
         let found = transitions.count_ones() as usize;
-        if let Some(slots) = out.get_mut(count..count + 64) {
-            // Past the last transition, `trailing_zeros` is 64: slots past
-            // `found` get junk, and the next block writes over it.
-            for slot in &mut slots[..16] {
-                *slot = base + transitions.trailing_zeros();
-                transitions &= transitions.wrapping_sub(1);
-            }
-            let mut written = 16;
-            while written < found {
-                for slot in &mut slots[written..written + 8] {
-                    *slot = base + transitions.trailing_zeros();
-                    transitions &= transitions.wrapping_sub(1);
-                }
-                written += 8;
-            }
+        // Junk past the transitions is written over by the next block.
+        if let Some(slots) = out
+            .get_mut(count..)
+            .and_then(<[u32]>::first_chunk_mut::<64>)
+        {
+            C::write_transitions(base, transitions, found, slots);
         }
         count += found;
     });
