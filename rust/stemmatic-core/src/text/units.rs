@@ -656,14 +656,13 @@ const EXTRA: u32 = 1 << 31;
 /// those of [`Units::fill`].
 #[derive(Debug, Default)]
 pub(crate) struct RawUnits {
-    /// [`token_bounds`] of the text; the units when it is ASCII.
+    /// [`token_bounds`] of the text.
     bounds: Vec<u32>,
     non_ascii: Vec<u32>,
+    /// For an ASCII text, the units are `bounds[..count]`: `Some(count)`.
+    ascii_count: Option<usize>,
     /// Otherwise the units are here.
     mixed: Vec<u32>,
-    /// Positions in `bounds` (ASCII text) or `mixed` (other text).
-    len: usize,
-    ascii: bool,
     extra: Vec<u8>,
     normalized: String,
 }
@@ -691,7 +690,7 @@ impl RawUnits {
         let Some(count) = token_bounds(bytes, words, &mut self.bounds, &mut self.non_ascii) else {
             return false;
         };
-        self.ascii = ascii;
+        self.ascii_count = ascii.then_some(count);
         if ascii {
             // Hashed off the raw bytes: no copy at all.
             for token in self.bounds[..count].chunks_exact(2) {
@@ -701,7 +700,6 @@ impl RawUnits {
                     token[1] as usize,
                 ));
             }
-            self.len = count;
             return true;
         }
         self.mixed.clear();
@@ -711,10 +709,11 @@ impl RawUnits {
         let mut next = 0;
         for run in self.bounds[..count].chunks_exact(2) {
             let (start, end) = (run[0], run[1]);
-            if self.non_ascii.get(next).is_some_and(|&at| at < end) {
-                while self.non_ascii.get(next).is_some_and(|&at| at < end) {
-                    next += 1;
-                }
+            let first = next;
+            while self.non_ascii.get(next).is_some_and(|&at| at < end) {
+                next += 1;
+            }
+            if next > first {
                 let run = MixedRun {
                     text,
                     start: start as usize,
@@ -733,16 +732,14 @@ impl RawUnits {
                 sink.unit(ascii_token_hash(bytes, start as usize, end as usize));
             }
         }
-        self.len = self.mixed.len();
         true
     }
 
     /// The unit spans, two positions per unit.
     pub(crate) fn units(&self) -> &[u32] {
-        if self.ascii {
-            &self.bounds[..self.len]
-        } else {
-            &self.mixed[..self.len]
+        match self.ascii_count {
+            Some(count) => &self.bounds[..count],
+            None => &self.mixed,
         }
     }
 
@@ -770,7 +767,7 @@ impl RawUnits {
     /// (as [`crate::contamination::unit_char_spans`] gives it); false for
     /// another text.
     pub(crate) fn ascii_spans(&self, out: &mut Vec<(usize, usize)>) -> bool {
-        if !self.ascii {
+        if self.ascii_count.is_none() {
             return false;
         }
         out.clear();
