@@ -17,6 +17,8 @@
 //! index file format ([`super::FORMAT_VERSION`]): the stored filter was made
 //! with them.
 
+use crate::minhash::SplitMix64;
+
 /// The base `B` of the polynomial window keys (odd, so multiplying by it is
 /// a bijection modulo 2^64).
 pub(crate) const WINDOW_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -65,22 +67,18 @@ const PATTERNS_LEN: usize = 2048;
 const PATTERN_MASK: u64 = PATTERNS_LEN as u64 - 1;
 
 /// [`PATTERNS_LEN`] words of four distinct bits each (16 KiB: it stays in
-/// the L1 cache), drawn from SplitMix64 at compile time.
+/// the L1 cache), drawn from [`SplitMix64`] at compile time.
 static PATTERNS: [u64; PATTERNS_LEN] = patterns();
 
 const fn patterns() -> [u64; PATTERNS_LEN] {
     let mut out = [0u64; PATTERNS_LEN];
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut stream = SplitMix64::new(0x9E37_79B9_7F4A_7C15);
     let mut i = 0;
     while i < PATTERNS_LEN {
         let mut word = 0u64;
         while word.count_ones() < 4 {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            word |= 1 << (z >> 58);
+            // A bit position from the output's top six bits.
+            word |= 1 << (stream.next_u64() >> 58);
         }
         out[i] = word;
         i += 1;
@@ -220,14 +218,6 @@ mod tests {
         assert_ne!(token_hash(b"a"), token_hash(b"a\0"));
     }
 
-    /// Distinct pseudo-random keys (SplitMix64 outputs).
-    fn key(i: u64) -> u64 {
-        let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     #[test]
     fn patterns_have_four_bits_and_are_fixed() {
         assert!(PATTERNS.iter().all(|p| p.count_ones() == 4));
@@ -239,7 +229,9 @@ mod tests {
 
     #[test]
     fn filter_has_no_false_negatives_and_few_false_positives() {
-        let keys: Vec<u64> = (0..1000u64).map(key).collect();
+        // Pseudo-random keys: the first 1,000 inserted, the next 100,000 not.
+        let mut stream = SplitMix64::new(7);
+        let keys: Vec<u64> = stream.by_ref().take(1000).collect();
         let filter = KeyFilter::of(&keys);
         assert!(keys.iter().all(|&k| filter.may_contain(k)));
         assert_eq!(filter.words().len(), 16384 / 64);
@@ -247,8 +239,9 @@ mod tests {
         assert!(KeyFilter::from_words(vec![0; 1]).is_none());
         // Keys that were never inserted: under 1% pass (0.5% expected at
         // 16 bits and four bits per key).
-        let passed = (1000..101_000u64)
-            .filter(|&i| filter.may_contain(key(i)))
+        let passed = stream
+            .take(100_000)
+            .filter(|&key| filter.may_contain(key))
             .count();
         assert!(passed < 1000, "{passed} of 100000 passed");
         // The smallest filter still holds its key.
