@@ -10,12 +10,15 @@
 //!   verification and connected components for near-duplicate detection.
 //! * [`contamination`]: n-gram indexes of benchmark items and the scanner
 //!   that finds them in documents, with character spans (Brown et al. 2020).
+//! * [`jsonl`]: screening JSONL lines (nesting depth, UTF-8, lone
+//!   surrogates, 64-bit integers) before a JSON parser sees them.
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
 
 pub mod contamination;
 pub mod error;
+pub mod jsonl;
 pub mod lsh;
 pub mod minhash;
 pub mod parallel;

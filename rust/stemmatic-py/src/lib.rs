@@ -7,6 +7,7 @@
 
 mod contamination;
 mod errors;
+mod jsonl;
 mod lsh;
 mod minhash;
 mod texts;
@@ -17,6 +18,8 @@ use pyo3::prelude::*;
 mod _core {
     #[pymodule_export]
     use super::contamination::PyNgramIndex;
+    #[pymodule_export]
+    use super::jsonl::jsonl_screen;
     #[pymodule_export]
     use super::lsh::{
         band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,
