@@ -23,13 +23,10 @@ from stemmatic.lineage import (
     rebind_unresolved,
 )
 
-DPI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dpi"
-
 
 @pytest.fixture(scope="module")
 def dpi_graph():
-    assert (DPI / "data_summaries").is_dir(), f"the DPI data is missing: expected it at {DPI}"
-    return load_dpi(DPI)
+    return load_dpi()
 
 
 # ------------------------------------------------------------------ names

@@ -18,8 +18,6 @@ from stemmatic.lineage import Evidence, LineageGraph
 from stemmatic.lineage import export as ex
 from stemmatic.lineage.importers import load_paper_jsonl
 
-DPI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dpi"
-
 
 def sample_graph() -> LineageGraph:
     g = LineageGraph()
@@ -222,13 +220,12 @@ def test_networkx_conversion() -> None:
 
 # ------------------------------------------------------------------ CLI
 def test_cli_end_to_end(tmp_path: Path) -> None:
-    assert (DPI / "data_summaries").is_dir(), f"the DPI data is missing: expected it at {DPI}"
     runner = CliRunner()
     graph_file = tmp_path / "g.json"
     edges = tmp_path / "edges.csv"
     edges.write_text("source,target,relation,quote\nmy/root,my/mix,merge,we merged it\n")
     result = runner.invoke(
-        app, ["lineage", "build", str(graph_file), "--dpi", str(DPI), "--edges", str(edges)]
+        app, ["lineage", "build", str(graph_file), "--dpi", "builtin", "--edges", str(edges)]
     )
     assert result.exit_code == 0, result.output
     assert "2312" in result.output and graph_file.exists()

@@ -6,7 +6,6 @@ import json
 import random
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,13 +41,10 @@ from stemmatic.lineage import (
 from stemmatic.lineage.llm import OpenAICompatibleExtractor, add_extracted
 from stemmatic.lineage.sampling import vendi
 
-DPI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dpi"
-
 
 @pytest.fixture(scope="module")
 def dpi_graph() -> LineageGraph:
-    assert (DPI / "data_summaries").is_dir(), f"the DPI data is missing: expected it at {DPI}"
-    return load_dpi(DPI)[0]
+    return load_dpi()[0]
 
 
 def chain_graph() -> LineageGraph:

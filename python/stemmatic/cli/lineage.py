@@ -93,7 +93,12 @@ def _texts(pairs: list[str] | None) -> dict[str, list[str]]:
 def build(
     output: Annotated[Path, typer.Argument(help="Where to write the graph (node-link JSON).")],
     dpi: Annotated[
-        Path | None, typer.Option(help="Data Provenance Initiative folder or summary file.")
+        str | None,
+        typer.Option(
+            help="Data Provenance Initiative summaries: `builtin` for the ~2,300 datasets shipped with "
+            "stemmatic (offline), or a DPI checkout, its data_summaries folder or one summary file "
+            "(a folder named builtin: ./builtin)."
+        ),
     ] = None,
     card: Annotated[
         list[Path] | None, typer.Option(help="Hugging Face card README.md (repo read from .../org/name/).")
@@ -118,12 +123,13 @@ def build(
         rebind_unresolved,
     )
     from stemmatic.lineage.export import write_node_link
+    from stemmatic.lineage.importers.dpi import BUILTIN as BUILTIN_DPI
 
     try:
         graph = LineageGraph()
         reports = []
         if dpi is not None:
-            reports.append(load_dpi(dpi, graph=graph)[1])
+            reports.append(load_dpi(None if dpi == BUILTIN_DPI else dpi, graph=graph)[1])
         for path in card or []:
             reports.append(load_hf_card(path, graph=graph)[1])
         for path in benchmark_card or []:
