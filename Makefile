@@ -8,11 +8,11 @@ BIN := $(VENV)/bin
 # Optimised, incremental build for development; `build-release` makes the
 # fat-LTO wheel that is published.
 DEV_PROFILE ?= fast
-EXTRAS ?= all,dev
+EXTRAS ?= all,dev,docs
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv install build build-release lint fmt test test-rust test-python bench bench-rust demo clean
+.PHONY: help venv install build build-release lint fmt test test-rust test-python bench bench-rust demo docs clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -95,5 +95,8 @@ demo: install ## Build everything, generate sample data, deduplicate it (the mai
 	$(BIN)/stemmatic dedup demo-data -o demo-out --exact --emit-pairs --overwrite
 	@echo "outputs in demo-out/: kept/ removed/ clusters.parquet pairs.parquet report.json"
 
+docs: $(VENV)/.installed ## Build the documentation site into site/ (offline; warnings are errors)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean: ## Remove build outputs and generated data
-	rm -rf target demo-data demo-out .pytest_cache
+	rm -rf target demo-data demo-out .pytest_cache site
