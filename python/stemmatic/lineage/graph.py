@@ -31,6 +31,7 @@ from typing import Any
 
 from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.lineage._files import check_json_value, describe, located
 from stemmatic.lineage.names import (
     COLLECTION_PREFIX,
     MODEL_PREFIX,
@@ -44,6 +45,26 @@ __all__ = ["NODE_KINDS", "Edge", "Evidence", "LineageGraph", "Node"]
 
 NODE_KINDS: tuple[str, ...] = ("dataset", "benchmark", "model", "collection", "unresolved")
 _DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
+#: Sizes are row counts that numpy and Arrow hold as int64.
+_MAX_SIZE = 2**63 - 1
+
+
+def _optional_text(value: Any, field: str, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidInputError(f"node {key!r}: field {field!r} is {describe(value)}, not a string")
+
+
+def _texts(value: Any, field: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise InvalidInputError(f"node {key!r}: field {field!r} is {describe(value)}, not a list of strings")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInputError(f"node {key!r}: field {field!r} holds {describe(item)}, not a string")
+    return items
 
 
 @dataclass(frozen=True)
@@ -72,8 +93,23 @@ class Evidence:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
-        """Inverse of :meth:`to_dict`."""
-        return cls(str(data["source_kind"]), str(data.get("quote", "")), str(data.get("url", "")))
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            InvalidInputError: naming the field that is missing or not a string.
+        """
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"evidence is {describe(data)}, not an object")
+        fields = []
+        for name, default in (("source_kind", None), ("quote", ""), ("url", "")):
+            value = data.get(name, default)
+            if value is None and default is not None:
+                value = default
+            if not isinstance(value, str):
+                problem = "missing" if value is None else f"{describe(value)}, not a string"
+                raise InvalidInputError(f"evidence field {name!r} is {problem}")
+            fields.append(value)
+        return cls(*fields)
 
 
 @dataclass(frozen=True)
@@ -246,6 +282,7 @@ class LineageGraph:
     def add_node(
         self,
         key: str,
+        /,
         *,
         kind: str | None = None,
         name: str | None = None,
@@ -264,18 +301,78 @@ class LineageGraph:
         promoted to ``benchmark`` or ``collection``.
 
         Raises:
-            InvalidInputError: for an unknown kind, a negative size or a date
-                that is not ``YYYY[-MM[-DD]]``.
+            InvalidInputError: naming the node and field, for a key that is not a
+                non-empty string, an unknown kind, a size that is not an integer in
+                [0, 2**63), a date that is not ``YYYY[-MM[-DD]]``, text fields that
+                are not strings, categories or licences that are not lists of strings,
+                or attributes that are not JSON data nested at most 64 deep.
         """
+        return self._add_node(
+            key,
+            kind=kind,
+            name=name,
+            size=size,
+            domain=domain,
+            categories=categories,
+            licenses=licenses,
+            date=date,
+            source_kind=source_kind,
+            normalize=normalize,
+            attrs=attrs,
+        )
+
+    def _add_node(
+        self,
+        key: Any,
+        *,
+        kind: Any = None,
+        name: Any = None,
+        size: Any = None,
+        domain: Any = None,
+        categories: Any = (),
+        licenses: Any = (),
+        date: Any = None,
+        source_kind: Any = None,
+        normalize: bool = True,
+        attrs: Any = None,
+    ) -> int:
+        """:meth:`add_node` with the extra attributes as one mapping (any names, ``kind`` included).
+
+        The one place a node is added: every field is checked here, so loaders hand over what a
+        file holds and name the file and record around the error.
+        """
+        if not isinstance(key, str):
+            problem = "missing" if key is None else f"{describe(key)}, not a string"
+            raise InvalidInputError(f"field 'id' (the node key) is {problem}")
         node_key = normalize_key(key) if normalize else key
-        if kind is not None and kind not in NODE_KINDS:
-            raise InvalidInputError(f"node {key!r}: kind {kind!r} is not one of {', '.join(NODE_KINDS)}")
-        if size is not None and (not isinstance(size, int) or size < 0):
-            raise InvalidInputError(f"node {key!r}: size {size!r} is not a non-negative integer")
+        if not node_key:
+            raise InvalidInputError("field 'id' (the node key) is empty")
+        if kind is not None and (not isinstance(kind, str) or kind not in NODE_KINDS):
+            raise InvalidInputError(
+                f"node {key!r}: field 'kind' is {kind!r}, not one of {', '.join(NODE_KINDS)}"
+            )
+        if size is not None and (
+            not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE
+        ):
+            raise InvalidInputError(
+                f"node {key!r}: field 'size' is {size!r:.60}, not an integer in [0, 2**63)"
+            )
+        name = _optional_text(name, "name", key)
+        domain = _optional_text(domain, "domain", key)
+        source_kind = _optional_text(source_kind, "source_kind", key)
+        categories = _texts(categories, "categories", key)
+        licenses = _texts(licenses, "licenses", key)
         if date is not None:
+            if isinstance(date, bool) or not isinstance(date, (str, int)):
+                raise InvalidInputError(f"node {key!r}: field 'date' is {describe(date)}, not a string")
             date = str(date).strip()[:10] or None
             if date is not None and not _DATE.match(date):
-                raise InvalidInputError(f"node {key!r}: date {date!r} is not YYYY[-MM[-DD]]")
+                raise InvalidInputError(f"node {key!r}: field 'date' {date!r} is not YYYY[-MM[-DD]]")
+        if attrs is None:
+            attrs = {}
+        if not isinstance(attrs, dict):
+            raise InvalidInputError(f"node {key!r}: field 'attrs' is {describe(attrs)}, not an object")
+        check_json_value(attrs, f"node {key!r}", "attrs")
         index = self._index.get(node_key)
         if index is None:
             index = len(self.keys)
@@ -573,7 +670,7 @@ class LineageGraph:
         return out
 
     def _copy_node_from(self, other: LineageGraph, i: int) -> int:
-        return self.add_node(
+        return self._add_node(
             other.keys[i],
             kind=other.kinds[i],
             name=other.names[i],
@@ -584,7 +681,7 @@ class LineageGraph:
             date=other.dates[i],
             source_kind=other.source_kinds[i],
             normalize=False,
-            **(other.attrs[i] or {}),
+            attrs=other.attrs[i],
         )
 
     def copy(self) -> LineageGraph:
@@ -614,41 +711,70 @@ class LineageGraph:
             InvalidInputError: naming the entry (``nodes[3]``, ``links[7]``)
                 and field that is missing or malformed.
         """
-        if not isinstance(data, dict) or "nodes" not in data:
+        if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
             raise InvalidInputError(f"{where}: not node-link JSON (no 'nodes' list)")
         meta: dict[str, Any] = data["graph"] if isinstance(data.get("graph"), dict) else {}
         aliases = meta.get("aliases")
-        graph = cls(AliasTable.from_dict(aliases) if isinstance(aliases, dict) else None)
+        with located(f"{where}: graph.aliases"):
+            graph = cls(AliasTable.from_dict(aliases) if isinstance(aliases, dict) else None)
         links = data.get("links", data.get("edges", []))
+        if not isinstance(links, list):
+            raise InvalidInputError(f"{where}: field 'links' is {describe(links)}, not a list")
         for position, item in enumerate(data["nodes"]):
-            try:
-                graph.add_node(
-                    item["id"],
+            with located(f"{where}: nodes[{position}]"):
+                if not isinstance(item, dict):
+                    raise InvalidInputError(f"the entry is {describe(item)}, not an object")
+                graph._add_node(
+                    item.get("id"),
                     kind=item.get("kind"),
                     name=item.get("name"),
                     size=item.get("size"),
                     domain=item.get("domain"),
-                    categories=item.get("categories", ()),
-                    licenses=item.get("licenses", ()),
+                    categories=item.get("categories"),
+                    licenses=item.get("licenses"),
                     date=item.get("date"),
                     source_kind=item.get("source_kind"),
                     normalize=False,
-                    **item.get("attrs", {}),
+                    attrs=item.get("attrs"),
                 )
-            except (KeyError, TypeError) as err:
-                raise InvalidInputError(f"{where}: nodes[{position}]: missing or bad field {err}") from err
         for position, item in enumerate(links):
-            try:
+            with located(f"{where}: links[{position}]"):
+                if not isinstance(item, dict):
+                    raise InvalidInputError(f"the entry is {describe(item)}, not an object")
+                ends = []
+                for name in ("source", "target", "relation"):
+                    value = item.get(name)
+                    if not isinstance(value, str):
+                        problem = "missing" if value is None else f"{describe(value)}, not a string"
+                        raise InvalidInputError(f"field {name!r} is {problem}")
+                    ends.append(value)
+                numbers = []
+                for name, default in (("confidence", 1.0), ("fraction", None)):
+                    value = item.get(name, default)
+                    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                        raise InvalidInputError(f"field {name!r} is {describe(value)}, not a number")
+                    if value is not None and not 0.0 <= value <= 1.0:  # before float(): a huge int overflows
+                        raise InvalidInputError(f"field {name!r} is {value!r:.40}, not in [0, 1]")
+                    numbers.append(None if value is None else float(value))
+                evidence = item.get("evidence", [])
+                if not isinstance(evidence, list):
+                    raise InvalidInputError(f"field 'evidence' is {describe(evidence)}, not a list")
+                items = []
+                for number, entry in enumerate(evidence):
+                    with located(f"evidence[{number}]"):
+                        items.append(Evidence.from_dict(entry))
+                try:
+                    source, target = graph.index(ends[0]), graph.index(ends[1])
+                except ParameterError as err:
+                    raise InvalidInputError(f"field 'source' or 'target': {err}") from None
                 graph.add_edge(
-                    graph.index(item["source"]),
-                    graph.index(item["target"]),
-                    item["relation"],
-                    confidence=float(item.get("confidence", 1.0)),
-                    fraction=item.get("fraction"),
-                    evidence=[Evidence.from_dict(e) for e in item.get("evidence", [])],
+                    source,
+                    target,
+                    ends[2],
+                    confidence=1.0 if numbers[0] is None else numbers[0],
+                    fraction=numbers[1],
+                    evidence=items,
                 )
-            except (KeyError, TypeError, ParameterError) as err:
-                raise InvalidInputError(f"{where}: links[{position}]: missing or bad field {err}") from err
         return graph
 
     def to_networkx(self) -> Any:

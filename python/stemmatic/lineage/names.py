@@ -316,12 +316,19 @@ class AliasTable:
         repos = data.get("repos") or []
         if not isinstance(aliases, dict) or not isinstance(ambiguous, dict) or not isinstance(repos, list):
             raise InvalidInputError("alias table: 'aliases', 'ambiguous' must be objects and 'repos' a list")
-        for repo in repos:
-            table.add_repo(str(repo))
-        table._aliases.update({str(k): str(v) for k, v in aliases.items()})
+        for position, repo in enumerate(repos):
+            if not isinstance(repo, str):
+                raise InvalidInputError(f"alias table: field 'repos[{position}]' is not a string")
+            table.add_repo(repo)
+        for alias, key in aliases.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(f"alias table: field 'aliases.{alias}' is not a string")
+            table._aliases[alias] = key
         for alias, keys in ambiguous.items():
-            table._conflicts[str(alias)] = {str(k) for k in keys}
-            table._aliases.pop(str(alias), None)
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise InvalidInputError(f"alias table: field 'ambiguous.{alias}' is not a list of strings")
+            table._conflicts[alias] = set(keys)
+            table._aliases.pop(alias, None)
         return table
 
 

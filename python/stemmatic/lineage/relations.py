@@ -107,6 +107,9 @@ def check_relation(relation: str, *, where: str = "") -> str:
         InvalidInputError: for a relation outside the vocabulary (``where``
             names the file and line it came from).
     """
+    if not isinstance(relation, str):
+        prefix = f"{where}: " if where else ""
+        raise InvalidInputError(f"{prefix}relation is a {type(relation).__name__}, not a string")
     name = relation.strip().lower().replace(" ", "_")
     name = _SYNONYMS.get(name, name)
     if name not in TRANSMISSION:

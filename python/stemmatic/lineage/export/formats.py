@@ -1,8 +1,12 @@
-"""Text exports: paper JSONL, node-link JSON, GraphML, OpenLineage, PROV-JSON, DOT, Mermaid."""
+"""Text exports: paper JSONL, node-link JSON, GraphML, OpenLineage, PROV-JSON, DOT, Mermaid.
+
+Every writer produces a well-formed file for any key, name or attribute (control
+characters, markup, lone surrogates); :mod:`stemmatic.lineage.export._text` says how
+each format escapes what it cannot carry, and every reader undoes it.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -11,6 +15,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from stemmatic.exceptions import InvalidInputError
+from stemmatic.lineage._files import dumps_json, load_json, read_text
+from stemmatic.lineage.export._text import escape_chars, mermaid_label, mermaid_unlabel, unescape_chars
 from stemmatic.lineage.graph import Evidence, LineageGraph
 from stemmatic.lineage.relations import RELATIONS
 
@@ -65,7 +71,7 @@ def write_paper_jsonl(graph: LineageGraph, folder: str | Path) -> tuple[Path, Pa
             record["display_name"] = node.name
             if node.licenses:
                 record["license"] = record.pop("licenses")
-            out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            out.write(dumps_json(record, sort_keys=True) + "\n")
     with graph_path.open("w", encoding="utf-8") as out:
         for edge in graph.edges():
             first = edge.evidence[0] if edge.evidence else Evidence("manual")
@@ -82,9 +88,9 @@ def write_paper_jsonl(graph: LineageGraph, folder: str | Path) -> tuple[Path, Pa
             line = {
                 "target": edge.target,
                 "source": edge.source,
-                "meta_info": json.dumps(meta, ensure_ascii=False),
+                "meta_info": dumps_json(meta),
             }
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(dumps_json(line) + "\n")
     return graph_path, data_path
 
 
@@ -92,7 +98,7 @@ def write_paper_jsonl(graph: LineageGraph, folder: str | Path) -> tuple[Path, Pa
 def write_node_link(graph: LineageGraph, path: str | Path) -> Path:
     """Write node-link JSON (the form of :meth:`LineageGraph.to_dict`, readable by networkx)."""
     path = Path(path)
-    path.write_text(json.dumps(graph.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    path.write_text(dumps_json(graph.to_dict(), indent=1), encoding="utf-8")
     return path
 
 
@@ -100,15 +106,11 @@ def read_node_link(path: str | Path) -> LineageGraph:
     """Read node-link JSON.
 
     Raises:
-        InvalidInputError: naming the file for invalid JSON or entries.
+        InvalidInputError: naming the file, entry and field for unreadable or invalid JSON (nesting
+            deeper than 64 levels included) or entries of the wrong type.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InvalidInputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-    except OSError as err:
-        raise InvalidInputError(f"{path}: cannot read ({err.strerror})") from err
+    data = load_json(read_text(path), str(path))
     return LineageGraph.from_dict(data, where=str(path))
 
 
@@ -119,7 +121,12 @@ _EDGE_FIELDS = ("relation", "confidence", "fraction", "evidence")
 
 
 def write_graphml(graph: LineageGraph, path: str | Path) -> Path:
-    """Write GraphML; list and dict attributes are JSON strings, numbers typed."""
+    """Write GraphML; list and dict attributes are JSON strings, numbers typed.
+
+    Characters XML 1.0 cannot carry (C0 controls but tab, lone surrogates, U+FFFE, U+FFFF) are
+    written as ``_xHHHH_`` in every id and value (see :mod:`~stemmatic.lineage.export._text`);
+    :func:`read_graphml` restores them.
+    """
     ET.register_namespace("", _GML)
     root = ET.Element(f"{{{_GML}}}graphml")
     types = {"size": "long", "confidence": "double", "fraction": "double"}
@@ -132,27 +139,28 @@ def write_graphml(graph: LineageGraph, path: str | Path) -> Path:
             )
     body = ET.SubElement(root, f"{{{_GML}}}graph", {"id": "lineage", "edgedefault": "directed"})
     for node in graph.nodes():
-        element = ET.SubElement(body, f"{{{_GML}}}node", {"id": node.key})
+        element = ET.SubElement(body, f"{{{_GML}}}node", {"id": escape_chars(node.key)})
         record = node.to_dict()
         for name in _NODE_FIELDS:
             if name in record:
                 value = record[name]
-                text = (
-                    json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
-                )
-                ET.SubElement(element, f"{{{_GML}}}data", {"key": name}).text = text
+                text = dumps_json(value) if isinstance(value, (list, dict)) else str(value)
+                ET.SubElement(element, f"{{{_GML}}}data", {"key": name}).text = escape_chars(text)
     for edge in graph.edges():
-        element = ET.SubElement(
-            body, f"{{{_GML}}}edge", {"id": f"e{edge.index}", "source": edge.source, "target": edge.target}
-        )
+        ends = {
+            "id": f"e{edge.index}",
+            "source": escape_chars(edge.source),
+            "target": escape_chars(edge.target),
+        }
+        element = ET.SubElement(body, f"{{{_GML}}}edge", ends)
         record = edge.to_dict()
         for name in _EDGE_FIELDS:
             if name in record:
                 value = record[name]
-                text = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else repr(value)
+                text = dumps_json(value) if isinstance(value, list) else repr(value)
                 if isinstance(value, str):
                     text = value
-                ET.SubElement(element, f"{{{_GML}}}data", {"key": name}).text = text
+                ET.SubElement(element, f"{{{_GML}}}data", {"key": name}).text = escape_chars(text)
     path = Path(path)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
@@ -162,44 +170,68 @@ def read_graphml(path: str | Path) -> LineageGraph:
     """Read GraphML written by :func:`write_graphml`.
 
     Raises:
-        InvalidInputError: for malformed XML or attributes, naming the file.
+        InvalidInputError: for malformed XML, entity declarations (refused: GraphML needs none,
+            and they can expand a small file enormously) or attributes of the wrong type, naming
+            the file, element and field.
     """
     path = Path(path)
     try:
-        root = ET.parse(path).getroot()
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InvalidInputError(f"{path}: cannot read ({err.strerror})") from err
+    if b"<!ENTITY" in raw:
+        raise InvalidInputError(f"{path}: GraphML with entity declarations (<!ENTITY) is not read")
+    try:
+        root = ET.fromstring(raw)
     except ET.ParseError as err:
         raise InvalidInputError(f"{path}:{err.position[0]}: malformed GraphML ({err})") from err
     body = root.find(f"{{{_GML}}}graph")
     if body is None:
         raise InvalidInputError(f"{path}: no <graph> element")
 
+    def text_of(value: str | None) -> str | None:
+        return None if value is None else unescape_chars(value)
+
     def fields(element: ET.Element) -> dict[str, str]:
-        return {d.get("key", ""): d.text or "" for d in element.findall(f"{{{_GML}}}data")}
+        return {d.get("key", ""): unescape_chars(d.text or "") for d in element.findall(f"{{{_GML}}}data")}
+
+    def number(text: str, where: str, name: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidInputError(f"{where}: field {name!r} is {text[:40]!r}, not a number") from None
 
     nodes, links = [], []
-    try:
-        for element in body.findall(f"{{{_GML}}}node"):
-            data: dict[str, Any] = {"id": element.get("id")}
-            for name, text in fields(element).items():
-                if name == "size":
-                    data[name] = int(text)
-                elif name in ("categories", "licenses", "attrs"):
-                    data[name] = json.loads(text)
-                else:
-                    data[name] = text
-            nodes.append(data)
-        for element in body.findall(f"{{{_GML}}}edge"):
-            link: dict[str, Any] = {"source": element.get("source"), "target": element.get("target")}
-            for name, text in fields(element).items():
-                if name in ("confidence", "fraction"):
-                    link[name] = float(text)
-                elif name == "evidence":
-                    link[name] = json.loads(text)
-                else:
-                    link[name] = text
-            links.append(link)
-    except (ValueError, json.JSONDecodeError) as err:
-        raise InvalidInputError(f"{path}: malformed GraphML attribute ({err})") from err
+    for position, element in enumerate(body.findall(f"{{{_GML}}}node")):
+        where = f"{path}: node {position}"
+        data: dict[str, Any] = {"id": text_of(element.get("id"))}
+        for name, text in fields(element).items():
+            if name == "size":
+                digits = text.strip()
+                if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+                    raise InvalidInputError(
+                        f"{where}: field 'size' is {text[:40]!r}, not a count below 2**63"
+                    )
+                data[name] = int(digits)
+            elif name in ("categories", "licenses", "attrs"):
+                data[name] = load_json(text, f"{where}: field {name!r}", one_line=True)
+            else:
+                data[name] = text
+        nodes.append(data)
+    for position, element in enumerate(body.findall(f"{{{_GML}}}edge")):
+        where = f"{path}: edge {position}"
+        link: dict[str, Any] = {
+            "source": text_of(element.get("source")),
+            "target": text_of(element.get("target")),
+        }
+        for name, text in fields(element).items():
+            if name in ("confidence", "fraction"):
+                link[name] = number(text, where, name)
+            elif name == "evidence":
+                link[name] = load_json(text, f"{where}: field 'evidence'", one_line=True)
+            else:
+                link[name] = text
+        links.append(link)
     return LineageGraph.from_dict({"nodes": nodes, "links": links}, where=str(path))
 
 
@@ -321,7 +353,7 @@ def prov_json(graph: LineageGraph) -> dict[str, Any]:
             "prov:usedEntity": _prov_id(edge.source),
             "prov:type": f"stm:{edge.relation}",
             "stm:confidence": edge.confidence,
-            "stm:evidence": json.dumps([e.to_dict() for e in edge.evidence], ensure_ascii=False),
+            "stm:evidence": dumps_json([e.to_dict() for e in edge.evidence]),
         }
         if edge.fraction is not None:
             derivation["stm:fraction"] = edge.fraction
@@ -357,17 +389,17 @@ def from_prov_json(document: dict[str, Any]) -> LineageGraph:
                     "relation": str(derivation.get("prov:type", "stm:derived"))[4:],
                     "confidence": derivation.get("stm:confidence", 1.0),
                     "fraction": derivation.get("stm:fraction"),
-                    "evidence": json.loads(derivation.get("stm:evidence", "[]")),
+                    "evidence": load_json(derivation.get("stm:evidence", "[]"), f"PROV-JSON {ident!r}"),
                 }
             )
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError) as err:
         raise InvalidInputError(f"PROV-JSON {current!r}: missing or bad field {err}") from err
     return LineageGraph.from_dict({"nodes": nodes, "links": links}, where="PROV-JSON")
 
 
 # ------------------------------------------------------------ DOT, Mermaid
 def _dot_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return escape_chars(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def to_dot(graph: LineageGraph, *, name: str = "lineage") -> str:
@@ -396,7 +428,7 @@ _DOT_EDGE = re.compile(
 
 
 def _dot_unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+    return unescape_chars(re.sub(r"\\(.)", r"\1", text))
 
 
 def from_dot(text: str) -> LineageGraph:
@@ -406,7 +438,8 @@ def from_dot(text: str) -> LineageGraph:
         InvalidInputError: naming the line that is neither a node nor an edge statement.
     """
     nodes, links = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on newlines only: a key may hold U+2028 or U+0085, which str.splitlines() also breaks at.
+    for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
         if not stripped or stripped in ("}", "rankdir=LR;") or stripped.startswith(("digraph", "node [")):
             continue
@@ -429,12 +462,12 @@ def from_dot(text: str) -> LineageGraph:
     return LineageGraph.from_dict({"nodes": nodes, "links": links}, where="DOT")
 
 
-def _mermaid_label(text: str) -> str:
-    return text.replace('"', "#quot;")
-
-
 def to_mermaid(graph: LineageGraph) -> str:
-    """A Mermaid ``flowchart`` (nodes ``n<i>`` labelled with their keys), links coloured by relation."""
+    """A Mermaid ``flowchart`` (nodes ``n<i>`` labelled with their keys), links coloured by relation.
+
+    Labels use Mermaid's entity codes (``#quot;``, ``#60;``) for quotes, markup and control
+    characters, so a key never renders as HTML.
+    """
     shape = {
         "benchmark": ("{{", "}}"),
         "model": ("([", "])"),
@@ -444,7 +477,7 @@ def to_mermaid(graph: LineageGraph) -> str:
     lines = ["flowchart LR"]
     for node in graph.nodes():
         left, right = shape.get(node.kind, ("[", "]"))
-        lines.append(f'  n{node.index}{left}"{_mermaid_label(node.key)}"{right}')
+        lines.append(f'  n{node.index}{left}"{mermaid_label(node.key)}"{right}')
     styles = []
     for position, edge in enumerate(graph.edges()):
         u, v = graph.index(edge.source), graph.index(edge.target)
@@ -466,13 +499,13 @@ def from_mermaid(text: str) -> LineageGraph:
     """
     names: dict[str, str] = {}
     nodes, links = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith(("flowchart", "linkStyle", "%%")):
             continue
         node = _MERMAID_NODE.match(line)
         if node:
-            key = node.group(3).replace("#quot;", '"')
+            key = mermaid_unlabel(node.group(3))
             names[node.group(1)] = key
             nodes.append({"id": key, "kind": _MERMAID_KIND.get(node.group(2), "dataset")})
             continue

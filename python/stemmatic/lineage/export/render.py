@@ -21,15 +21,15 @@ True
 
 from __future__ import annotations
 
-import html
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.lineage._files import dumps_json, load_json, read_text
+from stemmatic.lineage.export._text import xml_text
 from stemmatic.lineage.graph import LineageGraph
 
 __all__ = ["RELATION_COLORS", "read_embedded", "render_html", "render_png", "render_svg"]
@@ -196,10 +196,6 @@ def _draw(graph: LineageGraph, key: str | int, direction: str, max_nodes: int) -
     return _Drawing(sub, width, height + 18 * len(used) + 10, curves, boxes, legend)
 
 
-def _cdata(text: str) -> str:
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
 def render_svg(
     graph: LineageGraph, key: str | int, *, direction: str = "ancestors", max_nodes: int = 150
 ) -> str:
@@ -218,7 +214,8 @@ def render_svg(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{drawing.width:.0f}" height="{drawing.height:.0f}" '
         f'font-family="Helvetica, Arial, sans-serif" font-size="{_FONT_PX}">',
-        f'<metadata id="{_MARKER}">{_cdata(json.dumps(drawing.sub.to_dict(), ensure_ascii=False))}</metadata>',
+        # dumps_json(embed=True) escapes < > & and XML's forbidden characters, so "]]>" cannot occur.
+        f'<metadata id="{_MARKER}"><![CDATA[{dumps_json(drawing.sub.to_dict(), embed=True)}]]></metadata>',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
     ]
@@ -228,20 +225,20 @@ def render_svg(
         parts.append(
             f'<path d="M {sx:.1f} {sy:.1f} C {c1x:.1f} {c1y:.1f}, {c2x:.1f} {c2y:.1f}, {tx:.1f} {ty:.1f}" '
             f'fill="none" stroke="{curve.color}" stroke-width="1.6"{dash} marker-end="url(#arrow)">'
-            f"<title>{html.escape(curve.title)}</title></path>"
+            f"<title>{xml_text(curve.title)}</title></path>"
         )
     for box in drawing.boxes:
         dash = ' stroke-dasharray="3 2"' if box.dashed else ""
         parts.append(
-            f"<g><title>{html.escape(f'{box.key} ({box.kind})')}</title>"
+            f"<g><title>{xml_text(f'{box.key} ({box.kind})')}</title>"
             f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{_W}" height="{_H}" rx="4" fill="{box.fill}" '
             f'stroke="{box.stroke}"{dash}/>'
-            f'<text x="{box.x + 6:.1f}" y="{box.y + 17:.1f}">{html.escape(box.label)}</text></g>'
+            f'<text x="{box.x + 6:.1f}" y="{box.y + 17:.1f}">{xml_text(box.label)}</text></g>'
         )
     for row in drawing.legend:
         parts.append(
             f'<line x1="20" y1="{row.y:.0f}" x2="50" y2="{row.y:.0f}" stroke="{row.color}" '
-            f'stroke-width="3"/><text x="56" y="{row.y + 4:.0f}">{row.relation}</text>'
+            f'stroke-width="3"/><text x="56" y="{row.y + 4:.0f}">{xml_text(row.relation)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -437,9 +434,9 @@ function draw(key){
  let s=`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-size="11">`;
  for(const e of links){const l=data.links[e],a=pos.get(index.get(l.source)),b=pos.get(index.get(l.target));
   const sx=a[0]+W,sy=a[1]+H/2,tx=b[0],ty=b[1]+H/2,k=Math.max(30,(tx-sx)/2);
-  s+=`<path data-e="${e}" d="M ${sx} ${sy} C ${sx+k} ${sy}, ${tx-k} ${ty}, ${tx} ${ty}" fill="none" stroke="${COLORS[l.relation]||"#888"}" stroke-width="2"/>`;}
+  s+=`<path data-e="${e}" d="M ${sx} ${sy} C ${sx+k} ${sy}, ${tx-k} ${ty}, ${tx} ${ty}" fill="none" stroke="${esc(COLORS[l.relation]||"#888")}" stroke-width="2"/>`;}
  pos.forEach((p,v)=>{const n=nodes[v],lab=n.id.length>36?n.id.slice(0,35)+"…":n.id;
-  s+=`<g data-k="${esc(n.id)}" style="cursor:pointer"><title>${esc(n.id)} (${n.kind})</title><rect x="${p[0]}" y="${p[1]}" width="${W}" height="${H}" rx="4" fill="${FILL[n.kind]||"#fff"}" stroke="${v===start?"#d62728":"#555"}"/><text x="${p[0]+6}" y="${p[1]+17}">${esc(lab)}</text></g>`;});
+  s+=`<g data-k="${esc(n.id)}" style="cursor:pointer"><title>${esc(n.id)} (${esc(n.kind)})</title><rect x="${p[0]}" y="${p[1]}" width="${W}" height="${H}" rx="4" fill="${esc(FILL[n.kind]||"#fff")}" stroke="${v===start?"#d62728":"#555"}"/><text x="${p[0]+6}" y="${p[1]+17}">${esc(lab)}</text></g>`;});
  const view=document.getElementById("view");view.innerHTML=s+"</svg>";
  document.getElementById("count").textContent=`${keep.size} nodes, ${links.length} edges`;
  view.querySelectorAll("path").forEach(p=>p.addEventListener("mouseenter",()=>{const l=data.links[+p.dataset.e];
@@ -471,15 +468,28 @@ def render_html(graph: LineageGraph, *, start: str | None = None, title: str = "
         start_key = graph.keys[start_index] if start_index is not None else ""
     else:
         start_key = graph.keys[graph.index(start)]
-    payload = json.dumps(graph.to_dict(), ensure_ascii=False).replace("</", "<\\/")
-    return (
-        _HTML.replace("__TITLE__", html.escape(title))
-        .replace("__MARKER__", _MARKER)
-        .replace("__COLORS__", json.dumps(RELATION_COLORS))
-        .replace("__FILL__", json.dumps(_KIND_FILL))
-        .replace("__START__", json.dumps(start_key))
-        .replace("__DATA__", payload)
+    return _fill(
+        _HTML,
+        TITLE=xml_text(title),
+        MARKER=_MARKER,
+        COLORS=dumps_json(RELATION_COLORS, embed=True),
+        FILL=dumps_json(_KIND_FILL, embed=True),
+        START=dumps_json(start_key, embed=True),
+        DATA=dumps_json(graph.to_dict(), embed=True),
     )
+
+
+_SLOT = re.compile(r"__([A-Z]+)__")
+
+
+def _fill(template: str, **values: str) -> str:
+    """The one place data enters the page: every slot filled in a single pass.
+
+    Values arrive encoded for their context (:func:`xml_text` for markup,
+    ``dumps_json(embed=True)`` inside ``<script>``), and text already filled in is never
+    searched again, so a title or key that spells ``__DATA__`` stays text.
+    """
+    return _SLOT.sub(lambda m: values[m.group(1)], template)
 
 
 def read_embedded(source: str | Path) -> LineageGraph:
@@ -490,13 +500,15 @@ def read_embedded(source: str | Path) -> LineageGraph:
     Raises:
         InvalidInputError: if no embedded stemmatic graph is found.
     """
-    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    text = read_text(source) if isinstance(source, Path) else source
     svg = re.search(rf'<metadata id="{_MARKER}"><!\[CDATA\[(.*?)\]\]></metadata>', text, re.DOTALL)
     if svg:
+        # Files written before the data was escaped split a "]]>" across two CDATA sections.
         payload = svg.group(1).replace("]]]]><![CDATA[>", "]]>")
     else:
         page = re.search(rf'<script type="application/json" id="{_MARKER}">(.*?)</script>', text, re.DOTALL)
         if not page:
             raise InvalidInputError("no embedded stemmatic lineage graph in this SVG/HTML")
-        payload = page.group(1).replace("<\\/", "</")
-    return LineageGraph.from_dict(json.loads(payload), where="embedded lineage graph")
+        payload = page.group(1)  # JSON reads the "<\/" of older pages as "</"
+    where = f"{source} (embedded lineage graph)" if isinstance(source, Path) else "embedded lineage graph"
+    return LineageGraph.from_dict(load_json(payload, where), where=where)
