@@ -140,7 +140,17 @@ def _render(rng: np.random.Generator, words: np.ndarray, punctuation: np.ndarray
 def write_shards(
     corpus: SyntheticCorpus, directory: str | Path, *, shards: int = 4, fmt: str = "parquet"
 ) -> list[Path]:
-    """Write the corpus as ``shards`` files (``parquet`` or ``jsonl``) in ``directory``."""
+    """Write the corpus as ``shards`` files (``parquet`` or ``jsonl``) in ``directory``.
+
+    Raises:
+        ParameterError: for an unknown ``fmt`` or fewer than one shard (before writing anything).
+    """
+    from stemmatic.exceptions import ParameterError
+
+    if fmt not in ("parquet", "jsonl"):
+        raise ParameterError(f"unknown format {fmt!r}; expected 'parquet' or 'jsonl'")
+    if shards < 1:
+        raise ParameterError(f"shards must be at least 1, got {shards}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     table = corpus.table.select(["id", "text"])
@@ -153,13 +163,11 @@ def write_shards(
             import pyarrow.parquet as pq
 
             pq.write_table(part, path)
-        elif fmt == "jsonl":
+        else:
             import json
 
             with path.open("w", encoding="utf-8") as fh:
                 for row in part.to_pylist():
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            raise ValueError(f"unknown format {fmt!r}; expected 'parquet' or 'jsonl'")
         paths.append(path)
     return paths

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stemmatic.cli._errors import check_on_error
+from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.cli._options import RayAddress, SparkMaster
 
@@ -174,13 +174,12 @@ def scan(
     spark_master: SparkMaster = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from stemmatic.contamination import scan_corpus
 
-    console = Console(stderr=True)
+    console = literal_console(stderr=True)
     with _clean_errors():
         check_on_error(on_error)
         if engine != "local":
@@ -228,7 +227,7 @@ def scan(
             f"{bench['docs_contaminated_pct']:.3f}",
             str(bench["hits"]),
         )
-    Console().print(table)
+    literal_console().print(table)
     excluded = report["index"]["excluded_ngrams"]
     typer.echo(
         f"{rows['contaminated']} contaminated documents; n-grams excluded from the index: "

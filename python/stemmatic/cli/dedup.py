@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import RayAddress, SparkMaster
 from stemmatic.exceptions import StemmaticError
 
@@ -81,7 +81,7 @@ def dedup(
     from stemmatic.dedup import DedupConfig
     from stemmatic.dedup import dedup as run_dedup
 
-    console = Console(stderr=True)
+    console = literal_console(stderr=True)
     try:
         config = DedupConfig(
             text_column=text_column,
@@ -103,7 +103,7 @@ def dedup(
             max_cluster_size=max_cluster_size,
         )
         config.validate()
-        console.print(f"[bold]LSH[/bold] {config.banding().describe()}")
+        typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
             _run_engine(
                 engine, inputs, output, config, ray_address, spark_master, max_cluster_size, overwrite
@@ -119,8 +119,7 @@ def dedup(
             progress=RichStages(console, enabled=not quiet),
         )
     except StemmaticError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from err
+        fail(err)
     report = result.report
     table = Table(title=f"stemmatic dedup → {result.output}", show_header=False)
     rows_ = report["rows"]
@@ -134,7 +133,7 @@ def dedup(
         "candidate / verified pairs", f"{report['pairs']['candidates']:,} / {report['pairs']['verified']:,}"
     )
     table.add_row("time", f"{report['seconds']:.2f} s")
-    Console().print(table)
+    literal_console().print(table)
 
 
 def _run_engine(
@@ -167,7 +166,7 @@ def _run_engine(
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]
-    Console().print(
+    literal_console().print(
         f"stemmatic dedup ({engine}) → {output}: {rows['input']:,} rows, kept {rows['kept']:,}, "
         f"removed {rows['removed']:,}, clusters {report['clusters']['count']:,}"
     )

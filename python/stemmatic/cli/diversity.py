@@ -833,8 +833,9 @@ def measure(
 
 
 def _print_table(results: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from stemmatic.cli._errors import literal_console
 
     table = Table(
         "dataset", "rows", "vendi", "mean centroid dist", "cluster entropy (norm.)", "coverage radius"
@@ -849,4 +850,4 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
             f"{r['cluster_entropy']['entropy']:.3f} ({r['cluster_entropy']['normalized']:.3f})",
             "-" if coverage is None else f"{coverage:.4f}",
         )
-    Console(stderr=True).print(table)
+    literal_console(stderr=True).print(table)

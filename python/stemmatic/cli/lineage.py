@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from stemmatic.cli._errors import fail, literal_console
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     help="Dataset lineage: build a graph from cards, DPI summaries and edge files; query, check, export.",
     no_args_is_help=True,
 )
-console = Console()
+console = literal_console()
 
 GraphArg = Annotated[Path, typer.Argument(help="Lineage graph (node-link JSON written by `build`).")]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")]
@@ -33,9 +33,8 @@ TextsOpt = Annotated[
 ]
 
 
-def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}")
-    raise typer.Exit(code=2)
+def _fail(err: Exception) -> NoReturn:
+    fail(err)
 
 
 def _load(path: Path) -> Any:
@@ -284,7 +283,7 @@ def contamination(
         _fail(err)
     console.print(f"seeds: {report.seeds}")
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"warning: {warning}")
     table = Table(title=f"{len(report.hits)} datasets and models at risk")
     for column in ("risk", "node", "kind", "path"):
         table.add_column(column)
@@ -328,7 +327,7 @@ def redundancy(
     for diamond in report.diamonds[:50]:
         console.print(f"diamond: {diamond.child} gets {diamond.direct} directly and via {diamond.via}")
     for item in report.disagreements:
-        console.print(f"[yellow]disagreement[/yellow]: {item}")
+        console.print(f"disagreement: {item}")
     _write_json(json_out, report.to_dict())
 
 

@@ -17,10 +17,12 @@ def sample_data(
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
 ) -> None:
     """Generate a corpus (Zipf-distributed words, planted near-duplicates) as shards."""
+    from stemmatic.cli._errors import clean_errors
     from stemmatic.synthetic import generate_corpus, write_shards
 
-    corpus = generate_corpus(docs, seed=seed, max_words=max_words)
-    paths = write_shards(corpus, output, shards=shards, fmt=fmt)
+    with clean_errors():
+        corpus = generate_corpus(docs, seed=seed, max_words=max_words)
+        paths = write_shards(corpus, output, shards=shards, fmt=fmt)
     typer.echo(
         f"wrote {len(corpus.table)} documents ({corpus.num_planted} planted near-duplicates) "
         f"to {len(paths)} {fmt} shards in {output}"
