@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
+from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError
@@ -75,6 +76,8 @@ __all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
 
 Verify = Literal["exact", "estimate", "none"]
 _REPORT_VERSION = 1
+#: The stages, in order; each leaves ``_work/<stage>.done`` listing the files it wrote.
+_STAGES = ("sketch", "candidates", "verify", "cluster", "write")
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
 
@@ -304,17 +307,25 @@ def _read_partition(path: Path) -> np.ndarray:
 
 
 class _BandRecords:
-    """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0)."""
+    """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0).
+
+    The files appear under their names only when :meth:`commit` succeeds.
+    """
 
     def __init__(self, directory: Path, partitions: int) -> None:
         self.partitions = partitions
         self.memory: list[np.ndarray] = []
-        self.handles: list[Any] = []
+        self.handles: list[AtomicFile] = []
         shutil.rmtree(directory, ignore_errors=True)
         if partitions:
             directory.mkdir(parents=True)
             self.shift = np.uint64(64 - int(math.log2(partitions)))
-            self.handles = [open(directory / f"{p:05d}.bin", "wb") for p in range(partitions)]  # noqa: SIM115
+            try:
+                for p in range(partitions):
+                    self.handles.append(AtomicFile(directory / f"{p:05d}.bin", "band partition"))
+            except BaseException:
+                self.discard()
+                raise
 
     def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
         if not self.partitions:
@@ -335,9 +346,17 @@ class _BandRecords:
     def in_memory(self) -> np.ndarray:
         return np.concatenate(self.memory) if self.memory else np.zeros((0, 2), np.uint64)
 
-    def close(self) -> None:
+    def commit(self) -> dict[Path, FileRecord]:
+        """Close the partition files under their names; what each holds."""
+        try:
+            return {handle.path: handle.commit() for handle in self.handles}
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
         for handle in self.handles:
-            handle.close()
+            handle.discard()
 
 
 class _Run:
@@ -370,6 +389,14 @@ class _Run:
         self.row_cache: list[Chunk] | None = None
         #: The band records of the sketch pass, when they fit the budget.
         self.band_records: _BandRecords | None = None
+        #: Exact-duplicate edges, from the candidates stage (or its checkpoint).
+        self.exact_edges: np.ndarray | None = None
+        #: The files the running stage wrote (by path relative to ``out``), for its checkpoint.
+        self.written: dict[str, FileRecord] = {}
+        #: ...of which only the next stage reads (it deletes them).
+        self.scratch: dict[str, FileRecord] = {}
+        #: Checkpoints a resumed run found damaged, and the stage it restarted from.
+        self.resumed: dict[str, Any] = {}
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -382,51 +409,142 @@ class _Run:
     def _marker(self, stage: str) -> Path:
         return self.work / f"{stage}.done"
 
-    def done(self, stage: str) -> bool:
+    def _read_marker(self, stage: str) -> dict[str, Any] | None:
+        """The checkpoint of a finished ``stage``; None if it is missing, torn or not one of ours.
+
+        A checkpoint of other parameters or inputs is refused: resuming it would mix two runs.
+        """
         marker = self._marker(stage)
-        if not marker.exists():
-            return False
-        data = json.loads(marker.read_text())
-        if data.get("fingerprint") != self.fingerprint():
+        try:
+            data = json.loads(marker.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, RecursionError):
+            self._note_damaged(marker, "not a readable checkpoint")
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
+            self._note_damaged(marker, "not a checkpoint")
+            return None
+        if data["fingerprint"] != self.fingerprint():
             raise ParameterError(
                 f"{self.out}: the interrupted run used other parameters or inputs; rerun with --overwrite"
             )
-        self.timer.stages[stage] = data.get("timing", {})
-        self.stage_counts[stage] = data.get("counts", {})
-        return True
+        records: dict[str, dict[str, FileRecord]] = {}
+        for key in ("files", "scratch"):
+            entries = data.get(key)
+            parsed = (
+                {name: FileRecord.from_json(value) for name, value in entries.items()}
+                if isinstance(entries, dict)
+                else None
+            )
+            if parsed is None or any(r is None for r in parsed.values()):
+                self._note_damaged(marker, f"its {key} list is not valid")
+                return None
+            records[key] = {name: r for name, r in parsed.items() if r is not None}
+        if not isinstance(data.get("counts"), dict) or not isinstance(data.get("timing"), dict):
+            self._note_damaged(marker, "its counts are not valid")
+            return None
+        return {**data, **records}
 
-    def mark(self, stage: str, counts: dict[str, int] | None = None) -> None:
+    def _note_damaged(self, path: Path, why: str) -> None:
+        self.resumed.setdefault("discarded", []).append(f"{path.relative_to(self.out)}: {why}")
+
+    def _damaged(self, records: dict[str, FileRecord]) -> bool:
+        """Whether any file of ``records`` is missing or is not the file its checkpoint wrote."""
+        for name, record in records.items():
+            path = self.out / name
+            if ".." in Path(name).parts or Path(name).is_absolute():
+                self._note_damaged(self.work, f"names a file outside the output: {name!r}")
+                return True
+            why = check_record(path, record)
+            if why is not None:
+                self._note_damaged(path, why)
+                return True
+        return False
+
+    def _first_stage_to_run(self) -> int:
+        """Where a resumed run starts: after the finished stages whose checkpoint files are intact.
+
+        A stage whose checkpoint (or a file it wrote) is torn, missing or
+        damaged is redone with every stage after it; so is a stage whose
+        scratch files (read only by the next stage) are gone while the next
+        stage still has to run. Counts and timings of the skipped stages come
+        from their checkpoints.
+        """
+        markers: list[dict[str, Any]] = []
+        for stage in _STAGES:
+            marker = self._read_marker(stage)
+            if marker is None:
+                break
+            markers.append(marker)
+        first = len(markers)
+        for number, marker in enumerate(markers):
+            if self._damaged(marker["files"]):
+                first = number
+                break
+        while first > 0 and first < len(_STAGES):
+            previous = markers[first - 1]
+            if previous["counts"].get("bands_in_memory"):
+                self._note_damaged(self._marker(_STAGES[first - 1]), "its band records were in memory")
+            elif not self._damaged(previous["scratch"]):
+                break
+            first -= 1
+        for stage, marker in zip(_STAGES[:first], markers, strict=False):
+            self.timer.stages[stage] = marker["timing"]
+            self.stage_counts[stage] = marker["counts"]
+        if first < len(_STAGES):
+            self.resumed["from_stage"] = _STAGES[first]
+        return first
+
+    def mark(self, stage: str, counts: dict[str, Any] | None = None) -> None:
+        """Write the checkpoint of ``stage`` (atomically, after the files it lists)."""
         self.stage_counts[stage] = counts or {}
         payload = {
             "fingerprint": self.fingerprint(),
             "timing": self.timer.stages.get(stage, {}),
             "counts": counts or {},
+            "files": {name: record.to_json() for name, record in self.written.items()},
+            "scratch": {name: record.to_json() for name, record in self.scratch.items()},
         }
-        self._marker(stage).write_text(json.dumps(payload))
+        with AtomicFile(self._marker(stage), "checkpoint") as fh:
+            fh.write(json.dumps(payload, sort_keys=True).encode())
 
-    def _lost_in_memory(self, stage: str) -> bool:
-        """A finished sketch whose band records were kept in memory, by an interrupted run."""
-        return (
-            stage == "sketch"
-            and bool(self.stage_counts["sketch"].get("bands_in_memory"))
-            and self.band_records is None
-            and not self.done("candidates")
-        )
+    def _keep(self, path: Path, record: FileRecord, *, scratch: bool = False) -> None:
+        """List ``path`` in the running stage's checkpoint."""
+        name = path.relative_to(self.out).as_posix()
+        (self.scratch if scratch else self.written)[name] = record
+
+    def _save(self, name: str, array: np.ndarray) -> None:
+        """Write a checkpoint array ``_work/name`` (atomically) and list it."""
+        with AtomicFile(self.work / name, "checkpoint") as fh:
+            np.save(fh, array)
+        assert fh.record is not None
+        self._keep(fh.path, fh.record)
+
+    def _write_parquet(self, path: Path, table: pa.Table, what: str) -> None:
+        """Write ``table`` to ``path`` (atomically) and list it."""
+        with AtomicFile(path, what) as fh:
+            pq.write_table(table, fh)
+        assert fh.record is not None
+        self._keep(path, fh.record)
 
     # -- driver --------------------------------------------------------------
 
     def execute(self) -> DedupResult:
         self.work.mkdir(parents=True, exist_ok=True)
-        if not self.resume:
-            for marker in self.work.glob("*.done"):
-                marker.unlink()
+        first = self._first_stage_to_run() if self.resume else 0
+        for stage in _STAGES[first:]:
+            self._marker(stage).unlink(missing_ok=True)
         started = time.perf_counter()
-        for stage in ("sketch", "candidates", "verify", "cluster", "write"):
-            if self.done(stage) and not self._lost_in_memory(stage):
-                continue
+        for stage in _STAGES[first:]:
+            self.written, self.scratch = {}, {}
             with self.timer.stage(stage):
                 counts = getattr(self, f"stage_{stage}")()
             self.mark(stage, counts)
+            if stage == "candidates":
+                # Read by the candidates stage only; gone once its checkpoint is written.
+                shutil.rmtree(self.work / "bands", ignore_errors=True)
+                self.band_records = None
         report = self.build_report(time.perf_counter() - started)
         write_report(self.out / "report.json", report)
         shutil.rmtree(self.work, ignore_errors=True)
@@ -496,8 +614,10 @@ class _Run:
         partitions = self._partitions()
         bands = _BandRecords(self.work / "bands", partitions)
         keep_signatures = cfg.verify != "exact"
-        sig_file = open(self.work / "signatures.bin", "wb") if keep_signatures else None  # noqa: SIM115
+        sig_file = AtomicFile(self.work / "signatures.bin", "checkpoint") if keep_signatures else None
         rejected = RejectedWriter(self.out / "rejected")
+        # Left by an interrupted attempt at this stage: this one writes its own.
+        rejected.path.unlink(missing_ok=True)
         meta: dict[str, list[Any]] = {"status": [], "length": [], "file": [], "exact_lo": [], "exact_hi": []}
         ids: list[pa.Array] = []
         scores: list[np.ndarray] = []
@@ -564,12 +684,20 @@ class _Run:
                 nbytes = int(np.sum(meta["length"][-1]))
                 text_bytes += nbytes
                 self.progress.advance(n, nbytes)
-        finally:
-            bands.close()
+        except BaseException:
+            bands.discard()
             if sig_file is not None:
-                sig_file.close()
+                sig_file.discard()
+            raise
+        finally:
             rejected.close()
             self.progress.finish()
+        for path, record in bands.commit().items():
+            self._keep(path, record, scratch=True)
+        if sig_file is not None:
+            self._keep(sig_file.path, sig_file.commit())
+        if rejected.count:
+            self._keep(rejected.path, FileRecord(rejected.path.stat().st_size))
 
         def cat(values: list[np.ndarray], dtype: Any) -> np.ndarray:
             return np.concatenate(values).astype(dtype, copy=False) if values else np.zeros(0, dtype)
@@ -579,20 +707,20 @@ class _Run:
             self.set_cache = cache.flat()
         self.row_cache = row_cache
         self.band_records = bands if not partitions else None
-        np.save(self.work / "status.npy", cat(meta["status"], np.uint8))
-        np.save(self.work / "length.npy", cat(meta["length"], np.int64))
-        np.save(self.work / "file.npy", cat(meta["file"], np.int32))
+        self._save("status.npy", cat(meta["status"], np.uint8))
+        self._save("length.npy", cat(meta["length"], np.int64))
+        self._save("file.npy", cat(meta["file"], np.int32))
         if cfg.exact:
-            np.save(
-                self.work / "exact.npy",
+            self._save(
+                "exact.npy",
                 np.stack([cat(meta["exact_lo"], np.uint64), cat(meta["exact_hi"], np.uint64)], axis=1),
             )
         if cfg.keep_column:
-            np.save(self.work / "score.npy", cat(scores, np.float64))
+            self._save("score.npy", cat(scores, np.float64))
         if cfg.id_column:
             id_array = pa.chunked_array(ids, type=ids[0].type) if ids else pa.chunked_array([], pa.int64())
             self._check_ids(id_array)
-            pq.write_table(pa.table({"id": id_array}), self.work / "ids.parquet")
+            self._write_parquet(self.work / "ids.parquet", pa.table({"id": id_array}), "checkpoint")
         return {
             "documents": n_docs,
             "text_bytes": text_bytes,
@@ -641,16 +769,19 @@ class _Run:
         """Documents left out of LSH: exact duplicates of an earlier document."""
         if not self.config.exact:
             return None
-        exact_groups = self._exact_groups()
+        exact_groups = self._find_exact_groups()
         excluded = np.zeros(len(np.load(self.work / "status.npy", mmap_mode="r")), dtype=bool)
         excluded[exact_groups[:, 1]] = True
         return excluded
 
     def _exact_groups(self) -> np.ndarray:
+        """The exact-duplicate edges found by the candidates stage (read from its checkpoint after a resume)."""
+        if self.exact_edges is None:
+            self.exact_edges = np.load(self.work / "exact_edges.npy")
+        return self.exact_edges
+
+    def _find_exact_groups(self) -> np.ndarray:
         """Edges (representative, duplicate) between rows of equal normalized text."""
-        path = self.work / "exact_edges.npy"
-        if path.exists():
-            return np.load(path)
         keys = np.load(self.work / "exact.npy")
         status = np.load(self.work / "status.npy")
         docs = np.flatnonzero(status == RowStatus.OK).astype(np.uint64)
@@ -667,7 +798,8 @@ class _Run:
             if len(docs)
             else np.zeros((0, 2), np.uint64)
         )
-        np.save(path, edges)
+        self._save("exact_edges.npy", edges)
+        self.exact_edges = edges
         return edges
 
     def stage_candidates(self) -> dict[str, int]:
@@ -702,9 +834,7 @@ class _Run:
         self.progress.finish()
         merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
         merged = _core.unique_pairs(merged, workers=self.workers)
-        np.save(self.work / "candidates.npy", merged)
-        shutil.rmtree(self.work / "bands", ignore_errors=True)
-        self.band_records = None
+        self._save("candidates.npy", merged)
         return {"band_records": records, "candidate_pairs": len(merged)}
 
     # -- stage 3: verify -----------------------------------------------------
@@ -713,8 +843,8 @@ class _Run:
         pairs = np.load(self.work / "candidates.npy")
         sims = self._verify_exact(pairs) if self.config.verify == "exact" else self._estimate(pairs)
         keep = sims >= self.config.threshold if self.config.verify != "none" else np.ones(len(pairs), bool)
-        np.save(self.work / "edges.npy", pairs[keep])
-        np.save(self.work / "edge_sims.npy", sims[keep])
+        self._save("edges.npy", pairs[keep])
+        self._save("edge_sims.npy", sims[keep])
         return {
             "candidate_pairs": len(pairs),
             "verified_pairs": int(keep.sum()),
@@ -830,11 +960,11 @@ class _Run:
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()
         decision = decide_clusters(n, edges, sims, reason, score)
-        np.save(self.work / "removed.npy", decision.removed)
-        np.save(self.work / "duplicate_of.npy", decision.duplicate_of)
-        np.save(self.work / "labels.npy", decision.cluster_id)
-        np.save(self.work / "similarity.npy", decision.similarity)
-        np.save(self.work / "why.npy", decision.reason)
+        self._save("removed.npy", decision.removed)
+        self._save("duplicate_of.npy", decision.duplicate_of)
+        self._save("labels.npy", decision.cluster_id)
+        self._save("similarity.npy", decision.similarity)
+        self._save("why.npy", decision.reason)
         return {**decision.counts(), "giant_component_guard": guard}
 
     # -- stage 5: write ------------------------------------------------------
@@ -847,6 +977,9 @@ class _Run:
     def stage_write(self) -> dict[str, int]:
         for sub in ("kept", "removed"):
             shutil.rmtree(self.out / sub, ignore_errors=True)
+        for stale in self.out.glob(".*.tmp"):
+            # Temporary files of an attempt at this stage killed before it could remove them.
+            stale.unlink(missing_ok=True)
         removed = np.load(self.work / "removed.npy")
         n = len(removed)
         duplicate_of = np.load(self.work / "duplicate_of.npy")
@@ -913,12 +1046,14 @@ class _Run:
         ]
         empty_kept = {i: s for i, s in schemas.items()}
         empty_removed = {i: pa.schema(list(s) + extra) for i, s in schemas.items()}
-        kept_writer.close(empty_kept)
-        removed_writer.close(empty_removed)
+        # The shards are listed by size: enough to tell a finished shard from a torn one.
+        for path in [*kept_writer.close(empty_kept), *removed_writer.close(empty_removed)]:
+            self._keep(path, FileRecord(path.stat().st_size))
 
         in_cluster = labels >= 0
         cluster_docs = np.flatnonzero(in_cluster)
-        pq.write_table(
+        self._write_parquet(
+            self.out / "clusters.parquet",
             pa.table(
                 {
                     "id": ids.take(pa.array(cluster_docs)),
@@ -926,12 +1061,13 @@ class _Run:
                     "is_kept": pa.array(~removed[cluster_docs]),
                 }
             ),
-            self.out / "clusters.parquet",
+            "output",
         )
         if self.config.emit_pairs:
             edges = np.load(self.work / "edges.npy").astype(np.int64)
             sims = np.load(self.work / "edge_sims.npy")
-            pq.write_table(
+            self._write_parquet(
+                self.out / "pairs.parquet",
                 pa.table(
                     {
                         "id_a": ids.take(pa.array(edges[:, 0])),
@@ -939,7 +1075,7 @@ class _Run:
                         "jaccard": sims,
                     }
                 ),
-                self.out / "pairs.parquet",
+                "output",
             )
         if kept_rows + removed_rows != n:
             raise AssertionError(f"row accounting broken: kept {kept_rows} + removed {removed_rows} != {n}")
@@ -1005,4 +1141,6 @@ class _Run:
             },
             "stages": stages,
             "seconds": round(seconds, 3),
+            # Where a resumed run started, and the checkpoints it could not use (torn, damaged).
+            **({"resume": {"discarded": [], **self.resumed}} if self.resume else {}),
         }
