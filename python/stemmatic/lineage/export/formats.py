@@ -330,7 +330,12 @@ def from_openlineage(events: list[dict[str, Any]]) -> LineageGraph:
 
 # ---------------------------------------------------------------- PROV-JSON
 def _prov_id(key: str) -> str:
-    return "stm:" + quote(key, safe="")
+    # surrogatepass: a lone surrogate (reachable from JSON input) percent-encodes and decodes back.
+    return "stm:" + quote(key, safe="", errors="surrogatepass")
+
+
+def _prov_key(ident: str) -> str:
+    return unquote(ident[4:], errors="surrogatepass")
 
 
 def prov_json(graph: LineageGraph) -> dict[str, Any]:
@@ -379,13 +384,13 @@ def from_prov_json(document: dict[str, Any]) -> LineageGraph:
             record = {k[4:]: v for k, v in entity.items() if k.startswith("stm:")}
             record["kind"] = str(entity.get("prov:type", "stm:dataset"))[4:]
             record["name"] = entity.get("prov:label")
-            nodes.append({"id": unquote(ident[4:]), **record})
+            nodes.append({"id": _prov_key(ident), **record})
         for ident, derivation in document.get("wasDerivedFrom", {}).items():
             current = ident
             links.append(
                 {
-                    "source": unquote(derivation["prov:usedEntity"][4:]),
-                    "target": unquote(derivation["prov:generatedEntity"][4:]),
+                    "source": _prov_key(derivation["prov:usedEntity"]),
+                    "target": _prov_key(derivation["prov:generatedEntity"]),
                     "relation": str(derivation.get("prov:type", "stm:derived"))[4:],
                     "confidence": derivation.get("stm:confidence", 1.0),
                     "fraction": derivation.get("stm:fraction"),

@@ -33,8 +33,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError
+from stemmatic.lineage._files import describe, load_yaml, located, read_text
 from stemmatic.lineage.domains import infer_domain
 from stemmatic.lineage.graph import Evidence, LineageGraph
 from stemmatic.lineage.importers._common import ImportReport, resolve_or_unresolved
@@ -43,19 +43,25 @@ from stemmatic.lineage.names import MODEL_PREFIX, canonical_repo, parse_url, quo
 __all__ = ["load_hf_card", "parse_front_matter"]
 
 _MODEL_RELATIONS = {"adapter": "adapter", "merge": "merge", "quantized": "quantized", "finetune": "finetune"}
+#: The largest front matter read, in UTF-8 bytes. The Hub's biggest cards (hundreds of configs, each
+#: with its features and splits) stay well below it.
+MAX_FRONT_MATTER_BYTES = 4 * 2**20
 
 
 def parse_front_matter(text: str, *, where: str = "card") -> dict[str, Any]:
     """The YAML front matter (between the leading ``---`` lines) of a card as a dict.
 
+    The YAML is read by :func:`stemmatic.lineage._files.load_yaml`: aliases may not expand
+    the document beyond a million nodes, nesting stops at 64 levels, and timestamps stay text.
+
     Raises:
-        InvalidInputError: if there is no front matter, or its YAML is
-            malformed (naming the line), or it is not a mapping.
+        InvalidInputError: if there is no front matter, it is larger than
+            :data:`MAX_FRONT_MATTER_BYTES`, or its YAML is malformed (naming the line),
+            an alias bomb, or not a mapping.
 
     >>> parse_front_matter("---\\nlicense: mit\\n---\\ntext")
     {'license': 'mit'}
     """
-    yaml = require("yaml", "reading Hugging Face cards")
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or lines[0].strip() != "---":
         raise InvalidInputError(f"{where}: no YAML front matter (the card must start with '---')")
@@ -63,12 +69,13 @@ def parse_front_matter(text: str, *, where: str = "card") -> dict[str, Any]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
     except StopIteration:
         raise InvalidInputError(f"{where}: YAML front matter is not closed by '---'") from None
-    try:
-        data = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 2}" if mark is not None else ""
-        raise InvalidInputError(f"{where}{line}: malformed YAML front matter ({err})") from err
+    front = "\n".join(lines[1:end])
+    size = len(front.encode("utf-8", "surrogatepass"))
+    if size > MAX_FRONT_MATTER_BYTES:
+        raise InvalidInputError(
+            f"{where}: YAML front matter is {size:,} bytes, over the limit of {MAX_FRONT_MATTER_BYTES:,}"
+        )
+    data = load_yaml(front, where, first_line=2)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -92,8 +99,15 @@ def _strings(value: Any, field: str, where: str) -> list[str]:
     items = _as_list(value, field, where)
     for item in items:
         if not isinstance(item, str):
-            raise InvalidInputError(f"{where}: field {field!r} holds a {type(item).__name__}, not a string")
+            raise InvalidInputError(f"{where}: field {field!r} holds {describe(item)}, not a string")
     return [item.strip() for item in items if item.strip()]
+
+
+def _label(value: Any, field: str, where: str) -> str:
+    """A config or split name: YAML may read ``2020`` or ``1.0`` as a number, never a list."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidInputError(f"{where}: field {field!r} is {describe(value)}, not a name")
+    return str(value)
 
 
 def _repo_from_path(path: Path) -> str:
@@ -136,10 +150,7 @@ def load_hf_card(
     if path is not None:
         path = Path(path)
         card_file = path / "README.md" if path.is_dir() else path
-        try:
-            text = card_file.read_text(encoding="utf-8")
-        except OSError as err:
-            raise InvalidInputError(f"{card_file}: cannot read card ({err.strerror})") from err
+        text = read_text(card_file)
         repo_id = repo_id or _repo_from_path(card_file)
     if not repo_id:
         raise InvalidInputError(f"{where}: repo_id= is required with text=")
@@ -156,10 +167,11 @@ def load_hf_card(
     before = (graph.num_nodes, graph.num_edges)
     url = f"https://huggingface.co/{'datasets/' if kind == 'dataset' else ''}{repo_id}"
     licenses = _strings(meta.get("license"), "license", where)
-    if kind == "model":
-        _model_card(graph, meta, repo_id, licenses, url, where, report, date)
-    else:
-        _dataset_card(graph, meta, repo_id, licenses, url, where, report, benchmark, date)
+    with located(where):  # graph errors (an empty name, a bad size) name the card
+        if kind == "model":
+            _model_card(graph, meta, repo_id, licenses, url, where, report, date)
+        else:
+            _dataset_card(graph, meta, repo_id, licenses, url, where, report, benchmark, date)
     report.nodes_added = graph.num_nodes - before[0]
     report.edges_added = graph.num_edges - before[1]
     return graph, report
@@ -178,41 +190,43 @@ def _dataset_card(
 ) -> None:
     categories = _strings(meta.get("task_categories"), "task_categories", where)
     name = meta.get("pretty_name") or repo_id
+    if not isinstance(name, str):
+        raise InvalidInputError(f"{where}: field 'pretty_name' is {describe(name)}, not a string")
     infos = _as_list(meta.get("dataset_info"), "dataset_info", where)
     total = 0
     splits: list[tuple[str, str, int | None]] = []
     for info in infos:
         if not isinstance(info, dict):
             raise InvalidInputError(f"{where}: field 'dataset_info' entries must be mappings")
-        config = str(info.get("config_name") or "default")
+        config = _label(info.get("config_name") or "default", "dataset_info.config_name", where)
         for split in _as_list(info.get("splits"), "dataset_info.splits", where):
             if not isinstance(split, dict) or "name" not in split:
                 raise InvalidInputError(f"{where}: field 'dataset_info.splits' entry without 'name'")
             count = split.get("num_examples")
-            if count is not None and (not isinstance(count, int) or count < 0):
+            if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
                 raise InvalidInputError(
                     f"{where}: field 'dataset_info.splits.num_examples' is {count!r}, not a count"
                 )
-            splits.append((config, str(split["name"]), count))
+            splits.append((config, _label(split["name"], "dataset_info.splits.name", where), count))
             total += count or 0
     for config_entry in _as_list(meta.get("configs"), "configs", where):
         if not isinstance(config_entry, dict) or "config_name" not in config_entry:
             raise InvalidInputError(f"{where}: field 'configs' entry without 'config_name'")
-        config = str(config_entry["config_name"])
+        config = _label(config_entry["config_name"], "configs.config_name", where)
         files = config_entry.get("data_files")
+        known = {(c, s) for c, s, _ in splits}
         for item in files if isinstance(files, list) else []:
-            if (
-                isinstance(item, dict)
-                and "split" in item
-                and (config, str(item["split"])) not in {(c, s) for c, s, _ in splits}
-            ):
-                splits.append((config, str(item["split"]), None))
+            if isinstance(item, dict) and "split" in item:
+                split_name = _label(item["split"], "configs.data_files.split", where)
+                if (config, split_name) not in known:
+                    known.add((config, split_name))
+                    splits.append((config, split_name, None))
     repo_index = graph.add_node(
         repo_id,
         kind="dataset",
-        name=str(name),
+        name=name,
         size=total or None,
-        domain=infer_domain([repo_id, str(name)], categories),
+        domain=infer_domain([repo_id, name], categories),
         categories=categories,
         licenses=licenses,
         date=date,
@@ -221,8 +235,7 @@ def _dataset_card(
     )
     repo_key = graph.keys[repo_index]
     graph.aliases.add_repo(repo_key)
-    if isinstance(name, str):
-        graph.aliases.add(name, repo_key)
+    graph.aliases.add(name, repo_key)
     for config, split, count in splits:
         config_key = f"{repo_key}:{quote_part(config)}"
         split_key = f"{config_key}@{quote_part(split)}"

@@ -21,11 +21,11 @@ export writes it).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from stemmatic.exceptions import InvalidInputError
+from stemmatic.lineage._files import describe, load_json, located, read_text
 from stemmatic.lineage.graph import Evidence, LineageGraph
 from stemmatic.lineage.importers._common import ImportReport, resolve_or_unresolved
 from stemmatic.lineage.relations import check_relation
@@ -35,21 +35,27 @@ __all__ = ["load_paper_jsonl"]
 
 def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise InvalidInputError(f"{path}: cannot read ({err.strerror})") from err
-    for number, line in enumerate(lines, start=1):
+    # Split on newlines only: JSON text may hold U+2028, which str.splitlines() also breaks at.
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InvalidInputError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+        row = load_json(line, f"{path}:{number}", one_line=True)
         if not isinstance(row, dict):
             raise InvalidInputError(f"{path}:{number}: a line must be a JSON object")
         rows.append((number, row))
     return rows
+
+
+def _text(meta: dict[str, Any], names: tuple[str, ...], where: str, default: str = "") -> str:
+    """The first of ``names`` present in ``meta``, which must be text (a number is written out)."""
+    for name in names:
+        value = meta.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidInputError(f"{where}: field 'meta_info.{name}' is {describe(value)}, not text")
+        return str(value)
+    return default
 
 
 def load_paper_jsonl(
@@ -71,20 +77,20 @@ def load_paper_jsonl(
             if not isinstance(name, str) or not name.strip():
                 raise InvalidInputError(f"{data_path}:{number}: field 'name' (or 'id') is missing")
             size = row.get("size", row.get("num_examples"))
-            licenses = row.get("license", row.get("licenses", []))
-            attrs: dict[str, Any] = row["attrs"] if isinstance(row.get("attrs"), dict) else {}
-            graph.add_node(
-                name,
-                kind=row.get("kind"),
-                name=row.get("display_name") or name,
-                categories=list(row.get("categories") or []),
-                source_kind=row.get("source_kind"),
-                **attrs,
-                size=size if isinstance(size, int) and size >= 0 else None,
-                domain=row.get("domain", row.get("category")),
-                licenses=[licenses] if isinstance(licenses, str) else list(licenses or []),
-                date=row.get("date", row.get("created_at")),
-            )
+            licenses = row.get("license", row.get("licenses"))
+            with located(f"{data_path}:{number}"):
+                graph._add_node(
+                    name,
+                    kind=row.get("kind"),
+                    name=row.get("display_name") or name,
+                    categories=row.get("categories"),
+                    source_kind=row.get("source_kind"),
+                    size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                    domain=row.get("domain", row.get("category")),
+                    licenses=[licenses] if isinstance(licenses, str) else licenses,
+                    date=row.get("date", row.get("created_at")),
+                    attrs=row["attrs"] if isinstance(row.get("attrs"), dict) else None,
+                )
             graph.aliases.add(name, graph.resolve(name) or name)
     for number, row in _jsonl(graph_path):
         report.records += 1
@@ -93,10 +99,11 @@ def load_paper_jsonl(
             if not isinstance(row.get(name), str) or not row[name].strip():
                 raise InvalidInputError(f"{where}: field {name!r} is missing or not a string")
         raw_meta = row.get("meta_info", "{}")
-        try:
-            meta = json.loads(raw_meta) if isinstance(raw_meta, str) else raw_meta
-        except json.JSONDecodeError as err:
-            raise InvalidInputError(f"{where}: field 'meta_info' is not a JSON string ({err.msg})") from err
+        meta = (
+            load_json(raw_meta, f"{where}: field 'meta_info'", one_line=True)
+            if isinstance(raw_meta, str)
+            else raw_meta
+        )
         if meta is None:
             meta = {}
         if not isinstance(meta, dict):
@@ -104,17 +111,22 @@ def load_paper_jsonl(
         relation = check_relation(
             str(meta.get("relation", meta.get("relationship", meta.get("type", "derived")))), where=where
         )
-        quote = str(meta.get("evidence", meta.get("quote", "")))
-        url = str(meta.get("url", meta.get("source_url", "")))
+        quote = _text(meta, ("evidence", "quote"), where)
+        url = _text(meta, ("url", "source_url"), where)
         confidence = meta.get("confidence", 1.0)
-        if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, (int, float))
+            or not 0 <= confidence <= 1
+        ):
             raise InvalidInputError(f"{where}: field 'meta_info.confidence' is {confidence!r}, not in [0, 1]")
-        source = resolve_or_unresolved(graph, row["source"], report)
-        target = resolve_or_unresolved(graph, row["target"], report)
+        with located(where):
+            source = resolve_or_unresolved(graph, row["source"], report)
+            target = resolve_or_unresolved(graph, row["target"], report)
         if source == target:
             report.self_inclusions.append((target, row["source"]))
             continue
-        kind = str(meta.get("source_kind", "llm"))
+        kind = _text(meta, ("source_kind",), where, "llm")
         try:
             if isinstance(meta.get("all_evidence"), list):
                 evidence = [Evidence.from_dict(e) for e in meta["all_evidence"]]
@@ -123,7 +135,9 @@ def load_paper_jsonl(
         except (InvalidInputError, KeyError, TypeError) as err:
             raise InvalidInputError(f"{where}: field 'meta_info' evidence: {err}") from None
         fraction = meta.get("fraction")
-        if fraction is not None and (not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1):
+        if fraction is not None and (
+            isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1
+        ):
             raise InvalidInputError(f"{where}: field 'meta_info.fraction' is {fraction!r}, not in [0, 1]")
         graph.add_edge(
             source,
