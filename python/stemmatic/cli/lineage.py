@@ -6,7 +6,6 @@ reads it).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -47,8 +46,10 @@ def _load(path: Path) -> Any:
 
 
 def _write_json(path: Path | None, data: Any) -> None:
+    from stemmatic.lineage._files import dumps_json
+
     if path is not None:
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        path.write_text(dumps_json(data, indent=1), encoding="utf-8")
         console.print(f"wrote {path}")
 
 
@@ -56,24 +57,23 @@ def read_texts(path: Path, field: str = "text") -> list[str]:
     """Documents of a ``.jsonl`` file (``field`` of each line) or a ``.txt`` file (one per line).
 
     Raises:
-        InvalidInputError: naming the file and line of a bad record.
+        InvalidInputError: naming the file and line of a bad record (bytes that are not UTF-8,
+            invalid or too deeply nested JSON, a missing or non-string field).
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise InvalidInputError(f"{path}: cannot read ({err.strerror})") from err
+    from stemmatic.lineage._files import load_json, read_text
+
+    text = read_text(path)
     if path.suffix != ".jsonl":
-        return [line for line in lines if line.strip()]
+        return [line for line in text.splitlines() if line.strip()]
     out = []
-    for number, line in enumerate(lines, start=1):
+    # Split on newlines only: JSON text may hold U+2028, which str.splitlines() also breaks at.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)[field]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise InvalidInputError(f"{path}:{number}: no string field {field!r} ({err})") from err
+        record = load_json(line, f"{path}:{number}", one_line=True)
+        value = record.get(field) if isinstance(record, dict) else None
         if not isinstance(value, str):
-            raise InvalidInputError(f"{path}:{number}: field {field!r} is not a string")
+            raise InvalidInputError(f"{path}:{number}: no string field {field!r}")
         out.append(value)
     return out
 
@@ -355,6 +355,7 @@ def sample(
 ) -> None:
     """Sample a diverse, deduplicated mixture from root sources; report Vendi vs a baseline; attribution."""
     from stemmatic.lineage import attribution, propagate_contamination, root_sample
+    from stemmatic.lineage._files import dumps_json
 
     graph = _load(graph_path)
     try:
@@ -380,7 +381,7 @@ def sample(
         _fail(err)
     with output.open("w", encoding="utf-8") as out:
         for root, row, text in result.texts:
-            out.write(json.dumps({"root": root, "row": row, "text": text}, ensure_ascii=False) + "\n")
+            out.write(dumps_json({"root": root, "row": row, "text": text}) + "\n")
     summary = result.to_dict()
     summary["attribution"] = attribution(graph, result.roots)
     attribution_path = output.with_suffix(".attribution.json")
@@ -411,6 +412,7 @@ def export(
 ) -> None:
     """Write the graph in another format."""
     from stemmatic.lineage import export as ex
+    from stemmatic.lineage._files import dumps_json
 
     graph = _load(graph_path)
     try:
@@ -424,11 +426,9 @@ def export(
             ex.write_graphml(graph, output)
         elif fmt == "openlineage":
             events = ex.openlineage_events(graph)
-            output.write_text(
-                "\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n", encoding="utf-8"
-            )
+            output.write_text("\n".join(dumps_json(e) for e in events) + "\n", encoding="utf-8")
         elif fmt == "prov":
-            output.write_text(json.dumps(ex.prov_json(graph), ensure_ascii=False, indent=1), encoding="utf-8")
+            output.write_text(dumps_json(ex.prov_json(graph), indent=1), encoding="utf-8")
         elif fmt == "dot":
             output.write_text(ex.to_dot(graph), encoding="utf-8")
         elif fmt == "mermaid":
