@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / "data"
-RESULTS_DIR = BENCH_DIR / "results"
+# `make bench-smoke` points both at a temporary folder, so a smoke run never
+# replaces the recorded results or reuses full-size cached inputs.
+DATA_DIR = Path(os.environ.get("STEMMATIC_BENCH_DATA") or BENCH_DIR / "data")
+RESULTS_DIR = Path(os.environ.get("STEMMATIC_BENCH_RESULTS") or BENCH_DIR / "results")
 
 
 def machine() -> str:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import write_results
 from stemmatic.lineage import LineageGraph, depths, hygiene_report, impact, propagate_contamination
 from stemmatic.lineage.relations import RELATIONS, TRANSMISSION
 
-RESULTS = Path(__file__).resolve().parent / "results" / "lineage.md"
 DATASET_RELATIONS = [r for r in RELATIONS if r not in ("trained_on", "finetune", "adapter", "quantized")]
 
 
@@ -213,8 +213,7 @@ def write(results: list[dict[str, object]], command: str, seed: int) -> None:
         "Single runs on a shared 2-core machine; ratios are from the same process.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    write_results("lineage", "\n".join(lines))
     print("\n".join(lines))
 
 
