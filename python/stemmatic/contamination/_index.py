@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 
 from stemmatic import _core
 from stemmatic._arrow import TextInput, as_text_column
+from stemmatic._atomic import write_bytes_atomically, write_error
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import InputFile, iter_chunks, resolve_inputs
 from stemmatic.minhash import DEFAULT_SEED
@@ -49,6 +51,12 @@ HITS_SCHEMA = pa.schema(
 )
 
 _STATUS_NAMES = ("indexed", "missing", "empty", "too_short")
+
+#: Bounds on parameters the engine stores as 32-bit counts or that no real use exceeds.
+_MAX_COUNT = 2**32 - 1
+_MAX_WORKERS = 4096
+#: Nesting allowed in an index's build metadata (ours is 4 deep).
+_MAX_METADATA_DEPTH = 32
 
 
 @dataclass
@@ -116,15 +124,69 @@ class ContaminationIndex:
         if not path.is_file():
             raise InvalidInputError(f"{path}: no such index file")
         try:
-            return cls(_core.NgramIndex.load(str(path)))
+            index = cls(_core.NgramIndex.load(str(path)))
         except InvalidInputError as err:
-            raise InvalidInputError(f"{path}: {err}") from None
+            message = str(err)
+            # The engine's message names the file already where it can.
+            raise InvalidInputError(message if str(path) in message else f"{path}: {message}") from None
+        problem = index._problem()
+        if problem is not None:
+            raise InvalidInputError(f"{path}: not a valid stemmatic n-gram index: {problem}")
+        return index
+
+    def _problem(self) -> str | None:
+        """What is wrong with names and metadata the engine's own checks let through, or None.
+
+        The engine checks the layout (sizes, offsets, checksum); a crafted file
+        with a valid checksum can still carry millions of empty or repeated
+        benchmark names (each becomes a report row) or metadata nested too
+        deep to parse.
+        """
+        core = self._core
+        for kind, names in (("benchmark", core.benchmarks), ("field", core.fields)):
+            if any(not name for name in names):
+                return f"an empty {kind} name"
+            if len(set(names)) != len(names):
+                return f"a {kind} name appears twice"
+        metadata = core.metadata
+        info = _parse_metadata(metadata)
+        if metadata and info is None:
+            return f"its build metadata is not a JSON object nested at most {_MAX_METADATA_DEPTH} deep"
+        info = info or {}
+        bench_ids, field_ids, _, _ = core.entry_arrays()
+        logged = info.get("benchmarks")
+        if isinstance(logged, list):
+            logged_names = [b.get("name") if isinstance(b, dict) else None for b in logged]
+            if logged_names != core.benchmarks:
+                return "its benchmark names differ from those in its build metadata"
+        elif len(np.unique(bench_ids)) != len(core.benchmarks):
+            # Without a build log every benchmark must have an entry.
+            return f"{len(core.benchmarks)} benchmark names for the entries of {len(np.unique(bench_ids))}"
+        parameters = info.get("parameters")
+        fields = parameters.get("fields") if isinstance(parameters, dict) else None
+        if isinstance(fields, list):
+            if fields != core.fields:
+                return "its field names differ from those in its build metadata"
+        elif len(np.unique(field_ids)) != len(core.fields):
+            return f"{len(core.fields)} field names for the entries of {len(np.unique(field_ids))}"
+        stats = core.stats
+        if stats["items"] > self.num_entries or stats["entries_without_ngrams"] > self.num_entries:
+            return "its item counts exceed its entries"
+        return None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the index to ``path`` (atomically)."""
+        """Write the index to ``path`` (atomically: a failed write leaves no file, not even a temporary one).
+
+        Raises:
+            StemmaticError: the file cannot be written (disk full, a directory
+                of that name, no permission), naming the path.
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._core.save(str(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_error(path, "index", err) from err
+        write_bytes_atomically(path, self._core.to_bytes(), "index")
         return path
 
     @classmethod
@@ -187,12 +249,7 @@ class ContaminationIndex:
     @property
     def build_info(self) -> dict[str, Any]:
         """What :func:`build_index` recorded: parameters and, per benchmark, sources and row counts."""
-        text = self._core.metadata
-        try:
-            info = json.loads(text) if text else {}
-        except json.JSONDecodeError:
-            info = {}
-        return info if isinstance(info, dict) else {}
+        return _parse_metadata(self._core.metadata) or {}
 
     def entries(self) -> pa.Table:
         """One row per entry: ``benchmark``, ``item_id``, ``field``, ``item_ngrams``, ``item_tokens``."""
@@ -242,6 +299,7 @@ class ContaminationIndex:
     ) -> _RawHits:
         """The hits of ``texts`` as numpy columns (row, entry, ...); what :meth:`scan` tabulates."""
         _check_thresholds(min_ngrams, min_coverage)
+        check_workers(workers)
         column = as_text_column(texts)
         rows, entries, matched, coverage, offsets, starts, ends, null_rows = self._core.scan(
             column, min_ngrams=min_ngrams, min_coverage=min_coverage, tokenizer=tokenizer, workers=workers
@@ -325,9 +383,44 @@ class _RawHits:
         return list(zip(self.span_starts[lo:hi].tolist(), self.span_ends[lo:hi].tolist(), strict=True))
 
 
+def _parse_metadata(text: str) -> dict[str, Any] | None:
+    """Build metadata as a dict; None if it is not a JSON object or nests deeper than ``_MAX_METADATA_DEPTH``.
+
+    The depth is counted before parsing: ``json.loads`` recurses once per level.
+    """
+    if not text:
+        return None
+    outside_strings = _JSON_STRING.sub("", text)
+    opens = np.frombuffer(outside_strings.encode("utf-8", "surrogatepass"), np.uint8)
+    steps = (
+        (opens == ord("[")).astype(np.int64) + (opens == ord("{")) - (opens == ord("]")) - (opens == ord("}"))
+    )
+    if len(steps) and int(np.cumsum(steps).max()) > _MAX_METADATA_DEPTH:
+        return None
+    try:
+        info = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def check_workers(workers: int | None) -> None:
+    """Refuse a thread count that is negative or absurd (``None`` and 0: all CPUs)."""
+    if workers is not None and not 0 <= workers <= _MAX_WORKERS:
+        raise ParameterError(
+            f"invalid parameter `workers`: {workers}; must be between 1 and {_MAX_WORKERS} "
+            "(0 or none: STEMMATIC_NUM_THREADS or all CPUs)"
+        )
+
+
 def _check_thresholds(min_ngrams: int, min_coverage: float) -> None:
-    if min_ngrams < 1:
-        raise ParameterError(f"invalid parameter `min_ngrams`: {min_ngrams}; must be at least 1")
+    if not 1 <= min_ngrams <= _MAX_COUNT:
+        raise ParameterError(
+            f"invalid parameter `min_ngrams`: {min_ngrams}; must be between 1 and {_MAX_COUNT}"
+        )
     if not 0.0 <= min_coverage <= 1.0:
         raise ParameterError(f"invalid parameter `min_coverage`: {min_coverage}; must be in [0, 1]")
 
@@ -349,10 +442,12 @@ class _Builder:
             raise ParameterError("invalid parameter `fields`: give at least one field to index")
         if len(set(fields)) != len(fields):
             raise ParameterError(f"invalid parameter `fields`: {fields} names a field twice")
-        if ngram < 1:
-            raise ParameterError(f"invalid parameter `ngram`: {ngram}; must be at least 1")
-        if min_tokens < 1:
-            raise ParameterError(f"invalid parameter `min_tokens`: {min_tokens}; must be at least 1")
+        if not 1 <= ngram <= _MAX_COUNT:
+            raise ParameterError(f"invalid parameter `ngram`: {ngram}; must be between 1 and {_MAX_COUNT}")
+        if not 1 <= min_tokens <= _MAX_COUNT:
+            raise ParameterError(
+                f"invalid parameter `min_tokens`: {min_tokens}; must be between 1 and {_MAX_COUNT}"
+            )
         if tokenizer not in ("words", "whitespace", "chars"):
             raise ParameterError(
                 f'invalid parameter `tokenizer`: {tokenizer!r}; expected "words", "whitespace" or "chars"'
@@ -426,10 +521,11 @@ class _Builder:
     ) -> ContaminationIndex:
         for benchmark in self.benchmarks:
             self.check_benchmark(benchmark, [])
-        if max_item_frequency is not None and max_item_frequency < 1:
+        if max_item_frequency is not None and not 1 <= max_item_frequency < 2**63:
             raise ParameterError(
-                f"invalid parameter `max_item_frequency`: {max_item_frequency}; must be at least 1"
+                f"invalid parameter `max_item_frequency`: {max_item_frequency}; must be between 1 and 2**63 - 1"
             )
+        check_workers(workers)
         lengths = [len(t) for t in self.texts]
         core, status = _core.NgramIndex.build(
             benchmarks=self.benchmarks,
@@ -608,6 +704,8 @@ def build_index(
     if not named:
         raise ParameterError("no benchmark given")
     names = [n for n, _ in named]
+    if any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ParameterError(f"benchmark names must not be empty, got {names}; name them with --name")
     if len(set(names)) != len(names):
         raise ParameterError(f"benchmark names must be distinct, got {names}; name them with --name")
     builder = _Builder(fields, id_field, ngram, tokenizer, seed, min_tokens)

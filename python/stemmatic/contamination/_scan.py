@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
-from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
+from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds, check_workers
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import (
     Chunk,
@@ -37,6 +39,8 @@ Progress = Callable[[int, int], None]
 
 _TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary())
 _ROW_ERROR = re.compile(r"^row (\d+): (.*)$", re.DOTALL)
+#: Where the outputs are written until the scan has succeeded.
+_STAGING = ".partial"
 
 
 @dataclass
@@ -98,8 +102,11 @@ def scan_corpus(
         The report, also written to ``OUT/report.json``.
     """
     _check_thresholds(min_ngrams, min_coverage)
+    check_workers(workers)
     if output_format not in ("parquet", "jsonl"):
         raise ParameterError(f"invalid output format {output_format!r}; expected 'parquet' or 'jsonl'")
+    if not 1 <= batch_rows <= 2**31 - 1:
+        raise ParameterError(f"invalid parameter `batch_rows`: {batch_rows}; must be between 1 and 2**31 - 1")
     timer = StageTimer()
     with timer.stage("load_index"):
         if not isinstance(index, ContaminationIndex):
@@ -113,99 +120,113 @@ def scan_corpus(
             "scan with the index's tokenizer or rebuild the index"
         )
     files = resolve_inputs(inputs)
-    out_dir = prepare_output_dir(out, overwrite=overwrite)
-    write_outputs = remove or gpt3_cut_mode
-    rejected = RejectedWriter(out_dir / "rejected")
-    clean = MirroredWriter(out_dir / "clean", files, output_format) if write_outputs else None
-    removed = MirroredWriter(out_dir / "removed", files, output_format) if write_outputs else None
-    clean_schemas: dict[int, pa.Schema] = {}
-    removed_schemas: dict[int, pa.Schema] = {}
+    with contextlib.nullcontext(prepare_output_dir(out, overwrite=overwrite)) as out_dir:
+        # Every output is written under OUT/.partial/ and moved into OUT when
+        # the scan has succeeded: a failed or killed scan leaves nothing that
+        # looks like a result.
+        staging = out_dir / _STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        write_outputs = remove or gpt3_cut_mode
+        rejected = RejectedWriter(staging / "rejected")
+        clean = MirroredWriter(staging / "clean", files, output_format) if write_outputs else None
+        removed = MirroredWriter(staging / "removed", files, output_format) if write_outputs else None
+        ids = _DocIds(id_column)
+        clean_schemas: dict[int, pa.Schema] = {}
+        removed_schemas: dict[int, pa.Schema] = {}
 
-    entry_bench = index.benchmark_of_entries()
-    num_benchmarks = len(index.benchmarks)
-    bench_docs = np.zeros(num_benchmarks, np.int64)
-    bench_hits = np.zeros(num_benchmarks, np.int64)
-    hit_entries: list[np.ndarray] = []
-    hit_coverage: list[np.ndarray] = []
-    hit_doc_ids: list[pa.Array] = []
-    hits_writer: pq.ParquetWriter | None = None
-    hits_schema = HITS_SCHEMA
-    totals = _Totals()
-    columns = None if write_outputs else [text_column, *([id_column] if id_column else [])]
+        entry_bench = index.benchmark_of_entries()
+        num_benchmarks = len(index.benchmarks)
+        bench_docs = np.zeros(num_benchmarks, np.int64)
+        bench_hits = np.zeros(num_benchmarks, np.int64)
+        hit_entries: list[np.ndarray] = []
+        hit_coverage: list[np.ndarray] = []
+        hit_doc_ids: list[pa.Array] = []
+        hits_writer: pq.ParquetWriter | None = None
+        hits_schema = HITS_SCHEMA
+        totals = _Totals()
+        columns = None if write_outputs else [text_column, *([id_column] if id_column else [])]
 
-    try:
-        with timer.stage("scan"):
-            # Read ahead on a background thread: the next batch is decoded
-            # while the engine scans this one.
-            for chunk in prefetch(
-                iter_chunks(
-                    files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
-                )
-            ):
-                batch = chunk.batch
-                texts = _text_column(chunk, text_column)
-                if id_column is not None and id_column not in batch.schema.names:
-                    raise InvalidInputError(f"{chunk.file.path}: id column {id_column!r} not found")
-                raw = _scan_chunk(index, chunk, texts, min_ngrams, min_coverage, workers)
-                totals.rows += batch.num_rows
-                totals.text_bytes += int(pc.sum(pc.binary_length(texts)).as_py() or 0)
-                totals.null_rows += raw.null_rows
-                totals.hits += len(raw)
-                rows = raw.rows.astype(np.int64)
-                if len(raw):
-                    doc_ids = (
-                        batch.column(id_column).take(pa.array(rows))
-                        if id_column is not None
-                        else pa.array(rows + chunk.global_row, pa.int64())
+        succeeded = False
+        try:
+            with timer.stage("scan"):
+                # Read ahead on a background thread: the next batch is decoded
+                # while the engine scans this one.
+                for chunk in prefetch(
+                    iter_chunks(
+                        files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
                     )
-                    table = index.tabulate(raw, doc_ids)
-                    if hits_writer is None:
-                        hits_schema = table.schema
-                        hits_writer = pq.ParquetWriter(out_dir / "hits.parquet", hits_schema)
-                    hits_writer.write_table(table.cast(hits_schema))
-                    hit_entries.append(raw.entries.astype(np.int64))
-                    hit_coverage.append(raw.coverage)
-                    hit_doc_ids.append(doc_ids.cast(hits_schema.field("doc_id").type))
-                    pairs = np.unique(rows * num_benchmarks + entry_bench[raw.entries])
-                    bench_docs += np.bincount(pairs % num_benchmarks, minlength=num_benchmarks)
-                    bench_hits += np.bincount(entry_bench[raw.entries], minlength=num_benchmarks)
-                contaminated = np.unique(rows)
-                totals.contaminated_rows += len(contaminated)
+                ):
+                    batch = chunk.batch
+                    texts = _text_column(chunk, text_column)
+                    batch_ids = ids.of(chunk)
+                    raw = _scan_chunk(index, chunk, texts, min_ngrams, min_coverage, workers)
+                    totals.rows += batch.num_rows
+                    totals.text_bytes += int(pc.sum(pc.binary_length(texts)).as_py() or 0)
+                    totals.null_rows += raw.null_rows
+                    totals.hits += len(raw)
+                    rows = raw.rows.astype(np.int64)
+                    if len(raw):
+                        doc_ids = (
+                            batch_ids.take(pa.array(rows))
+                            if batch_ids is not None
+                            else pa.array(rows + chunk.global_row, pa.int64())
+                        )
+                        table = index.tabulate(raw, doc_ids)
+                        if hits_writer is None:
+                            hits_schema = table.schema
+                            hits_writer = pq.ParquetWriter(staging / "hits.parquet", hits_schema)
+                        hits_writer.write_table(table.cast(hits_schema))
+                        hit_entries.append(raw.entries.astype(np.int64))
+                        hit_coverage.append(raw.coverage)
+                        hit_doc_ids.append(doc_ids.cast(hits_schema.field("doc_id").type))
+                        pairs = np.unique(rows * num_benchmarks + entry_bench[raw.entries])
+                        bench_docs += np.bincount(pairs % num_benchmarks, minlength=num_benchmarks)
+                        bench_hits += np.bincount(entry_bench[raw.entries], minlength=num_benchmarks)
+                    contaminated = np.unique(rows)
+                    totals.contaminated_rows += len(contaminated)
+                    if clean is not None and removed is not None:
+                        _split_chunk(
+                            chunk, texts, raw, contaminated, gpt3_cut_mode, clean, removed, totals,
+                            clean_schemas, removed_schemas, text_column,
+                        )  # fmt: skip
+                    if progress is not None:
+                        progress(totals.rows, totals.text_bytes)
+            with timer.stage("write"):
+                if hits_writer is None:
+                    hits_schema = HITS_SCHEMA.set(0, pa.field("doc_id", ids.type))
+                    pq.write_table(hits_schema.empty_table(), staging / "hits.parquet")
+                else:
+                    hits_writer.close()
+                    hits_writer = None
+                items = _items_table(index, hit_entries, hit_coverage, hit_doc_ids, hits_schema)
+                pq.write_table(items, staging / "items.parquet")
                 if clean is not None and removed is not None:
-                    _split_chunk(
-                        chunk, texts, raw, contaminated, gpt3_cut_mode, clean, removed, totals,
-                        clean_schemas, removed_schemas, text_column,
-                    )  # fmt: skip
-                if progress is not None:
-                    progress(totals.rows, totals.text_bytes)
-        with timer.stage("write"):
-            if hits_writer is None:
-                id_type = _id_type(files, id_column)
-                hits_schema = HITS_SCHEMA.set(0, pa.field("doc_id", id_type))
-                pq.write_table(hits_schema.empty_table(), out_dir / "hits.parquet")
-            else:
+                    clean.close(clean_schemas)
+                    removed.close(removed_schemas)
+                rejected.close()
+                for name in ("hits.parquet", "items.parquet", "clean", "removed", "rejected"):
+                    if (staging / name).exists():
+                        os.replace(staging / name, out_dir / name)
+                staging.rmdir()
+            succeeded = True
+        finally:
+            if hits_writer is not None:
                 hits_writer.close()
-                hits_writer = None
-            items = _items_table(index, hit_entries, hit_coverage, hit_doc_ids, hits_schema)
-            pq.write_table(items, out_dir / "items.parquet")
-            if clean is not None and removed is not None:
-                clean.close(clean_schemas)
-                removed.close(removed_schemas)
-    finally:
-        if hits_writer is not None:
-            hits_writer.close()
-        rejected.close()
+            rejected.close()
+            if not succeeded:
+                shutil.rmtree(staging, ignore_errors=True)
 
-    report = _report(
-        index, index_path, files, totals, items, bench_docs, bench_hits, timer, rejected.count,
-        dict(
-            inputs=[str(p) for p in inputs], text_column=text_column, id_column=id_column,
-            min_ngrams=min_ngrams, min_coverage=min_coverage, remove=remove, gpt3_cut=gpt3_cut_mode,
-            output_format=output_format, on_error=on_error, workers=workers,
-        ),
-    )  # fmt: skip
-    write_report(out_dir / "report.json", report)
-    return report
+        report = _report(
+            index, index_path, files, totals, items, bench_docs, bench_hits, timer, rejected.count,
+            dict(
+                inputs=[str(p) for p in inputs], text_column=text_column, id_column=id_column,
+                min_ngrams=min_ngrams, min_coverage=min_coverage, remove=remove, gpt3_cut=gpt3_cut_mode,
+                output_format=output_format, on_error=on_error, workers=workers,
+            ),
+        )  # fmt: skip
+        write_report(out_dir / "report.json", report)
+        return report
 
 
 def _text_column(chunk: Chunk, name: str) -> pa.Array:
@@ -304,12 +325,87 @@ def _split_chunk(
         totals.removed_reasons[reason] = totals.removed_reasons.get(reason, 0) + 1
 
 
-def _id_type(files: Sequence[Any], id_column: str | None) -> pa.DataType:
-    if id_column is None:
-        return pa.int64()
-    for chunk in iter_chunks(files[:1], columns=[id_column], batch_rows=1):
-        return chunk.batch.schema.field(id_column).type
-    return pa.int64()
+class _DocIds:
+    """The ``--id-column`` of each batch, checked: one type across all inputs, no null, NaN or nested id.
+
+    Integers are read as int64, texts as string, binary as binary, floats as
+    float64, so shards that store one kind of id with different widths agree.
+    """
+
+    def __init__(self, column: str | None) -> None:
+        self.column = column
+        #: The id type of the first batch, and where it came from.
+        self.type: pa.DataType = pa.int64()
+        self.first: str | None = None
+
+    def of(self, chunk: Chunk) -> pa.Array | None:
+        """The checked ids of ``chunk`` (None without an id column)."""
+        if self.column is None:
+            return None
+        name = self.column
+        if name not in chunk.batch.schema.names:
+            raise InvalidInputError(f"{chunk.file.path}: id column {name!r} not found")
+        values = chunk.batch.column(name)
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        kind = values.type
+        target: pa.DataType | None = None
+        if pa.types.is_integer(kind):
+            target = pa.int64()
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            target = pa.string()
+        elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
+            target = pa.binary()
+        elif pa.types.is_floating(kind):
+            target = pa.float64()
+        elif pa.types.is_null(kind):
+            target = None
+        else:
+            raise InvalidInputError(
+                f"{_row_name(chunk, 0)}: id column {name!r} has type {kind}; "
+                "ids must be integers, numbers or strings"
+            )
+        if values.null_count:
+            row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+            raise InvalidInputError(f"{_row_name(chunk, row)}: id column {name!r} is null")
+        assert target is not None  # a null-typed column is all null
+        try:
+            values = values.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            bad = _first_uncastable(values, target)
+            raise InvalidInputError(
+                f"{_row_name(chunk, bad)}: id column {name!r}: {values[bad].as_py()!r} does not fit {target}"
+            ) from err
+        if pa.types.is_floating(target):
+            nan = np.isnan(values.to_numpy(zero_copy_only=False))
+            if nan.any():
+                raise InvalidInputError(
+                    f"{_row_name(chunk, int(np.flatnonzero(nan)[0]))}: id column {name!r} is NaN"
+                )
+        if self.first is None:
+            self.type, self.first = target, str(chunk.file.path)
+        elif target != self.type:
+            raise InvalidInputError(
+                f"{_row_name(chunk, 0)}: id column {name!r} holds {target} ids here but {self.type} ids "
+                f"in {self.first}; ids must have one type across the inputs"
+            )
+        return values
+
+
+def _row_name(chunk: Chunk, row: int) -> str:
+    """``file: line N`` (JSONL) or ``file: row N`` (Parquet) of a row of ``chunk``."""
+    if chunk.lines is not None:
+        return f"{chunk.file.path}: line {chunk.lines[row].as_py()}"
+    return f"{chunk.file.path}: row {chunk.file_row + row}"
+
+
+def _first_uncastable(values: pa.Array, target: pa.DataType) -> int:
+    for row in range(len(values)):
+        try:
+            values.slice(row, 1).cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return row
+    return 0
 
 
 def _items_table(
@@ -356,17 +452,35 @@ def _report(
 ) -> dict[str, Any]:
     from stemmatic import __version__
 
+    # Counted per benchmark in one pass over the entries (an index may hold many benchmarks).
+    num_benchmarks = len(index.benchmarks)
+    entry_bench = index.benchmark_of_entries()
     contaminated_entry = np.asarray(items["num_docs"]) > 0
-    bench_names = np.asarray(items["benchmark"].to_pylist(), dtype=object)
-    item_ids = np.asarray(items["item_id"].to_pylist(), dtype=object)
+    item_codes = np.asarray(
+        pc.dictionary_encode(items["item_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False),
+        np.int64,
+    )
+    stride = int(item_codes.max()) + 1 if len(item_codes) else 1
+    item_keys = entry_bench * stride + item_codes
+
+    def per_benchmark(mask: np.ndarray | None, distinct_items: bool) -> np.ndarray:
+        benches = entry_bench if mask is None else entry_bench[mask]
+        if distinct_items:
+            keys = item_keys if mask is None else item_keys[mask]
+            benches = np.unique(keys) // stride
+        return np.bincount(benches, minlength=num_benchmarks)
+
+    entries_of = per_benchmark(None, False)
+    items_of = per_benchmark(None, True)
+    entries_hit = per_benchmark(contaminated_entry, False)
+    items_hit = per_benchmark(contaminated_entry, True)
     benchmarks = {}
     for number, name in enumerate(index.benchmarks):
-        mine = bench_names == name
         benchmarks[name] = {
-            "entries": int(mine.sum()),
-            "items": len(set(item_ids[mine].tolist())),
-            "entries_contaminated": int((mine & contaminated_entry).sum()),
-            "items_contaminated": len(set(item_ids[mine & contaminated_entry].tolist())),
+            "entries": int(entries_of[number]),
+            "items": int(items_of[number]),
+            "entries_contaminated": int(entries_hit[number]),
+            "items_contaminated": int(items_hit[number]),
             "docs_contaminated": int(bench_docs[number]),
             "docs_contaminated_pct": round(100.0 * int(bench_docs[number]) / totals.rows, 4)
             if totals.rows
