@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.cli._options import RayAddress, SparkMaster
@@ -122,6 +123,7 @@ def index(
 
 @app.command()
 def scan(
+    ctx: typer.Context,
     inputs: Annotated[
         list[Path], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")
     ],
@@ -183,6 +185,7 @@ def scan(
     with _clean_errors():
         check_on_error(on_error)
         if engine != "local":
+            refuse_local_only_options(engine, workers=workers, batch_rows=given(ctx, "batch_rows"))
             _scan_on_engine(
                 engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,
                 remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
@@ -262,25 +265,21 @@ def _scan_on_engine(
     from stemmatic.engines._scan import ScanParams
     from stemmatic.exceptions import ParameterError
 
-    if gpt3_cut or fmt != "parquet" or on_error != "raise":
-        raise ParameterError(
-            f"--engine {engine} writes hits/ (and with --remove clean/, removed/) as Parquet; "
-            "--gpt3-cut, --format jsonl and --on-error skip run on the local engine only"
-        )
+    if gpt3_cut:
+        raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
+    if fmt not in ("parquet", "jsonl"):
+        raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
     params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
     paths = [str(p) for p in inputs]
+    common: dict[str, Any] = {"params": params, "overwrite": overwrite, "on_error": on_error, "fmt": fmt}
     if engine == "ray":
         from stemmatic.engines.ray import scan_to_directory as run_ray
 
-        report = run_ray(
-            paths, str(index_path), str(output), params=params, address=ray_address, overwrite=overwrite
-        )
+        report = run_ray(paths, str(index_path), str(output), address=ray_address, **common)
     elif engine == "spark":
         from stemmatic.engines.spark import scan_to_directory as run_spark
 
-        report = run_spark(
-            paths, str(index_path), str(output), params=params, master=spark_master, overwrite=overwrite
-        )
+        report = run_spark(paths, str(index_path), str(output), master=spark_master, **common)
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]
@@ -288,4 +287,5 @@ def _scan_on_engine(
         f"contamination scan ({engine}) → {output}: {rows['input']:,} documents, "
         f"{rows['contaminated']:,} contaminated, {report['hits']:,} hits"
         + (f"; clean {rows['clean']:,} + removed {rows['removed']:,}" if remove else "")
+        + (f"; rejected lines {rows['rejected_lines']:,}" if rows["rejected_lines"] else "")
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import RayAddress, SparkMaster
 from stemmatic.exceptions import StemmaticError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def dedup(
+    ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
@@ -105,6 +107,13 @@ def dedup(
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
+            refuse_local_only_options(
+                engine,
+                resume=resume,
+                workers=workers,
+                memory_limit=given(ctx, "memory_limit"),
+                emit_pairs=emit_pairs,
+            )
             _run_engine(
                 engine, inputs, output, config, ray_address, spark_master, max_cluster_size, overwrite
             )
@@ -168,5 +177,5 @@ def _run_engine(
     rows = report["rows"]
     literal_console().print(
         f"stemmatic dedup ({engine}) → {output}: {rows['input']:,} rows, kept {rows['kept']:,}, "
-        f"removed {rows['removed']:,}, clusters {report['clusters']['count']:,}"
+        f"removed {rows['removed']:,}, rejected {rows['rejected']:,}, clusters {report['clusters']['count']:,}"
     )

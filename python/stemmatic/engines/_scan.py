@@ -285,7 +285,12 @@ def run_scan(
 
 
 def scan_report(
-    engine: str, inputs: Sequence[str], index_path: str | None, params: ScanParams, stats: dict[str, Any]
+    engine: str,
+    inputs: Sequence[str],
+    index_path: str | None,
+    params: ScanParams,
+    stats: dict[str, Any],
+    rejected: int = 0,
 ) -> dict[str, Any]:
     """``report.json`` of an engine scan run: the local report's row and hit counts."""
     from stemmatic import __version__
@@ -297,6 +302,7 @@ def scan_report(
     }
     if params.remove:
         rows.update(clean=stats["clean_rows"], removed=stats["removed_rows"])
+    rows["rejected_lines"] = rejected
     return {
         "command": "contamination scan",
         "stemmatic_version": __version__,
@@ -305,5 +311,9 @@ def scan_report(
         "parameters": {**asdict(params), "index": index_path},
         "rows": rows,
         "hits": stats["hits"],
-        "outputs": {"hits": "hits/", **({"clean": "clean/", "removed": "removed/"} if params.remove else {})},
+        "outputs": {
+            "hits": "hits/",
+            **({"clean": "clean/", "removed": "removed/"} if params.remove else {}),
+            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
+        },
     }

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,14 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
+from stemmatic.engines._read import (
+    ColumnRules,
+    InputLayout,
+    ReadShard,
+    ShardInfo,
+    clean_engine_errors,
+    conform,
+)
 from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
 
 if TYPE_CHECKING:
@@ -53,6 +61,9 @@ if TYPE_CHECKING:
     import ray.data
 
     from stemmatic.contamination import ContaminationIndex
+    from stemmatic.engines._common import Locate
+    from stemmatic.engines._directory import EngineIO
+    from stemmatic.io import InputFile, OutputFormat
 
 __all__ = ["RayBackend", "dedup", "dedup_split", "scan", "scan_split"]
 
@@ -60,16 +71,45 @@ _SIDE = "_stemmatic_side"
 _BLOB = "_stemmatic_blob"
 
 
-def _read_inputs(files: Any, address: str | None) -> tuple[Any, list[str]]:
-    """Start or join Ray and read the resolved input files as one Dataset."""
-    from stemmatic.engines._common import input_paths
-
+def _start(address: str | None) -> Any:
+    """Join the Ray cluster at ``address`` (or start a local one) once per process."""
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    fmt, paths = input_paths(files, "ray")
-    ds = ray.data.read_parquet(paths) if fmt == "parquet" else ray.data.read_json(paths, lines=True)
-    return ds, paths
+    return ray
+
+
+def _read_task(reader: ReadShard, index: int) -> tuple[pa.Table | None, ShardInfo]:
+    return reader.table(index)
+
+
+def _conform_task(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    return conform(table, schema)
+
+
+def _read_inputs(
+    files: Sequence[InputFile], address: str | None, rules: ColumnRules, on_error: str
+) -> tuple[Any, InputLayout, list[ShardInfo]]:
+    """Read the resolved input files as one Dataset, one Ray task per file, with the local reader.
+
+    The driver waits for every file's :class:`ShardInfo` (small) and raises
+    the first file's error; the tables stay in the object store. Paths are
+    resolved here, so Ray's own (fsspec) file listing is never used.
+    """
+    ray = _start(address)
+    reader = ray.put(ReadShard(tuple(files), rules, on_error))
+    read = ray.remote(num_returns=2)(_read_task)
+    pending = [read.remote(reader, index) for index in range(len(files))]
+    infos: list[ShardInfo] = ray.get([info for _, info in pending])
+    layout = InputLayout.combine(files, infos, rules)
+    conform_remote = ray.remote(_conform_task)
+    refs = [
+        table if info.schema == layout.schema else conform_remote.remote(table, layout.schema)
+        for (table, _), info in zip(pending, infos, strict=True)
+        if info.rows
+    ]
+    ds = ray.data.from_arrow_refs(refs) if refs else ray.data.from_arrow(layout.schema.empty_table())
+    return ds, layout, infos
 
 
 def _ray() -> Any:
@@ -286,10 +326,15 @@ def dedup_split(
         ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
         ``cluster_id``, ``is_kept``) as Ray datasets, and ``stats``.
     """
-    cfg = build_config(config, overrides)
+    return _dedup_split(ds, build_config(config, overrides), options or EngineOptions())
+
+
+def _dedup_split(
+    ds: ray.data.Dataset, cfg: DedupConfig, options: EngineOptions, locate: Locate | None = None
+) -> EngineDedupResult[ray.data.Dataset]:
     backend = RayBackend()
-    with _ordered():
-        result = run_dedup(backend, ds, cfg, cfg.banding(), options or EngineOptions())
+    with _ordered(), clean_engine_errors():
+        result = run_dedup(backend, ds, cfg, cfg.banding(), options, locate)
         # Outputs in row order, like the local engine's; the row number is internal.
         kept = result.kept.sort(ROW).drop_columns([ROW]).materialize()
         removed = result.removed.sort(ROW).drop_columns([ROW]).materialize()
@@ -320,26 +365,27 @@ def dedup_to_directory(
     """What ``stemmatic dedup --engine ray`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
 
     Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``)
-    or starts a local one; returns the report.
+    or starts a local one; returns the report. The inputs are read by the
+    local engine's reader, so ``config.on_error`` applies (rejected lines go
+    to ``rejected/``), as does ``config.fmt`` for ``kept/`` and ``removed/``.
     """
-    from pathlib import Path
-
-    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+    from stemmatic.engines._directory import dedup_directory
 
     _ray()  # a missing extra fails here, before any file is touched
-    files = resolve_inputs(inputs)
-    out = prepare_output_dir(output, overwrite=overwrite)
-    ds, paths = _read_inputs(files, address)
-    options = options or EngineOptions()
-    result = dedup_split(ds, config=config, options=options)
-    result.kept.write_parquet(str(Path(out) / "kept"))
-    result.removed.write_parquet(str(Path(out) / "removed"))
-    result.clusters.write_parquet(str(Path(out) / "clusters"))
-    from stemmatic.engines._common import engine_report
+    return dedup_directory(
+        _engine_io(address), _dedup_split, inputs, output, config, options or EngineOptions(), overwrite
+    )
 
-    report = engine_report("ray", paths, config, options, result.stats)
-    write_report(Path(out) / "report.json", report)
-    return report
+
+def _engine_io(address: str | None) -> EngineIO[ray.data.Dataset]:
+    from stemmatic.engines._directory import EngineIO
+
+    return EngineIO(
+        "ray",
+        lambda files, rules, on_error: _read_inputs(files, address, rules, on_error),
+        lambda ds, path: ds.write_parquet(str(path)),
+        lambda ds, path: ds.write_json(str(path)),
+    )
 
 
 # -- contamination scan ----------------------------------------------------------
@@ -394,7 +440,7 @@ def scan_split(
     params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
     params.validate(loaded)
     handle = _RayIndex(ray.put(loaded), uuid.uuid4().hex)
-    with _ordered():
+    with _ordered(), clean_engine_errors():
         result = run_scan(RayBackend(), ds, loaded, handle, params, options or EngineOptions())
         hits = result.hits.sort([ROW, ENTRY]).drop_columns([ROW, ENTRY]).materialize()
         clean = removed = None
@@ -437,33 +483,19 @@ def scan_to_directory(
     options: EngineOptions | None = None,
     address: str | None = None,
     overwrite: bool = False,
+    on_error: str = "raise",
+    fmt: OutputFormat = "parquet",
 ) -> dict[str, Any]:
-    """What ``stemmatic contamination scan --engine ray`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``."""
-    from pathlib import Path
+    """What ``stemmatic contamination scan --engine ray`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``.
 
-    from stemmatic.engines._scan import scan_report
-    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+    Malformed JSONL lines raise, or with ``on_error="skip"`` go to
+    ``rejected/rejected.jsonl``; ``clean/`` and ``removed/`` are written as
+    ``fmt`` (Parquet or JSONL part files), ``hits/`` as Parquet.
+    """
+    from stemmatic.engines._directory import scan_directory
 
     _ray()  # a missing extra fails here, before any file is touched
-    index = load_index(index_path)
-    params.validate(index)
-    files = resolve_inputs(inputs)
-    out = prepare_output_dir(output, overwrite=overwrite)
-    ds, paths = _read_inputs(files, address)
-    result = scan_split(
-        ds,
-        index,
-        text_column=params.text_column,
-        id_column=params.id_column,
-        min_ngrams=params.min_ngrams,
-        min_coverage=params.min_coverage,
-        remove=params.remove,
-        options=options,
+
+    return scan_directory(
+        _engine_io(address), scan_split, inputs, index_path, output, params, options, overwrite, on_error, fmt
     )
-    result.hits.write_parquet(str(Path(out) / "hits"))
-    if result.clean is not None and result.removed is not None:
-        result.clean.write_parquet(str(Path(out) / "clean"))
-        result.removed.write_parquet(str(Path(out) / "removed"))
-    report = scan_report("ray", paths, str(index_path), params, result.stats)
-    write_report(Path(out) / "report.json", report)
-    return report

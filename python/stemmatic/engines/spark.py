@@ -25,8 +25,14 @@ Example (starts Spark, so not run as a doctest)::
 
 from __future__ import annotations
 
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +52,16 @@ from stemmatic.engines._common import (
     build_config,
     run_dedup,
 )
+from stemmatic.engines._read import (
+    ColumnRules,
+    InputLayout,
+    ReadShard,
+    ShardInfo,
+    clean_engine_errors,
+    conform,
+)
 from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
+from stemmatic.exceptions import InvalidInputError, StemmaticError
 
 if TYPE_CHECKING:
     import os
@@ -54,6 +69,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from stemmatic.contamination import ContaminationIndex
+    from stemmatic.engines._common import Locate
+    from stemmatic.engines._directory import EngineIO
+    from stemmatic.io import InputFile, OutputFormat
 
 __all__ = ["SparkBackend", "dedup", "dedup_split", "scan", "scan_split"]
 
@@ -223,9 +241,15 @@ def dedup_split(
         ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
         ``cluster_id``, ``is_kept``) as DataFrames, and ``stats``.
     """
-    cfg = build_config(config, overrides)
+    return _dedup_split(df, build_config(config, overrides), options or EngineOptions())
+
+
+def _dedup_split(
+    df: DataFrame, cfg: DedupConfig, options: EngineOptions, locate: Locate | None = None
+) -> EngineDedupResult[DataFrame]:
     backend = SparkBackend(df.sparkSession)
-    result = run_dedup(backend, df, cfg, cfg.banding(), options or EngineOptions())
+    with clean_engine_errors():
+        result = run_dedup(backend, df, cfg, cfg.banding(), options, locate)
     return EngineDedupResult(
         kept=result.kept.orderBy(ROW).drop(ROW),
         removed=result.removed.orderBy(ROW).drop(ROW),
@@ -245,19 +269,158 @@ def dedup(
     return dedup_split(df, config=config, options=options, **overrides).kept
 
 
-def _read_inputs(files: Any, app_name: str, master: str | None) -> tuple[Any, list[str]]:
-    """Get or build a Spark session and read the resolved input files as one DataFrame."""
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+#: Most bytes of Arrow IPC in one staged row (a file's batches are cut to fit).
+_BLOB_BYTES = 8 << 20
+_STAGE_SCHEMA = pa.schema([pa.field("kind", pa.int8()), pa.field("blob", pa.binary())])
+_DATA, _INFO = 0, 1
+
+
+def check_java() -> str:
+    """The ``java`` Spark will start (``$JAVA_HOME/bin/java``, else the one on PATH), if it is 17 or newer.
+
+    Raises:
+        StemmaticError: no Java, or an older one: one line that says what
+            to install and how ``JAVA_HOME`` is used.
+    """
+    need = "--engine spark needs Java 17 or newer"
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = os.path.join(home, "bin", "java")
+        if not os.access(java, os.X_OK):
+            raise StemmaticError(
+                f"{need}: JAVA_HOME is {home!r}, which has no bin/java; "
+                "set JAVA_HOME to a JDK 17+ directory, or unset it to use the java on PATH"
+            )
+    else:
+        found = shutil.which("java")
+        if found is None:
+            raise StemmaticError(
+                f"{need} and none was found: install a JDK 17+ (e.g. apt install openjdk-17-jre-headless) "
+                "and put its bin/ on PATH, or set JAVA_HOME to its directory (Spark runs $JAVA_HOME/bin/java)"
+            )
+        java = found
+    try:
+        probe = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        raise StemmaticError(f"{need}: cannot run {java}: {err}") from None
+    match = _JAVA_VERSION.search(probe.stderr + probe.stdout)
+    if match is not None:
+        major = int(match.group(1))
+        if major == 1 and match.group(2):  # "1.8.0_392" is Java 8
+            major = int(match.group(2))
+        if major < 17:
+            raise StemmaticError(
+                f"{need}; {java} is Java {major}: install a JDK 17+ and set JAVA_HOME to its directory"
+            )
+    return java
+
+
+def _session(app_name: str, master: str | None) -> Any:
+    """The active Spark session, or a new one whose Python workers run this interpreter.
+
+    Spark starts workers with ``$PYSPARK_PYTHON`` (default: the ``python3``
+    first on PATH, which may lack stemmatic); unless the user set it, it is
+    this process's own interpreter, so a CLI called by absolute path works.
+    """
+    require("pyspark", "stemmatic.engines.spark")
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    from stemmatic.engines._common import input_paths
-
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if SparkContext._active_spark_context is None:
+        check_java()
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    spark = builder.getOrCreate()
-    fmt, paths = input_paths(files, "spark")
-    df = spark.read.parquet(*paths) if fmt == "parquet" else spark.read.json(paths)
-    return df, paths
+    try:
+        return builder.getOrCreate()
+    except Exception as err:
+        if "JAVA_GATEWAY_EXITED" in str(err) or "Java gateway process exited" in str(err):
+            raise StemmaticError(
+                "Spark could not start its Java process (see the lines above); --engine spark needs "
+                "Java 17 or newer, found through JAVA_HOME (its bin/java) or else PATH"
+            ) from None
+        raise
+
+
+@dataclass(frozen=True)
+class _StageShards(Shipped):
+    """``mapInArrow`` over file numbers: each file's batches as Arrow IPC rows, then its pickled :class:`ShardInfo`."""
+
+    reader: ReadShard
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for index in batch.column(0).to_pylist():
+                table, info = self.reader.table(int(index))
+                blobs = _ipc_blobs(table) if table is not None else []
+                kinds = [_DATA] * len(blobs) + [_INFO]
+                blobs.append(pickle.dumps(info, protocol=pickle.HIGHEST_PROTOCOL))
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(kinds, pa.int8()), pa.array(blobs, pa.binary())], schema=_STAGE_SCHEMA
+                )
+
+
+def _ipc_blobs(table: pa.Table) -> list[bytes]:
+    """``table`` as Arrow IPC streams of at most about ``_BLOB_BYTES`` each (one row at least)."""
+    blobs = []
+    per_row = max(1, table.nbytes // max(1, len(table)))
+    step = max(1, _BLOB_BYTES // per_row)
+    for start in range(0, len(table), step):
+        piece = table.slice(start, step)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, piece.schema) as writer:
+            writer.write_table(piece)
+        blobs.append(sink.getvalue().to_pybytes())
+    return blobs
+
+
+@dataclass(frozen=True)
+class _DecodeBlobs(Shipped):
+    """``mapInArrow`` over staged rows: the batches again, in the unified schema."""
+
+    schema: pa.Schema
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for blob in batch.column(0).to_pylist():
+                for piece in pa.ipc.open_stream(blob).read_all().to_batches():
+                    yield conform(piece, self.schema)
+
+
+def _read_inputs(
+    files: Sequence[InputFile], app_name: str, master: str | None, rules: ColumnRules, on_error: str
+) -> tuple[Any, InputLayout, list[ShardInfo]]:
+    """Read the resolved input files as one DataFrame with the local reader, one Spark task per file.
+
+    Each task stages its file's batches (Arrow IPC) and its
+    :class:`ShardInfo`; the staged rows are checkpointed, so every file is
+    parsed once. The driver collects the infos (small), raises the first
+    file's error, and decodes the staged batches in the unified schema, one
+    partition per file in input order (the order rows are numbered in).
+    """
+    from pyspark.sql import functions as F
+
+    spark = _session(app_name, master)
+    types = _spark_types()
+    reader = ReadShard(tuple(files), rules, on_error)
+    with clean_engine_errors():
+        numbers = spark.range(0, len(files), 1, numPartitions=max(1, len(files)))
+        staged = numbers.mapInArrow(_StageShards(reader), types.from_arrow_schema(_STAGE_SCHEMA))
+        staged = staged.localCheckpoint(eager=True)
+        info_rows = staged.filter(F.col("kind") == _INFO).select("blob").collect()
+    infos: list[ShardInfo] = [pickle.loads(bytes(row["blob"])) for row in info_rows]
+    layout = InputLayout.combine(files, infos, rules)
+    try:
+        spark_schema = types.from_arrow_schema(layout.schema)
+    except Exception as err:
+        raise InvalidInputError(
+            f"the input's columns ({layout.schema}) cannot be held by Spark: {err}"
+        ) from None
+    data = staged.filter(F.col("kind") == _DATA).select("blob")
+    return data.mapInArrow(_DecodeBlobs(layout.schema), spark_schema), layout, infos
 
 
 def dedup_to_directory(
@@ -272,26 +435,34 @@ def dedup_to_directory(
     """What ``stemmatic dedup --engine spark`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
 
     Uses the active Spark session, or builds one on ``master``
-    (``local[8]``, ``spark://host:7077``, ``yarn``); returns the report.
+    (``local[8]``, ``spark://host:7077``, ``yarn``); returns the report. The
+    inputs are read by the local engine's reader, so ``config.on_error``
+    applies (rejected lines go to ``rejected/``), as does ``config.fmt`` for
+    ``kept/`` and ``removed/``.
     """
-    from pathlib import Path
-
-    from stemmatic.engines._common import engine_report
-    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+    from stemmatic.engines._directory import dedup_directory
 
     require("pyspark", "stemmatic.engines.spark")
+    return dedup_directory(
+        _engine_io("stemmatic-dedup", master),
+        _dedup_split,
+        inputs,
+        output,
+        config,
+        options or EngineOptions(),
+        overwrite,
+    )
 
-    files = resolve_inputs(inputs)
-    out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
-    df, paths = _read_inputs(files, "stemmatic-dedup", master)
-    options = options or EngineOptions()
-    result = dedup_split(df, config=config, options=options)
-    result.kept.write.parquet(str(out / "kept"))
-    result.removed.write.parquet(str(out / "removed"))
-    result.clusters.write.parquet(str(out / "clusters"))
-    report = engine_report("spark", paths, config, options, result.stats)
-    write_report(out / "report.json", report)
-    return report
+
+def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
+    from stemmatic.engines._directory import EngineIO
+
+    return EngineIO(
+        "spark",
+        lambda files, rules, on_error: _read_inputs(files, app_name, master, rules, on_error),
+        lambda df, path: df.write.parquet(str(path)),
+        lambda df, path: df.write.json(str(path)),
+    )
 
 
 # -- contamination scan ----------------------------------------------------------
@@ -346,7 +517,8 @@ def scan_split(
     params.validate(loaded)
     session = df.sparkSession
     handle = _SparkIndex(session.sparkContext.broadcast(loaded), uuid.uuid4().hex)
-    result = run_scan(SparkBackend(session), df, loaded, handle, params, options or EngineOptions())
+    with clean_engine_errors():
+        result = run_scan(SparkBackend(session), df, loaded, handle, params, options or EngineOptions())
     clean = removed = None
     if result.clean is not None and result.removed is not None:
         clean = result.clean.orderBy(ROW).drop(ROW)
@@ -392,34 +564,28 @@ def scan_to_directory(
     options: EngineOptions | None = None,
     master: str | None = None,
     overwrite: bool = False,
+    on_error: str = "raise",
+    fmt: OutputFormat = "parquet",
 ) -> dict[str, Any]:
-    """What ``stemmatic contamination scan --engine spark`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``."""
-    from pathlib import Path
+    """What ``stemmatic contamination scan --engine spark`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``.
 
-    from stemmatic.engines._scan import scan_report
-    from stemmatic.io import prepare_output_dir, resolve_inputs, write_report
+    Malformed JSONL lines raise, or with ``on_error="skip"`` go to
+    ``rejected/rejected.jsonl``; ``clean/`` and ``removed/`` are written as
+    ``fmt`` (Parquet or JSONL part files), ``hits/`` as Parquet.
+    """
+    from stemmatic.engines._directory import scan_directory
 
     require("pyspark", "stemmatic.engines.spark")
 
-    index = load_index(index_path)
-    params.validate(index)
-    files = resolve_inputs(inputs)
-    out = Path(prepare_output_dir(output, overwrite=overwrite)).resolve()
-    df, paths = _read_inputs(files, "stemmatic-contamination-scan", master)
-    result = scan_split(
-        df,
-        index,
-        text_column=params.text_column,
-        id_column=params.id_column,
-        min_ngrams=params.min_ngrams,
-        min_coverage=params.min_coverage,
-        remove=params.remove,
-        options=options,
+    return scan_directory(
+        _engine_io("stemmatic-contamination-scan", master),
+        scan_split,
+        inputs,
+        index_path,
+        output,
+        params,
+        options,
+        overwrite,
+        on_error,
+        fmt,
     )
-    result.hits.write.parquet(str(out / "hits"))
-    if result.clean is not None and result.removed is not None:
-        result.clean.write.parquet(str(out / "clean"))
-        result.removed.write.parquet(str(out / "removed"))
-    report = scan_report("spark", paths, str(index_path), params, result.stats)
-    write_report(out / "report.json", report)
-    return report

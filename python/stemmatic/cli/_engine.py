@@ -1,0 +1,40 @@
+"""What ``--engine ray|spark`` shares across commands: refusing the local engine's own options."""
+
+from __future__ import annotations
+
+import typer
+
+
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (not its default) on the command line or in the environment."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def refuse_local_only_options(engine: str, **options: object) -> None:
+    """Refuse, naming it, an option the local engine has and ``--engine ray|spark`` would ignore.
+
+    ``options`` maps an option (``resume``, ``workers``, ``memory_limit``,
+    ``emit_pairs``, ``batch_rows``) to its value; a value that is neither
+    None nor False counts as given.
+    """
+    from stemmatic.exceptions import ParameterError
+
+    parallelism = (
+        "Ray's CPUs (ray start --num-cpus, or --ray-address)"
+        if engine == "ray"
+        else "Spark's executors (--spark-master local[N], or the cluster's)"
+    )
+    why = {
+        "resume": "engine runs keep no checkpoints; run again with --overwrite",
+        "workers": f"the engine's parallelism is {parallelism}",
+        "memory_limit": "it budgets the local engine's external sort; the engine manages its own memory",
+        "emit_pairs": "the engine does not write pairs.parquet",
+        "batch_rows": "the engine reads each input file in one task",
+    }
+    for name, value in options.items():
+        if value is not None and value is not False:
+            option = "--" + name.replace("_", "-")
+            raise ParameterError(
+                f"{option} applies to the local engine only, not --engine {engine}: {why[name]}"
+            )

@@ -1,0 +1,124 @@
+"""What ``stemmatic dedup|contamination scan --engine ray|spark`` do, once for both engines.
+
+Resolve and hold the output directory (:func:`stemmatic.io.output_dir`, which
+refuses an output that overlaps an input), read the inputs with the local
+reader (:mod:`stemmatic.engines._read`), write rejected lines, run the
+engine, write its outputs as Parquet or JSONL part files and ``report.json``.
+An engine module supplies an :class:`EngineIO` (how it reads and writes) and
+the split function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from stemmatic.engines._common import EngineDedupResult, EngineOptions, Locate, engine_report
+from stemmatic.engines._read import ColumnRules, InputLayout, ShardInfo, clean_engine_errors, write_rejected
+from stemmatic.engines._scan import EngineScanResult, ScanParams, load_index, scan_report
+
+if TYPE_CHECKING:
+    from stemmatic.dedup.pipeline import DedupConfig
+    from stemmatic.io import InputFile, OutputFormat
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class EngineIO(Generic[D]):
+    """How an engine reads the resolved inputs and writes a dataset as part files."""
+
+    name: str
+    read: Callable[[Sequence[InputFile], ColumnRules, str], tuple[D, InputLayout, list[ShardInfo]]]
+    write_parquet: Callable[[D, Path], None]
+    write_jsonl: Callable[[D, Path], None]
+
+    def write(self, data: D, path: Path, fmt: OutputFormat) -> None:
+        (self.write_jsonl if fmt == "jsonl" else self.write_parquet)(data, path)
+
+
+def dedup_directory(
+    engine: EngineIO[D],
+    split: Callable[[D, DedupConfig, EngineOptions, Locate], EngineDedupResult[D]],
+    inputs: Sequence[str],
+    output: str,
+    config: DedupConfig,
+    options: EngineOptions,
+    overwrite: bool,
+) -> dict[str, Any]:
+    """Read, dedup, write ``kept/``, ``removed/`` (``config.fmt``), ``clusters/``, ``rejected/``, ``report.json``."""
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io import output_dir, resolve_inputs, write_report
+
+    if config.emit_pairs:
+        raise ParameterError(f"--emit-pairs applies to the local engine only, not --engine {engine.name}")
+    options.validate()
+    files = resolve_inputs(inputs)
+    rules = ColumnRules(
+        tuple(c for c in (config.text_column, config.id_column, config.keep_column) if c),
+        config.text_column,
+        config.keep_column,
+    )
+    with output_dir(output, inputs=files, overwrite=overwrite) as claimed:
+        out = claimed.resolve()
+        data, layout, infos = engine.read(files, rules, config.on_error)
+        rejected = write_rejected(out, infos)
+        result = split(data, config, options, layout.locate)
+        with clean_engine_errors(layout):
+            engine.write(result.kept, out / "kept", config.fmt)
+            engine.write(result.removed, out / "removed", config.fmt)
+            engine.write_parquet(result.clusters, out / "clusters")
+        report = engine_report(
+            engine.name, [str(f.path) for f in files], config, options, result.stats, rejected
+        )
+        write_report(out / "report.json", report)
+    return report
+
+
+def scan_directory(
+    engine: EngineIO[D],
+    scan_split: Callable[..., EngineScanResult[D]],
+    inputs: Sequence[str],
+    index_path: str,
+    output: str,
+    params: ScanParams,
+    options: EngineOptions | None,
+    overwrite: bool,
+    on_error: str,
+    fmt: OutputFormat,
+) -> dict[str, Any]:
+    """Read, scan, write ``hits/`` (Parquet), ``clean/``, ``removed/`` (``fmt``), ``rejected/``, ``report.json``."""
+    from stemmatic.io import output_dir, resolve_inputs, write_report
+
+    index = load_index(index_path)
+    params.validate(index)
+    files = resolve_inputs(inputs)
+    rules = ColumnRules(
+        tuple(c for c in (params.text_column, params.id_column) if c), params.text_column, null_text=True
+    )
+    with output_dir(output, inputs=files, overwrite=overwrite) as claimed:
+        out = claimed.resolve()
+        data, layout, infos = engine.read(files, rules, on_error)
+        rejected = write_rejected(out, infos)
+        with clean_engine_errors(layout):
+            result = scan_split(
+                data,
+                index,
+                text_column=params.text_column,
+                id_column=params.id_column,
+                min_ngrams=params.min_ngrams,
+                min_coverage=params.min_coverage,
+                remove=params.remove,
+                options=options,
+            )
+            engine.write_parquet(result.hits, out / "hits")
+            if result.clean is not None and result.removed is not None:
+                engine.write(result.clean, out / "clean", fmt)
+                engine.write(result.removed, out / "removed", fmt)
+        report = scan_report(
+            engine.name, [str(f.path) for f in files], str(index_path), params, result.stats, rejected
+        )
+        write_report(out / "report.json", report)
+    return report
