@@ -244,6 +244,24 @@ def test_scan_on_error_skip_writes_rejects_and_jsonl(engine: str, shards: Path, 
     assert (tmp_path / engine / "rejected" / "rejected.jsonl").exists()
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_scan_bad_row_in_a_later_shard_names_its_file_and_row(engine: str, tmp_path: Path) -> None:
+    # The scan finds the bad row inside an engine task, by its row number in the whole input.
+    (tmp_path / "in").mkdir()
+    pq.write_table(
+        pa.table({"text": pa.array([b"one two", b"three four", b"five"])}), tmp_path / "in" / "a.parquet"
+    )
+    bad = tmp_path / "in" / "b.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"six seven", b"bad \xff\xfe bytes", b"ok"])}), bad)
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"prompt": "zebra quantum lattice over the river bank"}])
+    assert run("contamination", "index", bench, "-o", tmp_path / "b.idx", "--ngram", "3").exit_code == 0
+    result = run(
+        "contamination", "scan", tmp_path / "in", "--index", tmp_path / "b.idx", "-o", tmp_path / "out",
+        "--engine", engine,
+    )  # fmt: skip
+    assert error_line(result).startswith(f"error: {bad}: row 1: text is not valid UTF-8")
+
+
 # -- options the engines cannot honour are refused by name ---------------------------
 
 
@@ -287,7 +305,7 @@ def _cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.mark.parametrize("java_home", ["missing", "unset"])
+@pytest.mark.parametrize("java_home", ["missing", "unset", "old"])
 def test_spark_without_java_is_one_line(java_home: str, shards: Path, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     empty = tmp_path / "empty-bin"
@@ -295,6 +313,12 @@ def test_spark_without_java_is_one_line(java_home: str, shards: Path, tmp_path: 
     env = {"PATH": str(empty), "HOME": str(tmp_path), "COLUMNS": "100000"}
     if java_home == "missing":
         env["JAVA_HOME"] = str(tmp_path / "no-jdk")
+    elif java_home == "old":
+        java = tmp_path / "jdk11" / "bin" / "java"
+        java.parent.mkdir(parents=True)
+        java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
+        java.chmod(0o755)
+        env["JAVA_HOME"] = str(tmp_path / "jdk11")
     done = _cli(env, "dedup", shards, "-o", tmp_path / "out", "--engine", "spark", "-q")
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr

@@ -221,17 +221,20 @@ class InputLayout:
             schema = pa.schema([pa.field(name, pa.large_string()) for name in rules.required])
         return cls(tuple(files), tuple(i.rows for i in infos), schema, sum(len(i.rejected) for i in infos))
 
-    def locate(self, row: int) -> str:
-        """``file (row k)`` of a row number in the ordered inputs, as the local engine names rows."""
+    def where(self, row: int) -> tuple[str, int]:
+        """The file and the row within it of a row number in the ordered inputs."""
         ends = np.cumsum(np.asarray(self.rows, dtype=np.int64))
-        index = int(np.searchsorted(ends, row, side="right"))
-        if index >= len(self.files):
-            return f"row {row}"
+        index = min(int(np.searchsorted(ends, row, side="right")), len(self.files) - 1)
         first = int(ends[index - 1]) if index else 0
-        return f"{self.files[index].path} (row {row - first})"
+        return str(self.files[index].path), row - first
+
+    def locate(self, row: int) -> str:
+        """``file (row k)`` of a row number in the ordered inputs, as the local dedup names rows."""
+        path, within = self.where(row)
+        return f"{path} (row {within})"
 
 
-_ROW = re.compile(r"\brow (\d+)\b")
+_LEADING_ROW = re.compile(r"^row (\d+)\b")
 _SPARK_ERROR = re.compile(r"stemmatic\.exceptions\.(\w+): (.*)")
 
 
@@ -268,30 +271,35 @@ def _from_engine_message(text: str) -> StemmaticError | None:
 def clean_engine_errors(layout: InputLayout | None = None) -> Iterator[None]:
     """Re-raise a stemmatic error raised inside an engine task as itself, without the engine's wrapping.
 
-    A message that names a row number of the whole input (``row 12: ...``)
-    names it as ``file (row k)`` when the ``layout`` of the inputs is known.
+    A message that starts with a row number of the whole input (``row 12:
+    ...``, as the scan names a bad row) names ``file: row k`` instead, as
+    the local scan does, when the ``layout`` of the inputs is known.
     """
     try:
         yield
-    except StemmaticError as err:
-        if type(err).__module__ == "stemmatic.exceptions":
-            raise
-        cause = _stemmatic_cause(err)
-        if cause is None:
-            raise
-        raise _located(cause, layout) from None
     except Exception as err:
-        cause = _stemmatic_cause(err) or _from_engine_message(str(err))
+        if isinstance(err, StemmaticError) and type(err).__module__ == "stemmatic.exceptions":
+            cause: StemmaticError | None = err
+        else:
+            cause = _stemmatic_cause(err) or _from_engine_message(str(err))
         if cause is None:
             raise
-        raise _located(cause, layout) from None
+        located = _located(cause, layout)
+        if located is err:
+            raise
+        raise located from None
 
 
 def _located(err: StemmaticError, layout: InputLayout | None) -> StemmaticError:
     message = str(err)
-    if layout is not None and message.startswith("row "):
-        message = _ROW.sub(lambda m: layout.locate(int(m.group(1))), message, count=1)
-    return type(err)(message) if type(err) is not exceptions.MissingExtraError else StemmaticError(message)
+    match = _LEADING_ROW.match(message)
+    if layout is not None and match is not None:
+        path, row = layout.where(int(match.group(1)))
+        message = f"{path}: row {row}{message[match.end() :]}"
+    elif type(err).__module__ == "stemmatic.exceptions" and type(err) is not exceptions.MissingExtraError:
+        return err
+    cls = type(err) if type(err) is not exceptions.MissingExtraError else StemmaticError
+    return cls(message)
 
 
 def write_rejected(out: Any, infos: Sequence[ShardInfo]) -> int:

@@ -276,14 +276,21 @@ _STAGE_SCHEMA = pa.schema([pa.field("kind", pa.int8()), pa.field("blob", pa.bina
 _DATA, _INFO = 0, 1
 
 
+def _java_minimum() -> int:
+    """Spark 4 runs on Java 17+; Spark 3.5 still ran on Java 8."""
+    import pyspark
+
+    return 17 if int(pyspark.__version__.split(".")[0]) >= 4 else 8
+
+
 def check_java() -> str:
-    """The ``java`` Spark will start (``$JAVA_HOME/bin/java``, else the one on PATH), if it is 17 or newer.
+    """The ``java`` Spark will start (``$JAVA_HOME/bin/java``, else the one on PATH), if new enough (17 for Spark 4).
 
     Raises:
         StemmaticError: no Java, or an older one: one line that says what
             to install and how ``JAVA_HOME`` is used.
     """
-    need = "--engine spark needs Java 17 or newer"
+    need = f"--engine spark needs Java {_java_minimum()} or newer"
     home = os.environ.get("JAVA_HOME")
     if home:
         java = os.path.join(home, "bin", "java")
@@ -296,7 +303,7 @@ def check_java() -> str:
         found = shutil.which("java")
         if found is None:
             raise StemmaticError(
-                f"{need} and none was found: install a JDK 17+ (e.g. apt install openjdk-17-jre-headless) "
+                f"{need}, and none was found: install a JDK 17+ (e.g. apt install openjdk-17-jre-headless) "
                 "and put its bin/ on PATH, or set JAVA_HOME to its directory (Spark runs $JAVA_HOME/bin/java)"
             )
         java = found
@@ -309,7 +316,7 @@ def check_java() -> str:
         major = int(match.group(1))
         if major == 1 and match.group(2):  # "1.8.0_392" is Java 8
             major = int(match.group(2))
-        if major < 17:
+        if major < _java_minimum():
             raise StemmaticError(
                 f"{need}; {java} is Java {major}: install a JDK 17+ and set JAVA_HOME to its directory"
             )
