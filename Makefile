@@ -5,14 +5,25 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Optimised, incremental build for development; `build-release` makes the
+# Optimised, incremental build for development (`install`, `build`, `test-rust`,
+# `lint` all use it, so none rebuilds what another built); `wheel` makes the
 # fat-LTO wheel that is published.
 DEV_PROFILE ?= fast
 EXTRAS ?= all,dev,docs
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv install build build-release lint fmt test test-rust test-python bench bench-rust demo docs clean
+# The release wheel: manylinux_2_28 through zig's cross-linker (glibc 2.28 symbols
+# whatever this machine's glibc), abi3 (pyo3's abi3-py310), stripped.
+MANYLINUX ?= manylinux_2_28
+ZIGLANG ?= ziglang>=0.13,<0.16
+DEMO_VENV ?= .venv-demo
+BENCH_SMOKE_DIR ?= target/bench-smoke
+WHEEL_SMOKE_DIR ?= target/wheel-smoke
+
+.PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python \
+	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity \
+	bench-engines bench-contamination bench-lineage bench-rust demo docs clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -32,15 +43,31 @@ install: venv ## Create .venv, install stemmatic (editable) with every extra, an
 $(VENV)/.installed:
 	$(MAKE) install
 
-build: venv ## Rebuild the Rust extension into the package (after editing rust/)
+# maturin comes with the dev extra; this installs it where EXTRAS leaves dev out.
+$(BIN)/maturin: | $(BIN)/python
+	$(BIN)/pip install --quiet "maturin>=1.9,<2"
+
+build: $(VENV)/.installed $(BIN)/maturin ## Rebuild the Rust extension into the package (after editing rust/)
 	rm -rf target/wheels-dev
 	$(BIN)/maturin build --profile $(DEV_PROFILE) --out target/wheels-dev
 	$(BIN)/python rust/stemmatic-py/install_dev_ext.py target/wheels-dev python/stemmatic
 
-build-release: venv ## Build the release wheel (fat LTO) into target/wheels/
-	$(BIN)/maturin build --release --out target/wheels
+wheel: $(BIN)/maturin ## The release wheel (fat LTO, manylinux_2_28 x86_64, abi3, stripped) and the sdist into target/wheels/
+	$(BIN)/pip install --quiet "$(ZIGLANG)"
+	rm -rf target/wheels
+	$(BIN)/maturin build --release --strip --zig --compatibility $(MANYLINUX) --out target/wheels
+	$(BIN)/maturin sdist --out target/wheels
+	@ls -l target/wheels
 
-lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy of the package, mypy.stubtest of the extension
+build-release: wheel ## Same as wheel
+
+# A clean venv with no extras, outside the source tree: import, the CLI, the
+# dedup of sample data (rows conserved), the packaged DPI data, and the error a
+# missing extra gives (the release workflow runs the same script on every wheel).
+wheel-smoke: wheel ## Install the wheel into a clean venv (no extras) and smoke-test it
+	PYTHON=$(PYTHON) bash .ci/wheel-smoke.sh target/wheels $(WHEEL_SMOKE_DIR)
+
+lint: $(VENV)/.installed ## cargo fmt --check, clippy -D warnings, ruff, mypy of the package, mypy.stubtest of the extension
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --profile $(DEV_PROFILE) -- -D warnings
 	$(BIN)/ruff check python tests benches
@@ -48,13 +75,13 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy of the package, mypy.
 	$(BIN)/python -m mypy python/stemmatic
 	$(BIN)/python -m mypy.stubtest stemmatic._core
 
-fmt: ## Format Rust and Python sources
+fmt: $(VENV)/.installed ## Format Rust and Python sources
 	cargo fmt --all
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix python tests benches
 
-test-rust: ## Rust unit and property tests
-	cargo test -p stemmatic-core
+test-rust: ## Rust unit and property tests (the profile make install built)
+	cargo test -p stemmatic-core --profile $(DEV_PROFILE)
 
 test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 	$(BIN)/python -m pytest
@@ -62,6 +89,28 @@ test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 test: test-rust test-python ## All tests: cargo test, then pytest
 
 bench: bench-minhash bench-dedup bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
+
+bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity bench-engines \
+	bench-contamination bench-lineage bench-smoke: $(VENV)/.installed
+
+# Every benchmark script at tiny sizes, so none can rot; results and generated
+# data go to $(BENCH_SMOKE_DIR), never over benches/results/.
+bench-smoke: export STEMMATIC_BENCH_RESULTS = $(abspath $(BENCH_SMOKE_DIR))/results
+bench-smoke: export STEMMATIC_BENCH_DATA = $(abspath $(BENCH_SMOKE_DIR))/data
+bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/bench-smoke/), Rust benches once each
+	rm -rf $(BENCH_SMOKE_DIR)
+	$(BIN)/python benches/bench_minhash.py --docs 300 --datasketch-docs 50
+	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --repeat 1
+	$(BIN)/python benches/bench_dedup_scale.py --tokens 2e5 --docs-per-shard 200 --memory-limit 256MB
+	$(BIN)/python benches/bench_contamination.py --mb 1 --plants 5 --ngrams 5000
+	$(BIN)/python benches/bench_diversity.py --sizes 2000 --numpy-max 2000 --budget 50
+	$(BIN)/python benches/bench_lineage.py --sizes 2000 --general-max 2000 --peer-max 2000
+	$(BIN)/python benches/bench_resofilter.py --seeds 1 --train-samples 32 --pretrain-steps 2 \
+		--speed-samples 8 --batch-size 8 --repeat 1
+	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20
+	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines; do \
+		test -s $(BENCH_SMOKE_DIR)/results/$$name.md || { echo "bench-smoke: no $$name.md" >&2; exit 1; }; done
+	cargo test -p stemmatic-core --benches --profile $(DEV_PROFILE)
 
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
@@ -90,13 +139,17 @@ bench-lineage: ## Lineage graph build, impact, ancestry, contamination propagati
 bench-rust: ## Criterion micro-benchmarks of the Rust kernels
 	cargo bench -p stemmatic-core
 
-demo: install ## Build everything, generate sample data, deduplicate it (the main job)
-	$(BIN)/stemmatic sample-data demo-data --docs 5000 --shards 4
-	$(BIN)/stemmatic dedup demo-data -o demo-out --exact --emit-pairs --overwrite
+# The demo installs what a user of the dedup gets (`pip install stemmatic`: no
+# extras) into its own venv, so it needs neither torch, Ray nor Spark.
+demo: ## Install stemmatic (no extras) into .venv-demo, generate sample data, deduplicate it (the main job)
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	MATURIN_PEP517_ARGS="--profile $(DEV_PROFILE)" $(DEMO_VENV)/bin/pip install --quiet .
+	$(DEMO_VENV)/bin/stemmatic sample-data demo-data --docs 5000 --shards 4
+	$(DEMO_VENV)/bin/stemmatic dedup demo-data -o demo-out --exact --emit-pairs --overwrite
 	@echo "outputs in demo-out/: kept/ removed/ clusters.parquet pairs.parquet report.json"
 
 docs: $(VENV)/.installed ## Build the documentation site into site/ (offline; warnings are errors)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean: ## Remove build outputs and generated data
-	rm -rf target demo-data demo-out .pytest_cache site
+	rm -rf target demo-data demo-out .pytest_cache site $(DEMO_VENV)
