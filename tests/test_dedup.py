@@ -107,10 +107,10 @@ def test_small_case_exact_outputs(tmp_path: Path) -> None:
     assert all(s["peak_rss_bytes"] > 0 for s in report["stages"].values())
 
 
-@pytest.mark.parametrize("memory_limit", ["4GB", "1KB"])
+@pytest.mark.parametrize("memory_limit", ["4GB", "1MiB"])
 def test_text_types_may_differ_between_files(tmp_path: Path, memory_limit: str) -> None:
     # string, large_string and binary shards, with near-duplicates across them,
-    # held in memory (4GB) or streamed (1KB): the same decisions as one type.
+    # held in memory (4GB) or streamed (1MiB): the same decisions as one type.
     texts = [
         BASE,
         "A totally different sentence about rivers and mountains",
@@ -195,7 +195,7 @@ def test_identical_bytes_across_workers_and_memory_limits(corpus_dir, tmp_path: 
     one = dedup(directory, tmp_path / "w1", workers=1, exact=True, emit_pairs=True)
     two = dedup(directory, tmp_path / "w2", workers=2, exact=True, emit_pairs=True)
     # A 1 KB budget forces thousands of on-disk band partitions.
-    tiny = dedup(directory, tmp_path / "tiny", workers=2, exact=True, emit_pairs=True, memory_limit="1KB")
+    tiny = dedup(directory, tmp_path / "tiny", workers=2, exact=True, emit_pairs=True, memory_limit="1MiB")
     assert tiny.report["stages"]["sketch"]
     assert _output_bytes(one.output) == _output_bytes(two.output) == _output_bytes(tiny.output)
     assert one.removed_rows > 0

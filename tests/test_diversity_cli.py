@@ -135,9 +135,11 @@ def test_embedding_column_errors_name_file_and_row(tmp_path) -> None:
     table = pa.table(
         {"text": [str(i) for i in range(30)], "emb": pa.array(list(vectors), pa.list_(pa.float32()))}
     )
-    pq.write_table(table.slice(0, 10), tmp_path / "a.parquet")
-    pq.write_table(table.slice(10), tmp_path / "b.parquet")
-    result = invoke("semdedup", str(tmp_path), "-o", str(tmp_path / "o"), "--embedding-column", "emb")
+    data = tmp_path / "in"
+    data.mkdir()
+    pq.write_table(table.slice(0, 10), data / "a.parquet")
+    pq.write_table(table.slice(10), data / "b.parquet")
+    result = invoke("semdedup", str(data), "-o", str(tmp_path / "o"), "--embedding-column", "emb")
     assert result.exit_code == 2
     assert "b.parquet row 7 has a NaN" in result.output
     ragged = pa.table({"emb": pa.array([[1.0, 2.0], [1.0, 2.0, 3.0]])})
@@ -147,7 +149,7 @@ def test_embedding_column_errors_name_file_and_row(tmp_path) -> None:
     )
     assert result.exit_code == 2 and "row 1 has 3 values" in result.output
     missing = invoke(
-        "semdedup", str(tmp_path / "a.parquet"), "-o", str(tmp_path / "o3"), "--embedding-column", "x"
+        "semdedup", str(data / "a.parquet"), "-o", str(tmp_path / "o3"), "--embedding-column", "x"
     )
     assert missing.exit_code == 2 and "column 'x' not found" in missing.output
 

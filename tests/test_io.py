@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.io import MirroredWriter, RejectedWriter, iter_chunks, prepare_output_dir, resolve_inputs
+from stemmatic.io import MirroredWriter, RejectedWriter, iter_chunks, output_dir, resolve_inputs
 
 
 def _jsonl(rows: list[dict]) -> bytes:
@@ -98,11 +98,13 @@ def test_mirrored_writer_keeps_shard_structure(tmp_path) -> None:
 
 def test_output_dir_refuses_existing_unless_asked(tmp_path) -> None:
     out = tmp_path / "out"
-    prepare_output_dir(out)
+    with output_dir(out, inputs=[]):
+        pass
     (out / "x").write_text("1")
-    with pytest.raises(ParameterError, match="--resume or --overwrite"):
-        prepare_output_dir(out)
-    prepare_output_dir(out, overwrite=True)
+    with pytest.raises(ParameterError, match="--resume or --overwrite"), output_dir(out, inputs=[]):
+        pass
+    with output_dir(out, inputs=[], overwrite=True):
+        pass
     assert not (out / "x").exists()
 
 

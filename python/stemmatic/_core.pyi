@@ -25,6 +25,7 @@ __all__ = [
 ]
 __version__: str
 UNICODE_VERSION: str
+MAX_NUM_PERM: int
 # The contamination scanner's token-bounds kernel on this CPU: "avx512", "avx2" or "portable".
 TOKEN_BOUNDS_KERNEL: str
 

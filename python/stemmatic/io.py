@@ -24,6 +24,7 @@ have one file per input file, with the same relative name (see
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io as _io
 import json
@@ -37,9 +38,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from stemmatic import _core
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
 __all__ = [
@@ -50,10 +53,11 @@ __all__ = [
     "RejectedWriter",
     "StageTimer",
     "check_columns",
+    "id_values",
     "iter_chunks",
+    "output_dir",
     "parse_size",
     "prefetch",
-    "prepare_output_dir",
     "read_table",
     "resolve_inputs",
     "write_report",
@@ -67,6 +71,11 @@ _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Bytes of JSONL parsed per block (blocks end at a newline).
 JSONL_BLOCK_BYTES = 8 << 20
+#: Deepest nesting of JSON arrays and objects accepted in a JSONL line: a
+#: deeper line is malformed (refused, or skipped with ``on_error="skip"``)
+#: before pyarrow sees it (its parser recurses per level and infers one Arrow
+#: type per level: 100,000 levels crash it, 1,000 take gigabytes to write).
+JSONL_MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class InputFile:
     compression: str | None
     #: Name of the mirrored output shard, relative to ``OUT/kept`` (no extension).
     shard_name: str
+    #: The directory given as input that this file was found in (the file
+    #: itself for a file or glob input): outputs may not overlap it.
+    root: Path | None = None
 
     def output_name(self, fmt: OutputFormat) -> str:
         return f"{self.shard_name}.{fmt}"
@@ -102,7 +114,7 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             extension, a directory or glob matches no data file, or nothing
             was given.
     """
-    paths: list[Path] = []
+    paths: list[tuple[Path, Path]] = []  # (file, root)
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
@@ -110,33 +122,36 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and _classify(p) is not None)
             if not found:
                 raise InvalidInputError(f"{path}: directory contains no .parquet or .jsonl(.gz/.zst) files")
-            paths.extend(found)
+            root = path.resolve()
+            paths.extend((p, root) for p in found)
         elif path.is_file():
             if _classify(path) is None:
                 raise InvalidInputError(
                     f"{path}: unknown file type; expected .parquet, .jsonl, .ndjson or .json (optionally .gz/.zst)"
                 )
-            paths.append(path)
+            paths.append((path, path.resolve()))
         elif _GLOB_CHARS.search(text):
             found = sorted(Path(p) for p in glob.glob(text, recursive=True) if _classify(Path(p)) is not None)
             if not found:
                 raise InvalidInputError(f"{text}: glob matches no .parquet or .jsonl files")
-            paths.extend(found)
+            paths.extend((p, p.resolve()) for p in found)
         else:
             raise InvalidInputError(f"{text}: no such file or directory")
     if not paths:
         raise InvalidInputError("no input files given")
     seen: set[Path] = set()
     unique = []
-    for p in paths:
+    for p, root in paths:
         resolved = p.resolve()
         if resolved not in seen:
             seen.add(resolved)
-            unique.append(resolved)
+            unique.append((resolved, root))
     return _with_shard_names(unique)
 
 
-def _with_shard_names(paths: list[Path]) -> list[InputFile]:
+def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
+    paths = [p for p, _ in found]
+
     def stem(p: Path) -> Path:
         name = p.name
         for suffix in reversed(p.suffixes):
@@ -155,9 +170,9 @@ def _with_shard_names(paths: list[Path]) -> list[InputFile]:
         # Same stem in one directory with two formats (a.parquet and a.jsonl).
         names = [f"{n}-{i:05d}" for i, n in enumerate(names)]
     out = []
-    for p, name in zip(paths, names, strict=True):
+    for (p, root), name in zip(found, names, strict=True):
         fmt, compression = _classify(p) or ("parquet", None)
-        out.append(InputFile(p, fmt, compression, name))  # type: ignore[arg-type]
+        out.append(InputFile(p, fmt, compression, name, root))  # type: ignore[arg-type]
     return out
 
 
@@ -230,6 +245,38 @@ def check_columns(file: InputFile, names: Sequence[str], columns: Sequence[str] 
         )
 
 
+def id_values(chunk: Chunk, name: str, like: pa.DataType | None = None) -> pa.Array:
+    """The id column ``name`` of ``chunk`` as int64 or large string.
+
+    Ids must be integers or strings (floats are refused: NaN is not equal to
+    itself and ``1.0`` prints as ``1.0``; lists and structs are not ids), and
+    of one kind in every input file: ``like`` is the type the earlier files
+    gave. Raises :class:`InvalidInputError` naming the file and column.
+    """
+    column = chunk.batch.column(name)
+    kind = column.type
+    if pa.types.is_integer(kind):
+        try:
+            values = column.cast(pa.int64())
+        except pa.ArrowInvalid:
+            raise InvalidInputError(
+                f"{chunk.file.path}: id column {name!r} holds integers beyond the 64-bit range"
+            ) from None
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        values = column.cast(pa.large_string())
+    else:
+        raise InvalidInputError(
+            f"{chunk.file.path}: id column {name!r} has type {kind}; ids must be integers or strings"
+        )
+    if like is not None and values.type != like:
+        raise InvalidInputError(
+            f"{chunk.file.path}: id column {name!r} holds {'integers' if pa.types.is_integer(kind) else 'strings'}, "
+            "but earlier input files hold "
+            f"{'integers' if pa.types.is_integer(like) else 'strings'}; ids must be of one type in every file"
+        )
+    return values
+
+
 def _parquet_batches(
     file: InputFile, columns: Sequence[str] | None, batch_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, None]]:
@@ -238,7 +285,18 @@ def _parquet_batches(
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
+    batches = parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
+    row = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as err:
+            raise InvalidInputError(
+                f"{file.path}: damaged Parquet file: cannot read the rows after row {row}: {err}"
+            ) from None
+        row += batch.num_rows
         yield _without_views(batch), None
 
 
@@ -282,7 +340,11 @@ def _read_blocks(file: InputFile) -> Iterator[tuple[int, bytes]]:
         line = 1
         rest = b""
         while True:
-            data = stream.read(JSONL_BLOCK_BYTES)
+            try:
+                data = stream.read(JSONL_BLOCK_BYTES)
+            except (pa.ArrowException, OSError) as err:
+                what = f"damaged or not {file.compression}-compressed" if file.compression else "unreadable"
+                raise InvalidInputError(f"{file.path}: {what} after line {line - 1}: {err}") from None
             if not data:
                 if rest:
                     yield line, rest
@@ -331,47 +393,145 @@ def _parse_block(
     raw_lines = block.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
-    numbered = [(first_line + i, raw) for i, raw in enumerate(raw_lines) if raw.strip()]
-    if not numbered:
+    # Lines pyarrow must never see (too deep, bad UTF-8, lone surrogates, huge integers).
+    bad = [
+        (first_line + i, f"malformed JSONL line: {why}", raw_lines[i])
+        for i, why in _core.jsonl_screen(block, JSONL_MAX_DEPTH)
+    ]
+    screened = {number for number, _, _ in bad}
+    numbered = [
+        (first_line + i, raw)
+        for i, raw in enumerate(raw_lines)
+        if raw.strip() and first_line + i not in screened
+    ]
+    table = None
+    if numbered:
+        whole = len(numbered) == len(raw_lines)
+        table = _read_json_block(block if whole else b"\n".join(raw for _, raw in numbered) + b"\n", schema)
+    if table is None or table.num_rows != len(numbered):
+        table, numbered = _parse_lines(file, numbered, schema, bad)
+    if bad:
+        bad.sort(key=lambda item: item[0])
+        for number, reason, raw in bad:
+            _reject(file, number, reason, raw, on_error, on_rejected)
+    if table is None:
         return None, pa.array([], pa.int64())
-    if all(first_line + i == n for i, (n, _) in enumerate(numbered)):
-        # No blank lines: try the fast multi-threaded parser on the whole block.
-        try:
-            options = pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
-            )
-            table = pajson.read_json(_io.BytesIO(block), parse_options=options)
-            if table.num_rows == len(numbered):
-                return table, pa.array([n for n, _ in numbered], pa.int64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # locate the bad line(s) below
+    return table, pa.array([n for n, _ in numbered], pa.int64())
+
+
+def _parse_lines(
+    file: InputFile,
+    numbered: list[tuple[int, bytes]],
+    schema: pa.Schema | None,
+    bad: list[tuple[int, str, bytes]],
+) -> tuple[pa.Table | None, list[tuple[int, bytes]]]:
+    """Parse lines one by one, moving malformed and mistyped ones to ``bad``."""
     rows: list[dict[str, Any]] = []
-    line_numbers: list[int] = []
+    kept: list[tuple[int, bytes]] = []
     for number, raw in numbered:
         try:
             value = json.loads(raw.decode("utf-8"))
             if not isinstance(value, dict):
                 raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-        except (UnicodeDecodeError, ValueError) as err:
-            message = f"{file.path}:{number}: malformed JSONL line: {err}"
-            if on_error == "raise":
-                raise InvalidInputError(message + " (use --on-error skip to skip such lines)") from None
-            if on_rejected is not None:
-                on_rejected(Rejected(str(file.path), number, str(err), raw.decode("utf-8", "replace")))
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:
+            bad.append((number, f"malformed JSONL line: {err}", raw))
             continue
         rows.append(value)
-        line_numbers.append(number)
+        kept.append((number, raw))
+    for position, reason in sorted(_mistyped_rows(rows, schema).items(), reverse=True):
+        number, raw = kept.pop(position)
+        rows.pop(position)
+        bad.append((number, reason, raw))
     if not rows:
-        return None, pa.array([], pa.int64())
+        return None, kept
     try:
         table = pa.Table.from_pylist(rows)
-        if schema is not None:
-            table = _conform(table, schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+    except (pa.ArrowException, OverflowError) as err:
         raise InvalidInputError(
-            f"{file.path}: lines {line_numbers[0]}-{line_numbers[-1]}: values of inconsistent types: {err}"
-        ) from err
-    return table, pa.array(line_numbers, pa.int64())
+            f"{file.path}: lines {kept[0][0]}-{kept[-1][0]}: values of inconsistent types: {err}"
+        ) from None
+    if schema is not None:
+        with contextlib.suppress(pa.ArrowException):
+            table = _conform(table, schema)
+    return table, kept
+
+
+def _read_json_block(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
+    """Parse whole lines with pyarrow's multi-threaded reader: in ``schema``'s types if they fit, else inferred."""
+    for explicit in (schema, None) if schema is not None else (None,):
+        options = pajson.ParseOptions(
+            explicit_schema=explicit, unexpected_field_behavior="infer", newlines_in_values=False
+        )
+        try:
+            return pajson.read_json(_io.BytesIO(data), parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def _reject(
+    file: InputFile,
+    line: int,
+    reason: str,
+    raw: bytes,
+    on_error: OnError,
+    on_rejected: Callable[[Rejected], None] | None,
+) -> None:
+    """A line that cannot become a row: raise, or hand it to ``on_rejected`` verbatim."""
+    if on_error == "raise":
+        raise InvalidInputError(f"{file.path}:{line}: {reason} (use --on-error skip to skip such lines)")
+    if on_rejected is not None:
+        on_rejected(Rejected(str(file.path), line, reason, raw.decode("utf-8", "replace")))
+
+
+def _mistyped_rows(rows: list[dict[str, Any]], schema: pa.Schema | None) -> dict[int, str]:
+    """Rows whose value of some field cannot share a type with the rest of its column.
+
+    The column's type is the one the earlier blocks gave it (``schema``), else
+    that of most of its rows; a row whose value cannot be promoted to it (a
+    number among strings, an object among lists) is named with its field.
+    """
+    bad: dict[int, str] = {}
+    names = dict.fromkeys(name for row in rows for name in row)
+    for name in names:
+        values = [row.get(name) for row in rows]
+        try:
+            pa.array(values)
+            if schema is None or name not in schema.names:
+                continue
+        except (pa.ArrowException, OverflowError):
+            pass
+        types: dict[int, pa.DataType] = {}
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            try:
+                types[i] = pa.array([value]).type
+            except (pa.ArrowException, OverflowError) as err:
+                bad.setdefault(i, f"field {name!r}: value cannot be stored: {err}")
+        counts: dict[pa.DataType, int] = {}
+        for kind in types.values():
+            counts[kind] = counts.get(kind, 0) + 1
+        target = schema.field(name).type if schema is not None and name in schema.names else None
+        ordered = sorted(counts, key=lambda t: -counts[t])
+        if target is None and ordered:
+            target = ordered[0]
+        refused = set()
+        for kind in ordered:
+            try:
+                target = (
+                    pa.unify_schemas(
+                        [pa.schema([(name, target)]), pa.schema([(name, kind)])], promote_options="permissive"
+                    )
+                    .field(name)
+                    .type
+                )
+            except (pa.ArrowException, TypeError):
+                refused.add(kind)
+        for i, kind in types.items():
+            if kind in refused:
+                bad.setdefault(i, f"field {name!r}: a value of type {kind} where the column holds {target}")
+    return bad
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -454,21 +614,146 @@ def read_table(inputs: Iterable[str | os.PathLike[str]], columns: Sequence[str] 
     )
 
 
-def prepare_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create ``out``; refuse an existing non-empty directory unless resuming or overwriting."""
+#: The file in an output directory that a run holds locked while it writes there.
+LOCK_NAME = ".stemmatic.lock"
+
+
+@contextlib.contextmanager
+def output_dir(
+    out: str | os.PathLike[str],
+    *,
+    inputs: Iterable[InputFile | str | os.PathLike[str]],
+    overwrite: bool = False,
+    resume: bool = False,
+) -> Iterator[Path]:
+    """Create ``out`` and hold it for one run; refuse what could lose data.
+
+    Refused, with a :class:`ParameterError`: an output that is, contains or
+    lies inside an input (``--overwrite`` would delete the input; outputs
+    inside an input directory would be read as input by the next run), an
+    existing non-empty directory unless ``resume`` or ``overwrite``, and a
+    directory another run is writing into (it holds ``out/.stemmatic.lock``;
+    the lock is released when the run ends, also when it dies).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.jsonl").write_text('{"text": "x"}\\n')
+    >>> with output_dir(d / "out", inputs=resolve_inputs([d / "a.jsonl"])) as out:
+    ...     out.name
+    'out'
+    >>> with output_dir(d, inputs=resolve_inputs([d / "a.jsonl"]), overwrite=True):
+    ...     pass
+    Traceback (most recent call last):
+    stemmatic.exceptions.ParameterError: ...: the output directory contains the input ...
+    """
     path = Path(out)
+    check_output_apart(path, inputs)
     if path.exists() and not path.is_dir():
         raise ParameterError(f"{path}: output path exists and is not a directory")
-    if path.exists() and any(path.iterdir()) and not (overwrite or resume):
-        raise ParameterError(
-            f"{path}: output directory exists and is not empty; pass --resume or --overwrite"
-        )
-    if overwrite and path.exists() and not resume:
-        import shutil
-
-        shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    with _DirLock(path):
+        existing = [p for p in path.iterdir() if p.name != LOCK_NAME]
+        if existing and not (overwrite or resume):
+            raise ParameterError(
+                f"{path}: output directory exists and is not empty; pass --resume or --overwrite"
+            )
+        if overwrite and not resume:
+            import shutil
+
+            for child in existing:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        yield path
+
+
+def check_output_apart(out: Path, inputs: Iterable[InputFile | str | os.PathLike[str]]) -> None:
+    """Raise :class:`ParameterError` if ``out`` is, contains or lies inside an input.
+
+    Compared by file identity (device and inode) as well as by resolved path,
+    so symlinks, ``..`` and case-insensitive file systems cannot hide an overlap.
+    """
+    out_chain = _identity_chain(out)  # out and its existing ancestors
+    out_id = _identity(out)
+    parent_chains: dict[Path, frozenset[tuple[int, int]]] = {}  # many shards share a directory
+    for item in inputs:
+        if isinstance(item, InputFile):
+            targets = [item.path] + ([item.root] if item.root is not None else [])
+        else:
+            text = os.fspath(item)
+            targets = [Path(p) for p in glob.glob(text, recursive=True)] if _GLOB_CHARS.search(text) else []
+            targets = targets or [Path(text)]
+        for target in targets:
+            if not target.exists():
+                continue
+            target_id = _identity(target)
+            if target.is_dir() and target_id in out_chain:
+                relation = "is" if target_id == out_id else "lies inside"
+                raise ParameterError(
+                    f"{out}: the output directory {relation} the input directory {target}; "
+                    "choose an output outside the inputs"
+                )
+            if target.parent not in parent_chains:
+                parent_chains[target.parent] = _identity_chain(target.parent)
+            if out_id is not None and out_id in parent_chains[target.parent]:
+                raise ParameterError(
+                    f"{out}: the output directory contains the input {target}; choose an output outside the inputs"
+                )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _identity_chain(path: Path) -> frozenset[tuple[int, int]]:
+    """Identities of ``path`` and of every existing ancestor."""
+    resolved = path.resolve()
+    return frozenset(i for p in (resolved, *resolved.parents) if (i := _identity(p)) is not None)
+
+
+class _DirLock:
+    """An exclusive, non-blocking lock on ``directory/.stemmatic.lock`` (released on exit or process death)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_NAME
+        self._fh: Any = None
+
+    def __enter__(self) -> _DirLock:
+        fh = self.path.open("a+", encoding="ascii")
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise ParameterError(
+                f"{self.path.parent}: another stemmatic run (process {holder}) is writing into this "
+                "directory; wait for it to end or choose another output"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self._fh.close()  # closing the file releases the lock
 
 
 class MirroredWriter:
@@ -488,6 +773,7 @@ class MirroredWriter:
         self.fmt = fmt
         self._writers: dict[int, Any] = {}
         self._schemas: dict[int, pa.Schema] = {}
+        self._parts: dict[int, list[Path]] = {}
         self.rows_written = 0
 
     def path_for(self, file_index: int) -> Path:
@@ -506,22 +792,61 @@ class MirroredWriter:
                         metadata=table.schema.metadata,
                     )
                 )
-            path = self.path_for(file_index)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self.fmt == "parquet":
-                writer = pq.ParquetWriter(path, table.schema)
+            writer = self._open(file_index, table.schema)
+        elif self.fmt == "parquet" and table.schema != self._schemas[file_index]:
+            table = self._fit(file_index, table)
+            writer = self._writers[file_index]
+        try:
+            if isinstance(writer, pq.ParquetWriter):
+                writer.write_table(table)
             else:
-                writer = path.open("w", encoding="utf-8")
-            self._writers[file_index] = writer
-            self._schemas[file_index] = table.schema
-        elif table.schema != self._schemas[file_index]:
-            table = _conform(table, self._schemas[file_index]).select(self._schemas[file_index].names)
-        if isinstance(writer, pq.ParquetWriter):
-            writer.write_table(table)
-        else:
-            for row in table.to_pylist():
-                writer.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                _write_jsonl(writer, table, self.files[file_index])
+        except BaseException:
+            self.abort()
+            raise
         self.rows_written += table.num_rows
+
+    def abort(self) -> None:
+        """Close every open file after a failure (what was written stays, unfinished)."""
+        for writer in self._writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._writers.clear()
+
+    def _open(self, file_index: int, schema: pa.Schema) -> Any:
+        path = self.path_for(file_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = pq.ParquetWriter(path, schema) if self.fmt == "parquet" else path.open("w", encoding="utf-8")
+        self._writers[file_index] = writer
+        self._schemas[file_index] = schema
+        return writer
+
+    def _fit(self, file_index: int, table: pa.Table) -> pa.Table:
+        """``table`` in the file's schema; a field first seen now, or a wider type, starts a new part.
+
+        Parquet fixes a file's schema when it is opened. When later rows bring
+        a new field (JSONL blocks are parsed one by one) or need a wider type,
+        the rows so far are set aside as a part and :meth:`close` rewrites the
+        parts into one file of the unified schema, so no field is dropped.
+        """
+        schema = self._schemas[file_index]
+        if set(table.schema.names) <= set(schema.names):
+            with contextlib.suppress(pa.ArrowException):
+                return _conform(table, schema).select(schema.names)
+        try:
+            unified = pa.unify_schemas([schema, table.schema], promote_options="permissive")
+        except (pa.ArrowException, TypeError) as err:
+            raise InvalidInputError(
+                f"{self.files[file_index].path}: a field changes type between rows: {err}"
+            ) from None
+        self._writers.pop(file_index).close()
+        path = self.path_for(file_index)
+        parts = self._parts.setdefault(file_index, [])
+        part = path.with_name(f".{path.name}.part{len(parts)}")
+        os.replace(path, part)
+        parts.append(part)
+        self._open(file_index, unified)
+        return _conform(table, unified).select(unified.names)
 
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> list[Path]:
         """Close all files; create empty shards (with ``empty_schemas[i]``) for untouched inputs."""
@@ -532,7 +857,36 @@ class MirroredWriter:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        for index, parts in self._parts.items():
+            self._merge_parts(index, parts)
+        self._parts.clear()
         return [self.path_for(i) for i in range(len(self.files))]
+
+    def _merge_parts(self, file_index: int, parts: list[Path]) -> None:
+        path = self.path_for(file_index)
+        last = path.with_name(f".{path.name}.part{len(parts)}")
+        os.replace(path, last)
+        schema = self._schemas[file_index]
+        with pq.ParquetWriter(path, schema) as writer:
+            for part in [*parts, last]:
+                for batch in pq.ParquetFile(part).iter_batches():
+                    writer.write_table(_conform(pa.Table.from_batches([batch]), schema).select(schema.names))
+                part.unlink()
+
+
+def _write_jsonl(fh: Any, table: pa.Table, file: InputFile) -> None:
+    """Rows as JSON lines; binary columns as text (JSON has no bytes: non-UTF-8 bytes are an error)."""
+    for index, f in enumerate(table.schema):
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_binary_view(f.type):
+            try:
+                table = table.set_column(index, f.name, pc.cast(table.column(index), pa.large_string()))
+            except pa.ArrowInvalid:
+                raise InvalidInputError(
+                    f"{file.path}: binary column {f.name!r} holds bytes that are not UTF-8 text, "
+                    "which JSON cannot carry; write --format parquet"
+                ) from None
+    for row in table.to_pylist():
+        fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
 class RejectedWriter:

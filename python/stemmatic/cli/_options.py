@@ -15,3 +15,9 @@ RayAddress = Annotated[
 SparkMaster = Annotated[
     str | None, typer.Option(help="--engine spark: master URL (local[8], spark://host:7077, yarn).")
 ]
+
+#: ``--workers`` of the commands that run the Rust engine's thread pool.
+Workers = Annotated[
+    int | None,
+    typer.Option(min=0, help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs; 0 = all CPUs)."),
+]

@@ -10,7 +10,7 @@ import typer
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
-from stemmatic.cli._options import RayAddress, SparkMaster
+from stemmatic.cli._options import RayAddress, SparkMaster, Workers
 
 app = typer.Typer(
     name="contamination",
@@ -53,9 +53,7 @@ def index(
         typer.Option(help="Text file of phrases, one a line, whose n-grams never count as contamination."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the n-gram hash.")] = 1,
-    workers: Annotated[
-        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
-    ] = None,
+    workers: Workers = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
 ) -> None:
     """Build an n-gram index of benchmark items (several benchmarks in one index)."""
@@ -157,9 +155,7 @@ def scan(
     on_error: Annotated[
         str, typer.Option(help="raise, or skip malformed JSONL lines into OUT/rejected/.")
     ] = "raise",
-    workers: Annotated[
-        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
-    ] = None,
+    workers: Workers = None,
     batch_rows: Annotated[
         int,
         typer.Option(help="Rows per Parquet batch (smaller batches overlap reading and scanning sooner)."),

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
-from stemmatic.cli._options import RayAddress, SparkMaster
+from stemmatic.cli._options import RayAddress, SparkMaster, Workers
 from stemmatic.exceptions import StemmaticError
 
 if TYPE_CHECKING:
@@ -48,10 +48,15 @@ def dedup(
     exact: Annotated[
         bool, typer.Option("--exact", help="Also remove exact duplicates of the normalized text.")
     ] = False,
-    workers: Annotated[
-        int | None, typer.Option(help="Threads (default: STEMMATIC_NUM_THREADS or all CPUs).")
-    ] = None,
-    memory_limit: Annotated[str, typer.Option(help="Memory budget for the external sort, e.g. 4GB.")] = "4GB",
+    workers: Workers = None,
+    memory_limit: Annotated[
+        str,
+        typer.Option(
+            help="Budget for what dedup holds in memory between stages (band-key records, shingle "
+            "sets, cached text), e.g. 4GB, at least 1MiB; beyond it they spill to disk. Not a bound on the "
+            "process's RSS: the batch being processed and per-row metadata come on top."
+        ),
+    ] = "4GB",
     fmt: Annotated[str, typer.Option("--format", help="Output format: parquet | jsonl.")] = "parquet",
     emit_pairs: Annotated[
         bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")

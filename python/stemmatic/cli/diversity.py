@@ -406,41 +406,41 @@ def embed(
     quiet: Quiet = False,
 ) -> None:
     """Embed a text column: OUT/embeddings.npy (float32, unit rows, input order), OUT/ids.parquet, report.json."""
-    from stemmatic.io import StageTimer, prepare_output_dir, write_report
+    from stemmatic.io import StageTimer, output_dir, write_report
 
     with _clean_errors():
         check_on_error(on_error)
-        target = prepare_output_dir(out, overwrite=overwrite)
-        timer = StageTimer()
-        options = _options(None, None, embedder, text_column, dim, batch_size, cache_dir)
-        with _progress(not quiet) as progress, timer.stage("embed"):
-            loaded = load_inputs(
-                inputs,
-                options,
-                id_column=id_column,
-                score_column=None,
-                on_error=on_error,
-                rejected_dir=target / "rejected",
-                progress=progress,
+        with output_dir(out, overwrite=overwrite, inputs=inputs) as target:
+            timer = StageTimer()
+            options = _options(None, None, embedder, text_column, dim, batch_size, cache_dir)
+            with _progress(not quiet) as progress, timer.stage("embed"):
+                loaded = load_inputs(
+                    inputs,
+                    options,
+                    id_column=id_column,
+                    score_column=None,
+                    on_error=on_error,
+                    rejected_dir=target / "rejected",
+                    progress=progress,
+                )
+            with timer.stage("write"):
+                np.save(target / "embeddings.npy", np.ascontiguousarray(loaded.vectors, dtype=np.float32))
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({"id": loaded.ids}), target / "ids.parquet")
+            from stemmatic.diversity.embed import get_embedder
+
+            model = get_embedder(embedder, **({"dim": dim} if embedder == "hashing" else {}))
+            report = _report(
+                "embed",
+                loaded,
+                {"embedder": embedder, "fingerprint": model.fingerprint, "batch_size": batch_size},
+                timer,
+                counts={"input": len(loaded.vectors)},
+                outputs={"embeddings": "embeddings.npy", "ids": "ids.parquet"},
             )
-        with timer.stage("write"):
-            np.save(target / "embeddings.npy", np.ascontiguousarray(loaded.vectors, dtype=np.float32))
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.table({"id": loaded.ids}), target / "ids.parquet")
-        from stemmatic.diversity.embed import get_embedder
-
-        model = get_embedder(embedder, **({"dim": dim} if embedder == "hashing" else {}))
-        report = _report(
-            "embed",
-            loaded,
-            {"embedder": embedder, "fingerprint": model.fingerprint, "batch_size": batch_size},
-            timer,
-            counts={"input": len(loaded.vectors)},
-            outputs={"embeddings": "embeddings.npy", "ids": "ids.parquet"},
-        )
-        write_report(target / "report.json", report)
-        typer.echo(f"embedded {len(loaded.vectors)} rows ({loaded.vectors.shape[1]} dims) -> {target}")
+            write_report(target / "report.json", report)
+            typer.echo(f"embedded {len(loaded.vectors)} rows ({loaded.vectors.shape[1]} dims) -> {target}")
 
 
 @app.command()
@@ -473,129 +473,136 @@ def semdedup(
     from stemmatic.diversity.index import save_centroids
     from stemmatic.diversity.semdedup import SemDedupResult, semdedup_scores
     from stemmatic.diversity.semdedup import semdedup as run_semdedup
-    from stemmatic.io import StageTimer, prepare_output_dir, write_report
+    from stemmatic.io import StageTimer, output_dir, write_report
 
     with _clean_errors():
         check_on_error(on_error)
         if not 0.0 < eps < 2.0:
             raise ParameterError(f"invalid --eps {eps}; must be in (0, 2)")
-        target = prepare_output_dir(out, overwrite=overwrite)
-        timer = StageTimer()
-        options = _options(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir)
-        with _progress(not quiet) as progress:
-            with timer.stage("read"):
-                loaded = load_inputs(
-                    inputs,
-                    options,
-                    id_column=id_column,
-                    score_column=score_column,
-                    on_error=on_error,
-                    rejected_dir=target / "rejected",
-                    progress=progress,
-                )
-                x = check_vectors(loaded)
-            common: dict[str, Any] = {
-                "n_clusters": n_clusters,
-                "centroids": str(centroids) if centroids else None,
-                "niter": niter,
-                "seed": seed,
-                "progress": progress,
-            }
-            with timer.stage("semdedup"):
-                if scores_only:
-                    result = semdedup_scores(x, **common)
-                else:
-                    result = run_semdedup(x, eps=eps, scores=loaded.scores, **common)
-            save_centroids(target / "centroids.npy", result.centroids)
-            parameters = {
-                "eps": eps,
-                "threshold": 1.0 - eps,
-                "n_clusters": len(result.centroids),
-                "centroids": str(centroids) if centroids else None,
-                "niter": niter,
-                "seed": seed,
-                "score_column": score_column,
-                "id_column": id_column,
-                "keep_rule": f"highest {score_column}" if score_column else "farthest from centroid",
-                "scores_only": scores_only,
-            }
-            n = len(x)
-            sections: dict[str, Any] = {
-                "similarity_histogram": result.histogram(),
-                "eps_table": result.eps_table(),
-                "cluster_sizes": {
-                    "min": int(np.bincount(result.cluster_id).min()),
-                    "max": int(np.bincount(result.cluster_id).max()),
-                    "mean": round(n / len(result.centroids), 2),
-                },
-            }
-            if scores_only:
-                import pyarrow.parquet as pq
-
-                with timer.stage("write"):
-                    nearest = result.nearest
-                    ok = nearest >= 0
-                    nearest_ids = loaded.ids.take(pa.array(np.where(ok, nearest, 0)))
-                    table = pa.table(
-                        {
-                            "id": loaded.ids,
-                            "cluster_id": pa.array(result.cluster_id, pa.int64()),
-                            "max_similarity": pa.array(
-                                result.max_similarity, pa.float32(), mask=np.isnan(result.max_similarity)
-                            ),
-                            "nearest_id": pa.array(
-                                [
-                                    v if o else None
-                                    for v, o in zip(nearest_ids.to_pylist(), ok.tolist(), strict=True)
-                                ],
-                                loaded.ids.type,
-                            ),
-                        }
-                    )
-                    pq.write_table(table, target / "scores.parquet")
-                report = _report(
-                    "semdedup",
-                    loaded,
-                    parameters,
-                    timer,
-                    counts={"input": n},
-                    **sections,
-                    outputs={"scores": "scores.parquet", "centroids": "centroids.npy"},
-                )
-                write_report(target / "report.json", report)
-                typer.echo(f"scored {n} rows in {len(result.centroids)} clusters -> {target}/scores.parquet")
-                return
-            assert isinstance(result, SemDedupResult)
-            threshold = 1.0 - eps
-            decision = Decision(
-                result.keep,
-                result.duplicate_of,
-                result.cluster_id,
-                result.similarity,
-                lambda rows: (
-                    [f"semdedup: cosine similarity > {threshold:g} to a kept row of its cluster"] * len(rows)
-                ),
+        with output_dir(
+            out, overwrite=overwrite, inputs=[*inputs, *([embeddings] if embeddings else [])]
+        ) as target:
+            timer = StageTimer()
+            options = _options(
+                embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir
             )
-            with timer.stage("write"):
-                counts = write_outputs(
-                    target, loaded, decision, fmt=fmt, on_error=on_error, progress=progress
+            with _progress(not quiet) as progress:
+                with timer.stage("read"):
+                    loaded = load_inputs(
+                        inputs,
+                        options,
+                        id_column=id_column,
+                        score_column=score_column,
+                        on_error=on_error,
+                        rejected_dir=target / "rejected",
+                        progress=progress,
+                    )
+                    x = check_vectors(loaded)
+                common: dict[str, Any] = {
+                    "n_clusters": n_clusters,
+                    "centroids": str(centroids) if centroids else None,
+                    "niter": niter,
+                    "seed": seed,
+                    "progress": progress,
+                }
+                with timer.stage("semdedup"):
+                    if scores_only:
+                        result = semdedup_scores(x, **common)
+                    else:
+                        result = run_semdedup(x, eps=eps, scores=loaded.scores, **common)
+                save_centroids(target / "centroids.npy", result.centroids)
+                parameters = {
+                    "eps": eps,
+                    "threshold": 1.0 - eps,
+                    "n_clusters": len(result.centroids),
+                    "centroids": str(centroids) if centroids else None,
+                    "niter": niter,
+                    "seed": seed,
+                    "score_column": score_column,
+                    "id_column": id_column,
+                    "keep_rule": f"highest {score_column}" if score_column else "farthest from centroid",
+                    "scores_only": scores_only,
+                }
+                n = len(x)
+                sections: dict[str, Any] = {
+                    "similarity_histogram": result.histogram(),
+                    "eps_table": result.eps_table(),
+                    "cluster_sizes": {
+                        "min": int(np.bincount(result.cluster_id).min()),
+                        "max": int(np.bincount(result.cluster_id).max()),
+                        "mean": round(n / len(result.centroids), 2),
+                    },
+                }
+                if scores_only:
+                    import pyarrow.parquet as pq
+
+                    with timer.stage("write"):
+                        nearest = result.nearest
+                        ok = nearest >= 0
+                        nearest_ids = loaded.ids.take(pa.array(np.where(ok, nearest, 0)))
+                        table = pa.table(
+                            {
+                                "id": loaded.ids,
+                                "cluster_id": pa.array(result.cluster_id, pa.int64()),
+                                "max_similarity": pa.array(
+                                    result.max_similarity, pa.float32(), mask=np.isnan(result.max_similarity)
+                                ),
+                                "nearest_id": pa.array(
+                                    [
+                                        v if o else None
+                                        for v, o in zip(nearest_ids.to_pylist(), ok.tolist(), strict=True)
+                                    ],
+                                    loaded.ids.type,
+                                ),
+                            }
+                        )
+                        pq.write_table(table, target / "scores.parquet")
+                    report = _report(
+                        "semdedup",
+                        loaded,
+                        parameters,
+                        timer,
+                        counts={"input": n},
+                        **sections,
+                        outputs={"scores": "scores.parquet", "centroids": "centroids.npy"},
+                    )
+                    write_report(target / "report.json", report)
+                    typer.echo(
+                        f"scored {n} rows in {len(result.centroids)} clusters -> {target}/scores.parquet"
+                    )
+                    return
+                assert isinstance(result, SemDedupResult)
+                threshold = 1.0 - eps
+                decision = Decision(
+                    result.keep,
+                    result.duplicate_of,
+                    result.cluster_id,
+                    result.similarity,
+                    lambda rows: (
+                        [f"semdedup: cosine similarity > {threshold:g} to a kept row of its cluster"]
+                        * len(rows)
+                    ),
                 )
-        counts = {"input": n, **counts}
-        if counts["kept"] + counts["removed"] != n:
-            raise StemmaticError(f"internal error: kept + removed != input ({counts})")
-        report = _report(
-            "semdedup",
-            loaded,
-            parameters,
-            timer,
-            counts=counts,
-            **sections,
-            outputs={"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"},
-        )
-        write_report(target / "report.json", report)
-        typer.echo(
-            f"kept {counts['kept']} of {n} rows, removed {counts['removed']} semantic duplicates -> {target}"
-        )
+                with timer.stage("write"):
+                    counts = write_outputs(
+                        target, loaded, decision, fmt=fmt, on_error=on_error, progress=progress
+                    )
+            counts = {"input": n, **counts}
+            if counts["kept"] + counts["removed"] != n:
+                raise StemmaticError(f"internal error: kept + removed != input ({counts})")
+            report = _report(
+                "semdedup",
+                loaded,
+                parameters,
+                timer,
+                counts=counts,
+                **sections,
+                outputs={"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"},
+            )
+            write_report(target / "report.json", report)
+            typer.echo(
+                f"kept {counts['kept']} of {n} rows, removed {counts['removed']} semantic duplicates -> {target}"
+            )
 
 
 @app.command("select")
@@ -629,93 +636,99 @@ def select_command(
 ) -> None:
     """Select a diverse subset within a budget; unselected rows name their nearest selected row."""
     from stemmatic.diversity.select import METHODS, select
-    from stemmatic.io import StageTimer, prepare_output_dir, write_report
+    from stemmatic.io import StageTimer, output_dir, write_report
 
     with _clean_errors():
         check_on_error(on_error)
         if method not in METHODS:
             raise ParameterError(f"invalid --method {method!r}; expected one of {', '.join(METHODS)}")
         amount = parse_budget(budget)
-        target = prepare_output_dir(out, overwrite=overwrite)
-        timer = StageTimer()
-        options = _options(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir)
-        method_options: dict[str, Any] = {"seed": seed}
-        if method == "score-first":
-            method_options["max_similarity"] = max_similarity
-        elif method == "cluster-balanced":
-            method_options["n_clusters"] = n_clusters
-        elif method == "facility-location":
-            method_options.update(neighbors=neighbors, quality_weight=quality_weight)
-            method_options.pop("seed")
-        with _progress(not quiet) as progress:
-            with timer.stage("read"):
-                loaded = load_inputs(
-                    inputs,
-                    options,
-                    id_column=id_column,
-                    score_column=score_column,
-                    on_error=on_error,
-                    rejected_dir=target / "rejected",
-                    progress=progress,
-                )
-                x = check_vectors(loaded)
-            with timer.stage("select"):
-                selection = select(
-                    x, amount, method, scores=loaded.scores, progress=progress, **method_options
-                )
-            keep = selection.mask
-            duplicate_of = np.where(keep, -1, selection.nearest)
-            decision = Decision(
-                keep,
-                duplicate_of,
-                selection.cluster_id,
-                np.where(keep, np.nan, selection.similarity),
-                lambda rows: [f"not selected by {method}; nearest selected row is duplicate_of"] * len(rows),
+        with output_dir(
+            out, overwrite=overwrite, inputs=[*inputs, *([embeddings] if embeddings else [])]
+        ) as target:
+            timer = StageTimer()
+            options = _options(
+                embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir
             )
-            with timer.stage("write"):
-                counts = write_outputs(
-                    target, loaded, decision, fmt=fmt, on_error=on_error, progress=progress
-                )
-                import pyarrow.parquet as pq
-
-                pq.write_table(
-                    pa.table(
-                        {
-                            "rank": pa.array(np.arange(len(selection.indices), dtype=np.int64)),
-                            "id": loaded.ids.take(pa.array(selection.indices)),
-                        }
+            method_options: dict[str, Any] = {"seed": seed}
+            if method == "score-first":
+                method_options["max_similarity"] = max_similarity
+            elif method == "cluster-balanced":
+                method_options["n_clusters"] = n_clusters
+            elif method == "facility-location":
+                method_options.update(neighbors=neighbors, quality_weight=quality_weight)
+                method_options.pop("seed")
+            with _progress(not quiet) as progress:
+                with timer.stage("read"):
+                    loaded = load_inputs(
+                        inputs,
+                        options,
+                        id_column=id_column,
+                        score_column=score_column,
+                        on_error=on_error,
+                        rejected_dir=target / "rejected",
+                        progress=progress,
+                    )
+                    x = check_vectors(loaded)
+                with timer.stage("select"):
+                    selection = select(
+                        x, amount, method, scores=loaded.scores, progress=progress, **method_options
+                    )
+                keep = selection.mask
+                duplicate_of = np.where(keep, -1, selection.nearest)
+                decision = Decision(
+                    keep,
+                    duplicate_of,
+                    selection.cluster_id,
+                    np.where(keep, np.nan, selection.similarity),
+                    lambda rows: (
+                        [f"not selected by {method}; nearest selected row is duplicate_of"] * len(rows)
                     ),
-                    target / "selection.parquet",
                 )
-        n = len(x)
-        counts = {"input": n, **counts}
-        if counts["kept"] + counts["removed"] != n:
-            raise StemmaticError(f"internal error: kept + removed != input ({counts})")
-        similarity = selection.similarity.astype(np.float64)
-        report = _report(
-            "select",
-            loaded,
-            {
-                "method": method,
-                "budget": budget,
-                "score_column": score_column,
-                "id_column": id_column,
-                **method_options,
-            },
-            timer,
-            counts=counts,
-            selection={
-                **selection.info,
-                "coverage_radius": selection.coverage_radius,
-                "mean_distance_to_selected": float(np.sqrt(np.maximum(2 - 2 * similarity, 0)).mean()),
-            },
-            outputs={"kept": "kept/", "removed": "removed/", "selection_order": "selection.parquet"},
-        )
-        write_report(target / "report.json", report)
-        typer.echo(
-            f"selected {counts['kept']} of {n} rows with {method} "
-            f"(coverage radius {selection.coverage_radius:.4f}) -> {target}"
-        )
+                with timer.stage("write"):
+                    counts = write_outputs(
+                        target, loaded, decision, fmt=fmt, on_error=on_error, progress=progress
+                    )
+                    import pyarrow.parquet as pq
+
+                    pq.write_table(
+                        pa.table(
+                            {
+                                "rank": pa.array(np.arange(len(selection.indices), dtype=np.int64)),
+                                "id": loaded.ids.take(pa.array(selection.indices)),
+                            }
+                        ),
+                        target / "selection.parquet",
+                    )
+            n = len(x)
+            counts = {"input": n, **counts}
+            if counts["kept"] + counts["removed"] != n:
+                raise StemmaticError(f"internal error: kept + removed != input ({counts})")
+            similarity = selection.similarity.astype(np.float64)
+            report = _report(
+                "select",
+                loaded,
+                {
+                    "method": method,
+                    "budget": budget,
+                    "score_column": score_column,
+                    "id_column": id_column,
+                    **method_options,
+                },
+                timer,
+                counts=counts,
+                selection={
+                    **selection.info,
+                    "coverage_radius": selection.coverage_radius,
+                    "mean_distance_to_selected": float(np.sqrt(np.maximum(2 - 2 * similarity, 0)).mean()),
+                },
+                outputs={"kept": "kept/", "removed": "removed/", "selection_order": "selection.parquet"},
+            )
+            write_report(target / "report.json", report)
+            typer.echo(
+                f"selected {counts['kept']} of {n} rows with {method} "
+                f"(coverage radius {selection.coverage_radius:.4f}) -> {target}"
+            )
 
 
 @app.command()
@@ -754,82 +767,93 @@ def measure(
     from stemmatic.diversity.embed import load_npy
     from stemmatic.diversity.index import load_centroids, save_centroids
     from stemmatic.diversity.metrics import measure_many
-    from stemmatic.io import StageTimer, prepare_output_dir, write_report
+    from stemmatic.io import StageTimer, output_dir, write_report
 
     with _clean_errors():
-        target = prepare_output_dir(out, overwrite=overwrite) if out is not None else None
-        timer = StageTimer()
-        options = _options(embedding_column, None, embedder, text_column, dim, batch_size, cache_dir)
+        read_paths: list[str | Path] = [
+            path for item in datasets for path in (item.partition("=")[2] if "=" in item else item).split(",")
+        ]
+        read_paths += [p for p in (reference, centroids) if p]
+        held = (
+            output_dir(out, inputs=read_paths, overwrite=overwrite)
+            if out is not None
+            else contextlib.nullcontext(None)
+        )
+        with held as target:
+            timer = StageTimer()
+            options = _options(embedding_column, None, embedder, text_column, dim, batch_size, cache_dir)
 
-        def vectors_of(spec: str, progress: ProgressFn) -> np.ndarray:
-            paths = spec.split(",")
-            if len(paths) == 1 and paths[0].endswith(".npy"):
-                return np.asarray(load_npy(paths[0]))
-            loaded = load_inputs(
-                [Path(p) for p in paths],
-                options,
-                id_column=None,
-                score_column=None,
-                on_error="raise",
-                rejected_dir=None,
-                progress=progress,
-            )
-            return check_vectors(loaded)
-
-        named: dict[str, str] = {}
-        for item in datasets:
-            name, _, path = item.partition("=") if "=" in item else (item, "", item)
-            if name in named:
-                raise ParameterError(f"dataset name {name!r} given twice")
-            named[name] = path
-        with _progress(not quiet) as progress:
-            with timer.stage("read"):
-                arrays = {name: vectors_of(path, progress) for name, path in named.items()}
-                ref = vectors_of(reference, progress) if reference else None
-                shared = load_centroids(centroids) if centroids else None
-            with timer.stage("measure"):
-                if shared is None:
-                    from stemmatic.diversity.index import spherical_kmeans
-
-                    union = np.vstack([a / np.linalg.norm(a, axis=1, keepdims=True) for a in arrays.values()])
-                    k = (
-                        n_clusters
-                        if n_clusters is not None
-                        else max(1, min(1000, round(math.sqrt(len(union)))))
-                    )
-                    progress("kmeans", 0, 1)
-                    shared = spherical_kmeans(union, k, seed=seed).centroids
-                    progress("kmeans", 1, 1)
-                    del union
-                results = measure_many(
-                    arrays,
-                    centroids=shared,
-                    reference=ref,
-                    vendi_kernel=vendi_kernel,
-                    vendi_max_exact=vendi_max_exact,
-                    seed=seed,
+            def vectors_of(spec: str, progress: ProgressFn) -> np.ndarray:
+                paths = spec.split(",")
+                if len(paths) == 1 and paths[0].endswith(".npy"):
+                    return np.asarray(load_npy(paths[0]))
+                loaded = load_inputs(
+                    [Path(p) for p in paths],
+                    options,
+                    id_column=None,
+                    score_column=None,
+                    on_error="raise",
+                    rejected_dir=None,
+                    progress=progress,
                 )
-        if save_centroids_to is not None:
-            save_centroids(save_centroids_to, shared)
-        report = {
-            "command": "stemmatic diversity measure",
-            "datasets": {name: {"path": path, **results[name]} for name, path in named.items()},
-            "parameters": {
-                "n_clusters": len(shared),
-                "centroids": str(centroids) if centroids else None,
-                "reference": reference,
-                "vendi_kernel": vendi_kernel,
-                "vendi_max_exact": vendi_max_exact,
-                "seed": seed,
-                "embeddings": options.describe(),
-            },
-            "timings": timer.stages,
-        }
-        if target is not None:
-            write_report(target / "report.json", report)
-        _print_table(results)
-        if target is None:
-            typer.echo(json.dumps(report, indent=2, default=str))
+                return check_vectors(loaded)
+
+            named: dict[str, str] = {}
+            for item in datasets:
+                name, _, path = item.partition("=") if "=" in item else (item, "", item)
+                if name in named:
+                    raise ParameterError(f"dataset name {name!r} given twice")
+                named[name] = path
+            with _progress(not quiet) as progress:
+                with timer.stage("read"):
+                    arrays = {name: vectors_of(path, progress) for name, path in named.items()}
+                    ref = vectors_of(reference, progress) if reference else None
+                    shared = load_centroids(centroids) if centroids else None
+                with timer.stage("measure"):
+                    if shared is None:
+                        from stemmatic.diversity.index import spherical_kmeans
+
+                        union = np.vstack(
+                            [a / np.linalg.norm(a, axis=1, keepdims=True) for a in arrays.values()]
+                        )
+                        k = (
+                            n_clusters
+                            if n_clusters is not None
+                            else max(1, min(1000, round(math.sqrt(len(union)))))
+                        )
+                        progress("kmeans", 0, 1)
+                        shared = spherical_kmeans(union, k, seed=seed).centroids
+                        progress("kmeans", 1, 1)
+                        del union
+                    results = measure_many(
+                        arrays,
+                        centroids=shared,
+                        reference=ref,
+                        vendi_kernel=vendi_kernel,
+                        vendi_max_exact=vendi_max_exact,
+                        seed=seed,
+                    )
+            if save_centroids_to is not None:
+                save_centroids(save_centroids_to, shared)
+            report = {
+                "command": "stemmatic diversity measure",
+                "datasets": {name: {"path": path, **results[name]} for name, path in named.items()},
+                "parameters": {
+                    "n_clusters": len(shared),
+                    "centroids": str(centroids) if centroids else None,
+                    "reference": reference,
+                    "vendi_kernel": vendi_kernel,
+                    "vendi_max_exact": vendi_max_exact,
+                    "seed": seed,
+                    "embeddings": options.describe(),
+                },
+                "timings": timer.stages,
+            }
+            if target is not None:
+                write_report(target / "report.json", report)
+            _print_table(results)
+            if target is None:
+                typer.echo(json.dumps(report, indent=2, default=str))
 
 
 def _print_table(results: dict[str, dict[str, Any]]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -24,9 +23,9 @@ from stemmatic.io import (
     RejectedWriter,
     StageTimer,
     iter_chunks,
+    output_dir,
     peak_rss_bytes,
     prefetch,
-    prepare_output_dir,
     resolve_inputs,
     write_report,
 )
@@ -120,7 +119,7 @@ def scan_corpus(
             "scan with the index's tokenizer or rebuild the index"
         )
     files = resolve_inputs(inputs)
-    with contextlib.nullcontext(prepare_output_dir(out, overwrite=overwrite)) as out_dir:
+    with output_dir(out, overwrite=overwrite, inputs=files) as out_dir:
         # Every output is written under OUT/.partial/ and moved into OUT when
         # the scan has succeeded: a failed or killed scan leaves nothing that
         # looks like a result.

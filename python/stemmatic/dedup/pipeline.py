@@ -63,10 +63,11 @@ from stemmatic.io import (
     RejectedWriter,
     StageTimer,
     check_columns,
+    id_values,
     iter_chunks,
+    output_dir,
     parse_size,
     prefetch,
-    prepare_output_dir,
     resolve_inputs,
     write_report,
 )
@@ -78,6 +79,8 @@ Verify = Literal["exact", "estimate", "none"]
 _REPORT_VERSION = 1
 #: The stages, in order; each leaves ``_work/<stage>.done`` listing the files it wrote.
 _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
+#: The smallest ``memory_limit`` accepted.
+MIN_MEMORY_LIMIT = 1 << 20
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
 
@@ -149,7 +152,10 @@ class DedupConfig:
                 "give both `bands` and `rows`, or neither (then they are chosen for the threshold)"
             )
         MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
-        parse_size(self.memory_limit)
+        if parse_size(self.memory_limit) < MIN_MEMORY_LIMIT:
+            raise ParameterError(
+                f"invalid parameter `memory_limit`: {self.memory_limit!r}; must be at least 1MiB"
+            )
 
     @classmethod
     def build(cls, config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
@@ -247,9 +253,8 @@ def dedup(
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     files = resolve_inputs(inputs)
-    out = prepare_output_dir(output, overwrite=overwrite, resume=resume)
-    run = _Run(config, files, out, workers, progress or _NoProgress(), resume)
-    return run.execute()
+    with output_dir(output, inputs=files, overwrite=overwrite, resume=resume) as out:
+        return _Run(config, files, out, workers, progress or _NoProgress(), resume).execute()
 
 
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
@@ -677,7 +682,7 @@ class _Run:
                 meta["status"].append(batch.status)
                 meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
                 if cfg.id_column:
-                    ids.append(chunk.batch.column(cfg.id_column))
+                    ids.append(id_values(chunk, cfg.id_column, ids[0].type if ids else None))
                 if cfg.keep_column:
                     scores.append(self._keep_scores(chunk))
                 n_docs += n

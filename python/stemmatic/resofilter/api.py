@@ -76,95 +76,104 @@ def score_dataset(
     >>> table.column("status").to_pylist()
     ['ok', 'duplicate_prompt']
     """
-    from stemmatic.io import prepare_output_dir, write_report
+    from stemmatic.io import output_dir, write_report
 
     started = time.perf_counter()
-    directory = prepare_output_dir(out, overwrite=overwrite, resume=resume)
-    examples = read_examples(inputs, fields)
-    if dedup:
-        kept, duplicate_of = dedup_prompts(examples)
-    else:
-        kept, duplicate_of = list(range(len(examples))), {}
-    encoded = encode_examples([examples[i] for i in kept], tokenizer, prompt_format, max_length=max_length)
-    result = score_samples(
-        model,
-        encoded,
-        config,
-        pad_id=tokenizer.pad_id,
-        progress=progress,
-        checkpoint=directory / "checkpoint.npz",
-    )
-
-    count = len(examples)
-    n_layers = len(result.layer_names)
-    score = np.full(count, np.nan)
-    loss = np.full(count, np.nan)
-    features = np.full((count, n_layers), np.nan)
-    status = [DUPLICATE_PROMPT] * count
-    samples: list[EncodedSample | None] = [None] * count
-    projection = None
-    if result.projection is not None:
-        projection = np.full((count, result.projection.shape[1]), np.nan, dtype=np.float32)
-    for j, position in enumerate(kept):
-        score[position] = result.score[j]
-        loss[position] = result.loss[j]
-        features[position] = result.layer_features[j]
-        status[position] = result.status[j]
-        samples[position] = encoded[j]
-        if projection is not None and result.projection is not None:
-            projection[position] = result.projection[j]
-
-    def nullable(values: np.ndarray) -> pa.Array:
-        return pa.array(values, mask=~np.isfinite(values), type=pa.float64())
-
-    columns: dict[str, pa.Array] = {
-        "row": pa.array([e.row for e in examples], pa.int64()),
-        "id": pa.array([e.id for e in examples], pa.string()),
-        "status": pa.array(status, pa.string()),
-        "duplicate_of": pa.array(
-            [examples[duplicate_of[i]].row if i in duplicate_of else None for i in range(count)], pa.int64()
-        ),
-        "score": nullable(score),
-        "loss": nullable(loss),
-        "num_tokens": pa.array([len(s.input_ids) if s else None for s in samples], pa.int64()),
-        "num_response_tokens": pa.array([s.num_loss_tokens if s else None for s in samples], pa.int64()),
-        "truncated": pa.array([s.truncated if s else None for s in samples], pa.bool_()),
-        "layer_features": pa.array(
-            [None if status[i] == DUPLICATE_PROMPT else features[i].tolist() for i in range(count)],
-            pa.list_(pa.float64()),
-        ),
-    }
-    if projection is not None:
-        columns["projection"] = pa.array(
-            [row.tolist() if np.all(np.isfinite(row)) else None for row in projection], pa.list_(pa.float32())
+    with output_dir(
+        out,
+        overwrite=overwrite,
+        resume=resume,
+        inputs=[inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs),
+    ) as directory:
+        examples = read_examples(inputs, fields)
+        if dedup:
+            kept, duplicate_of = dedup_prompts(examples)
+        else:
+            kept, duplicate_of = list(range(len(examples))), {}
+        encoded = encode_examples(
+            [examples[i] for i in kept], tokenizer, prompt_format, max_length=max_length
         )
-    metadata = {
-        "stemmatic.resofilter.layers": json.dumps(result.layer_names),
-        "stemmatic.resofilter.config": json.dumps(result.config),
-    }
-    table = pa.table(columns).replace_schema_metadata(metadata)
-    pq.write_table(table, directory / "scores.parquet")
-    checkpoint = directory / "checkpoint.npz"
-    if checkpoint.exists():
-        checkpoint.unlink()
+        result = score_samples(
+            model,
+            encoded,
+            config,
+            pad_id=tokenizer.pad_id,
+            progress=progress,
+            checkpoint=directory / "checkpoint.npz",
+        )
 
-    scored = score[np.isfinite(score)]
-    report = {
-        "command": "resofilter score",
-        "samples": count,
-        "status": _tally(status),
-        "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
-        "max_length": max_length,
-        "layers": result.layer_names,
-        "config": result.config,
-        "device": str(config.device),
-        "score": _summary(scored),
-        "seconds_scoring": round(result.seconds, 3),
-        "seconds_total": round(time.perf_counter() - started, 3),
-        "outputs": {"scores": str(directory / "scores.parquet")},
-    }
-    write_report(directory / "report.json", report)
-    return table
+        count = len(examples)
+        n_layers = len(result.layer_names)
+        score = np.full(count, np.nan)
+        loss = np.full(count, np.nan)
+        features = np.full((count, n_layers), np.nan)
+        status = [DUPLICATE_PROMPT] * count
+        samples: list[EncodedSample | None] = [None] * count
+        projection = None
+        if result.projection is not None:
+            projection = np.full((count, result.projection.shape[1]), np.nan, dtype=np.float32)
+        for j, position in enumerate(kept):
+            score[position] = result.score[j]
+            loss[position] = result.loss[j]
+            features[position] = result.layer_features[j]
+            status[position] = result.status[j]
+            samples[position] = encoded[j]
+            if projection is not None and result.projection is not None:
+                projection[position] = result.projection[j]
+
+        def nullable(values: np.ndarray) -> pa.Array:
+            return pa.array(values, mask=~np.isfinite(values), type=pa.float64())
+
+        columns: dict[str, pa.Array] = {
+            "row": pa.array([e.row for e in examples], pa.int64()),
+            "id": pa.array([e.id for e in examples], pa.string()),
+            "status": pa.array(status, pa.string()),
+            "duplicate_of": pa.array(
+                [examples[duplicate_of[i]].row if i in duplicate_of else None for i in range(count)],
+                pa.int64(),
+            ),
+            "score": nullable(score),
+            "loss": nullable(loss),
+            "num_tokens": pa.array([len(s.input_ids) if s else None for s in samples], pa.int64()),
+            "num_response_tokens": pa.array([s.num_loss_tokens if s else None for s in samples], pa.int64()),
+            "truncated": pa.array([s.truncated if s else None for s in samples], pa.bool_()),
+            "layer_features": pa.array(
+                [None if status[i] == DUPLICATE_PROMPT else features[i].tolist() for i in range(count)],
+                pa.list_(pa.float64()),
+            ),
+        }
+        if projection is not None:
+            columns["projection"] = pa.array(
+                [row.tolist() if np.all(np.isfinite(row)) else None for row in projection],
+                pa.list_(pa.float32()),
+            )
+        metadata = {
+            "stemmatic.resofilter.layers": json.dumps(result.layer_names),
+            "stemmatic.resofilter.config": json.dumps(result.config),
+        }
+        table = pa.table(columns).replace_schema_metadata(metadata)
+        pq.write_table(table, directory / "scores.parquet")
+        checkpoint = directory / "checkpoint.npz"
+        if checkpoint.exists():
+            checkpoint.unlink()
+
+        scored = score[np.isfinite(score)]
+        report = {
+            "command": "resofilter score",
+            "samples": count,
+            "status": _tally(status),
+            "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
+            "max_length": max_length,
+            "layers": result.layer_names,
+            "config": result.config,
+            "device": str(config.device),
+            "score": _summary(scored),
+            "seconds_scoring": round(result.seconds, 3),
+            "seconds_total": round(time.perf_counter() - started, 3),
+            "outputs": {"scores": str(directory / "scores.parquet")},
+        }
+        write_report(directory / "report.json", report)
+        return table
 
 
 def _tally(items: Iterable[str]) -> dict[str, int]:
@@ -248,7 +257,7 @@ def select_dataset(
     from stemmatic.io import (
         MirroredWriter,
         iter_chunks,
-        prepare_output_dir,
+        output_dir,
         resolve_inputs,
         write_report,
     )
@@ -316,54 +325,54 @@ def select_dataset(
 
     if fmt not in ("parquet", "jsonl"):
         raise ParameterError(f"fmt={fmt!r}; expected 'parquet' or 'jsonl'")
-    directory = prepare_output_dir(out, overwrite=overwrite)
-    kept_writer = MirroredWriter(directory / "kept", files, fmt)  # type: ignore[arg-type]
-    removed_writer = MirroredWriter(directory / "removed", files, fmt)  # type: ignore[arg-type]
-    empty: dict[int, pa.Schema] = {}
-    for chunk in iter_chunks(files):
-        begin = chunk.global_row
-        keep = selection.keep[begin : begin + chunk.batch.num_rows]
-        batch = pa.Table.from_batches([chunk.batch])
-        empty[chunk.file_index] = batch.schema
-        kept_writer.write(chunk.file_index, batch.filter(pa.array(keep)))
-        removed = batch.filter(pa.array(~keep))
-        reasons = [
-            r for r, k in zip(selection.reasons[begin : begin + len(keep)], keep, strict=True) if not k
-        ]
-        removed_writer.write(
-            chunk.file_index, removed.append_column("reason", pa.array(reasons, pa.string()))
-        )
-    kept_writer.close(empty)
-    removed_writer.close({i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()})
+    with output_dir(out, overwrite=overwrite, inputs=[*files, scores]) as directory:
+        kept_writer = MirroredWriter(directory / "kept", files, fmt)  # type: ignore[arg-type]
+        removed_writer = MirroredWriter(directory / "removed", files, fmt)  # type: ignore[arg-type]
+        empty: dict[int, pa.Schema] = {}
+        for chunk in iter_chunks(files):
+            begin = chunk.global_row
+            keep = selection.keep[begin : begin + chunk.batch.num_rows]
+            batch = pa.Table.from_batches([chunk.batch])
+            empty[chunk.file_index] = batch.schema
+            kept_writer.write(chunk.file_index, batch.filter(pa.array(keep)))
+            removed = batch.filter(pa.array(~keep))
+            reasons = [
+                r for r, k in zip(selection.reasons[begin : begin + len(keep)], keep, strict=True) if not k
+            ]
+            removed_writer.write(
+                chunk.file_index, removed.append_column("reason", pa.array(reasons, pa.string()))
+            )
+        kept_writer.close(empty)
+        removed_writer.close({i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()})
 
-    selection_table = pa.table(
-        {
-            "row": pa.array(rows, pa.int64()),
-            "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
-            "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
-            "keep": pa.array(selection.keep),
-            "reason": pa.array(selection.reasons, pa.string()),
-            "keep_random": pa.array(selection.baselines["random"]),
-            "keep_length": pa.array(selection.baselines["length"]),
+        selection_table = pa.table(
+            {
+                "row": pa.array(rows, pa.int64()),
+                "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
+                "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
+                "keep": pa.array(selection.keep),
+                "reason": pa.array(selection.reasons, pa.string()),
+                "keep_random": pa.array(selection.baselines["random"]),
+                "keep_length": pa.array(selection.baselines["length"]),
+            }
+        )
+        pq.write_table(selection_table, directory / "selection.parquet")
+        report = {
+            "command": "resofilter select",
+            **selection.report,
+            "parameters": {
+                "drop_ratio": drop_ratio,
+                "keep_ratio": keep_ratio,
+                "threshold": threshold,
+                "seed": seed,
+                "diversity_threshold": diversity_threshold,
+                "target_scores": None if target_scores is None else str(target_scores),
+            },
+            "outputs": {
+                "kept": str(directory / "kept"),
+                "removed": str(directory / "removed"),
+                "selection": str(directory / "selection.parquet"),
+            },
         }
-    )
-    pq.write_table(selection_table, directory / "selection.parquet")
-    report = {
-        "command": "resofilter select",
-        **selection.report,
-        "parameters": {
-            "drop_ratio": drop_ratio,
-            "keep_ratio": keep_ratio,
-            "threshold": threshold,
-            "seed": seed,
-            "diversity_threshold": diversity_threshold,
-            "target_scores": None if target_scores is None else str(target_scores),
-        },
-        "outputs": {
-            "kept": str(directory / "kept"),
-            "removed": str(directory / "removed"),
-            "selection": str(directory / "selection.parquet"),
-        },
-    }
-    write_report(directory / "report.json", report)
-    return report
+        write_report(directory / "report.json", report)
+        return report

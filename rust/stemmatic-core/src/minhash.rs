@@ -28,6 +28,9 @@ use crate::shingle::{FlatSets, ShingleSpec, flatten_sets};
 
 /// Default number of permutations.
 pub const DEFAULT_NUM_PERM: usize = 128;
+/// The most permutations a signature may have: 8,192 is far beyond what
+/// dedup needs (128–450 in the literature) and keeps one signature at 64 KiB.
+pub const MAX_NUM_PERM: usize = 8192;
 
 /// Batches with less text than this run on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 1 << 16;
@@ -151,8 +154,11 @@ impl<T: SigValue> MinHasher<T> {
     /// # Errors
     /// `num_perm` is zero.
     pub fn new(spec: ShingleSpec, num_perm: usize) -> Result<Self> {
-        if num_perm == 0 {
-            return Err(CoreError::param("num_perm", "must be at least 1"));
+        if !(1..=MAX_NUM_PERM).contains(&num_perm) {
+            return Err(CoreError::param(
+                "num_perm",
+                format!("{num_perm}: must be between 1 and {MAX_NUM_PERM}"),
+            ));
         }
         let stream: Vec<u64> = SplitMix64::new(spec.seed ^ 0x5851_F42D_4C95_7F2D)
             .take(2 * num_perm)

@@ -16,11 +16,17 @@ use crate::error::{CoreError, Result};
 /// Environment variable that sets the default number of worker threads.
 pub const NUM_THREADS_ENV: &str = "STEMMATIC_NUM_THREADS";
 
+/// Most worker threads per CPU a caller may ask for: more is a mistake (a
+/// pool of 100,000 threads takes minutes to build), not a speed-up.
+pub const MAX_WORKERS_PER_CPU: usize = 16;
+
 /// The number of worker threads to use: `workers` if given (0 means "all
 /// CPUs"), else `STEMMATIC_NUM_THREADS`, else the number of CPUs.
 ///
 /// # Errors
-/// `STEMMATIC_NUM_THREADS` is set but is not a non-negative integer.
+/// `STEMMATIC_NUM_THREADS` is set but is not a non-negative integer, or the
+/// number asked for is more than [`MAX_WORKERS_PER_CPU`] per CPU (and more
+/// than 256).
 pub fn resolve_workers(workers: Option<usize>) -> Result<usize> {
     let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let requested = match workers {
@@ -37,6 +43,15 @@ pub fn resolve_workers(workers: Option<usize>) -> Result<usize> {
             _ => 0,
         },
     };
+    let limit = (cpus * MAX_WORKERS_PER_CPU).max(256);
+    if requested > limit {
+        return Err(CoreError::param(
+            "workers",
+            format!(
+                "{requested} threads is more than {limit} ({MAX_WORKERS_PER_CPU} per CPU on {cpus} CPUs); pass 0 for one per CPU"
+            ),
+        ));
+    }
     Ok(if requested == 0 { cpus } else { requested })
 }
 

@@ -36,6 +36,7 @@ mod _core {
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("UNICODE_VERSION", stemmatic_core::text::UNICODE_VERSION)?;
+        m.add("MAX_NUM_PERM", stemmatic_core::minhash::MAX_NUM_PERM)?;
         m.add(
             "TOKEN_BOUNDS_KERNEL",
             stemmatic_core::text::BoundsKernel::detect().name(),
