@@ -94,3 +94,12 @@ def test_cli_dpi_folder_named_builtin_is_reachable(tmp_path: Path, monkeypatch: 
     assert result.exit_code == 0, result.output
     graph = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
     assert len(graph["nodes"]) < 10
+
+
+def test_reads_beside_the_repository_fail() -> None:
+    """tests/conftest.py refuses ../shared, so a test that needs it fails even where it exists."""
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dpi"
+    with pytest.raises(RuntimeError, match="outside the repository"):
+        open(beside / "LICENSE", encoding="utf-8")  # noqa: SIM115
+    with pytest.raises(RuntimeError, match="outside the repository"):
+        list((beside / "data_summaries").glob("*.json"))
