@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_NUM_PERM",
     "TOKEN_BOUNDS_KERNEL",
     "UNICODE_VERSION",
     "NgramIndex",
@@ -14,6 +15,7 @@ __all__ = [
     "candidate_pairs",
     "connected_components",
     "exact_keys",
+    "jsonl_screen",
     "minhash_signatures",
     "minhash_sketch",
     "resolve_workers",
