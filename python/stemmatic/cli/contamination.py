@@ -170,18 +170,36 @@ def scan(
     ] = "local",
     ray_address: RayAddress = None,
     spark_master: SparkMaster = None,
+    clean_benchmarks: Annotated[
+        bool,
+        typer.Option(
+            "--clean-benchmarks",
+            help="Also write OUT/clean_benchmarks/BENCH/: the items not found, in each benchmark's own "
+            "files and format (re-read from where the index was built from).",
+        ),
+    ] = False,
+    benchmark_source: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=PATH: read benchmark NAME from PATH for --clean-benchmarks (repeatable)."),
+    ] = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from stemmatic.contamination import scan_corpus
+    from stemmatic.exceptions import ParameterError
 
     console = literal_console(stderr=True)
     with _clean_errors():
         check_on_error(on_error)
+        sources = _benchmark_sources(benchmark_source or [])
         if engine != "local":
             refuse_local_only_options(engine, workers=workers, batch_rows=given(ctx, "batch_rows"))
+            if clean_benchmarks:
+                raise ParameterError(
+                    f"--clean-benchmarks runs on the local engine only, not --engine {engine}"
+                )
             _scan_on_engine(
                 engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,
                 remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
@@ -213,6 +231,8 @@ def scan(
                 batch_rows=batch_rows,
                 overwrite=overwrite,
                 progress=lambda rows, size: bar.update(task, rows=rows, mb=size / 1e6),
+                clean_benchmarks=clean_benchmarks,
+                benchmark_sources=sources,
             )
     rows = report["rows"]
     table = Table(title=f"contamination: {rows['input']} documents, {report['text_bytes'] / 1e6:.1f} MB")
@@ -236,7 +256,29 @@ def scan(
         typer.echo(
             f"clean {rows['clean']} + removed {rows['removed']} = {rows['clean'] + rows['removed']} rows"
         )
+    for name, bench in report["benchmarks"].items():
+        if "clean_benchmark" in bench:
+            counts = bench["clean_benchmark"]
+            typer.echo(
+                f"clean benchmark {name}: {counts['clean']} of {counts['rows']} items not found -> "
+                f"{output}/clean_benchmarks/{name}/"
+            )
     typer.echo(f"wrote {output}/hits.parquet, items.parquet, report.json")
+
+
+def _benchmark_sources(pairs: list[str]) -> dict[str, str]:
+    """``--benchmark-source NAME=PATH`` values as a mapping (a malformed or repeated one is refused)."""
+    from stemmatic.exceptions import ParameterError
+
+    sources: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ParameterError(f"invalid --benchmark-source {pair!r}; expected NAME=PATH")
+        if name in sources:
+            raise ParameterError(f"--benchmark-source names benchmark {name!r} twice")
+        sources[name] = path
+    return sources
 
 
 def _scan_on_engine(

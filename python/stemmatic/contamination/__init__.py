@@ -23,6 +23,7 @@ Matching (the contract a plain-Python reference reproduces):
 
 from __future__ import annotations
 
+from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import CutResult, gpt3_cut
 from stemmatic.contamination._index import DEFAULT_NGRAM, HITS_SCHEMA, ContaminationIndex, build_index
 from stemmatic.contamination._scan import scan_corpus
@@ -35,4 +36,5 @@ __all__ = [
     "build_index",
     "gpt3_cut",
     "scan_corpus",
+    "write_clean_benchmarks",
 ]

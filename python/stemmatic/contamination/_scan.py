@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds, check_workers
 from stemmatic.exceptions import InvalidInputError, ParameterError
@@ -74,6 +75,8 @@ def scan_corpus(
     batch_rows: int = 4_096,
     overwrite: bool = False,
     progress: Progress | None = None,
+    clean_benchmarks: bool = False,
+    benchmark_sources: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> dict[str, Any]:
     """Scan a corpus for the entries of ``index``; write ``OUT/hits.parquet``, ``OUT/items.parquet``, ``OUT/report.json``.
 
@@ -96,6 +99,12 @@ def scan_corpus(
         on_error: ``"skip"`` malformed JSONL lines into ``OUT/rejected/``.
         workers: scanner threads; the outputs do not depend on it.
         progress: called with (rows, text bytes) done after each batch.
+        clean_benchmarks: also write ``OUT/clean_benchmarks/<benchmark>/``:
+            the benchmark items that were not found, re-read from the files the
+            index was built from, in their format (see
+            :func:`~stemmatic.contamination.write_clean_benchmarks`).
+        benchmark_sources: ``{benchmark: path}`` to read instead of the
+            recorded files (for ``clean_benchmarks``).
 
     Returns:
         The report, also written to ``OUT/report.json``.
@@ -200,11 +209,28 @@ def scan_corpus(
                     hits_writer = None
                 items = _items_table(index, hit_entries, hit_coverage, hit_doc_ids, hits_schema)
                 pq.write_table(items, staging / "items.parquet")
+                clean_summary = (
+                    write_clean_benchmarks(
+                        index,
+                        _found_items(index, items),
+                        staging / "clean_benchmarks",
+                        sources=benchmark_sources,
+                    )
+                    if clean_benchmarks
+                    else None
+                )
                 if clean is not None and removed is not None:
                     clean.close(clean_schemas)
                     removed.close(removed_schemas)
                 rejected.close()
-                for name in ("hits.parquet", "items.parquet", "clean", "removed", "rejected"):
+                for name in (
+                    "hits.parquet",
+                    "items.parquet",
+                    "clean",
+                    "removed",
+                    "rejected",
+                    "clean_benchmarks",
+                ):
                     if (staging / name).exists():
                         os.replace(staging / name, out_dir / name)
                 staging.rmdir()
@@ -222,8 +248,14 @@ def scan_corpus(
                 inputs=[str(p) for p in inputs], text_column=text_column, id_column=id_column,
                 min_ngrams=min_ngrams, min_coverage=min_coverage, remove=remove, gpt3_cut=gpt3_cut_mode,
                 output_format=output_format, on_error=on_error, workers=workers,
+                clean_benchmarks=clean_benchmarks,
             ),
         )  # fmt: skip
+        if clean_summary is not None:
+            for name, counts in clean_summary.items():
+                counts["files"] = [os.path.relpath(f, staging).replace(os.sep, "/") for f in counts["files"]]
+                report["benchmarks"][name]["clean_benchmark"] = counts
+            report["outputs"]["clean_benchmarks"] = "clean_benchmarks/"
         write_report(out_dir / "report.json", report)
         return report
 
@@ -405,6 +437,15 @@ def _first_uncastable(values: pa.Array, target: pa.DataType) -> int:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return row
     return 0
+
+
+def _found_items(index: ContaminationIndex, items: pa.Table) -> dict[str, list[str]]:
+    """The item ids found, per benchmark: those with an entry that has a hit."""
+    found: dict[str, list[str]] = {name: [] for name in index.benchmarks}
+    hit = items.filter(pc.greater(items["num_docs"], 0))
+    for bench, item in zip(hit["benchmark"].to_pylist(), hit["item_id"].to_pylist(), strict=True):
+        found[bench].append(item)
+    return found
 
 
 def _items_table(
