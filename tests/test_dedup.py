@@ -381,3 +381,33 @@ def test_giant_component_guard_caps_cluster_sizes(tmp_path: Path) -> None:
     assert capped.kept_rows + capped.removed_rows == 40 and capped.kept_rows >= 8
     with pytest.raises(stemmatic.ParameterError, match="max_cluster_size"):
         dedup(tmp_path / "in", tmp_path / "o3", max_cluster_size=1)
+
+
+def test_table_like_inputs_and_results_in_memory(tmp_path: Path) -> None:
+    import pandas as pd
+
+    texts = [
+        "the quick brown fox jumps over the lazy dog " * 4,
+        "something else entirely, with many words here",
+    ]
+    texts.append(texts[0] + "again")
+    table = pa.table({"id": [10, 11, 12], "text": texts})
+    on_disk = dedup(_write(tmp_path / "a.parquet", table), tmp_path / "out", threshold=0.7, id_column="id")
+    for source in (table, table.to_reader(), pd.DataFrame(table.to_pydict())):
+        result = dedup(source, threshold=0.7, id_column="id")
+        assert result.kept.to_pylist() == pq.read_table(on_disk.kept_paths[0]).to_pylist()
+        assert result.removed.to_pylist() == pq.read_table(on_disk.removed_paths[0]).to_pylist()
+        assert result.cluster_table().equals(on_disk.cluster_table())
+        assert not result.kept_paths
+
+
+def test_table_input_errors_name_the_table_not_a_temporary_file() -> None:
+    table = pa.table({"id": [1, 1], "text": ["a b c d e", "f g h i j"]})
+    with pytest.raises(stemmatic.InvalidInputError, match=r"duplicate id 1 .*input table \(row 0\)") as err:
+        dedup(table, id_column="id")
+    assert "stemmatic-in-" not in str(err.value)
+
+
+def _write(path: Path, table: pa.Table) -> Path:
+    pq.write_table(table, path)
+    return path

@@ -140,3 +140,53 @@ def test_prefetch_keeps_order_reraises_and_stops_early() -> None:
     count = len(produced)
     assert count <= 5
     assert not any(t.name == "stemmatic-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_every_input_format_reads_the_same_rows(tmp_path) -> None:
+    import bz2
+
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+
+    rows = [{"id": str(i), "text": f"row {i}, with a comma"} for i in range(5)]
+    table = pa.Table.from_pylist(rows)
+    (tmp_path / "a.json").write_text(json.dumps(rows, indent=2))  # a JSON array (Alpaca style)
+    (tmp_path / "b.csv").write_text("id,text\n" + "".join(f'{r["id"]},"{r["text"]}"\n' for r in rows))
+    (tmp_path / "c.tsv").write_text("id\ttext\n" + "".join(f"{r['id']}\t{r['text']}\n" for r in rows))
+    feather.write_feather(table, tmp_path / "d.feather")
+    with ipc.new_stream(tmp_path / "data-00000-of-00001.arrow", table.schema) as writer:  # save_to_disk
+        writer.write_table(table)
+    (tmp_path / "e.jsonl.bz2").write_bytes(bz2.compress(_jsonl(rows)))
+    for name in ("state.json", "dataset_info.json", "_SUCCESS", ".part-0.crc"):
+        (tmp_path / name).write_text("{}")
+    files = resolve_inputs([tmp_path])
+    assert [f.path.name for f in files] == [
+        "a.json", "b.csv", "c.tsv", "d.feather", "data-00000-of-00001.arrow", "e.jsonl.bz2"
+    ]  # fmt: skip
+    assert sorted(p.name for p, _ in files.skipped) == [
+        ".part-0.crc",
+        "_SUCCESS",
+        "dataset_info.json",
+        "state.json",
+    ]
+    by_file: dict[str, list] = {}
+    for chunk in iter_chunks(files, columns=["id", "text"]):
+        by_file.setdefault(chunk.file.path.name, []).extend(chunk.batch.to_pylist())
+    assert all(got == rows for got in by_file.values()), by_file
+    assert len(by_file) == 6
+
+
+def test_malformed_csv_row_and_json_array_element_are_named_or_rejected(tmp_path) -> None:
+    (tmp_path / "a.csv").write_text('id,text\n1,"one"\n2,"two",extra\n3,"three"\n')
+    (tmp_path / "b.json").write_text('[{"text": "x"}, 5, {"text": "y"}]')
+    with pytest.raises(
+        InvalidInputError, match=r"a.csv: malformed CSV row '2,\"two\",extra': expected 2 fields"
+    ):
+        list(iter_chunks(resolve_inputs([tmp_path / "a.csv"])))
+    with pytest.raises(InvalidInputError, match=r"b.json: element 2: expected a JSON object, got int"):
+        list(iter_chunks(resolve_inputs([tmp_path / "b.json"])))
+    rejected = RejectedWriter(tmp_path / "out")
+    chunks = list(iter_chunks(resolve_inputs([tmp_path]), on_error="skip", on_rejected=rejected))
+    rejected.close()
+    assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == ["one", "three", "x", "y"]
+    assert rejected.count == 2

@@ -34,12 +34,15 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,7 +58,7 @@ from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
-from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
     Chunk,
     InputFile,
@@ -69,6 +72,8 @@ from stemmatic.io import (
     parse_size,
     prefetch,
     resolve_inputs,
+    stage_table,
+    table_source,
     write_report,
 )
 from stemmatic.minhash import MinHashBatch, MinHasher, RowStatus
@@ -197,6 +202,12 @@ class DedupResult:
     report: dict[str, Any]
     kept_paths: list[Path] = field(default_factory=list)
     removed_paths: list[Path] = field(default_factory=list)
+    #: With ``output=None``: the kept and removed rows, the cluster table and
+    #: (with ``emit_pairs``) the verified pairs, in memory; no files remain.
+    kept: pa.Table | None = None
+    removed: pa.Table | None = None
+    clusters_table: pa.Table | None = None
+    pairs: pa.Table | None = None
 
     @property
     def clusters_path(self) -> Path:
@@ -208,15 +219,43 @@ class DedupResult:
 
     def cluster_table(self) -> pa.Table:
         """``id``, ``cluster_id``, ``is_kept`` for every row in a cluster of two or more."""
+        if self.clusters_table is not None:
+            return self.clusters_table
         return pq.read_table(self.clusters_path)
+
+    def _loaded(self) -> DedupResult:
+        """This result with every output read into memory (before its directory is deleted)."""
+
+        def table(paths: list[Path]) -> pa.Table:
+            parts = [_read_output(p) for p in paths]
+            return pa.concat_tables(parts, promote_options="permissive") if parts else pa.table({})
+
+        pairs_path = self.output / "pairs.parquet"
+        return dataclasses.replace(
+            self,
+            kept=table(self.kept_paths),
+            removed=table(self.removed_paths),
+            clusters_table=pq.read_table(self.clusters_path),
+            pairs=pq.read_table(pairs_path) if pairs_path.exists() else None,
+            kept_paths=[],
+            removed_paths=[],
+        )
+
+
+def _read_output(path: Path) -> pa.Table:
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    import pyarrow.json as pajson
+
+    return pajson.read_json(path) if path.stat().st_size else pa.table({})
 
 
 # ---------------------------------------------------------------------------
 
 
 def dedup(
-    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | Any,
+    output: str | os.PathLike[str] | None = None,
     *,
     config: DedupConfig | None = None,
     workers: int | None = None,
@@ -228,11 +267,16 @@ def dedup(
     """Remove near-duplicate (and optionally exact-duplicate) rows from a sharded corpus.
 
     Args:
-        inputs: Parquet/JSONL(.gz/.zst) files, directories or globs.
+        inputs: files (Parquet, JSONL/JSON, CSV/TSV, Arrow IPC; optionally
+            .gz/.zst/.bz2), directories or globs; or a table-like object (a
+            pyarrow Table/RecordBatchReader, a polars/pandas/DuckDB frame or
+            anything with ``__arrow_c_stream__``, a ``datasets.Dataset``).
         output: the output directory (``kept/``, ``removed/``,
             ``clusters.parquet``, ``report.json``, optional ``pairs.parquet``
             and ``rejected/``). An existing non-empty directory is refused
-            unless ``resume`` or ``overwrite``.
+            unless ``resume`` or ``overwrite``. ``None``: nothing is written;
+            the result carries ``kept``, ``removed``, ``cluster_table()`` and
+            ``pairs`` as Arrow tables.
         config: parameters; keyword ``overrides`` replace its fields
             (``threshold=0.7``, ``keep="longest"``, ...).
         workers: threads (default ``STEMMATIC_NUM_THREADS`` or all CPUs); the
@@ -248,13 +292,31 @@ def dedup(
     >>> result = dedup(d / "a.parquet", d / "out", threshold=0.7)
     >>> result.input_rows, result.kept_rows, result.removed_rows
     (3, 2, 1)
+    >>> in_memory = dedup(pq.read_table(d / "a.parquet"), threshold=0.7)
+    >>> in_memory.kept.num_rows, in_memory.removed.column("duplicate_of").to_pylist()
+    (2, [0])
     """
     config = DedupConfig.build(config, overrides)
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    files = resolve_inputs(inputs)
-    with output_dir(output, inputs=files, overwrite=overwrite, resume=resume) as out:
-        return _Run(config, files, out, workers, progress or _NoProgress(), resume).execute()
+    with contextlib.ExitStack() as stack:
+        reader = table_source(inputs)
+        if reader is not None:
+            staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-in-")))
+            inputs = [stage_table(reader, staging)]
+        elif isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        files = resolve_inputs(inputs)  # type: ignore[arg-type]
+        in_memory = output is None
+        if output is None:
+            output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-out-"))) / "out"
+        try:
+            with output_dir(output, inputs=files, overwrite=overwrite, resume=resume) as out:
+                result = _Run(config, files, out, workers, progress or _NoProgress(), resume).execute()
+                return result._loaded() if in_memory else result
+        except StemmaticError as err:
+            if reader is None:
+                raise
+            # Name the caller's table, not the temporary file it was staged in.
+            raise type(err)(str(err).replace(str(files[0].path), "input table")) from None
 
 
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
@@ -1112,6 +1174,10 @@ class _Run:
             "report_version": _REPORT_VERSION,
             "command": "dedup",
             "inputs": [str(f.path) for f in self.files],
+            # What directory scans left out (dataset metadata, hidden and non-data files).
+            "skipped_files": [
+                {"path": str(path), "reason": why} for path, why in getattr(self.files, "skipped", [])
+            ],
             "parameters": {
                 **cfg,
                 "bands": self.banding.bands,

@@ -60,6 +60,8 @@ __all__ = [
     "prefetch",
     "read_table",
     "resolve_inputs",
+    "stage_table",
+    "table_source",
     "write_report",
 ]
 
@@ -77,6 +79,8 @@ from stemmatic.io._sources import (
     id_values,
     iter_chunks,
     resolve_inputs,
+    stage_table,
+    table_source,
 )
 
 

@@ -23,8 +23,23 @@ from stemmatic.exceptions import InvalidInputError
 OnError = Literal["raise", "skip"]
 OutputFormat = Literal["parquet", "jsonl"]
 
-_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    # A .json file holds JSON lines or one JSON array of objects (told apart by its first byte).
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+#: Files a directory scan leaves out: dataset metadata written beside the data
+#: (Hugging Face ``save_to_disk``, Spark/Hadoop), never rows.
+_METADATA_NAMES = frozenset({"state.json", "dataset_info.json", "dataset_dict.json", "_SUCCESS", "_metadata"})
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Bytes of JSONL parsed per block (blocks end at a newline).
 JSONL_BLOCK_BYTES = 8 << 20
@@ -40,7 +55,7 @@ class InputFile:
     """One input shard."""
 
     path: Path
-    format: Literal["parquet", "jsonl"]
+    format: Literal["parquet", "jsonl", "csv", "tsv", "arrow"]
     compression: str | None
     #: Name of the mirrored output shard, relative to ``OUT/kept`` (no extension).
     shard_name: str
@@ -63,8 +78,23 @@ def _classify(path: Path) -> tuple[str, str | None] | None:
     return None
 
 
-def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
+class InputFiles(list[InputFile]):
+    """The ordered input shards, and what a directory scan left out (``skipped``: path, reason)."""
+
+    skipped: list[tuple[Path, str]]
+
+
+_DATA_TYPES = ".parquet, .jsonl/.ndjson/.json, .csv/.tsv or .arrow/.feather (optionally .gz/.zst/.bz2)"
+
+
+def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> InputFiles:
     """Expand files, directories and globs into the ordered list of input shards.
+
+    A directory is searched recursively; it leaves out dataset metadata
+    (``state.json``, ``dataset_info.json`` of a Hugging Face ``save_to_disk``
+    folder, Spark's ``_SUCCESS`` and ``.crc`` files, anything under a name
+    starting with ``.`` or ``_``) and files of other types, and lists them in
+    the result's ``skipped``.
 
     Raises:
         InvalidInputError: an input does not exist, a file has an unknown
@@ -72,25 +102,32 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             was given.
     """
     paths: list[tuple[Path, Path]] = []  # (file, root)
+    skipped: list[tuple[Path, str]] = []
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _classify(p) is not None)
+            found = []
+            for p in sorted(path.rglob("*")):
+                if not p.is_file():
+                    continue
+                why = _skip_reason(p.relative_to(path))
+                if why is None:
+                    found.append(p)
+                else:
+                    skipped.append((p, why))
             if not found:
-                raise InvalidInputError(f"{path}: directory contains no .parquet or .jsonl(.gz/.zst) files")
+                raise InvalidInputError(f"{path}: directory contains no data files ({_DATA_TYPES})")
             root = path.resolve()
             paths.extend((p, root) for p in found)
         elif path.is_file():
             if _classify(path) is None:
-                raise InvalidInputError(
-                    f"{path}: unknown file type; expected .parquet, .jsonl, .ndjson or .json (optionally .gz/.zst)"
-                )
+                raise InvalidInputError(f"{path}: unknown file type; expected {_DATA_TYPES}")
             paths.append((path, path.resolve()))
         elif _GLOB_CHARS.search(text):
             found = sorted(Path(p) for p in glob.glob(text, recursive=True) if _classify(Path(p)) is not None)
             if not found:
-                raise InvalidInputError(f"{text}: glob matches no .parquet or .jsonl files")
+                raise InvalidInputError(f"{text}: glob matches no data files ({_DATA_TYPES})")
             paths.extend((p, p.resolve()) for p in found)
         else:
             raise InvalidInputError(f"{text}: no such file or directory")
@@ -103,7 +140,55 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
         if resolved not in seen:
             seen.add(resolved)
             unique.append((resolved, root))
-    return _with_shard_names(unique)
+    files = InputFiles(_with_shard_names(unique))
+    files.skipped = skipped
+    return files
+
+
+def _skip_reason(relative: Path) -> str | None:
+    """Why a directory scan leaves out the file at ``relative`` (None: it is data)."""
+    if any(part.startswith((".", "_")) for part in relative.parts):
+        return "hidden or metadata (name starts with . or _)"
+    if relative.name in _METADATA_NAMES or relative.suffix == ".crc":
+        return "dataset metadata"
+    if _classify(relative) is None:
+        return "not a data file"
+    return None
+
+
+def table_source(source: object) -> pa.RecordBatchReader | None:
+    """``source`` as a stream of record batches if it is a table-like object, else None.
+
+    Table-like: a pyarrow Table, RecordBatch or RecordBatchReader, anything
+    with ``__arrow_c_stream__`` (polars, DuckDB and pandas >= 2.2 frames), a
+    pandas DataFrame, or a Hugging Face ``datasets.Dataset``.
+    """
+    if isinstance(source, pa.RecordBatchReader):
+        return source
+    if isinstance(source, pa.Table):
+        return source.to_reader()
+    if isinstance(source, pa.RecordBatch):
+        return pa.Table.from_batches([source]).to_reader()
+    module = type(source).__module__.split(".", 1)[0]
+    if module == "datasets" and hasattr(source, "flatten_indices") and hasattr(source, "data"):
+        dataset: Any = source
+        if getattr(dataset, "_indices", None) is not None:  # a selection or shuffle: materialise it
+            dataset = dataset.flatten_indices()
+        return pa.table(dataset.data.table).to_reader()
+    if hasattr(source, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(source)
+    if module == "pandas" and hasattr(source, "columns"):
+        return pa.Table.from_pandas(source, preserve_index=False).to_reader()
+    return None
+
+
+def stage_table(reader: pa.RecordBatchReader, directory: Path) -> Path:
+    """Stream a table-like input into ``directory/input.parquet``, so the file pipeline can read it."""
+    path = directory / "input.parquet"
+    with pq.ParquetWriter(path, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+    return path
 
 
 def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
@@ -180,6 +265,12 @@ def iter_chunks(
     for index, file in enumerate(files):
         if file.format == "parquet":
             reader = _parquet_batches(file, columns, batch_rows)
+        elif file.format in ("csv", "tsv"):
+            reader = _csv_batches(file, columns, batch_rows, on_error, on_rejected)
+        elif file.format == "arrow":
+            reader = _arrow_batches(file, columns, batch_rows)
+        elif _is_json_array(file):
+            reader = _json_array_batches(file, columns, batch_rows, on_error, on_rejected)
         else:
             reader = _jsonl_batches(file, columns, on_error, on_rejected)
         file_row = 0
@@ -243,6 +334,12 @@ def _parquet_batches(
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
     batches = parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
+    for batch in _checked(file, "Parquet", batches):
+        yield _without_views(batch), None
+
+
+def _checked(file: InputFile, kind: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, with a read failure half-way (a damaged page) named by file and row."""
     row = 0
     while True:
         try:
@@ -251,10 +348,198 @@ def _parquet_batches(
             return
         except (pa.ArrowException, OSError) as err:
             raise InvalidInputError(
-                f"{file.path}: damaged Parquet file: cannot read the rows after row {row}: {err}"
+                f"{file.path}: damaged {kind} file: cannot read the rows after row {row}: {err}"
             ) from None
         row += batch.num_rows
-        yield _without_views(batch), None
+        yield batch
+
+
+def _csv_batches(
+    file: InputFile,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    on_error: OnError,
+    on_rejected: Callable[[Rejected], None] | None,
+) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
+    """CSV/TSV with a header row; every column is read as text (CSV has no types to keep)."""
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if file.format == "tsv" else ","
+    pending: list[Rejected] = []
+
+    def bad_row(row: Any) -> str:
+        where = f"{file.path}:{row.number}" if row.number else f"{file.path}"
+        pending.append(
+            Rejected(
+                str(file.path),
+                row.number or 0,
+                f"{where}: malformed {file.format.upper()} row {row.text.strip()[:200]!r}: "
+                f"expected {row.expected_columns} fields, got {row.actual_columns}",
+                row.text,
+            )
+        )
+        return "error" if on_error == "raise" else "skip"
+
+    def failed(err: Exception, row: int) -> InvalidInputError:
+        if pending and on_error == "raise":
+            return InvalidInputError(f"{pending[0].error} (use --on-error skip to skip such rows)")
+        return InvalidInputError(
+            f"{file.path}: not a readable {file.format.upper()} file after row {row}: {err}"
+        )
+
+    try:
+        with pa.input_stream(str(file.path), compression=file.compression) as stream:
+            header = pacsv.open_csv(
+                stream,
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
+            ).schema.names
+    except (pa.ArrowException, OSError) as err:
+        raise failed(err, 0) from None
+    check_columns(file, header, columns)
+    row = 0
+    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=JSONL_BLOCK_BYTES),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=bad_row),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.large_string()),
+                    include_columns=list(columns) if columns else None,
+                    strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, OSError) as err:
+            raise failed(err, row) from None
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as err:
+                raise failed(err, row) from None
+            # Lines of a CSV are not rows (quoted fields span lines): rows carry no line numbers.
+            for start in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(start, batch_rows), None
+            row += batch.num_rows
+        for rejected in pending:
+            if on_rejected is not None:
+                on_rejected(rejected)
+
+
+def _arrow_batches(
+    file: InputFile, columns: Sequence[str] | None, batch_rows: int
+) -> Iterator[tuple[pa.RecordBatch, None]]:
+    """Arrow IPC files or streams (Feather v2; Hugging Face ``save_to_disk`` shards are streams)."""
+    import pyarrow.ipc as ipc
+
+    try:
+        source = (
+            pa.memory_map(str(file.path))
+            if file.compression is None
+            else pa.input_stream(str(file.path), compression=file.compression)
+        )
+        try:
+            reader: Any = ipc.open_file(source)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            schema = reader.schema
+        except pa.ArrowInvalid:
+            source.seek(0)
+            reader = ipc.open_stream(source)
+            batches = iter(reader)
+            schema = reader.schema
+    except (pa.ArrowException, OSError) as err:
+        raise InvalidInputError(f"{file.path}: not a readable Arrow IPC/Feather file: {err}") from None
+    check_columns(file, schema.names, columns)
+    for batch in _checked(file, "Arrow", batches):
+        if columns:
+            batch = batch.select(list(columns))
+        for start in range(0, batch.num_rows, batch_rows):
+            yield _without_views(batch.slice(start, batch_rows)), None
+
+
+def _is_json_array(file: InputFile) -> bool:
+    """Whether a .json file holds one JSON array (its first non-blank byte is ``[``) rather than JSON lines."""
+    if file.path.suffixes[-1 if file.compression is None else -2].lower() != ".json":
+        return False
+    try:
+        with pa.input_stream(str(file.path), compression=file.compression) as stream:
+            head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except (pa.ArrowException, OSError):
+        return False
+    return head.startswith(b"[")
+
+
+def _json_array_batches(
+    file: InputFile,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    on_error: OnError,
+    on_rejected: Callable[[Rejected], None] | None,
+) -> Iterator[tuple[pa.RecordBatch, None]]:
+    """A file holding one JSON array of objects (Alpaca-style ``data.json``), read whole.
+
+    Element ``k`` (1-based) stands where a JSONL file's line number would.
+    """
+    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+        raw = stream.read()
+    try:
+        values = json.loads(raw)
+    except RecursionError:
+        raise InvalidInputError(f"{file.path}: JSON nested too deep") from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise InvalidInputError(f"{file.path}: malformed JSON array: {err}") from None
+    if not isinstance(values, list):
+        raise InvalidInputError(f"{file.path}: expected a JSON array of objects, got {type(values).__name__}")
+    rows: list[dict[str, Any]] = []
+    for number, value in enumerate(values, start=1):
+        problem = None
+        if not isinstance(value, dict):
+            problem = f"element {number}: expected a JSON object, got {type(value).__name__}"
+        elif _depth(value) > JSONL_MAX_DEPTH:
+            problem = f"element {number}: arrays/objects nested more than {JSONL_MAX_DEPTH} levels deep"
+        if problem is not None:
+            if on_error == "raise":
+                raise InvalidInputError(f"{file.path}: {problem} (use --on-error skip to skip such elements)")
+            if on_rejected is not None:
+                on_rejected(
+                    Rejected(str(file.path), number, problem, json.dumps(value, ensure_ascii=False)[:100_000])
+                )
+            continue
+        rows.append(value)
+    del values
+    schema = None
+    for start in range(0, len(rows), batch_rows):
+        part = rows[start : start + batch_rows]
+        try:
+            table = pa.Table.from_pylist(part)
+        except (pa.ArrowException, OverflowError) as err:
+            raise InvalidInputError(
+                f"{file.path}: elements {start + 1}-{start + len(part)}: values of inconsistent types: {err}"
+            ) from None
+        if schema is not None:
+            with contextlib.suppress(pa.ArrowException):
+                table = _conform(table, schema)
+        schema = table.schema
+        if columns is not None:
+            check_columns(file, table.column_names, columns)
+            table = table.select(list(columns))
+        yield from ((b, None) for b in table.to_batches())
+
+
+def _depth(value: Any, limit: int = JSONL_MAX_DEPTH) -> int:
+    """Nesting depth of lists and dicts in ``value`` (stops counting past ``limit``)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _is_view(kind: pa.DataType) -> bool:
