@@ -159,9 +159,10 @@ def test_dpi_importer_counts(dpi_graph) -> None:
     assert graph.num_nodes == report.nodes_added == 2838
     assert graph.num_edges == report.edges_added == 4443
     kinds = {k: graph.kinds.count(k) for k in set(graph.kinds)}
-    assert kinds == {"dataset": 2554, "unresolved": 264, "collection": 20}
-    # 273 distinct spellings fold to 264 unresolved nodes ("OPUS collection" / "OPUS Collection").
-    assert len(report.unresolved) == 273
+    # C4, SVAMP, TriviaQA and CommonSenseQA resolve to their Hub repositories (names.WELL_KNOWN).
+    assert kinds == {"dataset": 2558, "unresolved": 260, "collection": 20}
+    # 269 distinct spellings fold to 260 unresolved nodes ("OPUS collection" / "OPUS Collection").
+    assert len(report.unresolved) == 269
     assert len(report.self_inclusions) == 5
 
 
@@ -198,7 +199,7 @@ def test_dpi_hygiene(dpi_graph) -> None:
         (e.source, e.target) for e in hygiene.temporal_violations
     }
     assert ("snli", "SNLI") in hygiene.self_inclusions
-    assert len(hygiene.unresolved) == 264 and len(report.unresolved) == 273
+    assert len(hygiene.unresolved) == 260 and len(report.unresolved) == 269
     assert "unresolved:opus-collection" in hygiene.unresolved
 
 

@@ -105,8 +105,15 @@ def build(
     benchmark_card: Annotated[
         list[Path] | None, typer.Option(help="A card of a benchmark: its test splits become benchmark nodes.")
     ] = None,
-    paper: Annotated[Path | None, typer.Option(help="The lineage paper's graph.jsonl.")] = None,
-    paper_data: Annotated[Path | None, typer.Option(help="The lineage paper's data.jsonl.")] = None,
+    paper: Annotated[
+        Path | None,
+        typer.Option(
+            help="The lineage paper's graph.jsonl, or a released folder holding graph.jsonl and data.jsonl."
+        ),
+    ] = None,
+    paper_data: Annotated[
+        Path | None, typer.Option(help="The lineage paper's data.jsonl (found beside --paper in a folder).")
+    ] = None,
     edges: Annotated[list[Path] | None, typer.Option(help="Hand-written edges (.csv, .yaml).")] = None,
     cut_cycles: Annotated[bool, typer.Option(help="Cut the weakest edge of every cycle.")] = False,
 ) -> None:
@@ -158,6 +165,10 @@ def build(
             str(len(report.self_inclusions)),
         )
     console.print(table)
+    merged = sum(len(report.merged) for report in reports)
+    console.print(
+        f"{merged} names merged onto a repository of another spelling (alias, benchmark, name part)"
+    )
     console.print(f"rebound {len(moved)} unresolved names; cut {len(cut)} cycle edges")
     console.print(f"hygiene: {hygiene.summary()}")
     write_node_link(graph, output)
@@ -169,9 +180,13 @@ def show(
     graph_path: GraphArg,
     key: Annotated[str | None, typer.Argument(help="A node; without it, the whole graph's summary.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Only what existed on this date.")] = None,
+    by: Annotated[
+        str,
+        typer.Option(help="Per-domain table by `domain` (one per node) or `category` (each of a node's)."),
+    ] = "domain",
     json_out: JsonOpt = None,
 ) -> None:
-    """A node's attributes, parents with evidence and roots; or the graph's summary and Table-1 stats."""
+    """A node's attributes, parents with evidence and roots; or the graph's summary and per-domain table."""
     from stemmatic.lineage import as_of as as_of_fn
     from stemmatic.lineage import domain_stats, hygiene_report, roots
 
@@ -183,9 +198,9 @@ def show(
             kinds: dict[str, int] = {}
             for kind in graph.kinds:
                 kinds[kind] = kinds.get(kind, 0) + 1
-            stats = domain_stats(graph)
-            table = Table(title=f"{graph!r}: structure per domain")
-            for column in ("domain", "nodes", "mean depth", "max depth", "mean in", "mean out", "roots"):
+            stats = domain_stats(graph, by=by)
+            table = Table(title=f"{graph!r}: structure per {by}")
+            for column in (by, "nodes", "mean depth", "max depth", "roots", "leaves", "mean in", "mean out"):
                 table.add_column(column)
             for s in stats:
                 table.add_row(
@@ -193,17 +208,27 @@ def show(
                     str(s.nodes),
                     f"{s.mean_depth:.2f}",
                     str(s.max_depth),
+                    str(s.roots),
+                    str(s.leaves),
                     f"{s.mean_in_degree:.2f}",
                     f"{s.mean_out_degree:.2f}",
-                    str(s.roots),
                 )
+            relations: dict[str, int] = {}
+            for eid in graph.edge_ids():
+                relations[graph.edge_relation[eid]] = relations.get(graph.edge_relation[eid], 0) + 1
             console.print(f"kinds: {kinds}")
+            console.print(f"edges per relation: {relations}")
             console.print(table)
             hygiene = hygiene_report(graph)
             console.print(f"hygiene: {hygiene.summary()}")
             _write_json(
                 json_out,
-                {"kinds": kinds, "domains": [s.__dict__ for s in stats], "hygiene": hygiene.to_dict()},
+                {
+                    "kinds": kinds,
+                    "relations": relations,
+                    "domains": [s.__dict__ for s in stats],
+                    "hygiene": hygiene.to_dict(),
+                },
             )
             return
         node = graph.node(key)

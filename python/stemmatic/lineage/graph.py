@@ -80,6 +80,9 @@ class Evidence:
     source_kind: str
     quote: str = ""
     url: str = ""
+    #: What the source itself called the relation or where it read it, kept as written
+    #: (the lineage paper's ``Direct Inclusion/Subset``, with the document it was read from).
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.source_kind not in SOURCE_KINDS:
@@ -88,8 +91,11 @@ class Evidence:
             )
 
     def to_dict(self) -> dict[str, str]:
-        """A JSON-ready dict."""
-        return {"source_kind": self.source_kind, "quote": self.quote, "url": self.url}
+        """A JSON-ready dict (``label`` only when set)."""
+        out = {"source_kind": self.source_kind, "quote": self.quote, "url": self.url}
+        if self.label:
+            out["label"] = self.label
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
@@ -101,7 +107,7 @@ class Evidence:
         if not isinstance(data, dict):
             raise InvalidInputError(f"evidence is {describe(data)}, not an object")
         fields = []
-        for name, default in (("source_kind", None), ("quote", ""), ("url", "")):
+        for name, default in (("source_kind", None), ("quote", ""), ("url", ""), ("label", "")):
             value = data.get(name, default)
             if value is None and default is not None:
                 value = default
@@ -173,6 +179,11 @@ class Edge:
     def source_kinds(self) -> tuple[str, ...]:
         """The distinct kinds of source behind this edge, in order of first appearance."""
         return tuple(dict.fromkeys(e.source_kind for e in self.evidence))
+
+
+def _is_repo_key(key: str) -> bool:
+    """Whether ``key`` is a whole ``org/name`` repository (no config, split or revision, no prefix)."""
+    return "/" in key and not any(c in key for c in ":@#") and not key.startswith("github.com/")
 
 
 def _kind_of_key(key: str) -> str:
@@ -388,6 +399,9 @@ class LineageGraph:
             self.source_kinds.append(source_kind)
             self.attrs.append(dict(attrs) if attrs else None)
             self.graph.add_node(index)
+            if self.kinds[index] in ("dataset", "benchmark") and _is_repo_key(node_key):
+                # Every importer's repositories answer to their bare names the same way.
+                self.aliases.add_repo(node_key)
             return index
         if kind is not None and self.kinds[index] == "dataset" and kind in ("benchmark", "collection"):
             self.kinds[index] = kind
@@ -415,7 +429,8 @@ class LineageGraph:
         """Append many new nodes with keys that are already canonical and unique.
 
         The fast path for generated and imported-at-scale graphs: no
-        normalisation and no attribute merge.
+        normalisation and no attribute merge (repositories are registered in the
+        alias table, as :meth:`add_node` registers them).
 
         Raises:
             InvalidInputError: if a key is already in the graph or repeated.
@@ -440,6 +455,8 @@ class LineageGraph:
         self.source_kinds.extend([None] * count)
         self.attrs.extend([None] * count)
         self.graph.add_nodes_from(range(start, start + count))
+        if kind in ("dataset", "benchmark"):
+            self.aliases.add_canonical_repos(key for key in keys if _is_repo_key(key))
         return range(start, start + count)
 
     def node(self, key: str | int) -> Node:

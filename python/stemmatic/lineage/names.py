@@ -27,6 +27,7 @@ __all__ = [
     "COLLECTION_PREFIX",
     "MODEL_PREFIX",
     "UNRESOLVED_PREFIX",
+    "WELL_KNOWN",
     "AliasTable",
     "DatasetRef",
     "canonical_name",
@@ -51,6 +52,57 @@ _GITHUB_URL = re.compile(r"^(?:https?://)?(?:www\.)?github\.com/(?P<repo>[^/?#\s
 # dropping it is not a version change.
 _GENERIC_SUFFIX = re.compile(r"[\s_\-]+(?:dataset|datasets|corpus|data set)$", re.IGNORECASE)
 _HF_RESERVED = {"spaces", "docs", "blog", "papers", "collections", "organizations", "models"}
+
+
+#: Benchmarks and corpora that cards and papers cite by a bare name, with their Hugging Face
+#: repositories: the canonical one first, then mirrors. A bare name listed here resolves to the
+#: first of its repositories the graph has (an importer adds the first one when the graph has none),
+#: and never by the name-part rule (``MATH`` is not ``camel-ai/math``). Keys are canonical names.
+WELL_KNOWN: dict[str, tuple[str, ...]] = {
+    "gsm8k": ("openai/gsm8k",),
+    "math": (
+        "hendrycks/competition_math",
+        "EleutherAI/hendrycks_math",
+        "lighteval/MATH",
+        "qwedsacf/competition_math",
+        "DigitalLearningGmbH/MATH-lighteval",
+    ),
+    "competition-math": ("hendrycks/competition_math", "qwedsacf/competition_math"),
+    "math-500": ("HuggingFaceH4/MATH-500",),
+    "humaneval": ("openai/openai_humaneval",),
+    "openai-humaneval": ("openai/openai_humaneval",),
+    "mbpp": ("google-research-datasets/mbpp", "Muennighoff/mbpp"),
+    "apps": ("codeparrot/apps",),
+    "mmlu": ("cais/mmlu",),
+    "gpqa": ("Idavidrein/gpqa",),
+    "bbh": ("lukaemon/bbh",),
+    "hellaswag": ("Rowan/hellaswag",),
+    "truthfulqa": ("truthfulqa/truthful_qa",),
+    "truthful-qa": ("truthfulqa/truthful_qa",),
+    "arc": ("allenai/ai2_arc",),
+    "ai2-arc": ("allenai/ai2_arc",),
+    "winogrande": ("allenai/winogrande",),
+    "piqa": ("ybisk/piqa",),
+    "boolq": ("google/boolq",),
+    "drop": ("ucinlp/drop",),
+    "svamp": ("ChilleD/SVAMP",),
+    "aqua-rat": ("deepmind/aqua_rat",),
+    "openbookqa": ("allenai/openbookqa",),
+    "commonsenseqa": ("tau/commonsense_qa",),
+    "commonsense-qa": ("tau/commonsense_qa",),
+    "triviaqa": ("mandarjoshi/trivia_qa",),
+    "trivia-qa": ("mandarjoshi/trivia_qa",),
+    "squad": ("rajpurkar/squad",),
+    "squad-v2": ("rajpurkar/squad_v2",),
+    "glue": ("nyu-mll/glue",),
+    "super-glue": ("aps/super_glue",),
+    "c4": ("allenai/c4",),
+    "wikitext": ("Salesforce/wikitext",),
+    "xsum": ("EdinburghNLP/xsum",),
+    "cnn-dailymail": ("abisee/cnn_dailymail",),
+}
+#: Pseudo-organisations of importers (not Hub organisations): their name parts are not registered.
+_PSEUDO_ORGS = ("dpi/",)
 
 
 def canonical_repo(repo: str) -> str:
@@ -227,10 +279,15 @@ class DatasetRef:
 class AliasTable:
     """Maps alternative spellings to node keys, refusing ambiguous short names.
 
-    A short name (``alpaca``) also resolves to a repository whose name part it
-    is (``tatsu-lab/alpaca``), but only when exactly one known repository has
-    that name part; otherwise it stays unresolved and :meth:`candidates` lists
-    the choices.
+    :meth:`resolve` tries, in order: the name's declared alias (an alias
+    declared for two keys is ambiguous and resolves to nothing); a
+    :data:`WELL_KNOWN` benchmark name, to the first of its repositories that is
+    registered; then a short name (``alpaca``) to the repository whose name part
+    it is (``tatsu-lab/alpaca``), but only when exactly one registered repository
+    has that name part; otherwise it stays unresolved and :meth:`candidates`
+    lists the choices. Names compare in canonical form, so case, ``_``/``-``/
+    spaces and a trailing "dataset" never matter, and organisations never merge
+    (``org-a/x`` and ``org-b/x`` both stay, and a bare ``x`` is then ambiguous).
 
     >>> table = AliasTable()
     >>> table.add("Stanford Alpaca", "tatsu-lab/alpaca")
@@ -258,11 +315,21 @@ class AliasTable:
     def add_repo(self, key: str) -> None:
         """Register a repository key so its bare name part can resolve to it."""
         self.add(key, key)
-        if key.startswith(_PREFIXES) or key.startswith("github.com/"):
+        if key.startswith(_PREFIXES) or key.startswith(("github.com/", *_PSEUDO_ORGS)):
             return
         repo = DatasetRef.parse(key).repo
         if "/" in repo:
             self._by_name_part.setdefault(repo.rsplit("/", 1)[1], set()).add(key)
+
+    def add_canonical_repos(self, keys: Iterable[str]) -> None:
+        """:meth:`add_repo` for keys already canonical, whole ``org/name`` repositories (a fast path)."""
+        aliases, conflicts, parts = self._aliases, self._conflicts, self._by_name_part
+        for key in keys:
+            if "/" not in key or key.startswith(("github.com/", *_PSEUDO_ORGS)):
+                continue
+            if key not in conflicts:
+                aliases.setdefault(key, key)
+            parts.setdefault(key.rsplit("/", 1)[1], set()).add(key)
 
     def update(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Add many ``(alias, key)`` pairs."""
@@ -272,24 +339,47 @@ class AliasTable:
     def resolve(self, name: str) -> str | None:
         """The key ``name`` stands for, or ``None`` when unknown or ambiguous."""
         folded = _alias_fold(name)
-        if folded in self._conflicts:
+        if not folded or folded in self._conflicts:
             return None
         if folded in self._aliases:
             return self._aliases[folded]
-        canonical = canonical_name(name)
-        if canonical in self._aliases:
-            return self._aliases[canonical]
-        choices = self._by_name_part.get(canonical, set())
+        if folded in WELL_KNOWN:
+            return next(iter(self.well_known(folded)), None)
+        choices = self._by_name_part.get(folded, set())
         return next(iter(choices)) if len(choices) == 1 else None
 
+    @staticmethod
+    def fold(name: str) -> str:
+        """The form names are compared in (:func:`canonical_name`; empty for an unusable name)."""
+        return _alias_fold(name)
+
+    def well_known(self, name: str) -> list[str]:
+        """The registered repositories of a :data:`WELL_KNOWN` name, in its order (canonical first)."""
+        repos = (canonical_repo(repo) for repo in WELL_KNOWN.get(_alias_fold(name), ()))
+        return [repo for repo in repos if self._aliases.get(repo) == repo]
+
     def candidates(self, name: str) -> list[str]:
-        """Every key ``name`` could mean: its alias, its conflicting aliases, name-part matches."""
+        """Every key ``name`` could mean: its alias, its conflicting aliases, well-known
+        repositories, name-part matches."""
         folded = _alias_fold(name)
         found = set(self._conflicts.get(folded, ()))
         if folded in self._aliases:
             found.add(self._aliases[folded])
-        found |= self._by_name_part.get(folded, set())
+        if folded in WELL_KNOWN:
+            found.update(self.well_known(folded))
+        else:
+            found |= self._by_name_part.get(folded, set())
         return sorted(found)
+
+    def redirect(self, moved: dict[str, str]) -> None:
+        """Point every alias of a key in ``moved`` at the key it moved to (``{old: new}``)."""
+        if not moved:
+            return
+        for alias, key in self._aliases.items():
+            if key in moved:
+                self._aliases[alias] = moved[key]
+        for alias, keys in self._conflicts.items():
+            self._conflicts[alias] = {moved.get(key, key) for key in keys}
 
     def __len__(self) -> int:
         return len(self._aliases)

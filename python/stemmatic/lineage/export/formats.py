@@ -69,6 +69,8 @@ def write_paper_jsonl(graph: LineageGraph, folder: str | Path) -> tuple[Path, Pa
             record = node.to_dict()
             record["name"] = record.pop("id")
             record["display_name"] = node.name
+            # Written even when unset, so the importer does not take the first category for it.
+            record.setdefault("domain", None)
             if node.licenses:
                 record["license"] = record.pop("licenses")
             out.write(dumps_json(record, sort_keys=True) + "\n")

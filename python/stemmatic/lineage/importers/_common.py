@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stemmatic.exceptions import InvalidInputError
-from stemmatic.lineage.names import UNRESOLVED_PREFIX, canonical_name, canonical_repo, parse_url
+from stemmatic.lineage.names import (
+    UNRESOLVED_PREFIX,
+    WELL_KNOWN,
+    canonical_name,
+    canonical_repo,
+    parse_url,
+)
 
 if TYPE_CHECKING:
     from stemmatic.lineage.graph import LineageGraph
 
-__all__ = ["ImportReport", "rebind_unresolved", "resolve_or_unresolved"]
+__all__ = ["ImportReport", "rebind_unresolved", "register_repo_ids", "resolve_or_unresolved"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -31,6 +38,9 @@ class ImportReport:
     unresolved: dict[str, int] = field(default_factory=dict)
     self_inclusions: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Names that landed on a node of another name (an alias, a well-known benchmark's repository,
+    #: the one repository with that name part): ``{name as written: key}``.
+    merged: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready summary."""
@@ -44,12 +54,43 @@ class ImportReport:
             "names_resolved": self.names_resolved,
             "unresolved_names": len(self.unresolved),
             "self_inclusions": len(self.self_inclusions),
+            "merged_names": len(self.merged),
             "warnings": len(self.warnings),
         }
 
 
+def _repo_id(name: str) -> str | None:
+    """The canonical key of a Hub repository id or dataset/model URL, else ``None``."""
+    parsed = parse_url(name)
+    if parsed is not None and parsed.kind in ("dataset", "model") and "/" in parsed.repo:
+        return canonical_name(parsed.repo)
+    if parsed is None and _REPO_ID.match(name.strip()):
+        return canonical_name(name)
+    return None
+
+
+def register_repo_ids(graph: LineageGraph, names: Iterable[str]) -> None:
+    """Add a node for every repository id among ``names`` (before resolving the bare ones).
+
+    A batch importer calls this first, so that the name-part rule sees every
+    repository of the batch whatever the order of its lines.
+    """
+    for name in names:
+        key = _repo_id(name) if "/" in name else None
+        if key is not None and graph.get_index(key) is None:
+            graph.add_node(key)
+
+
 def resolve_or_unresolved(graph: LineageGraph, name: str, report: ImportReport) -> str:
     """The key ``name`` resolves to, or an ``unresolved:`` node key kept visible in the graph.
+
+    The one resolution rule of every importer (DPI, cards, paper, edge files): an
+    exact key; a Hub id or URL (its node, made if new); the name's canonical form
+    (case, ``_``/``-``/spaces, a trailing "dataset" folded); an alias; a
+    :data:`~stemmatic.lineage.names.WELL_KNOWN` benchmark (the first of its
+    repositories in the graph, else its canonical repository, added); the one
+    repository whose name part the bare name is. Otherwise an ``unresolved:``
+    node, which :func:`rebind_unresolved` moves once an import makes it resolvable.
 
     Raises:
         InvalidInputError: if ``name`` is empty.
@@ -57,23 +98,30 @@ def resolve_or_unresolved(graph: LineageGraph, name: str, report: ImportReport) 
     report.names_seen += 1
     if not name.strip():
         raise InvalidInputError("empty dataset name")
+    canonical_name(name)  # a name with an empty part ('::', '@') is refused, naming it
     if graph.has_key(name):
         report.names_resolved += 1
         return name
     found = graph.resolve(name)
     if found is not None and not found.startswith(UNRESOLVED_PREFIX):
         report.names_resolved += 1
+        if found != graph.aliases.fold(name):
+            report.merged[name] = found
         return found
-    parsed = parse_url(name)
-    if (parsed is not None and parsed.kind in ("dataset", "model") and "/" in parsed.repo) or _REPO_ID.match(
-        name.strip()
-    ):
+    repo = _repo_id(name)
+    if repo is not None:
         # A precise Hub id or URL names its node even before anything describes it.
         report.names_resolved += 1
-        key = canonical_name(parsed.repo if parsed is not None else name)
-        index = graph.add_node(key)
+        index = graph.add_node(repo)
         graph.aliases.add_repo(graph.keys[index])
         return graph.keys[index]
+    known = WELL_KNOWN.get(graph.aliases.fold(name))
+    if known:
+        # A benchmark cited by its bare name is its canonical repository, whoever cites it.
+        report.names_resolved += 1
+        key = graph.keys[graph.add_node(known[0])]
+        report.merged[name] = key
+        return key
     key = UNRESOLVED_PREFIX + canonical_repo(name)
     report.unresolved[name] = report.unresolved.get(name, 0) + 1
     graph.add_node(key, kind="unresolved", name=name.strip())
@@ -123,4 +171,6 @@ def rebind_unresolved(graph: LineageGraph) -> dict[str, str]:
                 )
         graph.set_attr(i, "resolved_to", graph.keys[target])
         moved[graph.keys[i]] = graph.keys[target]
+    # The name that was unresolved now finds the node its edges moved to.
+    graph.aliases.redirect(moved)
     return moved
