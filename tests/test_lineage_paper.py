@@ -21,7 +21,7 @@ from stemmatic.lineage import (
     load_paper_jsonl,
     rebind_unresolved,
 )
-from stemmatic.lineage.graph import LineageGraph
+from stemmatic.lineage.graph import Evidence, LineageGraph
 from stemmatic.lineage.relations import PAPER_RELATIONS
 
 pytest.importorskip("rustworkx")
@@ -223,3 +223,36 @@ def test_cli_builds_and_shows_the_released_folder(released: Path, tmp_path: Path
     assert "leaves" in result.output and "science" in result.output and "subset" in result.output
     result = CliRunner().invoke(app, ["lineage", "show", str(out), "--by", "colour"])
     assert result.exit_code == 2 and "by must be" in result.output
+
+
+def test_contamination_reads_train_and_test_split_evidence(released: Path) -> None:
+    from stemmatic.lineage import propagate_contamination
+
+    graph, _ = load_paper_jsonl(released)
+    # "we rewrite the GSM8K training set": a whole-dataset seed passes nothing through that edge.
+    report = propagate_contamination(graph, benchmarks=["GSM8K"])
+    assert report.seeds == {"openai/gsm8k": 0.5}
+    assert report.hits == [] and [(e.source, e.target) for e in report.cleared] == [
+        ("openai/gsm8k", "acme/grade-math")
+    ]
+    plain = propagate_contamination(graph, benchmarks=["GSM8K"], read_split_evidence=False)
+    assert {h.key for h in plain.hits} >= {"acme/grade-math", "acme/tutor-mix"} and plain.cleared == []
+    # A quote naming the test set passes the whole risk; a bare citation, unsplit_factor.
+    graph = LineageGraph()
+    graph.add_edge("openai/gsm8k", "acme/leaky", "subset", evidence=Evidence("paper", "the GSM8K test set"))
+    graph.add_edge("openai/gsm8k", "acme/cites", "subset", evidence=Evidence("paper", "built on GSM8K"))
+    risks = {h.key: h.risk for h in propagate_contamination(graph, benchmarks=["GSM8K"]).hits}
+    assert risks == {"acme/leaky": 1.0, "acme/cites": 0.5}
+
+
+def test_cli_contamination_lists_cleared_edges(released: Path, tmp_path: Path) -> None:
+    out = tmp_path / "g.json"
+    assert CliRunner().invoke(app, ["lineage", "build", str(out), "--paper", str(released)]).exit_code == 0
+    result = CliRunner().invoke(app, ["lineage", "contamination", str(out), "--benchmark", "GSM8K"])
+    assert result.exit_code == 0, result.output
+    assert "cleared openai/gsm8k -rewrite-> acme/grade-math" in result.output
+    assert "0 datasets and models at risk" in result.output
+    result = CliRunner().invoke(
+        app, ["lineage", "contamination", str(out), "--benchmark", "GSM8K", "--no-split-evidence"]
+    )
+    assert result.exit_code == 0 and "cleared" not in result.output

@@ -288,6 +288,13 @@ def contamination(
     unsplit_factor: Annotated[
         float, typer.Option(help="Risk that a whole-dataset citation includes its test split.")
     ] = 0.5,
+    split_evidence: Annotated[
+        bool,
+        typer.Option(
+            help="Read which part of a whole-dataset benchmark an edge's evidence says was used: "
+            "'training set'/'train split' only passes nothing, a test set passes the whole risk."
+        ),
+    ] = True,
     json_out: JsonOpt = None,
 ) -> None:
     """Propagate benchmark contamination along lineage; list every reached dataset and model with its path."""
@@ -302,13 +309,22 @@ def contamination(
                 raise InvalidInputError(f"--flagged {pair!r}: expected KEY=RISK")
             flags[name] = float(value)
         report = propagate_contamination(
-            graph, benchmarks=benchmark or [], flagged=flags, unsplit_factor=unsplit_factor
+            graph,
+            benchmarks=benchmark or [],
+            flagged=flags,
+            unsplit_factor=unsplit_factor,
+            read_split_evidence=split_evidence,
         )
     except (StemmaticError, ValueError) as err:
         _fail(err)
     console.print(f"seeds: {report.seeds}")
     for warning in report.warnings:
         console.print(f"warning: {warning}")
+    for edge in report.cleared:
+        quote = edge.evidence[0].quote if edge.evidence else ""
+        console.print(
+            f"cleared {edge.source} -{edge.relation}-> {edge.target}: evidence says train split: {quote}"
+        )
     table = Table(title=f"{len(report.hits)} datasets and models at risk")
     for column in ("risk", "node", "kind", "path"):
         table.add_column(column)

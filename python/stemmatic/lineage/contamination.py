@@ -12,6 +12,12 @@ comes with the chain of edges and the evidence behind it.
 A benchmark cited as a whole (``gsm8k`` rather than ``gsm8k@test``) may
 have been used through its train split only: such seeds, and a test split's
 edge up into its containing config or repository, carry ``unsplit_factor``.
+The evidence of an edge leaving such a seed can say which part was used
+(:func:`split_scope`): a quote that names only the training set or train split
+("we rewrite the GSM8K training set") passes nothing on, and the edge is listed
+in :attr:`ContaminationReport.cleared`; one that names a test, validation or
+evaluation set passes the whole risk (1.0 rather than ``unsplit_factor``); any
+other quote is a whole-dataset citation.
 
 >>> from stemmatic.lineage.graph import LineageGraph
 >>> g = LineageGraph()
@@ -26,6 +32,7 @@ edge up into its containing config or repository, carry ``unsplit_factor``.
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +48,39 @@ __all__ = [
     "ContaminationReport",
     "confirm_hits",
     "propagate_contamination",
+    "split_scope",
 ]
 
 TEST_SPLITS = frozenset({"test", "validation", "valid", "dev", "eval", "evaluation"})
+_PART = r"(?:set|split|splits|sets|portion|partition|subset|data|questions|problems|examples)\b"
+_TRAIN = re.compile(r"\btrain(?:ing)?[\s_-]*" + _PART + r"|@train\b|\bsplit=['\"]?train\b", re.IGNORECASE)
+_TEST = re.compile(
+    r"\b(?:test|testing|validation|valid|dev|eval|evaluation|held[\s-]*out)[\s_-]*"
+    + _PART
+    + r"|@(?:test|validation|dev)\b|\bsplit=['\"]?(?:test|validation)\b",
+    re.IGNORECASE,
+)
+
+
+def split_scope(edge: Edge) -> str | None:
+    """Which part of its source an edge's evidence says was used: ``train``, ``test`` or ``None``.
+
+    ``test`` when any quote names a test, validation, dev or evaluation set (or split);
+    ``train`` when quotes name only the training set or train split; ``None`` for a
+    citation of the whole dataset.
+
+    >>> from stemmatic.lineage.graph import Edge, Evidence
+    >>> def scope(quote):
+    ...     return split_scope(Edge(0, "a/b", "c/d", "rewrite", 1.0, None, (Evidence("paper", quote),)))
+    >>> scope("we augment the GSM8K training set"), scope("questions from the MATH test split"), scope("GSM8K")
+    ('train', 'test', None)
+    """
+    quotes = " ".join(f"{e.quote} {e.label}" for e in edge.evidence)
+    if _TEST.search(quotes):
+        return "test"
+    if _TRAIN.search(quotes):
+        return "train"
+    return None
 
 
 class _Trace:
@@ -108,6 +145,8 @@ class ContaminationReport:
     seeds: dict[str, float] = field(default_factory=dict)
     hits: list[ContaminationHit] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Edges out of a whole-dataset seed whose evidence says only its training part was used.
+    cleared: list[Edge] = field(default_factory=list)
 
     def at_risk(self, threshold: float = 0.0) -> list[str]:
         """Keys of hits with risk above ``threshold``."""
@@ -119,6 +158,7 @@ class ContaminationReport:
             "seeds": self.seeds,
             "hits": [h.to_dict() for h in self.hits],
             "warnings": self.warnings,
+            "cleared": [e.to_dict() for e in self.cleared],
         }
 
 
@@ -146,6 +186,7 @@ def propagate_contamination(
     include_benchmark_nodes: bool = True,
     unsplit_factor: float = 0.5,
     min_risk: float = 1e-3,
+    read_split_evidence: bool = True,
 ) -> ContaminationReport:
     """Propagate benchmark contamination from seeds to every reachable dataset and model.
 
@@ -159,6 +200,9 @@ def propagate_contamination(
         unsplit_factor: chance that a citation of a whole benchmark dataset
             includes its test split.
         min_risk: stop following paths below this risk.
+        read_split_evidence: let an edge's evidence out of a whole-dataset seed say
+            which part was used (:func:`split_scope`): training part only, nothing
+            passes; a test part, the whole risk rather than ``unsplit_factor``.
 
     Raises:
         ParameterError: for a factor or risk outside [0, 1], or a name that
@@ -171,12 +215,15 @@ def propagate_contamination(
     risk: dict[int, float] = {}
     seed_of: dict[int, int] = {}
     via: dict[int, int] = {}
+    #: Seeds cited as a whole dataset, at their full risk (before ``unsplit_factor``).
+    whole: dict[int, float] = {}
 
     def add_seed(index: int, value: float) -> None:
         if value > risk.get(index, 0.0):
             risk[index] = value
             seed_of[index] = index
             report.seeds[graph.keys[index]] = value
+            whole.pop(index, None)
 
     if include_benchmark_nodes:
         for i, kind in enumerate(graph.kinds):
@@ -189,6 +236,8 @@ def propagate_contamination(
             report.warnings.append(f"{graph.keys[index]} is not a test split: not a contamination seed")
             continue
         add_seed(index, seed_risk)
+        if _split_of(graph.keys[index]) is None and risk[index] == seed_risk and seed_of[index] == index:
+            whole[index] = 1.0
     for name, value in (flagged or {}).items():
         if not 0.0 <= value <= 1.0:
             raise ParameterError(f"flagged risk of {name!r} must be in [0, 1], not {value}")
@@ -205,11 +254,20 @@ def propagate_contamination(
         done.add(node)
         split = _split_of(graph.keys[node]) if "@" in graph.keys[node] else None
         from_test = split is not None and split.lower() in TEST_SPLITS
+        at = -negative
         for _, child, eid in out_edges(node):
             factor = TRANSMISSION[relation[eid]] * confidence[eid]
             if from_test and relation[eid] == "merge" and _split_of(graph.keys[child]) is None:
                 factor *= unsplit_factor
-            value = -negative * factor
+            start = at
+            if node in whole and read_split_evidence and via.get(node) is None:
+                scope = split_scope(graph.edge(int(eid)))
+                if scope == "train":
+                    report.cleared.append(graph.edge(int(eid)))
+                    continue
+                if scope == "test":
+                    start = whole[node]
+            value = start * factor
             if value < min_risk or value <= risk.get(child, 0.0) or child in done:
                 continue
             risk[child] = value
