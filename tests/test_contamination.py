@@ -108,6 +108,7 @@ def test_exact_small_case_with_spans() -> None:
         "field",
         "matched_ngrams",
         "item_ngrams",
+        "item_tokens",
         "coverage",
         "spans",
     ]
@@ -470,7 +471,7 @@ def test_damaged_and_foreign_indexes_are_refused(tmp_path) -> None:
 
 
 def test_other_tokenizer_is_refused(tmp_path) -> None:
-    index = ContaminationIndex.from_records([{"p": "one two three"}], fields=["p"], ngram=2)
+    index = ContaminationIndex.from_records([{"p": "one two three"}], fields=["p"], ngram=2, tokenizer="words")
     with pytest.raises(stemmatic.ParameterError, match="tokenizer=words, not whitespace"):
         index.scan(["one two"], tokenizer="whitespace")
     assert index.scan(["one two"], tokenizer="words").num_rows == 1
@@ -517,6 +518,6 @@ def test_empty_corpus_hits_file_has_the_schema(tmp_path) -> None:
     items = pq.read_table(tmp_path / "o" / "items.parquet").to_pylist()
     assert items == [
         {"benchmark": "benchmark", "item_id": "0", "field": "p", "item_ngrams": 2, "item_tokens": 3,
-         "num_docs": 0, "max_coverage": 0.0, "doc_ids": []}
+         "num_docs": 0, "counted_docs": 0, "evidence": "none", "max_coverage": 0.0, "doc_ids": []}
     ]  # fmt: skip
     assert np.isclose(report["benchmarks"]["benchmark"]["docs_contaminated_pct"], 0.0)

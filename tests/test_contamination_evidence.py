@@ -124,3 +124,105 @@ def test_write_clean_benchmarks_needs_sources_for_an_index_from_records(tmp_path
     summary = write_clean_benchmarks(index, {"toy": ["0"]}, tmp_path / "o", sources={"toy": path})
     assert summary["toy"]["clean"] == 1
     assert (tmp_path / "o" / "toy" / "toy.jsonl").read_text() == json.dumps({"q": OTHER}) + "\n"
+
+
+# -- specificity -------------------------------------------------------------------------------
+
+LICENSE = "Licensed under the Apache License Version 2 0 you may not use this file except in compliance"
+LONG_SOLUTION = (
+    "    total = 0\n    for value in sorted(values, reverse=True):\n        if value % 3 == 0:\n"
+    "            total += value * value\n    return total - len(values) if total else -1\n"
+)
+
+
+@pytest.fixture
+def weak_case(tmp_path):
+    """A short answer found everywhere, a boilerplate sentence shared by many files, and one real copy."""
+    bench = tmp_path / "bench.jsonl"
+    write_jsonl(
+        bench,
+        [
+            {"id": "add", "prompt": PROBLEM, "solution": "return x + y"},
+            {"id": "sq", "prompt": LICENSE + " " + OTHER + " " + THIRD, "solution": LONG_SOLUTION},
+        ],
+    )
+    docs = [{"text": f"def f{k}(x, y):\n    return x + y\n# {LICENSE}\n" + FILLER} for k in range(14)]
+    docs.append({"text": FILLER + PROBLEM})  # the real copy of item add's prompt
+    docs.append({"text": LICENSE + " " + OTHER + " " + THIRD})  # most of item sq's prompt: a copy
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(corpus, docs)
+    index = build_index([bench], fields=["prompt", "solution"], id_field="id")
+    return index, corpus
+
+
+def test_short_and_common_hits_are_reported_apart_and_not_counted(tmp_path, weak_case) -> None:
+    index, corpus = weak_case
+    report = scan_corpus([corpus], index, tmp_path / "out", remove=True)
+    hits = pq.read_table(tmp_path / "out" / "hits.parquet").to_pylist()
+    by_key = {}
+    for hit in hits:
+        by_key.setdefault((hit["item_id"], hit["field"], hit["evidence"]), []).append(hit)
+    # return x + y: 4 tokens, in 14 documents: short, whatever the count.
+    short = by_key[("add", "solution", "short")]
+    assert (
+        len(short) == 14
+        and {h["item_tokens"] for h in short} == {3}
+        and {h["entry_docs"] for h in short} == {14}
+    )
+    # The licence sentence: one 13-gram run of sq's prompt in 15 documents, under half its n-grams: common.
+    common = by_key[("sq", "prompt", "common")]
+    assert len(common) == 14 and all(h["coverage"] < 0.5 and h["entry_docs"] == 15 for h in common)
+    # The same entry copied in full in one document stays strong.
+    (copy,) = by_key[("sq", "prompt", "strong")]
+    assert copy["doc_id"] == 15 and copy["coverage"] == 1.0
+    assert [h["doc_id"] for h in by_key[("add", "prompt", "strong")]] == [14]
+    bench = report["benchmarks"]["bench"]
+    assert bench["items_contaminated"] == 2 and bench["items_weak_only"] == 0
+    assert bench["hits_by_evidence"] == {"strong": 2, "short": 14, "common": 14}
+    assert bench["docs_contaminated"] == 2 and bench["hits"] == 2
+    assert report["rows"]["contaminated"] == 2 and report["rows"]["with_weak_hits_only"] == 14
+    items = {
+        (i["item_id"], i["field"]): i for i in pq.read_table(tmp_path / "out" / "items.parquet").to_pylist()
+    }
+    assert (
+        items[("add", "solution")]["evidence"] == "short" and items[("add", "solution")]["counted_docs"] == 0
+    )
+    assert items[("sq", "prompt")]["evidence"] == "strong" and items[("sq", "prompt")]["counted_docs"] == 1
+    assert items[("sq", "solution")]["evidence"] == "none"
+    # --remove leaves documents whose only hits are on short entries in clean/.
+    # Whether an entry is common is known only at the end: documents whose hits are all common are
+    # removed, and counted apart.
+    assert report["rows"]["removed"] == 16 and report["rows"]["removed_with_common_hits_only"] == 14
+    removed = pq.read_table(tmp_path / "out" / "removed" / "corpus.parquet")
+    assert report["rows"]["clean"] + report["rows"]["removed"] == 16
+    assert removed.num_rows == report["rows"]["removed"]
+
+
+def test_count_weak_counts_every_hit(tmp_path, weak_case) -> None:
+    index, corpus = weak_case
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["contamination", "scan", str(corpus), "--index", "i.idx", "-o", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 2  # no such index
+    index.save(tmp_path / "i.idx")
+    args = ["contamination", "scan", str(corpus), "--index", str(tmp_path / "i.idx")]
+    result = runner.invoke(app, [*args, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "not counted: 14 hits on short entries (< 10 tokens) and 14 on common ones" in result.output
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "all"), "--count-weak"])
+    assert result.exit_code == 0 and "not counted" not in result.output
+    report = json.loads((tmp_path / "all" / "report.json").read_text())
+    assert report["rows"]["contaminated"] == 16 and report["benchmarks"]["bench"]["hits"] == 30
+    # No entry is common with --max-entry-docs 0; a higher bar for short entries with --min-specific-tokens.
+    result = runner.invoke(
+        app, [*args, "-o", str(tmp_path / "o3"), "--max-entry-docs", "0", "--min-specific-tokens", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o3" / "report.json").read_text())
+    assert report["benchmarks"]["bench"]["hits_by_evidence"] == {"strong": 30, "short": 0, "common": 0}
+    for bad in (["--min-specific-tokens", "0"], ["--max-entry-docs", "-2"]):
+        result = runner.invoke(app, [*args, "-o", str(tmp_path / "bad"), *bad])
+        assert result.exit_code == 2 and "error: invalid parameter" in result.output

@@ -34,7 +34,9 @@ def index(
         str, typer.Option(help="Comma-separated fields to index; each becomes its own entry per item.")
     ] = "prompt",
     ngram: Annotated[int, typer.Option(help="N-gram size in tokens (GPT-3 used 13).")] = 13,
-    tokenizer: Annotated[str, typer.Option(help="words, whitespace or chars (as for dedup).")] = "words",
+    tokenizer: Annotated[
+        str, typer.Option(help="auto (words; characters of unspaced scripts), words, whitespace or chars.")
+    ] = "auto",
     name: Annotated[
         list[str] | None,
         typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
@@ -182,6 +184,42 @@ def scan(
         list[str] | None,
         typer.Option(help="NAME=PATH: read benchmark NAME from PATH for --clean-benchmarks (repeatable)."),
     ] = None,
+    min_specific_tokens: Annotated[
+        int,
+        typer.Option(help="Hits on entries with fewer tokens are 'short': reported apart, not counted."),
+    ] = 10,
+    max_entry_docs: Annotated[
+        int,
+        typer.Option(
+            help="Hits covering under half of an entry found in more documents than this are 'common': "
+            "reported apart, not counted (0: never)."
+        ),
+    ] = 10,
+    count_weak: Annotated[
+        bool, typer.Option("--count-weak", help="Count 'short' and 'common' hits as contamination too.")
+    ] = False,
+    short_ngram: Annotated[
+        int,
+        typer.Option(
+            help="Also match --short-fields by n-grams of this many tokens (short statements; 0: off). "
+            "Needs an index that stores its texts."
+        ),
+    ] = 0,
+    short_fields: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated fields for --short-ngram (default: all indexed fields)."),
+    ] = None,
+    short_min_ngrams: Annotated[
+        int, typer.Option(help="Distinct short n-grams a short-statement hit needs.")
+    ] = 2,
+    token_coverage: Annotated[
+        bool,
+        typer.Option(
+            "--token-coverage",
+            help="Measure the longest matched span of each hit and each entry's Llama-2 token coverage "
+            "(clean / not clean / not dirty / dirty).",
+        ),
+    ] = False,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -233,6 +271,13 @@ def scan(
                 progress=lambda rows, size: bar.update(task, rows=rows, mb=size / 1e6),
                 clean_benchmarks=clean_benchmarks,
                 benchmark_sources=sources,
+                min_specific_tokens=min_specific_tokens,
+                max_entry_docs=max_entry_docs or None,
+                count_weak=count_weak,
+                short_ngram=short_ngram or None,
+                short_fields=_split_fields(short_fields) if short_fields else None,
+                short_min_ngrams=short_min_ngrams,
+                token_overlap=token_coverage,
             )
     rows = report["rows"]
     table = Table(title=f"contamination: {rows['input']} documents, {report['text_bytes'] / 1e6:.1f} MB")
@@ -248,6 +293,17 @@ def scan(
         )
     literal_console().print(table)
     excluded = report["index"]["excluded_ngrams"]
+    weak = {
+        kind: sum(b["hits_by_evidence"][kind] for b in report["benchmarks"].values())
+        for kind in ("short", "common")
+    }
+    if (weak["short"] or weak["common"]) and not count_weak:
+        typer.echo(
+            f"not counted: {weak['short']} hits on short entries (< {min_specific_tokens} tokens) and "
+            f"{weak['common']} on common ones (in > {max_entry_docs} documents); "
+            f"{rows['with_weak_hits_only']} documents have only such hits (see evidence in hits.parquet; "
+            "--count-weak counts them)"
+        )
     typer.echo(
         f"{rows['contaminated']} contaminated documents; n-grams excluded from the index: "
         f"{excluded['by_frequency']} by frequency, {excluded['by_allowlist']} by allowlist"

@@ -9,8 +9,10 @@ contaminated documents (:func:`gpt3_cut`).
 Matching (the contract a plain-Python reference reproduces):
 
 * an *entry* is one field of one benchmark item; its text is tokenized with
-  the dedup tokenizers (``words``: ``re.findall(r"\\w+", text.lower())``, so
-  re-indented, re-spaced or re-wrapped copies still match);
+  the dedup tokenizers (default ``auto``: ``words``, i.e.
+  ``re.findall(r"\\w+", text.lower())``, with each character of scripts
+  written without spaces a token of its own; so re-indented, re-spaced or
+  re-wrapped copies still match);
 * its fingerprints are the XXH3-64 hashes (seeded) of its n-grams, the
   tokens joined by one space; an entry with fewer than n tokens has one
   fingerprint, all its tokens, and is matched whole;

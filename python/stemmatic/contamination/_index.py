@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +19,7 @@ from stemmatic._arrow import TextInput, as_text_column
 from stemmatic._atomic import write_bytes_atomically, write_error
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import InputFile, iter_chunks, resolve_inputs
-from stemmatic.minhash import DEFAULT_SEED
+from stemmatic.minhash import DEFAULT_SEED, DEFAULT_TOKENIZER, Tokenizer, check_tokenizer
 
 __all__ = [
     "DEFAULT_NGRAM",
@@ -27,8 +27,6 @@ __all__ = [
     "ContaminationIndex",
     "build_index",
 ]
-
-Tokenizer = Literal["words", "whitespace", "chars"]
 
 #: GPT-3's 13-grams (Brown et al. 2020, appendix C).
 DEFAULT_NGRAM = 13
@@ -45,6 +43,7 @@ HITS_SCHEMA = pa.schema(
         ("field", pa.string()),
         ("matched_ngrams", pa.int64()),
         ("item_ngrams", pa.int64()),
+        ("item_tokens", pa.int64()),
         ("coverage", pa.float64()),
         ("spans", pa.list_(_SPAN)),
     ]
@@ -148,7 +147,7 @@ class ContaminationIndex:
                 return f"an empty {kind} name"
             if len(set(names)) != len(names):
                 return f"a {kind} name appears twice"
-        metadata = core.metadata
+        metadata, _ = _split_metadata(core.metadata)
         info = _parse_metadata(metadata)
         if metadata and info is None:
             return f"its build metadata is not a JSON object nested at most {_MAX_METADATA_DEPTH} deep"
@@ -198,7 +197,7 @@ class ContaminationIndex:
         benchmark: str = "benchmark",
         id_field: str | None = None,
         ngram: int = DEFAULT_NGRAM,
-        tokenizer: Tokenizer = "words",
+        tokenizer: Tokenizer = DEFAULT_TOKENIZER,
         seed: int = DEFAULT_SEED,
         min_tokens: int = 1,
         max_item_frequency: int | None = None,
@@ -249,7 +248,44 @@ class ContaminationIndex:
     @property
     def build_info(self) -> dict[str, Any]:
         """What :func:`build_index` recorded: parameters and, per benchmark, sources and row counts."""
-        return _parse_metadata(self._core.metadata) or {}
+        return _parse_metadata(_split_metadata(self._core.metadata)[0]) or {}
+
+    @property
+    def has_texts(self) -> bool:
+        """Whether the index stores its entries' texts (indexes built by stemmatic >= 0.2 do)."""
+        return _split_metadata(self._core.metadata)[1] is not None
+
+    def entry_texts(self) -> list[str]:
+        """The text of every entry, in the order of :meth:`entries` (as it was indexed).
+
+        The short-statement, token-coverage and semantic measures compare
+        these texts with documents.
+
+        Raises:
+            ParameterError: the index does not store texts (built before they were stored).
+            InvalidInputError: the stored texts are damaged.
+        """
+        cached = self._cache.get("texts")
+        if cached is None:
+            _, stored = _split_metadata(self._core.metadata)
+            if stored is None:
+                raise ParameterError(
+                    "this index does not store its entries' texts (built by an older stemmatic); "
+                    "rebuild it with `stemmatic contamination index` to use short-statement, "
+                    "token-coverage or semantic matching"
+                )
+            try:
+                cached = json.loads(stored)
+            except (ValueError, RecursionError):
+                cached = None
+            if (
+                not isinstance(cached, list)
+                or len(cached) != self.num_entries
+                or not all(isinstance(t, str) for t in cached)
+            ):
+                raise InvalidInputError("the index's stored entry texts are damaged; rebuild the index")
+            self._cache["texts"] = cached
+        return list(cached)
 
     def entries(self) -> pa.Table:
         """One row per entry: ``benchmark``, ``item_id``, ``field``, ``item_ngrams``, ``item_tokens``."""
@@ -358,6 +394,7 @@ class ContaminationIndex:
                 "field": entries["field"].take(take),
                 "matched_ngrams": pa.array(raw.matched.astype(np.int64), pa.int64()),
                 "item_ngrams": entries["item_ngrams"].take(take),
+                "item_tokens": entries["item_tokens"].take(take),
                 "coverage": pa.array(raw.coverage, pa.float64()),
                 "spans": spans,
             }
@@ -378,9 +415,36 @@ class _RawHits:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def select(self, hits: np.ndarray) -> _RawHits:
+        """The hits numbered ``hits`` (ascending), with their spans."""
+        if len(hits) == len(self.rows):
+            return self
+        offsets = self.span_offsets.astype(np.int64)
+        starts, ends = offsets[hits], offsets[hits + 1]
+        lengths = ends - starts
+        spans = np.repeat(starts, lengths) + (
+            np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        )
+        return _RawHits(
+            self.rows[hits], self.entries[hits], self.matched[hits], self.coverage[hits],
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            self.span_starts[spans], self.span_ends[spans], self.null_rows,
+        )  # fmt: skip
+
     def spans_of(self, hit: int) -> list[tuple[int, int]]:
         lo, hi = int(self.span_offsets[hit]), int(self.span_offsets[hit + 1])
         return list(zip(self.span_starts[lo:hi].tolist(), self.span_ends[lo:hi].tolist(), strict=True))
+
+
+#: Separates the JSON build log from the entry texts in an index's metadata
+#: (JSON writes this control character escaped, so it cannot occur in the log).
+_TEXTS_SEPARATOR = "\x1e"
+
+
+def _split_metadata(metadata: str) -> tuple[str, str | None]:
+    """An index's metadata as (JSON build log, JSON list of entry texts or None)."""
+    log, separator, texts = metadata.partition(_TEXTS_SEPARATOR)
+    return log, texts if separator else None
 
 
 def _parse_metadata(text: str) -> dict[str, Any] | None:
@@ -448,10 +512,7 @@ class _Builder:
             raise ParameterError(
                 f"invalid parameter `min_tokens`: {min_tokens}; must be between 1 and {_MAX_COUNT}"
             )
-        if tokenizer not in ("words", "whitespace", "chars"):
-            raise ParameterError(
-                f'invalid parameter `tokenizer`: {tokenizer!r}; expected "words", "whitespace" or "chars"'
-            )
+        check_tokenizer(tokenizer)
         if not 0 <= seed < 2**64:
             raise ParameterError(f"invalid parameter `seed`: {seed}; must be in [0, 2**64)")
         self.fields, self.id_field = fields, id_field
@@ -542,6 +603,8 @@ class _Builder:
             allowlist=list(allowlist),
             workers=workers,
         )
+        indexed = pa.chunked_array(self.texts, pa.string()).filter(pa.array(np.asarray(status) == 0))
+        stored_texts = json.dumps(indexed.to_pylist(), ensure_ascii=False)
         position = 0
         for (benchmark, name), length in zip(self.chunk_keys, lengths, strict=True):
             counts = np.bincount(status[position : position + length], minlength=4)
@@ -555,7 +618,11 @@ class _Builder:
                     bench_log.fields[name].missing += rows
         # The build log (row counts per status) is only known after the build.
         return ContaminationIndex(
-            core.with_metadata(self._metadata(max_item_frequency, len(allowlist), core.stats))
+            core.with_metadata(
+                self._metadata(max_item_frequency, len(allowlist), core.stats)
+                + _TEXTS_SEPARATOR
+                + stored_texts
+            )
         )
 
     def _metadata(self, max_item_frequency: int | None, allowlist: int, stats: dict[str, Any]) -> str:
@@ -657,7 +724,7 @@ def build_index(
     *,
     fields: Sequence[str],
     ngram: int = DEFAULT_NGRAM,
-    tokenizer: Tokenizer = "words",
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER,
     seed: int = DEFAULT_SEED,
     id_field: str | None = None,
     min_tokens: int = 1,
@@ -680,8 +747,10 @@ def build_index(
             with newlines; a null value is a missing entry, counted.
         ngram: n-gram size in tokens. Entries with fewer tokens are matched
             whole (the same tokens, consecutively).
-        tokenizer: ``"words"`` (``re.findall(r"\\w+", text.lower())``, the
-            default), ``"whitespace"`` or ``"chars"``.
+        tokenizer: ``"auto"`` (the default: ``words``, with each character of
+            scripts written without spaces, such as Chinese, a token of its
+            own), ``"words"`` (``re.findall(r"\\w+", text.lower())``),
+            ``"whitespace"`` or ``"chars"``; see docs/hashing.md.
         seed: seed of the XXH3-64 n-gram hash.
         id_field: field holding the item id; by default the row number within
             the benchmark (its files in order).

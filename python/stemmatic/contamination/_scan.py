@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +17,25 @@ import pyarrow.parquet as pq
 
 from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
-from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds, check_workers
+from stemmatic.contamination._evidence import (
+    EVIDENCE,
+    LLAMA2_CLEAN,
+    LLAMA2_DIRTY,
+    STRONG,
+    TokenOverlap,
+    classify,
+    token_keys,
+    word_tokens,
+)
+from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
+from stemmatic.contamination._index import (
+    HITS_SCHEMA,
+    ContaminationIndex,
+    _check_thresholds,
+    _RawHits,
+    check_workers,
+)
+from stemmatic.contamination._short import MATCHES, SHORT, ShortStatements, merge_hits
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import (
     Chunk,
@@ -31,7 +50,14 @@ from stemmatic.io import (
     write_report,
 )
 
-__all__ = ["scan_corpus"]
+__all__ = ["DEFAULT_MAX_ENTRY_DOCS", "DEFAULT_MIN_SPECIFIC_TOKENS", "DEFAULT_SHORT_MIN_NGRAMS", "scan_corpus"]
+
+#: Entries with fewer tokens are ``short`` (Llama 2's shortest counted match is 10 tokens).
+DEFAULT_MIN_SPECIFIC_TOKENS = 10
+#: Entries found in more documents are ``common`` (for hits covering under half their n-grams).
+DEFAULT_MAX_ENTRY_DOCS = 10
+#: Distinct short n-grams a short-statement hit needs (chosen on the planted cases of benches/).
+DEFAULT_SHORT_MIN_NGRAMS = 2
 
 OutputFormat = Literal["parquet", "jsonl"]
 #: ``progress(rows_done, text_bytes_done)`` after each batch.
@@ -77,6 +103,13 @@ def scan_corpus(
     progress: Progress | None = None,
     clean_benchmarks: bool = False,
     benchmark_sources: Mapping[str, str | os.PathLike[str]] | None = None,
+    min_specific_tokens: int = DEFAULT_MIN_SPECIFIC_TOKENS,
+    max_entry_docs: int | None = DEFAULT_MAX_ENTRY_DOCS,
+    count_weak: bool = False,
+    short_ngram: int | None = None,
+    short_fields: Sequence[str] | None = None,
+    short_min_ngrams: int = DEFAULT_SHORT_MIN_NGRAMS,
+    token_overlap: bool = False,
 ) -> dict[str, Any]:
     """Scan a corpus for the entries of ``index``; write ``OUT/hits.parquet``, ``OUT/items.parquet``, ``OUT/report.json``.
 
@@ -105,12 +138,29 @@ def scan_corpus(
             :func:`~stemmatic.contamination.write_clean_benchmarks`).
         benchmark_sources: ``{benchmark: path}`` to read instead of the
             recorded files (for ``clean_benchmarks``).
+        min_specific_tokens, max_entry_docs: a hit on an entry with fewer
+            tokens is ``short``; one on an entry found in more documents,
+            covering less than half its n-grams, is ``common``; only the
+            other hits (``strong``) count as contamination (see
+            :mod:`stemmatic.contamination._evidence`). ``None``: no entry is common.
+        count_weak: count ``short`` and ``common`` hits as contamination too.
+        short_ngram: also match the entries of ``short_fields`` (default: all
+            fields) by ``short_ngram``-grams, needing ``short_min_ngrams``
+            distinct ones; such hits have ``match = "short"``.
+        token_overlap: measure, per hit, the longest span of entry tokens in
+            the document and, per entry, Llama 2's token coverage and bucket.
 
     Returns:
         The report, also written to ``OUT/report.json``.
     """
     _check_thresholds(min_ngrams, min_coverage)
     check_workers(workers)
+    if not 1 <= min_specific_tokens <= 2**32 - 1:
+        raise ParameterError(
+            f"invalid parameter `min_specific_tokens`: {min_specific_tokens}; must be between 1 and 2**32 - 1"
+        )
+    if max_entry_docs is not None and not 1 <= max_entry_docs < 2**63:
+        raise ParameterError(f"invalid parameter `max_entry_docs`: {max_entry_docs}; must be at least 1")
     if output_format not in ("parquet", "jsonl"):
         raise ParameterError(f"invalid output format {output_format!r}; expected 'parquet' or 'jsonl'")
     if not 1 <= batch_rows <= 2**31 - 1:
@@ -143,15 +193,18 @@ def scan_corpus(
         clean_schemas: dict[int, pa.Schema] = {}
         removed_schemas: dict[int, pa.Schema] = {}
 
-        entry_bench = index.benchmark_of_entries()
-        num_benchmarks = len(index.benchmarks)
-        bench_docs = np.zeros(num_benchmarks, np.int64)
-        bench_hits = np.zeros(num_benchmarks, np.int64)
-        hit_entries: list[np.ndarray] = []
-        hit_coverage: list[np.ndarray] = []
-        hit_doc_ids: list[pa.Array] = []
+        entry_tokens = np.asarray(index.entries()["item_tokens"], np.int64)
+        short = (
+            ShortStatements.build(
+                index, ngram=short_ngram, fields=short_fields, min_ngrams=short_min_ngrams, workers=workers
+            )
+            if short_ngram
+            else None
+        )
+        overlap = TokenOverlap.for_texts(index.entry_texts()) if token_overlap else None
+        acc = _HitArrays()
         hits_writer: pq.ParquetWriter | None = None
-        hits_schema = HITS_SCHEMA
+        hits_schema: pa.Schema | None = None
         totals = _Totals()
         columns = None if write_outputs else [text_column, *([id_column] if id_column else [])]
 
@@ -168,12 +221,26 @@ def scan_corpus(
                     batch = chunk.batch
                     texts = _text_column(chunk, text_column)
                     batch_ids = ids.of(chunk)
-                    raw = _scan_chunk(index, chunk, texts, min_ngrams, min_coverage, workers)
+                    raw = _scan_chunk(
+                        chunk,
+                        partial(
+                            index.scan_raw,
+                            texts,
+                            min_ngrams=min_ngrams,
+                            min_coverage=min_coverage,
+                            workers=workers,
+                        ),
+                    )
+                    match = np.zeros(len(raw), np.int8)
+                    if short is not None:
+                        extra = _scan_chunk(chunk, partial(short.scan, texts, workers))
+                        raw, match = merge_hits(raw, extra, index.num_entries)
                     totals.rows += batch.num_rows
                     totals.text_bytes += int(pc.sum(pc.binary_length(texts)).as_py() or 0)
                     totals.null_rows += raw.null_rows
                     totals.hits += len(raw)
                     rows = raw.rows.astype(np.int64)
+                    entries = raw.entries.astype(np.int64)
                     if len(raw):
                         doc_ids = (
                             batch_ids.take(pa.array(rows))
@@ -181,33 +248,50 @@ def scan_corpus(
                             else pa.array(rows + chunk.global_row, pa.int64())
                         )
                         table = index.tabulate(raw, doc_ids)
+                        if short is not None and (match == SHORT).any():
+                            item_ngrams = np.where(
+                                match == SHORT, short.item_ngrams[entries], np.asarray(table["item_ngrams"])
+                            )
+                            table = table.set_column(
+                                table.schema.get_field_index("item_ngrams"),
+                                "item_ngrams",
+                                pa.array(item_ngrams, pa.int64()),
+                            )
+                        table = table.append_column(
+                            "match", pa.array(np.asarray(MATCHES, object)[match].tolist(), pa.string())
+                        )
+                        if overlap is not None:
+                            longest = _overlap_of_batch(overlap, texts, rows, entries)
+                            table = table.append_column("longest_span", pa.array(longest, pa.int64()))
                         if hits_writer is None:
                             hits_schema = table.schema
-                            hits_writer = pq.ParquetWriter(staging / "hits.parquet", hits_schema)
+                            hits_writer = pq.ParquetWriter(staging / "hits.raw.parquet", hits_schema)
+                        assert hits_schema is not None
                         hits_writer.write_table(table.cast(hits_schema))
-                        hit_entries.append(raw.entries.astype(np.int64))
-                        hit_coverage.append(raw.coverage)
-                        hit_doc_ids.append(doc_ids.cast(hits_schema.field("doc_id").type))
-                        pairs = np.unique(rows * num_benchmarks + entry_bench[raw.entries])
-                        bench_docs += np.bincount(pairs % num_benchmarks, minlength=num_benchmarks)
-                        bench_hits += np.bincount(entry_bench[raw.entries], minlength=num_benchmarks)
-                    contaminated = np.unique(rows)
-                    totals.contaminated_rows += len(contaminated)
+                        acc.add(entries, raw.coverage, rows + chunk.global_row, doc_ids, match)
                     if clean is not None and removed is not None:
+                        # Whether an entry is common is known at the end of the scan only:
+                        # the split leaves out hits on short entries (unless they count).
+                        counted = raw.select(
+                            np.flatnonzero(count_weak | (entry_tokens[entries] >= min_specific_tokens))
+                        )
                         _split_chunk(
-                            chunk, texts, raw, contaminated, gpt3_cut_mode, clean, removed, totals,
-                            clean_schemas, removed_schemas, text_column,
+                            chunk, texts, counted, np.unique(counted.rows.astype(np.int64)), gpt3_cut_mode,
+                            clean, removed, totals, clean_schemas, removed_schemas, text_column,
                         )  # fmt: skip
                     if progress is not None:
                         progress(totals.rows, totals.text_bytes)
             with timer.stage("write"):
-                if hits_writer is None:
-                    hits_schema = HITS_SCHEMA.set(0, pa.field("doc_id", ids.type))
-                    pq.write_table(hits_schema.empty_table(), staging / "hits.parquet")
-                else:
+                if hits_writer is not None:
                     hits_writer.close()
                     hits_writer = None
-                items = _items_table(index, hit_entries, hit_coverage, hit_doc_ids, hits_schema)
+                found = acc.finish(index, entry_tokens, min_specific_tokens, max_entry_docs, count_weak)
+                _write_hits(
+                    staging, found, ids.type if hits_schema is None else hits_schema.field("doc_id").type,
+                    overlap is not None,
+                )  # fmt: skip
+                totals.contaminated_rows = found.contaminated_docs
+                items = _items_table(index, found, overlap)
                 pq.write_table(items, staging / "items.parquet")
                 clean_summary = (
                     write_clean_benchmarks(
@@ -233,7 +317,7 @@ def scan_corpus(
                 ):
                     if (staging / name).exists():
                         os.replace(staging / name, out_dir / name)
-                staging.rmdir()
+                shutil.rmtree(staging)
             succeeded = True
         finally:
             if hits_writer is not None:
@@ -243,12 +327,16 @@ def scan_corpus(
                 shutil.rmtree(staging, ignore_errors=True)
 
         report = _report(
-            index, index_path, files, totals, items, bench_docs, bench_hits, timer, rejected.count,
+            index, index_path, files, totals, items, found, timer, rejected.count,
             dict(
                 inputs=[str(p) for p in inputs], text_column=text_column, id_column=id_column,
                 min_ngrams=min_ngrams, min_coverage=min_coverage, remove=remove, gpt3_cut=gpt3_cut_mode,
                 output_format=output_format, on_error=on_error, workers=workers,
-                clean_benchmarks=clean_benchmarks,
+                clean_benchmarks=clean_benchmarks, min_specific_tokens=min_specific_tokens,
+                max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
+                short_fields=short.fields if short is not None else None,
+                short_min_ngrams=short_min_ngrams if short is not None else None,
+                token_overlap=token_overlap,
             ),
         )  # fmt: skip
         if clean_summary is not None:
@@ -274,16 +362,10 @@ def _text_column(chunk: Chunk, name: str) -> pa.Array:
     return column
 
 
-def _scan_chunk(
-    index: ContaminationIndex,
-    chunk: Chunk,
-    texts: pa.Array,
-    min_ngrams: int,
-    min_coverage: float,
-    workers: int | None,
-) -> Any:
+def _scan_chunk(chunk: Chunk, scan: Callable[[], _RawHits]) -> _RawHits:
+    """Run ``scan`` on the texts of ``chunk``; a bad row is named by file and line (JSONL) or row."""
     try:
-        return index.scan_raw(texts, min_ngrams=min_ngrams, min_coverage=min_coverage, workers=workers)
+        return scan()
     except InvalidInputError as err:
         match = _ROW_ERROR.match(str(err))
         if match is None:
@@ -293,6 +375,123 @@ def _scan_chunk(
             f"line {chunk.lines[int(match.group(1))].as_py()}" if chunk.lines is not None else f"row {row}"
         )
         raise InvalidInputError(f"{chunk.file.path}: {where}: {match.group(2)}") from None
+
+
+def _overlap_of_batch(
+    overlap: TokenOverlap, texts: pa.Array, rows: np.ndarray, entries: np.ndarray
+) -> np.ndarray:
+    """Compare each hit's entry with its document (tokenized once); the longest span of each hit."""
+    longest = np.zeros(len(rows), np.int64)
+    doc_keys: dict[int, np.ndarray] = {}
+    for hit, (row, entry) in enumerate(zip(rows.tolist(), entries.tolist(), strict=True)):
+        keys = doc_keys.get(row)
+        if keys is None:
+            text = texts[row].as_py()
+            if isinstance(text, bytes):
+                text = text.decode("utf-8", "replace")
+            keys = doc_keys[row] = token_keys(word_tokens(text)[0])
+        longest[hit] = overlap.add(entry, keys)
+    return longest
+
+
+@dataclass
+class _Found:
+    """Every hit of the scan, in the order of the hits file, with its evidence."""
+
+    entries: np.ndarray
+    coverage: np.ndarray
+    rows: np.ndarray
+    doc_ids: pa.Array
+    match: np.ndarray
+    entry_docs: np.ndarray
+    evidence: np.ndarray
+    counted: np.ndarray
+    contaminated_docs: int
+    weak_only_docs: int
+
+
+@dataclass
+class _HitArrays:
+    entries: list[np.ndarray] = field(default_factory=list)
+    coverage: list[np.ndarray] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    doc_ids: list[pa.Array] = field(default_factory=list)
+    match: list[np.ndarray] = field(default_factory=list)
+
+    def add(
+        self,
+        entries: np.ndarray,
+        coverage: np.ndarray,
+        rows: np.ndarray,
+        doc_ids: pa.Array,
+        match: np.ndarray,
+    ) -> None:
+        self.entries.append(entries)
+        self.coverage.append(coverage)
+        self.rows.append(rows)
+        self.doc_ids.append(doc_ids)
+        self.match.append(match)
+
+    def finish(
+        self,
+        index: ContaminationIndex,
+        entry_tokens: np.ndarray,
+        min_specific_tokens: int,
+        max_entry_docs: int | None,
+        count_weak: bool,
+    ) -> _Found:
+        entries = np.concatenate(self.entries or [np.zeros(0, np.int64)])
+        coverage = np.concatenate(self.coverage or [np.zeros(0)])
+        rows = np.concatenate(self.rows or [np.zeros(0, np.int64)])
+        match = np.concatenate(self.match or [np.zeros(0, np.int8)])
+        id_type = self.doc_ids[0].type if self.doc_ids else pa.int64()
+        doc_ids = (
+            pa.concat_arrays([a.cast(id_type) for a in self.doc_ids])
+            if self.doc_ids
+            else pa.array([], id_type)
+        )
+        # Each (document, entry) pair is one hit, so an entry's hits count its documents.
+        docs_per_entry = np.bincount(entries, minlength=index.num_entries)
+        entry_docs = docs_per_entry[entries]
+        evidence = classify(
+            entry_tokens[entries],
+            entry_docs,
+            coverage,
+            min_specific_tokens=min_specific_tokens,
+            max_entry_docs=max_entry_docs,
+        )
+        counted = np.ones(len(entries), bool) if count_weak else evidence == STRONG
+        contaminated = len(np.unique(rows[counted]))
+        return _Found(
+            entries, coverage, rows, doc_ids, match, entry_docs, evidence, counted,
+            contaminated, len(np.unique(rows)) - contaminated,
+        )  # fmt: skip
+
+
+def _write_hits(staging: Any, found: _Found, id_type: pa.DataType, overlap: bool) -> None:
+    """``hits.parquet``: the hits written during the scan, with their entry's document count and evidence."""
+    schema = HITS_SCHEMA.set(0, pa.field("doc_id", id_type))
+    schema = schema.append(pa.field("match", pa.string()))
+    if overlap:
+        schema = schema.append(pa.field("longest_span", pa.int64()))
+    schema = schema.append(pa.field("entry_docs", pa.int64())).append(pa.field("evidence", pa.string()))
+    raw_path = staging / "hits.raw.parquet"
+    evidence = np.asarray(EVIDENCE, object)[found.evidence]
+    with pq.ParquetWriter(staging / "hits.parquet", schema) as writer:
+        if not raw_path.exists():
+            writer.write_table(schema.empty_table())
+            return
+        start = 0
+        for batch in pq.ParquetFile(raw_path).iter_batches(batch_size=65_536):
+            end = start + batch.num_rows
+            table = (
+                pa.Table.from_batches([batch])
+                .append_column("entry_docs", pa.array(found.entry_docs[start:end], pa.int64()))
+                .append_column("evidence", pa.array(evidence[start:end].tolist(), pa.string()))
+            )
+            writer.write_table(table.cast(schema))
+            start = end
+    raw_path.unlink()
 
 
 def _split_chunk(
@@ -440,42 +639,50 @@ def _first_uncastable(values: pa.Array, target: pa.DataType) -> int:
 
 
 def _found_items(index: ContaminationIndex, items: pa.Table) -> dict[str, list[str]]:
-    """The item ids found, per benchmark: those with an entry that has a hit."""
+    """The item ids found, per benchmark: those with an entry that has a counted hit."""
     found: dict[str, list[str]] = {name: [] for name in index.benchmarks}
-    hit = items.filter(pc.greater(items["num_docs"], 0))
+    hit = items.filter(pc.greater(items["counted_docs"], 0))
     for bench, item in zip(hit["benchmark"].to_pylist(), hit["item_id"].to_pylist(), strict=True):
         found[bench].append(item)
     return found
 
 
-def _items_table(
-    index: ContaminationIndex,
-    hit_entries: list[np.ndarray],
-    hit_coverage: list[np.ndarray],
-    hit_doc_ids: list[pa.Array],
-    hits_schema: pa.Schema,
-) -> pa.Table:
-    """One row per entry of the index: the documents that contain it and its best coverage."""
+def _items_table(index: ContaminationIndex, found: _Found, overlap: TokenOverlap | None) -> pa.Table:
+    """One row per entry of the index: the documents that contain it, its best coverage and evidence."""
     entries = index.entries()
     n = index.num_entries
-    id_type = hits_schema.field("doc_id").type
-    if hit_entries:
-        entry = np.concatenate(hit_entries)
-        coverage = np.concatenate(hit_coverage)
-        doc_ids = pa.concat_arrays([a.cast(id_type) for a in hit_doc_ids])
-    else:
-        entry, coverage, doc_ids = np.zeros(0, np.int64), np.zeros(0), pa.array([], id_type)
+    entry = found.entries
     order = np.argsort(entry, kind="stable")
     counts = np.bincount(entry, minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     max_coverage = np.zeros(n)
-    np.maximum.at(max_coverage, entry, coverage)
-    docs = pa.LargeListArray.from_arrays(pa.array(offsets), doc_ids.take(pa.array(order)))
-    return (
+    np.maximum.at(max_coverage, entry, found.coverage)
+    counted = np.bincount(entry[found.counted], minlength=n)
+    # The best evidence of an entry: strong before common before short ("none" without a hit).
+    rank = np.array([3, 1, 2], np.int8)[found.evidence]
+    best = np.zeros(n, np.int8)
+    np.maximum.at(best, entry, rank)
+    names = np.array(["none", "short", "common", "strong"], object)
+    id_type = found.doc_ids.type
+    docs = pa.LargeListArray.from_arrays(pa.array(offsets), found.doc_ids.take(pa.array(order)))
+    table = (
         entries.append_column("num_docs", pa.array(counts, pa.int64()))
+        .append_column("counted_docs", pa.array(counted, pa.int64()))
+        .append_column("evidence", pa.array(names[best].tolist(), pa.string()))
         .append_column("max_coverage", pa.array(max_coverage, pa.float64()))
         .append_column("doc_ids", docs.cast(pa.list_(id_type)))
     )
+    if overlap is not None:
+        share = overlap.coverage()
+        bucket = np.where(
+            share < LLAMA2_CLEAN, "clean", np.where(share >= LLAMA2_DIRTY, "dirty", "not_clean")
+        )
+        table = (
+            table.append_column("longest_span", pa.array(overlap.longest, pa.int64()))
+            .append_column("token_coverage", pa.array(share, pa.float64()))
+            .append_column("llama2_bucket", pa.array(bucket.tolist(), pa.string()))
+        )
+    return table
 
 
 def _report(
@@ -484,8 +691,7 @@ def _report(
     files: Sequence[Any],
     totals: _Totals,
     items: pa.Table,
-    bench_docs: np.ndarray,
-    bench_hits: np.ndarray,
+    found: _Found,
     timer: StageTimer,
     rejected: int,
     parameters: dict[str, Any],
@@ -495,7 +701,8 @@ def _report(
     # Counted per benchmark in one pass over the entries (an index may hold many benchmarks).
     num_benchmarks = len(index.benchmarks)
     entry_bench = index.benchmark_of_entries()
-    contaminated_entry = np.asarray(items["num_docs"]) > 0
+    contaminated_entry = np.asarray(items["counted_docs"]) > 0
+    weak_entry = (np.asarray(items["num_docs"]) > 0) & ~contaminated_entry
     item_codes = np.asarray(
         pc.dictionary_encode(items["item_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False),
         np.int64,
@@ -514,6 +721,29 @@ def _report(
     items_of = per_benchmark(None, True)
     entries_hit = per_benchmark(contaminated_entry, False)
     items_hit = per_benchmark(contaminated_entry, True)
+    items_any = per_benchmark(contaminated_entry | weak_entry, True)
+    counted_bench = entry_bench[found.entries[found.counted]]
+    pairs = np.unique(found.rows[found.counted] * num_benchmarks + counted_bench)
+    bench_docs = np.bincount(pairs % num_benchmarks, minlength=num_benchmarks)
+    bench_hits = np.bincount(counted_bench, minlength=num_benchmarks)
+    hit_bench = entry_bench[found.entries]
+    by_evidence = {
+        name: np.bincount(hit_bench[found.evidence == code], minlength=num_benchmarks)
+        for code, name in enumerate(EVIDENCE)
+    }
+    by_match = {
+        name: np.bincount(hit_bench[found.match == code], minlength=num_benchmarks)
+        for code, name in enumerate(MATCHES)
+    }
+    coverage_buckets = None
+    if "token_coverage" in items.column_names:
+        share = np.asarray(items["token_coverage"])
+        coverage_buckets = {
+            "clean": per_benchmark(share < LLAMA2_CLEAN, True),
+            "not_clean": per_benchmark(share >= LLAMA2_CLEAN, True),
+            "not_dirty": per_benchmark(share < LLAMA2_DIRTY, True),
+            "dirty": per_benchmark(share >= LLAMA2_DIRTY, True),
+        }
     benchmarks = {}
     for number, name in enumerate(index.benchmarks):
         benchmarks[name] = {
@@ -526,12 +756,19 @@ def _report(
             if totals.rows
             else 0.0,
             "hits": int(bench_hits[number]),
+            "items_weak_only": int(items_any[number] - items_hit[number]),
+            "hits_by_evidence": {name: int(counts[number]) for name, counts in by_evidence.items()},
+            "hits_by_match": {name: int(counts[number]) for name, counts in by_match.items()},
         }
+        if coverage_buckets is not None:
+            # Llama 2's buckets (they overlap: clean is part of not dirty, dirty of not clean).
+            benchmarks[name]["llama2_items"] = {k: int(v[number]) for k, v in coverage_buckets.items()}
     stats = index.stats
     rows: dict[str, Any] = {
         "input": totals.rows,
         "null_text": totals.null_rows,
         "contaminated": totals.contaminated_rows,
+        "with_weak_hits_only": found.weak_only_docs,
         "not_contaminated": totals.rows - totals.contaminated_rows,
     }
     if parameters["remove"] or parameters["gpt3_cut"]:
@@ -542,6 +779,12 @@ def _report(
         )
         if parameters["gpt3_cut"]:
             rows.update(cut=totals.cut_rows, cut_chars=totals.cut_chars)
+        if not parameters["count_weak"]:
+            # The split is made batch by batch, before an entry is known to be common.
+            split = np.unique(found.rows[found.evidence != SHORT_ENTRY])
+            rows["removed_with_common_hits_only"] = len(
+                np.setdiff1d(split, found.rows[found.evidence == STRONG])
+            )
     rows["rejected_lines"] = rejected
     scan_seconds = timer.stages.get("scan", {}).get("seconds", 0.0)
     return {
