@@ -248,7 +248,7 @@ def test_score_first_matches_sequential() -> None:
     rng = np.random.default_rng(6)
     x = clustered(900, 8, groups=5, seed=6)
     scores = rng.random(len(x))
-    sel = select.score_first(x, 60, scores=scores, max_similarity=0.95, chunk_rows=64)
+    sel = select.score_first(x, 60, scores=scores, max_similarity=0.95)
     u = unit(x)
     chosen: list[int] = []
     for i in np.argsort(-scores, kind="stable"):

@@ -26,6 +26,8 @@ import typer
 
 from stemmatic.cli._errors import check_on_error
 from stemmatic.cli._errors import clean_errors as _clean_errors
+from stemmatic.cli._options import Workers
+from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 
 app = typer.Typer(
@@ -451,8 +453,21 @@ def semdedup(
     n_clusters: Annotated[int | None, typer.Option(help="k-means clusters (default n/1000).")] = None,
     centroids: Annotated[Path | None, typer.Option(help="Reuse these centroids (.npy).")] = None,
     scores_only: Annotated[
-        bool, typer.Option(help="Only write each row's max in-cluster similarity and a histogram.")
+        bool,
+        typer.Option(
+            help="Only write each row's max similarity, a histogram and, per eps, rows and pairs "
+            "above 1 - eps (and pairs across clusters)."
+        ),
     ] = False,
+    boundary: Annotated[
+        float,
+        typer.Option(
+            help="Rows near a cluster boundary are also compared with the neighbouring clusters within "
+            "this fraction of the margin that guarantees every pair (1 = none missed, 0 = in-cluster only)."
+        ),
+    ] = DEFAULT_BOUNDARY,
+    max_probes: Annotated[int, typer.Option(help="Neighbouring clusters a row visits at most.")] = 4,
+    workers: Workers = None,
     score_column: ScoreColumn = None,
     niter: Annotated[int, typer.Option(help="k-means iterations.")] = 20,
     embedding_column: EmbeddingColumn = None,
@@ -469,7 +484,7 @@ def semdedup(
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
-    """SemDeDup: remove rows whose embedding is within 1 - eps cosine of a kept row of their cluster."""
+    """SemDeDup: remove rows whose embedding is within 1 - eps cosine of a kept row (across cluster boundaries)."""
     from stemmatic.diversity.index import save_centroids
     from stemmatic.diversity.semdedup import SemDedupResult, semdedup_scores
     from stemmatic.diversity.semdedup import semdedup as run_semdedup
@@ -503,6 +518,9 @@ def semdedup(
                     "centroids": str(centroids) if centroids else None,
                     "niter": niter,
                     "seed": seed,
+                    "boundary": boundary,
+                    "max_probes": max_probes,
+                    "workers": workers,
                     "progress": progress,
                 }
                 with timer.stage("semdedup"):
@@ -518,6 +536,8 @@ def semdedup(
                     "centroids": str(centroids) if centroids else None,
                     "niter": niter,
                     "seed": seed,
+                    "boundary": boundary,
+                    "max_probes": max_probes,
                     "score_column": score_column,
                     "id_column": id_column,
                     "keep_rule": f"highest {score_column}" if score_column else "farthest from centroid",
@@ -578,10 +598,7 @@ def semdedup(
                     result.duplicate_of,
                     result.cluster_id,
                     result.similarity,
-                    lambda rows: (
-                        [f"semdedup: cosine similarity > {threshold:g} to a kept row of its cluster"]
-                        * len(rows)
-                    ),
+                    lambda rows: [f"semdedup: cosine similarity > {threshold:g} to a kept row"] * len(rows),
                 )
                 with timer.stage("write"):
                     counts = write_outputs(
@@ -617,9 +634,12 @@ def select_command(
     max_similarity: Annotated[
         float, typer.Option(help="score-first: skip rows more similar than this to a selected row.")
     ] = 0.9,
-    n_clusters: Annotated[int | None, typer.Option(help="cluster-balanced: k-means clusters.")] = None,
+    n_clusters: Annotated[
+        int | None, typer.Option(help="cluster-balanced, score-first: k-means clusters.")
+    ] = None,
     neighbors: Annotated[int, typer.Option(help="facility-location: kNN graph degree.")] = 10,
     quality_weight: Annotated[float, typer.Option(help="facility-location: weight of the score.")] = 1.0,
+    workers: Workers = None,
     embedding_column: EmbeddingColumn = None,
     embeddings: Embeddings = None,
     embedder: EmbedderOpt = "hashing",
@@ -652,7 +672,7 @@ def select_command(
             )
             method_options: dict[str, Any] = {"seed": seed}
             if method == "score-first":
-                method_options["max_similarity"] = max_similarity
+                method_options.update(max_similarity=max_similarity, n_clusters=n_clusters, workers=workers)
             elif method == "cluster-balanced":
                 method_options["n_clusters"] = n_clusters
             elif method == "facility-location":

@@ -293,7 +293,9 @@ def score_first(
     scores: Any = None,
     max_similarity: float = 0.9,
     seed: int = 0,
-    chunk_rows: int = 1024,
+    n_clusters: int | None = None,
+    boundary: float | None = None,
+    workers: int | None = None,
     gpu: bool | None = None,
     progress: Progress | None = None,
 ) -> Selection:
@@ -302,14 +304,18 @@ def score_first(
     Rows are taken in decreasing score (without scores: a seeded random order),
     each unless its cosine similarity to an already selected row exceeds
     ``max_similarity``, until ``budget`` rows are selected or none is left.
-    Candidates are checked a chunk at a time against the selection (exact
-    matrix products) and then against each other, which gives the same result
-    as one at a time.
+    The pairs above ``max_similarity`` come from
+    :func:`~stemmatic.diversity.neighbors.neighbors_within` (every pair for
+    small inputs; k-means clusters with boundary probing for large ones), and
+    the sequential rule is applied to them. Memory grows with the number of
+    such pairs: use a near-duplicate threshold (0.8 to 0.95), not a low one.
 
     >>> x = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.7, 0.7]])
     >>> score_first(x, 3, scores=[4, 3, 2, 1], max_similarity=0.9).indices.tolist()
     [0, 2, 3]
     """
+    from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, neighbors_within
+
     x = as_unit_vectors(vectors)
     n = len(x)
     k = resolve_budget(budget, n)
@@ -320,31 +326,30 @@ def score_first(
         order = np.lexsort((np.arange(n), -as_scores(scores, n)))
     else:
         order = np.random.default_rng(seed).permutation(n)
-    selected = np.empty((k, x.shape[1]), dtype=np.float32)
-    picked: list[np.ndarray] = []
-    count = 0
-    examined = 0
-    for start in range(0, n, chunk_rows):
-        if count >= k:
-            break
-        candidates = order[start : start + chunk_rows]
-        block = x[candidates]
-        if count:
-            ok = (block @ selected[:count].T).max(axis=1) <= max_similarity
-            candidates, block = candidates[ok], block[ok]
-        if len(candidates):
-            sims = block @ block.T
-            r, c = np.nonzero(sims > max_similarity)
-            earlier = c < r
-            kept, _, _ = greedy_resolve(len(candidates), c[earlier], r[earlier], sims[c[earlier], r[earlier]])
-            take = np.flatnonzero(kept)[: k - count]
-            selected[count : count + len(take)] = block[take]
-            picked.append(candidates[take])
-            count += len(take)
-        examined = min(n, start + chunk_rows)
-        if progress is not None:
-            progress("select", count, k)
-    indices = np.concatenate(picked) if picked else np.empty(0, np.int64)
+    if max_similarity < 1.0:
+        pairs = neighbors_within(
+            x,
+            min_similarity=max_similarity,
+            n_clusters=n_clusters,
+            boundary=DEFAULT_BOUNDARY if boundary is None else boundary,
+            seed=seed,
+            workers=workers,
+            gpu=gpu,
+            progress=progress,
+        )
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        p_q, p_b = position[pairs.query], position[pairs.base]
+        kept, _, _ = greedy_resolve(n, np.minimum(p_q, p_b), np.maximum(p_q, p_b), pairs.similarity)
+        search = dict(pairs.info)
+    else:  # no cosine similarity exceeds 1
+        kept = np.ones(n, dtype=bool)
+        search = {"method": "none"}
+    taken = np.flatnonzero(kept)[:k]
+    indices = order[taken]
+    examined = int(taken[-1]) + 1 if len(taken) == k else n
+    if progress is not None:
+        progress("select", len(indices), k)
     nearest, similarity = nearest_selected(x, indices, gpu=gpu)
     return Selection(
         "score-first",
@@ -355,7 +360,8 @@ def score_first(
             "budget": k,
             "max_similarity": max_similarity,
             "rows_examined": examined,
-            "budget_reached": bool(count == k),
+            "budget_reached": bool(len(indices) == k),
+            "neighbor_search": search,
         },
     )
 

@@ -13,12 +13,18 @@ higher-ranked row is similar, even one that was itself removed; the greedy rule
 removes a subset of those rows, so that every removed row has a kept
 near-duplicate and no two kept rows are near-duplicates.
 
-Pairs are computed in row blocks of a cluster (memory ``block x cluster size``),
-so memory beyond the embeddings is a few arrays of ``n`` entries. Pairs that
-k-means puts in different clusters are not compared (the paper's trade-off).
+The paper compares pairs only within a cluster, so near-duplicates that
+k-means puts on two sides of a boundary are missed, and how many depends on
+``n_clusters``. Here a row near a boundary is also compared with the members
+of the neighbouring clusters (:mod:`~stemmatic.diversity.neighbors`,
+``boundary``; ``boundary=0`` is the paper's in-cluster search), so the result
+hardly depends on ``n_clusters``. Pairs are computed in row blocks of a
+cluster (memory ``block x cluster size``).
 
 Choose ``eps`` per embedding model: :func:`semdedup_scores` gives each row's
-largest in-cluster similarity and their histogram, before anything is removed.
+largest similarity to the rows it is compared with, their histogram, and per
+``eps`` the rows and pairs above ``1 - eps`` (and how many pairs cross
+clusters), before anything is removed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,17 @@ import numpy as np
 from stemmatic.diversity._greedy import greedy_resolve
 from stemmatic.diversity._vectors import RowNamer, as_scores, as_unit_vectors, check_seed
 from stemmatic.diversity.index import load_centroids, spherical_kmeans
+from stemmatic.diversity.neighbors import (
+    DEFAULT_BOUNDARY,
+    DEFAULT_MAX_PROBES,
+    best_of,
+    check_boundary,
+    finish_pairs,
+    guaranteed_radius,
+    partition,
+    resolve_threads,
+    scan,
+)
 from stemmatic.exceptions import ParameterError
 
 __all__ = [
@@ -65,43 +82,40 @@ def default_num_clusters(n: int) -> int:
 
 @dataclass(frozen=True)
 class SemDedupScores:
-    """Per-row in-cluster similarities, computed before choosing ``eps``.
+    """Per-row similarities and per-``eps`` counts, computed before choosing ``eps``.
 
     Attributes:
         cluster_id: each row's k-means cluster.
-        max_similarity: cosine similarity to the most similar other row of its
-            cluster (NaN for a row alone in its cluster).
-        nearest: that row's index (-1 when alone).
+        max_similarity: cosine similarity to the most similar row it was
+            compared with: its cluster's rows and, near a boundary, the
+            neighbouring clusters' (NaN for a row compared with none).
+        nearest: that row's index (-1 when none).
         centroids: unit-norm k-means centroids (save with
             :func:`~stemmatic.diversity.index.save_centroids`).
+        eps_counts: per ``eps`` (the grid, or the one ``eps`` of a run): rows
+            with a near-duplicate, pairs above ``1 - eps``, and how many of
+            those pairs cross k-means clusters.
     """
 
     cluster_id: np.ndarray
     max_similarity: np.ndarray
     nearest: np.ndarray
     centroids: np.ndarray
+    eps_counts: tuple[dict[str, Any], ...]
 
     def histogram(self, bins: int = 100) -> dict[str, Any]:
         """Histogram of ``max_similarity`` over [0, 1] (see :func:`similarity_histogram`)."""
         return similarity_histogram(self.max_similarity, bins=bins)
 
-    def eps_table(self, eps_grid: tuple[float, ...] = DEFAULT_EPS_GRID) -> list[dict[str, float]]:
-        """Per ``eps``: rows with a near-duplicate (``max_similarity > 1 - eps``).
+    def eps_table(self) -> list[dict[str, Any]]:
+        """Per ``eps``: rows with a near-duplicate, pairs, and pairs across clusters.
 
-        That count bounds from above what :func:`semdedup` removes at that
-        ``eps`` (one row of each group of near-duplicates is kept).
+        ``rows_with_near_duplicate`` bounds from above what :func:`semdedup`
+        removes at that ``eps`` (one row of each group of near-duplicates is
+        kept); ``cross_cluster_pairs`` are the pairs that an in-cluster-only
+        search (SemDeDup as published) would miss.
         """
-        values = self.max_similarity
-        n = len(values)
-        return [
-            {
-                "eps": eps,
-                "threshold": 1.0 - eps,
-                "rows_with_near_duplicate": int(np.count_nonzero(values > 1.0 - eps)),
-                "fraction": float(np.count_nonzero(values > 1.0 - eps) / n),
-            }
-            for eps in eps_grid
-        ]
+        return [dict(row) for row in self.eps_counts]
 
 
 @dataclass(frozen=True)
@@ -160,58 +174,6 @@ def _priority_order(
     return np.lexsort((rows, key, labels))
 
 
-def _cluster_pass(
-    x: np.ndarray,
-    order: np.ndarray,
-    labels_sorted: np.ndarray,
-    threshold: float | None,
-    progress: Progress | None,
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Max in-cluster similarity and nearest row (in ``order`` positions), and edges above ``threshold``.
-
-    Edges are ``(src, dst, sim)`` in positions of ``order`` with ``src < dst``
-    within the same cluster.
-    """
-    n = len(order)
-    max_similarity = np.full(n, np.nan, dtype=np.float32)
-    nearest = np.full(n, -1, dtype=np.int64)
-    edge_src: list[np.ndarray] = []
-    edge_dst: list[np.ndarray] = []
-    edge_sim: list[np.ndarray] = []
-    bounds = np.flatnonzero(np.diff(labels_sorted)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [n]))
-    for done, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        m = end - start
-        if m > 1:
-            members = x[order[start:end]]
-            block = max(1, min(m, _BLOCK_ELEMENTS // m))
-            for row0 in range(0, m, block):
-                row1 = min(m, row0 + block)
-                sims = members[row0:row1] @ members.T
-                local = np.arange(row1 - row0)
-                sims[local, row0 + local] = -np.inf
-                best = sims.argmax(axis=1)
-                max_similarity[start + row0 : start + row1] = sims[local, best]
-                nearest[start + row0 : start + row1] = start + best
-                if threshold is not None:
-                    r, c = np.nonzero(sims > threshold)
-                    earlier = c < row0 + r
-                    r, c = r[earlier], c[earlier]
-                    if len(r):
-                        edge_src.append(start + c)
-                        edge_dst.append(start + row0 + r)
-                        edge_sim.append(sims[r, c])
-        if progress is not None:
-            progress("pairs", done + 1, len(starts))
-    edges = (
-        (np.concatenate(edge_src), np.concatenate(edge_dst), np.concatenate(edge_sim))
-        if edge_src
-        else (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
-    )
-    return max_similarity, nearest, edges
-
-
 def _run(
     vectors: Any,
     *,
@@ -224,8 +186,13 @@ def _run(
     gpu: bool | None,
     progress: Progress | None,
     row_namer: RowNamer | None,
+    boundary: float,
+    max_probes: int,
+    workers: int | None,
 ) -> SemDedupResult | SemDedupScores:
     check_seed(seed)
+    check_boundary(boundary, max_probes)
+    threads = resolve_threads(workers)
     x = as_unit_vectors(vectors, row_namer=row_namer)
     n = len(x)
     score_values = as_scores(scores, n) if scores is not None else None
@@ -244,18 +211,43 @@ def _run(
         if progress is not None:
             progress("kmeans", 1, 1)
     order = _priority_order(labels, centroid_similarity, score_values)
-    threshold = None if eps is None else 1.0 - eps
-    max_sim_sorted, nearest_sorted, (src, dst, sim) = _cluster_pass(
-        x, order, labels[order], threshold, progress
+    grid = DEFAULT_EPS_GRID if eps is None else (eps,)
+    max_gaps = [boundary * guaranteed_radius(1.0 - e) for e in grid]
+    part = partition(x, c, labels, max_gap=max(max_gaps), max_probes=max_probes, gpu=gpu)
+    found = scan(
+        x,
+        x,
+        part,
+        part,
+        len(c),
+        self_join=True,
+        collect=None if eps is None else 1.0 - eps,
+        best=True,
+        grid=tuple((1.0 - e, g) for e, g in zip(grid, max_gaps, strict=True)),
+        workers=threads,
+        progress=progress,
     )
-    max_similarity = np.empty(n, dtype=np.float32)
-    max_similarity[order] = max_sim_sorted
-    nearest = np.full(n, -1, dtype=np.int64)
-    has = nearest_sorted >= 0
-    nearest[order[has]] = order[nearest_sorted[has]]
+    max_similarity, nearest = best_of(found.best_rows, found.best_nbrs, found.best_sims, n)
+    eps_counts = tuple(
+        {
+            "eps": e,
+            "threshold": 1.0 - e,
+            "rows_with_near_duplicate": len(row["rows"]),
+            "fraction": len(row["rows"]) / n,
+            "pairs": row["pairs"],
+            "cross_cluster_pairs": row["cross_cluster_pairs"],
+        }
+        for e, row in zip(grid, found.grid, strict=True)
+    )
     if eps is None:
-        return SemDedupScores(labels, max_similarity, nearest, c)
-    kept_sorted, dup_sorted, dup_sim_sorted = greedy_resolve(n, src, dst, sim)
+        return SemDedupScores(labels, max_similarity, nearest, c, eps_counts)
+    q, b = np.minimum(found.q, found.b), np.maximum(found.q, found.b)
+    pairs = finish_pairs(x, x, q, b, 1.0 - eps, labels[q] != labels[b], {})
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    p_q, p_b = position[pairs.query], position[pairs.base]
+    src, dst = np.minimum(p_q, p_b), np.maximum(p_q, p_b)
+    kept_sorted, dup_sorted, dup_sim_sorted = greedy_resolve(n, src, dst, pairs.similarity)
     keep = np.empty(n, dtype=bool)
     keep[order] = kept_sorted
     duplicate_of = np.full(n, -1, dtype=np.int64)
@@ -263,7 +255,9 @@ def _run(
     duplicate_of[order[removed]] = order[dup_sorted[removed]]
     similarity = np.full(n, np.nan, dtype=np.float32)
     similarity[order] = dup_sim_sorted
-    return SemDedupResult(labels, max_similarity, nearest, c, keep, duplicate_of, similarity, float(eps))
+    return SemDedupResult(
+        labels, max_similarity, nearest, c, eps_counts, keep, duplicate_of, similarity, float(eps)
+    )
 
 
 def semdedup_scores(
@@ -274,10 +268,17 @@ def semdedup_scores(
     niter: int = 20,
     seed: int = 0,
     gpu: bool | None = None,
+    boundary: float = DEFAULT_BOUNDARY,
+    max_probes: int = DEFAULT_MAX_PROBES,
+    workers: int | None = None,
     progress: Progress | None = None,
     row_namer: RowNamer | None = None,
 ) -> SemDedupScores:
-    """Each row's largest in-cluster cosine similarity, to choose ``eps`` before removing.
+    """Each row's largest cosine similarity and per-``eps`` counts, to choose ``eps`` before removing.
+
+    Rows near a boundary visit neighbouring clusters within the margin of the
+    largest ``eps`` of :data:`DEFAULT_EPS_GRID` (at most ``max_probes``), so
+    this pass costs up to ``max_probes + 1`` times an in-cluster one.
 
     Args:
         vectors: (n, d) embeddings (any norm; normalized here).
@@ -287,6 +288,12 @@ def semdedup_scores(
         niter: k-means iterations.
         seed: k-means seed; same input and seed give the same output.
         gpu: ``None`` uses FAISS GPUs when present.
+        boundary: a row also visits a neighbouring cluster within this fraction
+            of the margin that guarantees every pair (1.0: no pair missed; 0:
+            in-cluster only, as the paper).
+        max_probes: neighbouring clusters a row visits at most.
+        workers: threads (``None``/0: ``STEMMATIC_NUM_THREADS`` or all CPUs);
+            the result is the same for any number.
         progress: called as ``progress(stage, done, total)``.
         row_namer: names a row in error messages (file and row).
 
@@ -308,6 +315,9 @@ def semdedup_scores(
         gpu=gpu,
         progress=progress,
         row_namer=row_namer,
+        boundary=boundary,
+        max_probes=max_probes,
+        workers=workers,
     )
     return result
 
@@ -322,10 +332,13 @@ def semdedup(
     niter: int = 20,
     seed: int = 0,
     gpu: bool | None = None,
+    boundary: float = DEFAULT_BOUNDARY,
+    max_probes: int = DEFAULT_MAX_PROBES,
+    workers: int | None = None,
     progress: Progress | None = None,
     row_namer: RowNamer | None = None,
 ) -> SemDedupResult:
-    """Remove semantic near-duplicates: within a k-means cluster, cosine similarity > ``1 - eps``.
+    """Remove semantic near-duplicates: rows with cosine similarity > ``1 - eps`` to a kept row.
 
     Args:
         vectors: (n, d) embeddings (any norm; normalized here).
@@ -338,6 +351,12 @@ def semdedup(
         niter: k-means iterations.
         seed: k-means seed; same input and seed give the same output.
         gpu: ``None`` uses FAISS GPUs when present.
+        boundary: a row also visits a neighbouring cluster within this fraction
+            of the margin that guarantees every pair (1.0: no pair missed; 0:
+            in-cluster only, as the paper).
+        max_probes: neighbouring clusters a row visits at most.
+        workers: threads (``None``/0: ``STEMMATIC_NUM_THREADS`` or all CPUs);
+            the result is the same for any number.
         progress: called as ``progress(stage, done, total)``.
         row_namer: names a row in error messages (file and row).
 
@@ -363,6 +382,9 @@ def semdedup(
         gpu=gpu,
         progress=progress,
         row_namer=row_namer,
+        boundary=boundary,
+        max_probes=max_probes,
+        workers=workers,
     )
     assert isinstance(result, SemDedupResult)
     return result
