@@ -263,7 +263,7 @@ def test_scan_refuses_bad_input(session) -> None:  # type: ignore[no-untyped-def
     _, index = planted_corpus()
     with pytest.raises(ValueError, match="column 'text' is not in the input"):
         sray.scan(ray.data.from_arrow(pa.table({"body": ["x"]})), index)
-    with pytest.raises(ValueError, match="tokenizer=words, not chars"):
+    with pytest.raises(ValueError, match="tokenizer=auto, not chars"):
         sray.scan(ray.data.from_arrow(pa.table({"text": ["x"]})), index, tokenizer="chars")
 
 

@@ -2,9 +2,11 @@
 
 The pipeline (all in Rust, GIL released, rayon-parallel):
 
-1. normalize and tokenize (``words``: ``re.findall(r"\\w+", text.lower())``;
+1. normalize and tokenize (``auto``, the default: ``words``, with each
+   character of a script written without spaces, such as Chinese, Japanese
+   or Thai, a token of its own; ``words``: ``re.findall(r"\\w+", text.lower())``;
    ``whitespace``: ``text.lower().split()``; ``chars``: characters of
-   ``" ".join(text.lower().split())``);
+   ``" ".join(text.lower().split())``; exact definitions in docs/hashing.md);
 2. shingle: n-grams of tokens joined by one space (or n characters), each
    hashed with XXH3-64 seeded with ``seed``;
 3. for each of ``num_perm`` permutations, the minimum permuted hash.
@@ -18,9 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from stemmatic import _core
 from stemmatic._arrow import TextInput, as_text_column
@@ -28,17 +31,39 @@ from stemmatic.exceptions import ParameterError
 
 __all__ = [
     "DEFAULT_SEED",
+    "DEFAULT_TOKENIZER",
+    "LONG_TOKEN_CHARS",
+    "TOKENIZERS",
     "MinHashBatch",
     "MinHasher",
     "RowStatus",
+    "TokenLengthCheck",
+    "check_tokenizer",
+    "long_token_warning",
     "minhash",
     "minhash_batch",
     "shingle_hashes",
     "tokenize",
 ]
 
-Tokenizer = Literal["words", "whitespace", "chars"]
+Tokenizer = Literal["auto", "words", "whitespace", "chars"]
 OnInvalid = Literal["raise", "skip"]
+
+#: Every tokenizer, the default first: the one list that dedup, contamination,
+#: the hashing embedder and lineage check names against.
+TOKENIZERS: tuple[Tokenizer, ...] = ("auto", "words", "whitespace", "chars")
+
+#: The tokenizer used when none is given: ``words`` on spaced scripts (the same
+#: tokens and hashes), one unit per character of scripts written without spaces.
+DEFAULT_TOKENIZER: Tokenizer = "auto"
+
+
+def check_tokenizer(tokenizer: object) -> None:
+    """Raise :class:`~stemmatic.ParameterError` unless ``tokenizer`` names a tokenizer."""
+    if tokenizer not in TOKENIZERS:
+        expected = ", ".join(f'"{t}"' for t in TOKENIZERS[:-1]) + f' or "{TOKENIZERS[-1]}"'
+        raise ParameterError(f"invalid parameter `tokenizer`: {tokenizer!r}; expected {expected}")
+
 
 #: The seed used when none is given.
 DEFAULT_SEED = 1
@@ -85,6 +110,72 @@ class MinHashBatch:
         return out
 
 
+#: A token of this many characters or more is "long": no word of a spaced
+#: language is (English words stop near 20, and 16+ are rare).
+LONG_TOKEN_CHARS = 16
+
+
+@dataclass
+class TokenLengthCheck:
+    """Counts documents whose tokens are very long, on a sample of each batch.
+
+    A document has long tokens when tokens of :data:`LONG_TOKEN_CHARS` or more
+    characters hold at least a fifth of its token characters: the sign of a
+    tokenizer that does not fit the text (``words`` on Chinese, whose "words"
+    run from one punctuation mark to the next; or base64 and other encoded
+    data). Only the first ``sample`` rows of each batch are tokenized again.
+
+    >>> check = TokenLengthCheck("words")
+    >>> check.add(pa.array(["这是一个没有空格的很长的句子因为中文不用空格分词", "plain English text"]))
+    >>> check.counts()["long_token_rows"], check.warning() is not None
+    (1, True)
+    """
+
+    tokenizer: str
+    sample: int = 256
+    checked: int = 0
+    long_rows: int = 0
+    longest: int = 0
+
+    def add(self, texts: pa.Array | pa.ChunkedArray) -> None:
+        head = texts.slice(0, self.sample)
+        column = head if isinstance(head, pa.ChunkedArray) else pa.chunked_array([head])
+        lengths = _core.token_lengths(column, tokenizer=self.tokenizer, long_chars=LONG_TOKEN_CHARS)
+        with_tokens = lengths[:, 0] > 0
+        self.checked += int(with_tokens.sum())
+        self.long_rows += int((with_tokens & (5 * lengths[:, 1] >= lengths[:, 0])).sum())
+        self.longest = max(self.longest, int(lengths[:, 2].max(initial=0)))
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "token_rows_checked": self.checked,
+            "long_token_rows": self.long_rows,
+            "longest_token_chars": self.longest,
+        }
+
+    def warning(self) -> str | None:
+        """A sentence for the report when at least 1% of the checked documents have long tokens."""
+        return long_token_warning(self.counts(), self.tokenizer)
+
+
+def long_token_warning(counts: dict[str, Any], tokenizer: str) -> str | None:
+    """The warning for :meth:`TokenLengthCheck.counts` (also read back from a checkpoint), or None."""
+    checked, long_rows = int(counts.get("token_rows_checked", 0)), int(counts.get("long_token_rows", 0))
+    if not long_rows or 100 * long_rows < checked:
+        return None
+    hint = (
+        'the default tokenizer "auto" cuts Chinese, Japanese, Thai and other scripts written without spaces '
+        "into characters"
+        if tokenizer != "auto"
+        else "a script the tokenizer does not cut, or encoded data (base64, hashes)"
+    )
+    return (
+        f"{long_rows} of {checked} documents checked have very long tokens ({LONG_TOKEN_CHARS}+ characters "
+        f"hold a fifth of their text; longest {counts.get('longest_token_chars', 0)}): tokenizer {tokenizer!r} "
+        f"may not fit this text, and near-duplicates of it go unfound ({hint}; see docs/hashing.md)"
+    )
+
+
 @dataclass(frozen=True)
 class MinHasher:
     """MinHash parameters; a plain picklable value, so it travels to Ray/Spark workers.
@@ -97,7 +188,7 @@ class MinHasher:
 
     num_perm: int = 128
     ngram: int = 5
-    tokenizer: Tokenizer = "words"
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER
     seed: int = DEFAULT_SEED
     bits: Literal[32, 64] = 32
 
@@ -108,10 +199,7 @@ class MinHasher:
             raise ParameterError(f"invalid parameter `ngram`: {self.ngram}; must be at least 1")
         if self.bits not in (32, 64):
             raise ParameterError(f"invalid parameter `bits`: {self.bits}; expected 32 or 64")
-        if self.tokenizer not in ("words", "whitespace", "chars"):
-            raise ParameterError(
-                f'invalid parameter `tokenizer`: {self.tokenizer!r}; expected "words", "whitespace" or "chars"'
-            )
+        check_tokenizer(self.tokenizer)
         if not 0 <= self.seed < 2**64:
             raise ParameterError(f"invalid parameter `seed`: {self.seed}; must be in [0, 2**64)")
 
@@ -160,7 +248,7 @@ def minhash(
     *,
     num_perm: int = 128,
     ngram: int = 5,
-    tokenizer: Tokenizer = "words",
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER,
     seed: int = DEFAULT_SEED,
     bits: Literal[32, 64] = 32,
     workers: int | None = None,
@@ -174,7 +262,8 @@ def minhash(
             through the Arrow C data interface without copying the text.
         num_perm: number of permutations (columns).
         ngram: shingle size in tokens (characters for ``tokenizer="chars"``).
-        tokenizer: ``"words"``, ``"whitespace"`` or ``"chars"``.
+        tokenizer: ``"auto"`` (default), ``"words"``, ``"whitespace"`` or ``"chars"``
+            (see docs/hashing.md).
         seed: seeds the shingle hash and the permutations.
         bits: 32 (``uint32``, default) or 64 (``uint64``) signature values.
         workers: threads; default ``STEMMATIC_NUM_THREADS`` or all CPUs. The
@@ -197,7 +286,7 @@ def minhash_batch(
     *,
     num_perm: int = 128,
     ngram: int = 5,
-    tokenizer: Tokenizer = "words",
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER,
     seed: int = DEFAULT_SEED,
     bits: Literal[32, 64] = 32,
     workers: int | None = None,
@@ -214,7 +303,7 @@ def minhash_batch(
 
 
 def shingle_hashes(
-    text: str, *, ngram: int = 5, tokenizer: Tokenizer = "words", seed: int = DEFAULT_SEED
+    text: str, *, ngram: int = 5, tokenizer: Tokenizer = DEFAULT_TOKENIZER, seed: int = DEFAULT_SEED
 ) -> np.ndarray:
     """Sorted distinct shingle hashes of ``text``: XXH3-64 of each n-gram, seeded.
 
@@ -225,10 +314,12 @@ def shingle_hashes(
     return _core.shingle_hashes(text, ngram=ngram, tokenizer=tokenizer, seed=seed)
 
 
-def tokenize(text: str, tokenizer: Tokenizer = "words") -> list[str]:
+def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
     """Tokens of ``text`` (characters for ``"chars"``).
 
     >>> tokenize("Hello, WORLD_1!")
     ['hello', 'world_1']
+    >>> tokenize("東京タワーTokyo Tower")
+    ['東', '京', 'タ', 'ワ', 'ー', 'tokyo', 'tower']
     """
     return _core.tokenize(text, tokenizer=tokenizer)

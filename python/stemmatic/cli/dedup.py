@@ -33,7 +33,12 @@ def dedup(
     ngram: Annotated[
         int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")
     ] = 5,
-    tokenizer: Annotated[str, typer.Option(help="words | whitespace | chars.")] = "words",
+    tokenizer: Annotated[
+        str,
+        typer.Option(
+            help="auto (words, and one unit per character of Chinese, Japanese, Thai...) | words | whitespace | chars."
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")] = 1,
     bands: Annotated[
         int | None, typer.Option(help="LSH bands (default: chosen for the threshold, printed).")
@@ -148,6 +153,8 @@ def dedup(
     )
     table.add_row("time", f"{report['seconds']:.2f} s")
     literal_console().print(table)
+    for warning in report.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _run_engine(

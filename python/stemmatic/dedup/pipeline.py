@@ -76,7 +76,15 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.minhash import MinHashBatch, MinHasher, RowStatus
+from stemmatic.minhash import (
+    DEFAULT_TOKENIZER,
+    MinHashBatch,
+    MinHasher,
+    RowStatus,
+    Tokenizer,
+    TokenLengthCheck,
+    long_token_warning,
+)
 
 __all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
 
@@ -118,7 +126,7 @@ class DedupConfig:
     threshold: float = 0.8
     num_perm: int = 128
     ngram: int = 5
-    tokenizer: Literal["words", "whitespace", "chars"] = "words"
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER
     seed: int = 1
     bands: int | None = None
     rows: int | None = None
@@ -690,6 +698,7 @@ class _Run:
         scores: list[np.ndarray] = []
         n_docs = 0
         text_bytes = 0
+        token_check = TokenLengthCheck(cfg.tokenizer)
         # An input that fits a quarter of the budget (at 4x its size on disk,
         # decompressed) is read whole once and kept for the verify and write
         # stages; a larger one is read by column here and again there, and
@@ -706,6 +715,7 @@ class _Run:
                     check_columns(chunk.file, chunk.batch.schema.names, self._columns())
                     row_cache.append(chunk)
                 texts = self._texts(chunk)
+                token_check.add(texts)
                 if cache is not None:
                     sig, counts, status, values, offsets = _core.minhash_sketch(
                         pa.chunked_array([texts]),
@@ -795,6 +805,7 @@ class _Run:
             "partitions": partitions,
             # In memory only: a resumed run redoes this stage.
             "bands_in_memory": int(not partitions),
+            **token_check.counts(),
         }
 
     def _keep_scores(self, chunk: Chunk) -> np.ndarray:
@@ -1210,6 +1221,9 @@ class _Run:
                 "size_histogram": cluster.get("histogram", {}),
                 "giant_component_guard": cluster.get("giant_component_guard", {}),
             },
+            # Documents whose tokens are very long: a tokenizer that does not fit the text.
+            "tokens": {k: int(sketch.get(k, 0)) for k in TokenLengthCheck("").counts()},
+            "warnings": [w for w in [long_token_warning(sketch, self.config.tokenizer)] if w],
             "stages": stages,
             "seconds": round(seconds, 3),
             # Where a resumed run started, and the checkpoints it could not use (torn, damaged).

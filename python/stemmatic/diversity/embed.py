@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from stemmatic.diversity._vectors import as_unit_vectors
 from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError
+from stemmatic.minhash import DEFAULT_TOKENIZER
 
 __all__ = [
     "Embedder",
@@ -83,7 +84,8 @@ class HashingEmbedder:
 
     Args:
         dim: output dimension.
-        word_ngrams: word n-gram sizes (tokenizer ``words``).
+        word_ngrams: word n-gram sizes (tokenizer ``auto``: ``words``, with
+            each character of scripts written without spaces a word).
         char_ngrams: character n-gram sizes (tokenizer ``chars``); none by default.
         nonzeros: coordinates each n-gram touches (``s`` of the sparse projection).
         seed: seeds the n-gram hash and the projection.
@@ -119,7 +121,9 @@ class HashingEmbedder:
         if not 0 <= seed < 2**64:
             raise ParameterError(f"invalid parameter `seed`: {seed}; must be in [0, 2**64)")
         self._dim = int(dim)
-        self.features = [("words", int(n)) for n in word_ngrams] + [("chars", int(n)) for n in char_ngrams]
+        self.features = [(DEFAULT_TOKENIZER, int(n)) for n in word_ngrams] + [
+            ("chars", int(n)) for n in char_ngrams
+        ]
         self.nonzeros = int(nonzeros)
         self.seed = int(seed)
 

@@ -189,6 +189,40 @@ pub fn exact_keys_batch(
     }
 }
 
+/// How long the tokens of each row are, in characters: `[token characters,
+/// characters in tokens of at least `long_chars` characters, longest token]`.
+/// A tokenizer that does not fit a text (`words` on Chinese, say, whose
+/// "words" run from one punctuation mark to the next) shows as long tokens.
+/// Null and non-UTF-8 rows get zeros; for `chars` every unit is one character.
+pub fn token_lengths_batch(
+    tokenizer: Tokenizer,
+    rows: &[Option<&[u8]>],
+    long_chars: usize,
+) -> Vec<[u64; 3]> {
+    let mut units = Units::default();
+    rows.iter()
+        .map(|row| match row.map(std::str::from_utf8) {
+            Some(Ok(text)) => {
+                units.fill_bytes(tokenizer, text);
+                let (bytes, gap) = (units.bytes(), units.gap);
+                let mut out = [0u64; 3];
+                for w in units.starts.windows(2) {
+                    let token = &bytes[w[0]..w[1] - gap];
+                    // Characters are the bytes that are not continuation bytes.
+                    let chars = token.iter().filter(|&&b| (b as i8) >= -0x40).count();
+                    out[0] += chars as u64;
+                    if chars >= long_chars {
+                        out[1] += chars as u64;
+                    }
+                    out[2] = out[2].max(chars as u64);
+                }
+                out
+            }
+            _ => [0; 3],
+        })
+        .collect()
+}
+
 /// Call `f` with each n-gram of the normalized buffer, as bytes. Units are
 /// space-separated tokens, or characters when `char_level`. Returns the count.
 #[inline]
@@ -284,6 +318,31 @@ mod tests {
         // Reference values from the Python `xxhash` package (xxh3_64_intdigest).
         assert_eq!(xxh3_64_with_seed(b"hello big", 0), 0x9bc4_6b52_c259_3d12);
         assert_eq!(xxh3_64_with_seed(b"hello big", 42), 0x6c6c_8856_f713_667f);
+    }
+
+    #[test]
+    fn token_lengths_count_characters() {
+        let rows = [
+            Some("Hello wonderful 北京大学".as_bytes()),
+            None,
+            Some(&b"\xff"[..]),
+        ];
+        assert_eq!(
+            token_lengths_batch(Tokenizer::Words, &rows, 4),
+            [[18, 18, 9], [0; 3], [0; 3]]
+        );
+        assert_eq!(
+            token_lengths_batch(Tokenizer::Auto, &rows, 4),
+            [[18, 14, 9], [0; 3], [0; 3]]
+        );
+    }
+
+    #[test]
+    fn auto_shingles_are_space_joined_units() {
+        assert_eq!(
+            grams("我爱 Big 北京!", Tokenizer::Auto, 3),
+            ["我 爱 big", "爱 big 北", "big 北 京"]
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ mod _core {
     };
     #[pymodule_export]
     use super::minhash::{
-        minhash_signatures, minhash_sketch, resolve_workers, shingle_hashes, tokenize,
+        minhash_signatures, minhash_sketch, resolve_workers, shingle_hashes, token_lengths,
+        tokenize,
     };
 
     use pyo3::prelude::*;

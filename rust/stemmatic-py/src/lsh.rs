@@ -167,7 +167,7 @@ pub fn verify_pairs<'py>(
 
 /// Exact-duplicate keys `(n, 2)` uint64: XXH3-128 of each normalized text ([0, 0] if it has no tokens).
 #[pyfunction]
-#[pyo3(signature = (texts, *, tokenizer = "words", workers = None))]
+#[pyo3(signature = (texts, *, tokenizer = "auto", workers = None))]
 pub fn exact_keys<'py>(
     py: Python<'py>,
     texts: PyChunkedArray,

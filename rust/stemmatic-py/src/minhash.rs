@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyChunkedArray;
 use stemmatic_core::minhash::{MinHasher, OnInvalid, SigValue, SignatureBatch};
 use stemmatic_core::parallel;
-use stemmatic_core::shingle::ShingleSpec;
+use stemmatic_core::shingle::{ShingleSpec, token_lengths_batch};
 use stemmatic_core::text::Tokenizer;
 
 use crate::errors::{IntoPyResult, ParameterError};
@@ -175,9 +175,29 @@ pub fn resolve_workers(workers: Option<usize>) -> PyResult<usize> {
     parallel::resolve_workers(workers).into_py_result()
 }
 
+/// Per row `[token characters, characters in tokens of at least
+/// `long_chars` characters, longest token]` as an `(n, 3)` uint64 array
+/// (zeros for null and non-UTF-8 rows): a sign of a tokenizer that does not
+/// fit the text.
+#[pyfunction]
+#[pyo3(signature = (texts, *, tokenizer = "auto", long_chars = 16))]
+pub fn token_lengths<'py>(
+    py: Python<'py>,
+    texts: PyChunkedArray,
+    tokenizer: &str,
+    long_chars: usize,
+) -> PyResult<Bound<'py, numpy::PyArray2<u64>>> {
+    let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
+    let rows = rows_of(texts.chunks())?;
+    let lengths = py.detach(|| token_lengths_batch(tokenizer, &rows, long_chars));
+    let n = lengths.len();
+    let flat: Vec<u64> = lengths.into_iter().flatten().collect();
+    flat.into_pyarray(py).reshape([n, 3])
+}
+
 /// The tokens (or, for `chars`, the characters) of one text.
 #[pyfunction]
-#[pyo3(signature = (text, *, tokenizer = "words"))]
+#[pyo3(signature = (text, *, tokenizer = "auto"))]
 pub fn tokenize(text: &str, tokenizer: &str) -> PyResult<Vec<String>> {
     let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
     Ok(tokenizer.tokenize(text))

@@ -12,7 +12,7 @@
 //! ([`crate::text::Tokenizer::normalize_into`]) stays untouched.
 
 use crate::text::units::for_each_token_run;
-use crate::text::{Tokenizer, for_each_lower_char, is_space, is_word};
+use crate::text::{Keep, Tokenizer, auto_keep, for_each_lower_char, is_space, is_word};
 
 /// For each unit of `tokenizer.normalize_into(text)` (a token, or for
 /// `chars` a character of the collapsed text), the half-open range of
@@ -32,7 +32,7 @@ pub fn unit_char_spans(tokenizer: Tokenizer, text: &str, out: &mut Vec<(usize, u
     }
 }
 
-/// [`unit_char_spans`] for `words` and `whitespace`, from the runs of token
+/// [`unit_char_spans`] for `words`, `auto` and `whitespace`, from the runs of token
 /// bytes of [`for_each_token_run`] (classified a block at a time): a run
 /// of ASCII bytes is one token, and only runs with other characters are
 /// lowercased character by character. A run starts after an ASCII
@@ -44,7 +44,7 @@ fn token_run_spans(tokenizer: Tokenizer, text: &str, out: &mut Vec<(usize, usize
     let mut walk = CharWalk::new(tokenizer);
     // The character index of byte `byte_at`.
     let (mut byte_at, mut char_at) = (0usize, 0usize);
-    for_each_token_run(bytes, tokenizer == Tokenizer::Words, |start, end, ascii| {
+    for_each_token_run(bytes, tokenizer.ascii_words(), |start, end, ascii| {
         let between = bytes.get(byte_at..start).unwrap_or_default();
         // Characters are their bytes that are not continuation bytes.
         char_at += between.iter().filter(|&&b| (b as i8) >= -0x40).count();
@@ -72,7 +72,8 @@ fn char_by_char_spans(tokenizer: Tokenizer, text: &str, out: &mut Vec<(usize, us
 /// are binary searches).
 struct CharWalk {
     state: SpanState,
-    /// By character modulo its length: (character, lowercase length, keep bits).
+    /// By character modulo its length: (character, lowercase length, [`Keep`]
+    /// of each lowercase character, 2 bits each).
     cache: [(u32, u8, u8); 512],
 }
 
@@ -107,14 +108,19 @@ impl CharWalk {
                 if slot.0 != c as u32 {
                     let (mut count, mut keeps) = (0u8, 0u8);
                     for_each_lower_char(c, |lowered| {
-                        keeps |= u8::from(state.keeps(lowered)) << count;
+                        keeps |= (state.keeps(lowered) as u8) << (2 * count);
                         count += 1;
                     });
                     *slot = (c as u32, count, keeps);
                 }
                 let (_, count, keeps) = *slot;
                 for k in 0..count {
-                    state.visit(keeps >> k & 1 == 1, index, out);
+                    let keep = match keeps >> (2 * k) & 3 {
+                        0 => Keep::Drop,
+                        1 => Keep::Join,
+                        _ => Keep::Alone,
+                    };
+                    state.visit(keep, index, out);
                 }
                 at += c.len_utf8();
             }
@@ -132,20 +138,22 @@ struct SpanState {
 }
 
 impl SpanState {
-    /// Whether the lowercased character `lowered` belongs to a unit.
+    /// Whether the lowercased character `lowered` belongs to a unit, and
+    /// to which.
     #[inline(always)]
-    fn keeps(&self, lowered: char) -> bool {
+    fn keeps(&self, lowered: char) -> Keep {
         match self.tokenizer {
-            Tokenizer::Words => is_word(lowered),
-            Tokenizer::Whitespace | Tokenizer::Chars => !is_space(lowered),
+            Tokenizer::Words => Keep::from(is_word(lowered)),
+            Tokenizer::Whitespace | Tokenizer::Chars => Keep::from(!is_space(lowered)),
+            Tokenizer::Auto => auto_keep(lowered),
         }
     }
 
     /// The next lowercased character, of source character `index`, by
     /// whether it is kept.
     #[inline(always)]
-    fn visit(&mut self, keep: bool, index: usize, out: &mut Vec<(usize, usize)>) {
-        if !keep {
+    fn visit(&mut self, keep: Keep, index: usize, out: &mut Vec<(usize, usize)>) {
+        if keep == Keep::Drop {
             self.in_token = false;
             return;
         }
@@ -154,14 +162,15 @@ impl SpanState {
                 out.push((self.previous_end, index));
             }
             out.push((index, index + 1));
-        } else if self.in_token {
+        } else if self.in_token && keep == Keep::Join {
             if let Some(last) = out.last_mut() {
                 last.1 = index + 1;
             }
         } else {
             out.push((index, index + 1));
         }
-        self.in_token = true;
+        // A character alone ends its unit (never in `chars`).
+        self.in_token = keep == Keep::Join;
         self.previous_end = index + 1;
     }
 }
@@ -179,9 +188,9 @@ mod tests {
         /// combining marks and non-ASCII separators inside and beside tokens.
         #[test]
         fn token_runs_give_the_character_spans(
-            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘|ǅ|ﬁ|[a-z]{20,70}){0,120}",
+            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘|ǅ|ﬁ|[a-z]{20,70}|漢|。|ー|ท|\u{e48}|𠀀){0,120}",
         ) {
-            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 let (mut runs, mut chars) = (Vec::new(), Vec::new());
                 token_run_spans(tokenizer, &text, &mut runs);
                 char_by_char_spans(tokenizer, &text, &mut chars);

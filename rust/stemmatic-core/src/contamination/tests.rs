@@ -341,6 +341,9 @@ fn unit_spans_follow_lowercase_expansions() {
     assert_eq!(spans, [(2, 5), (8, 9)]);
     unit_char_spans(Tokenizer::Chars, "ab \n c", &mut spans);
     assert_eq!(spans, [(0, 1), (1, 2), (2, 5), (5, 6)]);
+    // `auto`: each ideograph is a unit of one character.
+    unit_char_spans(Tokenizer::Auto, "İx北京ab。", &mut spans);
+    assert_eq!(spans, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 6)]);
 }
 
 #[test]
@@ -491,11 +494,11 @@ proptest! {
         noise in proptest::collection::vec(0usize..12, 0..30),
         planted in proptest::collection::vec(0usize..6, 0..3),
         n in 1usize..6,
-        tokenizer in 0usize..3,
+        tokenizer in 0usize..Tokenizer::ALL.len(),
     ) {
         let words = [
             "a", "Bb", "ccc-D", "İstanbul", "x_y", "Straße.", "VeryLongIdentifierName",
-            "e\u{301}", "ΟΔΟΣ", "42,", "UPPER", "\u{3000}zz",
+            "e\u{301}", "ΟΔΟΣ", "42,", "UPPER", "\u{3000}zz", "北京大学", "ที่นี่",
         ];
         let join = |ws: &[usize]| ws.iter().map(|&w| words[w]).collect::<Vec<_>>().join(" ");
         let item_texts: Vec<String> = items.iter().map(|i| join(i)).collect();
@@ -528,7 +531,7 @@ fn piece() -> impl Strategy<Value = String> {
         .prop_map(str::to_owned),
         1 => "[a-zA-Z0-9_]{7,70}",
         1 => prop::sample::select(vec![
-            "İstanbul", "Straße", "ΟΔΟΣ", "e\u{301}", "\u{3000}", "—", "café", "σς",
+            "İstanbul", "Straße", "ΟΔΟΣ", "e\u{301}", "\u{3000}", "—", "café", "σς", "漢字", "カタカナ",
         ])
         .prop_map(str::to_owned),
         3 => prop::sample::select(vec![" ", "  ", "\n", ", ", ".\t", " - ", "\u{1F}", "!"])
@@ -549,7 +552,7 @@ proptest! {
         noise in proptest::collection::vec(piece(), 0..60),
         planted in proptest::collection::vec((0usize..6, 0usize..60), 0..4),
         n in 1usize..8,
-        tokenizer in 0usize..3,
+        tokenizer in 0usize..Tokenizer::ALL.len(),
         ascii in any::<bool>(),
     ) {
         // Half of the cases all ASCII, the one-pass tokenizer's fastest path.

@@ -6,6 +6,13 @@
 //! | `words`      | `re.findall(r"\w+", text.lower())`           | token        |
 //! | `whitespace` | `text.lower().split()`                       | token        |
 //! | `chars`      | characters of `" ".join(text.lower().split())` | character  |
+//! | `auto`       | `re.findall(f"[{U}]\|[^\\W{U}]+", text.lower())` | token     |
+//!
+//! `auto` (the default of the Python API and CLI) is `words`, except that
+//! each character of a script written without spaces between words (Han,
+//! kana, Thai, Lao, Khmer, Myanmar, Tibetan, ...: the letters, marks and
+//! numbers of [`is_unspaced`]'s blocks, `U` above) is a token of its own.
+//! On a text without such characters it gives exactly the `words` tokens.
 //!
 //! `text.lower()` is Python's full lowercase mapping (U+0130 `İ` becomes
 //! `i` + U+0307) with its final-sigma rule; `\w` is what Python's `re` matches
@@ -30,7 +37,7 @@ use std::str::FromStr;
 
 use crate::error::CoreError;
 pub use unicode_tables::UNICODE_VERSION;
-use unicode_tables::{CASE_IGNORABLE, CASED, LOWER_MULTI, LOWER_SINGLE, SPACE, WORD};
+use unicode_tables::{CASE_IGNORABLE, CASED, LOWER_MULTI, LOWER_SINGLE, SPACE, UNSPACED, WORD};
 pub use units::BoundsKernel;
 
 /// How a text is cut into the units that shingles are made of.
@@ -42,11 +49,19 @@ pub enum Tokenizer {
     Whitespace,
     /// Characters of the lowercased, whitespace-collapsed text.
     Chars,
+    /// `words`, with each character of the scripts written without spaces
+    /// ([`is_unspaced`]) a token of its own.
+    Auto,
 }
 
 impl Tokenizer {
     /// All tokenizers, in their documented order.
-    pub const ALL: [Tokenizer; 3] = [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Chars];
+    pub const ALL: [Tokenizer; 4] = [
+        Tokenizer::Words,
+        Tokenizer::Whitespace,
+        Tokenizer::Chars,
+        Tokenizer::Auto,
+    ];
 
     /// The name used in APIs, files and reports.
     pub fn name(self) -> &'static str {
@@ -54,7 +69,15 @@ impl Tokenizer {
             Tokenizer::Words => "words",
             Tokenizer::Whitespace => "whitespace",
             Tokenizer::Chars => "chars",
+            Tokenizer::Auto => "auto",
         }
+    }
+
+    /// Whether ASCII characters are cut as `\w` runs (`words` and `auto`,
+    /// which differ only on non-ASCII characters) rather than at whitespace.
+    #[inline]
+    pub fn ascii_words(self) -> bool {
+        matches!(self, Tokenizer::Words | Tokenizer::Auto)
     }
 
     /// Whether shingles are n-grams of characters rather than of tokens.
@@ -68,10 +91,11 @@ impl Tokenizer {
     pub fn normalize_into(self, text: &str, out: &mut String) {
         out.clear();
         match self {
-            Tokenizer::Words => join_tokens(text, out, &ASCII_WORD, is_word),
+            Tokenizer::Words => join_tokens(text, out, &ASCII_WORD, |c| Keep::from(is_word(c))),
             Tokenizer::Whitespace | Tokenizer::Chars => {
-                join_tokens(text, out, &ASCII_NON_SPACE, |c| !is_space(c));
+                join_tokens(text, out, &ASCII_NON_SPACE, |c| Keep::from(!is_space(c)));
             }
+            Tokenizer::Auto => join_tokens(text, out, &ASCII_WORD, auto_keep),
         }
     }
 
@@ -105,10 +129,11 @@ impl FromStr for Tokenizer {
             "words" => Ok(Tokenizer::Words),
             "whitespace" => Ok(Tokenizer::Whitespace),
             "chars" => Ok(Tokenizer::Chars),
+            "auto" => Ok(Tokenizer::Auto),
             other => Err(CoreError::param(
                 "tokenizer",
                 format!(
-                    "unknown tokenizer {other:?}; expected one of \"words\", \"whitespace\", \"chars\""
+                    "unknown tokenizer {other:?}; expected one of \"auto\", \"words\", \"whitespace\", \"chars\""
                 ),
             )),
         }
@@ -151,14 +176,44 @@ static ASCII_WORD: AsciiTable = AsciiTable::new(true);
 /// Not `str.isspace()` for ASCII.
 static ASCII_NON_SPACE: AsciiTable = AsciiTable::new(false);
 
-/// Lowercase `text` as Python's `str.lower()` does and append the runs of
-/// characters for which `keep` holds, separated by single spaces.
+/// What becomes of a lowercased character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// A separator: it ends the current token.
+    Drop,
+    /// It joins the current token (or starts one).
+    Join,
+    /// A token of its own.
+    Alone,
+}
+
+impl From<bool> for Keep {
+    #[inline(always)]
+    fn from(keep: bool) -> Self {
+        if keep { Keep::Join } else { Keep::Drop }
+    }
+}
+
+/// [`Keep`] for `auto`: characters of unspaced scripts alone, other `\w`
+/// characters joined.
+#[inline]
+pub(crate) fn auto_keep(c: char) -> Keep {
+    if is_unspaced(c) {
+        Keep::Alone
+    } else {
+        Keep::from(is_word(c))
+    }
+}
+
+/// Lowercase `text` as Python's `str.lower()` does and append its tokens,
+/// separated by single spaces: the runs of characters that `keep` joins,
+/// and each character it keeps alone.
 ///
 /// ASCII bytes, the bulk of most corpora, go through a 128-entry table
 /// (`ascii`, which must agree with `keep`); any other character is decoded
 /// and lowercased through the generated tables.
 #[inline]
-fn join_tokens(text: &str, out: &mut String, ascii: &AsciiTable, keep: impl Fn(char) -> bool) {
+fn join_tokens(text: &str, out: &mut String, ascii: &AsciiTable, keep: impl Fn(char) -> Keep) {
     let bytes = text.as_bytes();
     let mut buf = std::mem::take(out).into_bytes();
     buf.reserve(bytes.len());
@@ -190,15 +245,16 @@ fn join_tokens(text: &str, out: &mut String, ascii: &AsciiTable, keep: impl Fn(c
             Lower::Many(len, chars) => (len, chars),
         };
         for &l in &chars[..len] {
-            if keep(l) {
-                if !in_token && !buf.is_empty() {
-                    buf.push(b' ');
-                }
-                in_token = true;
-                buf.extend_from_slice(l.encode_utf8(&mut [0; 4]).as_bytes());
-            } else {
+            let keep = keep(l);
+            if keep == Keep::Drop {
                 in_token = false;
+                continue;
             }
+            if (!in_token || keep == Keep::Alone) && !buf.is_empty() {
+                buf.push(b' ');
+            }
+            in_token = keep == Keep::Join;
+            buf.extend_from_slice(l.encode_utf8(&mut [0; 4]).as_bytes());
         }
         i += c.len_utf8();
     }
@@ -286,6 +342,17 @@ pub fn is_word(c: char) -> bool {
     }
 }
 
+/// Whether `c` is a unit of its own for `auto`: a letter, mark or number
+/// (Unicode general category `L*`, `M*` or `N*`) in one of the blocks of
+/// the scripts written without spaces between words that
+/// `tools/gen_unicode_tables.py` lists (Han, kana, Bopomofo, Yi, Thai, Lao,
+/// Tibetan, Myanmar, Khmer, Tai scripts, Balinese, Javanese, ...).
+#[inline]
+pub fn is_unspaced(c: char) -> bool {
+    // Every block starts above U+0E00.
+    (c as u32) >= 0x0E00 && in_ranges(UNSPACED, c as u32)
+}
+
 /// Whether Python's `str.isspace()` is true for `c`.
 #[inline]
 pub fn is_space(c: char) -> bool {
@@ -358,6 +425,38 @@ mod tests {
             ["a", "b", "c", "d"]
         );
         assert_eq!(Tokenizer::Chars.tokenize(" Ab \n c "), ["a", "b", " ", "c"]);
+    }
+
+    #[test]
+    fn auto_cuts_unspaced_scripts_into_characters() {
+        let auto = |text: &str| Tokenizer::Auto.tokenize(text);
+        assert_eq!(
+            auto("我爱北京。Hello, World!"),
+            ["我", "爱", "北", "京", "hello", "world"]
+        );
+        // Digits and Latin stay runs beside ideographs; ー and 々 are units.
+        assert_eq!(
+            auto("2024年コーヒー々x1"),
+            ["2024", "年", "コ", "ー", "ヒ", "ー", "々", "x1"]
+        );
+        // Thai marks are units too (not \w, so `words` splits at them).
+        assert_eq!(
+            auto("ที่นี่"),
+            ["ท", "\u{e35}", "\u{e48}", "น", "\u{e35}", "\u{e48}"]
+        );
+        // Spaced scripts keep word units.
+        for text in [
+            "Привет, мир",
+            "안녕하세요 세계",
+            "مرحبا بالعالم",
+            "नमस्ते दुनिया",
+            "ΟΔΟΣ İx",
+        ] {
+            assert_eq!(auto(text), words(text), "{text}");
+        }
+        let mut normalized = String::new();
+        Tokenizer::Auto.normalize_into("ab漢字cd", &mut normalized);
+        assert_eq!(normalized, "ab 漢 字 cd");
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! [`Tokenizer::normalize_into`]'s), where each unit starts, and each
 //! unit's [`token_hash`].
 //!
-//! For `words` and `whitespace` this is one pass over the text: the bytes
+//! For `words`, `auto` and `whitespace` this is one pass over the text: the bytes
 //! that can belong to a token (ASCII token characters and every byte of a
 //! non-ASCII character) are marked 8 at a time with SWAR range tests into a
 //! 64-bit mask per 64 bytes, and runs of marked bytes are read off the mask's
 //! bit transitions, so a token costs no mispredicted branch per byte. An ASCII run is a token: it
 //! is lowercased and copied 8 bytes at a time, and hashed from the same
 //! words. A run with non-ASCII characters is normalized on its own by
-//! [`Tokenizer::normalize_into`]: the ASCII separators around it separate in
+//! [`Tokenizer::normalize_into`] (for `auto`, which cuts ASCII as `words`
+//! does, that is where characters of unspaced scripts become units): the ASCII separators around it separate in
 //! the whole text too, and lowercasing is per character except for the
 //! final sigma, whose context can reach past separators, so a text with `Σ`
 //! (and every `chars` text) takes the general path: normalize the whole text,
@@ -407,11 +408,9 @@ pub(crate) fn ascii_unit_spans(
         return false;
     }
     out.clear();
-    for_each_token_run(
-        text.as_bytes(),
-        tokenizer == Tokenizer::Words,
-        |start, end, _| out.push((start, end)),
-    );
+    for_each_token_run(text.as_bytes(), tokenizer.ascii_words(), |start, end, _| {
+        out.push((start, end));
+    });
     true
 }
 
@@ -686,7 +685,7 @@ impl RawUnits {
         {
             return false;
         }
-        let words = tokenizer == Tokenizer::Words;
+        let words = tokenizer.ascii_words();
         let Some(count) = token_bounds(bytes, words, &mut self.bounds, &mut self.non_ascii) else {
             return false;
         };
@@ -970,7 +969,7 @@ impl Units {
         if self.buffer.len() < bytes.len() + 16 {
             self.buffer.resize(bytes.len() + 16, 0);
         }
-        let words_tokenizer = tokenizer == Tokenizer::Words;
+        let words_tokenizer = tokenizer.ascii_words();
         let (buffer, starts) = (&mut self.buffer, &mut self.starts);
         let mut written = 0;
         if bytes.is_ascii() {
@@ -1241,6 +1240,7 @@ mod tests {
             "café—Straße ñ 𝔘𝔫𝔦 cafe\u{301}x",
             "trailing  ",
             "AVeryLongIdentifierThatSpansSeveralWordsOfEightBytes x",
+            "我爱北京天安门。Hello世界 2024年コーヒー ที่นี่ x",
             &long,
         ] {
             for tokenizer in Tokenizer::ALL {
@@ -1262,7 +1262,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(500))]
         #[test]
         fn ascii_spans_match_unit_char_spans(text in "[a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]{0,200}") {
-            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 let (mut fast, mut general) = (Vec::new(), Vec::new());
                 prop_assert!(ascii_unit_spans(tokenizer, &text, &mut fast));
                 crate::contamination::unit_char_spans(tokenizer, &text, &mut general);
@@ -1274,7 +1274,7 @@ mod tests {
         fn long_ascii_tokens_match_the_general_path(
             text in "([a-zA-Z0-9_]{1,80}[ .,\t\n-]{1,3}){0,12}[a-zA-Z0-9_]{0,70}",
         ) {
-            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
                 prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
             }
@@ -1325,9 +1325,9 @@ mod tests {
 
         #[test]
         fn one_pass_units_match_the_general_path(
-            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘){0,150}",
+            text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}-]|İ|ß|é|\u{301}|σ|Σ|\u{3000}|\u{2014}|𝔘|漢|字|。|ー|ท|\u{e48}|ຄ|က|ក|𠀀){0,150}",
         ) {
-            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace] {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
                 prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
             }

@@ -1,0 +1,248 @@
+"""The default tokenizer, ``auto``: every language without a setting.
+
+The contract (docs/hashing.md) is checked against the engine on arbitrary
+Unicode: the blocks of scripts written without spaces are read from the docs
+page itself, so the page, the generator of the engine's tables and the engine
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import xxhash
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import stemmatic
+from stemmatic import _core
+from stemmatic.minhash import DEFAULT_TOKENIZER, TOKENIZERS
+
+ROOT = Path(__file__).resolve().parents[1]
+SAME_UNICODE = unicodedata.unidata_version == stemmatic.UNICODE_VERSION
+
+
+def _documented_blocks() -> list[tuple[int, int]]:
+    text = (ROOT / "docs" / "hashing.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `U\+([0-9A-F]{4,6})` \| `U\+([0-9A-F]{4,6})` \|", text, flags=re.M)
+    return [(int(a, 16), int(b, 16)) for a, b in rows]
+
+
+BLOCKS = _documented_blocks()
+UNSPACED = "".join(
+    chr(cp) for a, b in BLOCKS for cp in range(a, b + 1) if unicodedata.category(chr(cp))[0] in "LMN"
+)
+# The reference expression of docs/hashing.md.
+AUTO_RE = re.compile(f"[{UNSPACED}]|[^\\W{UNSPACED}]+")
+WORD_RE = re.compile(r"\w+")
+
+
+def reference(text: str) -> list[str]:
+    return AUTO_RE.findall(text.lower())
+
+
+def test_docs_list_the_generator_blocks() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "gen", ROOT / "rust/stemmatic-core/tools/gen_unicode_tables.py"
+    )
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert [(a, b) for a, b, _ in gen.UNSPACED_BLOCKS] == BLOCKS
+    assert len(BLOCKS) >= 25
+
+
+def _agrees_with_tables(ch: str) -> bool:
+    # Under a Python built on another Unicode version, characters whose
+    # properties changed between versions cannot agree; keep the rest.
+    return SAME_UNICODE or stemmatic.tokenize(ch * 2 + " x") == reference(ch * 2 + " x")
+
+
+unspaced_char = st.sampled_from(sorted(set(UNSPACED)))
+block_char = st.one_of(*(st.integers(a, b) for a, b in BLOCKS)).map(chr).filter(lambda c: c != "\ud800")
+any_char = st.characters(exclude_categories=["Cs"]).filter(_agrees_with_tables)
+tricky_char = st.sampled_from(
+    list("ΣσςİIıK\u0130\u0307\u0301\u00df\u2160\u00b2\u0663\U0001d7d8 \t\n\x1c\u3000\u00a0_")
+    + list("。、「」・ー々〆〇\u3099\u309b\uff70\uff21\uff11ｶﾞ\u0e48\u0e33\u0f0b\u1039\u17d2")
+)
+texts = st.text(
+    st.one_of(
+        any_char, tricky_char, unspaced_char, block_char.filter(_agrees_with_tables), st.sampled_from("aZ09 ")
+    ),
+    max_size=60,
+)
+
+
+@given(texts)
+@example("我爱北京天安门。Hello, World! 2024年コーヒー々 ที่นี่ Привет 안녕 ΟΔΟΣ İx")
+@example("ｶﾞｷﾞ ＡＢＣ１２ abc\u3099x ༀ་ཀ")
+def test_auto_equals_the_documented_expression(text: str) -> None:
+    assert stemmatic.tokenize(text, "auto") == reference(text)
+
+
+@given(st.text(st.one_of(any_char, tricky_char, st.sampled_from("aZ09 ")), max_size=60))
+def test_auto_is_words_without_unspaced_characters(text: str) -> None:
+    if any(c in UNSPACED for c in text.lower()):
+        return
+    assert stemmatic.tokenize(text, "auto") == WORD_RE.findall(text.lower())
+    for n in (1, 3, 5):
+        assert np.array_equal(
+            stemmatic.shingle_hashes(text, ngram=n, tokenizer="auto"),
+            stemmatic.shingle_hashes(text, ngram=n, tokenizer="words"),
+        )
+
+
+@settings(max_examples=60)
+@given(texts, st.integers(1, 6), st.integers(0, 2**64 - 1))
+def test_auto_shingles_are_space_joined_tokens(text: str, n: int, seed: int) -> None:
+    tokens = reference(text)
+    grams = {" ".join(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1))} if tokens else set()
+    expected = sorted(xxhash.xxh3_64_intdigest(g.encode(), seed=seed) for g in grams)
+    assert stemmatic.shingle_hashes(text, ngram=n, tokenizer="auto", seed=seed).tolist() == expected
+
+
+def test_auto_is_the_default_everywhere() -> None:
+    assert DEFAULT_TOKENIZER == "auto" == TOKENIZERS[0]
+    assert stemmatic.MinHasher().tokenizer == "auto"
+    assert stemmatic.tokenize("漢字") == ["漢", "字"]
+    assert _core.tokenize("漢字") == ["漢", "字"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+        "대한민국의 수도는 서울이다. 한국어는 띄어쓰기를 한다.",
+        "العربية لغة سامية يتحدثها أكثر من ٤٠٠ مليون",
+        "עברית היא שפה שמית ממשפחת השפות האפרו-אסייתיות",
+        "हिन्दी भारत की राजभाषा है और देवनागरी में लिखी जाती है",
+        "Ο ΟΔΟΣ ΕΙΝΑΙ ΜΑΚΡΥΣ. İstanbul’da ağaç",
+        "The quick brown fox jumps over the lazy dog 42 times_",
+    ],
+)
+def test_spaced_scripts_keep_word_units(text: str) -> None:
+    assert stemmatic.tokenize(text) == stemmatic.tokenize(text, "words") == WORD_RE.findall(text.lower())
+    a = stemmatic.minhash([text], num_perm=64, tokenizer="auto")
+    b = stemmatic.minhash([text], num_perm=64, tokenizer="words")
+    assert np.array_equal(a, b)
+    column = pa.chunked_array([pa.array([text])])
+    assert np.array_equal(
+        _core.exact_keys(column, tokenizer="auto"), _core.exact_keys(column, tokenizer="words")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("用Python写代码", ["用", "python", "写", "代", "码"]),
+        ("# 计算 the sum\nreturn a+b  # 返回", ["计", "算", "the", "sum", "return", "a", "b", "返", "回"]),
+        ("東京タワーはTokyo Towerです", ["東", "京", "タ", "ワ", "ー", "は", "tokyo", "tower", "で", "す"]),
+        ("2024年10月1日", ["2024", "年", "10", "月", "1", "日"]),
+        ("ภาษาไทย", ["ภ", "า", "ษ", "า", "ไ", "ท", "ย"]),
+        ("「引用」、。", ["引", "用"]),
+    ],
+)
+def test_mixed_documents(text: str, expected: list[str]) -> None:
+    assert stemmatic.tokenize(text) == expected
+
+
+def _jaccard(a: str, b: str, tokenizer: str) -> float:
+    x = set(stemmatic.shingle_hashes(a, tokenizer=tokenizer).tolist())
+    y = set(stemmatic.shingle_hashes(b, tokenizer=tokenizer).tolist())
+    return len(x & y) / len(x | y)
+
+
+ZH = "自然语言处理是计算机科学领域与人工智能领域中的一个重要方向，它研究能实现人与计算机之间用自然语言进行有效通信的各种理论和方法。"
+JA = "自然言語処理は、人間が日常的に使っている自然言語をコンピュータに処理させる一連の技術であり、人工知能と言語学の一分野である。"
+TH = "การประมวลผลภาษาธรรมชาติเป็นสาขาหนึ่งของปัญญาประดิษฐ์ที่ศึกษาการทำให้คอมพิวเตอร์เข้าใจภาษามนุษย์"
+
+
+@pytest.mark.parametrize("text", [ZH, JA, TH])
+def test_near_duplicates_of_unspaced_scripts_are_similar(text: str) -> None:
+    # Two characters changed: `words` sees nothing in common, `auto` most.
+    edited = text[:10] + "的" + text[11:40] + "了" + text[41:]
+    assert _jaccard(text, edited, "auto") > 0.6
+    assert _jaccard(text, edited, "words") < 0.5
+
+
+def test_token_lengths_flag_a_tokenizer_that_does_not_fit() -> None:
+    column = pa.chunked_array([pa.array([ZH, "plain English words here", None])])
+    words = _core.token_lengths(column, tokenizer="words", long_chars=16)
+    auto = _core.token_lengths(column, tokenizer="auto", long_chars=16)
+    assert words[0, 1] > words[0, 0] // 2 and words[0, 2] >= 16
+    assert auto[0].tolist() == [len(reference(ZH)), 0, 1]
+    assert words[1].tolist() == auto[1].tolist() == [21, 0, 7]
+    assert words[2].tolist() == [0, 0, 0]
+
+
+def test_contamination_index_and_scan_use_auto(tmp_path: Path) -> None:
+    question = "下列哪一项是中国的首都？北京是中华人民共和国的首都，也是全国政治文化中心。"
+    index = stemmatic.ContaminationIndex.from_records(
+        [{"id": "q1", "question": question}], fields=["question"], benchmark="zh", id_field="id"
+    )
+    assert index.tokenizer == "auto"
+    # A web page quoting most of the question, with other text around it.
+    doc = "网页正文开始。" + question[5:] + "以下是无关内容，与题目无关。"
+    hits = index.scan([doc])
+    assert hits.num_rows == 1
+    assert hits["coverage"][0].as_py() > 0.7
+    spans = hits["spans"][0].as_py()
+    # Spans are character ranges of the document that slice back to the matched text.
+    matched = "".join(doc[span["start"] : span["end"]] for span in spans)
+    assert question[5:20] in matched
+    assert all(doc[span["start"] : span["end"]] in question for span in spans)
+    # The index keeps its tokenizer: a file written and read back scans the same.
+    path = index.save(tmp_path / "zh.idx")
+    assert stemmatic.ContaminationIndex.load(path).scan([doc]).equals(hits)
+    # `words` sees one token per clause: the quote is not found.
+    words = stemmatic.ContaminationIndex.from_records(
+        [{"id": "q1", "question": question}],
+        fields=["question"],
+        benchmark="zh",
+        id_field="id",
+        tokenizer="words",
+    )
+    assert words.scan([doc]).num_rows == 0
+
+
+def test_dedup_removes_cjk_near_duplicates_and_warns_on_long_tokens(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from stemmatic.dedup import dedup
+
+    base = [ZH, JA, TH, "The quick brown fox jumps over the lazy dog, said the old man to the sea again."]
+    near = [t[:30] + "X" + t[31:] for t in base[:3]] + [base[3].replace("old", "young")]
+    pq.write_table(pa.table({"text": base + near}), tmp_path / "in.parquet")
+    result = dedup(tmp_path / "in.parquet", tmp_path / "out", threshold=0.5)
+    assert result.removed_rows == 3  # the CJK/Thai copies; the English pair is below 0.5
+    assert result.report["parameters"]["tokenizer"] == "auto"
+    assert result.report["warnings"] == []
+    assert result.report["tokens"]["long_token_rows"] == 0
+    words = dedup(tmp_path / "in.parquet", tmp_path / "out-words", threshold=0.5, tokenizer="words")
+    assert words.removed_rows < 3  # Chinese and Japanese copies go unfound
+    assert words.report["tokens"]["long_token_rows"] >= 2
+    assert "very long tokens" in words.report["warnings"][0]
+
+
+def test_hashing_embedder_and_lineage_use_auto() -> None:
+    from stemmatic.diversity.embed import HashingEmbedder
+
+    emb = HashingEmbedder(dim=256)
+    edited = ZH[:20] + "的" + ZH[21:]
+    v = emb.embed([ZH, edited, JA])
+    assert v[0] @ v[1] > 0.8 > v[0] @ v[2]
+    assert emb.features[0][0] == "auto"
+    english = ["The cat sat on the mat.", "Stock prices fell sharply on Monday."]
+    assert np.array_equal(emb.embed(english), HashingEmbedder(dim=256).embed(english))
+    from stemmatic.lineage.redundancy import containment
+
+    # A Chinese corpus and its copy with one character changed per document.
+    corpus = [ZH[i:] + ZH[:i] for i in range(0, 40, 4)]
+    copy = [t[:25] + "们" + t[26:] for t in corpus]
+    assert containment(corpus, copy, threshold=0.7) == 1.0
