@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,8 +18,17 @@ if TYPE_CHECKING:
 
 def dedup(
     ctx: typer.Context,
-    inputs: Annotated[list[str], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files (Parquet, JSON(L), CSV/TSV, Arrow; .gz/.zst/.bz2), directories or globs, local or "
+            "URLs (s3://, gs://, hf://, memory://, ... through pyarrow/fsspec)."
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Output directory, local or a URL (uploaded when the run ends)."),
+    ],
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[
         str | None,
@@ -160,7 +168,7 @@ def dedup(
 def _run_engine(
     engine: str,
     inputs: list[str],
-    output: Path,
+    output: str,
     config: DedupConfig,
     ray_address: str | None,
     spark_master: str | None,

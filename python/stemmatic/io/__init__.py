@@ -38,7 +38,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from stemmatic.exceptions import ParameterError
+from stemmatic.exceptions import ParameterError, StemmaticError
 
 __all__ = [
     "JSONL_BLOCK_BYTES",
@@ -65,6 +65,8 @@ __all__ = [
     "write_report",
 ]
 
+
+from stemmatic.io._remote import RemotePath, is_url
 from stemmatic.io._sinks import MirroredWriter, RejectedWriter
 from stemmatic.io._sources import (
     _GLOB_CHARS,
@@ -180,6 +182,10 @@ def output_dir(
     Traceback (most recent call last):
     stemmatic.exceptions.ParameterError: ...: the output directory contains the input ...
     """
+    if is_url(os.fspath(out)):
+        with _remote_output_dir(os.fspath(out), inputs=inputs, overwrite=overwrite, resume=resume) as staging:
+            yield staging
+        return
     path = Path(out)
     check_output_apart(path, inputs)
     if path.exists() and not path.is_dir():
@@ -202,6 +208,61 @@ def output_dir(
         yield path
 
 
+@contextlib.contextmanager
+def _remote_output_dir(
+    url: str, *, inputs: Iterable[InputFile | str | os.PathLike[str]], overwrite: bool, resume: bool
+) -> Iterator[Path]:
+    """An output on a remote file system: the run writes into a local staging directory, uploaded when it succeeds.
+
+    A failed run uploads nothing. ``resume`` needs a local directory (its
+    checkpoints are local files), and no lock is taken on the remote side.
+    """
+    import tempfile
+
+    import pyarrow.fs as pafs
+
+    if resume:
+        raise ParameterError(f"{url}: --resume needs a local output directory")
+    remote = RemotePath.from_url(url)
+    for item in inputs:
+        for target in _input_paths(item):
+            if not isinstance(target, RemotePath) or target.scheme != remote.scheme:
+                continue
+            a, b = target.pure.as_posix(), remote.pure.as_posix()
+            if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+                raise ParameterError(
+                    f"{url}: the output directory overlaps the input {target}; choose an output outside the inputs"
+                )
+    if remote.is_file():
+        raise ParameterError(f"{url}: output path exists and is not a directory")
+    if remote.is_dir() and remote.files_under() and not overwrite:
+        raise ParameterError(f"{url}: output directory exists and is not empty; pass --overwrite")
+    with tempfile.TemporaryDirectory(prefix="stemmatic-upload-") as staging:
+        yield Path(staging)
+        try:
+            if remote.is_dir():
+                remote.filesystem.delete_dir_contents(remote.pure.as_posix())
+            pafs.copy_files(
+                staging,
+                remote.pure.as_posix(),
+                source_filesystem=pafs.LocalFileSystem(),
+                destination_filesystem=remote.filesystem,
+            )
+        except (OSError, pa.ArrowException) as err:
+            raise StemmaticError(f"{url}: could not upload the outputs: {err}") from None
+
+
+def _input_paths(item: InputFile | str | os.PathLike[str]) -> list[Any]:
+    """The paths an input names, for the overlap checks: the file and the directory it came from."""
+    if isinstance(item, InputFile):
+        return [item.path] + ([item.root] if item.root is not None else [])
+    text = os.fspath(item)
+    if is_url(text):
+        return [RemotePath.from_url(text)]
+    matches = [Path(p) for p in glob.glob(text, recursive=True)] if _GLOB_CHARS.search(text) else []
+    return matches or [Path(text)]
+
+
 def check_output_apart(out: Path, inputs: Iterable[InputFile | str | os.PathLike[str]]) -> None:
     """Raise :class:`ParameterError` if ``out`` is, contains or lies inside an input.
 
@@ -212,12 +273,7 @@ def check_output_apart(out: Path, inputs: Iterable[InputFile | str | os.PathLike
     out_id = _identity(out)
     parent_chains: dict[Path, frozenset[tuple[int, int]]] = {}  # many shards share a directory
     for item in inputs:
-        if isinstance(item, InputFile):
-            targets = [item.path] + ([item.root] if item.root is not None else [])
-        else:
-            text = os.fspath(item)
-            targets = [Path(p) for p in glob.glob(text, recursive=True)] if _GLOB_CHARS.search(text) else []
-            targets = targets or [Path(text)]
+        targets = [t for t in _input_paths(item) if not isinstance(t, RemotePath)]
         for target in targets:
             if not target.exists():
                 continue

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic.exceptions import InvalidInputError
+from stemmatic.io._remote import RemotePath, is_url, open_random, open_stream
 
 OnError = Literal["raise", "skip"]
 OutputFormat = Literal["parquet", "jsonl"]
@@ -105,6 +106,9 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> InputFiles:
     skipped: list[tuple[Path, str]] = []
     for item in inputs:
         text = os.fspath(item)
+        if is_url(text):
+            _resolve_remote(text, paths, skipped)
+            continue
         path = Path(text)
         if path.is_dir():
             found = []
@@ -143,6 +147,37 @@ def resolve_inputs(inputs: Iterable[str | os.PathLike[str]]) -> InputFiles:
     files = InputFiles(_with_shard_names(unique))
     files.skipped = skipped
     return files
+
+
+def _resolve_remote(url: str, paths: list[tuple[Any, Any]], skipped: list[tuple[Any, str]]) -> None:
+    """The files a URL names (a file, a directory searched recursively, or a glob), as :class:`RemotePath`."""
+    scheme, rest = url.split("://", 1)
+    if _GLOB_CHARS.search(rest):
+        base = RemotePath.from_url(f"{scheme}://{rest.split('/', 1)[0]}")
+        pattern = RemotePath.from_url(url).pure.as_posix()
+        found = [p for p in base.glob(pattern) if _classify(Path(p.name)) is not None]
+        if not found:
+            raise InvalidInputError(f"{url}: glob matches no data files ({_DATA_TYPES})")
+        paths.extend((p, p) for p in found)
+        return
+    path = RemotePath.from_url(url)
+    if path.is_file():
+        if _classify(Path(path.name)) is None:
+            raise InvalidInputError(f"{url}: unknown file type; expected {_DATA_TYPES}")
+        paths.append((path, path))
+    elif path.is_dir():
+        found = []
+        for p in path.files_under():
+            why = _skip_reason(Path(*p.relative_to(path).parts))
+            if why is None:
+                found.append(p)
+            else:
+                skipped.append((p, why))
+        if not found:
+            raise InvalidInputError(f"{url}: directory contains no data files ({_DATA_TYPES})")
+        paths.extend((p, path) for p in found)
+    else:
+        raise InvalidInputError(f"{url}: no such file or directory")
 
 
 def _skip_reason(relative: Path) -> str | None:
@@ -194,7 +229,7 @@ def stage_table(reader: pa.RecordBatchReader, directory: Path) -> Path:
 def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
     paths = [p for p, _ in found]
 
-    def stem(p: Path) -> Path:
+    def stem(p: Any) -> Any:
         name = p.name
         for suffix in reversed(p.suffixes):
             if suffix.lower() in _COMPRESSIONS or suffix.lower() in _FORMATS:
@@ -203,17 +238,19 @@ def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
                 break
         return p.with_name(name)
 
-    stems = [stem(p) for p in paths]
+    # Names are taken from the path within its file system (a URL's host/bucket included).
+    stems = [PurePosixPath(f"{p.scheme}/{p.pure}") if isinstance(p, RemotePath) else stem(p) for p in paths]
+    stems = [stem(s) if isinstance(p, RemotePath) else s for p, s in zip(paths, stems, strict=True)]
     names = [s.name for s in stems]
     if len(set(names)) != len(names):
-        root = Path(os.path.commonpath([str(s.parent) for s in stems]))
-        names = [s.relative_to(root).as_posix() for s in stems]
+        common = PurePosixPath(os.path.commonpath([s.parent.as_posix() for s in stems]))
+        names = [PurePosixPath(s.as_posix()).relative_to(common).as_posix() for s in stems]
     if len(set(names)) != len(names):
         # Same stem in one directory with two formats (a.parquet and a.jsonl).
         names = [f"{n}-{i:05d}" for i, n in enumerate(names)]
     out = []
     for (p, root), name in zip(found, names, strict=True):
-        fmt, compression = _classify(p) or ("parquet", None)
+        fmt, compression = _classify(Path(p.name)) or ("parquet", None)
         out.append(InputFile(p, fmt, compression, name, root))  # type: ignore[arg-type]
     return out
 
@@ -329,7 +366,7 @@ def _parquet_batches(
     file: InputFile, columns: Sequence[str] | None, batch_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, None]]:
     try:
-        parquet = pq.ParquetFile(file.path)
+        parquet = pq.ParquetFile(open_random(file.path))
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
@@ -388,7 +425,7 @@ def _csv_batches(
         )
 
     try:
-        with pa.input_stream(str(file.path), compression=file.compression) as stream:
+        with open_stream(file.path, file.compression) as stream:
             header = pacsv.open_csv(
                 stream,
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda _: "skip"),
@@ -397,7 +434,7 @@ def _csv_batches(
         raise failed(err, 0) from None
     check_columns(file, header, columns)
     row = 0
-    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+    with open_stream(file.path, file.compression) as stream:
         try:
             reader = pacsv.open_csv(
                 stream,
@@ -435,9 +472,7 @@ def _arrow_batches(
 
     try:
         source = (
-            pa.memory_map(str(file.path))
-            if file.compression is None
-            else pa.input_stream(str(file.path), compression=file.compression)
+            open_random(file.path) if file.compression is None else open_stream(file.path, file.compression)
         )
         try:
             reader: Any = ipc.open_file(source)
@@ -463,7 +498,7 @@ def _is_json_array(file: InputFile) -> bool:
     if file.path.suffixes[-1 if file.compression is None else -2].lower() != ".json":
         return False
     try:
-        with pa.input_stream(str(file.path), compression=file.compression) as stream:
+        with open_stream(file.path, file.compression) as stream:
             head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     except (pa.ArrowException, OSError):
         return False
@@ -481,7 +516,7 @@ def _json_array_batches(
 
     Element ``k`` (1-based) stands where a JSONL file's line number would.
     """
-    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+    with open_stream(file.path, file.compression) as stream:
         raw = stream.read()
     try:
         values = json.loads(raw)
@@ -570,7 +605,7 @@ def _view_columns(file: InputFile) -> dict[str, pa.DataType]:
     if file.format != "parquet":
         return {}
     try:
-        schema = pq.read_schema(file.path)
+        schema = pq.read_schema(open_random(file.path))
     except (pa.ArrowInvalid, OSError):
         return {}
     return {f.name: f.type for f in schema if _is_view(f.type)}
@@ -578,7 +613,7 @@ def _view_columns(file: InputFile) -> dict[str, pa.DataType]:
 
 def _read_blocks(file: InputFile) -> Iterator[tuple[int, bytes]]:
     """Yield (first line number, bytes) blocks of whole lines."""
-    with pa.input_stream(str(file.path), compression=file.compression) as stream:
+    with open_stream(file.path, file.compression) as stream:
         line = 1
         rest = b""
         while True:
