@@ -450,6 +450,19 @@ def export(
     ] = None,
     direction: Annotated[str, typer.Option(help="svg, png: ancestors, descendants or both.")] = "ancestors",
     dpi: Annotated[float, typer.Option(help="png: pixels per inch (96 is the SVG's size).")] = 192,
+    max_nodes: Annotated[
+        int, typer.Option(help="svg, png: the most nodes drawn one by one; beyond, see --collapse.")
+    ] = 150,
+    collapse: Annotated[
+        str,
+        typer.Option(
+            help="svg, png, beyond --max-nodes: auto or domain (group far nodes by domain and layer), "
+            "depth (by layer), none (cut to the nearest nodes); the picture says which at its top."
+        ),
+    ] = "auto",
+    keep_hops: Annotated[
+        int, typer.Option(help="svg, png, collapsed: nodes within this many edges stay single.")
+    ] = 1,
 ) -> None:
     """Write the graph in another format."""
     from stemmatic.lineage import export as ex
@@ -478,9 +491,26 @@ def export(
             if node is None:
                 raise InvalidInputError(f"--format {fmt} needs --node")
             if fmt == "svg":
-                output.write_text(ex.render_svg(graph, node, direction=direction), encoding="utf-8")
+                svg = ex.render_svg(
+                    graph,
+                    node,
+                    direction=direction,
+                    max_nodes=max_nodes,
+                    collapse=collapse,
+                    keep_hops=keep_hops,
+                )
+                output.write_text(svg, encoding="utf-8")
             else:
-                ex.render_png(graph, node, direction=direction, path=output, dpi=dpi)
+                ex.render_png(
+                    graph,
+                    node,
+                    direction=direction,
+                    max_nodes=max_nodes,
+                    collapse=collapse,
+                    keep_hops=keep_hops,
+                    path=output,
+                    dpi=dpi,
+                )
         elif fmt == "html":
             output.write_text(ex.render_html(graph, start=node), encoding="utf-8")
         else:
