@@ -46,11 +46,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, git_commit, machine, versions, write_results  # noqa: E402
-
-import stemmatic  # noqa: E402
-from stemmatic import _core  # noqa: E402
-from stemmatic.dedup import dedup  # noqa: E402
+from _common import DATA_DIR, git_commit, machine, versions, write_results
+from stemmatic import _core
+from stemmatic.dedup import dedup
 
 DJANGO = "django==5.2.19"
 UNSPACED_LANGS = ["zh_Hans", "zh_Hant", "ja", "th", "km", "my"]
@@ -162,9 +160,7 @@ def edit(doc: str, other: str, unspaced: bool, k: int, rng: random.Random) -> st
             break
         at = rng.randrange(len(units))
         if kind == "sub":
-            if unspaced:
-                units[at] = rng.choice(pool)
-            elif not units[at].isspace():
+            if unspaced or not units[at].isspace():
                 units[at] = rng.choice(pool)
         elif kind == "delete":
             span = rng.randint(1, 6 if unspaced else 2)
