@@ -8,6 +8,9 @@ search (:mod:`~stemmatic.diversity.index`).
 * :func:`semdedup` / :func:`semdedup_scores` — SemDeDup (:mod:`~stemmatic.diversity.semdedup`);
 * :func:`select` — k-center greedy, cluster-balanced, DEITA-style score-first,
   facility location (:mod:`~stemmatic.diversity.select`);
+* :func:`neighbors_within` — every pair above a cosine similarity, across
+  k-means boundaries (:mod:`~stemmatic.diversity.neighbors`; serves SemDeDup,
+  score-first and semantic contamination matching);
 * :func:`vendi_score`, :func:`measure`, :func:`measure_many` — metrics
   (:mod:`~stemmatic.diversity.metrics`).
 
@@ -48,6 +51,7 @@ from stemmatic.diversity.metrics import (
     measure_many,
     vendi_score,
 )
+from stemmatic.diversity.neighbors import NeighborPairs, neighbors_within
 from stemmatic.diversity.select import (
     METHODS,
     Selection,
@@ -66,6 +70,7 @@ __all__ = [
     "HashingEmbedder",
     "IndexSpec",
     "KMeansResult",
+    "NeighborPairs",
     "Selection",
     "SemDedupResult",
     "SemDedupScores",
@@ -88,6 +93,7 @@ __all__ = [
     "measure",
     "measure_many",
     "nearest_selected",
+    "neighbors_within",
     "save_centroids",
     "score_first",
     "select",

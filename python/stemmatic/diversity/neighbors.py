@@ -575,7 +575,7 @@ def neighbors_within(
     With ``queries=None``, pairs of rows of ``vectors`` (``query < base``);
     otherwise each query row against each row of ``vectors``. Small inputs
     (``n_queries * n_base <= EXACT_MAX_PAIRS``, or ``exact=True``) compare
-    every pair. Larger ones are clustered by spherical k-means on ``vectors``
+    every pair, unless ``n_clusters`` or ``centroids`` is given. Larger ones are clustered by spherical k-means on ``vectors``
     (``n_clusters``, default about 1,000 rows per cluster; or ``centroids``)
     and compared within clusters and across boundaries (see the module text):
     ``boundary`` is the fraction of the guaranteed margin a row visits
@@ -592,7 +592,8 @@ def neighbors_within(
         centroids: use these (k, d) centroids instead of k-means.
         boundary: in [0, 1]; 0 compares within clusters only (SemDeDup).
         max_probes: other clusters visited per row at most.
-        exact: True compares every pair; False always clusters; None chooses by size.
+        exact: True compares every pair; False always clusters; None chooses by size
+            (and clusters when ``n_clusters`` or ``centroids`` is given).
         niter: k-means iterations.
         seed: k-means seed.
         workers: threads.
@@ -614,7 +615,10 @@ def neighbors_within(
     x_b = as_unit_vectors(vectors)
     self_join = queries is None
     x_q = x_b if self_join else as_unit_vectors(queries, name="queries", dim=x_b.shape[1])
-    use_exact = exact if exact is not None else len(x_q) * len(x_b) <= EXACT_MAX_PAIRS
+    if exact is None:  # explicit clusters ask for the clustered search
+        small = len(x_q) * len(x_b) <= EXACT_MAX_PAIRS
+        exact = small and n_clusters is None and centroids is None
+    use_exact = exact
     if use_exact and centroids is None:
         return exact_pairs(x_q, x_b, min_similarity, self_join)
     from stemmatic.diversity.index import spherical_kmeans
