@@ -166,6 +166,7 @@ def load_inputs(
             files,
             columns=sorted(set(columns)) or None,
             on_error=on_error,  # type: ignore[arg-type]
+            skippable=True,
             on_rejected=rejected,
         ):
             batch = chunk.batch
@@ -257,7 +258,7 @@ def write_outputs(
     removed_schemas: dict[int, pa.Schema] = {}
     n = len(decision.keep)
     written = 0
-    for chunk in iter_chunks(loaded.files, on_error=on_error):  # type: ignore[arg-type]
+    for chunk in iter_chunks(loaded.files, on_error=on_error, skippable=True):  # type: ignore[arg-type]
         batch = chunk.batch
         clash = [c for c in REMOVED_COLUMNS if c in batch.schema.names]
         if clash:

@@ -215,7 +215,12 @@ def scan_corpus(
                 # while the engine scans this one.
                 for chunk in prefetch(
                     iter_chunks(
-                        files, columns=columns, batch_rows=batch_rows, on_error=on_error, on_rejected=rejected
+                        files,
+                        columns=columns,
+                        batch_rows=batch_rows,
+                        on_error=on_error,
+                        on_rejected=rejected,
+                        skippable=True,
                     )
                 ):
                     batch = chunk.batch

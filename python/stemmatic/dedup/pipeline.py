@@ -666,6 +666,7 @@ class _Run:
                 columns=columns,
                 batch_rows=self.config.batch_rows,
                 on_error=self.config.on_error,
+                skippable=True,
                 on_rejected=rejected,
             )
         )

@@ -116,6 +116,7 @@ class ReadShard(Shipped):
             for chunk in iter_chunks(
                 [file],
                 on_error=self.on_error,  # type: ignore[arg-type]
+                skippable=True,
                 on_rejected=info.rejected.append,
             ):
                 self.rules.check(file, chunk.batch)

@@ -287,6 +287,7 @@ def iter_chunks(
     batch_rows: int = 16_384,
     on_error: OnError = "raise",
     on_rejected: Callable[[Rejected], None] | None = None,
+    skippable: bool = False,
 ) -> Iterator[Chunk]:
     """Stream the inputs as Arrow record batches, in order.
 
@@ -297,7 +298,10 @@ def iter_chunks(
         batch_rows: rows per Parquet batch (JSONL batches follow its blocks).
         on_error: ``"raise"`` on a malformed JSONL line, or ``"skip"`` it,
             handing it to ``on_rejected``.
+        skippable: the caller offers ``--on-error skip``: errors say so.
     """
+    if on_error == "raise" and not skippable:
+        on_error = "refuse"  # type: ignore[assignment]  # raise, without a hint at an option the caller lacks
     global_row = 0
     for index, file in enumerate(files):
         if file.format == "parquet":
@@ -415,11 +419,11 @@ def _csv_batches(
                 row.text,
             )
         )
-        return "error" if on_error == "raise" else "skip"
+        return "skip" if on_error == "skip" else "error"
 
     def failed(err: Exception, row: int) -> InvalidInputError:
-        if pending and on_error == "raise":
-            return InvalidInputError(f"{pending[0].error} (use --on-error skip to skip such rows)")
+        if pending and on_error != "skip":
+            return InvalidInputError(f"{pending[0].error}{_skip_hint(on_error, 'rows')}")
         return InvalidInputError(
             f"{file.path}: not a readable {file.format.upper()} file after row {row}: {err}"
         )
@@ -534,8 +538,8 @@ def _json_array_batches(
         elif _depth(value) > JSONL_MAX_DEPTH:
             problem = f"element {number}: arrays/objects nested more than {JSONL_MAX_DEPTH} levels deep"
         if problem is not None:
-            if on_error == "raise":
-                raise InvalidInputError(f"{file.path}: {problem} (use --on-error skip to skip such elements)")
+            if on_error != "skip":
+                raise InvalidInputError(f"{file.path}: {problem}{_skip_hint(on_error, 'elements')}")
             if on_rejected is not None:
                 on_rejected(
                     Rejected(str(file.path), number, problem, json.dumps(value, ensure_ascii=False)[:100_000])
@@ -746,6 +750,11 @@ def _read_json_block(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
     return None
 
 
+def _skip_hint(on_error: str, what: str) -> str:
+    """The hint to skip bad input, for callers that offer ``--on-error`` (``iter_chunks(skippable=True)``)."""
+    return f" (use --on-error skip to skip such {what})" if on_error == "raise" else ""
+
+
 def _reject(
     file: InputFile,
     line: int,
@@ -755,8 +764,8 @@ def _reject(
     on_rejected: Callable[[Rejected], None] | None,
 ) -> None:
     """A line that cannot become a row: raise, or hand it to ``on_rejected`` verbatim."""
-    if on_error == "raise":
-        raise InvalidInputError(f"{file.path}:{line}: {reason} (use --on-error skip to skip such lines)")
+    if on_error != "skip":
+        raise InvalidInputError(f"{file.path}:{line}: {reason}{_skip_hint(on_error, 'lines')}")
     if on_rejected is not None:
         on_rejected(Rejected(str(file.path), line, reason, raw.decode("utf-8", "replace")))
 
