@@ -102,6 +102,13 @@ def build(
     card: Annotated[
         list[Path] | None, typer.Option(help="Hugging Face card README.md (repo read from .../org/name/).")
     ] = None,
+    hub: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Hub repository's card by id (org/name: a dataset, else a model; model:org/name: a model), "
+            "through huggingface_hub and its cache (HF_HUB_OFFLINE=1: the cache only)."
+        ),
+    ] = None,
     benchmark_card: Annotated[
         list[Path] | None, typer.Option(help="A card of a benchmark: its test splits become benchmark nodes.")
     ] = None,
@@ -138,6 +145,10 @@ def build(
             reports.append(load_dpi(None if dpi == BUILTIN_DPI else dpi, graph=graph)[1])
         for path in card or []:
             reports.append(load_hf_card(path, graph=graph)[1])
+        for repo in hub or []:
+            model = repo.startswith("model:")
+            repo_id = repo.removeprefix("model:")
+            reports.append(load_hf_card(repo_id=repo_id, kind="model" if model else "auto", graph=graph)[1])
         for path in benchmark_card or []:
             reports.append(load_hf_card(path, graph=graph, benchmark=True)[1])
         if paper is not None:
@@ -145,7 +156,7 @@ def build(
         for path in edges or []:
             reports.append(load_edges(path, graph=graph)[1])
         if not reports:
-            raise InvalidInputError("nothing to import: give --dpi, --card, --paper or --edges")
+            raise InvalidInputError("nothing to import: give --dpi, --card, --hub, --paper or --edges")
         moved = rebind_unresolved(graph)
         cut = break_cycles(graph) if cut_cycles else []
         hygiene = hygiene_report(graph)

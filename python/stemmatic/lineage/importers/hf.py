@@ -29,10 +29,12 @@ in ``benchmarks=``) the ``test`` splits are ``benchmark`` nodes.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError
 from stemmatic.lineage._files import describe, load_yaml, located, read_text
 from stemmatic.lineage.domains import infer_domain
@@ -40,7 +42,7 @@ from stemmatic.lineage.graph import Evidence, LineageGraph
 from stemmatic.lineage.importers._common import ImportReport, resolve_or_unresolved
 from stemmatic.lineage.names import MODEL_PREFIX, canonical_repo, parse_url, quote_part
 
-__all__ = ["load_hf_card", "parse_front_matter"]
+__all__ = ["hub_card", "load_hf_card", "parse_front_matter"]
 
 _MODEL_RELATIONS = {"adapter": "adapter", "merge": "merge", "quantized": "quantized", "finetune": "finetune"}
 #: The largest front matter read, in UTF-8 bytes. The Hub's biggest cards (hundreds of configs, each
@@ -110,6 +112,55 @@ def _label(value: Any, field: str, where: str) -> str:
     return str(value)
 
 
+_OFFLINE_VALUES = {"1", "true", "yes", "on"}
+
+
+def hub_card(
+    repo_id: str,
+    *,
+    kind: str = "auto",
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool | None = None,
+) -> tuple[Path, str]:
+    """The local path of ``repo_id``'s ``README.md`` through ``huggingface_hub``, and its kind.
+
+    Raises:
+        InvalidInputError: naming the repository when no card is found (each repository type tried).
+        ParameterError: for an unknown ``kind``.
+        MissingExtraError: if ``huggingface_hub`` is not installed.
+    """
+    if kind not in ("auto", "dataset", "model"):
+        from stemmatic.exceptions import ParameterError
+
+        raise ParameterError(f"kind must be 'auto', 'dataset' or 'model', not {kind!r}")
+    hub = require("huggingface_hub", "Hugging Face cards by repository id")
+    if local_files_only is None:
+        local_files_only = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFFLINE_VALUES
+    if cache_dir is None:
+        cache_dir = os.environ.get("HF_HUB_CACHE") or None
+    errors = require("huggingface_hub.errors", "Hugging Face cards by repository id")
+    not_found = (OSError, ValueError, errors.EntryNotFoundError)
+    problems = []
+    for repo_type in ("dataset", "model") if kind == "auto" else (kind,):
+        try:
+            found = hub.hf_hub_download(
+                repo_id,
+                "README.md",
+                repo_type=repo_type,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+            )
+        except not_found as err:  # the hub's HTTP, offline and cache misses are OSErrors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            problems.append(f"{repo_type}: {type(err).__name__}: {first}")
+            continue
+        return Path(found), repo_type
+    mode = " (offline: the local cache only)" if local_files_only else ""
+    raise InvalidInputError(f"Hub card of {repo_id!r}{mode}: not found; {'; '.join(problems)}")
+
+
 def _repo_from_path(path: Path) -> str:
     folder = path.parent if path.is_file() or path.suffix else path
     if folder.parent.name and folder.name:
@@ -126,26 +177,47 @@ def load_hf_card(
     graph: LineageGraph | None = None,
     benchmark: bool = False,
     date: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool | None = None,
 ) -> tuple[LineageGraph, ImportReport]:
-    """Import one dataset or model card.
+    """Import one dataset or model card: a file, a text, or a Hub repository's card.
+
+    With neither ``path`` nor ``text``, the card of ``repo_id`` is read through
+    ``huggingface_hub`` (``hf_hub_download`` of its ``README.md``): from the Hub, or
+    from the local cache only when ``local_files_only=True`` or the environment
+    sets ``HF_HUB_OFFLINE=1``. ``kind="auto"`` looks for a dataset repository
+    first, then a model repository.
 
     Args:
         path: a ``README.md``; its repository is read from the two folders
             above it (``.../org/name/README.md``) unless ``repo_id`` is given.
         text: the card's text instead of ``path``.
-        repo_id: the repository the card describes.
+        repo_id: the repository the card describes (alone: the card is fetched).
         kind: ``dataset``, ``model`` or ``auto`` (a card with ``base_model``
             or ``model-index`` is a model card).
         graph: a graph to add to (a new one by default).
         benchmark: mark the card's ``test`` splits as benchmark nodes.
         date: the repository's creation date (cards do not carry one).
+        revision: Hub: a branch, tag or commit (``main`` by default).
+        cache_dir: Hub: the cache folder (``huggingface_hub``'s default, ``HF_HUB_CACHE``, otherwise).
+        local_files_only: Hub: read the cache only (default: whether ``HF_HUB_OFFLINE`` is set).
 
     Raises:
-        InvalidInputError: for a malformed card or field, naming the file.
+        InvalidInputError: for a malformed card or field, naming the file; for a Hub card
+            that cannot be found (offline and not cached, no such repository).
         ParameterError: for an unknown ``kind``.
+        MissingExtraError: for a Hub card without ``huggingface_hub`` installed.
     """
-    if (path is None) == (text is None):
-        raise InvalidInputError("load_hf_card: pass exactly one of path= or text=")
+    if path is not None and text is not None:
+        raise InvalidInputError("load_hf_card: pass path= or text= (or only repo_id=), not both")
+    if path is None and text is None:
+        if not repo_id:
+            raise InvalidInputError("load_hf_card: pass path=, text= or repo_id=")
+        path, found_kind = hub_card(
+            repo_id, kind=kind, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only
+        )
+        kind = found_kind
     where = str(path) if path is not None else f"card of {repo_id or '?'}"
     if path is not None:
         path = Path(path)
