@@ -275,10 +275,13 @@ def test_jsonl_gz_input_and_jsonl_output(tmp_path: Path) -> None:
         gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
     )
     result = dedup(tmp_path / "in", tmp_path / "out", fmt="jsonl")
-    assert [p.name for p in result.kept_paths] == ["a.jsonl"]
-    kept = [json.loads(line) for line in result.kept_paths[0].read_text().splitlines()]
+    # The output keeps the input's compression.
+    assert [p.name for p in result.kept_paths] == ["a.jsonl.gz"]
+    kept = [json.loads(line) for line in gzip.decompress(result.kept_paths[0].read_bytes()).splitlines()]
     assert [r["n"] for r in kept] == [1, 3]
-    removed = [json.loads(line) for line in result.removed_paths[0].read_text().splitlines()]
+    removed = [
+        json.loads(line) for line in gzip.decompress(result.removed_paths[0].read_bytes()).splitlines()
+    ]
     assert removed[0]["duplicate_of"] == 0 and removed[0]["n"] == 2
 
 

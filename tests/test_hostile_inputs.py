@@ -8,6 +8,7 @@ or a run whose rows are all accounted for: kept + removed + rejected = input.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -190,11 +191,13 @@ def test_binary_text_column_writes_text_to_jsonl(tmp_path: Path) -> None:
     assert [r["text"] for r in rows] == TEXTS
 
 
-def test_non_utf8_binary_to_jsonl_is_a_clear_error(tmp_path: Path) -> None:
+def test_non_utf8_binary_to_jsonl_is_base64(tmp_path: Path) -> None:
     path = tmp_path / "a.parquet"
-    pq.write_table(pa.table({"text": pa.array([b"\xff\xfe abc def ghi jkl mno"], pa.binary())}), path)
-    with pytest.raises(InvalidInputError, match="binary column 'text' holds bytes that are not UTF-8"):
-        dedup(path, tmp_path / "out", fmt="jsonl", on_error="skip")
+    raw = b"\xff\xfe abc def ghi jkl mno"
+    pq.write_table(pa.table({"text": pa.array([raw], pa.binary())}), path)
+    dedup(path, tmp_path / "out", fmt="jsonl", on_error="skip")
+    rows = [json.loads(x) for x in (tmp_path / "out/kept/a.jsonl").read_text().splitlines()]
+    assert [base64.b64decode(r["text"]) for r in rows] == [raw]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])

@@ -76,6 +76,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
+from stemmatic.io._sinks import find_outputs
 from stemmatic.minhash import (
     DEFAULT_TOKENIZER,
     MinHashBatch,
@@ -633,8 +634,8 @@ class _Run:
             clusters=report["clusters"]["count"],
             banding=self.banding,
             report=report,
-            kept_paths=sorted((self.out / "kept").rglob(f"*.{self.config.fmt}")),
-            removed_paths=sorted((self.out / "removed").rglob(f"*.{self.config.fmt}")),
+            kept_paths=find_outputs(self.out / "kept", self.config.fmt),
+            removed_paths=find_outputs(self.out / "removed", self.config.fmt),
         )
 
     # -- stage 1: sketch -----------------------------------------------------

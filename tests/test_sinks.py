@@ -1,0 +1,268 @@
+"""The output side: JSONL that is always valid JSON, output compression, Parquet codecs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stemmatic.exceptions import ParameterError
+from stemmatic.io import MirroredWriter, resolve_inputs
+from stemmatic.io._sinks import JsonEncoder, JsonlWriter, find_outputs
+
+
+def _no_constants(name: str) -> Any:
+    raise AssertionError(f"JSON has no {name}: the line is not valid JSON")
+
+
+def _lines(table: pa.Table, encoder: JsonEncoder | None = None) -> list[Any]:
+    """The encoded rows, parsed strictly (NaN/Infinity tokens are an error)."""
+    text = b"".join((encoder or JsonEncoder()).lines(table)).decode("utf-8")
+    assert text.endswith("\n") or not text
+    # JSON lines end at "\n" only (str.splitlines would also cut at U+2028, which JSON allows raw).
+    return [json.loads(line, parse_constant=_no_constants) for line in text.split("\n")[:-1]]
+
+
+def test_floats_nan_and_infinities_are_null_and_integral_floats_stay_floats() -> None:
+    table = pa.table(
+        {
+            "f": [1.5, float("nan"), float("inf"), float("-inf"), None, 1.0, -0.0, 1e20, 1e-7, 0.1],
+            "h": pa.array([1.5, None, float("nan"), 2, 0, 0, 0, 0, 0, 0], pa.float16()),
+        }
+    )
+    rows = _lines(table)
+    assert [r["f"] for r in rows] == [1.5, None, None, None, None, 1.0, -0.0, 1e20, 1e-7, 0.1]
+    assert all(isinstance(r["f"], float) for r in rows if r["f"] is not None)
+    assert [r["h"] for r in rows[:4]] == [1.5, None, None, 2.0]
+    assert float32_text(0.1) == "0.1"  # the shortest form of the float32, not 0.10000000149011612
+
+
+def float32_text(value: float) -> str:
+    line = b"".join(JsonEncoder().lines(pa.table({"x": pa.array([value], pa.float32())}))).decode()
+    return line[len('{"x":') : -2]
+
+
+def test_bytes_are_base64_and_utf8_binary_is_text() -> None:
+    rows = _lines(pa.table({"raw": [b"\x00\xff\x10", None, b""], "text": [b"caf\xc3\xa9", b"x", None]}))
+    assert [r["raw"] for r in rows] == [base64.b64encode(b"\x00\xff\x10").decode(), None, ""]
+    assert [r["text"] for r in rows] == ["café", "x", None]
+
+
+def test_a_binary_column_that_turns_to_base64_stays_base64_in_that_file() -> None:
+    encoder = JsonEncoder()
+    assert _lines(pa.table({"b": [b"hi"]}), encoder) == [{"b": "hi"}]
+    assert _lines(pa.table({"b": [b"\xff"]}), encoder) == [{"b": "/w=="}]
+    assert _lines(pa.table({"b": [b"hi"]}), encoder) == [{"b": "aGk="}]
+
+
+def test_timestamps_dates_times_decimals_durations() -> None:
+    moment = dt.datetime(2024, 1, 2, 3, 4, 5, 6)
+    table = pa.table(
+        {
+            "naive": pa.array([moment, None], pa.timestamp("us")),
+            "utc": pa.array([moment, None], pa.timestamp("s", "UTC")),
+            "paris": pa.array(
+                [moment.replace(tzinfo=dt.timezone.utc), None], pa.timestamp("ms", "Europe/Paris")
+            ),
+            "ns": pa.array([1_704_164_645_000_000_001, None], pa.timestamp("ns")),
+            "day": pa.array([dt.date(2024, 1, 2), None]),
+            "clock": pa.array([dt.time(3, 4, 5, 6), None]),
+            "price": pa.array([decimal.Decimal("12345678901234567890.0123"), None], pa.decimal128(24, 4)),
+            "wait": pa.array([dt.timedelta(seconds=90, microseconds=500), None], pa.duration("us")),
+            "back": pa.array([-3, None], pa.duration("s")),
+        }
+    )
+    first, second = _lines(table)
+    assert first == {
+        "naive": "2024-01-02T03:04:05.000006",
+        "utc": "2024-01-02T03:04:05Z",
+        "paris": "2024-01-02T04:04:05.000+01:00",
+        "ns": "2024-01-02T03:04:05.000000001",
+        "day": "2024-01-02",
+        "clock": "03:04:05.000006",
+        "price": "12345678901234567890.0123",
+        "wait": "PT90.0005S",
+        "back": "-PT3S",
+    }
+    assert set(second.values()) == {None}
+    assert dt.datetime.fromisoformat(first["paris"]) == moment.replace(microsecond=0, tzinfo=dt.timezone.utc)
+
+
+def test_nested_lists_structs_maps_are_json_of_the_same() -> None:
+    struct = pa.struct([("a", pa.float64()), ("b", pa.list_(pa.binary())), ("t", pa.timestamp("s"))])
+    table = pa.table(
+        {
+            "nested": pa.array(
+                [{"a": float("nan"), "b": [b"\xff", None], "t": dt.datetime(2024, 1, 1)}, None, {"a": 1.0}],
+                struct,
+            ),
+            "lists": pa.array(
+                [[[1.5, float("inf")], []], None, [None, [2.0]]], pa.large_list(pa.list_(pa.float64()))
+            ),
+            "fixed": pa.array([[1, 2], None, [3, 4]], pa.list_(pa.int64(), 2)),
+            "tags": pa.array([[("k\n", 1)], None, []], pa.map_(pa.string(), pa.int64())),
+            "pairs": pa.array([[(1, "x")], [], None], pa.map_(pa.int64(), pa.string())),
+            "cat": pa.array(["a", None, "a"]).dictionary_encode(),
+            "nothing": pa.nulls(3),
+            "empty": pa.array([{}, None, {}], pa.struct([])),
+        }
+    )
+    rows = _lines(table)
+    assert rows[0] == {
+        "nested": {"a": None, "b": ["/w==", None], "t": "2024-01-01T00:00:00"},
+        "lists": [[1.5, None], []],
+        "fixed": [1, 2],
+        "tags": {"k\n": 1},
+        "pairs": [[1, "x"]],
+        "cat": "a",
+        "nothing": None,
+        "empty": {},
+    }
+    assert rows[1] == {**dict.fromkeys(rows[0]), "pairs": []}
+    assert rows[2]["nested"] == {"a": 1.0, "b": None, "t": None}
+    assert rows[2]["lists"] == [None, [2.0]] and rows[2]["tags"] == {} and rows[2]["pairs"] is None
+
+
+def test_strings_escape_what_json_requires_and_keep_unicode() -> None:
+    values = ["\x00\x01\x08\x0c\x1f", 'q"uote\\back', "new\nline\r\ttab", "naïve 日本 😀\u2028", "", None]
+    rows = _lines(pa.table({"s": values, 'we"ird\nkey': values}))
+    assert [r["s"] for r in rows] == values
+    assert [r['we"ird\nkey'] for r in rows] == values
+    assert "😀" in b"".join(JsonEncoder().lines(pa.table({"s": values}))).decode()  # not \ud83d\ude00
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(codec="utf-8"), max_size=30)), max_size=40),
+    st.integers(0, 5),
+    st.sampled_from([pa.string(), pa.large_string(), pa.string_view()]),
+)
+def test_any_strings_round_trip(values: list[str | None], offset: int, kind: pa.DataType) -> None:
+    array = pa.array(values, pa.string()).cast(kind).slice(min(offset, len(values)))
+    rows = _lines(pa.table({"s": array}))
+    assert [r["s"] for r in rows] == array.to_pylist()
+
+
+def test_a_table_without_columns_and_sliced_chunks() -> None:
+    assert _lines(pa.table({"a": [1, 2]}).drop_columns(["a"])) == [{}, {}]
+    table = pa.concat_tables([pa.table({"n": [1, 2, 3]}), pa.table({"n": [4, 5]})]).slice(1, 3)
+    assert _lines(table) == [{"n": 2}, {"n": 3}, {"n": 4}]
+
+
+def test_polars_like_readers_accept_the_output(tmp_path: Path) -> None:
+    """pyarrow's own JSON reader reads back what the old writer wrote as NaN, b'..' and timestamps with spaces."""
+    path = tmp_path / "a.jsonl"
+    writer = JsonlWriter(path)
+    writer.write_table(
+        pa.table(
+            {
+                "f": [float("nan"), 2.5],
+                "b": [b"\x00", b"\x01"],
+                "t": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5)] * 2, pa.timestamp("s")),
+            }
+        )
+    )
+    writer.close()
+    read = pajson.read_json(path)
+    assert read.column("f").to_pylist() == [None, 2.5]
+    assert read.column("t").type == pa.timestamp("s")  # ISO 8601 with T: parsed as a timestamp
+
+
+# -- compression ---------------------------------------------------------------------
+
+
+def _inputs(tmp_path: Path, names: list[str]) -> list[Any]:
+    rows = b'{"text": "a"}\n{"text": "b"}\n'
+    for name in names:
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(rows))
+        elif name.endswith(".zst"):
+            path.write_bytes(zstandard.ZstdCompressor().compress(rows))
+        elif name.endswith(".parquet"):
+            pq.write_table(pa.table({"text": ["a", "b"]}), path)
+        else:
+            path.write_bytes(rows)
+    return resolve_inputs([tmp_path / "in"])
+
+
+def _write_all(directory: Path, files: list[Any], fmt: Any, **options: Any) -> list[Path]:
+    writer = MirroredWriter(directory, files, fmt, **options)
+    for index in range(len(files)):
+        writer.write(index, pa.table({"text": ["a", "b"], "x": [1.5, float("nan")]}))
+    return writer.close()
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    elif path.name.endswith(".zst"):
+        data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return [json.loads(line, parse_constant=_no_constants) for line in data.decode().split("\n")[:-1]]
+
+
+def test_jsonl_output_keeps_each_inputs_compression(tmp_path: Path) -> None:
+    files = _inputs(tmp_path, ["a.jsonl.gz", "b.jsonl.zst", "c.jsonl", "d.parquet"])
+    paths = _write_all(tmp_path / "out", files, "jsonl")
+    assert [p.name for p in paths] == ["a.jsonl.gz", "b.jsonl.zst", "c.jsonl", "d.jsonl"]
+    for path in paths:
+        assert _read_jsonl(path) == [{"text": "a", "x": 1.5}, {"text": "b", "x": None}]
+    assert find_outputs(tmp_path / "out", "jsonl") == sorted(paths)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd", "bz2"])
+def test_jsonl_compression_can_be_chosen(tmp_path: Path, compression: str) -> None:
+    files = _inputs(tmp_path, ["a.jsonl.gz"])
+    (path,) = _write_all(tmp_path / "out", files, "jsonl", compression=compression)
+    suffix = {"none": "", "gzip": ".gz", "zstd": ".zst", "bz2": ".bz2"}[compression]
+    assert path.name == f"a.jsonl{suffix}"
+    assert pajson.read_json(path).column("text").to_pylist() == ["a", "b"]
+
+
+def test_gzip_output_is_the_same_bytes_every_run(tmp_path: Path) -> None:
+    files = _inputs(tmp_path, ["a.jsonl.gz"])
+    (first,) = _write_all(tmp_path / "one", files, "jsonl")
+    (second,) = _write_all(tmp_path / "two", files, "jsonl")
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_parquet_is_zstd_by_default_with_a_codec_option(tmp_path: Path) -> None:
+    files = _inputs(tmp_path, ["a.jsonl.gz"])
+    (default,) = _write_all(tmp_path / "zstd", files, "parquet")
+    (snappy,) = _write_all(tmp_path / "snappy", files, "parquet", compression="snappy")
+    assert default.name == "a.parquet"
+    assert pq.ParquetFile(default).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert pq.ParquetFile(snappy).metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_parquet_codec_survives_a_schema_change_mid_file(tmp_path: Path) -> None:
+    files = _inputs(tmp_path, ["a.jsonl"])
+    writer = MirroredWriter(tmp_path / "out", files, "parquet", compression="gzip")
+    writer.write(0, pa.table({"text": ["a"]}))
+    writer.write(0, pa.table({"text": ["b"], "new": [1]}))
+    (path,) = writer.close()
+    assert pq.read_table(path).to_pylist() == [{"text": "a", "new": None}, {"text": "b", "new": 1}]
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "GZIP"
+
+
+@pytest.mark.parametrize(("fmt", "bad"), [("jsonl", "snappy"), ("parquet", "bz2"), ("jsonl", "zip")])
+def test_an_unknown_compression_is_refused(tmp_path: Path, fmt: Any, bad: str) -> None:
+    files = _inputs(tmp_path, ["a.jsonl"])
+    with pytest.raises(
+        ParameterError, match=rf"invalid compression '{bad}' for {fmt} output; expected one of"
+    ):
+        MirroredWriter(tmp_path / "out", files, fmt, compression=bad)
