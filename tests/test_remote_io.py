@@ -123,3 +123,19 @@ def test_fsspec_memory_filesystem(tmp_path: Path) -> None:
     result = dedup("memory://stemmatic-test", tmp_path / "out", threshold=0.7)
     assert (result.input_rows, result.kept_rows) == (3, 2)
     assert pq.read_table(tmp_path / "out" / "kept" / "a.parquet").column("id").to_pylist() == [0, 2]
+
+
+def test_ray_engine_reads_s3(s3: pafs.S3FileSystem, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    # Started after the S3 fixture: the workers inherit its endpoint and credentials.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["dedup", "s3://corpus/in", "-o", str(tmp_path / "ray"), "--threshold", "0.7", "--engine", "ray"],
+        )
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ray" / "report.json").read_text())
+    assert (report["rows"]["input"], report["rows"]["kept"], report["rows"]["removed"]) == (6, 2, 4)
