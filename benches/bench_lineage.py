@@ -14,6 +14,10 @@ get deep), relations drawn from the vocabulary. Measured per size:
 networkx runs the same operations in the same process (``nx.descendants``,
 ``nx.ancestors``, ``nx.multi_source_dijkstra`` on ``-log(transmission)``) as
 the peer. Writes ``benches/results/lineage.md``.
+
+With ``--paper FOLDER...`` it instead loads the lineage paper's released graphs
+(a checkout of github.com/Leey21/data-lineage, ``output/<modality>``) and writes
+their counts, plain and as stemmatic builds them, to ``benches/results/lineage-paper.md``.
 """
 
 from __future__ import annotations
@@ -212,13 +216,172 @@ def write(results: list[dict[str, object]], command: str, seed: int) -> None:
         "The propagation peer computes distances only; stemmatic's also keeps each hit's path and evidence. "
         "Single runs on a shared 2-core machine; ratios are from the same process.",
         "",
+        "The lineage paper's released graphs, counted plain and as loaded: [lineage-paper.md](lineage-paper.md) "
+        "(`python benches/bench_lineage.py --paper ...`).",
+        "",
     ]
     write_results("lineage", "\n".join(lines))
     print("\n".join(lines))
 
 
+def paper_counts(folder: Path) -> dict[str, object]:
+    """Counts of one released modality of the lineage paper: a plain count of its lines, and our graph.
+
+    The plain count reads the JSON lines with nothing but ``json``; the resolved count maps each name
+    through the graph's own resolution and counts again, so the graph's numbers must equal it.
+    """
+    import json
+    from collections import Counter
+
+    from stemmatic.lineage import domain_stats, load_paper_jsonl
+    from stemmatic.lineage.names import canonical_name
+
+    lines = [
+        json.loads(x) for x in (folder / "graph.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
+    records = [
+        json.loads(x) for x in (folder / "data.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
+    label = [json.loads(x["meta_info"])["relationship"] for x in lines]
+    year = {r["name"]: r["year"] for r in records if r.get("year")}
+    raw_late = sum(
+        1
+        for x in lines
+        if x["source"] in year and x["target"] in year and year[x["source"]] > year[x["target"]]
+    )
+    raw_names = {r["name"] for r in records} | {x[k] for x in lines for k in ("source", "target")}
+
+    start = time.perf_counter()
+    graph, report = load_paper_jsonl(folder)
+    seconds = time.perf_counter() - start
+    resolve = {name: graph.resolve(name) for name in raw_names}
+    resolved = {
+        (resolve[x["source"]], resolve[x["target"]], lab) for x, lab in zip(lines, label, strict=True)
+    }
+    resolved = {t for t in resolved if t[0] != t[1]}
+    date = {resolve[r["name"]]: r["year"] for r in records if r.get("year")}
+    resolved_late = {(s, t, lab) for s, t, lab in resolved if s in date and t in date and date[s] > date[t]}
+    hygiene = hygiene_report(graph)
+    by_spelling = Counter(canonical_name(n) for n in raw_names)
+    same_name: dict[str, set[str]] = {}
+    for key in graph.keys:
+        if "/" in key and ":" not in key:
+            same_name.setdefault(key.rsplit("/", 1)[1], set()).add(key)
+    return {
+        "folder": folder.name,
+        "lines": len(lines),
+        "records": len(records),
+        "raw_names": len(raw_names),
+        "raw_labels": Counter(label),
+        "raw_late": raw_late,
+        "seconds": seconds,
+        "nodes": graph.num_nodes,
+        "kinds": Counter(graph.kinds),
+        "edges": graph.num_edges,
+        "relations": Counter(graph.edge_relation[e] for e in graph.edge_ids()),
+        "resolved_edges": len(resolved),
+        "resolved_labels": Counter(lab for _, _, lab in resolved),
+        "violations": len(hygiene.temporal_violations),
+        "resolved_late": len(resolved_late),
+        "merged": len(report.merged),
+        "case_variants": sum(c - 1 for c in by_spelling.values() if c > 1),
+        "same_name_orgs": sum(1 for keys in same_name.values() if len(keys) > 1),
+        "unresolved": len(hygiene.unresolved),
+        "cycles": len(hygiene.cycles),
+        "self_inclusions": len(report.self_inclusions),
+        "domains": domain_stats(graph, by="category"),
+    }
+
+
+def write_paper(results: list[dict[str, object]], command: str) -> None:
+    from stemmatic.lineage.relations import PAPER_RELATIONS
+
+    lines = [
+        "# The lineage paper's released graphs, loaded by stemmatic",
+        "",
+        "- Input: `output/<modality>/{graph,data}.jsonl` of a checkout of github.com/Leey21/data-lineage "
+        '("Tracing the Roots", arXiv 2604.10480), read as released',
+        f"- Machine: {machine()} (shared)",
+        f"- Command: `{command}`",
+        "",
+        "Plain = the JSON lines counted with `json` alone; resolved = the same count after each name is mapped "
+        'through stemmatic\'s name resolution (docs/lineage.md, "Names"); graph = what `load_paper_jsonl` built. '
+        "Graph and resolved must agree.",
+        "",
+        "| | " + " | ".join(str(r["folder"]) for r in results) + " |",
+        "|---|" + "---:|" * len(results),
+    ]
+
+    def row(label: str, cell) -> None:
+        lines.append(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
+
+    row("edge lines / data.jsonl records", lambda r: f"{r['lines']:,} / {r['records']:,}")
+    row("distinct names as written", lambda r: f"{r['raw_names']:,}")
+    row(
+        "nodes (kinds)",
+        lambda r: f"{r['nodes']:,} ({', '.join(f'{k} {v:,}' for k, v in sorted(r['kinds'].items()))})",
+    )
+    row(
+        "edges: graph / resolved / plain lines",
+        lambda r: f"{r['edges']:,} / {r['resolved_edges']:,} / {r['lines']:,}",
+    )
+    for paper_label, ours in PAPER_RELATIONS.items():
+        row(
+            f"{paper_label} → `{ours}`: graph / resolved / plain",
+            lambda r, p=paper_label, o=ours: (
+                f"{r['relations'][o]:,} / {r['resolved_labels'][p]:,} / {r['raw_labels'][p]:,}"
+            ),
+        )
+    row(
+        "temporal violations: graph / resolved / plain (year, month precision)",
+        lambda r: f"{r['violations']} / {r['resolved_late']} / {r['raw_late']}",
+    )
+    row(
+        "names merged onto another spelling's repository (alias, benchmark, name part)",
+        lambda r: str(r["merged"]),
+    )
+    row("names merged by canonical form (case, `_`/`-`/space)", lambda r: str(r["case_variants"]))
+    row("same name under two organisations (kept apart)", lambda r: str(r["same_name_orgs"]))
+    row(
+        "unresolved nodes / cycles / self-inclusions",
+        lambda r: f"{r['unresolved']} / {r['cycles']} / {r['self_inclusions']}",
+    )
+    row("load time (both files)", lambda r: f"{r['seconds']:.2f} s")
+    for r in results:
+        lines += [
+            "",
+            f"Per category, {r['folder']} (`lineage show --by category`; a node counts under each of its categories; "
+            "depth from the roots of the whole graph):",
+            "",
+            "| category | nodes | mean depth | max depth | roots | leaves | mean in | mean out |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in r["domains"]:
+            lines.append(
+                f"| {s.domain} | {s.nodes} | {s.mean_depth:.2f} | {s.max_depth} | {s.roots} | {s.leaves} | "
+                f"{s.mean_in_degree:.2f} | {s.mean_out_degree:.2f} |"
+            )
+    lines += [
+        "",
+        "Graph edges fewer than plain lines: lines that name the same pair under one label after resolution "
+        '("C4" and "allenai/c4") become one edge with both quotes, and a line whose two names resolve to one '
+        "node is a self-inclusion. Graph temporal violations exceed the plain count because resolved names "
+        '(a bare "C4") reach dated nodes. Categories of nodes outside data.jsonl are unknown.',
+        "",
+    ]
+    write_results("lineage-paper", "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--paper",
+        type=Path,
+        nargs="+",
+        help="instead: count released folders of the lineage paper (output/text-only_modality, output/multimodal) "
+        "into results/lineage-paper.md",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument(
         "--general-max", type=int, default=1_000_000, help="largest size for the add_edge path"
@@ -226,6 +389,12 @@ def main() -> None:
     parser.add_argument("--peer-max", type=int, default=1_000_000, help="largest size for networkx")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.paper:
+        command = "python benches/bench_lineage.py --paper " + " ".join(
+            f"data-lineage/output/{p.name}" for p in args.paper
+        )
+        write_paper([paper_counts(p) for p in args.paper], command)
+        return
     results = [run_size(n, args.seed, args.general_max, args.peer_max) for n in args.sizes]
     command = (
         "make bench-lineage (python benches/bench_lineage.py --sizes " + " ".join(map(str, args.sizes)) + ")"
