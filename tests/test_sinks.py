@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import gzip
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import stemmatic.io as sio
 from stemmatic.exceptions import ParameterError
 from stemmatic.io import MirroredWriter, resolve_inputs
 from stemmatic.io._sinks import JsonEncoder, JsonlWriter, find_outputs
@@ -266,3 +268,66 @@ def test_an_unknown_compression_is_refused(tmp_path: Path, fmt: Any, bad: str) -
         ParameterError, match=rf"invalid compression '{bad}' for {fmt} output; expected one of"
     ):
         MirroredWriter(tmp_path / "out", files, fmt, compression=bad)
+
+
+# -- memory in reports -----------------------------------------------------------------
+
+
+class _Usage:
+    def __init__(self, maxrss: int) -> None:
+        self.ru_maxrss = maxrss
+
+
+@pytest.mark.parametrize(("platform", "unit"), [("darwin", 1), ("linux", 1024), ("freebsd14", 1024)])
+def test_peak_rss_reads_getrusage_in_the_platforms_unit(
+    monkeypatch: pytest.MonkeyPatch, platform: str, unit: int
+) -> None:
+    import resource
+
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(resource, "getrusage", lambda who: _Usage(300_000_000 // unit))
+    assert sio.peak_rss_bytes() == 300_000_000 // unit * unit
+
+
+def test_peak_rss_on_windows_is_the_peak_working_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    psutil = pytest.importorskip("psutil")
+
+    class Info:
+        rss, peak_wset = 1, 123_456_789
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(psutil.Process, "memory_info", lambda self: Info())
+    assert sio.peak_rss_bytes() == 123_456_789
+
+
+def test_current_rss_without_psutil_or_proc_falls_back_to_the_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil fails
+    assert abs(sio.current_rss_bytes() - _proc_rss()) < 64 << 20
+    real_open = open
+
+    def no_proc(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    assert sio.current_rss_bytes() == sio.peak_rss_bytes() > 0
+
+
+def _proc_rss() -> int:
+    import os
+
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="compares with /proc")
+def test_rss_is_in_bytes_and_sees_an_allocation() -> None:
+    before = sio.current_rss_bytes()
+    block = bytearray(96 << 20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    during = sio.current_rss_bytes()
+    assert during - before > 64 << 20
+    assert abs(during - _proc_rss()) < 16 << 20
+    assert during - (16 << 20) <= sio.peak_rss_bytes() < 4 * during  # the kernel updates the peak lazily
+    del block

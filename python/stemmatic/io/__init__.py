@@ -29,6 +29,7 @@ import glob
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -406,22 +407,46 @@ class _Stage:
 
 
 def current_rss_bytes() -> int:
-    """Resident memory of this process now, in bytes (0 where unknown)."""
+    """Resident memory of this process now, in bytes (0 where unknown).
+
+    Through psutil (Linux, macOS, Windows, BSDs); without it, ``/proc`` on
+    Linux, else the peak so far (:func:`peak_rss_bytes`), never 0 where the
+    platform can tell.
+    """
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except (ImportError, OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    except (OSError, ValueError, IndexError, AttributeError):
+        return peak_rss_bytes()
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far, in bytes (0 where unknown)."""
+    """Peak resident memory of this process so far, in bytes (0 where unknown).
+
+    ``getrusage``'s ``ru_maxrss`` is in bytes on macOS and in KiB on Linux and
+    the BSDs; Windows has no ``getrusage`` and reports the peak working set
+    through psutil.
+    """
+    if sys.platform == "win32":
+        try:
+            import psutil
+
+            return int(psutil.Process().memory_info().peak_wset)
+        except (ImportError, OSError, AttributeError):
+            return 0
     try:
         import resource
 
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-    except (ImportError, OSError):
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    except (ImportError, OSError, ValueError):
         return 0
+    return peak if sys.platform in ("darwin", "ios") else peak * 1024
 
 
 def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
