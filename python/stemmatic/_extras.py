@@ -16,6 +16,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "networkx": ("lineage", "networkx"),
     "yaml": ("lineage", "pyyaml"),
     "matplotlib": ("lineage", "matplotlib"),
+    "huggingface_hub": ("lineage", "huggingface_hub"),
     "ray": ("ray", "ray[data]"),
     "pyspark": ("spark", "pyspark"),
 }
