@@ -6,28 +6,56 @@ contamination, embedding-space diversity, dataset lineage and ResoFilter.
 >>> import stemmatic
 >>> stemmatic.minhash(["one two three four five"], num_perm=4).shape
 (1, 4)
+
+The public names are imported when first used (PEP 562), so ``import
+stemmatic`` (and the command line's start) does not load numpy, pyarrow or
+the feature packages until something needs them.
 """
 
 from __future__ import annotations
 
-from stemmatic import _core
-from stemmatic.contamination import ContaminationIndex
-from stemmatic.contamination import build_index as build_contamination_index
-from stemmatic.contamination import scan_corpus as scan_contamination
-from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError, StemmaticError
-from stemmatic.minhash import (
-    DEFAULT_SEED,
-    MinHashBatch,
-    MinHasher,
-    RowStatus,
-    minhash,
-    minhash_batch,
-    shingle_hashes,
-    tokenize,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__version__: str = _core.__version__
-UNICODE_VERSION: str = _core.UNICODE_VERSION
+if TYPE_CHECKING:
+    from stemmatic.contamination import ContaminationIndex
+    from stemmatic.contamination import build_index as build_contamination_index
+    from stemmatic.contamination import scan_corpus as scan_contamination
+    from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError, StemmaticError
+    from stemmatic.minhash import (
+        DEFAULT_SEED,
+        MinHashBatch,
+        MinHasher,
+        RowStatus,
+        minhash,
+        minhash_batch,
+        shingle_hashes,
+        tokenize,
+    )
+
+    __version__: str
+    UNICODE_VERSION: str
+
+#: Where each public name lives: (module, name in that module).
+_LAZY: dict[str, tuple[str, str]] = {
+    "ContaminationIndex": ("stemmatic.contamination", "ContaminationIndex"),
+    "build_contamination_index": ("stemmatic.contamination", "build_index"),
+    "scan_contamination": ("stemmatic.contamination", "scan_corpus"),
+    "InvalidInputError": ("stemmatic.exceptions", "InvalidInputError"),
+    "MissingExtraError": ("stemmatic.exceptions", "MissingExtraError"),
+    "ParameterError": ("stemmatic.exceptions", "ParameterError"),
+    "StemmaticError": ("stemmatic.exceptions", "StemmaticError"),
+    "DEFAULT_SEED": ("stemmatic.minhash", "DEFAULT_SEED"),
+    "MinHashBatch": ("stemmatic.minhash", "MinHashBatch"),
+    "MinHasher": ("stemmatic.minhash", "MinHasher"),
+    "RowStatus": ("stemmatic.minhash", "RowStatus"),
+    "minhash": ("stemmatic.minhash", "minhash"),
+    "minhash_batch": ("stemmatic.minhash", "minhash_batch"),
+    "shingle_hashes": ("stemmatic.minhash", "shingle_hashes"),
+    "tokenize": ("stemmatic.minhash", "tokenize"),
+    "__version__": ("stemmatic._core", "__version__"),
+    "UNICODE_VERSION": ("stemmatic._core", "UNICODE_VERSION"),
+}
 
 __all__ = [
     "DEFAULT_SEED",
@@ -48,3 +76,17 @@ __all__ = [
     "shingle_hashes",
     "tokenize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'stemmatic' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -16,12 +16,14 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
 
 from stemmatic.exceptions import ParameterError, StemmaticError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_ERROR = 2
 EXIT_ENVIRONMENT = 1
@@ -43,6 +45,8 @@ _OS_HINTS = {
 
 def literal_console(*, stderr: bool = False) -> Console:
     """A rich console that prints strings as given (no markup): tables, paths, user data."""
+    from rich.console import Console  # rich loads in ~50 ms: not at the command line's start
+
     return Console(stderr=stderr, markup=False)
 
 

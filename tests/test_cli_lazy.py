@@ -1,0 +1,85 @@
+"""The command line's start loads nothing heavy; what the root lists is each command's own help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+import stemmatic
+from stemmatic.cli import LAZY_COMMANDS, app
+
+HEAVY = ("numpy", "pyarrow", "pandas", "rich", "stemmatic._core", "stemmatic.minhash", "stemmatic.io")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(name for name in modules if name.split(".")[0] in HEAVY or name in HEAVY)
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys\nfrom stemmatic.cli import main\nsys.argv = ['stemmatic', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    assert _heavy(_modules_after(code)) == []
+
+
+def test_import_stemmatic_is_light_until_a_name_is_used() -> None:
+    assert _heavy(_modules_after("import stemmatic, stemmatic.exceptions")) == []
+    assert "numpy" in _modules_after("import stemmatic\nstemmatic.minhash")
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    code = (
+        "import sys\nfrom stemmatic.cli import main\nsys.argv = ['stemmatic', 'lineage', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    modules = _modules_after(code)
+    assert "stemmatic.cli.lineage" in modules
+    assert not {"stemmatic.cli.diversity", "stemmatic.cli.dedup", "stemmatic.cli.contamination"} & modules
+
+
+@pytest.mark.parametrize("name", list(LAZY_COMMANDS))
+def test_listed_summary_is_the_commands_own_help(name: str) -> None:
+    command = LAZY_COMMANDS[name].load(name)
+    own = (command.help or "").split("\n\n")[0]
+    assert " ".join(LAZY_COMMANDS[name].summary.split()) == " ".join(own.split()), (
+        f"LAZY_COMMANDS[{name!r}].summary differs from the first paragraph of the command's help: {own!r}"
+    )
+
+
+def test_root_help_lists_every_command_in_order() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == list(LAZY_COMMANDS)
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert all(name in group.commands for name in LAZY_COMMANDS)
+    assert sorted(group.commands["lineage"].commands)  # a group loads with its subcommands
+
+
+def test_unknown_command_suggests_a_lazy_one() -> None:
+    result = CliRunner().invoke(app, ["dedupp"])
+    assert result.exit_code == 2
+    assert "Did you mean 'dedup'?" in result.output
+
+
+def test_every_public_name_resolves() -> None:
+    for name in stemmatic.__all__:
+        assert getattr(stemmatic, name) is not None, name
+    assert set(stemmatic.__all__) <= set(dir(stemmatic))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = stemmatic.nope  # type: ignore[attr-defined]
