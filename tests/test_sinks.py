@@ -331,3 +331,84 @@ def test_rss_is_in_bytes_and_sees_an_allocation() -> None:
     assert abs(during - _proc_rss()) < 16 << 20
     assert during - (16 << 20) <= sio.peak_rss_bytes() < 4 * during  # the kernel updates the peak lazily
     del block
+
+
+# -- the spill stage's open files ----------------------------------------------------------
+
+_SPILL_RUN = """
+import resource, sys
+from stemmatic.dedup import pipeline
+pipeline._Run._partitions = lambda self: int(sys.argv[3])
+commit = pipeline._BandRecords.commit
+pipeline._BandRecords.commit = lambda self: print("partition files:", len(files := commit(self))) or files
+limit = int(sys.argv[4])
+if limit:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+pipeline.dedup(sys.argv[1], sys.argv[2], exact=True, memory_limit="1MiB", workers=1)
+"""
+
+
+def _spill_run(corpus: Path, out: Path, partitions: int, nofile: int) -> Any:
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-c", _SPILL_RUN, str(corpus), str(out), str(partitions), str(nofile)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_spill_holds_few_files_open_with_many_partitions(tmp_path: Path) -> None:
+    """Under a limit of 64 open files, 1,024 band partitions give the output of a run without spilling.
+
+    (The spill held one open file per partition: "Too many open files" here.)
+    """
+    from stemmatic.synthetic import generate_corpus
+
+    texts = generate_corpus(600, seed=3, max_words=60, duplicate_fraction=0.4).texts
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for shard in range(3):
+        pq.write_table(
+            pa.table({"text": texts[shard * 200 : (shard + 1) * 200]}), corpus / f"p{shard}.parquet"
+        )
+    spilled = _spill_run(corpus, tmp_path / "spilled", 1024, 64)
+    assert spilled.returncode == 0, spilled.stderr[-2000:]
+    assert "partition files: 1024" in spilled.stdout
+    in_memory = _spill_run(corpus, tmp_path / "memory", 0, 0)
+    assert in_memory.returncode == 0, in_memory.stderr[-2000:]
+    for part in ("kept", "removed"):
+        for name in ("p0.parquet", "p1.parquet", "p2.parquet"):
+            spilled_rows = pq.read_table(tmp_path / "spilled" / part / name)
+            memory_rows = pq.read_table(tmp_path / "memory" / part / name)
+            assert spilled_rows.equals(memory_rows)
+    assert pq.read_table(tmp_path / "spilled" / "clusters.parquet").equals(
+        pq.read_table(tmp_path / "memory" / "clusters.parquet")
+    )
+    assert pq.read_table(tmp_path / "memory" / "removed" / "p1.parquet").num_rows > 0
+
+
+def test_band_partitions_flushed_in_batches_hold_every_record_in_order(tmp_path: Path) -> None:
+    import numpy as np
+
+    from stemmatic._atomic import check_record
+    from stemmatic.dedup.pipeline import _BandRecords
+
+    rng = np.random.default_rng(1)
+    bands = _BandRecords(tmp_path / "bands", 64, buffer_bytes=4096)
+    added = []
+    for _ in range(20):
+        keys = rng.integers(0, 2**64, size=300, dtype=np.uint64)
+        docs = rng.integers(0, 2**40, size=300, dtype=np.uint64)
+        bands.add(keys, docs)
+        added.append(np.stack([keys, docs], axis=1))
+    records = bands.commit()
+    assert len(records) == 64 and not list((tmp_path / "bands").glob(".*"))
+    everything = np.concatenate(added)
+    partition = everything[:, 0] >> np.uint64(58)
+    for p, (path, record) in enumerate(sorted(records.items())):
+        assert check_record(path, record) is None
+        expected = everything[partition == p]
+        assert np.array_equal(np.fromfile(path, dtype=np.uint64).reshape(-1, 2), expected)

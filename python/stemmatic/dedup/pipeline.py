@@ -41,9 +41,11 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
-from stemmatic._atomic import AtomicFile, FileRecord, check_record
+from stemmatic._atomic import AtomicFile, FileRecord, _fsync_directory, check_record, write_error
 from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
@@ -385,23 +387,30 @@ def _read_partition(path: Path) -> np.ndarray:
 class _BandRecords:
     """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0).
 
-    The files appear under their names only when :meth:`commit` succeeds.
+    Spilled records wait in memory, up to ``buffer_bytes`` in all, and are
+    then appended to their partitions' files one file at a time: the stage
+    holds one file open whatever the number of partitions (one open file per
+    partition, up to 4,096, failed under the usual limit of 1,024 or macOS'
+    256). Each partition's records keep the order they were added in. The
+    files appear under their names only when :meth:`commit` succeeds.
     """
 
-    def __init__(self, directory: Path, partitions: int) -> None:
+    def __init__(self, directory: Path, partitions: int, buffer_bytes: int = 64 << 20) -> None:
         self.partitions = partitions
         self.memory: list[np.ndarray] = []
-        self.handles: list[AtomicFile] = []
+        self.buffer_bytes = max(1, buffer_bytes)
+        self.pending: list[list[np.ndarray]] = [[] for _ in range(partitions)]
+        self.pending_bytes = 0
+        self.paths = [directory / f"{p:05d}.bin" for p in range(partitions)]
+        # Temporary names (no other writer picks them) until commit.
+        token = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.tmps = [path.with_name(f".{path.name}.{token}.tmp") for path in self.paths]
+        self.sizes = [0] * partitions
+        self.crcs = [0] * partitions
         shutil.rmtree(directory, ignore_errors=True)
         if partitions:
             directory.mkdir(parents=True)
             self.shift = np.uint64(64 - int(math.log2(partitions)))
-            try:
-                for p in range(partitions):
-                    self.handles.append(AtomicFile(directory / f"{p:05d}.bin", "band partition"))
-            except BaseException:
-                self.discard()
-                raise
 
     def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
         if not self.partitions:
@@ -417,22 +426,60 @@ class _BandRecords:
         rec[:, 1] = docs[order]
         bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
         for p in np.flatnonzero(np.diff(bounds)):
-            self.handles[p].write(rec[bounds[p] : bounds[p + 1]].tobytes())
+            self.pending[p].append(rec[bounds[p] : bounds[p + 1]])
+        self.pending_bytes += rec.nbytes
+        if self.pending_bytes >= self.buffer_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the waiting records to their partition files, one file open at a time."""
+        for p, pieces in enumerate(self.pending):
+            if not pieces:
+                continue
+            data = b"".join(piece.tobytes() for piece in pieces)
+            try:
+                with open(self.tmps[p], "ab") as fh:
+                    fh.write(data)
+            except OSError as err:
+                self.discard()
+                raise write_error(self.paths[p], "band partition", err) from err
+            self.sizes[p] += len(data)
+            self.crcs[p] = zlib.crc32(data, self.crcs[p])
+            pieces.clear()
+        self.pending_bytes = 0
 
     def in_memory(self) -> np.ndarray:
         return np.concatenate(self.memory) if self.memory else np.zeros((0, 2), np.uint64)
 
     def commit(self) -> dict[Path, FileRecord]:
-        """Close the partition files under their names; what each holds."""
+        """Make the partition files durable under their names; what each holds."""
+        if not self.partitions:
+            return {}
         try:
-            return {handle.path: handle.commit() for handle in self.handles}
+            self.flush()
+            for p, (tmp, path) in enumerate(zip(self.tmps, self.paths, strict=True)):
+                try:
+                    with open(tmp, "ab") as fh:  # also creates the file of an empty partition
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, path)
+                except OSError as err:
+                    raise write_error(self.paths[p], "band partition", err) from err
+            _fsync_directory(self.paths[0].parent)
         except BaseException:
             self.discard()
             raise
+        return {
+            path: FileRecord(size, crc)
+            for path, size, crc in zip(self.paths, self.sizes, self.crcs, strict=True)
+        }
 
     def discard(self) -> None:
-        for handle in self.handles:
-            handle.discard()
+        for pieces in self.pending:
+            pieces.clear()
+        self.pending_bytes = 0
+        for tmp in self.tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 class _Run:
@@ -689,7 +736,10 @@ class _Run:
     def stage_sketch(self) -> dict[str, int]:
         cfg = self.config
         partitions = self._partitions()
-        bands = _BandRecords(self.work / "bands", partitions)
+        # Spilled records wait for their files in up to an eighth of the budget.
+        bands = _BandRecords(
+            self.work / "bands", partitions, buffer_bytes=min(256 << 20, max(1 << 20, self.memory_limit // 8))
+        )
         keep_signatures = cfg.verify != "exact"
         sig_file = AtomicFile(self.work / "signatures.bin", "checkpoint") if keep_signatures else None
         rejected = RejectedWriter(self.out / "rejected")
