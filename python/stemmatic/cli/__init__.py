@@ -59,6 +59,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "dedup",
         "Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report.",
     ),
+    "index": LazyCommand(
+        "stemmatic.cli.index",
+        "app",
+        "Index released data (band keys, shingle sets, ids) so new data can be deduplicated against it (dedup --against).",
+    ),
     "version": LazyCommand(
         "stemmatic.cli",
         "version",

@@ -10,7 +10,7 @@ from rich.table import Table
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import RayAddress, SparkMaster, Workers
-from stemmatic.exceptions import StemmaticError
+from stemmatic.exceptions import ParameterError, StemmaticError
 
 if TYPE_CHECKING:
     from stemmatic.dedup import DedupConfig
@@ -95,6 +95,16 @@ def dedup(
             help="Giant-component guard: split clusters above this size by verified similarity (any engine)."
         ),
     ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Index of earlier releases (stemmatic index build), repeatable: rows duplicating an indexed "
+            "row are removed too (reason near_duplicate_of_index). Parameters must be the index's."
+        ),
+    ] = None,
+    update_index: Annotated[
+        bool, typer.Option("--update-index", help="Append the kept rows to the --against index as a release.")
+    ] = False,
 ) -> None:
     """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
     from stemmatic.cli._progress import RichStages
@@ -125,6 +135,11 @@ def dedup(
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
+            if against or update_index:
+                raise ParameterError(
+                    f"--against/--update-index apply to the local engine only, not --engine {engine}: "
+                    "the engines do not read an index yet"
+                )
             refuse_local_only_options(
                 engine,
                 resume=resume,
@@ -144,6 +159,8 @@ def dedup(
             resume=resume,
             overwrite=overwrite,
             progress=RichStages(console, enabled=not quiet),
+            against=against,
+            update_index=update_index,
         )
     except StemmaticError as err:
         fail(err)
@@ -154,6 +171,8 @@ def dedup(
     table.add_row("kept", f"{rows_['kept']:,}")
     table.add_row("removed (near-duplicate)", f"{rows_['removed_near_duplicate']:,}")
     table.add_row("removed (exact)", f"{rows_['removed_exact_duplicate']:,}")
+    if "removed_against_index" in rows_:
+        table.add_row("removed (duplicate of an indexed row)", f"{rows_['removed_against_index']:,}")
     table.add_row("rejected lines", f"{rows_['rejected']:,}")
     table.add_row("clusters", f"{report['clusters']['count']:,}")
     table.add_row(
@@ -161,6 +180,9 @@ def dedup(
     )
     table.add_row("time", f"{report['seconds']:.2f} s")
     literal_console().print(table)
+    if "index_update" in report:
+        update = report["index_update"]
+        typer.echo(f"appended {update['release']['rows']:,} kept rows to {update['index']}", err=True)
     for warning in report.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
 
@@ -177,7 +199,6 @@ def _run_engine(
 ) -> None:
     """``--engine ray|spark``: the same dedup as a Ray or Spark job."""
     from stemmatic.engines import EngineOptions
-    from stemmatic.exceptions import ParameterError
 
     options = EngineOptions(max_cluster_size=max_cluster_size)
     if engine == "ray":

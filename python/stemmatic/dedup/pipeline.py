@@ -273,6 +273,8 @@ def dedup(
     resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
+    against: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+    update_index: bool = False,
     **overrides: Any,
 ) -> DedupResult:
     """Remove near-duplicate (and optionally exact-duplicate) rows from a sharded corpus.
@@ -295,6 +297,11 @@ def dedup(
         resume: continue an interrupted run in ``output``.
         overwrite: delete ``output`` first.
         progress: receives stage progress events.
+        against: indexes of earlier releases (:func:`stemmatic.dedup.build_index`):
+            rows that duplicate an indexed row are removed too (``reason``
+            ``near_duplicate_of_index``), deciding as a dedup of the indexed
+            rows followed by ``inputs`` would.
+        update_index: append the rows kept to the (one) ``against`` index.
 
     >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -320,14 +327,33 @@ def dedup(
         if output is None:
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-out-"))) / "out"
         try:
-            with output_dir(output, inputs=files, overwrite=overwrite, resume=resume) as out:
-                result = _Run(config, files, out, workers, progress or _NoProgress(), resume).execute()
+            indexes = [against] if isinstance(against, (str, os.PathLike)) else list(against or [])
+            with output_dir(output, inputs=[*files, *indexes], overwrite=overwrite, resume=resume) as out:
+                run = _Run(config, files, out, workers, progress or _NoProgress(), resume)
+                with _against(run, indexes, update_index):
+                    result = run.execute()
+                if update_index:  # the report now says what was appended to the index
+                    result.report = json.loads((out / "report.json").read_bytes())
                 return result._loaded() if in_memory else result
         except StemmaticError as err:
             if reader is None:
                 raise
             # Name the caller's table, not the temporary file it was staged in.
             raise type(err)(str(err).replace(str(files[0].path), "input table")) from None
+
+
+@contextlib.contextmanager
+def _against(run: _Run, indexes: list[Any], update_index: bool) -> Iterator[None]:
+    """Dedup ``run`` against earlier releases' indexes (stemmatic.dedup.index), if any."""
+    if not indexes:
+        if update_index:
+            raise ParameterError("--update-index needs an --against index")
+        yield
+        return
+    from stemmatic.dedup.index import opened_against
+
+    with opened_against(indexes, run, update_index=update_index):
+        yield
 
 
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
@@ -520,11 +546,15 @@ class _Run:
         self.scratch: dict[str, FileRecord] = {}
         #: Checkpoints a resumed run found damaged, and the stage it restarted from.
         self.resumed: dict[str, Any] = {}
+        #: Indexes of earlier releases to dedup against (stemmatic.dedup.index.Against).
+        self.against: Any = None
 
     # -- checkpoints ---------------------------------------------------------
 
     def fingerprint(self) -> str:
         params = {k: v for k, v in asdict(self.config).items() if k not in ("memory_limit", "batch_rows")}
+        if self.against is not None:
+            params["against"] = self.against.index.fingerprint()
         inputs = [(str(f.path), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in self.files]
         blob = json.dumps({"params": params, "inputs": inputs, "version": _REPORT_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -952,7 +982,8 @@ class _Run:
             if excluded is not None and len(data):
                 data = data[~excluded[data[:, 1].astype(np.int64)]]
             if len(data):
-                found = _core.candidate_pairs(
+                find = _core.candidate_pairs if self.against is None else self.against.candidate_pairs
+                found = find(
                     np.ascontiguousarray(data[:, 0]),
                     np.ascontiguousarray(data[:, 1]),
                     clique_max=self.config.clique_max,
@@ -962,6 +993,9 @@ class _Run:
                     pairs.append(found)
             self.progress.advance(1, data.nbytes)
         self.progress.finish()
+        if self.against is not None:
+            n = len(np.load(self.work / "status.npy", mmap_mode="r"))
+            pairs.append(self.against.external_pairs(n, self._save))
         merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
         merged = _core.unique_pairs(merged, workers=self.workers)
         self._save("candidates.npy", merged)
@@ -1002,11 +1036,11 @@ class _Run:
         if self.set_cache is not None:
             values, offsets = self.set_cache
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
-            return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
+            return self._verify_pairs(pairs, slots, values, offsets)
         needed = np.unique(pairs.ravel())
         if self.row_cache is not None:
             values, offsets = self._cached_sets(self.row_cache, needed)
-            return _core.verify_pairs(pairs, needed, values, offsets, workers=self.workers)
+            return self._verify_pairs(pairs, needed, values, offsets)
         values_path = self.work / "shingles.bin"
         offset_parts = [np.zeros(1, dtype=np.uint64)]
         total = 0
@@ -1028,10 +1062,18 @@ class _Run:
             if total
             else np.zeros(0, np.uint64)
         )
-        sims = _core.verify_pairs(pairs, needed, spilled, np.concatenate(offset_parts), workers=self.workers)
+        sims = self._verify_pairs(pairs, needed, spilled, np.concatenate(offset_parts))
         del spilled
         values_path.unlink(missing_ok=True)
         return sims
+
+    def _verify_pairs(
+        self, pairs: np.ndarray, slots: np.ndarray, values: np.ndarray, offsets: np.ndarray
+    ) -> np.ndarray:
+        if self.against is None:
+            return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
+        n = len(np.load(self.work / "status.npy", mmap_mode="r"))
+        return self.against.verify_pairs(pairs, slots, values, offsets, n=n, workers=self.workers)
 
     def _cached_sets(self, chunks: list[Chunk], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shingle sets of the ``needed`` rows of an input held in memory, in one engine call."""
@@ -1082,20 +1124,27 @@ class _Run:
             score = np.load(self.work / "length.npy").astype(np.float64)
         else:
             score = np.load(self.work / "score.npy")
+        nodes = n
+        if self.against is not None:
+            # Indexed rows are extra nodes n, n+1, ... that always win their cluster.
+            nodes, score = self.against.nodes(n), self.against.keep_scores(score, n)
         guard: dict[str, object] = {}
         if self.config.max_cluster_size is not None:
             from stemmatic.engines.guard import split_giant_components
 
-            result = split_giant_components(n, edges, sims, self.config.max_cluster_size)
+            result = split_giant_components(nodes, edges, sims, self.config.max_cluster_size)
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()
-        decision = decide_clusters(n, edges, sims, reason, score)
+        decision = decide_clusters(nodes, edges, sims, reason, score)
+        if self.against is not None:
+            decision = self.against.restrict(decision, n)
         self._save("removed.npy", decision.removed)
         self._save("duplicate_of.npy", decision.duplicate_of)
         self._save("labels.npy", decision.cluster_id)
         self._save("similarity.npy", decision.similarity)
         self._save("why.npy", decision.reason)
-        return {**decision.counts(), "giant_component_guard": guard}
+        against = {} if self.against is None else {"removed_against_index": self.against.removed(decision)}
+        return {**decision.counts(), "giant_component_guard": guard, **against}
 
     # -- stage 5: write ------------------------------------------------------
 
@@ -1117,7 +1166,9 @@ class _Run:
         similarity = np.load(self.work / "similarity.npy")
         why = np.load(self.work / "why.npy")
         ids = self._ids(n)
-        id_type = ids.type
+        id_type = ids.type if self.against is None else self.against.id_type(ids.type)
+        if self.against is not None:
+            self.against.kept = ~removed
         kept_writer = MirroredWriter(self.out / "kept", self.files, self.config.fmt)
         removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
         schemas: dict[int, pa.Schema] = {}
@@ -1133,12 +1184,19 @@ class _Run:
                 local = np.flatnonzero(mask)
                 glob = local + chunk.global_row
                 part = batch.take(pa.array(local))
-                part = part.append_column("duplicate_of", ids.take(pa.array(duplicate_of[glob])))
+                if self.against is None:
+                    dup_ids = ids.take(pa.array(duplicate_of[glob]))
+                    reasons = pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
+                else:
+                    dup_ids, reasons, sources = self.against.removed_columns(
+                        duplicate_of[glob], why[glob], ids, n
+                    )
+                part = part.append_column("duplicate_of", dup_ids)
                 part = part.append_column("cluster_id", pa.array(labels[glob], pa.int64()))
                 part = part.append_column("similarity", pa.array(similarity[glob], pa.float64()))
-                part = part.append_column(
-                    "reason", pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
-                )
+                part = part.append_column("reason", reasons)
+                if self.against is not None:
+                    part = part.append_column("duplicate_source", sources)
                 removed_writer.write(chunk.file_index, part)
             return rows - int(mask.sum()), int(mask.sum())
 
@@ -1174,6 +1232,8 @@ class _Run:
             pa.field("similarity", pa.float64()),
             pa.field("reason", pa.string()),
         ]
+        if self.against is not None:
+            extra.append(pa.field("duplicate_source", pa.string()))
         empty_kept = {i: s for i, s in schemas.items()}
         empty_removed = {i: pa.schema(list(s) + extra) for i, s in schemas.items()}
         # The shards are listed by size: enough to tell a finished shard from a torn one.
@@ -1196,6 +1256,8 @@ class _Run:
         if self.config.emit_pairs:
             edges = np.load(self.work / "edges.npy").astype(np.int64)
             sims = np.load(self.work / "edge_sims.npy")
+            within = (edges < n).all(axis=1)  # pairs with an indexed row are not pairs of this run
+            edges, sims = edges[within], sims[within]
             self._write_parquet(
                 self.out / "pairs.parquet",
                 pa.table(
@@ -1253,14 +1315,21 @@ class _Run:
                 "kept": int(write.get("kept", 0)),
                 "removed": int(write.get("removed", 0)),
                 "removed_near_duplicate": int(cluster.get("removed", 0))
-                - int(cluster.get("removed_exact", 0)),
+                - int(cluster.get("removed_exact", 0))
+                - int(cluster.get("removed_against_index", 0)),
                 "removed_exact_duplicate": int(cluster.get("removed_exact", 0)),
+                **(
+                    {"removed_against_index": int(cluster.get("removed_against_index", 0))}
+                    if self.against
+                    else {}
+                ),
                 "rejected": rejected,
                 "empty_text_kept": int((status == RowStatus.EMPTY).sum()),
                 "null_text_kept": int((status == RowStatus.NULL).sum()),
                 "invalid_utf8_kept": int((status == RowStatus.INVALID_UTF8).sum()),
             },
             "text_bytes": text_bytes,
+            **({"against": self.against.report()} if self.against is not None else {}),
             "pairs": {
                 "band_records": int(candidates.get("band_records", 0)),
                 "candidates": int(candidates.get("candidate_pairs", 0)),

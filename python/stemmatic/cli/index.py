@@ -1,0 +1,165 @@
+"""``stemmatic index build|add|info``: a near-duplicate index of released data, for ``dedup --against``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from stemmatic.cli._errors import check_on_error, clean_errors, literal_console
+from stemmatic.cli._options import Workers
+
+app = typer.Typer(
+    name="index",
+    help="Index released data (band keys, shingle sets, ids) so new data can be deduplicated against it (dedup --against).",
+    no_args_is_help=True,
+)
+
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Files (Parquet, JSON(L), CSV/TSV, Arrow; .gz/.zst/.bz2), directories or globs, local or URLs."
+    ),
+]
+TextColumn = Annotated[str, typer.Option(help="Column holding the text.")]
+IdColumn = Annotated[
+    str | None, typer.Option(help="Column of row ids (default: the row's number in its file).")
+]
+OnError = Annotated[
+    str,
+    typer.Option(help="raise | skip: what to do with a malformed JSONL line (skipped lines are counted)."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _print(info_dict: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(info_dict, indent=2))
+        return
+    from rich.table import Table
+
+    params = info_dict["parameters"]
+    assert isinstance(params, dict)
+    table = Table(title=f"stemmatic index {info_dict['path']}", show_header=False)
+    table.add_row("format", f"{info_dict['format_version']} (stemmatic {info_dict['stemmatic_version']})")
+    table.add_row("parameters", " ".join(f"{k}={v}" for k, v in sorted(params.items())))
+    table.add_row("rows", f"{info_dict['rows']:,}")
+    table.add_row("text bytes", f"{info_dict['text_bytes']:,}")
+    table.add_row("index bytes", f"{info_dict['bytes']:,}")
+    releases = info_dict["releases"]
+    assert isinstance(releases, list)
+    for release in releases:
+        sources = release["sources"]
+        shown = ", ".join(sources[:3]) + (f" (+{len(sources) - 3} more)" if len(sources) > 3 else "")
+        table.add_row(
+            release["name"],
+            f"{release['rows']:,} rows, {release['bytes']:,} bytes, {release['created']}: {shown}",
+        )
+    literal_console().print(table)
+
+
+@app.command()
+def build(
+    inputs: Inputs,
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Index directory to write, local or a URL (uploaded when done)."),
+    ],
+    text_column: TextColumn = "text",
+    id_column: IdColumn = None,
+    threshold: Annotated[
+        float, typer.Option(help="Jaccard similarity at or above which rows are duplicates.")
+    ] = 0.8,
+    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
+    ngram: Annotated[
+        int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")
+    ] = 5,
+    tokenizer: Annotated[
+        str, typer.Option(help="auto (words; characters of unspaced scripts) | words | whitespace | chars.")
+    ] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")] = 1,
+    bands: Annotated[
+        int | None, typer.Option(help="LSH bands (default: chosen for the threshold, as dedup does).")
+    ] = None,
+    rows: Annotated[int | None, typer.Option(help="Rows per LSH band (give with --bands).")] = None,
+    on_error: OnError = "raise",
+    workers: Workers = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing index directory.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Build an index of a corpus (its first release), with the parameters a later dedup will use."""
+    from stemmatic.cli._progress import RichStages
+    from stemmatic.dedup import DedupConfig, build_index
+
+    with clean_errors():
+        check_on_error(on_error)
+        config = DedupConfig(
+            text_column=text_column,
+            id_column=id_column,
+            threshold=threshold,
+            num_perm=num_perm,
+            ngram=ngram,
+            tokenizer=tokenizer,  # type: ignore[arg-type]
+            seed=seed,
+            bands=bands,
+            rows=rows,
+            on_error=on_error,  # type: ignore[arg-type]
+        )
+        config.validate()
+        typer.echo(f"LSH {config.banding().describe()}", err=True)
+        info = build_index(
+            inputs,
+            output,
+            config=config,
+            workers=workers,
+            overwrite=overwrite,
+            progress=RichStages(literal_console(stderr=True), enabled=not quiet),
+        )
+    _print(info.to_dict(), False)
+
+
+@app.command()
+def add(
+    index: Annotated[str, typer.Argument(help="Index directory (local) to append a release to.")],
+    inputs: Inputs,
+    text_column: TextColumn = "text",
+    id_column: IdColumn = None,
+    on_error: OnError = "raise",
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Append a release to an index, with the index's parameters (older releases are not rewritten)."""
+    from stemmatic.cli._progress import RichStages
+    from stemmatic.dedup import add_to_index
+
+    with clean_errors():
+        check_on_error(on_error)
+        info = add_to_index(
+            index,
+            inputs,
+            text_column=text_column,
+            id_column=id_column,
+            on_error=on_error,
+            workers=workers,
+            progress=RichStages(literal_console(stderr=True), enabled=not quiet),
+        )
+    _print(info.to_dict(), False)
+
+
+@app.command()
+def info(
+    index: Annotated[str, typer.Argument(help="Index directory, local or a URL.")],
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Also check every file's CRC-32 (reads the whole index).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
+) -> None:
+    """Describe an index: parameters, releases (rows, sources, bytes), format and version."""
+    from stemmatic.dedup import index_info
+
+    with clean_errors():
+        described = index_info(index, verify=verify)
+    _print(described.to_dict(), as_json)
