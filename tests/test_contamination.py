@@ -471,7 +471,9 @@ def test_damaged_and_foreign_indexes_are_refused(tmp_path) -> None:
 
 
 def test_other_tokenizer_is_refused(tmp_path) -> None:
-    index = ContaminationIndex.from_records([{"p": "one two three"}], fields=["p"], ngram=2, tokenizer="words")
+    index = ContaminationIndex.from_records(
+        [{"p": "one two three"}], fields=["p"], ngram=2, tokenizer="words"
+    )
     with pytest.raises(stemmatic.ParameterError, match="tokenizer=words, not whitespace"):
         index.scan(["one two"], tokenizer="whitespace")
     assert index.scan(["one two"], tokenizer="words").num_rows == 1

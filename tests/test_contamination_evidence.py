@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -226,3 +227,148 @@ def test_count_weak_counts_every_hit(tmp_path, weak_case) -> None:
     for bad in (["--min-specific-tokens", "0"], ["--max-entry-docs", "-2"]):
         result = runner.invoke(app, [*args, "-o", str(tmp_path / "bad"), *bad])
         assert result.exit_code == 2 and "error: invalid parameter" in result.output
+
+
+# -- short statements, token coverage, semantic ------------------------------------------------
+
+STATEMENT = "Return the median of the numbers in the list."
+PROMPT = f'def median(values: list[float]) -> float:\n    """{STATEMENT}\n\n    >>> median([3, 1, 2])\n    2\n    """\n'
+
+
+@pytest.fixture
+def statement_case(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    write_jsonl(bench, [{"id": "m", "prompt": PROMPT, "solution": LONG_SOLUTION}])
+    index = build_index([bench], fields=["prompt", "solution"], id_field="id")
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(
+        corpus,
+        [
+            {"text": FILLER + "\n" + STATEMENT + "\n" + FILLER},  # the statement alone, 9 tokens
+            {"text": FILLER + " Return the median of the list. " + FILLER},  # one short 8-gram away
+            {"text": FILLER},
+        ],
+    )
+    return index, corpus
+
+
+def test_short_statements_are_found_by_the_short_pass(tmp_path, statement_case) -> None:
+    index, corpus = statement_case
+    plain = scan_corpus([corpus], index, tmp_path / "plain")
+    assert plain["hits"] == 0  # no 13-token run of the prompt is in any document
+    report = scan_corpus([corpus], index, tmp_path / "short", short_ngram=6, short_fields=["prompt"])
+    hits = pq.read_table(tmp_path / "short" / "hits.parquet").to_pylist()
+    assert [(h["doc_id"], h["item_id"], h["field"], h["match"], h["evidence"]) for h in hits] == [
+        (0, "m", "prompt", "short", "strong")
+    ]
+    (hit,) = hits
+    # matched and item n-grams are those of the short pass: the statement's 6-grams.
+    assert hit["matched_ngrams"] == 4 and hit["item_ngrams"] == len(re.findall(r"\w+", PROMPT)) - 5
+    text = json.loads((corpus).read_text().splitlines()[0])["text"]
+    assert text[hit["spans"][0]["start"] : hit["spans"][0]["end"]] == STATEMENT.rstrip(".")
+    bench = report["benchmarks"]["bench"]
+    assert bench["hits_by_match"] == {"ngram": 0, "short": 1} and bench["items_contaminated"] == 1
+    # Document 1 shares only 'return the median of the' (one 6-gram... none: 5 tokens) and is not found;
+    # one shared 6-gram is not enough with the default of two.
+    assert report["parameters"]["short_min_ngrams"] == 2
+
+
+def test_short_pass_refuses_bad_parameters_and_old_indexes(tmp_path, statement_case) -> None:
+    from stemmatic.contamination import ContaminationIndex
+    from stemmatic.exceptions import ParameterError
+
+    index, corpus = statement_case
+    for options, message in (
+        ({"short_ngram": 13}, "between 1 and the index's n-gram size minus one"),
+        ({"short_ngram": 6, "short_fields": ["nope"]}, "'nope' is not an indexed field"),
+        ({"short_ngram": 6, "short_min_ngrams": 0}, "short_min_ngrams"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            scan_corpus([corpus], index, tmp_path / "x", short_ngram=options.pop("short_ngram"), **options)
+    # An index saved without its texts (as before they were stored) names the way out.
+    core = index._core
+    log = core.metadata.split("\x1e")[0]
+    old = ContaminationIndex(core.with_metadata(log))
+    assert not old.has_texts and index.has_texts
+    with pytest.raises(ParameterError, match=r"does not store its entries' texts.*rebuild"):
+        scan_corpus([corpus], old, tmp_path / "y", short_ngram=6)
+    damaged = ContaminationIndex(core.with_metadata(log + "\x1e[1, 2"))
+    with pytest.raises(stemmatic_errors().InvalidInputError, match="stored entry texts are damaged"):
+        damaged.entry_texts()
+    result = runner.invoke(
+        app, ["contamination", "scan", str(corpus), "--index", "nope.idx", "-o", str(tmp_path / "z"),
+              "--short-ngram", "6", "--engine", "ray"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--short-ngram runs on the local engine only" in result.output
+
+
+def stemmatic_errors():
+    import stemmatic.exceptions
+
+    return stemmatic.exceptions
+
+
+def test_token_coverage_and_longest_span_follow_llama2(tmp_path) -> None:
+    from stemmatic.contamination._evidence import llama2_spans, longest_common_run, token_keys
+
+    words = [f"w{k}" for k in range(40)]
+    entry = " ".join(words)
+    # Document 0: tokens 0-19 with tokens 12 and 15 changed (two skips inside a span), then other text.
+    doc0 = words[:20]
+    doc0[12], doc0[15] = "x", "y"
+    # Document 1: tokens 30-39 exactly (ten tokens: the shortest span that counts).
+    doc1 = ["z"] * 5 + words[30:40]
+    # Document 2: tokens 22-30 (nine tokens: too short to count).
+    doc2 = words[22:31]
+    bench = tmp_path / "b.jsonl"
+    write_jsonl(bench, [{"p": entry}])
+    index = build_index([bench], fields=["p"], ngram=8)
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus, [{"text": " ".join(d)} for d in (doc0, doc1, doc2)])
+    scan_corpus([corpus], index, tmp_path / "o", token_overlap=True)
+    hits = {h["doc_id"]: h for h in pq.read_table(tmp_path / "o" / "hits.parquet").to_pylist()}
+    assert {d: h["longest_span"] for d, h in hits.items()} == {0: 12, 1: 10, 2: 9}
+    (item,) = pq.read_table(tmp_path / "o" / "items.parquet").to_pylist()
+    # Covered: 0-19 (a span with two skips, ending on a match) and 30-39; not 22-30 (9 tokens).
+    assert item["token_coverage"] == pytest.approx(30 / 40) and item["llama2_bucket"] == "not_clean"
+    assert item["longest_span"] == 12
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["benchmarks"]["b"]["llama2_items"] == {
+        "clean": 0,
+        "not_clean": 1,
+        "not_dirty": 1,
+        "dirty": 0,
+    }
+    # The skip budget: five mismatches end a span; a mismatch at the end is not part of it.
+    keys = token_keys(words)
+    five = [*words[:12], "a", "b", "c", "d", "e", *words[17:30]]
+    assert llama2_spans(keys, token_keys(five)) == [(0, 12), (17, 30)]
+    trailing = [*words[:11], "a"]
+    assert llama2_spans(keys, token_keys(trailing)) == [(0, 11)]
+    assert longest_common_run(keys, token_keys(five)) == 13
+
+
+def test_semantic_hits_are_written_apart_with_their_evidence(tmp_path, statement_case) -> None:
+    pytest.importorskip("faiss")
+    from stemmatic.diversity.embed import HashingEmbedder
+
+    index, corpus = statement_case
+    report = scan_corpus(
+        [corpus], index, tmp_path / "o", semantic=True, embedder=HashingEmbedder(dim=256), semantic_threshold=0.3,
+        chunk_tokens=16, clean_benchmarks=False,
+    )  # fmt: skip
+    semantic = pq.read_table(tmp_path / "o" / "semantic.parquet").to_pylist()
+    assert semantic and {h["item_id"] for h in semantic} == {"m"}
+    first = min(semantic, key=lambda h: (h["doc_id"], -h["similarity"]))
+    assert first["doc_id"] == 0 and first["field"] == "prompt" and first["similarity"] >= 0.3
+    assert first["longest_span"] == 9 and first["chunk_end"] > first["chunk_start"]
+    assert (
+        report["semantic"]["bench"]["items"] == 1
+        and report["semantic"]["bench"]["items_without_ngram_hit"] == 1
+    )
+    assert report["outputs"]["semantic"] == "semantic.parquet"
+    assert pq.read_table(tmp_path / "o" / "hits.parquet").num_rows == 0  # n-gram hits stay apart
+    with pytest.raises(stemmatic_errors().ParameterError, match="semantic_threshold"):
+        scan_corpus(
+            [corpus], index, tmp_path / "p", semantic=True, embedder="hashing", semantic_threshold=2.0
+        )

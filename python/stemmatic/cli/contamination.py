@@ -220,6 +220,27 @@ def scan(
             "(clean / not clean / not dirty / dirty).",
         ),
     ] = False,
+    semantic: Annotated[
+        bool,
+        typer.Option(
+            "--semantic",
+            help="Also find items whose nearest document chunks in embedding space are similar "
+            "(paraphrases, renamed code): OUT/semantic.parquet, reported apart. Needs stemmatic[diversity].",
+        ),
+    ] = False,
+    embedder: Annotated[
+        str,
+        typer.Option(
+            help="For --semantic: minilm (offline all-MiniLM-L6-v2), hashing, or a model directory."
+        ),
+    ] = "minilm",
+    semantic_threshold: Annotated[
+        float, typer.Option(help="For --semantic: cosine similarity a chunk needs.")
+    ] = 0.8,
+    chunk_tokens: Annotated[int, typer.Option(help="For --semantic: words per document chunk.")] = 128,
+    semantic_fields: Annotated[
+        str | None, typer.Option(help="For --semantic: comma-separated fields to embed (default: all).")
+    ] = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -234,10 +255,18 @@ def scan(
         sources = _benchmark_sources(benchmark_source or [])
         if engine != "local":
             refuse_local_only_options(engine, workers=workers, batch_rows=given(ctx, "batch_rows"))
-            if clean_benchmarks:
-                raise ParameterError(
-                    f"--clean-benchmarks runs on the local engine only, not --engine {engine}"
-                )
+            local_only = {
+                "--clean-benchmarks": clean_benchmarks,
+                "--short-ngram": short_ngram,
+                "--token-coverage": token_coverage,
+                "--semantic": semantic,
+                "--count-weak": count_weak,
+                "--min-specific-tokens": given(ctx, "min_specific_tokens"),
+                "--max-entry-docs": given(ctx, "max_entry_docs"),
+            }
+            for option, value in local_only.items():
+                if value:
+                    raise ParameterError(f"{option} runs on the local engine only, not --engine {engine}")
             _scan_on_engine(
                 engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,
                 remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
@@ -278,6 +307,11 @@ def scan(
                 short_fields=_split_fields(short_fields) if short_fields else None,
                 short_min_ngrams=short_min_ngrams,
                 token_overlap=token_coverage,
+                semantic=semantic,
+                embedder=embedder,
+                semantic_threshold=semantic_threshold,
+                chunk_tokens=chunk_tokens,
+                semantic_fields=_split_fields(semantic_fields) if semantic_fields else None,
             )
     rows = report["rows"]
     table = Table(title=f"contamination: {rows['input']} documents, {report['text_bytes'] / 1e6:.1f} MB")
@@ -319,6 +353,11 @@ def scan(
                 f"clean benchmark {name}: {counts['clean']} of {counts['rows']} items not found -> "
                 f"{output}/clean_benchmarks/{name}/"
             )
+    for name, found in report.get("semantic", {}).items():
+        typer.echo(
+            f"semantic {name}: {found['items']} items in {found['docs']} documents, "
+            f"{found['items_without_ngram_hit']} without a counted n-gram hit -> {output}/semantic.parquet"
+        )
     typer.echo(f"wrote {output}/hits.parquet, items.parquet, report.json")
 
 

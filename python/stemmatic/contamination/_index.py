@@ -314,6 +314,19 @@ class ContaminationIndex:
             self._cache["entries"] = cached
         return cached
 
+    def entries_of_fields(self, fields: Sequence[str] | None, parameter: str) -> tuple[np.ndarray, list[str]]:
+        """Entry numbers of ``fields`` (all when None) and the fields chosen; an unknown field is refused."""
+        entry_fields = self.entries()["field"].to_pylist()
+        known = sorted(set(entry_fields))
+        chosen = list(fields) if fields else known
+        unknown = [f for f in chosen if f not in known]
+        if unknown:
+            raise ParameterError(
+                f"invalid parameter `{parameter}`: {unknown[0]!r} is not an indexed field; "
+                f"the index has {', '.join(known)}"
+            )
+        return np.array([k for k, f in enumerate(entry_fields) if f in chosen], np.int64), chosen
+
     def benchmark_of_entries(self) -> np.ndarray:
         """Benchmark number (into :attr:`benchmarks`) of every entry."""
         cached = self._cache.get("entry_benchmarks")

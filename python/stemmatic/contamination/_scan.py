@@ -35,6 +35,11 @@ from stemmatic.contamination._index import (
     _RawHits,
     check_workers,
 )
+from stemmatic.contamination._semantic import (
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_SEMANTIC_THRESHOLD,
+    SemanticMatcher,
+)
 from stemmatic.contamination._short import MATCHES, SHORT, ShortStatements, merge_hits
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import (
@@ -110,6 +115,11 @@ def scan_corpus(
     short_fields: Sequence[str] | None = None,
     short_min_ngrams: int = DEFAULT_SHORT_MIN_NGRAMS,
     token_overlap: bool = False,
+    semantic: bool = False,
+    embedder: Any = "minilm",
+    semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    semantic_fields: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Scan a corpus for the entries of ``index``; write ``OUT/hits.parquet``, ``OUT/items.parquet``, ``OUT/report.json``.
 
@@ -149,6 +159,12 @@ def scan_corpus(
             distinct ones; such hits have ``match = "short"``.
         token_overlap: measure, per hit, the longest span of entry tokens in
             the document and, per entry, Llama 2's token coverage and bucket.
+        semantic: also find entries (of ``semantic_fields``, default all)
+            whose nearest chunks of ``chunk_tokens`` words, embedded by
+            ``embedder``, have cosine similarity >= ``semantic_threshold``;
+            written apart to ``OUT/semantic.parquet`` (see
+            :mod:`stemmatic.contamination._semantic`). Items found only this
+            way count as found for ``clean_benchmarks``.
 
     Returns:
         The report, also written to ``OUT/report.json``.
@@ -177,6 +193,23 @@ def scan_corpus(
             f"the index was built with tokenizer={index.tokenizer}, not {tokenizer}; "
             "scan with the index's tokenizer or rebuild the index"
         )
+    entry_tokens = np.asarray(index.entries()["item_tokens"], np.int64)
+    short = (
+        ShortStatements.build(
+            index, ngram=short_ngram, fields=short_fields, min_ngrams=short_min_ngrams, workers=workers
+        )
+        if short_ngram
+        else None
+    )
+    overlap = TokenOverlap.for_texts(index.entry_texts()) if token_overlap else None
+    semantic_matcher = (
+        SemanticMatcher.build(
+            index, embedder=embedder, threshold=semantic_threshold, chunk_tokens=chunk_tokens,
+            fields=semantic_fields,
+        )
+        if semantic
+        else None
+    )  # fmt: skip
     files = resolve_inputs(inputs)
     with output_dir(out, overwrite=overwrite, inputs=files) as out_dir:
         # Every output is written under OUT/.partial/ and moved into OUT when
@@ -193,21 +226,13 @@ def scan_corpus(
         clean_schemas: dict[int, pa.Schema] = {}
         removed_schemas: dict[int, pa.Schema] = {}
 
-        entry_tokens = np.asarray(index.entries()["item_tokens"], np.int64)
-        short = (
-            ShortStatements.build(
-                index, ngram=short_ngram, fields=short_fields, min_ngrams=short_min_ngrams, workers=workers
-            )
-            if short_ngram
-            else None
-        )
-        overlap = TokenOverlap.for_texts(index.entry_texts()) if token_overlap else None
         acc = _HitArrays()
         hits_writer: pq.ParquetWriter | None = None
         hits_schema: pa.Schema | None = None
         totals = _Totals()
         columns = None if write_outputs else [text_column, *([id_column] if id_column else [])]
 
+        semantic_hits: pa.Table | None = None
         succeeded = False
         try:
             with timer.stage("scan"):
@@ -274,6 +299,14 @@ def scan_corpus(
                         assert hits_schema is not None
                         hits_writer.write_table(table.cast(hits_schema))
                         acc.add(entries, raw.coverage, rows + chunk.global_row, doc_ids, match)
+                    if semantic_matcher is not None:
+                        with timer.stage("semantic"):
+                            semantic_matcher.scan(
+                                _as_str_list(texts),
+                                batch_ids
+                                if batch_ids is not None
+                                else pa.array(np.arange(batch.num_rows) + chunk.global_row, pa.int64()),
+                            )
                     if clean is not None and removed is not None:
                         # Whether an entry is common is known at the end of the scan only:
                         # the split leaves out hits on short entries (unless they count).
@@ -298,10 +331,15 @@ def scan_corpus(
                 totals.contaminated_rows = found.contaminated_docs
                 items = _items_table(index, found, overlap)
                 pq.write_table(items, staging / "items.parquet")
+                if semantic_matcher is not None:
+                    semantic_hits = semantic_matcher.table(
+                        ids.type if hits_schema is None else hits_schema.field("doc_id").type
+                    )
+                    pq.write_table(semantic_hits, staging / "semantic.parquet")
                 clean_summary = (
                     write_clean_benchmarks(
                         index,
-                        _found_items(index, items),
+                        _found_items(index, items, semantic_hits),
                         staging / "clean_benchmarks",
                         sources=benchmark_sources,
                     )
@@ -319,6 +357,7 @@ def scan_corpus(
                     "removed",
                     "rejected",
                     "clean_benchmarks",
+                    "semantic.parquet",
                 ):
                     if (staging / name).exists():
                         os.replace(staging / name, out_dir / name)
@@ -341,9 +380,20 @@ def scan_corpus(
                 max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
                 short_fields=short.fields if short is not None else None,
                 short_min_ngrams=short_min_ngrams if short is not None else None,
-                token_overlap=token_overlap,
+                token_overlap=token_overlap, semantic=semantic,
+                **(
+                    {
+                        "embedder": str(embedder), "semantic_threshold": semantic_threshold,
+                        "chunk_tokens": chunk_tokens, "semantic_fields": semantic_fields,
+                    }
+                    if semantic
+                    else {}
+                ),
             ),
         )  # fmt: skip
+        if semantic_hits is not None:
+            report["semantic"] = _semantic_report(index, items, semantic_hits)
+            report["outputs"]["semantic"] = "semantic.parquet"
         if clean_summary is not None:
             for name, counts in clean_summary.items():
                 counts["files"] = [os.path.relpath(f, staging).replace(os.sep, "/") for f in counts["files"]]
@@ -643,13 +693,43 @@ def _first_uncastable(values: pa.Array, target: pa.DataType) -> int:
     return 0
 
 
-def _found_items(index: ContaminationIndex, items: pa.Table) -> dict[str, list[str]]:
-    """The item ids found, per benchmark: those with an entry that has a counted hit."""
+def _found_items(
+    index: ContaminationIndex, items: pa.Table, semantic: pa.Table | None = None
+) -> dict[str, list[str]]:
+    """The item ids found, per benchmark: those with an entry that has a counted hit, or a semantic hit."""
     found: dict[str, list[str]] = {name: [] for name in index.benchmarks}
     hit = items.filter(pc.greater(items["counted_docs"], 0))
-    for bench, item in zip(hit["benchmark"].to_pylist(), hit["item_id"].to_pylist(), strict=True):
-        found[bench].append(item)
+    for table in (hit, semantic) if semantic is not None else (hit,):
+        for bench, item in zip(table["benchmark"].to_pylist(), table["item_id"].to_pylist(), strict=True):
+            found[bench].append(item)
     return found
+
+
+def _as_str_list(texts: pa.Array) -> list[str | None]:
+    return [t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in texts.to_pylist()]
+
+
+def _semantic_report(index: ContaminationIndex, items: pa.Table, semantic: pa.Table) -> dict[str, Any]:
+    """Per benchmark: items with a semantic hit, and how many of them no counted n-gram hit found."""
+    counted = {
+        (b, i)
+        for b, i, c in zip(
+            items["benchmark"].to_pylist(), items["item_id"].to_pylist(), items["counted_docs"].to_pylist(),
+            strict=True,
+        )
+        if c
+    }  # fmt: skip
+    out: dict[str, Any] = {}
+    for name in index.benchmarks:
+        mine = semantic.filter(pc.equal(semantic["benchmark"], name))
+        found = set(mine["item_id"].to_pylist())
+        out[name] = {
+            "items": len(found),
+            "items_without_ngram_hit": len({i for i in found if (name, i) not in counted}),
+            "docs": len(set(mine["doc_id"].to_pylist())),
+            "hits": mine.num_rows,
+        }
+    return out
 
 
 def _items_table(index: ContaminationIndex, found: _Found, overlap: TokenOverlap | None) -> pa.Table:

@@ -57,21 +57,12 @@ class ShortStatements:
         if min_ngrams < 1:
             raise ParameterError(f"invalid parameter `short_min_ngrams`: {min_ngrams}; must be at least 1")
         texts = index.entry_texts()
-        entry_fields = index.entries()["field"].to_pylist()
-        known = sorted(set(entry_fields))
-        chosen = list(fields) if fields else known
-        unknown = [f for f in chosen if f not in known]
-        if unknown:
-            raise ParameterError(
-                f"invalid parameter `short_fields`: {unknown[0]!r} is not an indexed field; "
-                f"the index has {', '.join(known)}"
-            )
-        selected = [k for k, f in enumerate(entry_fields) if f in chosen]
+        selected, chosen = index.entries_of_fields(fields, "short_fields")
         params = (index.build_info.get("parameters") or {}) if index.build_info else {}
         records = pa.table(
             {
-                "entry": pa.array([str(k) for k in selected], pa.string()),
-                "text": pa.array([texts[k] for k in selected], pa.string()),
+                "entry": pa.array([str(k) for k in selected.tolist()], pa.string()),
+                "text": pa.array([texts[k] for k in selected.tolist()], pa.string()),
             }
         )
         short = ContaminationIndex.from_records(
