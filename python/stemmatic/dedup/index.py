@@ -810,13 +810,18 @@ class Against:
     node), listed in ``_work/index_rows.npy``.
     """
 
-    def __init__(self, index: DedupIndex, work: Path) -> None:
+    def __init__(self, index: DedupIndex) -> None:
         self.index = index
-        self.work = work
+        self.work = Path()
         self._external: list[np.ndarray] = []
         self._index_rows: np.ndarray | None = None
         #: Set by the write stage: which rows of the run were kept (for ``update_index``).
         self.kept: np.ndarray | None = None
+
+    def attach(self, run: Any) -> None:
+        """Take part in ``run`` (a dedup pipeline run): it calls the methods below."""
+        run.against = self
+        self.work = run.work
 
     @property
     def index_rows(self) -> np.ndarray:
@@ -968,45 +973,41 @@ class Against:
             "releases": len(self.index.releases),
         }
 
-    def update(
-        self, files: Sequence[InputFile], config: DedupConfig, workers: int | None, progress: Progress | None
-    ) -> IndexInfo:
-        """Append the rows the run kept to the (one) index."""
+    def update(self, run: Any) -> dict[str, Any]:
+        """Append the rows ``run`` kept to the (one) index; its report, saying so."""
         if self.kept is None:  # pragma: no cover - the write stage always sets it
             raise StemmaticError("the run's kept rows are unknown; the index was not updated")
         self.index.close()
-        return _append(
+        config = run.config
+        info = _append(
             self.index.paths[0],
-            files,
+            run.files,
             config.text_column,
             config.id_column,
             config.on_error,
-            workers,
-            progress,
+            run.workers,
+            run.progress,
             self.kept,
         )
+        report_path = run.out / "report.json"
+        report: dict[str, Any] = json.loads(report_path.read_bytes())
+        report["index_update"] = {"index": info.path, "release": info.releases[-1]}
+        write_report(report_path, report)
+        return report
 
 
 @contextlib.contextmanager
 def opened_against(
-    indexes: Sequence[str | os.PathLike[str]], run: Any, *, update_index: bool
+    indexes: Sequence[str | os.PathLike[str]], config: DedupConfig, *, update_index: bool
 ) -> Iterator[Against]:
-    """Set ``run.against`` (a dedup pipeline run) for the body; then, if it succeeded, ``update_index``."""
+    """The :class:`Against` of a dedup run: indexes opened and checked against ``config``, closed at the end."""
     if update_index and len(indexes) != 1:
         raise ParameterError("--update-index needs exactly one --against index (the one to append to)")
     index = DedupIndex.open(*indexes)
     try:
-        index.check_config(run.config)
+        index.check_config(config)
         if update_index and is_url(index.paths[0]):
             raise ParameterError(f"{index.paths[0]}: --update-index needs a local index directory")
-        against = Against(index, run.work)
-        run.against = against
-        yield against
-        if update_index:
-            info = against.update(run.files, run.config, run.workers, run.progress)
-            report_path = run.out / "report.json"
-            report = json.loads(report_path.read_text(encoding="utf-8"))
-            report["index_update"] = {"index": info.path, "release": info.releases[-1]}
-            write_report(report_path, report)
+        yield Against(index)
     finally:
         index.close()

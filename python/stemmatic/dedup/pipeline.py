@@ -328,12 +328,17 @@ def dedup(
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-out-"))) / "out"
         try:
             indexes = [against] if isinstance(against, (str, os.PathLike)) else list(against or [])
-            with output_dir(output, inputs=[*files, *indexes], overwrite=overwrite, resume=resume) as out:
+            # The indexes are opened and checked before anything is written.
+            with (
+                _against(indexes, config, update_index) as hook,
+                output_dir(output, inputs=[*files, *indexes], overwrite=overwrite, resume=resume) as out,
+            ):
                 run = _Run(config, files, out, workers, progress or _NoProgress(), resume)
-                with _against(run, indexes, update_index):
-                    result = run.execute()
-                if update_index:  # the report now says what was appended to the index
-                    result.report = json.loads((out / "report.json").read_bytes())
+                if hook is not None:
+                    hook.attach(run)
+                result = run.execute()
+                if hook is not None and update_index:
+                    result.report = hook.update(run)
                 return result._loaded() if in_memory else result
         except StemmaticError as err:
             if reader is None:
@@ -343,17 +348,17 @@ def dedup(
 
 
 @contextlib.contextmanager
-def _against(run: _Run, indexes: list[Any], update_index: bool) -> Iterator[None]:
-    """Dedup ``run`` against earlier releases' indexes (stemmatic.dedup.index), if any."""
+def _against(indexes: list[Any], config: DedupConfig, update_index: bool) -> Iterator[Any]:
+    """The opened indexes of earlier releases to dedup against (stemmatic.dedup.index.Against), or None."""
     if not indexes:
         if update_index:
             raise ParameterError("--update-index needs an --against index")
-        yield
+        yield None
         return
     from stemmatic.dedup.index import opened_against
 
-    with opened_against(indexes, run, update_index=update_index):
-        yield
+    with opened_against(indexes, config, update_index=update_index) as hook:
+        yield hook
 
 
 def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
