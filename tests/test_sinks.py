@@ -412,3 +412,15 @@ def test_band_partitions_flushed_in_batches_hold_every_record_in_order(tmp_path:
         assert check_record(path, record) is None
         expected = everything[partition == p]
         assert np.array_equal(np.fromfile(path, dtype=np.uint64).reshape(-1, 2), expected)
+
+
+def test_slices_encoded_on_threads_come_out_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stemmatic.io._sinks as sinks
+
+    monkeypatch.setattr(sinks, "JSONL_ENCODE_ROWS", 7)
+    table = pa.table({"n": list(range(100)), "s": [f"row {i}\n" for i in range(100)]})
+    assert _lines(table) == [{"n": i, "s": f"row {i}\n"} for i in range(100)]
+    assert len(list(JsonEncoder().lines(table))) == 15
+    with_bytes = table.append_column("b", pa.array([b"\xff" if i == 50 else b"x" for i in range(100)]))
+    # Rows 49-55 are one slice: base64 from its first row on, the earlier slices stay text.
+    assert [r["b"] for r in _lines(with_bytes)][48:52] == ["x", "eA==", "/w==", "eA=="]

@@ -1,0 +1,182 @@
+"""Output writers on the same table: stemmatic's JSONL writer vs polars' ``write_ndjson`` and pyarrow's Parquet.
+
+The table is generated text rows as a corpus holds them: an int64 id, a URL,
+a text of 20-400 words drawn from a Zipf-weighted vocabulary in paragraphs
+(newlines), with quotes, tabs, backslashes and non-ASCII words in a share of
+rows, a float score and a timestamp. Each writer writes the whole table to a
+local file; the writers take turns within each repeat (so a load change on a
+shared machine hits all of them) and the best wall time per writer is kept.
+
+* ``stemmatic jsonl`` — :class:`stemmatic.io._sinks.JsonlWriter` (what
+  ``--format jsonl`` writes), plain and gzip;
+* ``polars write_ndjson`` — the peer (``pip install polars``; not a
+  dependency of stemmatic), on a frame made from the same Arrow table
+  (conversion not timed);
+* ``pyarrow parquet (zstd)`` — what ``--format parquet`` writes, as the floor;
+* ``stemmatic jsonl before`` — the row-by-row writer it replaced
+  (``to_pylist`` + ``json.dumps``), at the smaller sizes only.
+
+Every JSONL file is checked to parse back to the same rows as polars' file.
+Writes ``benches/results/io.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from _common import git_commit, machine, versions, write_results
+from stemmatic.io._sinks import JsonlWriter
+
+SPECIAL = ['"quoted"', "tab\there", "back\\slash", "naïve", "café", "日本語", "Ελληνικά", "😀"]
+
+
+def make_table(rows: int, seed: int) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    vocabulary = np.array([f"w{i:x}" for i in range(20_000)] + SPECIAL)
+    weights = 1.0 / np.arange(1, len(vocabulary) + 1)
+    weights[-len(SPECIAL) :] = weights[100]  # special words are common enough to occur in many rows
+    weights /= weights.sum()
+    lengths = rng.integers(20, 400, size=rows)
+    words = vocabulary[rng.choice(len(vocabulary), size=int(lengths.sum()), p=weights)]
+    texts = []
+    start = 0
+    for n in lengths:
+        piece = words[start : start + n].tolist()
+        start += n
+        for cut in range(60, len(piece), 60):  # paragraphs
+            piece[cut] = "\n\n" + piece[cut]
+        texts.append(" ".join(piece))
+    return pa.table(
+        {
+            "id": pa.array(np.arange(rows, dtype=np.int64)),
+            "url": pa.array([f"https://example.org/{i % 997}/page-{i}.html" for i in range(rows)]),
+            "text": pa.array(texts, pa.large_string()),
+            "score": pa.array(rng.random(rows)),
+            "crawled": pa.array(
+                np.datetime64("2024-01-01T00:00:00")
+                + rng.integers(0, 10**8, size=rows).astype("timedelta64[s]")
+            ),
+        }
+    )
+
+
+def stemmatic_jsonl(table: pa.Table, path: Path, compression: str = "none") -> None:
+    writer = JsonlWriter(path, compression)
+    writer.write_table(table)
+    writer.close()
+
+
+def row_by_row(table: pa.Table, path: Path) -> None:
+    """The writer before: Python rows and json.dumps."""
+    with path.open("w", encoding="utf-8") as fh:
+        for row in table.to_pylist():
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def parsed(path: Path) -> pa.Table:
+    return pajson.read_json(path, parse_options=pajson.ParseOptions(newlines_in_values=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=float, nargs="+", default=[1e5, 1e6])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--before-max", type=float, default=1e5, help="largest size for the old row-by-row writer"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    try:
+        import polars as pl
+    except ImportError:
+        pl = None  # type: ignore[assignment]
+
+    lines = [
+        "# Output writers: JSONL and Parquet on the same table",
+        "",
+        f"Command: `{' '.join(['python', *sys.argv])}`",
+        "",
+        f"Machine: {machine()}; shared with other work while it ran, so compare ratios within a row, "
+        "not absolute times across runs.",
+        f"Versions: {versions('pyarrow', 'polars', 'numpy')}; stemmatic at {git_commit()}.",
+        "",
+        "Best wall time of the repeats; the writers take turns within each repeat. "
+        "MB/s: bytes of the table in Arrow memory per second. "
+        "vs polars: polars' time / this writer's time (above 1: faster than polars).",
+        "",
+        "| rows | table MB | writer | seconds | MB/s | vs polars | file MB |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-io-") as tmp:
+        out = Path(tmp)
+        for rows_f in args.rows:
+            rows = int(rows_f)
+            table = make_table(rows, args.seed)
+            megabytes = table.nbytes / 1e6
+            writers: dict[str, tuple[Path, Callable[[Path], None]]] = {
+                "stemmatic jsonl": (out / "ours.jsonl", lambda p, t=table: stemmatic_jsonl(t, p)),
+                "stemmatic jsonl.gz": (
+                    out / "ours.jsonl.gz",
+                    lambda p, t=table: stemmatic_jsonl(t, p, "gzip"),
+                ),
+                "pyarrow parquet (zstd)": (
+                    out / "arrow.parquet",
+                    lambda p, t=table: pq.write_table(t, p, compression="zstd"),
+                ),
+            }
+            if pl is not None:
+                frame = pl.from_arrow(table)
+                writers["polars write_ndjson"] = (out / "polars.jsonl", lambda p, f=frame: f.write_ndjson(p))
+            if rows <= args.before_max:
+                writers["stemmatic jsonl before"] = (
+                    out / "before.jsonl",
+                    lambda p, t=table: row_by_row(t, p),
+                )
+            best = dict.fromkeys(writers, float("inf"))
+            for _ in range(args.repeat):
+                for name, (path, write) in writers.items():
+                    start = time.perf_counter()
+                    write(path)
+                    best[name] = min(best[name], time.perf_counter() - start)
+            reference = parsed(out / "ours.jsonl")
+            if pl is not None:
+                polars_rows = pl.read_ndjson(out / "polars.jsonl")
+                ours_rows = pl.read_ndjson(out / "ours.jsonl")
+                assert ours_rows.select("id", "url", "text", "score").equals(
+                    polars_rows.select("id", "url", "text", "score")
+                ), "stemmatic's JSONL differs from polars'"
+            assert parsed(out / "ours.jsonl.gz").equals(reference)
+            assert reference.column("text").to_pylist() == table.column("text").to_pylist()
+            for name, (path, _) in writers.items():
+                ratio = f"{best['polars write_ndjson'] / best[name]:.2f}" if pl is not None else "n/a"
+                lines.append(
+                    f"| {rows:,} | {megabytes:.0f} | {name} | {best[name]:.3f} | {megabytes / best[name]:.0f} "
+                    f"| {ratio} | {os.path.getsize(path) / 1e6:.0f} |"
+                )
+            print("\n".join(lines[-len(writers) :]), flush=True)
+    lines += [
+        "",
+        "stemmatic's JSONL is checked to read back (polars' read_ndjson) to the same id, url, text and "
+        "score columns as polars' file; the timestamp column is written as ISO 8601 by both "
+        "(stemmatic with a `T`).",
+    ]
+    path = write_results("io", "\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
