@@ -817,6 +817,7 @@ class Against:
         self._index_rows: np.ndarray | None = None
         #: Set by the write stage: which rows of the run were kept (for ``update_index``).
         self.kept: np.ndarray | None = None
+        self._index_ids_integer: set[bool] | None = None
 
     def attach(self, run: Any) -> None:
         """Take part in ``run`` (a dedup pipeline run): it calls the methods below."""
@@ -958,9 +959,12 @@ class Against:
 
     def id_type(self, run_type: pa.DataType) -> pa.DataType:
         """The ``duplicate_of`` type: the run's id type, or text when the index's ids are of another kind."""
-        kinds = {pa.types.is_integer(run_type)}
-        for release in self.index.releases:
-            kinds.add(pa.types.is_integer(pq.read_schema(release.rows_path).field("id").type))
+        if self._index_ids_integer is None:
+            self._index_ids_integer = {
+                pa.types.is_integer(pq.read_schema(release.rows_path).field("id").type)
+                for release in self.index.releases
+            }
+        kinds = {pa.types.is_integer(run_type), *self._index_ids_integer}
         return run_type if len(kinds) == 1 else pa.large_string()
 
     def removed(self, decision: ClusterDecision) -> int:
