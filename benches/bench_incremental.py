@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA_DIR, git_commit, machine, versions, write_results
 from bench_dedup_scale import generate
+from stemmatic.io import peak_rss_bytes
 
 WORKERS = 2
 
@@ -74,8 +74,19 @@ def _phase(name: str, old: list[Path], new: list[Path], work: Path, memory_limit
         )
         result = {"removed": run.removed_rows}
     result["seconds"] = time.perf_counter() - start
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss_bytes"] = _peak_rss()
     return result
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS: VmHWM on Linux (ru_maxrss would carry the parent's peak over fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_rss_bytes()
 
 
 def _removed_ids(directory: Path, names: set[str]) -> set[int]:
