@@ -152,9 +152,11 @@ class Partition:
         picked = self.visitors_order[self.visitors_start[cluster] : self.visitors_start[cluster + 1]]
         return self.visit_row[picked], self.visit_gap[picked]
 
+    visit_keys: np.ndarray  # visit_row * k + visit_cluster, sorted (for gap_of)
+
     def gap_of(self, rows: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
         """Normalized gap of ``rows`` to ``clusters`` (inf where the row does not visit it)."""
-        keys = self.visit_row * k + self.visit_cluster
+        keys = self.visit_keys
         want = rows.astype(np.int64) * k + clusters
         at = np.searchsorted(keys, want)
         found = at < len(keys)
@@ -172,55 +174,50 @@ def partition(
     max_gap: float,
     max_probes: int,
     gpu: bool | None = None,
-    chunk_rows: int = 8192,
+    chunk_rows: int = 4096,
 ) -> Partition:
     """Assign rows to clusters (unless ``labels`` are given) and find their visits.
 
-    A row visits another cluster when that cluster is among its
-    ``max_probes + 1`` most similar centroids and its normalized gap is at most
-    ``max_gap``. Gaps are computed in float64.
+    A row visits another cluster when its normalized gap to it is at most
+    ``max_gap`` (the ``max_probes`` smallest such gaps). One blocked matrix
+    product with the centroids; since ``||c_a - c_b|| / 2 <= 1``, only
+    clusters within ``max_gap`` in plain similarity can qualify.
     """
-    from stemmatic.diversity.index import faiss_module
-
+    del gpu  # a product with k centroids is cheap next to k-means itself
     k = len(centroids)
     n = len(x)
-    probes = min(max_probes, k - 1) if max_gap > 0 else 0
-    if probes > 0 or labels is None:
-        faiss = faiss_module("boundary probing")
-        index = faiss.IndexFlatIP(centroids.shape[1])
-        from stemmatic.diversity.index import _use_gpu
-
-        if _use_gpu(faiss, gpu):
-            index = faiss.index_cpu_to_all_gpus(index)
-        index.add(centroids)
-        _, top = index.search(x, probes + 1)
-        top = top.astype(np.int64)
-        if labels is None:
-            labels = top[:, 0].copy()
-    else:
-        top = np.empty((n, 0), dtype=np.int64)
-    assert labels is not None
-    labels = np.asarray(labels, dtype=np.int64)
+    c32 = np.ascontiguousarray(centroids, dtype=np.float32)
+    gram = c32 @ c32.T if k <= 4096 else None
+    given = labels is not None
+    out_labels = np.asarray(labels, dtype=np.int64) if given else np.empty(n, dtype=np.int64)
     rows_parts: list[np.ndarray] = []
     clusters_parts: list[np.ndarray] = []
     gaps_parts: list[np.ndarray] = []
-    if probes > 0:
-        c64 = centroids.astype(np.float64)
+    probing = max_gap > 0 and max_probes > 0 and k > 1
+    if probing or not given:
         for start in range(0, n, chunk_rows):
-            stop = min(n, start + chunk_rows)
-            own = labels[start:stop]
-            cand = top[start:stop]
-            xs = x[start:stop].astype(np.float64)
-            own_sim = np.einsum("nd,nd->n", xs, c64[own])
-            cand_sim = np.einsum("nd,npd->np", xs, c64[cand])
-            centroid_cos = np.einsum("nd,npd->np", c64[own], c64[cand])
+            sims = x[start : start + chunk_rows] @ c32.T
+            local = np.arange(len(sims))
+            if not given:
+                out_labels[start : start + len(sims)] = sims.argmax(axis=1)
+            if not probing:
+                continue
+            own = out_labels[start : start + len(sims)]
+            own_sim = sims[local, own]
+            r, c = np.nonzero(sims >= (own_sim - np.float32(max_gap + _GAP_SLACK))[:, None])
+            other = c != own[r]
+            r, c = r[other], c[other]
+            if gram is not None:
+                centroid_cos = gram[own[r], c].astype(np.float64)
+            else:
+                centroid_cos = np.einsum("nd,nd->n", c32[own[r]], c32[c], dtype=np.float64)
             half = np.sqrt(np.maximum(2.0 - 2.0 * centroid_cos, 0.0)) / 2.0
-            gap = np.maximum(own_sim[:, None] - cand_sim, 0.0) / np.maximum(half, 1e-12)
-            ok = (cand != own[:, None]) & (gap <= max_gap + _GAP_SLACK)
-            r, p = np.nonzero(ok)
-            rows_parts.append(start + r)
-            clusters_parts.append(cand[r, p])
-            gaps_parts.append(gap[r, p])
+            gap = np.maximum(own_sim[r].astype(np.float64) - sims[r, c], 0.0) / np.maximum(half, 1e-12)
+            ok = gap <= max_gap + _GAP_SLACK
+            rows_parts.append(start + r[ok])
+            clusters_parts.append(c[ok].astype(np.int64))
+            gaps_parts.append(gap[ok])
+    labels = out_labels
     if rows_parts:
         visit_row = np.concatenate(rows_parts)
         visit_cluster = np.concatenate(clusters_parts)
@@ -250,6 +247,7 @@ def partition(
         members_start,
         visitors_order,
         visitors_start,
+        visit_row * k + visit_cluster,
     )
 
 
