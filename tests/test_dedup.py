@@ -414,3 +414,22 @@ def test_table_input_errors_name_the_table_not_a_temporary_file() -> None:
 def _write(path: Path, table: pa.Table) -> Path:
     pq.write_table(table, path)
     return path
+
+
+def test_compression_option_picks_the_output_codec(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.jsonl.gz").write_bytes(gzip.compress(b'{"text": "one two three four five six"}\n'))
+    result = CliRunner().invoke(
+        app, ["dedup", str(data), "-o", str(tmp_path / "zst"), "--format", "jsonl", "--compression", "zstd"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "zst" / "kept").iterdir()] == ["a.jsonl.zst"]
+    dedup(data, tmp_path / "snappy", compression="snappy")
+    assert (
+        pq.ParquetFile(tmp_path / "snappy" / "kept" / "a.parquet").metadata.row_group(0).column(0).compression
+        == "SNAPPY"
+    )
+    bad = CliRunner().invoke(app, ["dedup", str(data), "-o", str(tmp_path / "bad"), "--compression", "rar"])
+    assert bad.exit_code == 2
+    assert "invalid compression 'rar' for parquet output" in bad.output

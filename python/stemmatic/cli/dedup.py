@@ -71,6 +71,13 @@ def dedup(
         ),
     ] = "4GB",
     fmt: Annotated[str, typer.Option("--format", help="Output format: parquet | jsonl.")] = "parquet",
+    compression: Annotated[
+        str | None,
+        typer.Option(
+            help="Output compression: a Parquet codec (default zstd; snappy, gzip, brotli, lz4, none) or for "
+            "JSONL gzip | zstd | bz2 | none (default: each input file's own)."
+        ),
+    ] = None,
     emit_pairs: Annotated[
         bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")
     ] = False,
@@ -128,6 +135,7 @@ def dedup(
             exact=exact,
             memory_limit=memory_limit,
             fmt=fmt,  # type: ignore[arg-type]
+            compression=compression,
             emit_pairs=emit_pairs,
             on_error=on_error,  # type: ignore[arg-type]
             max_cluster_size=max_cluster_size,

@@ -78,7 +78,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._sinks import find_outputs
+from stemmatic.io._sinks import check_compression, find_outputs
 from stemmatic.minhash import (
     DEFAULT_TOKENIZER,
     MinHashBatch,
@@ -138,6 +138,9 @@ class DedupConfig:
     exact: bool = False
     memory_limit: str | int = "4GB"
     fmt: Literal["parquet", "jsonl"] = "parquet"
+    #: Output compression: a Parquet codec (default zstd) or, for JSONL, gzip/zstd/bz2/none
+    #: (default: each input file's own).
+    compression: str | None = None
     emit_pairs: bool = False
     on_error: Literal["raise", "skip"] = "raise"
     clique_max: int = 8
@@ -157,6 +160,7 @@ class DedupConfig:
             )
         if self.fmt not in ("parquet", "jsonl"):
             raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
+        check_compression(self.fmt, self.compression)
         if self.on_error not in ("raise", "skip"):
             raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
         if self.max_cluster_size is not None and self.max_cluster_size < 2:
@@ -1174,8 +1178,12 @@ class _Run:
         id_type = ids.type if self.against is None else self.against.id_type(ids.type)
         if self.against is not None:
             self.against.kept = ~removed
-        kept_writer = MirroredWriter(self.out / "kept", self.files, self.config.fmt)
-        removed_writer = MirroredWriter(self.out / "removed", self.files, self.config.fmt)
+        kept_writer = MirroredWriter(
+            self.out / "kept", self.files, self.config.fmt, compression=self.config.compression
+        )
+        removed_writer = MirroredWriter(
+            self.out / "removed", self.files, self.config.fmt, compression=self.config.compression
+        )
         schemas: dict[int, pa.Schema] = {}
 
         def write_chunk(chunk: Chunk) -> tuple[int, int]:
