@@ -9,7 +9,22 @@ from rich.table import Table
 
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
-from stemmatic.cli._options import RayAddress, SparkMaster, Workers
+from stemmatic.cli._options import (
+    Bands,
+    Inputs,
+    Ngram,
+    NumPerm,
+    OnError,
+    Quiet,
+    RayAddress,
+    Rows,
+    Seed,
+    SparkMaster,
+    TextColumn,
+    Threshold,
+    Tokenizer,
+    Workers,
+)
 from stemmatic.exceptions import ParameterError, StemmaticError
 
 if TYPE_CHECKING:
@@ -18,40 +33,23 @@ if TYPE_CHECKING:
 
 def dedup(
     ctx: typer.Context,
-    inputs: Annotated[
-        list[str],
-        typer.Argument(
-            help="Files (Parquet, JSON(L), CSV/TSV, Arrow; .gz/.zst/.bz2), directories or globs, local or "
-            "URLs (s3://, gs://, hf://, memory://, ... through pyarrow/fsspec)."
-        ),
-    ],
+    inputs: Inputs,
     output: Annotated[
         str,
         typer.Option("--output", "-o", help="Output directory, local or a URL (uploaded when the run ends)."),
     ],
-    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    text_column: TextColumn = "text",
     id_column: Annotated[
         str | None,
         typer.Option(help="Column of unique row ids (default: row position in the ordered inputs)."),
     ] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Jaccard similarity at or above which rows are duplicates.")
-    ] = 0.8,
-    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
-    ngram: Annotated[
-        int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")
-    ] = 5,
-    tokenizer: Annotated[
-        str,
-        typer.Option(
-            help="auto (words, and one unit per character of Chinese, Japanese, Thai...) | words | whitespace | chars."
-        ),
-    ] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")] = 1,
-    bands: Annotated[
-        int | None, typer.Option(help="LSH bands (default: chosen for the threshold, printed).")
-    ] = None,
-    rows: Annotated[int | None, typer.Option(help="Rows per LSH band (give with --bands).")] = None,
+    threshold: Threshold = 0.8,
+    num_perm: NumPerm = 128,
+    ngram: Ngram = 5,
+    tokenizer: Tokenizer = "auto",
+    seed: Seed = 1,
+    bands: Bands = None,
+    rows: Rows = None,
     verify: Annotated[
         str, typer.Option(help="exact (Jaccard of shingle sets) | estimate (from signatures) | none.")
     ] = "exact",
@@ -81,15 +79,10 @@ def dedup(
     emit_pairs: Annotated[
         bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")
     ] = False,
-    on_error: Annotated[
-        str,
-        typer.Option(
-            help="raise | skip: what to do with a malformed JSONL line (skipped lines go to rejected/)."
-        ),
-    ] = "raise",
+    on_error: OnError = "raise",
     resume: Annotated[bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
     engine: Annotated[
         str,
         typer.Option(help="local | ray | spark (ray/spark write kept/, removed/, clusters/, report.json)."),

@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from stemmatic.cli._errors import check_on_error, clean_errors, literal_console
-from stemmatic.cli._options import Workers
+from stemmatic.cli._options import (
+    Bands,
+    Inputs,
+    Ngram,
+    NumPerm,
+    OnError,
+    Quiet,
+    Rows,
+    Seed,
+    TextColumn,
+    Threshold,
+    Tokenizer,
+    Workers,
+)
 
 app = typer.Typer(
     name="index",
@@ -16,21 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Inputs = Annotated[
-    list[str],
-    typer.Argument(
-        help="Files (Parquet, JSON(L), CSV/TSV, Arrow; .gz/.zst/.bz2), directories or globs, local or URLs."
-    ),
-]
-TextColumn = Annotated[str, typer.Option(help="Column holding the text.")]
 IdColumn = Annotated[
     str | None, typer.Option(help="Column of row ids (default: the row's number in its file).")
 ]
-OnError = Annotated[
-    str,
-    typer.Option(help="raise | skip: what to do with a malformed JSONL line (skipped lines are counted)."),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
 def _print(info_dict: dict[str, object], as_json: bool) -> None:
@@ -68,21 +69,13 @@ def build(
     ],
     text_column: TextColumn = "text",
     id_column: IdColumn = None,
-    threshold: Annotated[
-        float, typer.Option(help="Jaccard similarity at or above which rows are duplicates.")
-    ] = 0.8,
-    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
-    ngram: Annotated[
-        int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")
-    ] = 5,
-    tokenizer: Annotated[
-        str, typer.Option(help="auto (words; characters of unspaced scripts) | words | whitespace | chars.")
-    ] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")] = 1,
-    bands: Annotated[
-        int | None, typer.Option(help="LSH bands (default: chosen for the threshold, as dedup does).")
-    ] = None,
-    rows: Annotated[int | None, typer.Option(help="Rows per LSH band (give with --bands).")] = None,
+    threshold: Threshold = 0.8,
+    num_perm: NumPerm = 128,
+    ngram: Ngram = 5,
+    tokenizer: Tokenizer = "auto",
+    seed: Seed = 1,
+    bands: Bands = None,
+    rows: Rows = None,
     on_error: OnError = "raise",
     workers: Workers = None,
     overwrite: Annotated[
