@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+import types
 
 import pytest
 import typer.main
@@ -78,8 +80,13 @@ def test_unknown_command_suggests_a_lazy_one() -> None:
 
 
 def test_every_public_name_resolves() -> None:
+    importlib.import_module("stemmatic.minhash")  # binds a submodule named like a public function
+
+    assert callable(stemmatic.minhash)
+    assert stemmatic.minhash(["a b c"], ngram=1, num_perm=4).shape == (1, 4)
     for name in stemmatic.__all__:
-        assert getattr(stemmatic, name) is not None, name
+        value = getattr(stemmatic, name)
+        assert value is not None and not isinstance(value, types.ModuleType), name
     assert set(stemmatic.__all__) <= set(dir(stemmatic))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = stemmatic.nope  # type: ignore[attr-defined]

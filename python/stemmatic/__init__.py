@@ -15,6 +15,8 @@ the feature packages until something needs them.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -90,3 +92,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package: its public names win over submodules of the same name.
+
+    Importing the submodule ``stemmatic.minhash`` binds it as the package's
+    ``minhash`` attribute; the public name is the function (as when this file
+    imported it eagerly), so that binding is dropped.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
