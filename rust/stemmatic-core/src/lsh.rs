@@ -24,6 +24,9 @@ use crate::error::{CoreError, Result};
 use crate::minhash::{SigValue, jaccard_sorted};
 use crate::parallel::run_in_pool;
 
+/// The fewest signatures a parallel band-key task hashes: fewer cost more to hand over than to hash.
+const MIN_TASK_DOCS: usize = 512;
+
 /// A (band key, document) record, as stored in the band-key spill files.
 pub type KeyedDoc = (u64, u64);
 
@@ -41,27 +44,28 @@ pub fn band_keys<T: SigValue + bytes::AsLeBytes>(
     check_banding(num_perm, bands, rows)?;
     let docs = signatures.len() / num_perm;
     let mut keys = vec![0u64; docs * bands];
-    let fill = |(sig, out): (&[T], &mut [u64])| {
-        let mut buf = Vec::with_capacity(rows * std::mem::size_of::<T>());
-        for (band, key) in out.iter_mut().enumerate() {
-            buf.clear();
-            for value in &sig[band * rows..(band + 1) * rows] {
-                value.extend_le(&mut buf);
+    // Rows in runs (one buffer per run, not per row), about 8 runs per worker.
+    let fill = |buf: &mut Vec<u8>, (sigs, out): (&[T], &mut [u64])| {
+        for (sig, out) in sigs.chunks_exact(num_perm).zip(out.chunks_exact_mut(bands)) {
+            for (band, key) in out.iter_mut().enumerate() {
+                buf.clear();
+                for value in &sig[band * rows..(band + 1) * rows] {
+                    value.extend_le(buf);
+                }
+                *key = xxh3_64_with_seed(buf, band as u64);
             }
-            *key = xxh3_64_with_seed(&buf, band as u64);
         }
     };
-    if workers <= 1 || docs < 1024 {
-        signatures
-            .chunks_exact(num_perm)
-            .zip(keys.chunks_exact_mut(bands))
-            .for_each(fill);
+    let new_buf = || Vec::with_capacity(rows * std::mem::size_of::<T>());
+    if workers <= 1 || docs < 2 * MIN_TASK_DOCS {
+        fill(&mut new_buf(), (signatures, &mut keys));
     } else {
+        let per_task = (docs / (workers * 8)).max(MIN_TASK_DOCS);
         run_in_pool(workers, || {
             signatures
-                .par_chunks_exact(num_perm)
-                .zip(keys.par_chunks_exact_mut(bands))
-                .for_each(fill);
+                .par_chunks(per_task * num_perm)
+                .zip(keys.par_chunks_mut(per_task * bands))
+                .for_each_init(new_buf, fill);
         })?;
     }
     Ok(keys)

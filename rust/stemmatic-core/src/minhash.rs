@@ -22,9 +22,11 @@
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
-use crate::parallel::run_in_pool;
+use std::ops::Range;
+
+use crate::parallel::{ranges_by_bytes, run_in_pool, split_by_ranges};
 use crate::sets::{SortScratch, sort_dedup};
-use crate::shingle::{FlatSets, ShingleSpec, flatten_sets};
+use crate::shingle::{FlatSets, ShingleSpec};
 
 /// Default number of permutations.
 pub const DEFAULT_NUM_PERM: usize = 128;
@@ -32,11 +34,8 @@ pub const DEFAULT_NUM_PERM: usize = 128;
 /// dedup needs (128–450 in the literature) and keeps one signature at 64 KiB.
 pub const MAX_NUM_PERM: usize = 8192;
 
-/// Batches with less text than this run on the calling thread.
-const PARALLEL_MIN_BYTES: usize = 1 << 16;
-
 /// A signature value type: `u32` (default) or `u64`.
-pub trait SigValue: Copy + Ord + Send + Sync + 'static {
+pub trait SigValue: Copy + Ord + Default + Send + Sync + 'static {
     /// The value of every position of an empty document's signature.
     const EMPTY: Self;
     /// Width in bits.
@@ -251,75 +250,71 @@ impl<T: SigValue> MinHasher<T> {
         keep_sets: bool,
     ) -> Result<(SignatureBatch<T>, Option<FlatSets>)> {
         let num_perm = self.seeds.len();
-        let mut signatures = vec![T::EMPTY; rows.len() * num_perm];
+        // Zeroed memory comes from the OS untouched (calloc): each task's
+        // worker writes its own rows' pages, so no thread fills the whole
+        // matrix first. Every slot is written below (a skipped row gets EMPTY).
+        let mut signatures = vec![T::default(); rows.len() * num_perm];
         let mut num_shingles = vec![0u32; rows.len()];
         let mut status = vec![RowStatus::Ok; rows.len()];
-        let mut sets: Vec<Vec<u64>> = vec![Vec::new(); if keep_sets { rows.len() } else { 0 }];
-        let one_row = |row: Option<&[u8]>,
-                       scratch: &mut Scratch,
-                       out: &mut [T],
-                       count: &mut u32,
-                       state: &mut RowStatus,
-                       set: Option<&mut Vec<u64>>| {
-            *state = match row {
-                None => RowStatus::Null,
-                Some(bytes) => match std::str::from_utf8(bytes) {
-                    Err(_) => RowStatus::InvalidUtf8,
-                    Ok(text) => {
-                        let n = self.signature_into(text, scratch, out);
-                        *count = u32::try_from(n).unwrap_or(u32::MAX);
-                        if let Some(set) = set {
-                            // The signature is done: the hashes may be reordered.
-                            sort_dedup(&mut scratch.hashes, &mut scratch.sort);
-                            set.extend_from_slice(&scratch.hashes);
-                        }
-                        if n == 0 {
-                            RowStatus::Empty
-                        } else {
-                            RowStatus::Ok
-                        }
-                    }
-                },
-            };
-        };
-        let total_bytes: usize = rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
-        if workers <= 1 || rows.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
-            let mut scratch = Scratch::default();
-            let mut set_slots = sets.iter_mut();
-            for (((row, out), count), state) in rows
-                .iter()
-                .zip(signatures.chunks_mut(num_perm))
-                .zip(&mut num_shingles)
-                .zip(&mut status)
-            {
-                one_row(*row, &mut scratch, out, count, state, set_slots.next());
+        let mut set_lens = vec![0u64; if keep_sets { rows.len() } else { 0 }];
+        let ranges = ranges_by_bytes(rows, |row| row.map_or(0, <[u8]>::len), workers);
+        let set_width = usize::from(keep_sets);
+        let tasks: Vec<_> = ranges
+            .iter()
+            .cloned()
+            .zip(split_by_ranges(&mut signatures, &ranges, num_perm))
+            .zip(split_by_ranges(&mut num_shingles, &ranges, 1))
+            .zip(split_by_ranges(&mut status, &ranges, 1))
+            .zip(split_by_ranges(&mut set_lens, &ranges, set_width))
+            .collect();
+        // One task: a run of rows, its buffers reused from row to row; its
+        // sets go to one vector of its own (no allocation per row).
+        let run = |scratch: &mut Scratch,
+                   ((((range, sigs), counts), states), lens): Task<'_, T>| {
+            let mut values = Vec::new();
+            if keep_sets {
+                // Room for the usual number of shingles (under one per 6 bytes
+                // of text), so the vector is not copied as it grows; memory
+                // reserved and never written is never touched.
+                let bytes: usize = rows[range.clone()]
+                    .iter()
+                    .map(|row| row.map_or(0, <[u8]>::len))
+                    .sum();
+                values.reserve(bytes / 6);
             }
+            let mut lens = lens.iter_mut();
+            for (((row, out), count), state) in rows[range]
+                .iter()
+                .zip(sigs.chunks_exact_mut(num_perm))
+                .zip(counts)
+                .zip(states)
+            {
+                *state = self.row_into(*row, scratch, out, count);
+                if let Some(len) = lens.next()
+                    && matches!(*state, RowStatus::Ok)
+                {
+                    // The signature is done: the hashes may be reordered.
+                    sort_dedup(&mut scratch.hashes, &mut scratch.sort);
+                    values.extend_from_slice(&scratch.hashes);
+                    *len = scratch.hashes.len() as u64;
+                }
+            }
+            values
+        };
+        let chunk_values: Vec<Vec<u64>> = if tasks.len() <= 1 {
+            let mut scratch = Scratch::default();
+            tasks
+                .into_iter()
+                .map(|task| run(&mut scratch, task))
+                .collect()
         } else {
             run_in_pool(workers, || {
-                let base = rows
-                    .par_iter()
-                    .zip(signatures.par_chunks_mut(num_perm))
-                    .zip(num_shingles.par_iter_mut())
-                    .zip(status.par_iter_mut());
-                if keep_sets {
-                    base.zip(sets.par_iter_mut())
-                        .with_max_len(64)
-                        .for_each_init(
-                            Scratch::default,
-                            |scratch, ((((row, out), count), state), set)| {
-                                one_row(*row, scratch, out, count, state, Some(set));
-                            },
-                        );
-                } else {
-                    base.with_max_len(64).for_each_init(
-                        Scratch::default,
-                        |scratch, (((row, out), count), state)| {
-                            one_row(*row, scratch, out, count, state, None);
-                        },
-                    );
-                }
-            })?;
-        }
+                tasks
+                    .into_par_iter()
+                    .map_init(Scratch::default, run)
+                    .collect()
+            })?
+        };
         if on_invalid == OnInvalid::Raise
             && let Some(row) = status
                 .iter()
@@ -335,7 +330,11 @@ impl<T: SigValue> MinHasher<T> {
                 },
             });
         }
-        let flat_sets = keep_sets.then(|| flatten_sets(&sets));
+        let flat_sets = if keep_sets {
+            Some(join_sets(chunk_values, &set_lens, workers)?)
+        } else {
+            None
+        };
         let batch = SignatureBatch {
             num_perm,
             signatures,
@@ -344,6 +343,74 @@ impl<T: SigValue> MinHasher<T> {
         };
         Ok((batch, flat_sets))
     }
+
+    /// Hash one row into `out` (every slot written) and say what it was.
+    fn row_into(
+        &self,
+        row: Option<&[u8]>,
+        scratch: &mut Scratch,
+        out: &mut [T],
+        count: &mut u32,
+    ) -> RowStatus {
+        scratch.hashes.clear();
+        let Some(bytes) = row else {
+            out.fill(T::EMPTY);
+            return RowStatus::Null;
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            out.fill(T::EMPTY);
+            return RowStatus::InvalidUtf8;
+        };
+        let n = self.signature_into(text, scratch, out);
+        *count = u32::try_from(n).unwrap_or(u32::MAX);
+        if n == 0 {
+            RowStatus::Empty
+        } else {
+            RowStatus::Ok
+        }
+    }
+}
+
+/// One parallel task of [`MinHasher::batch_with_sets`]: its rows and the
+/// slices of the outputs they write (signatures, counts, statuses, set sizes).
+type Task<'a, T> = (
+    (
+        ((Range<usize>, &'a mut [T]), &'a mut [u32]),
+        &'a mut [RowStatus],
+    ),
+    &'a mut [u64],
+);
+
+/// The tasks' set values joined in row order, with the offsets of each row's
+/// set (`set_lens` per row): one task's vector is kept as it is, several are
+/// copied in parallel into one.
+fn join_sets(mut chunks: Vec<Vec<u64>>, set_lens: &[u64], workers: usize) -> Result<FlatSets> {
+    let mut offsets = Vec::with_capacity(set_lens.len() + 1);
+    offsets.push(0u64);
+    let mut end = 0u64;
+    for &len in set_lens {
+        end += len;
+        offsets.push(end);
+    }
+    if chunks.len() <= 1 {
+        return Ok((chunks.pop().unwrap_or_default(), offsets));
+    }
+    let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+    let mut values = vec![0u64; sizes.iter().sum()];
+    let mut parts = Vec::with_capacity(chunks.len());
+    let mut rest = values.as_mut_slice();
+    for &size in &sizes {
+        let (part, tail) = rest.split_at_mut(size);
+        parts.push(part);
+        rest = tail;
+    }
+    run_in_pool(workers, || {
+        parts
+            .into_par_iter()
+            .zip(chunks.par_iter())
+            .for_each(|(part, chunk)| part.copy_from_slice(chunk));
+    })?;
+    Ok((values, offsets))
 }
 
 /// Reusable buffers of one worker: the normalized text and the shingle hashes.
@@ -526,6 +593,55 @@ mod tests {
         assert_eq!(one.signatures, two.signatures);
         assert_eq!(one.signatures, four.signatures);
         assert_eq!(one.signatures[..32], h.signature(&texts[0])[..]);
+    }
+
+    #[test]
+    fn tasks_by_bytes_give_the_serial_result() {
+        // Short and long rows, nulls and non-UTF-8 rows: several tasks on 2 or
+        // 3 workers, each with its own set vector, joined in row order.
+        let texts: Vec<String> = (0..3000)
+            .map(|i| {
+                let words = if i % 997 == 0 { 20_000 } else { i % 61 };
+                format!("row {i} {}", "alpha beta gamma ".repeat(words))
+            })
+            .collect();
+        let rows: Vec<Option<&[u8]>> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match i % 101 {
+                7 => None,
+                8 => Some(b"bad \xff".as_slice()),
+                _ => Some(t.as_bytes()),
+            })
+            .collect();
+        let h = hasher32(48);
+        let (one, one_sets) = h.batch_with_sets(&rows, OnInvalid::Skip, 1, true).unwrap();
+        for workers in [2, 3] {
+            let (many, many_sets) = h
+                .batch_with_sets(&rows, OnInvalid::Skip, workers, true)
+                .unwrap();
+            assert_eq!(one.signatures, many.signatures);
+            assert_eq!(one.num_shingles, many.num_shingles);
+            assert_eq!(one.status, many.status);
+            assert_eq!(one_sets, many_sets);
+        }
+        assert_eq!(one.status[7], RowStatus::Null);
+        assert_eq!(&one.signatures[7 * 48..8 * 48], &[u32::MAX; 48]);
+        assert_eq!(one.status[8], RowStatus::InvalidUtf8);
+        let (values, offsets) = one_sets.unwrap();
+        assert_eq!(offsets.len(), rows.len() + 1);
+        assert_eq!(offsets[8], offsets[7], "a null row has an empty set");
+        let row = 997;
+        let expected = h.spec().hash_set(&texts[row], &mut String::new());
+        assert_eq!(
+            &values[offsets[row] as usize..offsets[row + 1] as usize],
+            expected.as_slice()
+        );
+        assert_eq!(
+            h.batch_with_sets(&rows, OnInvalid::Raise, 2, true)
+                .unwrap_err(),
+            CoreError::NullText { row: 7 }
+        );
     }
 
     #[test]

@@ -4,9 +4,16 @@
 //! Pools are built once per size and cached: building one per call would cost
 //! more than hashing a small batch. Results never depend on the pool size;
 //! every batch function writes row `i`'s result to slot `i`.
+//!
+//! Batches are split by bytes, not rows ([`ranges_by_bytes`]): a task is a run
+//! of consecutive rows holding about the same amount of text as every other
+//! task, so 400-byte documents and 4-MB ones keep every worker equally busy,
+//! and a task is large enough (at least [`MIN_TASK_BYTES`]) that handing it to
+//! a thread, and setting up its buffers, costs nothing next to its work.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -87,9 +94,136 @@ pub fn run_in_pool<R: Send>(threads: usize, job: impl FnOnce() -> R + Send) -> R
     Ok(pool.install(job))
 }
 
+/// The least text a parallel task holds: below this a thread hand-off and a
+/// task's buffers cost more than the parallelism saves.
+pub const MIN_TASK_BYTES: usize = 1 << 15;
+
+/// Tasks per worker: enough that the last, unequal ones leave no worker idle for long.
+const TASKS_PER_WORKER: usize = 8;
+
+/// What a row costs besides its bytes (a call, its status, its output), in
+/// bytes of text: rows without text still count.
+const ROW_COST_BYTES: usize = 32;
+
+/// Consecutive row ranges of about equal bytes (`bytes_of` each row, plus a
+/// fixed cost per row) covering `rows` in order: one range for one worker or
+/// a batch under two tasks' worth of text, else about [`TASKS_PER_WORKER`] per
+/// worker, none under [`MIN_TASK_BYTES`] (but for the last). A row is never split.
+pub fn ranges_by_bytes<R>(
+    rows: &[R],
+    bytes_of: impl Fn(&R) -> usize,
+    workers: usize,
+) -> Vec<Range<usize>> {
+    let cost = |row: &R| bytes_of(row).saturating_add(ROW_COST_BYTES);
+    let total = rows.iter().map(cost).fold(0usize, usize::saturating_add);
+    if workers <= 1 || rows.len() < 2 || total < 2 * MIN_TASK_BYTES {
+        return std::iter::once(0..rows.len()).collect();
+    }
+    let target = (total / (workers * TASKS_PER_WORKER)).max(MIN_TASK_BYTES);
+    let mut ranges = Vec::with_capacity(total / target + 1);
+    let (mut start, mut held) = (0, 0usize);
+    for (i, row) in rows.iter().enumerate() {
+        let row_cost = cost(row);
+        if held > 0 && held.saturating_add(row_cost) > 2 * target {
+            // A long row starts a task of its own rather than doubling this one.
+            ranges.push(start..i);
+            (start, held) = (i, 0);
+        }
+        held = held.saturating_add(row_cost);
+        if held >= target {
+            ranges.push(start..i + 1);
+            (start, held) = (i + 1, 0);
+        }
+    }
+    if start < rows.len() {
+        ranges.push(start..rows.len());
+    }
+    ranges
+}
+
+/// `data`, `width` values per row, cut into one mutable slice per range of
+/// `ranges` (consecutive, from row 0, as [`ranges_by_bytes`] gives them).
+///
+/// # Panics
+/// The ranges are not consecutive from 0 or reach past `data` (a bug of the caller).
+pub fn split_by_ranges<'a, T>(
+    mut data: &'a mut [T],
+    ranges: &[Range<usize>],
+    width: usize,
+) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(ranges.len());
+    let mut next = 0;
+    for range in ranges {
+        assert_eq!(range.start, next, "ranges must be consecutive");
+        let (part, rest) = data.split_at_mut(range.len() * width);
+        parts.push(part);
+        data = rest;
+        next = range.end;
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_cover_the_rows_in_order_with_balanced_bytes() {
+        // 10,000 rows of 400 bytes and one of 1 MB, on 2 workers.
+        let mut lens = vec![400usize; 10_000];
+        lens[5_000] = 1 << 20;
+        let ranges = ranges_by_bytes(&lens, |&n| n, 2);
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(lens.len()));
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        assert!(
+            ranges.len() >= 2 * TASKS_PER_WORKER / 2,
+            "{} ranges",
+            ranges.len()
+        );
+        let total: usize = lens.iter().map(|n| n + ROW_COST_BYTES).sum();
+        let target = total / (2 * TASKS_PER_WORKER);
+        let bytes = |range: &Range<usize>| -> usize {
+            lens[range.clone()].iter().map(|n| n + ROW_COST_BYTES).sum()
+        };
+        let long_row = |range: &Range<usize>| range.len() == 1 && bytes(range) > 2 * target;
+        for (k, range) in ranges[..ranges.len() - 1].iter().enumerate() {
+            // At least the target and at most twice it, but for a long row
+            // alone and the shorter task cut just before it.
+            assert!(
+                (target..=2 * target).contains(&bytes(range))
+                    || long_row(range)
+                    || long_row(&ranges[k + 1]),
+                "{range:?}: {}",
+                bytes(range)
+            );
+        }
+        let big = ranges.iter().find(|r| r.contains(&5_000)).unwrap();
+        assert_eq!(big.len(), 1, "the 1 MB row is a task of its own: {big:?}");
+    }
+
+    #[test]
+    fn small_batches_and_one_worker_are_one_range() {
+        assert_eq!(ranges_by_bytes(&[400usize; 100], |&n| n, 2), vec![0..100]);
+        assert_eq!(
+            ranges_by_bytes(&vec![400usize; 100_000], |&n| n, 1),
+            vec![0..100_000]
+        );
+        assert_eq!(ranges_by_bytes::<usize>(&[], |&n| n, 4), vec![0..0]);
+        // Many empty rows still split: each row has a cost of its own.
+        assert!(ranges_by_bytes(&vec![0usize; 100_000], |&n| n, 2).len() > 1);
+    }
+
+    #[test]
+    fn split_by_ranges_gives_each_range_its_rows() {
+        let mut data: Vec<u32> = (0..30).collect();
+        let parts = split_by_ranges(&mut data, &[0..2, 2..3, 3..10], 3);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [6, 3, 21]
+        );
+        assert_eq!(parts[1], &[6, 7, 8]);
+    }
 
     #[test]
     fn explicit_workers_win() {
