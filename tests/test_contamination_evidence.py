@@ -9,6 +9,8 @@ import re
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stemmatic.cli import app
@@ -372,3 +374,21 @@ def test_semantic_hits_are_written_apart_with_their_evidence(tmp_path, statement
         scan_corpus(
             [corpus], index, tmp_path / "p", semantic=True, embedder="hashing", semantic_threshold=2.0
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcd"), max_size=30),
+    st.lists(st.sampled_from("abcd"), max_size=30),
+)
+def test_longest_common_run_against_brute_force(entry, doc) -> None:
+    from stemmatic.contamination._evidence import longest_common_run, token_keys
+
+    best = 0
+    for i in range(len(entry)):
+        for j in range(len(doc)):
+            k = 0
+            while i + k < len(entry) and j + k < len(doc) and entry[i + k] == doc[j + k]:
+                k += 1
+            best = max(best, k)
+    assert longest_common_run(token_keys(entry), token_keys(doc)) == best

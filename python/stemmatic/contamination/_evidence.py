@@ -98,15 +98,34 @@ def token_keys(tokens: list[str]) -> np.ndarray:
     return np.fromiter((hash(t) for t in tokens), np.int64, len(tokens)).view(np.uint64)
 
 
+_INVERSE_BASE = np.uint64(pow(int(_BASE), -1, 2**64))
+
+
+class _Windows:
+    """Keys of every n-token window of a sequence in O(length) for any n, from prefix sums.
+
+    ``prefix[i] = sum(keys[k] * B**k for k < i)`` (wrapping uint64); the window
+    at ``i`` has key ``(prefix[i + n] - prefix[i]) * B**-i``, the same for the
+    same tokens wherever they stand (B is odd, so invertible modulo 2**64).
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.length = len(keys)
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(np.full(len(keys), _BASE, np.uint64)) * _INVERSE_BASE
+            self.inverse = np.cumprod(np.full(len(keys), _INVERSE_BASE, np.uint64)) * _BASE
+            self.prefix = np.concatenate([np.zeros(1, np.uint64), np.cumsum(keys * powers, dtype=np.uint64)])
+
+    def keys(self, n: int) -> np.ndarray:
+        if self.length < n:
+            return np.zeros(0, np.uint64)
+        with np.errstate(over="ignore"):
+            return (self.prefix[n:] - self.prefix[:-n]) * self.inverse[: self.length - n + 1]
+
+
 def _gram_keys(keys: np.ndarray, n: int) -> np.ndarray:
-    """Rolling polynomial keys of every n-token window (wrapping uint64 arithmetic)."""
-    if len(keys) < n:
-        return np.zeros(0, np.uint64)
-    out = np.zeros(len(keys) - n + 1, np.uint64)
-    with np.errstate(over="ignore"):
-        for offset in range(n):
-            out = out * _BASE + keys[offset : offset + len(out)]
-    return out
+    """Keys of every n-token window of ``keys``."""
+    return _Windows(keys).keys(n)
 
 
 def _shared_windows(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +152,10 @@ def longest_common_run(entry: np.ndarray, doc: np.ndarray) -> int:
     if not np.isin(entry, doc_set).any():
         return 0
     lo, hi = 1, min(len(entry), len(doc))
+    entry_windows, doc_windows = _Windows(entry), _Windows(doc)
     while lo < hi:  # the longest n with a shared n-gram; "shares an n-gram" is monotone in n
         mid = (lo + hi + 1) // 2
-        if np.isin(_gram_keys(entry, mid), _gram_keys(doc, mid)).any():
+        if np.isin(entry_windows.keys(mid), doc_windows.keys(mid)).any():
             lo = mid
         else:
             hi = mid - 1
