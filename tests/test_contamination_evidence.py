@@ -392,3 +392,29 @@ def test_longest_common_run_against_brute_force(entry, doc) -> None:
                 k += 1
             best = max(best, k)
     assert longest_common_run(token_keys(entry), token_keys(doc)) == best
+
+
+def test_cli_short_statements_and_token_coverage(tmp_path, statement_case) -> None:
+    index, corpus = statement_case
+    index.save(tmp_path / "i.idx")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["contamination", "scan", str(corpus), "--index", str(tmp_path / "i.idx"), "-o", str(out),
+         "--short-ngram", "6", "--short-fields", "prompt", "--token-coverage"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["parameters"]["short_ngram"] == 6 and report["parameters"]["short_fields"] == ["prompt"]
+    assert report["benchmarks"]["bench"]["items_contaminated"] == 1
+    (hit,) = pq.read_table(out / "hits.parquet").to_pylist()
+    assert hit["match"] == "short" and hit["longest_span"] == 9
+    items = {i["field"]: i for i in pq.read_table(out / "items.parquet").to_pylist()}
+    assert items["prompt"]["longest_span"] == 9 and items["solution"]["llama2_bucket"] == "clean"
+    result = runner.invoke(
+        app,
+        ["contamination", "scan", str(corpus), "--index", str(tmp_path / "i.idx"), "-o", str(tmp_path / "o2"),
+         "--short-ngram", "6", "--short-fields", "answer"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "'answer' is not an indexed field" in result.output
+    assert not (tmp_path / "o2").exists()
