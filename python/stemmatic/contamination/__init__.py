@@ -21,6 +21,12 @@ Matching (the contract a plain-Python reference reproduces):
   of them; ``coverage`` is that fraction, and ``spans`` are the character
   ranges of the document covered by the matched n-grams (overlapping or
   touching n-grams merged).
+
+:func:`scan_corpus` adds what a hit proves (``short`` and ``common`` entries
+are reported apart, see ``_evidence``), and on request a short-statement pass
+(``_short``), Llama 2's token coverage with the longest matched span, semantic
+matching in embedding space (``_semantic``) and the clean part of each
+benchmark (:func:`write_clean_benchmarks`).
 """
 
 from __future__ import annotations

@@ -379,7 +379,8 @@ class ContaminationIndex:
         Returns:
             A table with the columns of :data:`HITS_SCHEMA`: ``doc_id`` (row in
             ``texts``), ``benchmark``, ``item_id``, ``field``,
-            ``matched_ngrams``, ``item_ngrams``, ``coverage`` and ``spans``
+            ``matched_ngrams``, ``item_ngrams``, ``item_tokens`` (the entry's
+            length, how specific a hit is), ``coverage`` and ``spans``
             (character offsets ``[start, end)`` into the document, for Python
             slicing), ordered by document then entry.
         """
