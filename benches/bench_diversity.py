@@ -299,13 +299,15 @@ def recall_study(args: argparse.Namespace) -> list[dict]:
 
 
 def render_recall(rows: list[dict]) -> list[str]:
+    from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY
+
     lines = [
         "",
         "## Pairs across k-means boundaries",
         "",
         "Recall of the pairs above 1 - eps found by an exact all-pairs search; `in-cluster` is the paper's "
         "search (`boundary=0`), `default` the boundary probing at default settings "
-        "(`boundary` 0.2, `max_probes` 4); visits = other clusters a row is compared with, on average; "
+        f"(`boundary` {DEFAULT_BOUNDARY}, `max_probes` 4); visits = other clusters a row is compared with, on average; "
         "seconds include k-means; extra = pairs not in the exact answer (must be 0).",
         "",
         "| data | eps | n_clusters | exact pairs | in-cluster recall | default recall | extra | visits/row | default ÷ in-cluster time |",

@@ -160,6 +160,6 @@ def test_cli_scores_only_reports_cross_cluster_pairs(case, tmp_path) -> None:
     report = json.loads((out / "report.json").read_text())
     row = next(r for r in report["eps_table"] if r["eps"] == 0.01)
     assert row["pairs"] == 200 and row["cross_cluster_pairs"] > 0
-    assert report["parameters"]["boundary"] == 0.2
+    assert report["parameters"]["boundary"] == 0.35
     bad = CliRunner().invoke(app, [*args, "--boundary", "2", "--overwrite", "--quiet"])
     assert bad.exit_code == 2 and "boundary" in bad.output

@@ -59,7 +59,7 @@ Progress = Callable[[str, int, int], None]
 
 #: Fraction of the guaranteed margin ``r ||c_a - c_b|| / 2`` within which a
 #: row also visits another cluster (1 = no pair can be missed).
-DEFAULT_BOUNDARY = 0.2
+DEFAULT_BOUNDARY = 0.35
 #: At most this many other clusters visited per row.
 DEFAULT_MAX_PROBES = 4
 #: Up to this many candidate pairs (``n_queries * n_base``), search every pair exactly.
