@@ -190,3 +190,15 @@ def test_malformed_csv_row_and_json_array_element_are_named_or_rejected(tmp_path
     rejected.close()
     assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == ["one", "three", "x", "y"]
     assert rejected.count == 2
+
+
+def test_mistyped_json_array_element_is_named_and_skippable(tmp_path) -> None:
+    (tmp_path / "a.json").write_text('[{"text": "x"}, {"text": 5}, {"text": "y"}, {"text": "z"}]')
+    files = resolve_inputs([tmp_path / "a.json"])
+    with pytest.raises(InvalidInputError, match=r"a.json: element 2: field 'text'"):
+        list(iter_chunks(files))
+    rejected = RejectedWriter(tmp_path / "out")
+    chunks = list(iter_chunks(files, on_error="skip", on_rejected=rejected))
+    rejected.close()
+    assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == ["x", "y", "z"]
+    assert [json.loads(x)["line"] for x in rejected.path.read_text().splitlines()] == [2]

@@ -530,35 +530,34 @@ def _json_array_batches(
         raise InvalidInputError(f"{file.path}: malformed JSON array: {err}") from None
     if not isinstance(values, list):
         raise InvalidInputError(f"{file.path}: expected a JSON array of objects, got {type(values).__name__}")
-    rows: list[dict[str, Any]] = []
+
+    def reject(number: int, problem: str, value: Any) -> None:
+        if on_error != "skip":
+            raise InvalidInputError(
+                f"{file.path}: element {number}: {problem}{_skip_hint(on_error, 'elements')}"
+            )
+        if on_rejected is not None:
+            raw = json.dumps(value, ensure_ascii=False)[:100_000]
+            on_rejected(Rejected(str(file.path), number, f"element {number}: {problem}", raw))
+
+    numbered: list[tuple[int, dict[str, Any]]] = []
     for number, value in enumerate(values, start=1):
-        problem = None
         if not isinstance(value, dict):
-            problem = f"element {number}: expected a JSON object, got {type(value).__name__}"
+            reject(number, f"expected a JSON object, got {type(value).__name__}", value)
         elif _depth(value) > JSONL_MAX_DEPTH:
-            problem = f"element {number}: arrays/objects nested more than {JSONL_MAX_DEPTH} levels deep"
-        if problem is not None:
-            if on_error != "skip":
-                raise InvalidInputError(f"{file.path}: {problem}{_skip_hint(on_error, 'elements')}")
-            if on_rejected is not None:
-                on_rejected(
-                    Rejected(str(file.path), number, problem, json.dumps(value, ensure_ascii=False)[:100_000])
-                )
-            continue
-        rows.append(value)
+            reject(number, f"arrays/objects nested more than {JSONL_MAX_DEPTH} levels deep", value)
+        else:
+            numbered.append((number, value))
     del values
     schema = None
-    for start in range(0, len(rows), batch_rows):
-        part = rows[start : start + batch_rows]
-        try:
-            table = pa.Table.from_pylist(part)
-        except (pa.ArrowException, OverflowError) as err:
-            raise InvalidInputError(
-                f"{file.path}: elements {start + 1}-{start + len(part)}: values of inconsistent types: {err}"
-            ) from None
-        if schema is not None:
-            with contextlib.suppress(pa.ArrowException):
-                table = _conform(table, schema)
+    for start in range(0, len(numbered), batch_rows):
+        part = numbered[start : start + batch_rows]
+        for position, reason in sorted(_mistyped_rows([v for _, v in part], schema).items(), reverse=True):
+            number, value = part.pop(position)
+            reject(number, reason, value)
+        if not part:
+            continue
+        table = _table_of_rows(file, [v for _, v in part], f"elements {part[0][0]}-{part[-1][0]}", schema)
         schema = table.schema
         if columns is not None:
             check_columns(file, table.column_names, columns)
@@ -725,16 +724,21 @@ def _parse_lines(
         bad.append((number, reason, raw))
     if not rows:
         return None, kept
+    return _table_of_rows(file, rows, f"lines {kept[0][0]}-{kept[-1][0]}", schema), kept
+
+
+def _table_of_rows(
+    file: InputFile, rows: list[dict[str, Any]], where: str, schema: pa.Schema | None
+) -> pa.Table:
+    """Parsed rows as a table, in ``schema``'s types where they fit (the types of the file's earlier rows)."""
     try:
         table = pa.Table.from_pylist(rows)
     except (pa.ArrowException, OverflowError) as err:
-        raise InvalidInputError(
-            f"{file.path}: lines {kept[0][0]}-{kept[-1][0]}: values of inconsistent types: {err}"
-        ) from None
+        raise InvalidInputError(f"{file.path}: {where}: values of inconsistent types: {err}") from None
     if schema is not None:
         with contextlib.suppress(pa.ArrowException):
             table = _conform(table, schema)
-    return table, kept
+    return table
 
 
 def _read_json_block(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
