@@ -270,9 +270,8 @@ def test_short_statements_are_found_by_the_short_pass(tmp_path, statement_case) 
     assert text[hit["spans"][0]["start"] : hit["spans"][0]["end"]] == STATEMENT.rstrip(".")
     bench = report["benchmarks"]["bench"]
     assert bench["hits_by_match"] == {"ngram": 0, "short": 1} and bench["items_contaminated"] == 1
-    # Document 1 shares only 'return the median of the' (one 6-gram... none: 5 tokens) and is not found;
-    # one shared 6-gram is not enough with the default of two.
-    assert report["parameters"]["short_min_ngrams"] == 2
+    # Document 1 shares 'return the median of the' (5 tokens, no 6-gram) and is not found.
+    assert report["parameters"]["short_min_ngrams"] == 3
 
 
 def test_short_pass_refuses_bad_parameters_and_old_indexes(tmp_path, statement_case) -> None:

@@ -211,7 +211,7 @@ def scan(
     ] = None,
     short_min_ngrams: Annotated[
         int, typer.Option(help="Distinct short n-grams a short-statement hit needs.")
-    ] = 2,
+    ] = 3,
     token_coverage: Annotated[
         bool,
         typer.Option(
@@ -236,7 +236,7 @@ def scan(
     ] = "minilm",
     semantic_threshold: Annotated[
         float, typer.Option(help="For --semantic: cosine similarity a chunk needs.")
-    ] = 0.8,
+    ] = 0.75,
     chunk_tokens: Annotated[int, typer.Option(help="For --semantic: words per document chunk.")] = 128,
     semantic_fields: Annotated[
         str | None, typer.Option(help="For --semantic: comma-separated fields to embed (default: all).")

@@ -62,7 +62,7 @@ DEFAULT_MIN_SPECIFIC_TOKENS = 10
 #: Entries found in more documents are ``common`` (for hits covering under half their n-grams).
 DEFAULT_MAX_ENTRY_DOCS = 10
 #: Distinct short n-grams a short-statement hit needs (chosen on the planted cases of benches/).
-DEFAULT_SHORT_MIN_NGRAMS = 2
+DEFAULT_SHORT_MIN_NGRAMS = 3
 
 OutputFormat = Literal["parquet", "jsonl"]
 #: ``progress(rows_done, text_bytes_done)`` after each batch.

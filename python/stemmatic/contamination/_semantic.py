@@ -27,7 +27,7 @@ from stemmatic.exceptions import ParameterError
 __all__ = ["DEFAULT_SEMANTIC_THRESHOLD", "SEMANTIC_SCHEMA", "SemanticMatcher"]
 
 #: Cosine similarity a chunk needs (chosen on the planted cases of benches/bench_contamination.py).
-DEFAULT_SEMANTIC_THRESHOLD = 0.8
+DEFAULT_SEMANTIC_THRESHOLD = 0.75
 DEFAULT_CHUNK_TOKENS = 128
 #: Nearest entries looked up per chunk.
 _NEIGHBOURS = 3
