@@ -23,7 +23,7 @@ WHEEL_SMOKE_DIR ?= target/wheel-smoke
 
 .PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python \
 	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity \
-	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-rust demo docs clean
+	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-rust demo docs clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -88,10 +88,10 @@ test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 
 test: test-rust test-python ## All tests: cargo test, then pytest
 
-bench: bench-minhash bench-dedup bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
+bench: bench-minhash bench-dedup bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 
 bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity bench-engines \
-	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-smoke: $(VENV)/.installed
+	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-smoke: $(VENV)/.installed
 
 # Every benchmark script at tiny sizes, so none can rot; results and generated
 # data go to $(BENCH_SMOKE_DIR), never over benches/results/.
@@ -111,7 +111,8 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_io.py --rows 2e4 --repeat 1
 	$(BIN)/python benches/bench_multilingual.py --rounds 1
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200
-	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental; do \
+	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
+	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs; do \
 		test -s $(BENCH_SMOKE_DIR)/results/$$name.md || { echo "bench-smoke: no $$name.md" >&2; exit 1; }; done
 	cargo test -p stemmatic-core --benches --profile $(DEV_PROFILE)
 
@@ -123,6 +124,9 @@ bench-multilingual: ## Dedup F1 per language with default settings (Django's tra
 
 bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens)
 	$(BIN)/python benches/bench_incremental.py --old-tokens 1e8 --new-tokens 1e7 --docs-per-shard 10000
+
+bench-short-docs: ## Real short documents (60k docstrings), whole process: stemmatic dedup vs rensa's pipeline, and stemmatic --help
+	$(BIN)/python benches/bench_short_docs.py
 
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000

@@ -202,3 +202,12 @@ def test_mistyped_json_array_element_is_named_and_skippable(tmp_path) -> None:
     rejected.close()
     assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == ["x", "y", "z"]
     assert [json.loads(x)["line"] for x in rejected.path.read_text().splitlines()] == [2]
+
+
+def test_importing_the_io_layer_does_not_import_pandas() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, stemmatic.io, stemmatic.io._sinks; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # pyarrow pulls in pandas (~0.2 s) on its first Python-value conversion

@@ -25,6 +25,7 @@ import bz2
 import contextlib
 import datetime as dt
 import decimal
+import functools
 import gzip
 import json
 import math
@@ -290,10 +291,23 @@ _ESCAPED = {
     0x0D: "\\r",
     0x09: "\\t",
 }
-_NULL = pa.scalar(None, _LARGE)
+
+
+@functools.cache
+def _null() -> pa.Scalar:
+    # Built on first use: pyarrow imports pandas (0.2 s) the first time it converts Python values.
+    return pa.scalar(None, _LARGE)
+
+
 _NO_BYTES = np.zeros(0, dtype=np.uint8)
 #: The literals of `_json_strings`: a quote, then the escape of each byte below 0x20, '"' and '\\'.
-_LITERALS = pa.array([b'"', *(_ESCAPED[code].encode() for code in sorted(_ESCAPED))], pa.large_binary())
+
+
+@functools.cache
+def _literals() -> pa.Array:
+    return pa.array([b'"', *(_ESCAPED[code].encode() for code in sorted(_ESCAPED))], pa.large_binary())
+
+
 _QUOTE_SLOT = 0
 _ESCAPE_SLOT = np.zeros(256, dtype=np.int64)
 _ESCAPE_SLOT[sorted(_ESCAPED)] = np.arange(1, len(_ESCAPED) + 1)
@@ -355,11 +369,11 @@ def _json_strings(values: pa.Array) -> pa.Array:
     opening = first_piece[:-1] + 2 * np.arange(rows)
     order[opening] = len(cuts) - 1 + _QUOTE_SLOT
     order[first_piece[1:] + 2 * np.arange(rows) + 1] = len(cuts) - 1 + _QUOTE_SLOT
-    laid_out = pc.take(pa.concat_arrays([pieces, _LITERALS]), pa.array(order))
+    laid_out = pc.take(pa.concat_arrays([pieces, _literals()]), pa.array(order))
     laid_offsets = np.frombuffer(laid_out.buffers()[1], dtype=np.int64)[: len(order) + 1]
     row_offsets = np.append(laid_offsets[opening], laid_offsets[-1])
     quoted = pa.LargeStringArray.from_buffers(rows, pa.py_buffer(row_offsets), laid_out.buffers()[2])
-    return _or_null(pc.if_else(values.is_null(), _NULL, quoted)) if values.null_count else quoted
+    return _or_null(pc.if_else(values.is_null(), _null(), quoted)) if values.null_count else quoted
 
 
 def _json_floats(values: pa.Array) -> pa.Array:
@@ -370,7 +384,7 @@ def _json_floats(values: pa.Array) -> pa.Array:
     # "1" would read back as an integer: integral floats keep a ".0" ("1e+20" is a float already).
     integral = pc.invert(pc.or_(pc.match_substring(text, "."), pc.match_substring(text, "e")))
     text = pc.if_else(integral, _join(text, _lit(".0")), text)
-    return _or_null(pc.if_else(pc.is_finite(values), text, _NULL))
+    return _or_null(pc.if_else(pc.is_finite(values), text, _null()))
 
 
 def _json_timestamps(values: pa.Array) -> pa.Array:
@@ -492,7 +506,7 @@ class JsonEncoder:
             return _quote(values.cast(_LARGE))
         if pa.types.is_struct(kind):
             encoded = self._rows(kind, values.flatten(), len(values), path, "")
-            return _or_null(pc.if_else(values.is_null(), _NULL, encoded) if values.null_count else encoded)
+            return _or_null(pc.if_else(values.is_null(), _null(), encoded) if values.null_count else encoded)
         if pa.types.is_map(kind):
             return self._encode_map(values, path)
         if _is_list(kind):
