@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -670,14 +671,18 @@ def _parse_block(
     on_error: OnError,
     on_rejected: Callable[[Rejected], None] | None,
 ) -> tuple[pa.Table | None, pa.Array]:
+    # Lines pyarrow must never see (too deep, bad UTF-8, lone surrogates, huge integers).
+    screened = _core.jsonl_screen(block, JSONL_MAX_DEPTH)
+    if not screened:
+        # The usual block: parsed whole, never split into Python lines.
+        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        table = _read_json_block(block, schema)
+        if table is not None and table.num_rows == lines:  # no blank line: row i is line first_line + i
+            return table, pa.array(np.arange(first_line, first_line + lines, dtype=np.int64))
     raw_lines = block.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
-    # Lines pyarrow must never see (too deep, bad UTF-8, lone surrogates, huge integers).
-    bad = [
-        (first_line + i, f"malformed JSONL line: {why}", raw_lines[i])
-        for i, why in _core.jsonl_screen(block, JSONL_MAX_DEPTH)
-    ]
+    bad = [(first_line + i, f"malformed JSONL line: {why}", raw_lines[i]) for i, why in screened]
     screened = {number for number, _, _ in bad}
     numbered = [
         (first_line + i, raw)
