@@ -683,11 +683,11 @@ def _parse_block(
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
     bad = [(first_line + i, f"malformed JSONL line: {why}", raw_lines[i]) for i, why in screened]
-    screened = {number for number, _, _ in bad}
+    refused = {number for number, _, _ in bad}
     numbered = [
         (first_line + i, raw)
         for i, raw in enumerate(raw_lines)
-        if raw.strip() and first_line + i not in screened
+        if raw.strip() and first_line + i not in refused
     ]
     table = None
     if numbered:
