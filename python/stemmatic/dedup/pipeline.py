@@ -59,6 +59,7 @@ import pyarrow.parquet as pq
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, _fsync_directory, check_record, write_error
 from stemmatic.dedup.clusters import decide_clusters
+from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
@@ -1139,8 +1140,6 @@ class _Run:
             nodes, score = self.against.nodes(n), self.against.keep_scores(score, n)
         guard: dict[str, object] = {}
         if self.config.max_cluster_size is not None:
-            from stemmatic.engines.guard import split_giant_components
-
             result = split_giant_components(nodes, edges, sims, self.config.max_cluster_size)
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()

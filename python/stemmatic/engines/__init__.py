@@ -1,7 +1,7 @@
 """Run the near-duplicate pipeline on Ray Data or PySpark, with the local engine's answer.
 
 ``stemmatic.engines.ray`` and ``stemmatic.engines.spark`` import their engine
-lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.engines.guard`
+lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.dedup.guard`
 (the giant-component guard) needs neither.
 
 >>> from stemmatic.engines import EngineOptions
@@ -9,7 +9,7 @@ lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.engines.guard`
 2000000
 """
 
+from stemmatic.dedup.guard import GuardResult, SplitCluster, split_giant_components
 from stemmatic.engines._common import EngineDedupResult, EngineOptions
-from stemmatic.engines.guard import GuardResult, SplitCluster, split_giant_components
 
 __all__ = ["EngineDedupResult", "EngineOptions", "GuardResult", "SplitCluster", "split_giant_components"]

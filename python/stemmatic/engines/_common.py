@@ -48,9 +48,9 @@ import pyarrow.compute as pc
 
 from stemmatic import _core
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
+from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding
 from stemmatic.dedup.pipeline import DedupConfig
-from stemmatic.engines.guard import split_giant_components
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.minhash import MinHasher, RowStatus
 
