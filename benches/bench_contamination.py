@@ -335,6 +335,10 @@ def plant_beyond(
     docs = list(docs)
     # Statements worth finding: at least 8 words (a shorter one is not specific).
     candidates = [i for i, item in enumerate(items) if len(WORD.findall(statement_of(item))) >= 8]
+    # Tiny smoke runs (make bench-smoke) plant fewer.
+    per_kind = max(
+        1, min(per_kind, len(candidates) // len(BEYOND_KINDS), len(docs) // (2 * len(BEYOND_KINDS)))
+    )
     chosen_items = rng.sample(candidates, per_kind * len(BEYOND_KINDS))
     chosen_docs = rng.sample(range(len(docs)), per_kind * len(BEYOND_KINDS))
     planted = []
@@ -402,6 +406,15 @@ def beyond_exact(items, base_docs, args, tmp: Path) -> list[str]:
     """Recall and false positives per kind of plant for n-gram, short-statement and semantic matching."""
     from stemmatic.contamination._semantic import SemanticMatcher
 
+    try:
+        import faiss  # noqa: F401
+
+        from stemmatic.diversity.embed import bundled_minilm_path
+
+        bundled_minilm_path()
+        semantic_available = True
+    except Exception:  # the [diversity] extra or the offline model missing: no semantic section
+        semantic_available = False
     docs, planted = plant_beyond(items, base_docs, args.beyond_plants, args.seed + 1)
     corpus = tmp / "beyond.parquet"
     pq.write_table(pa.table({"text": pa.array(docs, pa.large_string())}), corpus, row_group_size=4096)
@@ -453,7 +466,7 @@ def beyond_exact(items, base_docs, args, tmp: Path) -> list[str]:
     lines = [
         "## Beyond exact 13-grams: short statements, renamed code, paraphrases (issue 19)",
         "",
-        f"A second study on the same benchmark and corpus: {args.beyond_plants} items planted per kind into "
+        f"A second study on the same benchmark and corpus: {len(planted) // len(BEYOND_KINDS)} items planted per kind into "
         f"{len({d for d, _, _ in planted}):,} distinct documents (seed {args.seed + 1}), {mb:.1f} MB. Kinds: "
         "*verbatim*, *reindented* and *rewrapped* as above; *question_only* = the problem statement alone "
         "(the docstring's text without quotes, signature or code, re-wrapped); *renamed* = the whole item with "
@@ -500,15 +513,25 @@ def beyond_exact(items, base_docs, args, tmp: Path) -> list[str]:
         )
     lines.append("")
 
+    if not semantic_available:
+        return [
+            *lines,
+            "Semantic matching not measured: faiss or the offline MiniLM model is not installed.",
+            "",
+        ]
     # Semantic matching embeds every chunk of every document: measured on the planted documents and
     # args.semantic_docs untouched ones (the CPU-only machine embeds about a hundred chunks a second).
     rng = random.Random(args.seed + 2)
     all_touched = {d for d, _, _ in planted}
+    # Scaled down with the corpus, so that a tiny smoke run embeds a handful of documents.
+    semantic_plants = max(1, min(args.semantic_plants, len(docs) // 600))
+    semantic_docs = max(5, min(args.semantic_docs, len(docs) // 100))
     touched = sorted(
-        d for kind in BEYOND_KINDS for d in [d for d, _, k in planted if k == kind][: args.semantic_plants]
+        d for kind in BEYOND_KINDS for d in [d for d, _, k in planted if k == kind][:semantic_plants]
     )
     planted = [p for p in planted if p[0] in set(touched)]
-    others = rng.sample(sorted(set(range(len(docs))) - all_touched), args.semantic_docs)
+    pool = sorted(set(range(len(docs))) - all_touched)
+    others = rng.sample(pool, min(len(pool), semantic_docs))
     subset = touched + others
     position = {d: k for k, d in enumerate(subset)}
     sub_planted = [(position[d], i, k) for d, i, k in planted]
@@ -581,8 +604,8 @@ def main() -> None:
     parser.add_argument("--ngrams", type=int, default=1_000_000, help="about this many benchmark n-grams")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--beyond-plants", type=int, default=100, help="plants per kind, second study")
-    parser.add_argument("--semantic-docs", type=int, default=300, help="untouched documents embedded")
-    parser.add_argument("--semantic-items", type=int, default=1000, help="unplanted items embedded")
+    parser.add_argument("--semantic-docs", type=int, default=60, help="untouched documents embedded")
+    parser.add_argument("--semantic-items", type=int, default=300, help="unplanted items embedded")
     parser.add_argument("--semantic-plants", type=int, default=10, help="planted documents per kind embedded")
     parser.add_argument("--short-ngram", type=int, default=10, help="recommended short-statement n")
     parser.add_argument("--short-min", type=int, default=3, help="recommended short-statement minimum")
