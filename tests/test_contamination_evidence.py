@@ -417,3 +417,19 @@ def test_cli_short_statements_and_token_coverage(tmp_path, statement_case) -> No
     )  # fmt: skip
     assert result.exit_code == 2 and "'answer' is not an indexed field" in result.output
     assert not (tmp_path / "o2").exists()
+
+
+def test_token_coverage_counts_tokens_as_the_index_does(tmp_path) -> None:
+    # With the default tokenizer each Han/kana character is a token: a 12-character sentence is
+    # 12 tokens, and a copy of its first 10 counts (a regex \w+ would see one token and nothing).
+    sentence = "東京タワーは日本の電波塔で"
+    bench = tmp_path / "b.jsonl"
+    write_jsonl(bench, [{"p": sentence}])
+    index = build_index([bench], fields=["p"], ngram=5)
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus, [{"text": "ここに" + sentence[:10] + "がある"}])
+    scan_corpus([corpus], index, tmp_path / "o", token_overlap=True, min_specific_tokens=1)
+    (hit,) = pq.read_table(tmp_path / "o" / "hits.parquet").to_pylist()
+    assert hit["item_tokens"] == len(sentence) and hit["longest_span"] == 10
+    (item,) = pq.read_table(tmp_path / "o" / "items.parquet").to_pylist()
+    assert item["token_coverage"] == pytest.approx(10 / len(sentence))

@@ -18,7 +18,7 @@ Only ``strong`` hits count as contamination by default (report, clean
 benchmarks, ``--remove``); the others stay in ``hits.parquet``, reported apart.
 
 **Token overlap** between an entry and the documents that hit it
-(:class:`TokenOverlap`), in ``words`` tokens:
+(:class:`TokenOverlap`), in the index's tokens:
 
 * the longest run of consecutive entry tokens found in a document
   (``longest_span``);
@@ -91,6 +91,13 @@ def word_tokens(text: str) -> tuple[list[str], np.ndarray, np.ndarray]:
         starts.append(match.start())
         ends.append(match.end())
     return tokens, np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+
+
+def tokens_of(text: str, tokenizer: str) -> np.ndarray:
+    """Token keys of ``text`` with the engine's tokenizer (the tokens the index hashes)."""
+    from stemmatic import _core
+
+    return token_keys(_core.tokenize(text, tokenizer=tokenizer))
 
 
 def token_keys(tokens: list[str]) -> np.ndarray:
@@ -203,11 +210,13 @@ class TokenOverlap:
     entry_keys: list[np.ndarray]
     covered: list[np.ndarray]
     longest: np.ndarray
+    #: The index's tokenizer: tokens are counted as the index counts them.
+    tokenizer: str
 
     @classmethod
-    def for_texts(cls, texts: list[str]) -> TokenOverlap:
-        keys = [token_keys(word_tokens(t)[0]) for t in texts]
-        return cls(keys, [np.zeros(len(k), bool) for k in keys], np.zeros(len(keys), np.int64))
+    def for_texts(cls, texts: list[str], tokenizer: str) -> TokenOverlap:
+        keys = [tokens_of(t, tokenizer) for t in texts]
+        return cls(keys, [np.zeros(len(k), bool) for k in keys], np.zeros(len(keys), np.int64), tokenizer)
 
     def add(self, entry: int, doc_keys: np.ndarray) -> int:
         """Compare entry ``entry`` with a document; return the longest run they share."""

@@ -24,8 +24,7 @@ from stemmatic.contamination._evidence import (
     STRONG,
     TokenOverlap,
     classify,
-    token_keys,
-    word_tokens,
+    tokens_of,
 )
 from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
 from stemmatic.contamination._index import (
@@ -201,7 +200,7 @@ def scan_corpus(
         if short_ngram
         else None
     )
-    overlap = TokenOverlap.for_texts(index.entry_texts()) if token_overlap else None
+    overlap = TokenOverlap.for_texts(index.entry_texts(), index.tokenizer) if token_overlap else None
     semantic_matcher = (
         SemanticMatcher.build(
             index, embedder=embedder, threshold=semantic_threshold, chunk_tokens=chunk_tokens,
@@ -444,7 +443,7 @@ def _overlap_of_batch(
             text = texts[row].as_py()
             if isinstance(text, bytes):
                 text = text.decode("utf-8", "replace")
-            keys = doc_keys[row] = token_keys(word_tokens(text)[0])
+            keys = doc_keys[row] = tokens_of(text, overlap.tokenizer)
         longest[hit] = overlap.add(entry, keys)
     return longest
 
