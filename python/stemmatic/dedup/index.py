@@ -534,7 +534,7 @@ class DedupIndex:
     >>> _ = build_index(d / "old.parquet", d / "index")
     >>> index = DedupIndex.open(d / "index")
     >>> index.rows, index.parameters["bands"], len(index.releases)
-    (2, 9, 1)
+    (2, 16, 1)
     >>> index.close()
     """
 
