@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,3 +36,28 @@ def _refuse_reads_beside_the_repo(event: str, args: tuple[object, ...]) -> None:
 
 
 sys.addaudithook(_refuse_reads_beside_the_repo)
+
+
+@pytest.fixture(scope="module")
+def local_spark() -> Iterator[Any]:
+    """A local[2] Spark session for one test module (Java 17 from JAVA_HOME or the java on PATH)."""
+    pytest.importorskip("pyspark")
+    if "JAVA_HOME" not in os.environ:
+        java = shutil.which("java")
+        assert java is not None, "the Spark tests need Java 17 (JAVA_HOME or java on PATH)"
+        os.environ["JAVA_HOME"] = str(Path(os.path.realpath(java)).parent.parent)
+    # A session the test builds itself (as a user's own would) needs the interpreter named.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("stemmatic-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,25 +49,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def session():  # type: ignore[no-untyped-def]
-    if "JAVA_HOME" not in os.environ:
-        java = shutil.which("java")
-        assert java is not None
-        os.environ["JAVA_HOME"] = str(Path(os.path.realpath(java)).parent.parent)
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("stemmatic-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    yield spark
-    spark.stop()
+def session(local_spark):  # type: ignore[no-untyped-def]
+    return local_spark
 
 
 def local(data: Path, out: Path, **params: object) -> tuple[pa.Table, pa.Table, pa.Table]:

@@ -55,27 +55,8 @@ def ray_session() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def spark_session() -> Iterator[Any]:
-    pytest.importorskip("pyspark")
-    if "JAVA_HOME" not in os.environ:
-        java = shutil.which("java")
-        assert java is not None, "the Spark tests need Java 17 (JAVA_HOME or java on PATH)"
-        os.environ["JAVA_HOME"] = str(Path(os.path.realpath(java)).parent.parent)
-    # A session the test builds itself (as a user's own would) needs the interpreter named.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("stemmatic-hostile-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    yield spark
-    spark.stop()
+def spark_session(local_spark: Any) -> Any:
+    return local_spark
 
 
 @pytest.fixture
