@@ -17,6 +17,12 @@ Correctness: the rows of the new release that ``check`` removes must be
 exactly those ``peer`` removes (ids compared).
 
 Run: ``python benches/bench_incremental.py --old-tokens 1e8 --new-tokens 1e7``.
+
+Scale (``--scale 1e8 3e8 1e9``): for each size S, an index of S tokens is
+built and ``S / 10`` new tokens are checked against it (build and check only:
+the peer would deduplicate everything again); index bytes per token, seconds
+and peak RSS per phase go to the ``## Scale`` section of the same results
+file, and each size's data is deleted before the next is generated.
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, git_commit, machine, versions, write_results
+from _common import DATA_DIR, RESULTS_DIR, git_commit, machine, versions, write_results
 from bench_dedup_scale import generate
 from stemmatic.io import peak_rss_bytes
 
@@ -105,6 +112,89 @@ def _tokens(paths: list[Path]) -> int:
     )
 
 
+def _corpus(old_tokens: float, new_tokens: float, docs_per_shard: int) -> tuple[Path, list[Path], list[Path]]:
+    """The generated corpus of ``old_tokens + new_tokens``, split by shards into old and new."""
+    total = old_tokens + new_tokens
+    directory = DATA_DIR / f"incremental-{int(total):d}"
+    if not (directory / "DONE").exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        generate(directory, total, 0, docs_per_shard)
+        (directory / "DONE").write_text("")
+    shards = sorted(directory.glob("*.parquet"))
+    split = max(1, min(len(shards) - 1, round(len(shards) * old_tokens / total)))
+    return directory, shards[:split], shards[split:]
+
+
+def _run_phase(
+    phase: str, old_tokens: float, new_tokens: float, docs_per_shard: int, memory_limit: str
+) -> Any:
+    """One phase in a fresh process (so its peak RSS is its own); what it printed."""
+    command = [sys.executable, __file__, "--phase", phase, "--old-tokens", str(old_tokens)]
+    command += ["--new-tokens", str(new_tokens), "--docs-per-shard", str(docs_per_shard)]
+    command += ["--memory-limit", memory_limit]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_SCALE = "## Scale"
+
+
+def _with_section(head: str, section: str | None) -> str:
+    """``head`` (the correctness run's text, any old scale section cut) followed by ``section``."""
+    head = head.split(_SCALE, 1)[0].rstrip() + "\n"
+    return head if section is None else f"{head}\n{section}"
+
+
+def _scale(sizes: list[float], docs_per_shard: int, memory_limit: str, keep_data: bool) -> None:
+    """Build an index of each size S and check S / 10 new tokens against it; the ``## Scale`` section."""
+    gib = 2**30
+    rows = []
+    for size in sizes:
+        new = size / 10
+        directory, old_files, new_files = _corpus(size, new, docs_per_shard)
+        work = DATA_DIR / f"incremental-work-{int(size + new):d}"
+        work.mkdir(parents=True, exist_ok=True)
+        build = _run_phase("build", size, new, docs_per_shard, memory_limit)
+        print("build", size, build, flush=True)
+        check = _run_phase("check", size, new, docs_per_shard, memory_limit)
+        print("check", size, check, flush=True)
+        old_tokens, new_tokens = _tokens(old_files), _tokens(new_files)
+        rows.append(
+            f"| {old_tokens:,} | {new_tokens:,} | {build['rows']:,} | {build['bytes'] / 1e9:.2f} | "
+            f"{build['bytes'] / old_tokens:.2f} | {build['seconds']:.0f} | {build['peak_rss_bytes'] / gib:.2f} | "
+            f"{check['seconds']:.0f} | {check['peak_rss_bytes'] / gib:.2f} | {check['removed']:,} "
+            f"({check['removed_against_index']:,}) |"
+        )
+        if not keep_data:
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
+    sizes_text = " ".join(f"{s:g}" for s in sizes)
+    section = "\n".join(
+        [
+            _SCALE,
+            "",
+            f"- Machine: {machine()}; shared with other engineers' jobs while it ran",
+            f"- Versions: {versions('stemmatic', 'pyarrow', 'numpy')}; commit {git_commit()}",
+            "- Input: the generated corpus above; per size, the old release is the index and a new release "
+            "of a tenth of its tokens is checked against it (build and check only, each phase in its own "
+            f"process; {WORKERS} workers, `--memory-limit {memory_limit}`, ids from the `id` column)",
+            f"- Command: `python benches/bench_incremental.py --scale {sizes_text} "
+            f"--docs-per-shard {docs_per_shard}`",
+            "",
+            "| indexed tokens | new tokens | indexed rows | index GB | index bytes/token | build s | "
+            "build peak RSS GiB | check s | check peak RSS GiB | removed (of which against the index) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+    path = RESULTS_DIR / "incremental.md"
+    head = path.read_text(encoding="utf-8") if path.exists() else "# Incremental dedup\n"
+    written = write_results("incremental", _with_section(head, section))
+    print(section)
+    print(f"wrote {written}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--old-tokens", type=float, default=1e8)
@@ -113,18 +203,21 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        nargs="+",
+        metavar="TOKENS",
+        help="indexed sizes of the scale study (build + check)",
+    )
     args = parser.parse_args()
 
+    if args.scale:
+        _scale(args.scale, args.docs_per_shard, args.memory_limit, args.keep_data)
+        return
     total = args.old_tokens + args.new_tokens
-    directory = DATA_DIR / f"incremental-{int(total):d}"
+    _, old, new = _corpus(args.old_tokens, args.new_tokens, args.docs_per_shard)
     work = DATA_DIR / f"incremental-work-{int(total):d}"
-    if not (directory / "DONE").exists():
-        shutil.rmtree(directory, ignore_errors=True)
-        generate(directory, total, 0, args.docs_per_shard)
-        (directory / "DONE").write_text("")
-    shards = sorted(directory.glob("*.parquet"))
-    split = max(1, min(len(shards) - 1, round(len(shards) * args.old_tokens / total)))
-    old, new = shards[:split], shards[split:]
 
     if args.phase:
         print(json.dumps(_phase(args.phase, old, new, work, args.memory_limit)))
@@ -133,11 +226,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     measured = {}
     for phase in ("build", "check", "peer"):
-        command = [sys.executable, __file__, "--phase", phase, "--old-tokens", str(args.old_tokens)]
-        command += ["--new-tokens", str(args.new_tokens), "--docs-per-shard", str(args.docs_per_shard)]
-        command += ["--memory-limit", args.memory_limit]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        measured[phase] = json.loads(done.stdout.strip().splitlines()[-1])
+        measured[phase] = _run_phase(
+            phase, args.old_tokens, args.new_tokens, args.docs_per_shard, args.memory_limit
+        )
         print(phase, measured[phase], flush=True)
 
     new_names = {p.name for p in new}
@@ -179,7 +270,13 @@ def main() -> None:
         "of the text; the check includes opening the index with a CRC-32 of every file.",
         "",
     ]
-    path = write_results("incremental", "\n".join(lines))
+    old_text = (
+        (RESULTS_DIR / "incremental.md").read_text(encoding="utf-8")
+        if (RESULTS_DIR / "incremental.md").exists()
+        else ""
+    )
+    scale = _SCALE + old_text.split(_SCALE, 1)[1] if _SCALE in old_text else None
+    path = write_results("incremental", _with_section("\n".join(lines), scale))
     print("\n".join(lines))
     print(f"wrote {path}")
     if not args.keep_data:
