@@ -143,7 +143,7 @@ def main() -> None:
         f"- Command: `make bench-dedup-scale` (`python benches/bench_dedup_scale.py --tokens {args.tokens:g}`)",
         "",
         f"**{seconds:.0f} s end to end: {meta['docs'] / seconds:,.0f} rows/s, {meta['mb'] / seconds:.1f} MB/s; "
-        f"peak RSS {max(s['peak_rss_bytes'] for s in report['stages'].values()) / 2**30:.2f} GiB** "
+        f"peak RSS {report['peak_rss_bytes'] / 2**30:.2f} GiB** "
         f"(process RSS before the run: {rss_before / 2**30:.2f} GiB). "
         f"Removed {result.removed_rows:,} of {result.input_rows:,} rows in {result.clusters:,} clusters; "
         f"{report['pairs']['candidates']:,} candidate pairs, {report['pairs']['verified']:,} verified.",
@@ -151,10 +151,10 @@ def main() -> None:
         "| stage | seconds | rows/s | MB/s | peak RSS (GiB) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, stage in report["stages"].items():
+    for name, seconds_of_stage in report["stages"].items():
         lines.append(
-            f"| {name} | {stage['seconds']:.1f} | {stage['rows_per_second']:,.0f} | {stage['megabytes_per_second']:.1f} | "
-            f"{stage['peak_rss_bytes'] / 2**30:.2f} |"
+            f"| {name} | {seconds_of_stage:.1f} | {meta['docs'] / max(seconds_of_stage, 1e-9):,.0f} | "
+            f"{meta['mb'] / max(seconds_of_stage, 1e-9):.1f} | {report['stage_peak_rss_bytes'][name] / 2**30:.2f} |"
         )
     lines += ["", "rows/s and MB/s of each stage are over the whole corpus (all rows, all text bytes).", ""]
     path = write_results("dedup-scale", "\n".join(lines))

@@ -68,7 +68,7 @@ def _phase(name: str, old: list[Path], new: list[Path], work: Path, memory_limit
         )
         result = {
             "removed": run.report["rows"]["removed"],
-            "removed_against_index": run.report["rows"]["removed_against_index"],
+            "removed_against_index": run.report["rows"]["detail"]["removed_against_index"],
         }
     elif name == "peer":
         run = dedup(

@@ -183,7 +183,7 @@ def alternate(a: list[str], b: list[str], repeat: int, out_a: Path | None = None
 
 def stage_seconds(out: Path) -> str:
     report = json.loads((out / "report.json").read_text())
-    return ", ".join(f"{name} {stage['seconds']:.2f}" for name, stage in report["stages"].items())
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in report["stages"].items())
 
 
 def main() -> None:

@@ -321,8 +321,8 @@ def test_cli_index_scan_remove_conserves_rows(tmp_path, bench_and_corpus) -> Non
     ]
     report = json.loads((out / "report.json").read_text())
     rows = report["rows"]
-    assert rows["input"] == 6 and rows["null_text"] == 1 and rows["contaminated"] == 3
-    assert rows["clean"] + rows["removed"] == rows["input"]
+    assert rows["in"] == 6 and rows["detail"]["null_text"] == 1 and rows["detail"]["contaminated"] == 3
+    assert rows["kept"] + rows["removed"] == rows["in"]
     bench_report = report["benchmarks"]["humaneval"]
     assert bench_report["items_contaminated"] == 1 and bench_report["docs_contaminated"] == 3
     assert bench_report["docs_contaminated_pct"] == pytest.approx(50.0)
@@ -350,7 +350,7 @@ def test_spans_in_hits_file_slice_back(tmp_path, bench_and_corpus) -> None:
     bench, corpus = bench_and_corpus
     index = build_index([bench], fields=["prompt"], id_field="task_id", ngram=8)
     report = scan_corpus([corpus], index, tmp_path / "o")
-    assert report["rows"]["contaminated"] == 2
+    assert report["rows"]["detail"]["contaminated"] == 2
     texts = {}
     for chunk in stemmatic.io.iter_chunks(stemmatic.io.resolve_inputs([corpus])):
         for i, text in enumerate(chunk.batch.column("text").to_pylist()):
@@ -365,9 +365,9 @@ def test_gpt3_cut_keeps_the_rest_of_the_document(tmp_path, bench_and_corpus) -> 
     index = build_index({"he": bench}, fields=["prompt"], id_field="task_id", ngram=8)
     report = scan_corpus([corpus], index, tmp_path / "o", gpt3_cut_mode=True, id_column="id")
     rows = report["rows"]
-    assert rows["clean"] + rows["removed"] == rows["input"] == 6
+    assert rows["kept"] + rows["removed"] == rows["in"] == 6
     # a0: filler (486 chars) on both sides survives the ±200 cut; b2 keeps only 40 characters: dropped.
-    assert rows["cut"] == 1 and rows["removed_by_reason"] == {"gpt3_no_piece_left": 1}
+    assert rows["detail"]["cut"] == 1 and rows["detail"]["removed_by_reason"] == {"gpt3_no_piece_left": 1}
     clean = pq.read_table(tmp_path / "o" / "clean" / "a.parquet").to_pylist()
     a0 = next(r for r in clean if r["id"] == "a0")["text"]
     assert PROBLEM[:40] not in a0 and a0.startswith("Lorem") and "\n\n" in a0
@@ -516,7 +516,7 @@ def test_empty_corpus_hits_file_has_the_schema(tmp_path) -> None:
     report = scan_corpus([corpus], index, tmp_path / "o", remove=True)
     hits = pq.read_table(tmp_path / "o" / "hits.parquet")
     assert hits.num_rows == 0 and hits.schema.names[0] == "doc_id"
-    assert report["rows"]["clean"] == 1 and report["rows"]["removed"] == 0
+    assert report["rows"]["kept"] == 1 and report["rows"]["removed"] == 0
     items = pq.read_table(tmp_path / "o" / "items.parquet").to_pylist()
     assert items == [
         {"benchmark": "benchmark", "item_id": "0", "field": "p", "item_ngrams": 2, "item_tokens": 3,

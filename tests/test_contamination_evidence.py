@@ -183,7 +183,10 @@ def test_short_and_common_hits_are_reported_apart_and_not_counted(tmp_path, weak
     assert bench["items_contaminated"] == 2 and bench["items_weak_only"] == 0
     assert bench["hits_by_evidence"] == {"strong": 2, "short": 14, "common": 14}
     assert bench["docs_contaminated"] == 2 and bench["hits"] == 2
-    assert report["rows"]["contaminated"] == 2 and report["rows"]["with_weak_hits_only"] == 14
+    assert (
+        report["rows"]["detail"]["contaminated"] == 2
+        and report["rows"]["detail"]["with_weak_hits_only"] == 14
+    )
     items = {
         (i["item_id"], i["field"]): i for i in pq.read_table(tmp_path / "out" / "items.parquet").to_pylist()
     }
@@ -195,9 +198,9 @@ def test_short_and_common_hits_are_reported_apart_and_not_counted(tmp_path, weak
     # --remove leaves documents whose only hits are on short entries in clean/.
     # Whether an entry is common is known only at the end: documents whose hits are all common are
     # removed, and counted apart.
-    assert report["rows"]["removed"] == 16 and report["rows"]["removed_with_common_hits_only"] == 14
+    assert report["rows"]["removed"] == 16 and report["rows"]["detail"]["removed_with_common_hits_only"] == 14
     removed = pq.read_table(tmp_path / "out" / "removed" / "corpus.parquet")
-    assert report["rows"]["clean"] + report["rows"]["removed"] == 16
+    assert report["rows"]["kept"] + report["rows"]["removed"] == 16
     assert removed.num_rows == report["rows"]["removed"]
 
 
@@ -218,7 +221,7 @@ def test_count_weak_counts_every_hit(tmp_path, weak_case) -> None:
     result = runner.invoke(app, [*args, "-o", str(tmp_path / "all"), "--count-weak"])
     assert result.exit_code == 0 and "not counted" not in result.output
     report = json.loads((tmp_path / "all" / "report.json").read_text())
-    assert report["rows"]["contaminated"] == 16 and report["benchmarks"]["bench"]["hits"] == 30
+    assert report["rows"]["detail"]["contaminated"] == 16 and report["benchmarks"]["bench"]["hits"] == 30
     # No entry is common with --max-entry-docs 0; a higher bar for short entries with --min-specific-tokens.
     result = runner.invoke(
         app, [*args, "-o", str(tmp_path / "o3"), "--max-entry-docs", "0", "--min-specific-tokens", "3"]

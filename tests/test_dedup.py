@@ -101,10 +101,10 @@ def test_small_case_exact_outputs(tmp_path: Path) -> None:
     pairs = pq.read_table(tmp_path / "out" / "pairs.parquet").to_pylist()
     assert {(p["id_a"], p["id_b"]) for p in pairs} == {("a", "c"), ("a", "d"), ("c", "d")}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["rows"]["input"] == report["rows"]["kept"] + report["rows"]["removed"] == 5
+    assert report["rows"]["in"] == report["rows"]["kept"] + report["rows"]["removed"] == 5
     assert report["parameters"]["bands"] * report["parameters"]["rows"] <= 128
     assert set(report["stages"]) == {"sketch", "candidates", "verify", "cluster", "write"}
-    assert all(s["peak_rss_bytes"] > 0 for s in report["stages"].values())
+    assert all(report["stage_peak_rss_bytes"][s] > 0 for s in report["stages"])
 
 
 @pytest.mark.parametrize("memory_limit", ["4GB", "1MiB"])
@@ -149,7 +149,7 @@ def test_exact_mode_removes_normalized_exact_duplicates(tmp_path: Path) -> None:
     removed = read_dir(result.output / "removed")
     assert removed.column("reason").to_pylist() == ["exact", "exact"]
     assert removed.column("duplicate_of").to_pylist() == [0, 0]
-    assert result.report["rows"]["removed_exact_duplicate"] == 2
+    assert result.report["rows"]["detail"]["removed_exact_duplicate"] == 2
 
 
 # -- ground truth, invariants ---------------------------------------------------
@@ -256,7 +256,7 @@ def test_conservation_and_representatives(
     result = dedup(d / "in", d / "out", keep=keep, verify=verify, threshold=0.6)
     kept, removed = read_dir(d / "out" / "kept"), read_dir(d / "out" / "removed")
     assert kept.num_rows + removed.num_rows == len(texts) == result.input_rows
-    assert result.report["rows"]["empty_text_kept"] == 2
+    assert result.report["rows"]["detail"]["empty_text_kept"] == 2
     if removed.num_rows:
         clusters = pq.read_table(d / "out" / "clusters.parquet").to_pandas()
         kept_ids = set(clusters[clusters.is_kept].id)
@@ -312,8 +312,8 @@ def test_null_texts_are_kept_and_counted(tmp_path: Path) -> None:
     write_parquet(tmp_path / "in" / "a.parquet", text=[BASE, None, BASE, ""])
     result = dedup(tmp_path / "in", tmp_path / "out")
     assert (result.kept_rows, result.removed_rows) == (3, 1)
-    assert result.report["rows"]["null_text_kept"] == 1
-    assert result.report["rows"]["empty_text_kept"] == 1
+    assert result.report["rows"]["detail"]["null_text_kept"] == 1
+    assert result.report["rows"]["detail"]["empty_text_kept"] == 1
 
 
 def test_duplicate_and_null_ids_are_errors(tmp_path: Path) -> None:
@@ -363,7 +363,7 @@ def test_cli_dedup_prints_banding_and_summary(corpus_dir, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "bands=" in result.output and "kept" in result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["rows"]["kept"] + report["rows"]["removed"] == report["rows"]["input"] == 400
+    assert report["rows"]["kept"] + report["rows"]["removed"] == report["rows"]["in"] == 400
     again = runner.invoke(app, ["dedup", str(directory), "-o", str(out), "--quiet"])
     assert again.exit_code == 2 and "--resume or --overwrite" in again.output
     np.testing.assert_equal(report["parameters"]["threshold"], 0.8)

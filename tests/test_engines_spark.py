@@ -178,4 +178,4 @@ def test_scan_split_equals_scan_corpus_with_ids_and_coverage(session, tmp_path: 
         assert arrow(got, want.schema).equals(want), name
     assert report["rows"]["removed"] == result.stats["removed_rows"] >= 5
     assert report["hits"] == result.stats["hits"]
-    assert report["rows"]["contaminated"] == result.stats["contaminated_rows"]
+    assert report["rows"]["detail"]["contaminated"] == result.stats["contaminated_rows"]

@@ -320,7 +320,7 @@ def test_interrupted_scan_leaves_nothing_that_looks_complete(tmp_path) -> None:
         scan_corpus(shards, _index(), out, remove=True, batch_rows=1, progress=stop)
     assert [p.name for p in out.iterdir() if p.name != ".stemmatic.lock"] == []
     report = scan_corpus(shards, _index(), out, remove=True, overwrite=True)
-    assert report["rows"]["clean"] + report["rows"]["removed"] == report["rows"]["input"] == 9
+    assert report["rows"]["kept"] + report["rows"]["removed"] == report["rows"]["in"] == 9
     assert sorted(p.name for p in out.iterdir() if p.name != ".stemmatic.lock") == [
         "clean", "hits.parquet", "items.parquet", "removed", "report.json",
     ]  # fmt: skip

@@ -195,9 +195,10 @@ def test_skip_on_many_shards_gives_the_local_counts_rows_and_rejects(
     assert result.exit_code == 0, result.output
     want = json.loads((tmp_path / "local" / "report.json").read_text())["rows"]
     got = json.loads((tmp_path / engine / "report.json").read_text())["rows"]
-    keys = ("input", "kept", "removed", "removed_near_duplicate", "rejected")
+    keys = ("in", "kept", "removed", "rejected")
     assert {k: got[k] for k in keys} == {k: want[k] for k in keys}
-    assert got["input"] == SHARDS * ROWS_PER_SHARD + 1 == got["kept"] + got["removed"] + got["rejected"]
+    assert got["detail"]["removed_near_duplicate"] == want["detail"]["removed_near_duplicate"]
+    assert got["in"] == SHARDS * ROWS_PER_SHARD + 1 == got["kept"] + got["removed"] + got["rejected"]
     assert got["rejected"] == 1 and got["removed"] > 10
     assert (tmp_path / engine / "rejected" / "rejected.jsonl").read_text() == (
         tmp_path / "local" / "rejected" / "rejected.jsonl"
@@ -219,8 +220,9 @@ def test_scan_on_error_skip_writes_rejects_and_jsonl(engine: str, shards: Path, 
     result = run(*args, "-o", tmp_path / engine, "--engine", engine, "--format", "jsonl")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / engine / "report.json").read_text())
-    assert report["rows"]["rejected_lines"] == 1
-    assert report["rows"]["input"] == SHARDS * ROWS_PER_SHARD
+    assert report["rows"]["rejected"] == 1
+    assert report["rows"]["in"] == SHARDS * ROWS_PER_SHARD + 1
+    assert report["rows"]["kept"] + report["rows"]["removed"] == SHARDS * ROWS_PER_SHARD
     assert len(_rows(tmp_path / engine / "clean", "jsonl")) == SHARDS * ROWS_PER_SHARD
     assert (tmp_path / engine / "rejected" / "rejected.jsonl").exists()
 
@@ -325,4 +327,4 @@ def test_spark_workers_run_the_drivers_python_whatever_path_says(shards: Path, t
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((out / "report.json").read_text())["rows"]
-    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["input"] == SHARDS * ROWS_PER_SHARD + 1
+    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["in"] == SHARDS * ROWS_PER_SHARD + 1

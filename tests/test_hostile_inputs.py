@@ -53,7 +53,7 @@ def _all_rows(out: Path, sub: str) -> list[dict]:
 def _conserved(out: Path, input_rows: int) -> dict:
     report = json.loads((out / "report.json").read_text())
     rows = report["rows"]
-    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["input"]
+    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["in"]
     kept, removed = _all_rows(out, "kept"), _all_rows(out, "removed")
     rejected = (
         (out / "rejected" / "rejected.jsonl").read_text().splitlines()

@@ -63,9 +63,9 @@ def test_against_removes_what_a_dedup_of_old_then_new_removes(
     result = dedup(new, tmp_path / "inc", against=[tmp_path / "index"], **options)
     assert _removed_rows(tmp_path / "inc", "new.parquet") == want
     rows = result.report["rows"]
-    assert rows["removed_against_index"] > 20  # the test exercises the index
-    assert rows["removed_near_duplicate"] > 0  # and duplicates within the new rows
-    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["input"] == 402
+    assert rows["detail"]["removed_against_index"] > 20  # the test exercises the index
+    assert rows["detail"]["removed_near_duplicate"] > 0  # and duplicates within the new rows
+    assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["in"] == 402
 
 
 def test_releases_and_several_indexes_decide_as_one_run_in_their_order(tmp_path: Path) -> None:

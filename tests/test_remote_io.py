@@ -138,4 +138,4 @@ def test_ray_engine_reads_s3(s3: pafs.S3FileSystem, tmp_path: Path) -> None:
         ray.shutdown()
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "ray" / "report.json").read_text())
-    assert (report["rows"]["input"], report["rows"]["kept"], report["rows"]["removed"]) == (6, 2, 4)
+    assert (report["rows"]["in"], report["rows"]["kept"], report["rows"]["removed"]) == (6, 2, 4)

@@ -314,7 +314,8 @@ def scan(
                 semantic_fields=_split_fields(semantic_fields) if semantic_fields else None,
             )
     rows = report["rows"]
-    table = Table(title=f"contamination: {rows['input']} documents, {report['text_bytes'] / 1e6:.1f} MB")
+    documents = rows["in"] - rows["rejected"]
+    table = Table(title=f"contamination: {documents} documents, {report['text_bytes'] / 1e6:.1f} MB")
     for column in ("benchmark", "items contaminated", "docs contaminated", "% of corpus", "hits"):
         table.add_column(column, justify="left" if column == "benchmark" else "right")
     for name, bench in report["benchmarks"].items():
@@ -335,16 +336,16 @@ def scan(
         typer.echo(
             f"not counted: {weak['short']} hits on short entries (< {min_specific_tokens} tokens) and "
             f"{weak['common']} on common ones (in > {max_entry_docs} documents); "
-            f"{rows['with_weak_hits_only']} documents have only such hits (see evidence in hits.parquet; "
+            f"{rows['detail']['with_weak_hits_only']} documents have only such hits (see evidence in hits.parquet; "
             "--count-weak counts them)"
         )
     typer.echo(
-        f"{rows['contaminated']} contaminated documents; n-grams excluded from the index: "
+        f"{rows['detail']['contaminated']} contaminated documents; n-grams excluded from the index: "
         f"{excluded['by_frequency']} by frequency, {excluded['by_allowlist']} by allowlist"
     )
-    if "clean" in rows:
+    if rows["kept"] is not None:
         typer.echo(
-            f"clean {rows['clean']} + removed {rows['removed']} = {rows['clean'] + rows['removed']} rows"
+            f"clean {rows['kept']} + removed {rows['removed']} = {rows['kept'] + rows['removed']} rows"
         )
     for name, bench in report["benchmarks"].items():
         if "clean_benchmark" in bench:
@@ -417,8 +418,8 @@ def _scan_on_engine(
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]
     typer.echo(
-        f"contamination scan ({engine}) → {output}: {rows['input']:,} documents, "
-        f"{rows['contaminated']:,} contaminated, {report['hits']:,} hits"
-        + (f"; clean {rows['clean']:,} + removed {rows['removed']:,}" if remove else "")
-        + (f"; rejected lines {rows['rejected_lines']:,}" if rows["rejected_lines"] else "")
+        f"contamination scan ({engine}) → {output}: {rows['in'] - rows['rejected']:,} documents, "
+        f"{rows['detail']['contaminated']:,} contaminated, {report['hits']:,} hits"
+        + (f"; clean {rows['kept']:,} + removed {rows['removed']:,}" if remove else "")
+        + (f"; rejected lines {rows['rejected']:,}" if rows["rejected"] else "")
     )

@@ -167,13 +167,13 @@ def dedup(
         fail(err)
     report = result.report
     table = Table(title=f"stemmatic dedup → {result.output}", show_header=False)
-    rows_ = report["rows"]
-    table.add_row("input rows", f"{rows_['input']:,}")
+    rows_, detail = report["rows"], report["rows"]["detail"]
+    table.add_row("input rows", f"{rows_['in']:,}")
     table.add_row("kept", f"{rows_['kept']:,}")
-    table.add_row("removed (near-duplicate)", f"{rows_['removed_near_duplicate']:,}")
-    table.add_row("removed (exact)", f"{rows_['removed_exact_duplicate']:,}")
-    if "removed_against_index" in rows_:
-        table.add_row("removed (duplicate of an indexed row)", f"{rows_['removed_against_index']:,}")
+    table.add_row("removed (near-duplicate)", f"{detail['removed_near_duplicate']:,}")
+    table.add_row("removed (exact)", f"{detail['removed_exact_duplicate']:,}")
+    if "removed_against_index" in detail:
+        table.add_row("removed (duplicate of an indexed row)", f"{detail['removed_against_index']:,}")
     table.add_row("rejected lines", f"{rows_['rejected']:,}")
     table.add_row("clusters", f"{report['clusters']['count']:,}")
     table.add_row(
@@ -218,6 +218,6 @@ def _run_engine(
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]
     literal_console().print(
-        f"stemmatic dedup ({engine}) → {output}: {rows['input']:,} rows, kept {rows['kept']:,}, "
+        f"stemmatic dedup ({engine}) → {output}: {rows['in']:,} rows, kept {rows['kept']:,}, "
         f"removed {rows['removed']:,}, rejected {rows['rejected']:,}, clusters {report['clusters']['count']:,}"
     )

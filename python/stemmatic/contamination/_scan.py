@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from stemmatic._run import Rows, run_report
 from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
 from stemmatic.contamination._evidence import (
@@ -48,7 +49,6 @@ from stemmatic.io import (
     StageTimer,
     iter_chunks,
     output_dir,
-    peak_rss_bytes,
     prefetch,
     resolve_inputs,
     write_report,
@@ -780,8 +780,6 @@ def _report(
     rejected: int,
     parameters: dict[str, Any],
 ) -> dict[str, Any]:
-    from stemmatic import __version__
-
     # Counted per benchmark in one pass over the entries (an index may hold many benchmarks).
     num_benchmarks = len(index.benchmarks)
     entry_bench = index.benchmark_of_entries()
@@ -848,34 +846,29 @@ def _report(
             # Llama 2's buckets (they overlap: clean is part of not dirty, dirty of not clean).
             benchmarks[name]["llama2_items"] = {k: int(v[number]) for k, v in coverage_buckets.items()}
     stats = index.stats
-    rows: dict[str, Any] = {
-        "input": totals.rows,
+    detail: dict[str, Any] = {
         "null_text": totals.null_rows,
         "contaminated": totals.contaminated_rows,
         "with_weak_hits_only": found.weak_only_docs,
         "not_contaminated": totals.rows - totals.contaminated_rows,
     }
-    if parameters["remove"] or parameters["gpt3_cut"]:
-        rows.update(
-            clean=totals.clean_rows,
-            removed=totals.removed_rows,
-            removed_by_reason=dict(sorted(totals.removed_reasons.items())),
-        )
+    splits = bool(parameters["remove"] or parameters["gpt3_cut"])
+    if splits:
+        detail["removed_by_reason"] = dict(sorted(totals.removed_reasons.items()))
         if parameters["gpt3_cut"]:
-            rows.update(cut=totals.cut_rows, cut_chars=totals.cut_chars)
+            detail.update(cut=totals.cut_rows, cut_chars=totals.cut_chars)
         if not parameters["count_weak"]:
             # The split is made batch by batch, before an entry is known to be common.
             split = np.unique(found.rows[found.evidence != SHORT_ENTRY])
-            rows["removed_with_common_hits_only"] = len(
+            detail["removed_with_common_hits_only"] = len(
                 np.setdiff1d(split, found.rows[found.evidence == STRONG])
             )
-    rows["rejected_lines"] = rejected
     scan_seconds = timer.stages.get("scan", {}).get("seconds", 0.0)
-    return {
-        "command": "contamination scan",
-        "stemmatic_version": __version__,
-        "parameters": {
+    return run_report(
+        "contamination scan",
+        parameters={
             **parameters,
+            "engine": "local",
             "index": index_path,
             **(
                 {
@@ -887,7 +880,22 @@ def _report(
                 else {}
             ),
         },
-        "index": {
+        inputs=files,
+        rows=Rows(
+            totals.rows + rejected,
+            kept=totals.clean_rows if splits else None,
+            removed=totals.removed_rows if splits else None,
+            rejected=rejected,
+            detail=detail,
+        ),
+        timer=timer,
+        outputs={
+            "hits": "hits.parquet",
+            "items": "items.parquet",
+            **({"clean": "clean/", "removed": "removed/"} if splits else {}),
+            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
+        },
+        index={
             "tokenizer": index.tokenizer,
             "ngram": index.ngram,
             "seed": index.seed,
@@ -904,22 +912,8 @@ def _report(
             "entries_without_ngrams": stats["entries_without_ngrams"],
             "build": index.build_info.get("benchmarks", []),
         },
-        "input_files": len(files),
-        "rows": rows,
-        "hits": totals.hits,
-        "text_bytes": totals.text_bytes,
-        "scan_mb_per_s": round(totals.text_bytes / 1e6 / scan_seconds, 2) if scan_seconds else None,
-        "benchmarks": benchmarks,
-        "outputs": {
-            "hits": "hits.parquet",
-            "items": "items.parquet",
-            **(
-                {"clean": "clean/", "removed": "removed/"}
-                if parameters["remove"] or parameters["gpt3_cut"]
-                else {}
-            ),
-            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
-        },
-        "stages": timer.stages,
-        "peak_rss_bytes": peak_rss_bytes(),
-    }
+        hits=totals.hits,
+        text_bytes=totals.text_bytes,
+        scan_mb_per_s=round(totals.text_bytes / 1e6 / scan_seconds, 2) if scan_seconds else None,
+        benchmarks=benchmarks,
+    )

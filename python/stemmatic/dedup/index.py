@@ -37,7 +37,7 @@ that indexed row's id and ``duplicate_source`` = its source file.
 >>> build_index(d / "old.parquet", d / "index", threshold=0.7).rows
 2
 >>> result = dedup(d / "new.parquet", d / "out", threshold=0.7, against=[d / "index"])
->>> result.kept_rows, result.report["rows"]["removed_against_index"]
+>>> result.kept_rows, result.report["rows"]["detail"]["removed_against_index"]
 (1, 1)
 """
 

@@ -49,7 +49,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +58,8 @@ import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, _fsync_directory, check_record, write_error
+from stemmatic._run import NoProgress as _NoProgress
+from stemmatic._run import Progress, Rows, run_report
 from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
@@ -100,25 +102,6 @@ _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
 MIN_MEMORY_LIMIT = 1 << 20
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
-
-
-class Progress(Protocol):
-    """Receives progress events; the CLI renders them as rich progress bars."""
-
-    def start(self, stage: str, total_rows: int | None) -> None: ...
-    def advance(self, rows: int, nbytes: int) -> None: ...
-    def finish(self) -> None: ...
-
-
-class _NoProgress:
-    def start(self, stage: str, total_rows: int | None) -> None:
-        pass
-
-    def advance(self, rows: int, nbytes: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -714,7 +697,7 @@ class _Run:
         counts = report["rows"]
         return DedupResult(
             output=self.out,
-            input_rows=counts["input"],
+            input_rows=counts["in"],
             kept_rows=counts["kept"],
             removed_rows=counts["removed"],
             rejected_rows=counts["rejected"],
@@ -1297,68 +1280,60 @@ class _Run:
         docs = int(sketch.get("documents", 0))
         rejected = int(sketch.get("rejected", 0))
         text_bytes = int(sketch.get("text_bytes", 0))
-        stages = {}
-        for name, timing in self.timer.stages.items():
-            secs = float(timing.get("seconds", 0.0)) or 1e-9
-            stages[name] = {
-                **timing,
-                "rows_per_second": round(docs / secs, 1),
-                "megabytes_per_second": round(text_bytes / 1e6 / secs, 2),
-            }
-        cfg = asdict(self.config)
-        return {
-            "stemmatic_version": _core.__version__,
-            "report_version": _REPORT_VERSION,
-            "command": "dedup",
-            "inputs": [str(f.path) for f in self.files],
-            # What directory scans left out (dataset metadata, hidden and non-data files).
-            "skipped_files": [
-                {"path": str(path), "reason": why} for path, why in getattr(self.files, "skipped", [])
-            ],
-            "parameters": {
-                **cfg,
+        removed_exact = int(cluster.get("removed_exact", 0))
+        removed_index = int(cluster.get("removed_against_index", 0))
+        rows = Rows(
+            docs + rejected,
+            kept=int(write.get("kept", 0)),
+            removed=int(write.get("removed", 0)),
+            rejected=rejected,
+            detail={
+                "removed_near_duplicate": int(cluster.get("removed", 0)) - removed_exact - removed_index,
+                "removed_exact_duplicate": removed_exact,
+                **({"removed_against_index": removed_index} if self.against else {}),
+                "empty_text_kept": int((status == RowStatus.EMPTY).sum()),
+                "null_text_kept": int((status == RowStatus.NULL).sum()),
+                "invalid_utf8_kept": int((status == RowStatus.INVALID_UTF8).sum()),
+            },
+        )
+        return run_report(
+            "dedup",
+            parameters={
+                **asdict(self.config),
+                "engine": "local",
                 "bands": self.banding.bands,
                 "rows": self.banding.rows,
                 "banding": self.banding.describe(),
                 "workers": self.workers,
             },
-            "rows": {
-                "input": docs + rejected,
-                "kept": int(write.get("kept", 0)),
-                "removed": int(write.get("removed", 0)),
-                "removed_near_duplicate": int(cluster.get("removed", 0))
-                - int(cluster.get("removed_exact", 0))
-                - int(cluster.get("removed_against_index", 0)),
-                "removed_exact_duplicate": int(cluster.get("removed_exact", 0)),
-                **(
-                    {"removed_against_index": int(cluster.get("removed_against_index", 0))}
-                    if self.against
-                    else {}
-                ),
-                "rejected": rejected,
-                "empty_text_kept": int((status == RowStatus.EMPTY).sum()),
-                "null_text_kept": int((status == RowStatus.NULL).sum()),
-                "invalid_utf8_kept": int((status == RowStatus.INVALID_UTF8).sum()),
+            inputs=self.files,
+            rows=rows,
+            timer=self.timer,
+            seconds=seconds,
+            outputs={
+                "kept": "kept/",
+                "removed": "removed/",
+                "clusters": "clusters.parquet",
+                **({"pairs": "pairs.parquet"} if self.config.emit_pairs else {}),
+                **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
             },
-            "text_bytes": text_bytes,
+            warnings=[w for w in [long_token_warning(sketch, self.config.tokenizer)] if w],
+            text_bytes=text_bytes,
             **({"against": self.against.report()} if self.against is not None else {}),
-            "pairs": {
+            pairs={
                 "band_records": int(candidates.get("band_records", 0)),
                 "candidates": int(candidates.get("candidate_pairs", 0)),
                 "verified": int(verify.get("verified_pairs", 0)),
                 "rejected_by_verification": int(verify.get("rejected_pairs", 0)),
             },
-            "clusters": {
+            clusters={
                 "count": int(cluster.get("clusters", 0)),
                 "rows_in_clusters": int(cluster.get("rows_in_clusters", 0)),
                 "size_histogram": cluster.get("histogram", {}),
                 "giant_component_guard": cluster.get("giant_component_guard", {}),
             },
             # Documents whose tokens are very long: a tokenizer that does not fit the text.
-            "tokens": {k: int(sketch.get(k, 0)) for k in TokenLengthCheck("").counts()},
-            "warnings": [w for w in [long_token_warning(sketch, self.config.tokenizer)] if w],
-            "stages": stages,
-            "seconds": round(seconds, 3),
+            tokens={k: int(sketch.get(k, 0)) for k in TokenLengthCheck("").counts()},
             # Where a resumed run started, and the checkpoints it could not use (torn, damaged).
             **({"resume": {"discarded": [], **self.resumed}} if self.resume else {}),
-        }
+        )

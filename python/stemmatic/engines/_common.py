@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stemmatic import _core
+from stemmatic._run import StageTimer
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding
@@ -1469,41 +1470,50 @@ def _engine_guard(backend: Backend[D], edges: D, options: EngineOptions, P: int)
 
 def engine_report(
     engine: str,
-    inputs: Sequence[str],
+    files: Sequence[Any],
     config: DedupConfig,
     options: EngineOptions,
     stats: dict[str, Any],
     rejected: int = 0,
+    timer: StageTimer | None = None,
 ) -> dict[str, Any]:
-    """``report.json`` of an engine run: the local report's row counts, plus the engine's stats.
+    """``report.json`` of an engine run: the local report's schema (:func:`stemmatic._run.run_report`).
 
-    As in the local report, ``input`` counts the ``rejected`` lines too, so
-    ``kept + removed + rejected == input``.
+    As in the local report, ``rows.in`` counts the ``rejected`` lines too, so
+    ``kept + removed + rejected == in``; the engine's own statistics are in
+    ``engine_stats``.
     """
-    return {
-        "stemmatic_version": _core.__version__,
-        "command": "dedup",
-        "engine": engine,
-        "inputs": list(inputs),
-        "parameters": {**asdict(config), **asdict(options), "banding": stats.get("banding")},
-        "rows": {
-            "input": stats["input_rows"] + rejected,
-            "kept": stats["kept_rows"],
-            "removed": stats["removed_rows"],
-            "removed_near_duplicate": stats["removed_rows"] - stats["removed_exact"],
-            "removed_exact_duplicate": stats["removed_exact"],
-            "rejected": rejected,
+    from stemmatic._run import Rows, run_report
+
+    return run_report(
+        "dedup",
+        parameters={**asdict(config), **asdict(options), "engine": engine, "banding": stats.get("banding")},
+        inputs=files,
+        rows=Rows(
+            stats["input_rows"] + rejected,
+            kept=stats["kept_rows"],
+            removed=stats["removed_rows"],
+            rejected=rejected,
+            detail={
+                "removed_near_duplicate": stats["removed_rows"] - stats["removed_exact"],
+                "removed_exact_duplicate": stats["removed_exact"],
+            },
+        ),
+        timer=timer,
+        outputs={
+            "kept": "kept/",
+            "removed": "removed/",
+            "clusters": "clusters/",
+            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
         },
-        "pairs": {
+        pairs={
             "candidates_with_repeats": stats.get("candidate_pairs_with_repeats", 0),
             "verified": stats.get("verified_pairs", 0),
         },
-        "clusters": {
+        clusters={
             "count": stats["clusters"],
             "rows_in_clusters": stats["rows_in_clusters"],
             "size_histogram": stats["cluster_size_histogram"],
         },
-        "engine_stats": {
-            k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")
-        },
-    }
+        engine_stats={k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")},
+    )

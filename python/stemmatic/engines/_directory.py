@@ -49,8 +49,9 @@ def dedup_directory(
     overwrite: bool,
 ) -> dict[str, Any]:
     """Read, dedup, write ``kept/``, ``removed/`` (``config.fmt``), ``clusters/``, ``rejected/``, ``report.json``."""
+    from stemmatic._run import StageTimer, write_report
     from stemmatic.exceptions import ParameterError
-    from stemmatic.io import output_dir, resolve_inputs, write_report
+    from stemmatic.io import output_dir, resolve_inputs
 
     if config.emit_pairs:
         raise ParameterError(f"--emit-pairs applies to the local engine only, not --engine {engine.name}")
@@ -61,18 +62,20 @@ def dedup_directory(
         config.text_column,
         config.keep_column,
     )
+    timer = StageTimer()
     with output_dir(output, inputs=files, overwrite=overwrite) as claimed:
         out = claimed.resolve()
-        data, layout, infos = engine.read(files, rules, config.on_error)
-        rejected = write_rejected(out, infos)
-        result = split(data, config, options, layout.locate)
-        with clean_engine_errors(layout):
-            engine.write(result.kept, out / "kept", config.fmt)
-            engine.write(result.removed, out / "removed", config.fmt)
-            engine.write_parquet(result.clusters, out / "clusters")
-        report = engine_report(
-            engine.name, [str(f.path) for f in files], config, options, result.stats, rejected
-        )
+        with timer.stage("read"):
+            data, layout, infos = engine.read(files, rules, config.on_error)
+            rejected = write_rejected(out, infos)
+        # The engines evaluate lazily: the dedup runs while its outputs are written.
+        with timer.stage("dedup_and_write"):
+            result = split(data, config, options, layout.locate)
+            with clean_engine_errors(layout):
+                engine.write(result.kept, out / "kept", config.fmt)
+                engine.write(result.removed, out / "removed", config.fmt)
+                engine.write_parquet(result.clusters, out / "clusters")
+        report = engine_report(engine.name, files, config, options, result.stats, rejected, timer)
         write_report(out / "report.json", report)
     return report
 
@@ -90,7 +93,10 @@ def scan_directory(
     fmt: OutputFormat,
 ) -> dict[str, Any]:
     """Read, scan, write ``hits/`` (Parquet), ``clean/``, ``removed/`` (``fmt``), ``rejected/``, ``report.json``."""
-    from stemmatic.io import output_dir, resolve_inputs, write_report
+    from stemmatic._run import StageTimer, write_report
+    from stemmatic.io import output_dir, resolve_inputs
+
+    timer = StageTimer()
 
     index = load_index(index_path)
     params.validate(index)
@@ -100,9 +106,11 @@ def scan_directory(
     )
     with output_dir(output, inputs=files, overwrite=overwrite) as claimed:
         out = claimed.resolve()
-        data, layout, infos = engine.read(files, rules, on_error)
-        rejected = write_rejected(out, infos)
-        with clean_engine_errors(layout):
+        with timer.stage("read"):
+            data, layout, infos = engine.read(files, rules, on_error)
+            rejected = write_rejected(out, infos)
+        # The engines evaluate lazily: the scan runs while its outputs are written.
+        with timer.stage("scan_and_write"), clean_engine_errors(layout):
             result = scan_split(
                 data,
                 index,
@@ -117,8 +125,6 @@ def scan_directory(
             if result.clean is not None and result.removed is not None:
                 engine.write(result.clean, out / "clean", fmt)
                 engine.write(result.removed, out / "removed", fmt)
-        report = scan_report(
-            engine.name, [str(f.path) for f in files], str(index_path), params, result.stats, rejected
-        )
+        report = scan_report(engine.name, files, str(index_path), params, result.stats, rejected, timer)
         write_report(out / "report.json", report)
     return report

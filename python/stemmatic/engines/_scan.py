@@ -31,7 +31,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +39,9 @@ import pyarrow as pa
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
 from stemmatic.engines._common import ROW, Backend, EngineOptions, Shipped, _select
 from stemmatic.exceptions import InvalidInputError, ParameterError
+
+if TYPE_CHECKING:
+    from stemmatic._run import StageTimer
 
 __all__ = [
     "ENTRY",
@@ -286,34 +289,36 @@ def run_scan(
 
 def scan_report(
     engine: str,
-    inputs: Sequence[str],
+    files: Sequence[Any],
     index_path: str | None,
     params: ScanParams,
     stats: dict[str, Any],
     rejected: int = 0,
+    timer: StageTimer | None = None,
 ) -> dict[str, Any]:
-    """``report.json`` of an engine scan run: the local report's row and hit counts."""
-    from stemmatic import __version__
+    """``report.json`` of an engine scan run: the local report's schema and row and hit counts."""
+    from stemmatic._run import Rows, run_report
 
-    rows = {
-        "input": stats["input_rows"],
+    detail = {
         "contaminated": stats["contaminated_rows"],
         "not_contaminated": stats["not_contaminated_rows"],
     }
-    if params.remove:
-        rows.update(clean=stats["clean_rows"], removed=stats["removed_rows"])
-    rows["rejected_lines"] = rejected
-    return {
-        "command": "contamination scan",
-        "stemmatic_version": __version__,
-        "engine": engine,
-        "inputs": list(inputs),
-        "parameters": {**asdict(params), "index": index_path},
-        "rows": rows,
-        "hits": stats["hits"],
-        "outputs": {
+    return run_report(
+        "contamination scan",
+        parameters={**asdict(params), "engine": engine, "index": index_path},
+        inputs=files,
+        rows=Rows(
+            stats["input_rows"] + rejected,
+            kept=stats["clean_rows"] if params.remove else None,
+            removed=stats["removed_rows"] if params.remove else None,
+            rejected=rejected,
+            detail=detail,
+        ),
+        timer=timer,
+        outputs={
             "hits": "hits/",
             **({"clean": "clean/", "removed": "removed/"} if params.remove else {}),
             **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
         },
-    }
+        hits=stats["hits"],
+    )

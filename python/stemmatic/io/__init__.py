@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import re
-import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +50,12 @@ __all__ = [
     "RejectedWriter",
     "StageTimer",
     "check_columns",
+    "current_rss_bytes",
     "id_values",
     "iter_chunks",
     "output_dir",
     "parse_size",
+    "peak_rss_bytes",
     "prefetch",
     "read_table",
     "resolve_inputs",
@@ -67,6 +65,7 @@ __all__ = [
 ]
 
 
+from stemmatic._run import StageTimer, current_rss_bytes, peak_rss_bytes, write_report
 from stemmatic.io._remote import RemotePath, is_url
 from stemmatic.io._sinks import MirroredWriter, RejectedWriter
 from stemmatic.io._sources import (
@@ -365,94 +364,3 @@ def parse_size(text: str | int) -> int:
     base = 1024 if "i" in unit else 1000
     power = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}[unit[:1] if unit[:1] in "kmgt" else ""]
     return int(number * base**power)
-
-
-@dataclass
-class StageTimer:
-    """Wall time and peak memory per stage, for ``report.json``."""
-
-    stages: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def stage(self, name: str) -> _Stage:
-        return _Stage(self, name)
-
-
-class _Stage:
-    """Times a stage and samples its resident memory (every 50 ms) for its own peak."""
-
-    def __init__(self, timer: StageTimer, name: str) -> None:
-        self.timer, self.name = timer, name
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, current_rss_bytes())
-
-    def __enter__(self) -> _Stage:
-        self.start = time.perf_counter()
-        self.peak = current_rss_bytes()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, current_rss_bytes())
-        self.timer.stages[self.name] = {
-            "seconds": round(time.perf_counter() - self.start, 4),
-            "peak_rss_bytes": self.peak,
-        }
-
-
-def current_rss_bytes() -> int:
-    """Resident memory of this process now, in bytes (0 where unknown).
-
-    Through psutil (Linux, macOS, Windows, BSDs); without it, ``/proc`` on
-    Linux, else the peak so far (:func:`peak_rss_bytes`), never 0 where the
-    platform can tell.
-    """
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except (ImportError, OSError, AttributeError):
-        pass
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return peak_rss_bytes()
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far, in bytes (0 where unknown).
-
-    ``getrusage``'s ``ru_maxrss`` is in bytes on macOS and in KiB on Linux and
-    the BSDs; Windows has no ``getrusage`` and reports the peak working set
-    through psutil.
-    """
-    if sys.platform == "win32":
-        try:
-            import psutil
-
-            return int(psutil.Process().memory_info().peak_wset)
-        except (ImportError, OSError, AttributeError):
-            return 0
-    try:
-        import resource
-
-        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    except (ImportError, OSError, ValueError):
-        return 0
-    return peak if sys.platform in ("darwin", "ios") else peak * 1024
-
-
-def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
-    """Write ``report`` as indented JSON (atomically: a crash leaves no half file)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
