@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from stemmatic.contamination import ContaminationIndex
     from stemmatic.contamination import build_index as build_contamination_index
     from stemmatic.contamination import scan_corpus as scan_contamination
+    from stemmatic.diversity.corpus import embed_corpus, select_corpus, semdedup_corpus
+    from stemmatic.diversity.corpus import measure_corpus as measure_diversity
     from stemmatic.exceptions import InvalidInputError, MissingExtraError, ParameterError, StemmaticError
     from stemmatic.minhash import (
         DEFAULT_SEED,
@@ -43,6 +45,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ContaminationIndex": ("stemmatic.contamination", "ContaminationIndex"),
     "build_contamination_index": ("stemmatic.contamination", "build_index"),
     "scan_contamination": ("stemmatic.contamination", "scan_corpus"),
+    "embed_corpus": ("stemmatic.diversity.corpus", "embed_corpus"),
+    "measure_diversity": ("stemmatic.diversity.corpus", "measure_corpus"),
+    "select_corpus": ("stemmatic.diversity.corpus", "select_corpus"),
+    "semdedup_corpus": ("stemmatic.diversity.corpus", "semdedup_corpus"),
     "InvalidInputError": ("stemmatic.exceptions", "InvalidInputError"),
     "MissingExtraError": ("stemmatic.exceptions", "MissingExtraError"),
     "ParameterError": ("stemmatic.exceptions", "ParameterError"),
@@ -72,9 +78,13 @@ __all__ = [
     "StemmaticError",
     "__version__",
     "build_contamination_index",
+    "embed_corpus",
+    "measure_diversity",
     "minhash",
     "minhash_batch",
     "scan_contamination",
+    "select_corpus",
+    "semdedup_corpus",
     "shingle_hashes",
     "tokenize",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -32,12 +32,51 @@ Inputs = Annotated[
 ]
 TextColumn = Annotated[str, typer.Option(help="Column holding the text.")]
 OnError = Annotated[
-    str,
-    typer.Option(
-        help="raise | skip: what to do with a malformed line (skipped lines go to rejected/, counted)."
-    ),
+    Literal["raise", "skip"],
+    typer.Option(help="What to do with a malformed line (skipped lines go to rejected/, counted)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+#: ``-o/--output`` of the corpus commands; optional here so that :data:`OutAlias` can stand in
+#: for it (:func:`output_of` makes one of the two required).
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o", help="Output directory, local or a URL (uploaded when the run ends). Required."
+    ),
+]
+#: ``--out``: the earlier name of ``--output``, still accepted, not listed in ``--help``.
+OutAlias = Annotated[str | None, typer.Option("--out", hidden=True)]
+IdColumn = Annotated[
+    str | None,
+    typer.Option(help="Column of unique row ids (default: row position in the ordered inputs)."),
+]
+Format = Annotated[Literal["parquet", "jsonl"], typer.Option("--format", help="Format of the output shards.")]
+Compression = Annotated[
+    str | None,
+    typer.Option(
+        help="Output compression: a Parquet codec (default zstd; snappy, gzip, brotli, lz4, none) or for "
+        "JSONL gzip | zstd | bz2 | none (default: each input file's own)."
+    ),
+]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output directory.")]
+
+
+def output_of(output: str | None, out: str | None, *, required: bool = True) -> str | None:
+    """The output directory given as ``-o/--output`` or as the hidden alias ``--out``.
+
+    Exits with code 2 and one ``error:`` line (as for any bad option) when
+    both are given with different values, or neither while ``required``.
+    """
+    from stemmatic.cli._errors import fail
+
+    if output is not None and out is not None and output != out:
+        fail("give the output directory once, as -o/--output")
+    value = output if output is not None else out
+    if value is None and required:
+        fail("missing option -o/--output (the output directory)")
+    return value
+
 
 # The near-duplicate parameters, shared by `dedup` and `index build` (an index keeps them).
 Threshold = Annotated[float, typer.Option(help="Jaccard similarity at or above which rows are duplicates.")]

@@ -12,7 +12,10 @@ search (:mod:`~stemmatic.diversity.index`).
   k-means boundaries (:mod:`~stemmatic.diversity.neighbors`; serves SemDeDup,
   score-first and semantic contamination matching);
 * :func:`vendi_score`, :func:`measure`, :func:`measure_many` — metrics
-  (:mod:`~stemmatic.diversity.metrics`).
+  (:mod:`~stemmatic.diversity.metrics`);
+* :func:`semdedup_corpus`, :func:`semdedup_scores_corpus`, :func:`select_corpus`,
+  :func:`embed_corpus`, :func:`measure_corpus` — the same on corpora: files or
+  tables in, kept/removed files or Arrow tables out (:mod:`~stemmatic.diversity.corpus`).
 
 >>> import numpy as np
 >>> from stemmatic import diversity
@@ -23,6 +26,19 @@ search (:mod:`~stemmatic.diversity.index`).
 
 from __future__ import annotations
 
+from stemmatic.diversity.corpus import (
+    EmbedCorpusResult,
+    MeasureCorpusResult,
+    SelectCorpusResult,
+    SemDedupCorpusResult,
+    SemDedupScoresCorpusResult,
+    SplitResult,
+    embed_corpus,
+    measure_corpus,
+    select_corpus,
+    semdedup_corpus,
+    semdedup_scores_corpus,
+)
 from stemmatic.diversity.embed import (
     Embedder,
     HashingEmbedder,
@@ -66,21 +82,28 @@ from stemmatic.diversity.semdedup import SemDedupResult, SemDedupScores, semdedu
 
 __all__ = [
     "METHODS",
+    "EmbedCorpusResult",
     "Embedder",
     "HashingEmbedder",
     "IndexSpec",
     "KMeansResult",
+    "MeasureCorpusResult",
     "NeighborPairs",
+    "SelectCorpusResult",
     "Selection",
+    "SemDedupCorpusResult",
     "SemDedupResult",
     "SemDedupScores",
+    "SemDedupScoresCorpusResult",
     "SentenceTransformerEmbedder",
+    "SplitResult",
     "VendiScore",
     "build_index",
     "choose_index",
     "cluster_balanced",
     "cluster_entropy",
     "coverage_radius",
+    "embed_corpus",
     "embed_texts",
     "embeddings_from_arrow",
     "facility_location",
@@ -91,14 +114,18 @@ __all__ = [
     "load_npy",
     "mean_centroid_distance",
     "measure",
+    "measure_corpus",
     "measure_many",
     "nearest_selected",
     "neighbors_within",
     "save_centroids",
     "score_first",
     "select",
+    "select_corpus",
     "semdedup",
+    "semdedup_corpus",
     "semdedup_scores",
+    "semdedup_scores_corpus",
     "spherical_kmeans",
     "vendi_score",
 ]

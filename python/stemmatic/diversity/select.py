@@ -27,7 +27,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from stemmatic.exceptions import ParameterError
 
 __all__ = [
     "METHODS",
+    "Method",
     "Selection",
     "cluster_balanced",
     "facility_location",
@@ -49,8 +50,9 @@ __all__ = [
 
 Progress = Callable[[str, int, int], None]
 
-#: Method names accepted by :func:`select` (and the CLI).
-METHODS = ("kcenter", "cluster-balanced", "score-first", "facility-location")
+#: A selector's name, as :func:`select` (and the CLI's ``--method``) accepts it.
+Method = Literal["kcenter", "cluster-balanced", "score-first", "facility-location"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ __all__ = [
     "prefetch",
     "read_table",
     "resolve_inputs",
+    "source_files",
     "stage_table",
     "table_source",
     "write_report",
@@ -81,6 +82,7 @@ from stemmatic.io._sources import (
     id_values,
     iter_chunks,
     resolve_inputs,
+    source_files,
     stage_table,
     table_source,
 )

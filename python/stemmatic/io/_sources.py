@@ -19,7 +19,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from stemmatic import _core
-from stemmatic.exceptions import InvalidInputError
+from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io._remote import RemotePath, is_url, open_random, open_stream
 
 OnError = Literal["raise", "skip"]
@@ -84,6 +84,8 @@ class InputFiles(list[InputFile]):
     """The ordered input shards, and what a directory scan left out (``skipped``: path, reason)."""
 
     skipped: list[tuple[Path, str]]
+    #: The name of the table-like object the one shard was staged from (:func:`source_files`), else None.
+    table: str | None = None
 
 
 _DATA_TYPES = ".parquet, .jsonl/.ndjson/.json, .csv/.tsv or .arrow/.feather (optionally .gz/.zst/.bz2)"
@@ -225,6 +227,42 @@ def stage_table(reader: pa.RecordBatchReader, directory: Path) -> Path:
         for batch in reader:
             writer.write_batch(batch)
     return path
+
+
+@contextlib.contextmanager
+def source_files(source: object, *, name: str = "input table") -> Iterator[InputFiles]:
+    """The input shards of a corpus given as paths or as a table-like object, for one run.
+
+    ``source`` is a path, a sequence of paths (files, directories, globs,
+    URLs: :func:`resolve_inputs`), or a table-like object (:func:`table_source`),
+    which is streamed into a temporary Parquet file for the run so that it can
+    be read twice and mirrored like a file. A :class:`StemmaticError` raised
+    inside the block names such a table ``name`` rather than the temporary file.
+
+    >>> import pyarrow as pa
+    >>> with source_files(pa.table({"text": ["a", "b"]})) as files:
+    ...     [c.batch.num_rows for c in iter_chunks(files)]
+    [2]
+    """
+    import tempfile
+
+    reader = table_source(source)
+    if reader is None:
+        paths = [source] if isinstance(source, (str, os.PathLike)) else source
+        if not isinstance(paths, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+            raise ParameterError(
+                f"expected a path, a list of paths or a table-like object (pyarrow, polars, pandas, "
+                f"datasets), got {type(source).__name__}"
+            )
+        yield resolve_inputs(paths)
+        return
+    with tempfile.TemporaryDirectory(prefix="stemmatic-in-") as staging:
+        files = resolve_inputs([stage_table(reader, Path(staging))])
+        files.table = name
+        try:
+            yield files
+        except StemmaticError as err:
+            raise type(err)(str(err).replace(str(files[0].path), name)) from None
 
 
 def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
