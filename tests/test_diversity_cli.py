@@ -38,9 +38,10 @@ def test_semdedup_outputs_mirror_inputs(corpus_dir, tmp_path) -> None:
     result = invoke("semdedup", str(corpus_dir), "-o", str(out), "--eps", "0.05", "--id-column", "id")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    counts = report["counts"]
-    assert counts["kept"] + counts["removed"] == counts["input"] == 600
-    assert counts["removed"] > 20
+    rows = report["rows"]
+    assert rows["kept"] + rows["removed"] == rows["in"] == 600
+    assert rows["removed"] > 20 and rows["rejected"] == 0
+    assert report["command"] == "diversity semdedup" and report["inputs"]["count"] == 3
     kept, removed = read_dir(out / "kept"), read_dir(out / "removed")
     inputs = read_dir(corpus_dir)
     assert set(kept) == set(removed) == set(inputs)
@@ -60,7 +61,8 @@ def test_semdedup_outputs_mirror_inputs(corpus_dir, tmp_path) -> None:
     assert set(all_removed.column("duplicate_of").to_pylist()) <= kept_ids
     assert min(all_removed.column("similarity").to_pylist()) > 0.95
     assert (out / "centroids.npy").is_file()
-    assert set(report["timings"]) >= {"read", "semdedup", "write"}
+    assert set(report["stages"]) >= {"read", "semdedup", "write"}
+    assert report["outputs"] == {"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"}
     # a rerun refuses the existing OUT, and --overwrite gives the same result
     again = invoke("semdedup", str(corpus_dir), "-o", str(out), "--eps", "0.05", "--id-column", "id")
     assert again.exit_code == 2 and "--overwrite" in again.output
@@ -102,7 +104,7 @@ def test_select_methods(corpus_dir, tmp_path, method: str) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["counts"] == {"input": 200, "kept": 20, "removed": 180}
+    assert (report["rows"]["in"], report["rows"]["kept"], report["rows"]["removed"]) == (200, 20, 180)
     kept = (out / "kept" / "data.jsonl").read_text().splitlines()
     removed = [json.loads(line) for line in (out / "removed" / "data.jsonl").read_text().splitlines()]
     assert len(kept) == 20 and len(removed) == 180

@@ -55,12 +55,10 @@ def test_semdedup_table_in_tables_out_equal_the_files(
     assert in_memory.removed.column_names == [*table.column_names, *REMOVED]
     kept_ids = set(in_memory.kept.column("id").to_pylist())
     assert set(in_memory.removed.column("duplicate_of").to_pylist()) <= kept_ids
-    assert in_memory.report["counts"] == {
-        "input": table.num_rows,
-        "kept": in_memory.kept_rows,
-        "removed": in_memory.removed_rows,
-    }
-    assert in_memory.report["inputs"] == [{"path": "input table", "rows": table.num_rows}]
+    rows = in_memory.report["rows"]
+    assert (rows["in"], rows["kept"], rows["removed"]) == (300, in_memory.kept_rows, in_memory.removed_rows)
+    assert in_memory.report["inputs"]["files"] == ["input table"]
+    assert in_memory.report["outputs"] == {}  # nothing written
     # the same rows, decided the same way, as a run over the files into a directory
     on_disk = semdedup_corpus(
         sorted(corpus_dir.glob("*.parquet")), tmp_path / "out", eps=0.05, id_column="id", dim=128
@@ -106,7 +104,8 @@ def test_select_in_memory_matches_its_files(table: pa.Table, tmp_path: Path) -> 
     assert pq.read_table(tmp_path / "sel" / "kept" / "input.parquet").equals(result.kept)
     assert pq.read_table(tmp_path / "sel" / "selection.parquet").equals(result.selection)
     report = json.loads((tmp_path / "sel" / "report.json").read_text())
-    assert report["counts"] == {"input": 300, "kept": 30, "removed": 270}
+    assert (report["rows"]["in"], report["rows"]["kept"], report["rows"]["removed"]) == (300, 30, 270)
+    assert report["selection"]["coverage_radius"] == pytest.approx(result.coverage_radius)
     assert report["parameters"]["method"] == "score-first"
 
 
@@ -144,9 +143,10 @@ def test_skipped_lines_come_back_as_a_table(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"a\.jsonl:6: malformed"):
         select_corpus(data, budget=5, dim=32)
     result = select_corpus(data, budget=5, dim=32, on_error="skip")
-    assert (result.input_rows, result.rejected_rows) == (40, 1)
+    assert (result.input_rows, result.rejected_rows) == (41, 1)
     assert result.rejected is not None and result.rejected.column("line").to_pylist() == [6]
     assert result.kept_rows + result.removed_rows == 40
+    assert result.report["rows"]["rejected"] == 1 and result.report["warnings"] == []
 
 
 def test_errors_name_the_table_not_its_staging_file(table: pa.Table) -> None:

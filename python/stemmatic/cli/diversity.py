@@ -13,11 +13,9 @@ write ``OUTPUT/kept/`` and ``OUTPUT/removed/`` mirroring the input shards
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -39,41 +37,22 @@ from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.select import Method
 from stemmatic.exceptions import ParameterError
 
+if TYPE_CHECKING:
+    from stemmatic.cli._progress import RichStages
+
 app = typer.Typer(
     name="diversity",
     help="Embedding-space diversity: embed, semantic dedup (SemDeDup), diverse selection, metrics.",
     no_args_is_help=True,
 )
 
-ProgressFn = Callable[[str, int, int], None]
 
+def _stages(quiet: bool) -> RichStages:
+    """The progress display: bars on a terminal, log lines otherwise, nothing with -q."""
+    from stemmatic.cli._errors import literal_console
+    from stemmatic.cli._progress import RichStages
 
-@contextlib.contextmanager
-def _progress(enabled: bool = True) -> Iterator[ProgressFn]:
-    """A rich progress display (on stderr) driven by ``progress(stage, done, total)`` calls."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    if not enabled:
-        yield lambda stage, done, total: None
-        return
-    bars = Progress(
-        TextColumn("{task.description:<12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    with bars:
-        yield update
+    return RichStages(literal_console(stderr=True), enabled=not quiet)
 
 
 # ---------------------------------------------------------------- shared options
@@ -139,7 +118,8 @@ def embed(
     from stemmatic.diversity.corpus import embed_corpus
 
     target = output_of(output, out)
-    with _clean_errors(), _progress(not quiet) as progress:
+    progress = _stages(quiet)
+    with _clean_errors():
         result = embed_corpus(
             inputs,
             target,
@@ -220,26 +200,26 @@ def semdedup(
     with _clean_errors():
         if not 0.0 < eps < 2.0:
             raise ParameterError(f"invalid --eps {eps}; must be in (0, 2)")
-        with _progress(not quiet) as progress:
-            if scores_only:
-                if score_column is not None:
-                    raise ParameterError("--score-column chooses the row kept; --scores-only keeps no row")
-                scored = semdedup_scores_corpus(inputs, target, progress=progress, **common)
-                typer.echo(
-                    f"scored {scored.scores.num_rows} rows in {len(scored.centroids)} clusters "
-                    f"-> {target}/scores.parquet"
-                )
-                return
-            result = semdedup_corpus(
-                inputs,
-                target,
-                eps=eps,
-                score_column=score_column,
-                output_format=fmt,
-                compression=compression,
-                progress=progress,
-                **common,
+        progress = _stages(quiet)
+        if scores_only:
+            if score_column is not None:
+                raise ParameterError("--score-column chooses the row kept; --scores-only keeps no row")
+            scored = semdedup_scores_corpus(inputs, target, progress=progress, **common)
+            typer.echo(
+                f"scored {scored.scores.num_rows} rows in {len(scored.centroids)} clusters "
+                f"-> {target}/scores.parquet"
             )
+            return
+        result = semdedup_corpus(
+            inputs,
+            target,
+            eps=eps,
+            score_column=score_column,
+            output_format=fmt,
+            compression=compression,
+            progress=progress,
+            **common,
+        )
     typer.echo(
         f"kept {result.kept_rows} of {result.input_rows} rows, removed {result.removed_rows} "
         f"semantic duplicates -> {target}"
@@ -282,7 +262,8 @@ def select_command(
     from stemmatic.diversity.corpus import select_corpus
 
     target = output_of(output, out)
-    with _clean_errors(), _progress(not quiet) as progress:
+    progress = _stages(quiet)
+    with _clean_errors():
         result = select_corpus(
             inputs,
             target,
@@ -367,25 +348,25 @@ def measure(
             if name in named:
                 raise ParameterError(f"dataset name {name!r} given twice")
             named[name] = _dataset(path)
-        with _progress(not quiet) as progress:
-            result = measure_corpus(
-                named,
-                target,
-                n_clusters=n_clusters,
-                centroids=centroids,
-                reference=_dataset(reference) if reference else None,
-                vendi_kernel=vendi_kernel,
-                vendi_max_exact=vendi_max_exact,
-                seed=seed,
-                embedding_column=embedding_column,
-                embedder=embedder,
-                text_column=text_column,
-                dim=dim,
-                batch_size=batch_size,
-                cache_dir=cache_dir,
-                overwrite=overwrite,
-                progress=progress,
-            )
+        progress = _stages(quiet)
+        result = measure_corpus(
+            named,
+            target,
+            n_clusters=n_clusters,
+            centroids=centroids,
+            reference=_dataset(reference) if reference else None,
+            vendi_kernel=vendi_kernel,
+            vendi_max_exact=vendi_max_exact,
+            seed=seed,
+            embedding_column=embedding_column,
+            embedder=embedder,
+            text_column=text_column,
+            dim=dim,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            overwrite=overwrite,
+            progress=progress,
+        )
         if save_centroids_to is not None:
             save_centroids(save_centroids_to, result.centroids)
     _print_table(result.metrics)

@@ -22,18 +22,16 @@ import pyarrow as pa
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
 if TYPE_CHECKING:
+    from stemmatic._run import Progress, StageTimer
     from stemmatic.diversity.embed import Embedder
     from stemmatic.io import InputFile, Rejected
 
-#: Called as ``progress(stage, done, total)`` while a corpus is read, embedded, searched and written.
+#: Called as ``progress(stage, done, total)`` by the array-level tools; a run adapts its
+#: :class:`~stemmatic._run.Progress` to it (:func:`~stemmatic._run.steps_callback`).
 ProgressFn = Callable[[str, int, int], None]
 
 #: Columns the removed rows gain.
 REMOVED_COLUMNS = ("duplicate_of", "cluster_id", "similarity", "reason")
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """A :data:`ProgressFn` that shows nothing."""
 
 
 @dataclass(frozen=True)
@@ -386,7 +384,8 @@ class CorpusRun:
     files: Sequence[InputFile]
     target: Path | None
     on_error: str
-    progress: ProgressFn
+    progress: Progress
+    steps: ProgressFn
     rejected_memory: RejectedRows | None = None
     rejected_writer: Any = None
 
@@ -410,7 +409,7 @@ class CorpusRun:
                 score_column=score_column,
                 on_error=self.on_error,
                 on_rejected=self.on_rejected(),
-                progress=self.progress,
+                progress=self.steps,
             )
         finally:
             if self.rejected_writer is not None:
@@ -422,9 +421,7 @@ class CorpusRun:
         """Write the split; the kept and removed tables when the run has no output directory."""
         if self.target is None:
             kept, removed = TableSink(), TableSink()
-            counts = write_split(
-                loaded, decision, kept, removed, on_error=self.on_error, progress=self.progress
-            )
+            counts = write_split(loaded, decision, kept, removed, on_error=self.on_error, progress=self.steps)
             return counts, kept.table, removed.table
         from stemmatic.io import MirroredWriter
 
@@ -432,32 +429,54 @@ class CorpusRun:
             MirroredWriter(self.target / side, self.files, fmt, compression=compression)  # type: ignore[arg-type]
             for side in ("kept", "removed")
         ]
-        counts = write_split(loaded, decision, *writers, on_error=self.on_error, progress=self.progress)
+        counts = write_split(loaded, decision, *writers, on_error=self.on_error, progress=self.steps)
         return counts, None, None
 
     def rejected_table(self) -> pa.Table | None:
         return self.rejected_memory.table() if self.rejected_memory is not None else None
 
     def report(
-        self, command: str, loaded: Loaded, parameters: dict[str, Any], timer: Any, **sections: Any
+        self,
+        command: str,
+        loaded: Loaded,
+        *,
+        parameters: dict[str, Any],
+        timer: StageTimer,
+        kept: int | None = None,
+        removed: int | None = None,
+        outputs: dict[str, str],
+        **blocks: Any,
     ) -> dict[str, Any]:
-        """The run's report (written by :meth:`finish`)."""
-        import stemmatic
+        """The run's ``report.json`` (:func:`stemmatic._run.run_report`), written by :meth:`finish`.
 
+        ``outputs`` name what a run with an output directory writes; a run in
+        memory writes nothing and reports none.
+        """
+        from stemmatic._run import Rows, input_summary, run_report
+
+        summary = input_summary(self.files)
         table = getattr(self.files, "table", None)
-        return {
-            "command": f"stemmatic diversity {command}",
-            "stemmatic_version": stemmatic.__version__,
-            "inputs": [
-                {"path": table or str(f.path), "rows": rows}
-                for f, rows in zip(loaded.files, loaded.rows_per_file, strict=True)
-            ],
-            "embeddings": {**loaded.source, "dim": int(loaded.vectors.shape[1])},
-            "parameters": parameters,
-            **sections,
-            "rejected_lines": loaded.rejected,
-            "timings": timer.stages,
-        }
+        if table is not None:
+            summary["files"] = [table]
+        rows = Rows(
+            sum(loaded.rows_per_file) + loaded.rejected,
+            kept=kept,
+            removed=removed,
+            rejected=loaded.rejected,
+            detail={"per_file": list(loaded.rows_per_file)},
+        )
+        if self.target is not None and loaded.rejected:
+            outputs = {**outputs, "rejected": "rejected/rejected.jsonl"}
+        return run_report(
+            f"diversity {command}",
+            parameters=parameters,
+            inputs=summary,
+            rows=rows,
+            timer=timer,
+            outputs=outputs if self.target is not None else {},
+            embeddings={**loaded.source, "dim": int(loaded.vectors.shape[1])},
+            **blocks,
+        )
 
     def finish(self, report: dict[str, Any]) -> None:
         """Write ``report.json`` (nothing in memory)."""
@@ -498,7 +517,7 @@ def corpus_run(
     *,
     overwrite: bool,
     on_error: str,
-    progress: ProgressFn | None,
+    progress: Progress | None,
     also_read: Sequence[str | os.PathLike[str] | None] = (),
 ) -> Iterator[CorpusRun]:
     """Resolve the inputs (paths or a table), hold the output directory, and hand out one :class:`CorpusRun`.
@@ -506,6 +525,7 @@ def corpus_run(
     The output may not overlap an input (``also_read`` names more inputs:
     a ``.npy`` of embeddings, centroids); nothing is written with ``output=None``.
     """
+    from stemmatic._run import NoProgress, steps_callback
     from stemmatic.io import output_dir, source_files
 
     check_on_error(on_error)
@@ -515,4 +535,8 @@ def corpus_run(
         if output is not None:
             extra = [p for p in also_read if p is not None]
             target = stack.enter_context(output_dir(output, overwrite=overwrite, inputs=[*files, *extra]))
-        yield CorpusRun(files, target, on_error, progress or no_progress)
+        shown = progress if progress is not None else NoProgress()
+        try:
+            yield CorpusRun(files, target, on_error, shown, steps_callback(shown))
+        finally:
+            shown.finish()

@@ -28,7 +28,9 @@ directory, or an :class:`~stemmatic.diversity.embed.Embedder`) run on
 ``text_column`` in batches of ``batch_size``, cached under ``cache_dir``;
 ``dim`` is the hashing embedder's dimension.
 
-``progress``, when given, is called as ``progress(stage, done, total)``.
+``progress``, when given, receives the run's stages (a :class:`stemmatic._run.Progress`;
+the command line shows it as bars or log lines). Every run returns the report
+that ``report.json`` holds (the schema every command shares: :mod:`stemmatic._run`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from stemmatic.diversity._corpus_io import (
     Decision,
     EmbeddingSource,
     Loaded,
-    ProgressFn,
     check_format,
     corpus_run,
     describe_source,
@@ -61,6 +62,7 @@ from stemmatic.diversity.semdedup import SemDedupResult
 from stemmatic.exceptions import ParameterError, StemmaticError
 
 if TYPE_CHECKING:
+    from stemmatic._run import Progress
     from stemmatic.diversity.embed import Embedder
 
 __all__ = [
@@ -86,10 +88,9 @@ class SplitResult:
     """Where the rows of a corpus went (kept or removed), and the run's report.
 
     Attributes:
-        input_rows: rows read (malformed lines skipped with
-            ``on_error="skip"`` not included).
-        kept_rows, removed_rows: kept + removed = input.
-        rejected_rows: malformed lines skipped.
+        input_rows: rows read, malformed lines included.
+        kept_rows, removed_rows: kept + removed + rejected = input.
+        rejected_rows: malformed lines skipped (``on_error="skip"``).
         report: what ``report.json`` holds.
         output: the output directory; ``None`` for a run in memory.
         kept, removed: with ``output=None``, the rows as Arrow tables
@@ -173,11 +174,9 @@ def parse_budget(budget: str | int | float) -> int | float:
         ) from None
 
 
-def _checked_counts(n: int, counts: dict[str, int]) -> dict[str, int]:
-    counts = {"input": n, **counts}
+def _check_counts(n: int, counts: dict[str, int]) -> None:
     if counts["kept"] + counts["removed"] != n:
-        raise StemmaticError(f"internal error: kept + removed != input ({counts})")
-    return counts
+        raise StemmaticError(f"internal error: kept + removed != {n} rows read ({counts})")
 
 
 # ---------------------------------------------------------------- semdedup
@@ -208,7 +207,7 @@ def semdedup_corpus(
     compression: str | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> SemDedupCorpusResult:
     """SemDeDup on a corpus: remove rows within cosine ``1 - eps`` of a kept row (across cluster boundaries).
 
@@ -283,7 +282,7 @@ def semdedup_scores_corpus(
     cache_dir: PathLike | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> SemDedupScoresCorpusResult:
     """Each row's largest similarity and, per eps, the rows and pairs above ``1 - eps``: choose eps first.
 
@@ -360,7 +359,7 @@ def _semdedup(
     compression: str | None,
     on_error: str,
     overwrite: bool,
-    progress: ProgressFn | None,
+    progress: Progress | None,
 ) -> SemDedupCorpusResult | SemDedupScoresCorpusResult:
     """Both SemDeDup passes on a corpus: with ``eps``, remove; without, score (:func:`semdedup_scores_corpus`)."""
     from stemmatic.diversity.index import save_centroids
@@ -376,7 +375,7 @@ def _semdedup(
             loaded = run.load(source, id_column=id_column, score_column=score_column)
             x = loaded.unit_vectors()
         with timer.stage("semdedup"):
-            arguments = {**clustering.arguments(), "progress": run.progress}
+            arguments = {**clustering.arguments(), "progress": run.steps}
             result = (
                 semdedup_scores(x, **arguments)
                 if eps is None
@@ -416,15 +415,13 @@ def _semdedup(
                     import pyarrow.parquet as pq
 
                     pq.write_table(scores, run.target / "scores.parquet")
-            outputs = {"scores": "scores.parquet", "centroids": "centroids.npy"}
             report = run.report(
                 "semdedup",
                 loaded,
-                parameters,
-                timer,
-                counts={"input": n},
+                parameters=parameters,
+                timer=timer,
+                outputs={"scores": "scores.parquet", "centroids": "centroids.npy"},
                 **sections,
-                outputs=outputs if run.target is not None else {},
             )
             run.finish(report)
             return SemDedupScoresCorpusResult(scores, result.centroids, report, run.target, loaded.rejected)
@@ -438,20 +435,20 @@ def _semdedup(
         )
         with timer.stage("write"):
             counts, kept, removed = run.split(loaded, decision, fmt=output_format, compression=compression)
-        counts = _checked_counts(n, counts)
-        outputs = {"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"}
+        _check_counts(n, counts)
         report = run.report(
             "semdedup",
             loaded,
-            parameters,
-            timer,
-            counts=counts,
+            parameters=parameters,
+            timer=timer,
+            kept=counts["kept"],
+            removed=counts["removed"],
+            outputs={"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"},
             **sections,
-            outputs=outputs if run.target is not None else {},
         )
         run.finish(report)
         return SemDedupCorpusResult(
-            n,
+            n + loaded.rejected,
             counts["kept"],
             counts["removed"],
             loaded.rejected,
@@ -511,7 +508,7 @@ def select_corpus(
     compression: str | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> SelectCorpusResult:
     """Select a diverse subset of a corpus within a budget; unselected rows name their nearest selected row.
 
@@ -569,7 +566,7 @@ def select_corpus(
             loaded = run.load(source, id_column=id_column, score_column=score_column)
             x = loaded.unit_vectors()
         with timer.stage("select"):
-            chosen = select(x, amount, method, scores=loaded.scores, progress=run.progress, **method_options)
+            chosen = select(x, amount, method, scores=loaded.scores, progress=run.steps, **method_options)
         keep = chosen.mask
         decision = Decision(
             keep,
@@ -591,32 +588,31 @@ def select_corpus(
 
                 pq.write_table(selection, run.target / "selection.parquet")
         n = len(x)
-        counts = _checked_counts(n, counts)
+        _check_counts(n, counts)
         similarity = chosen.similarity.astype(np.float64)
         report = run.report(
             "select",
             loaded,
-            {
+            parameters={
                 "method": method,
                 "budget": budget,
                 "score_column": score_column,
                 "id_column": id_column,
                 **method_options,
             },
-            timer,
-            counts=counts,
+            timer=timer,
+            kept=counts["kept"],
+            removed=counts["removed"],
+            outputs={"kept": "kept/", "removed": "removed/", "selection_order": "selection.parquet"},
             selection={
                 **chosen.info,
                 "coverage_radius": chosen.coverage_radius,
                 "mean_distance_to_selected": float(np.sqrt(np.maximum(2 - 2 * similarity, 0)).mean()),
             },
-            outputs={"kept": "kept/", "removed": "removed/", "selection_order": "selection.parquet"}
-            if run.target is not None
-            else {},
         )
         run.finish(report)
         return SelectCorpusResult(
-            n,
+            n + loaded.rejected,
             counts["kept"],
             counts["removed"],
             loaded.rejected,

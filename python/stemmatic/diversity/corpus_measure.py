@@ -18,14 +18,13 @@ import pyarrow as pa
 
 from stemmatic.diversity._corpus_io import (
     EmbeddingSource,
-    ProgressFn,
     corpus_run,
     describe_source,
-    no_progress,
 )
 from stemmatic.exceptions import ParameterError
 
 if TYPE_CHECKING:
+    from stemmatic._run import Progress
     from stemmatic.diversity.embed import Embedder
 
 __all__ = ["EmbedCorpusResult", "MeasureCorpusResult", "embed_corpus", "measure_corpus"]
@@ -68,7 +67,7 @@ def embed_corpus(
     id_column: str | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> EmbedCorpusResult:
     """Embed a text column of a corpus: unit vectors in input order, and each row's id.
 
@@ -88,25 +87,23 @@ def embed_corpus(
         with timer.stage("embed"):
             loaded = run.load(source, id_column=id_column, score_column=None)
         vectors = np.ascontiguousarray(loaded.vectors, dtype=np.float32)
-        outputs: dict[str, str] = {}
         if run.target is not None:
             import pyarrow.parquet as pq
 
             with timer.stage("write"):
                 np.save(run.target / "embeddings.npy", vectors)
                 pq.write_table(pa.table({"id": loaded.ids}), run.target / "ids.parquet")
-            outputs = {"embeddings": "embeddings.npy", "ids": "ids.parquet"}
         report = run.report(
             "embed",
             loaded,
-            {
+            parameters={
                 "embedder": source.describe()["embedder"],
                 "fingerprint": source.model().fingerprint,
                 "batch_size": batch_size,
+                "id_column": id_column,
             },
-            timer,
-            counts={"input": len(vectors)},
-            outputs=outputs,
+            timer=timer,
+            outputs={"embeddings": "embeddings.npy", "ids": "ids.parquet"},
         )
         run.finish(report)
         return EmbedCorpusResult(vectors, loaded.ids, report, run.target, loaded.rejected)
@@ -136,7 +133,7 @@ def measure_corpus(
     batch_size: int = 1024,
     cache_dir: PathLike | None = None,
     overwrite: bool = False,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> MeasureCorpusResult:
     """Diversity metrics of one or more datasets, in k-means clusters they share.
 
@@ -164,6 +161,7 @@ def measure_corpus(
     """
     import contextlib
 
+    from stemmatic._run import NoProgress, Rows, input_summary, run_report, steps_callback
     from stemmatic.diversity.embed import load_npy
     from stemmatic.diversity.index import load_centroids, spherical_kmeans
     from stemmatic.diversity.metrics import measure_many
@@ -172,14 +170,18 @@ def measure_corpus(
     if not datasets:
         raise ParameterError("measure: no datasets given")
     source = EmbeddingSource(embedding_column, None, embedder, text_column, dim, batch_size, cache_dir)
-    report_progress = progress or no_progress
+    shown = progress if progress is not None else NoProgress()
+    read: list[Any] = []  # the files read, for the report
 
     def vectors_of(spec: Any) -> np.ndarray:
         if isinstance(spec, np.ndarray):
             return spec
         if _is_npy(spec):
+            read.append(spec)
             return np.asarray(load_npy(spec))
-        with corpus_run(spec, None, overwrite=False, on_error="raise", progress=report_progress) as run:
+        with corpus_run(spec, None, overwrite=False, on_error="raise", progress=shown) as run:
+            if getattr(run.files, "table", None) is None:
+                read.extend(run.files)
             return run.load(source, id_column=None, score_column=None).unit_vectors()
 
     def paths_of(spec: Any) -> list[Any]:
@@ -211,9 +213,11 @@ def measure_corpus(
             if shared is None:
                 union = np.vstack([a / np.linalg.norm(a, axis=1, keepdims=True) for a in arrays.values()])
                 k = n_clusters if n_clusters is not None else max(1, min(1000, round(math.sqrt(len(union)))))
-                report_progress("kmeans", 0, 1)
+                steps = steps_callback(shown)
+                steps("kmeans", 0, 1)
                 shared = spherical_kmeans(union, k, seed=seed).centroids
-                report_progress("kmeans", 1, 1)
+                steps("kmeans", 1, 1)
+                shown.finish()
                 del union
             metrics = measure_many(
                 arrays,
@@ -223,12 +227,12 @@ def measure_corpus(
                 vendi_max_exact=vendi_max_exact,
                 seed=seed,
             )
-        report = {
-            "command": "stemmatic diversity measure",
-            "datasets": {
-                name: {"path": describe_source(spec), **metrics[name]} for name, spec in datasets.items()
-            },
-            "parameters": {
+        if isinstance(centroids, (str, os.PathLike)):
+            read.append(centroids)
+        rows = {name: int(metrics[name]["rows"]) for name in datasets}
+        report = run_report(
+            "diversity measure",
+            parameters={
                 "n_clusters": len(shared),
                 "centroids": describe_source(centroids) if centroids is not None else None,
                 "reference": describe_source(reference) if reference is not None else None,
@@ -237,8 +241,14 @@ def measure_corpus(
                 "seed": seed,
                 "embeddings": source.describe(),
             },
-            "timings": timer.stages,
-        }
+            inputs=input_summary(read),
+            rows=Rows(sum(rows.values()), detail=rows),
+            timer=timer,
+            outputs={"report": "report.json"} if target is not None else {},
+            datasets={
+                name: {"path": describe_source(spec), **metrics[name]} for name, spec in datasets.items()
+            },
+        )
         if target is not None:
             write_report(target / "report.json", report)
         return MeasureCorpusResult(metrics, shared, report)
