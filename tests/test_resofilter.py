@@ -537,7 +537,7 @@ def test_cli_score_then_select(tmp_path, hf_dir):
         json.loads(scores.schema.metadata[b"stemmatic.resofilter.layers"])[-1] == "model.layers.3.mlp.up_proj"
     )
     report = json.loads((tmp_path / "s" / "report.json").read_text())
-    assert report["status"] == {"ok": 14, "duplicate_prompt": 1, "empty_response": 1}
+    assert report["rows"]["detail"]["status"] == {"ok": 14, "duplicate_prompt": 1, "empty_response": 1}
 
     result = runner.invoke(
         app,
@@ -577,7 +577,7 @@ def test_cli_score_then_select(tmp_path, hf_dir):
         keep_ratio=0.5,
         diversity_threshold=0.9,
     )
-    assert report["kept"] == 7 and report["criterion"] == "less"
+    assert report["rows"]["kept"] == 7 and report["parameters"]["criterion"] == "less"
 
     result = runner.invoke(
         app,

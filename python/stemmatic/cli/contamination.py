@@ -10,7 +10,7 @@ import typer
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
-from stemmatic.cli._options import RayAddress, SparkMaster, Workers
+from stemmatic.cli._options import Quiet, RayAddress, SparkMaster, Workers
 
 app = typer.Typer(
     name="contamination",
@@ -241,15 +241,16 @@ def scan(
     semantic_fields: Annotated[
         str | None, typer.Option(help="For --semantic: comma-separated fields to embed (default: all).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from stemmatic._run import counts_callback
+    from stemmatic.cli._progress import stage_progress
     from stemmatic.contamination import scan_corpus
     from stemmatic.exceptions import ParameterError
 
-    console = literal_console(stderr=True)
     with _clean_errors():
         check_on_error(on_error)
         sources = _benchmark_sources(benchmark_source or [])
@@ -272,15 +273,8 @@ def scan(
                 remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
             )  # fmt: skip
             return
-        with Progress(
-            TextColumn("scanning"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[rows]} rows, {task.fields[mb]:.1f} MB"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("scan", total=None, rows=0, mb=0.0)
+        progress = stage_progress(quiet, literal_console(stderr=True))
+        try:
             report = scan_corpus(
                 inputs,
                 index_path,
@@ -297,7 +291,7 @@ def scan(
                 workers=workers,
                 batch_rows=batch_rows,
                 overwrite=overwrite,
-                progress=lambda rows, size: bar.update(task, rows=rows, mb=size / 1e6),
+                progress=counts_callback(progress, "scan"),
                 clean_benchmarks=clean_benchmarks,
                 benchmark_sources=sources,
                 min_specific_tokens=min_specific_tokens,
@@ -313,6 +307,8 @@ def scan(
                 chunk_tokens=chunk_tokens,
                 semantic_fields=_split_fields(semantic_fields) if semantic_fields else None,
             )
+        finally:
+            progress.finish()
     rows = report["rows"]
     documents = rows["in"] - rows["rejected"]
     table = Table(title=f"contamination: {documents} documents, {report['text_bytes'] / 1e6:.1f} MB")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from stemmatic.cli._errors import clean_errors as _clean_errors
+from stemmatic.cli._options import Quiet
 
 app = typer.Typer(
     name="resofilter",
@@ -64,10 +65,11 @@ def score(
     dedup: Annotated[bool, typer.Option(help="Remove exact duplicate prompts before scoring.")] = True,
     resume: Annotated[bool, typer.Option(help="Resume an interrupted run in OUT.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Score every sample; writes OUT/scores.parquet (one row per input row) and OUT/report.json."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from stemmatic._run import steps_callback
+    from stemmatic.cli._progress import stage_progress
     from stemmatic.resofilter.api import score_dataset
     from stemmatic.resofilter.data import Fields, PromptFormat, Tokenizer
     from stemmatic.resofilter.scoring import ScoreConfig, load_hf_model
@@ -90,10 +92,9 @@ def score(
         fields = Fields(prompt_field, response_field, messages_field, id_field)
         prompt_format = PromptFormat(prompt_template, response_template, chat_template)
         hf_model, hf_tokenizer = load_hf_model(model, dtype=dtype, device=device)
-        with Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-        ) as bar:
-            task = bar.add_task("score", total=None)
+        progress = stage_progress(quiet)
+        steps = steps_callback(progress)
+        try:
             table = score_dataset(
                 inputs,
                 out,
@@ -106,8 +107,10 @@ def score(
                 dedup=dedup,
                 resume=resume,
                 overwrite=overwrite,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=lambda done, total: steps("score", done, total),
             )
+        finally:
+            progress.finish()
         counts: dict[str, int] = {}
         for status in table.column("status").to_pylist():
             counts[status] = counts.get(status, 0) + 1
@@ -145,8 +148,10 @@ def select(
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Keep the lowest-scoring share in input order; report random and length baselines beside it."""
+    from stemmatic.cli._progress import stage_progress
     from stemmatic.exceptions import ParameterError
     from stemmatic.resofilter.api import select_dataset
 
@@ -170,8 +175,9 @@ def select(
             label_field=label_field,
             fmt=fmt,
             overwrite=overwrite,
+            progress=stage_progress(quiet),
         )
-        line = f"kept {report['kept']} of {report['samples']} samples -> {out}"
+        line = f"kept {report['rows']['kept']} of {report['rows']['in']} samples -> {out}"
         if "auroc" in report:
             line += f" (AUROC {report['auroc']:.3f})"
         typer.echo(line)

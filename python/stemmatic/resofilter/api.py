@@ -11,9 +11,9 @@ the random and length baselines of the same size) and ``OUT/report.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stemmatic._run import NoProgress, Progress, Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.resofilter.data import (
     DUPLICATE_PROMPT,
@@ -76,31 +77,30 @@ def score_dataset(
     >>> table.column("status").to_pylist()
     ['ok', 'duplicate_prompt']
     """
-    from stemmatic.io import output_dir, write_report
+    from stemmatic.io import output_dir, resolve_inputs
 
-    started = time.perf_counter()
-    with output_dir(
-        out,
-        overwrite=overwrite,
-        resume=resume,
-        inputs=[inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs),
-    ) as directory:
-        examples = read_examples(inputs, fields)
-        if dedup:
-            kept, duplicate_of = dedup_prompts(examples)
-        else:
-            kept, duplicate_of = list(range(len(examples))), {}
-        encoded = encode_examples(
-            [examples[i] for i in kept], tokenizer, prompt_format, max_length=max_length
-        )
-        result = score_samples(
-            model,
-            encoded,
-            config,
-            pad_id=tokenizer.pad_id,
-            progress=progress,
-            checkpoint=directory / "checkpoint.npz",
-        )
+    timer = StageTimer()
+    paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    with output_dir(out, overwrite=overwrite, resume=resume, inputs=paths) as directory:
+        with timer.stage("read"):
+            files = resolve_inputs(paths)
+            examples = read_examples(paths, fields)
+            if dedup:
+                kept, duplicate_of = dedup_prompts(examples)
+            else:
+                kept, duplicate_of = list(range(len(examples))), {}
+            encoded = encode_examples(
+                [examples[i] for i in kept], tokenizer, prompt_format, max_length=max_length
+            )
+        with timer.stage("score"):
+            result = score_samples(
+                model,
+                encoded,
+                config,
+                pad_id=tokenizer.pad_id,
+                progress=progress,
+                checkpoint=directory / "checkpoint.npz",
+            )
 
         count = len(examples)
         n_layers = len(result.layer_names)
@@ -152,26 +152,37 @@ def score_dataset(
             "stemmatic.resofilter.config": json.dumps(result.config),
         }
         table = pa.table(columns).replace_schema_metadata(metadata)
-        pq.write_table(table, directory / "scores.parquet")
+        with timer.stage("write"):
+            pq.write_table(table, directory / "scores.parquet")
         checkpoint = directory / "checkpoint.npz"
         if checkpoint.exists():
             checkpoint.unlink()
 
         scored = score[np.isfinite(score)]
-        report = {
-            "command": "resofilter score",
-            "samples": count,
-            "status": _tally(status),
-            "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
-            "max_length": max_length,
-            "layers": result.layer_names,
-            "config": result.config,
-            "device": str(config.device),
-            "score": _summary(scored),
-            "seconds_scoring": round(result.seconds, 3),
-            "seconds_total": round(time.perf_counter() - started, 3),
-            "outputs": {"scores": str(directory / "scores.parquet")},
-        }
+        report = run_report(
+            "resofilter score",
+            parameters={
+                "max_length": max_length,
+                "dedup": dedup,
+                "fields": dataclasses.asdict(fields),
+                "device": str(config.device),
+                "config": result.config,
+            },
+            inputs=files,
+            # Scoring splits nothing (scores.parquet has a row per input row); statuses say which were scored.
+            rows=Rows(
+                count,
+                detail={
+                    "status": _tally(status),
+                    "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
+                },
+            ),
+            timer=timer,
+            outputs={"scores": "scores.parquet"},
+            layers=result.layer_names,
+            score=_summary(scored),
+            seconds_scoring=round(result.seconds, 3),
+        )
         write_report(directory / "report.json", report)
         return table
 
@@ -232,6 +243,7 @@ def select_dataset(
     label_field: str | None = None,
     fmt: str = "parquet",
     overwrite: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Split ``inputs`` into kept and removed rows by their scores; returns the report.
 
@@ -240,7 +252,8 @@ def select_dataset(
     sample's projected gradient to those of ``target_scores`` (a scores file
     of the target set, scored with the same projection) and keeps the
     highest. ``label_field`` names a boolean input column marking known-bad
-    samples, for AUROC and per-selection counts in the report.
+    samples, for AUROC and per-selection counts in the report. ``progress``
+    follows the split (stage ``write``, its total rows known).
 
     >>> import json, tempfile, pathlib
     >>> from stemmatic.resofilter.tiny import ByteTokenizer, tiny_transformer
@@ -251,17 +264,13 @@ def select_dataset(
     >>> tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     >>> _ = score_dataset(d / "sft.jsonl", d / "scored", model, tok, config=ScoreConfig(device="cpu"))
     >>> report = select_dataset(d / "sft.jsonl", d / "scored" / "scores.parquet", d / "sel", drop_ratio=0.5)
-    >>> report["kept"], sorted(report["selections"])
+    >>> report["rows"]["kept"], sorted(report["selections"])
     (2, ['length', 'random', 'resofilter'])
     """
-    from stemmatic.io import (
-        MirroredWriter,
-        iter_chunks,
-        output_dir,
-        resolve_inputs,
-        write_report,
-    )
+    from stemmatic.io import MirroredWriter, iter_chunks, output_dir, resolve_inputs
 
+    timer = StageTimer()
+    progress = progress or NoProgress()
     table = _read_scores(scores)
     files = resolve_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
     for required in ("row", "status", "score", "num_response_tokens"):
@@ -296,14 +305,15 @@ def select_dataset(
     if label_field:
         columns.append(label_field)
     total = 0
-    for chunk in iter_chunks(files, columns=columns or None):
-        total += chunk.batch.num_rows
-        if diversity_threshold is not None:
-            texts.extend(
-                v if isinstance(v, str) else "" for v in chunk.batch.column(response_field).to_pylist()
-            )
-        if label_field:
-            labels.extend(bool(v) for v in chunk.batch.column(label_field).to_pylist())
+    with timer.stage("read"):
+        for chunk in iter_chunks(files, columns=columns or None):
+            total += chunk.batch.num_rows
+            if diversity_threshold is not None:
+                texts.extend(
+                    v if isinstance(v, str) else "" for v in chunk.batch.column(response_field).to_pylist()
+                )
+            if label_field:
+                labels.extend(bool(v) for v in chunk.batch.column(label_field).to_pylist())
     if total != len(rows):
         raise InvalidInputError(
             f"{scores}: has {len(rows)} rows but the inputs have {total}; scores of other inputs?"
@@ -326,53 +336,70 @@ def select_dataset(
     if fmt not in ("parquet", "jsonl"):
         raise ParameterError(f"fmt={fmt!r}; expected 'parquet' or 'jsonl'")
     with output_dir(out, overwrite=overwrite, inputs=[*files, scores]) as directory:
-        kept_writer = MirroredWriter(directory / "kept", files, fmt)  # type: ignore[arg-type]
-        removed_writer = MirroredWriter(directory / "removed", files, fmt)  # type: ignore[arg-type]
-        empty: dict[int, pa.Schema] = {}
-        for chunk in iter_chunks(files):
-            begin = chunk.global_row
-            keep = selection.keep[begin : begin + chunk.batch.num_rows]
-            batch = pa.Table.from_batches([chunk.batch])
-            empty[chunk.file_index] = batch.schema
-            kept_writer.write(chunk.file_index, batch.filter(pa.array(keep)))
-            removed = batch.filter(pa.array(~keep))
-            reasons = [
-                r for r, k in zip(selection.reasons[begin : begin + len(keep)], keep, strict=True) if not k
-            ]
-            removed_writer.write(
-                chunk.file_index, removed.append_column("reason", pa.array(reasons, pa.string()))
-            )
-        kept_writer.close(empty)
-        removed_writer.close({i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()})
+        with timer.stage("write"):
+            progress.start("write", len(rows))
+            kept_writer = MirroredWriter(directory / "kept", files, fmt)  # type: ignore[arg-type]
+            removed_writer = MirroredWriter(directory / "removed", files, fmt)  # type: ignore[arg-type]
+            empty: dict[int, pa.Schema] = {}
+            for chunk in iter_chunks(files):
+                begin = chunk.global_row
+                keep = selection.keep[begin : begin + chunk.batch.num_rows]
+                batch = pa.Table.from_batches([chunk.batch])
+                empty[chunk.file_index] = batch.schema
+                kept_writer.write(chunk.file_index, batch.filter(pa.array(keep)))
+                removed = batch.filter(pa.array(~keep))
+                reasons = [
+                    r
+                    for r, k in zip(selection.reasons[begin : begin + len(keep)], keep, strict=True)
+                    if not k
+                ]
+                removed_writer.write(
+                    chunk.file_index, removed.append_column("reason", pa.array(reasons, pa.string()))
+                )
+                progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+            progress.finish()
+            kept_writer.close(empty)
+            removed_writer.close({i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()})
 
-        selection_table = pa.table(
-            {
-                "row": pa.array(rows, pa.int64()),
-                "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
-                "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
-                "keep": pa.array(selection.keep),
-                "reason": pa.array(selection.reasons, pa.string()),
-                "keep_random": pa.array(selection.baselines["random"]),
-                "keep_length": pa.array(selection.baselines["length"]),
-            }
-        )
-        pq.write_table(selection_table, directory / "selection.parquet")
-        report = {
-            "command": "resofilter select",
-            **selection.report,
-            "parameters": {
+            selection_table = pa.table(
+                {
+                    "row": pa.array(rows, pa.int64()),
+                    "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
+                    "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
+                    "keep": pa.array(selection.keep),
+                    "reason": pa.array(selection.reasons, pa.string()),
+                    "keep_random": pa.array(selection.baselines["random"]),
+                    "keep_length": pa.array(selection.baselines["length"]),
+                }
+            )
+            pq.write_table(selection_table, directory / "selection.parquet")
+        chosen = selection.report
+        report = run_report(
+            "resofilter select",
+            parameters={
+                "criterion": criterion,
                 "drop_ratio": drop_ratio,
                 "keep_ratio": keep_ratio,
                 "threshold": threshold,
                 "seed": seed,
                 "diversity_threshold": diversity_threshold,
                 "target_scores": None if target_scores is None else str(target_scores),
+                "scores": str(scores),
+                "response_field": response_field,
+                "label_field": label_field,
+                "format": fmt,
             },
-            "outputs": {
-                "kept": str(directory / "kept"),
-                "removed": str(directory / "removed"),
-                "selection": str(directory / "selection.parquet"),
-            },
-        }
+            inputs=files,
+            rows=Rows(
+                chosen["samples"],
+                kept=chosen["kept"],
+                removed=chosen["removed"],
+                detail={"eligible": chosen["eligible"], "removed_by_reason": chosen["removed_by_reason"]},
+            ),
+            timer=timer,
+            outputs={"kept": "kept/", "removed": "removed/", "selection": "selection.parquet"},
+            # The choice and its random and length baselines of the same size; AUROC with a label field.
+            **{k: v for k, v in chosen.items() if k in ("selections", "auroc", "bad_share_eligible")},
+        )
         write_report(directory / "report.json", report)
         return report
