@@ -57,13 +57,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.resofilter.data import NONFINITE, OK, EncodedSample, padded_batch
+
+# Tensors and devices are typed with torch's own types (imported for the checker only: importing
+# this module does not import torch). Models and layers stay Any: a Hugging Face model's layers
+# (weight, bias, Conv1D, get_output_embeddings) are not visible through nn.Module's types.
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "ScoreConfig",
@@ -197,13 +203,15 @@ class ScoreResult:
         return out
 
 
-def resolve_device(device: str = "auto") -> Any:
+def resolve_device(device: str = "auto") -> torch.device:
     """``torch.device`` for ``device``; ``"auto"`` is CUDA when available, else CPU.
 
     >>> str(resolve_device("cpu"))
     'cpu'
     """
-    torch = require("torch", "ResoFilter")
+    require("torch", "ResoFilter")
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -227,7 +235,9 @@ def load_hf_model(
             ``dtype`` is unknown.
         MissingExtraError: torch or transformers is not installed.
     """
-    torch = require("torch", "ResoFilter")
+    require("torch", "ResoFilter")
+    import torch
+
     transformers = require("transformers", "ResoFilter")
     model_dir = Path(path)
     if not model_dir.exists():
@@ -254,7 +264,9 @@ def select_layers(model: Any, config: ScoreConfig) -> list[tuple[str, Any]]:
     >>> [name for name, _ in select_layers(model, ScoreConfig())]
     ['layers.1.mlp.up_proj', 'layers.2.mlp.up_proj', 'layers.3.mlp.up_proj']
     """
-    torch = require("torch", "ResoFilter")
+    require("torch", "ResoFilter")
+    import torch
+
     pattern = re.compile(config.layers)
     found = [(name, module) for name, module in model.named_modules() if name and pattern.search(name)]
     if not found:
@@ -300,9 +312,11 @@ def _layer_params(module: Any, subset: ParameterSubset) -> list[Any]:
 class _Projector:
     """Seeded Kronecker Gaussian projection ``vec(P_out G P_inᵀ)`` of a layer's weight gradient."""
 
-    def __init__(self, torch: Any, layers: list[tuple[str, Any]], dim: int, seed: int, device: Any) -> None:
+    def __init__(self, layers: list[tuple[str, Any]], dim: int, seed: int, device: torch.device) -> None:
+        import torch
+
         self.side = math.isqrt(dim)
-        self.matrices = []
+        self.matrices: list[tuple[torch.Tensor, torch.Tensor]] = []
         # A Conv1D's weight gradient is stored (in, out): projected as its transpose.
         self.transposed = [_is_conv1d(module) for _, module in layers]
         for index, (_, module) in enumerate(layers):
@@ -313,14 +327,14 @@ class _Projector:
             p_in = torch.randn(self.side, in_features, generator=generator, dtype=torch.float32) * scale
             self.matrices.append((p_out.to(device), p_in.to(device)))
 
-    def from_factors(self, index: int, grad_out: Any, inputs: Any) -> Any:
+    def from_factors(self, index: int, grad_out: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Projection of ``Σ_t grad_out[b,t] ⊗ inputs[b,t]`` for every sample b, without forming it."""
         p_out, p_in = self.matrices[index]
         left = grad_out @ p_out.T  # (B, T, k)
         right = inputs @ p_in.T  # (B, T, k)
         return (left.transpose(1, 2) @ right).flatten(1)
 
-    def from_gradient(self, index: int, gradient: Any) -> Any:
+    def from_gradient(self, index: int, gradient: torch.Tensor) -> torch.Tensor:
         """Projection of a weight gradient in the layer's own layout."""
         p_out, p_in = self.matrices[index]
         gradient = gradient.float()
@@ -329,7 +343,7 @@ class _Projector:
         return (p_out @ gradient @ p_in.T).flatten()
 
 
-def _step_feature(torch: Any, config: ScoreConfig, gradient: Any, parameter: Any) -> Any:
+def _step_feature(config: ScoreConfig, gradient: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
     """Per-sample ``Σ|ΔW|`` (or squared gradient norm) from per-sample gradients ``(B, *shape)``.
 
     ``gradient`` is overwritten (the update is formed in place: one buffer,
@@ -349,8 +363,8 @@ class _Tap:
 
     def __init__(self, name: str, module: Any) -> None:
         self.name = name
-        self.inputs: Any = None
-        self.grad_out: Any = None
+        self.inputs: torch.Tensor | None = None
+        self.grad_out: torch.Tensor | None = None
         self.handle = module.register_forward_hook(self._forward)
 
     def _forward(self, module: Any, args: tuple[Any, ...], output: Any) -> Any:
@@ -381,13 +395,12 @@ def _forward_kwargs(model: Any) -> tuple[bool, bool]:
 
 
 def _per_sample_losses(
-    torch: Any,
     model: Any,
-    ids: Any,
-    mask: Any,
+    ids: torch.Tensor,
+    mask: _Mask,
     flags: tuple[bool, bool],
     head: _LossRows | None = None,
-) -> Any:
+) -> torch.Tensor:
     """Mean cross-entropy over the response tokens of each sample, shape ``(B,)``.
 
     With ``head`` (a hook on the output layer), only the hidden states of the
@@ -396,6 +409,8 @@ def _per_sample_losses(
     batch's positions instead of all of them (and ``B × T × vocab`` logits
     are never held, which for a 150k vocabulary is most of the memory).
     """
+    import torch
+
     kwargs: dict[str, Any] = {}
     if flags[0]:
         kwargs["attention_mask"] = (
@@ -444,22 +459,24 @@ class _LossRows:
     """
 
     def __init__(self, module: Any) -> None:
-        self.rows: Any = None
+        self.rows: torch.Tensor | None = None
         self.shape: tuple[int, int] = (0, 0)
         self.gathered = False
         self.handle = module.register_forward_pre_hook(self._pre)
 
     @staticmethod
-    def of(torch: Any, model: Any, scored: Sequence[Any] = ()) -> _LossRows | None:
+    def of(model: Any, scored: Sequence[Any] = ()) -> _LossRows | None:
         """A hook on ``model``'s output layer (Hugging Face ``get_output_embeddings``), if it has one
         and it is not one of the ``scored`` modules."""
+        import torch
+
         getter = getattr(model, "get_output_embeddings", None)
         module = getter() if callable(getter) else None
         if not isinstance(module, torch.nn.Linear) or any(module is m for m in scored):
             return None
         return _LossRows(module)
 
-    def arm(self, rows: Any, shape: tuple[int, int]) -> None:
+    def arm(self, rows: torch.Tensor, shape: tuple[int, ...]) -> None:
         self.rows, self.shape, self.gathered = rows, (int(shape[0]), int(shape[1])), False
 
     def disarm(self) -> bool:
@@ -479,12 +496,18 @@ class _LossRows:
 
 
 class _Mask:
-    def __init__(self, values: Any, lengths: Any) -> None:
+    """Per position 1.0 for a response token (else 0.0), and each sample's length ``(B, 1)``."""
+
+    def __init__(self, values: torch.Tensor, lengths: torch.Tensor) -> None:
         self.values = values
         self.lengths = lengths
 
 
-def _to_device(torch: Any, samples: Sequence[EncodedSample], pad_id: int, device: Any) -> tuple[Any, _Mask]:
+def _to_device(
+    samples: Sequence[EncodedSample], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, _Mask]:
+    import torch
+
     ids, masks = padded_batch(samples, pad_id)
     lengths = torch.tensor([[len(s.input_ids)] for s in samples], device=device)
     return (
@@ -571,7 +594,7 @@ def score_samples(
     >>> result.status, bool(result.score[0] > 0)
     (['ok', 'empty_response'], True)
     """
-    torch = require("torch", "ResoFilter")
+    require("torch", "ResoFilter")
     device = resolve_device(config.device)
     if config.amp and device.type != "cuda":
         raise ParameterError("amp=True needs a CUDA device")
@@ -607,7 +630,7 @@ def score_samples(
         return out
 
     projector = (
-        _Projector(torch, layers, config.projection_dim, config.projection_seed, device)
+        _Projector(layers, config.projection_dim, config.projection_seed, device)
         if config.projection_dim
         else None
     )
@@ -621,10 +644,10 @@ def score_samples(
     try:
         if config.mode == "fast":
             step = config.batch_size
-            runner = _FastScorer(torch, model, layers, config, projector, device)
+            runner = _FastScorer(model, layers, config, projector, device)
         else:
             step = 1
-            runner = _FaithfulScorer(torch, model, layers, config, projector)  # type: ignore[assignment]
+            runner = _FaithfulScorer(model, layers, config, projector)  # type: ignore[assignment]
         try:
             for begin in range(0, len(todo), step):
                 positions = todo[begin : begin + step]
@@ -687,14 +710,12 @@ def _restore_flags(flags: list[tuple[Any, bool]]) -> None:
 class _FastScorer:
     def __init__(
         self,
-        torch: Any,
         model: Any,
         layers: list[tuple[str, Any]],
         config: ScoreConfig,
-        projector: Any,
-        device: Any,
+        projector: _Projector | None,
+        device: torch.device,
     ) -> None:
-        self.torch = torch
         self.model = model
         self.layers = layers
         self.config = config
@@ -704,7 +725,7 @@ class _FastScorer:
         self.frozen = _train_only(model, ())
         self.taps = [_Tap(name, module) for name, module in layers]
         # Not when the output layer is itself scored: its tap needs every position.
-        self.head = _LossRows.of(torch, model, [module for _, module in layers])
+        self.head = _LossRows.of(model, [module for _, module in layers])
 
     def close(self) -> None:
         for tap in self.taps:
@@ -713,16 +734,18 @@ class _FastScorer:
             self.head.close()
         _restore_flags(self.frozen)
 
-    def _losses(self, samples: Sequence[EncodedSample], pad_id: int) -> Any:
-        torch = self.torch
+    def _losses(self, samples: Sequence[EncodedSample], pad_id: int) -> torch.Tensor:
+        import torch
+
         for tap in self.taps:
             tap.clear()
-        ids, mask = _to_device(torch, samples, pad_id, self.device)
+        ids, mask = _to_device(samples, pad_id, self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-            return _per_sample_losses(torch, self.model, ids, mask, self.flags, self.head)
+            return _per_sample_losses(self.model, ids, mask, self.flags, self.head)
 
     def run(self, samples: Sequence[EncodedSample], pad_id: int) -> _BatchResult:
-        torch = self.torch
+        import torch
+
         count = len(samples)
         n_layers = len(self.layers)
         features = np.full((count, n_layers), np.nan)
@@ -756,17 +779,21 @@ class _FastScorer:
             tap.clear()
         return _BatchResult(features, loss_values, np.ones(count, dtype=bool), projection)
 
-    def _factors(self, module: Any, tap: _Tap, count: int) -> tuple[Any, Any]:
+    def _factors(self, module: Any, tap: _Tap, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        assert tap.inputs is not None  # the forward pass ran
         inputs = tap.inputs.float()
         inputs = inputs.reshape(count, -1, inputs.shape[-1])
         if tap.grad_out is None:  # the layer does not reach the loss
-            grad_out = self.torch.zeros(*inputs.shape[:-1], _out_in(module)[0], device=inputs.device)
+            grad_out = torch.zeros(*inputs.shape[:-1], _out_in(module)[0], device=inputs.device)
         else:
             grad_out = tap.grad_out.float().reshape(count, -1, tap.grad_out.shape[-1])
         return grad_out, inputs
 
     def _layer_feature(self, module: Any, tap: _Tap, count: int) -> np.ndarray:
-        torch = self.torch
+        import torch
+
         config = self.config
         grad_out, inputs = self._factors(module, tap, count)
         out_features, in_features = _out_in(module)
@@ -789,7 +816,7 @@ class _FastScorer:
                     gradient = torch.bmm(grad_out[begin:end].transpose(1, 2), inputs[begin:end])
                 else:
                     gradient = grad_out[begin:end].sum(1)
-                totals[begin:end] += _step_feature(torch, config, gradient, parameter).double()
+                totals[begin:end] += _step_feature(config, gradient, parameter).double()
         if config.feature == "grad_norm":
             return totals.sqrt().cpu().numpy()
         return (totals / numel).cpu().numpy()
@@ -799,9 +826,8 @@ class _FaithfulScorer:
     """The reference procedure: one sample, one fresh optimizer step, weight difference, restore."""
 
     def __init__(
-        self, torch: Any, model: Any, layers: list[tuple[str, Any]], config: ScoreConfig, projector: Any
+        self, model: Any, layers: list[tuple[str, Any]], config: ScoreConfig, projector: _Projector | None
     ) -> None:
-        self.torch = torch
         self.model = model
         self.layers = layers
         self.config = config
@@ -821,7 +847,8 @@ class _FaithfulScorer:
         self.model.zero_grad(set_to_none=True)
 
     def run(self, samples: Sequence[EncodedSample], pad_id: int) -> _BatchResult:
-        torch = self.torch
+        import torch
+
         config = self.config
         if len(samples) != 1:
             raise AssertionError("the faithful scorer takes one sample at a time")
@@ -829,10 +856,10 @@ class _FaithfulScorer:
         features = np.full((1, n_layers), np.nan)
         projection = np.full((1, n_layers * config.projection_dim), np.nan, dtype=np.float32)
         self.model.zero_grad(set_to_none=True)
-        ids, mask = _to_device(torch, samples, pad_id, self.device)
+        ids, mask = _to_device(samples, pad_id, self.device)
         with torch.enable_grad():
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.amp):
-                loss = _per_sample_losses(torch, self.model, ids, mask, self.flags)[0]
+                loss = _per_sample_losses(self.model, ids, mask, self.flags)[0]
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 return _BatchResult(features, np.array([loss_value]), np.array([False]), projection)
