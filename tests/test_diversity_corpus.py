@@ -258,3 +258,38 @@ def test_cli_reads_and_writes_urls(corpus_dir: Path) -> None:
     assert memory.exists("/stemmatic-div/out/report.json")
     assert memory.exists("/stemmatic-div/out/kept/part-00000.parquet")
     memory.rm("/stemmatic-div", recursive=True)
+
+
+def test_every_diversity_command_writes_the_one_report_schema(corpus_dir: Path, tmp_path: Path) -> None:
+    from stemmatic._run import REPORT_KEYS
+
+    data = tmp_path / "in.jsonl"
+    good = [json.dumps({"text": f"document {i} about subject {i % 5} and more"}) for i in range(30)]
+    data.write_text("\n".join([*good[:10], "{not json", *good[10:]]) + "\n")
+    runs = {
+        "embed": ["embed", str(data), "--dim", "32", "--on-error", "skip"],
+        "semdedup": ["semdedup", str(data), "--dim", "32", "--on-error", "skip", "--eps", "0.2"],
+        "scores": ["semdedup", str(data), "--dim", "32", "--on-error", "skip", "--scores-only"],
+        "select": ["select", str(data), "--dim", "32", "--on-error", "skip", "--budget", "7"],
+    }
+    for name, args in runs.items():
+        out = tmp_path / name
+        result = runner.invoke(app, ["diversity", *args, "-o", str(out), "-q"])
+        assert result.exit_code == 0, (name, result.output)
+        report = json.loads((out / "report.json").read_text())
+        assert list(report)[: len(REPORT_KEYS)] == list(REPORT_KEYS), name
+        assert report["command"] == f"diversity {args[0]}"
+        rows = report["rows"]
+        assert (rows["in"], rows["rejected"]) == (31, 1), name
+        if rows["kept"] is not None:
+            assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["in"]
+        assert report["warnings"] == [] and report["inputs"]["files"] == [str(data)]
+        assert report["outputs"]["rejected"] == "rejected/rejected.jsonl"
+        assert all((out / path).exists() for path in report["outputs"].values()), name
+    measured = runner.invoke(
+        app, ["diversity", "measure", str(corpus_dir), "--dim", "32", "-o", str(tmp_path / "m")]
+    )
+    assert measured.exit_code == 0, measured.output
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert list(report)[: len(REPORT_KEYS)] == list(REPORT_KEYS)
+    assert report["rows"]["in"] == 300 and report["rows"]["kept"] is None
