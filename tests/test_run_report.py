@@ -94,6 +94,18 @@ def _scan(corpus: Path, out: Path, *extra: str) -> tuple[str, int, int]:
     return "contamination scan", GOOD_LINES + BAD_LINES, BAD_LINES
 
 
+def _diversity(corpus: Path, out: Path, command: str, *extra: str) -> tuple[str, int, int]:
+    pytest.importorskip("faiss")
+    _cli("diversity", command, corpus / "in", "-o", out, "--on-error", "skip", "-q", *extra)
+    return f"diversity {command}", GOOD_LINES + BAD_LINES, BAD_LINES
+
+
+def _measure(corpus: Path, out: Path) -> tuple[str, int, int]:
+    pytest.importorskip("faiss")
+    _cli("diversity", "measure", corpus / "in" / "a.jsonl", "-o", out, "-q")
+    return "diversity measure", 5, 0
+
+
 def _score(sft: Path, out: Path) -> None:
     from stemmatic.resofilter.api import score_dataset
     from stemmatic.resofilter.data import Tokenizer
@@ -127,6 +139,10 @@ RUNS: dict[str, Callable[[Path, Path, Path], tuple[str, int, int]]] = {
     "scan": lambda corpus, sft, out: _scan(corpus, out),
     "scan-remove": lambda corpus, sft, out: _scan(corpus, out, "--remove"),
     "scan-spark-remove": lambda corpus, sft, out: _scan(corpus, out, "--remove", "--engine", "spark"),
+    "diversity-semdedup": lambda corpus, sft, out: _diversity(corpus, out, "semdedup", "--eps", "0.05"),
+    "diversity-select": lambda corpus, sft, out: _diversity(corpus, out, "select", "--budget", "5"),
+    "diversity-embed": lambda corpus, sft, out: _diversity(corpus, out, "embed"),
+    "diversity-measure": lambda corpus, sft, out: _measure(corpus, out),
     "resofilter-score": lambda corpus, sft, out: _resofilter_score(sft, out),
     "resofilter-select": lambda corpus, sft, out: _resofilter_select(sft, out),
 }
@@ -162,7 +178,11 @@ def test_every_corpus_command_writes_the_one_report_schema(
     inputs = report["inputs"]
     assert inputs["count"] == len(inputs["files"]) >= 1
     assert inputs["bytes"] == sum(Path(f).stat().st_size for f in inputs["files"]) > 0
-    if name.startswith(("dedup", "scan")):
+    if name.startswith(("dedup", "scan")) or name in (
+        "diversity-semdedup",
+        "diversity-select",
+        "diversity-embed",
+    ):
         assert [Path(s["path"]).name for s in inputs["skipped"]] == ["_SUCCESS"]
 
     rows = report["rows"]
@@ -261,6 +281,10 @@ CORPUS_COMMANDS = [
     ("contamination", "scan"),
     ("resofilter", "score"),
     ("resofilter", "select"),
+    ("diversity", "semdedup"),
+    ("diversity", "select"),
+    ("diversity", "embed"),
+    ("diversity", "measure"),
 ]
 
 
