@@ -257,6 +257,11 @@ def test_cli_reads_and_writes_urls(corpus_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert memory.exists("/stemmatic-div/out/report.json")
     assert memory.exists("/stemmatic-div/out/kept/part-00000.parquet")
+    again = select_corpus("memory://stemmatic-div/in", "memory://stemmatic-div/api", budget=10, dim=32)
+    assert again.output == "memory://stemmatic-div/api"
+    assert memory.cat("/stemmatic-div/api/selection.parquet") == memory.cat(
+        "/stemmatic-div/out/selection.parquet"
+    )
     memory.rm("/stemmatic-div", recursive=True)
 
 

@@ -386,8 +386,15 @@ class CorpusRun:
     on_error: str
     progress: Progress
     steps: ProgressFn
+    #: The output URL when the outputs are written to ``target`` and uploaded there when the run ends.
+    output_url: str | None = None
     rejected_memory: RejectedRows | None = None
     rejected_writer: Any = None
+
+    @property
+    def location(self) -> Path | str | None:
+        """Where the outputs end up: ``target``, or the URL they are uploaded to (None: in memory)."""
+        return self.output_url if self.output_url is not None else self.target
 
     def on_rejected(self) -> Callable[[Rejected], None] | None:
         if self.on_error != "skip":
@@ -527,6 +534,7 @@ def corpus_run(
     """
     from stemmatic._run import NoProgress, steps_callback
     from stemmatic.io import output_dir, source_files
+    from stemmatic.io._remote import is_url
 
     check_on_error(on_error)
     with contextlib.ExitStack() as stack:
@@ -537,6 +545,7 @@ def corpus_run(
             target = stack.enter_context(output_dir(output, overwrite=overwrite, inputs=[*files, *extra]))
         shown = progress if progress is not None else NoProgress()
         try:
-            yield CorpusRun(files, target, on_error, shown, steps_callback(shown))
+            url = os.fspath(output) if output is not None and is_url(os.fspath(output)) else None
+            yield CorpusRun(files, target, on_error, shown, steps_callback(shown), output_url=url)
         finally:
             shown.finish()

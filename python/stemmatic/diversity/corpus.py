@@ -92,7 +92,7 @@ class SplitResult:
         kept_rows, removed_rows: kept + removed + rejected = input.
         rejected_rows: malformed lines skipped (``on_error="skip"``).
         report: what ``report.json`` holds.
-        output: the output directory; ``None`` for a run in memory.
+        output: the output directory (a URL as given); ``None`` for a run in memory.
         kept, removed: with ``output=None``, the rows as Arrow tables
             (the removed rows with ``duplicate_of``, ``cluster_id``,
             ``similarity``, ``reason``); ``None`` when written to files.
@@ -105,7 +105,7 @@ class SplitResult:
     removed_rows: int
     rejected_rows: int
     report: dict[str, Any]
-    output: Path | None = None
+    output: Path | str | None = None
     kept: pa.Table | None = None
     removed: pa.Table | None = None
     rejected: pa.Table | None = None
@@ -143,13 +143,13 @@ class SemDedupScoresCorpusResult:
             ``nearest_id`` (also ``scores.parquet``).
         centroids: the k-means centroids (also ``centroids.npy``).
         report: with the similarity histogram and the per-eps table.
-        output: the output directory, or ``None``.
+        output: the output directory (a URL as given), or ``None``.
     """
 
     scores: pa.Table
     centroids: np.ndarray
     report: dict[str, Any]
-    output: Path | None = None
+    output: Path | str | None = None
     rejected_rows: int = 0
 
 
@@ -424,7 +424,7 @@ def _semdedup(
                 **sections,
             )
             run.finish(report)
-            return SemDedupScoresCorpusResult(scores, result.centroids, report, run.target, loaded.rejected)
+            return SemDedupScoresCorpusResult(scores, result.centroids, report, run.location, loaded.rejected)
         assert isinstance(result, SemDedupResult)
         decision = Decision(
             result.keep,
@@ -453,7 +453,7 @@ def _semdedup(
             counts["removed"],
             loaded.rejected,
             report,
-            run.target,
+            run.location,
             kept,
             removed,
             run.rejected_table(),
@@ -617,7 +617,7 @@ def select_corpus(
             counts["removed"],
             loaded.rejected,
             report,
-            run.target,
+            run.location,
             kept,
             removed,
             run.rejected_table(),

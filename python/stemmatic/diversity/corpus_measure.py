@@ -39,7 +39,7 @@ class EmbedCorpusResult:
     vectors: np.ndarray
     ids: pa.Array
     report: dict[str, Any]
-    output: Path | None = None
+    output: Path | str | None = None
     rejected_rows: int = 0
 
 
@@ -106,7 +106,7 @@ def embed_corpus(
             outputs={"embeddings": "embeddings.npy", "ids": "ids.parquet"},
         )
         run.finish(report)
-        return EmbedCorpusResult(vectors, loaded.ids, report, run.target, loaded.rejected)
+        return EmbedCorpusResult(vectors, loaded.ids, report, run.location, loaded.rejected)
 
 
 # ---------------------------------------------------------------- measure
