@@ -69,7 +69,7 @@ def test_semdedup_table_in_tables_out_equal_the_files(
     assert np.array_equal(np.load(tmp_path / "out" / "centroids.npy"), in_memory.centroids)
 
 
-@pytest.mark.parametrize("kind", ["pandas", "polars", "reader"])
+@pytest.mark.parametrize("kind", ["pandas", "polars", "reader", "datasets"])
 def test_dataframes_and_streams_are_inputs(kind: str, table: pa.Table) -> None:
     source: object
     if kind == "pandas":
@@ -78,6 +78,9 @@ def test_dataframes_and_streams_are_inputs(kind: str, table: pa.Table) -> None:
     elif kind == "polars":
         polars = pytest.importorskip("polars")
         source = polars.from_arrow(table)
+    elif kind == "datasets":
+        datasets = pytest.importorskip("datasets")
+        source = datasets.Dataset.from_dict(table.to_pydict())
     else:  # a one-shot stream: read twice only because it is staged
         source = table.to_reader(max_chunksize=50)
     expected = select_corpus(table, budget=30, id_column="id", dim=64)
@@ -149,6 +152,14 @@ def test_skipped_lines_come_back_as_a_table(tmp_path: Path) -> None:
     assert result.report["rows"]["rejected"] == 1 and result.report["warnings"] == []
 
 
+def test_bad_vectors_in_a_table_are_named_by_row(table: pa.Table) -> None:
+    vectors = np.random.default_rng(0).normal(size=(table.num_rows, 8)).astype(np.float32)
+    vectors[123, 4] = np.nan
+    with_column = table.append_column("emb", pa.array(list(vectors), pa.list_(pa.float32())))
+    with pytest.raises(InvalidInputError, match="input table row 123 has a NaN"):
+        semdedup_corpus(with_column, embedding_column="emb")
+
+
 def test_errors_name_the_table_not_its_staging_file(table: pa.Table) -> None:
     with pytest.raises(InvalidInputError, match="input table") as caught:
         semdedup_corpus(table, embedding_column="missing")
@@ -205,6 +216,24 @@ def test_cli_output_option_names(corpus_dir: Path, tmp_path: Path) -> None:
     assert both.exit_code == 2 and "once" in both.output
     missing = runner.invoke(app, args)
     assert missing.exit_code == 2 and "-o/--output" in missing.output
+    measured = runner.invoke(
+        app, ["diversity", "measure", str(corpus_dir), "--dim", "32", "--out", str(tmp_path / "m")]
+    )
+    assert measured.exit_code == 0 and (tmp_path / "m" / "report.json").is_file()
+    scores = runner.invoke(
+        app,
+        [
+            "diversity",
+            "semdedup",
+            str(corpus_dir),
+            "-o",
+            str(tmp_path / "s"),
+            "--scores-only",
+            "--score-column",
+            "x",
+        ],
+    )
+    assert scores.exit_code == 2 and "--scores-only keeps no row" in scores.output
     help_text = runner.invoke(app, ["diversity", "select", "--help"]).output
     assert "--output" in help_text and "--out " not in help_text
 
