@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
@@ -293,3 +294,23 @@ def test_every_corpus_command_takes_quiet(words: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "-q" in result.output and "--quiet" in result.output
+
+
+def test_parquet_inputs_give_the_read_stages_a_total(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stemmatic._run import known_rows
+    from stemmatic.io import resolve_inputs
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for shard in range(2):
+        texts = [f"shard {shard} row {i} " + "word " * (i % 7) for i in range(30)]
+        pq.write_table(pa.table({"text": texts}), shards / f"p{shard}.parquet")
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    assert known_rows(resolve_inputs([shards])) == 60
+    assert known_rows(resolve_inputs([shards, tmp_path / "a.jsonl"])) is None  # JSONL needs a full read
+    monkeypatch.setenv("STEMMATIC_PROGRESS_SECONDS", "0")
+    result = CliRunner().invoke(app, ["dedup", str(shards), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert any(
+        line.startswith("stemmatic: sketch ") and "/60 rows (" in line for line in result.stderr.splitlines()
+    )

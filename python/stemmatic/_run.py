@@ -64,6 +64,7 @@ __all__ = [
     "counts_callback",
     "current_rss_bytes",
     "input_summary",
+    "known_rows",
     "peak_rss_bytes",
     "run_report",
     "steps_callback",
@@ -355,6 +356,26 @@ class NoProgress:
 
     def finish(self) -> None:
         pass
+
+
+def known_rows(files: Sequence[InputFile]) -> int | None:
+    """The number of rows of ``files`` when it is known without reading them (Parquet footers), else None.
+
+    A progress total (and so a time remaining) for a stage that reads every
+    input row; JSONL and CSV need a full read to count, and so does a file
+    on a remote file system (one request per file is not worth a bar).
+    """
+    import pyarrow.parquet as pq
+
+    total = 0
+    for f in files:
+        if f.format != "parquet" or not isinstance(f.path, Path):
+            return None
+        try:
+            total += pq.read_metadata(f.path).num_rows
+        except (OSError, ValueError):
+            return None
+    return total
 
 
 def counts_callback(

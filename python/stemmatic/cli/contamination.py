@@ -246,10 +246,12 @@ def scan(
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.table import Table
 
-    from stemmatic._run import counts_callback
+    from stemmatic._run import counts_callback, known_rows
     from stemmatic.cli._progress import stage_progress
     from stemmatic.contamination import scan_corpus
     from stemmatic.exceptions import ParameterError
+    from stemmatic.io import resolve_inputs
+    from stemmatic.io._remote import is_url
 
     with _clean_errors():
         check_on_error(on_error)
@@ -274,6 +276,8 @@ def scan(
             )  # fmt: skip
             return
         progress = stage_progress(quiet, literal_console(stderr=True))
+        # A total (and so a time remaining) when the inputs' footers give it: local Parquet.
+        total = None if quiet or any(is_url(str(i)) for i in inputs) else known_rows(resolve_inputs(inputs))
         try:
             report = scan_corpus(
                 inputs,
@@ -291,7 +295,7 @@ def scan(
                 workers=workers,
                 batch_rows=batch_rows,
                 overwrite=overwrite,
-                progress=counts_callback(progress, "scan"),
+                progress=counts_callback(progress, "scan", total),
                 clean_benchmarks=clean_benchmarks,
                 benchmark_sources=sources,
                 min_specific_tokens=min_specific_tokens,

@@ -63,6 +63,7 @@ import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord
+from stemmatic._run import known_rows
 from stemmatic.dedup.clusters import ClusterDecision
 from stemmatic.dedup.pipeline import DedupConfig, Progress, _NoProgress
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
@@ -196,7 +197,7 @@ def _write_release(
         rejected += 1
 
     values_file = AtomicFile(directory / "values.bin", "index")
-    progress.start("index", None)
+    progress.start("index", known_rows(files))
     try:
         for chunk in iter_chunks(
             files,

@@ -59,7 +59,7 @@ import pyarrow.parquet as pq
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, _fsync_directory, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
-from stemmatic._run import Progress, Rows, run_report
+from stemmatic._run import Progress, Rows, known_rows, run_report
 from stemmatic.dedup.clusters import decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
@@ -783,7 +783,7 @@ class _Run:
         keep_rows = 4 * input_bytes <= self.memory_limit // 4
         row_cache: list[Chunk] | None = [] if keep_rows else None
         cache: _SetCache | None = _SetCache() if cfg.verify == "exact" and not keep_rows else None
-        self.progress.start("sketch", None)
+        self.progress.start("sketch", known_rows(self.files))
         try:
             for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
                 if row_cache is not None:
