@@ -319,10 +319,7 @@ def write_split(
         removed = batch.filter(pa.array(~keep))
         dup = decision.duplicate_of[removed_rows]
         has_dup = dup >= 0
-        dup_ids = loaded.ids.take(pa.array(np.where(has_dup, dup, 0))).to_pylist()
-        duplicate_of = pa.array(
-            [v if ok else None for v, ok in zip(dup_ids, has_dup.tolist(), strict=True)], type=loaded.ids.type
-        )
+        duplicate_of = loaded.ids.take(pa.array(np.where(has_dup, dup, 0), mask=~has_dup))  # null: none
         cluster = (
             pa.array(decision.cluster_id[removed_rows], pa.int64())
             if decision.cluster_id is not None

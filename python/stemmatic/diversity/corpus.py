@@ -466,16 +466,12 @@ def _scores_table(
 ) -> pa.Table:
     """Per row: its id, cluster, largest similarity and the id of that most similar row."""
     ok = nearest >= 0
-    nearest_ids = loaded.ids.take(pa.array(np.where(ok, nearest, 0)))
     return pa.table(
         {
             "id": loaded.ids,
             "cluster_id": pa.array(cluster_id, pa.int64()),
             "max_similarity": pa.array(max_similarity, pa.float32(), mask=np.isnan(max_similarity)),
-            "nearest_id": pa.array(
-                [v if o else None for v, o in zip(nearest_ids.to_pylist(), ok.tolist(), strict=True)],
-                loaded.ids.type,
-            ),
+            "nearest_id": loaded.ids.take(pa.array(np.where(ok, nearest, 0), mask=~ok)),  # null: no neighbour
         }
     )
 
