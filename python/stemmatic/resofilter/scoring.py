@@ -43,6 +43,11 @@ sample's gradient of each chosen weight is also projected to
 projection ``P_out · G · P_inᵀ`` (never materialising ``G`` for it), whose
 matrices are drawn on the CPU so they are identical on every device; those
 vectors feed the LESS-style criterion (:func:`less_scores`).
+
+One module of about 900 lines, on purpose: the two scorers must give the same
+feature, and they share the layer selection, the hooks, the projection, the
+per-sample loss and the checkpoints; kept together, a change to one is made
+beside the other.
 """
 
 from __future__ import annotations
