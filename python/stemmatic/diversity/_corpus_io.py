@@ -126,15 +126,6 @@ def _scores_of(column: pa.ChunkedArray | pa.Array, name: str, where: str) -> np.
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _known_rows(files: Sequence[InputFile]) -> int | None:
-    """Rows of the inputs when their metadata says so without reading them (local Parquet), else None."""
-    if not files or not all(f.format == "parquet" and isinstance(f.path, Path) for f in files):
-        return None
-    import pyarrow.parquet as pq
-
-    return sum(pq.read_metadata(f.path).num_rows for f in files)
-
-
 def load_corpus(
     files: Sequence[InputFile],
     source: EmbeddingSource,
@@ -146,6 +137,7 @@ def load_corpus(
     progress: ProgressFn,
 ) -> Loaded:
     """Stream the inputs once: ids, scores and vectors of every row, in input order."""
+    from stemmatic._run import known_rows
     from stemmatic.diversity.embed import embed_texts, embeddings_from_arrow, load_npy
     from stemmatic.io import iter_chunks
 
@@ -167,7 +159,7 @@ def load_corpus(
         if on_rejected is not None:
             on_rejected(record)
 
-    total_rows = _known_rows(files)
+    total_rows = known_rows(files)
     for chunk in iter_chunks(
         files,
         columns=sorted(set(columns)) or None,

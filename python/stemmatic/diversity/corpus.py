@@ -30,7 +30,7 @@ directory, or an :class:`~stemmatic.diversity.embed.Embedder`) run on
 
 ``progress``, when given, receives the run's stages (a :class:`stemmatic._run.Progress`;
 the command line shows it as bars or log lines). Every run returns the report
-that ``report.json`` holds (the schema every command shares: :mod:`stemmatic._run`).
+that ``report.json`` holds (the schema every command shares: docs/reports.md).
 """
 
 from __future__ import annotations
