@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -249,7 +250,7 @@ def scan(
     from stemmatic._run import counts_callback, known_rows
     from stemmatic.cli._progress import stage_progress
     from stemmatic.contamination import scan_corpus
-    from stemmatic.exceptions import ParameterError
+    from stemmatic.exceptions import ParameterError, StemmaticError
     from stemmatic.io import resolve_inputs
     from stemmatic.io._remote import is_url
 
@@ -276,8 +277,12 @@ def scan(
             )  # fmt: skip
             return
         progress = stage_progress(quiet, literal_console(stderr=True))
-        # A total (and so a time remaining) when the inputs' footers give it: local Parquet.
-        total = None if quiet or any(is_url(str(i)) for i in inputs) else known_rows(resolve_inputs(inputs))
+        # A total (and so a time remaining) when the inputs' footers give it: local Parquet. Bad
+        # inputs are left to the scan, which checks the index first and names the problem.
+        total = None
+        if not quiet and not any(is_url(str(i)) for i in inputs):
+            with contextlib.suppress(StemmaticError):
+                total = known_rows(resolve_inputs(inputs))
         try:
             report = scan_corpus(
                 inputs,
