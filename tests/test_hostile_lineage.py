@@ -521,7 +521,10 @@ def test_cli_gives_one_line_errors(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["lineage", "redundancy", str(graph_file), "org/a", "org/b", "--texts", f"org/a={texts}"]
     )
-    assert result.exit_code == 2 and "t.jsonl:2: JSON nested deeper" in result.output
+    assert (
+        result.exit_code == 2
+        and "t.jsonl:2: malformed JSONL line: arrays/objects nested more than 64 levels" in result.output
+    )
 
     evil = tmp_path / "evil.json"
     evil.write_text('{"nodes": [{"id": "a/\\ud800\\u0000<x>"}]}', encoding="utf-8")

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from stemmatic.cli._errors import fail, literal_console
+from stemmatic.cli._options import TextColumn
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 
 app = typer.Typer(
@@ -27,7 +28,10 @@ JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the ful
 TextsOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--texts", help="KEY=PATH: a dataset's documents (.jsonl with a 'text' field, or .txt lines)."
+        "--texts",
+        help="KEY=PATH: a dataset's documents: Parquet, JSON(L), CSV/TSV or Arrow files (.gz/.zst/.bz2), "
+        "directories, globs or URLs (s3://, gs://, hf://, memory://) with a --text-column, or .txt "
+        "(one document per line); a key given again adds files.",
     ),
 ]
 
@@ -53,39 +57,17 @@ def _write_json(path: Path | None, data: Any) -> None:
         console.print(f"wrote {path}")
 
 
-def read_texts(path: Path, field: str = "text") -> list[str]:
-    """Documents of a ``.jsonl`` file (``field`` of each line) or a ``.txt`` file (one per line).
+def _texts(pairs: list[str] | None, text_column: str) -> dict[str, list[str]]:
+    """``--texts KEY=PATH`` pairs: the documents of each key (a key given again adds files)."""
+    from stemmatic.lineage.texts import read_texts
 
-    Raises:
-        InvalidInputError: naming the file and line of a bad record (bytes that are not UTF-8,
-            invalid or too deeply nested JSON, a missing or non-string field).
-    """
-    from stemmatic.lineage._files import load_json, read_text
-
-    text = read_text(path)
-    if path.suffix != ".jsonl":
-        return [line for line in text.splitlines() if line.strip()]
-    out = []
-    # Split on newlines only: JSON text may hold U+2028, which str.splitlines() also breaks at.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        record = load_json(line, f"{path}:{number}", one_line=True)
-        value = record.get(field) if isinstance(record, dict) else None
-        if not isinstance(value, str):
-            raise InvalidInputError(f"{path}:{number}: no string field {field!r}")
-        out.append(value)
-    return out
-
-
-def _texts(pairs: list[str] | None) -> dict[str, list[str]]:
-    out = {}
+    sources: dict[str, list[str]] = {}
     for pair in pairs or []:
         key, sep, path = pair.partition("=")
         if not sep or not key or not path:
             raise InvalidInputError(f"--texts {pair!r}: expected KEY=PATH")
-        out[key] = read_texts(Path(path))
-    return out
+        sources.setdefault(key, []).append(path)
+    return {key: read_texts(paths, text_column) for key, paths in sources.items()}
 
 
 @app.command()
@@ -351,6 +333,7 @@ def redundancy(
     graph_path: GraphArg,
     keys: Annotated[list[str], typer.Argument(help="Datasets to compare.")],
     texts: TextsOpt = None,
+    text_column: TextColumn = "text",
     threshold: Annotated[float, typer.Option(help="Jaccard of a near-duplicate.")] = 0.8,
     json_out: JsonOpt = None,
 ) -> None:
@@ -359,7 +342,7 @@ def redundancy(
 
     graph = _load(graph_path)
     try:
-        contents = _texts(texts) or None
+        contents = _texts(texts, text_column) or None
         report = redundancy_report(graph, keys, contents=contents, threshold=threshold)
     except StemmaticError as err:
         _fail(err)
@@ -387,8 +370,11 @@ def redundancy(
 def sample(
     graph_path: GraphArg,
     budget: Annotated[int, typer.Option(help="Documents to sample.")],
-    output: Annotated[Path, typer.Option(help="Sampled documents (.jsonl with root key and row).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Sampled documents (.jsonl with root key and row).")
+    ],
     texts: TextsOpt = None,
+    text_column: TextColumn = "text",
     target: Annotated[
         list[str] | None, typer.Option(help="Sample from this dataset's roots (repeatable).")
     ] = None,
@@ -401,22 +387,24 @@ def sample(
         list[str] | None, typer.Option(help="Exclude roots contaminated by this benchmark.")
     ] = None,
     baseline: Annotated[
-        Path | None, typer.Option(help="Texts of a baseline mixture to compare with.")
+        list[str] | None,
+        typer.Option(help="Documents of a baseline mixture to compare with (read as --texts; repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the baseline draw.")] = 0,
 ) -> None:
     """Sample a diverse, deduplicated mixture from root sources; report Vendi vs a baseline; attribution."""
     from stemmatic.lineage import attribution, propagate_contamination, root_sample
     from stemmatic.lineage._files import dumps_json
+    from stemmatic.lineage.texts import read_texts
 
     graph = _load(graph_path)
     try:
-        contents = _texts(texts)
+        contents = _texts(texts, text_column)
         contaminated: list[str] = []
         if benchmark:
             report = propagate_contamination(graph, benchmarks=benchmark)
             contaminated = [*report.seeds, *report.at_risk()]
-        base = read_texts(baseline) if baseline is not None else None
+        base = read_texts(baseline, text_column) if baseline else None
         result = root_sample(
             graph,
             contents,

@@ -433,16 +433,22 @@ def redundancy_report(
     graph: LineageGraph,
     keys: Sequence[str],
     *,
-    contents: Mapping[str, Sequence[str]] | None = None,
+    contents: Mapping[str, Any] | None = None,
+    text_column: str = "text",
     high: float = 0.5,
     low: float = 0.05,
     **containment_options: Any,
 ) -> RedundancyReport:
     """Shared-roots Jaccard, diamonds and, with ``contents``, measured containment.
 
-    The empirical matrix holds ``max(c(A in B), c(B in A))``. A pair is a
-    disagreement when one view says ``>= high`` and the other ``< low``.
+    ``contents`` maps a dataset's key to its documents: a list of texts, or
+    what :func:`stemmatic.lineage.texts.read_texts` reads (paths, URLs, a
+    table-like object; ``text_column`` names the column). The empirical
+    matrix holds ``max(c(A in B), c(B in A))``. A pair is a disagreement
+    when one view says ``>= high`` and the other ``< low``.
     """
+    from stemmatic.lineage.texts import texts_of
+
     canonical = [graph.keys[graph.index(k)] for k in keys]
     structural = shared_roots_matrix(graph, canonical)
     found_diamonds = diamonds(graph, canonical)
@@ -453,7 +459,10 @@ def redundancy_report(
         if missing:
             raise ParameterError(f"contents lacks the texts of {', '.join(missing)}")
         matrix = containment_matrix(
-            {c: contents[k] if k in contents else contents[c] for k, c in zip(keys, canonical, strict=True)},
+            {
+                c: texts_of(contents[k] if k in contents else contents[c], text_column)
+                for k, c in zip(keys, canonical, strict=True)
+            },
             **containment_options,
         )
         empirical = np.maximum(matrix.values, matrix.values.T)

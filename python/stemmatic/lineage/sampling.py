@@ -196,7 +196,7 @@ def _centroid_distance(vectors: np.ndarray) -> float:
 
 def root_sample(
     graph: LineageGraph,
-    contents: Mapping[str, Sequence[str]],
+    contents: Mapping[str, Any],
     budget: int,
     *,
     targets: Iterable[str] | None = None,
@@ -206,15 +206,18 @@ def root_sample(
     use: str | None = "research",
     embed: Callable[[Sequence[str]], np.ndarray] | None = None,
     dedup_threshold: float = 0.8,
-    baseline: Sequence[str] | None = None,
+    baseline: Any = None,
     seed: int = 0,
+    text_column: str = "text",
 ) -> RootSample:
     """Sample ``budget`` documents from the root sources (see the module docstring).
 
     Args:
         graph: the lineage graph.
-        contents: texts of root datasets, by key (roots without texts are
-            reported as excluded).
+        contents: documents of root datasets, by key (roots without texts are
+            reported as excluded): lists of texts, or what
+            :func:`stemmatic.lineage.texts.read_texts` reads (paths, URLs,
+            table-like objects), read only for the roots that are sampled.
         budget: number of documents wanted.
         targets: datasets whose roots to use (default: every root in ``contents``).
         allocation: ``uniform``, ``size_capped`` or ``sqrt``.
@@ -225,15 +228,18 @@ def root_sample(
         embed: ``texts -> (n, d)`` embeddings (default :func:`hashed_embedding`).
         dedup_threshold: Jaccard above which two picks from different roots
             are duplicates.
-        baseline: texts of the mixture to compare with (e.g. OpenHermes).
+        baseline: documents of the mixture to compare with (e.g. OpenHermes), as ``contents``' values.
         seed: seeds the baseline draw.
+        text_column: the column holding the documents of what is read from files or tables.
     """
     from stemmatic.lineage.ops import roots as roots_of
+    from stemmatic.lineage.texts import texts_of
 
     embed = embed or hashed_embedding
-    canonical = {graph.keys[graph.index(k)]: v for k, v in contents.items()}
+    given = {graph.keys[graph.index(k)]: v for k, v in contents.items()}
+    canonical: dict[str, Sequence[str]] = {}
     if targets is None:
-        candidates = sorted(k for k in canonical if graph.graph.in_degree(graph.index(k)) == 0)
+        candidates = sorted(k for k in given if graph.graph.in_degree(graph.index(k)) == 0)
     else:
         candidates = sorted({r for t in targets for r in roots_of(graph, t)})
     bad = {graph.keys[graph.index(k)] for k in contaminated}
@@ -249,7 +255,7 @@ def root_sample(
             excluded[key] = "contaminated"
         elif use is not None and graph.licenses[i] and not licences_allow(graph.licenses[i], use):
             excluded[key] = f"licence forbids {use} use: {', '.join(graph.licenses[i])}"
-        elif key not in canonical or not canonical[key]:
+        elif key not in given or not canonical.setdefault(key, texts_of(given[key], text_column)):
             excluded[key] = "no texts given"
         else:
             chosen.append(key)
@@ -280,6 +286,8 @@ def root_sample(
     result = RootSample(
         chosen, excluded, plan, picks, duplicates, vendi(matrix), _centroid_distance(matrix), texts=texts
     )
+    if baseline is not None:
+        baseline = texts_of(baseline, text_column)
     if baseline is not None and len(baseline):
         rng = np.random.default_rng(seed)
         size = min(len(texts) or budget, len(baseline))
