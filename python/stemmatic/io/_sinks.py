@@ -78,6 +78,13 @@ def find_outputs(directory: Path, fmt: OutputFormat) -> list[Path]:
     )
 
 
+#: Output shards one :class:`MirroredWriter` holds open at once. With more input shards the
+#: least recently written is closed and, if rows for it come again, continued in a part file
+#: that :meth:`MirroredWriter.close` joins in (the usual limit of open files is 1,024 on
+#: Linux and 256 on macOS; a writer per shard died there from a few hundred shards).
+MAX_OPEN_SHARDS = 64
+
+
 class MirroredWriter:
     """Write one output shard per input shard under ``directory``.
 
@@ -98,6 +105,7 @@ class MirroredWriter:
         fmt: OutputFormat = "parquet",
         *,
         compression: str | None = None,
+        max_open: int = MAX_OPEN_SHARDS,
     ) -> None:
         if fmt not in ("parquet", "jsonl"):
             raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
@@ -106,9 +114,11 @@ class MirroredWriter:
         self.files = files
         self.fmt = fmt
         self.compression = compression
-        self._writers: dict[int, Any] = {}
+        self._writers: dict[int, Any] = {}  # open, least recently written first
         self._schemas: dict[int, pa.Schema] = {}
         self._parts: dict[int, list[Path]] = {}
+        self.max_open = max(1, max_open)
+        self._paused: set[int] = set()  # closed to bound the open files; continued as a part
         self.rows_written = 0
 
     def compression_for(self, file_index: int) -> str:
@@ -130,6 +140,8 @@ class MirroredWriter:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         writer = self._writers.get(file_index)
+        if writer is None and file_index in self._paused:
+            writer = self._resume(file_index)
         if writer is None:
             views = _view_columns(self.files[file_index])
             if views:
@@ -140,9 +152,11 @@ class MirroredWriter:
                     )
                 )
             writer = self._open(file_index, table.schema)
-        elif self.fmt == "parquet" and table.schema != self._schemas[file_index]:
-            table = self._fit(file_index, table)
-            writer = self._writers[file_index]
+        else:
+            self._writers[file_index] = self._writers.pop(file_index)  # now the most recent
+            if self.fmt == "parquet" and table.schema != self._schemas[file_index]:
+                table = self._fit(file_index, table)
+                writer = self._writers[file_index]
         try:
             writer.write_table(table)
         except BaseException:
@@ -158,6 +172,10 @@ class MirroredWriter:
         self._writers.clear()
 
     def _open(self, file_index: int, schema: pa.Schema) -> Any:
+        while len(self._writers) >= self.max_open:
+            oldest = next(iter(self._writers))
+            self._writers.pop(oldest).close()
+            self._paused.add(oldest)
         path = self.path_for(file_index)
         path.parent.mkdir(parents=True, exist_ok=True)
         writer: Any
@@ -168,6 +186,16 @@ class MirroredWriter:
         self._writers[file_index] = writer
         self._schemas[file_index] = schema
         return writer
+
+    def _resume(self, file_index: int) -> Any:
+        """Continue a shard closed to bound the open files: what it holds becomes a part."""
+        path = self.path_for(file_index)
+        parts = self._parts.setdefault(file_index, [])
+        part = path.with_name(f".{path.name}.part{len(parts)}")
+        os.replace(path, part)
+        parts.append(part)
+        self._paused.discard(file_index)
+        return self._open(file_index, self._schemas[file_index])
 
     def _fit(self, file_index: int, table: pa.Table) -> pa.Table:
         """``table`` in the file's schema; a field first seen now, or a wider type, starts a new part.
@@ -199,12 +227,13 @@ class MirroredWriter:
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> list[Path]:
         """Close all files; create empty shards (with ``empty_schemas[i]``) for untouched inputs."""
         for index in range(len(self.files)):
-            if index not in self._writers:
+            if index not in self._writers and index not in self._paused:
                 schema = (empty_schemas or {}).get(index, pa.schema([]))
                 self.write(index, schema.empty_table())
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        self._paused.clear()
         for index, parts in self._parts.items():
             self._merge_parts(index, parts)
         self._parts.clear()
@@ -214,12 +243,41 @@ class MirroredWriter:
         path = self.path_for(file_index)
         last = path.with_name(f".{path.name}.part{len(parts)}")
         os.replace(path, last)
+        if self.fmt == "jsonl":
+            _join_streams([*parts, last], path, self.compression_for(file_index))
+            return
         schema = self._schemas[file_index]
         with pq.ParquetWriter(path, schema, compression=self.compression_for(file_index)) as writer:
             for part in [*parts, last]:
                 for batch in pq.ParquetFile(part).iter_batches():
                     writer.write_table(_conform(pa.Table.from_batches([batch]), schema).select(schema.names))
                 part.unlink()
+
+
+def _join_streams(parts: list[Path], path: Path, compression: str) -> None:
+    """Write the (decompressed) bytes of ``parts`` one after another into ``path``, as one stream."""
+    import shutil
+
+    def opened(target: Path, mode: str) -> Any:
+        if compression == "gzip":
+            return (
+                gzip.open(target, mode, compresslevel=GZIP_LEVEL) if mode == "wb" else gzip.open(target, mode)
+            )
+        if compression == "bz2":
+            return bz2.open(target, mode)
+        if compression == "zstd":
+            import zstandard
+
+            if mode == "wb":
+                return zstandard.open(target, mode, cctx=zstandard.ZstdCompressor(level=ZSTD_LEVEL))
+            return zstandard.open(target, mode)
+        return open(target, mode)
+
+    with opened(path, "wb") as out:
+        for part in parts:
+            with opened(part, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            part.unlink()
 
 
 class JsonlWriter:
