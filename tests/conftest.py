@@ -39,6 +39,21 @@ sys.addaudithook(_refuse_reads_beside_the_repo)
 
 
 @pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """A local Ray with 2 CPUs for one test module (the ``ray`` module, initialised)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from ray.data.context import ShuffleStrategy
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    # Task-based sort shuffle: no aggregator actors to start on a 2-CPU box.
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def local_spark() -> Iterator[Any]:
     """A local[2] Spark session for one test module (Java 17 from JAVA_HOME or the java on PATH)."""
     pytest.importorskip("pyspark")

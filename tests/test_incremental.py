@@ -262,8 +262,10 @@ def test_cli_build_add_info_and_dedup_against(tmp_path: Path) -> None:
         and "error: " in done.stderr
         and "threshold 0.7 in the index" in done.stderr
     )
-    done = runner.invoke(app, [*args, "-o", str(tmp_path / "o3"), "--engine", "ray"])
-    assert done.exit_code == 2 and "local engine only" in done.stderr
+    # The engines dedup against an index (tests/test_engines.py) but append to it only locally.
+    done = runner.invoke(app, [*args, "-o", str(tmp_path / "o3"), "--engine", "ray", "--update-index"])
+    assert done.exit_code == 2 and "local engine only" in done.stderr and "index add" in done.stderr
+    assert not (tmp_path / "o3").exists()
     done = runner.invoke(app, ["index", "info", str(tmp_path / "nothing")])
     assert done.exit_code == 2 and "no index there" in done.stderr
 

@@ -136,10 +136,10 @@ def dedup(
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
-            if against or update_index:
+            if update_index:
                 raise ParameterError(
-                    f"--against/--update-index apply to the local engine only, not --engine {engine}: "
-                    "the engines do not read an index yet"
+                    f"--update-index applies to the local engine only, not --engine {engine}: "
+                    "append the kept rows with `stemmatic index add INDEX OUTPUT/kept`"
                 )
             refuse_local_only_options(
                 engine,
@@ -149,7 +149,15 @@ def dedup(
                 emit_pairs=emit_pairs,
             )
             _run_engine(
-                engine, inputs, output, config, ray_address, spark_master, max_cluster_size, overwrite
+                engine,
+                inputs,
+                output,
+                config,
+                ray_address,
+                spark_master,
+                max_cluster_size,
+                overwrite,
+                against,
             )
             return
         result = run_dedup(
@@ -197,8 +205,9 @@ def _run_engine(
     spark_master: str | None,
     max_cluster_size: int | None,
     overwrite: bool,
+    against: list[str] | None = None,
 ) -> None:
-    """``--engine ray|spark``: the same dedup as a Ray or Spark job."""
+    """``--engine ray|spark``: the same dedup as a Ray or Spark job (``--against`` too)."""
     from stemmatic.engines import EngineOptions
 
     options = EngineOptions(max_cluster_size=max_cluster_size)
@@ -206,13 +215,25 @@ def _run_engine(
         from stemmatic.engines.ray import dedup_to_directory as run_ray
 
         report = run_ray(
-            inputs, str(output), config=config, options=options, address=ray_address, overwrite=overwrite
+            inputs,
+            str(output),
+            config=config,
+            options=options,
+            address=ray_address,
+            overwrite=overwrite,
+            against=against,
         )
     elif engine == "spark":
         from stemmatic.engines.spark import dedup_to_directory as run_spark
 
         report = run_spark(
-            inputs, str(output), config=config, options=options, master=spark_master, overwrite=overwrite
+            inputs,
+            str(output),
+            config=config,
+            options=options,
+            master=spark_master,
+            overwrite=overwrite,
+            against=against,
         )
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")

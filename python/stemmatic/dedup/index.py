@@ -64,7 +64,7 @@ import pyarrow.parquet as pq
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord
 from stemmatic._run import known_rows
-from stemmatic.dedup.clusters import ClusterDecision
+from stemmatic.dedup.clusters import REASON_EXACT, ClusterDecision
 from stemmatic.dedup.pipeline import DedupConfig, Progress, _NoProgress
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
@@ -88,6 +88,7 @@ __all__ = [
     "add_to_index",
     "build_index",
     "index_info",
+    "reason_names",
 ]
 
 FORMAT = "stemmatic-dedup-index"
@@ -687,6 +688,32 @@ class DedupIndex:
             return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
         return np.concatenate(found_keys), np.concatenate(found_rows)
 
+    def candidate_pairs(
+        self, keys: np.ndarray, docs: np.ndarray, *, clique_max: int, workers: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate pairs of ``docs`` (band ``keys`` beside them) with the indexed rows first in each bucket.
+
+        Returns the pairs among ``docs``, and the ``(indexed row, doc)``
+        pairs: a bucket gives the pairs a dedup of the indexed rows followed
+        by ``docs`` would (a large bucket's star is centred on its smallest
+        row, an indexed one); pairs of two indexed rows are dropped.
+        """
+        old_keys, old_rows = self.lookup(keys)
+        if not len(old_keys):
+            inside = _core.candidate_pairs(keys, docs, clique_max=clique_max, workers=workers)
+            return inside, np.zeros((0, 2), np.uint64)
+        shift = np.uint64(self.rows)
+        found = _core.candidate_pairs(
+            np.concatenate([old_keys, keys]),
+            np.concatenate([old_rows, docs + shift]),
+            clique_max=clique_max,
+            workers=workers,
+        )
+        new_new = found[:, 0] >= shift
+        old_new = (found[:, 0] < shift) & (found[:, 1] >= shift)
+        external = np.stack([found[old_new, 0], found[old_new, 1] - shift], axis=1)
+        return np.ascontiguousarray(found[new_new] - shift), external
+
     def _locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Release number and row within it of global ``rows``."""
         bases = np.array([r.base for r in self.releases], dtype=np.int64)
@@ -733,6 +760,16 @@ class DedupIndex:
                 sources[slot] = release.sources[int(file)]
         kinds = {type(v) for v in id_parts}
         return pa.array(id_parts, pa.large_string() if str in kinds else pa.int64()), sources
+
+
+def reason_names(codes: np.ndarray) -> pa.Array:
+    """The ``reason`` of removed rows from their codes (near, exact, duplicate of an indexed row).
+
+    >>> reason_names(np.array([0, 1, 2])).to_pylist()
+    ['near_duplicate', 'exact', 'near_duplicate_of_index']
+    """
+    names = np.where(codes == REASON_EXACT, "exact", "near_duplicate")
+    return pa.array(np.where(codes == REASON_INDEX, "near_duplicate_of_index", names), pa.string())
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -839,20 +876,9 @@ class Against:
 
         Pairs with an indexed row are kept aside for :meth:`external_pairs`.
         """
-        old_keys, old_rows = self.index.lookup(keys)
-        if not len(old_keys):
-            return _core.candidate_pairs(keys, docs, clique_max=clique_max, workers=workers)
-        shift = np.uint64(self.index.rows)
-        found = _core.candidate_pairs(
-            np.concatenate([old_keys, keys]),
-            np.concatenate([old_rows, docs + shift]),
-            clique_max=clique_max,
-            workers=workers,
-        )
-        new_new = found[:, 0] >= shift
-        old_new = (found[:, 0] < shift) & (found[:, 1] >= shift)
-        self._external.append(np.stack([found[old_new, 0], found[old_new, 1] - shift], axis=1))
-        return np.ascontiguousarray(found[new_new] - shift)
+        inside, external = self.index.candidate_pairs(keys, docs, clique_max=clique_max, workers=workers)
+        self._external.append(external)
+        return inside
 
     def external_pairs(self, n: int, save: Callable[[str, np.ndarray], None]) -> np.ndarray:
         """The pairs (run row, ``n + j``) collected so far; saves ``index_rows.npy``."""
@@ -953,10 +979,7 @@ class Against:
                 sources[slot] = source
         if pa.types.is_large_string(dup_type):
             values = [None if v is None else str(v) for v in values]
-        reasons = np.where(
-            why == REASON_INDEX, "near_duplicate_of_index", np.where(why == 1, "exact", "near_duplicate")
-        )
-        return pa.array(values, dup_type), pa.array(reasons, pa.string()), pa.array(sources, pa.string())
+        return pa.array(values, dup_type), reason_names(why), pa.array(sources, pa.string())
 
     def id_type(self, run_type: pa.DataType) -> pa.DataType:
         """The ``duplicate_of`` type: the run's id type, or text when the index's ids are of another kind."""

@@ -38,8 +38,9 @@ pickles with a versioned state.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -50,8 +51,11 @@ from stemmatic import _core
 from stemmatic._run import StageTimer
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
+from stemmatic.dedup.index import Against, DedupIndex, reason_names
 from stemmatic.dedup.params import Banding
 from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.engines._against import AttachIndexed, IndexedRows, indexed_rows
+from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.minhash import MinHasher, RowStatus
 
@@ -159,43 +163,6 @@ def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> Dedup
 
 # ---------------------------------------------------------------------------
 # Functions shipped to workers: small classes with a versioned pickled state.
-
-
-def _restore(cls: type[Any], state: dict[str, Any]) -> Any:
-    obj = object.__new__(cls)
-    obj.__setstate__(state)
-    return obj
-
-
-class Shipped:
-    """Base of the callables sent to engine workers.
-
-    Pickles as ``(class, {"version": V, "fields": {...}})``; unpickling
-    checks the version, so a worker running another stemmatic fails with a
-    clear error instead of a wrong answer.
-    """
-
-    VERSION = 1
-
-    @property
-    def __name__(self) -> str:  # engines name their tasks after the function
-        # (the class's own name: ``__name__`` is this property on the class)
-        return type(self).__qualname__.rsplit(".", 1)[-1]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"version": self.VERSION, "fields": {f.name: getattr(self, f.name) for f in fields(self)}}  # type: ignore[arg-type]
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if state.get("version") != self.VERSION:
-            raise ParameterError(
-                f"cannot unpickle {type(self).__name__} state version {state.get('version')!r} "
-                f"(this stemmatic reads version {self.VERSION}); use the same stemmatic on driver and workers"
-            )
-        for name, value in state["fields"].items():
-            object.__setattr__(self, name, value)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (type(self), self.__getstate__()))
 
 
 def part_of(values: np.ndarray, partitions: int) -> np.ndarray:
@@ -409,17 +376,19 @@ class BucketPairs(Shipped):
     clique_max: int
     partitions: int
     threads: int = 1
+    #: With ``against=``: the index's rows join their buckets first (pairs with them name node N + r).
+    against: IndexedRows | None = None
     SCHEMA = _schema((PART, pa.int64()), ("a", pa.int64()), ("b", pa.int64()))
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not len(table):
             return self.SCHEMA.empty_table()
-        pairs = _core.candidate_pairs(
-            _as_u64(_i64(table, "key")),
-            _as_u64(_i64(table, ROW)),
-            clique_max=self.clique_max,
-            workers=self.threads,
-        ).astype(np.int64)
+        keys, rows = _as_u64(_i64(table, "key")), _as_u64(_i64(table, ROW))
+        if self.against is not None:
+            found = self.against.candidate_pairs(keys, rows, clique_max=self.clique_max, threads=self.threads)
+        else:
+            found = _core.candidate_pairs(keys, rows, clique_max=self.clique_max, workers=self.threads)
+        pairs = found.astype(np.int64)
         a, b = pairs[:, 0], pairs[:, 1]
         return pa.table({PART: part_of(a, self.partitions), "a": a, "b": b}, schema=self.SCHEMA)
 
@@ -464,9 +433,34 @@ class VerifySecond(Shipped):
 
     config: DedupConfig
     threads: int = 1
+    #: With ``against=``: pairs whose ``b`` is an indexed node are verified against the index.
+    against: IndexedRows | None = None
     SCHEMA = _schema(("a", pa.int64()), ("b", pa.int64()), ("sim", pa.float64()), ("reason", pa.int8()))
 
     def __call__(self, pairs: pa.Table, payloads: pa.Table) -> pa.Table:
+        if not len(pairs):
+            return self.SCHEMA.empty_table()
+        if self.against is not None:
+            b = _i64(pairs, "b")
+            indexed = b >= self.against.first_node
+            if indexed.any():
+                texts = pairs.column("payload_a").combine_chunks().filter(pa.array(indexed))
+                sims = self.against.verify(texts, b[indexed], self.config, self.threads)
+                keep = sims >= self.config.threshold
+                external = pa.table(
+                    {
+                        "a": _i64(pairs, "a")[indexed][keep],
+                        "b": b[indexed][keep],
+                        "sim": sims[keep],
+                        "reason": np.full(int(keep.sum()), REASON_NEAR, np.int8),
+                    },
+                    schema=self.SCHEMA,
+                )
+                inside = self._verify(pairs.filter(pa.array(~indexed)), payloads)
+                return pa.concat_tables([inside, external])
+        return self._verify(pairs, payloads)
+
+    def _verify(self, pairs: pa.Table, payloads: pa.Table) -> pa.Table:
         if not len(pairs):
             return self.SCHEMA.empty_table()
         a, b = _i64(pairs, "a"), _i64(pairs, "b")
@@ -630,18 +624,21 @@ class AttachScore(Shipped):
     """Co-group of labels (by node) with sketch rows: (part of label, node, label, score)."""
 
     partitions: int
+    #: With ``against=``: indexed nodes are in no input row and score +inf.
+    against: IndexedRows | None = None
     SCHEMA = _schema((PART, pa.int64()), ("node", pa.int64()), ("label", pa.int64()), ("score", pa.float64()))
 
     def __call__(self, labels: pa.Table, docs: pa.Table) -> pa.Table:
         node, label = _i64(labels, "node"), _i64(labels, "label")
         rows = _i64(docs, ROW)
         order = np.argsort(rows, kind="stable")
-        take = _payload_of(node, order, rows[order])
-        score = (
-            np.asarray(docs.column("score").combine_chunks(), dtype=np.float64)[take]
-            if len(node)
-            else np.zeros(0)
-        )
+        run = node < self.against.first_node if self.against is not None else np.ones(len(node), bool)
+        score = np.zeros(len(node))
+        if run.any():
+            take = _payload_of(node[run], order, rows[order])
+            score[run] = np.asarray(docs.column("score").combine_chunks(), dtype=np.float64)[take]
+        if self.against is not None:
+            score = self.against.scores(node, score)
         return pa.table(
             {PART: part_of(label, self.partitions), "node": node, "label": label, "score": score},
             schema=self.SCHEMA,
@@ -798,6 +795,8 @@ class AttachDuplicateId(Shipped):
 
     partitions: int
     id_type: pa.DataType
+    #: Duplicate rows from here on are indexed nodes (their ids come from the index).
+    first_node: int = np.iinfo(np.int64).max
 
     def schema(self) -> pa.Schema:
         return DECISION_SCHEMA.append(pa.field("duplicate_id", self.id_type))
@@ -806,7 +805,7 @@ class AttachDuplicateId(Shipped):
         dup = _i64(decisions, "duplicate_row")
         rows = _i64(ids, ROW)
         order = np.argsort(rows, kind="stable")
-        removed = dup >= 0
+        removed = (dup >= 0) & (dup < self.first_node)
         take = np.zeros(len(dup), np.int64)
         take[removed] = _payload_of(dup[removed], order, rows[order])
         values = ids.column("payload").combine_chunks()
@@ -825,6 +824,8 @@ class Split(Shipped):
     id_type: pa.DataType | None
     drop: tuple[str, ...] = (PART,)
     decisions: pa.Table | None = None
+    #: With ``against=``: decisions carry ``duplicate_id`` and ``duplicate_source`` (:class:`AttachIndexed`).
+    against: bool = False
 
     def __call__(self, rows: pa.Table, decisions: pa.Table | None = None) -> pa.Table:
         decisions = self.decisions if decisions is None else decisions
@@ -845,12 +846,15 @@ class Split(Shipped):
         take = np.flatnonzero(mask)[order][pos[hit]]
         sub = base.filter(pa.array(hit))
         picked = decisions.take(pa.array(take))
-        dup_of = picked.column("duplicate_id") if self.id_type is not None else picked.column("duplicate_row")
-        reason = np.where(np.asarray(picked.column("reason")) == REASON_EXACT, "exact", "near_duplicate")
+        with_id = self.id_type is not None or self.against
+        dup_of = picked.column("duplicate_id") if with_id else picked.column("duplicate_row")
         sub = sub.append_column("duplicate_of", dup_of)
         sub = sub.append_column("cluster_id", picked.column("cluster_id"))
         sub = sub.append_column("similarity", picked.column("similarity"))
-        return sub.append_column("reason", pa.array(reason, pa.string()))
+        sub = sub.append_column("reason", reason_names(np.asarray(picked.column("reason"))))
+        return (
+            sub.append_column("duplicate_source", picked.column("duplicate_source")) if self.against else sub
+        )
 
 
 @dataclass(frozen=True)
@@ -1032,7 +1036,7 @@ class _Driver:
 
     @staticmethod
     def decide(
-        edges: pa.Table, scores: pa.Table | None, guard: int | None
+        edges: pa.Table, scores: pa.Table | None, guard: int | None, against: IndexedRows | None = None
     ) -> tuple[pa.Table, dict[str, Any]]:
         a, b = _i64(edges, "a"), _i64(edges, "b")
         sim = np.asarray(edges.column("sim").combine_chunks(), dtype=np.float64)
@@ -1054,9 +1058,13 @@ class _Driver:
         if scores is not None:
             srow = _i64(scores, ROW)
             o = np.argsort(srow)
-            score = np.asarray(scores.column("score").combine_chunks(), dtype=np.float64)[o][
-                np.searchsorted(srow[o], nodes)
+            run = nodes < against.first_node if against is not None else np.ones(len(nodes), bool)
+            score = np.zeros(len(nodes))
+            score[run] = np.asarray(scores.column("score").combine_chunks(), dtype=np.float64)[o][
+                np.searchsorted(srow[o], nodes[run])
             ]
+            if against is not None:
+                score = against.scores(nodes, score)
         d = decide_clusters(len(nodes), dense, sim, reason, score)
         clustered = d.cluster_id >= 0
         dup = np.where(d.removed, nodes[np.maximum(d.duplicate_of, 0)], -1)
@@ -1150,10 +1158,14 @@ def run_dedup(
     banding: Banding,
     options: EngineOptions,
     locate: Locate | None = None,
+    against: DedupIndex | None = None,
 ) -> EngineDedupResult[D]:
     """The distributed near-duplicate pipeline (see the module docstring).
 
     ``locate`` names a row number in error messages (default ``row N``).
+    ``against``: an opened index of earlier releases (checked against
+    ``config``); rows that duplicate an indexed row are removed as the local
+    ``dedup(..., against=...)`` removes them (:mod:`stemmatic.engines._against`).
     """
     cfg = config
     if options.max_cluster_size is None and cfg.max_cluster_size is not None:
@@ -1180,6 +1192,7 @@ def run_dedup(
         check_ids(
             backend, indexed, cfg.id_column, input_schema.field(cfg.id_column).type, P, locate or _row_name
         )
+    handle = indexed_rows(against, uuid.uuid4().hex, n) if against is not None else None
 
     sketch = Sketch(cfg, banding.bands, banding.rows, threads)
     cols = [ROW, cfg.text_column] + ([cfg.keep_column] if cfg.keep_column else [])
@@ -1198,7 +1211,7 @@ def run_dedup(
 
     records = backend.map_arrow(lsh_docs, BandRecords(banding.bands, P), BandRecords.SCHEMA)
     pairs = backend.materialize(
-        backend.group_arrow(records, BucketPairs(cfg.clique_max, P, threads), BucketPairs.SCHEMA, P)
+        backend.group_arrow(records, BucketPairs(cfg.clique_max, P, threads, handle), BucketPairs.SCHEMA, P)
     )
 
     if cfg.verify == "exact":
@@ -1213,7 +1226,7 @@ def run_dedup(
     attach = AttachFirst(P, payload_type)
     half = backend.cogroup_arrow(pairs, payloads, attach, attach.schema(), P)
     near = backend.materialize(
-        backend.cogroup_arrow(half, payloads, VerifySecond(cfg, threads), VerifySecond.SCHEMA, P)
+        backend.cogroup_arrow(half, payloads, VerifySecond(cfg, threads, handle), VerifySecond.SCHEMA, P)
     )
     stats["candidate_pairs_with_repeats"] = backend.count(pairs)
     stats["verified_pairs"] = backend.count(near)
@@ -1228,7 +1241,7 @@ def run_dedup(
         edge_table = backend.collect(edges)
         nodes = np.unique(np.concatenate([_i64(edge_table, "a"), _i64(edge_table, "b")]))
         scores = None
-        if cfg.keep != "first":
+        if cfg.keep != "first" or handle is not None:
             scores = backend.collect(
                 backend.map_arrow(
                     _select(backend, docs, [ROW, "score"]),
@@ -1236,7 +1249,7 @@ def run_dedup(
                     _schema((ROW, pa.int64()), ("score", pa.float64())),
                 )
             )
-        decisions_table, guard_stats = _Driver.decide(edge_table, scores, options.max_cluster_size)
+        decisions_table, guard_stats = _Driver.decide(edge_table, scores, options.max_cluster_size, handle)
         stats.update(guard_stats)
         stats["components"] = {"finished_on": "driver", "rounds": 0}
         decisions = backend.from_arrow(decisions_table)
@@ -1253,12 +1266,29 @@ def run_dedup(
             ByRow(ROW, (ROW, "score"), P),
             _schema((PART, pa.int64()), (ROW, pa.int64()), ("score", pa.float64())),
         )
-        scored = backend.cogroup_arrow(labels, doc_scores, AttachScore(P), AttachScore.SCHEMA, P)
+        scored = backend.cogroup_arrow(labels, doc_scores, AttachScore(P, handle), AttachScore.SCHEMA, P)
         kept = backend.group_arrow(scored, KeepRule(P), KeepRule.SCHEMA, P)
         ends = backend.map_arrow(edges, EdgeEnds(P), EdgeEnds.SCHEMA)
         best = backend.group_arrow(ends, NodeBest(P), NodeBest.SCHEMA, P)
         decisions = backend.materialize(backend.cogroup_arrow(kept, best, Decide(), DECISION_SCHEMA, P))
         decisions_table = None
+
+    stats.update(
+        _decision_counts(
+            backend.collect(_select(backend, decisions, [ROW, "duplicate_row", "reason", "cluster_id"])),
+            None if handle is None else n,
+        )
+    )
+    indexed_kept = None
+    if handle is not None:
+        # Indexed nodes are no rows of the run; those that kept a run row out are few, named on the driver.
+        indexed_kept = _indexed_kept(backend, decisions, n)
+        decisions = backend.map_arrow(decisions, RowsBelow(n), DECISION_SCHEMA)
+        if decisions_table is not None:
+            decisions_table = RowsBelow(n)(decisions_table)
+            decisions = backend.from_arrow(decisions_table)
+        else:
+            decisions = backend.materialize(decisions)
 
     id_column = cfg.id_column
     id_type = input_schema.field(id_column).type if id_column else None
@@ -1269,7 +1299,7 @@ def run_dedup(
             ByRow(ROW, (ROW, id_column), P, ((id_column, "payload"),)),
             _schema((PART, pa.int64()), (ROW, pa.int64()), ("payload", id_type)),
         )
-        attach_id = AttachDuplicateId(P, id_type)
+        attach_id = AttachDuplicateId(P, id_type, n if handle is not None else np.iinfo(np.int64).max)
         keyed = backend.map_arrow(decisions, _RepartBy("duplicate_row", P), DECISION_SCHEMA)
         decisions = backend.materialize(backend.cogroup_arrow(keyed, ids, attach_id, attach_id.schema(), P))
         cluster_rows = backend.cogroup_arrow(
@@ -1281,28 +1311,76 @@ def run_dedup(
         )
     else:
         cluster_rows = backend.map_arrow(decisions, _ClusterRowsNoId(), ClusterRows(None).schema())
+    duplicate_type = id_type
+    if against is not None and indexed_kept is not None:
+        # duplicate_of: the run's id type, or text when the index's ids are of another kind (as locally).
+        hook = Against(against)
+        duplicate_type = hook.id_type(id_type or pa.int64())
+        if pa.types.is_large_string(duplicate_type):
+            duplicate_type = pa.string()  # Spark holds no large strings; the values are the local ones
+        stats["against"] = hook.report()
+        old_ids, old_sources = (
+            against.ids_and_sources(indexed_kept - n) if len(indexed_kept) else (pa.array([], pa.int64()), [])
+        )
+        attach_indexed = AttachIndexed(
+            n, duplicate_type, id_type is not None, indexed_kept, old_ids, pa.array(old_sources, pa.string())
+        )
+        decisions = backend.materialize(
+            backend.map_arrow(decisions, attach_indexed, attach_indexed.schema(backend.schema(decisions)))
+        )
     if small:
         decisions_table = backend.collect(decisions)
-    decision_counts = _decision_counts(
-        backend.collect(_select(backend, decisions, [ROW, "duplicate_row", "reason", "cluster_id"]))
-    )
-    stats.update(decision_counts)
 
-    removed_schema = _removed_schema(_with_row(input_schema), id_type)
+    with_index = handle is not None
+    removed_schema = _removed_schema(_with_row(input_schema), duplicate_type, with_index)
     if small:
         assert decisions_table is not None
         kept_rows = backend.map_arrow(
-            indexed, Split(False, id_type, (), decisions_table), _with_row(input_schema)
+            indexed, Split(False, id_type, (), decisions_table, with_index), _with_row(input_schema)
         )
-        removed_rows = backend.map_arrow(indexed, Split(True, id_type, (), decisions_table), removed_schema)
+        removed_rows = backend.map_arrow(
+            indexed, Split(True, id_type, (), decisions_table, with_index), removed_schema
+        )
     else:
         keyed_rows = backend.map_arrow(indexed, _AddPart(ROW, P), _with_part(_with_row(input_schema)))
         kept_rows = backend.cogroup_arrow(
-            keyed_rows, decisions, Split(False, id_type), _with_row(input_schema), P
+            keyed_rows, decisions, Split(False, id_type, against=with_index), _with_row(input_schema), P
         )
-        removed_rows = backend.cogroup_arrow(keyed_rows, decisions, Split(True, id_type), removed_schema, P)
+        removed_rows = backend.cogroup_arrow(
+            keyed_rows, decisions, Split(True, id_type, against=with_index), removed_schema, P
+        )
     stats["kept_rows"] = n - stats["removed_rows"]
     return EngineDedupResult(kept=kept_rows, removed=removed_rows, clusters=cluster_rows, stats=stats)
+
+
+@dataclass(frozen=True)
+class RowsBelow(Shipped):
+    """Keep the decisions of the run's rows (``ROW`` below ``limit``; indexed nodes from there on)."""
+
+    limit: int
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return table.filter(pa.array(_i64(table, ROW) < self.limit))
+
+
+@dataclass(frozen=True)
+class _IndexedKept(Shipped):
+    """The indexed nodes a run row is removed in favour of (distinct per batch)."""
+
+    first_node: int
+    SCHEMA = _schema(("node", pa.int64()))
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        dup = _i64(table, "duplicate_row")
+        nodes = np.unique(dup[(_i64(table, ROW) < self.first_node) & (dup >= self.first_node)])
+        return pa.table({"node": nodes}, schema=self.SCHEMA)
+
+
+def _indexed_kept(backend: Backend[D], decisions: D, first_node: int) -> np.ndarray:
+    """Sorted distinct indexed nodes that kept a run row out (collected: at most one per removed row)."""
+    columns = _select(backend, decisions, [ROW, "duplicate_row"])
+    table = backend.collect(backend.map_arrow(columns, _IndexedKept(first_node), _IndexedKept.SCHEMA))
+    return np.unique(_i64(table, "node"))
 
 
 def _select(backend: Backend[D], data: D, columns: Sequence[str]) -> D:
@@ -1321,7 +1399,7 @@ def _with_part(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(PART, pa.int64()), *schema])
 
 
-def _removed_schema(schema: pa.Schema, id_type: pa.DataType | None) -> pa.Schema:
+def _removed_schema(schema: pa.Schema, id_type: pa.DataType | None, against: bool = False) -> pa.Schema:
     return pa.schema(
         [
             *schema,
@@ -1329,23 +1407,35 @@ def _removed_schema(schema: pa.Schema, id_type: pa.DataType | None) -> pa.Schema
             pa.field("cluster_id", pa.int64()),
             pa.field("similarity", pa.float64()),
             pa.field("reason", pa.string()),
+            *([pa.field("duplicate_source", pa.string())] if against else []),
         ]
     )
 
 
-def _decision_counts(table: pa.Table) -> dict[str, Any]:
+def _decision_counts(table: pa.Table, first_node: int | None = None) -> dict[str, Any]:
+    """Row and cluster counts of the decisions of every clustered node.
+
+    With ``against=``, indexed nodes (from ``first_node`` on) count in their
+    cluster's size, as the local engine counts them, but are no rows of the run.
+    """
+    row = _i64(table, ROW)
     dup = _i64(table, "duplicate_row")
     reason = np.asarray(table.column("reason").combine_chunks(), dtype=np.int8)
     cluster = _i64(table, "cluster_id")
+    run = row < first_node if first_node is not None else np.ones(len(row), bool)
+    removed = run & (dup >= 0)
     sizes = np.unique(cluster, return_counts=True)[1] if len(cluster) else np.zeros(0, np.int64)
     histogram = np.bincount(sizes) if len(sizes) else np.zeros(0, np.int64)
-    return {
-        "removed_rows": int((dup >= 0).sum()),
-        "removed_exact": int(((dup >= 0) & (reason == REASON_EXACT)).sum()),
+    counts: dict[str, Any] = {
+        "removed_rows": int(removed.sum()),
+        "removed_exact": int((removed & (reason == REASON_EXACT)).sum()),
         "clusters": len(sizes),
-        "rows_in_clusters": len(cluster),
+        "rows_in_clusters": int(run.sum()),
         "cluster_size_histogram": {str(s): int(c) for s, c in enumerate(histogram) if c},
     }
+    if first_node is not None:
+        counts["removed_against_index"] = int((removed & (dup >= first_node)).sum())
+    return counts
 
 
 @dataclass(frozen=True)
@@ -1495,8 +1585,11 @@ def engine_report(
             removed=stats["removed_rows"],
             rejected=rejected,
             detail={
-                "removed_near_duplicate": stats["removed_rows"] - stats["removed_exact"],
+                "removed_near_duplicate": stats["removed_rows"]
+                - stats["removed_exact"]
+                - stats.get("removed_against_index", 0),
                 "removed_exact_duplicate": stats["removed_exact"],
+                **{k: stats[k] for k in ("removed_against_index",) if k in stats},
             },
         ),
         timer=timer,
@@ -1516,4 +1609,5 @@ def engine_report(
             "size_histogram": stats["cluster_size_histogram"],
         },
         engine_stats={k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")},
+        **{k: stats[k] for k in ("against",) if k in stats},
     )

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from stemmatic.engines._against import against_index
 from stemmatic.engines._common import EngineDedupResult, EngineOptions, Locate, engine_report
 from stemmatic.engines._read import ColumnRules, InputLayout, ShardInfo, clean_engine_errors, write_rejected
 from stemmatic.engines._scan import EngineScanResult, ScanParams, load_index, scan_report
 
 if TYPE_CHECKING:
+    import os
+
+    from stemmatic.dedup.index import DedupIndex
     from stemmatic.dedup.pipeline import DedupConfig
     from stemmatic.io import InputFile, OutputFormat
 
@@ -41,14 +45,19 @@ class EngineIO(Generic[D]):
 
 def dedup_directory(
     engine: EngineIO[D],
-    split: Callable[[D, DedupConfig, EngineOptions, Locate], EngineDedupResult[D]],
+    split: Callable[[D, DedupConfig, EngineOptions, Locate, DedupIndex | None], EngineDedupResult[D]],
     inputs: Sequence[str],
     output: str,
     config: DedupConfig,
     options: EngineOptions,
     overwrite: bool,
+    against: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, Any]:
-    """Read, dedup, write ``kept/``, ``removed/`` (``config.fmt``), ``clusters/``, ``rejected/``, ``report.json``."""
+    """Read, dedup, write ``kept/``, ``removed/`` (``config.fmt``), ``clusters/``, ``rejected/``, ``report.json``.
+
+    ``against``: indexes of earlier releases, opened and checked against
+    ``config`` before anything is written.
+    """
     from stemmatic._run import StageTimer, write_report
     from stemmatic.exceptions import ParameterError
     from stemmatic.io import output_dir, resolve_inputs
@@ -63,14 +72,17 @@ def dedup_directory(
         config.keep_column,
     )
     timer = StageTimer()
-    with output_dir(output, inputs=files, overwrite=overwrite) as claimed:
+    with (
+        against_index(against, config) as index,
+        output_dir(output, inputs=[*files, *against], overwrite=overwrite) as claimed,
+    ):
         out = claimed.resolve()
         with timer.stage("read"):
             data, layout, infos = engine.read(files, rules, config.on_error)
             rejected = write_rejected(out, infos)
         # The engines evaluate lazily: the dedup runs while its outputs are written.
         with timer.stage("dedup_and_write"):
-            result = split(data, config, options, layout.locate)
+            result = split(data, config, options, layout.locate, index)
             with clean_engine_errors(layout):
                 engine.write(result.kept, out / "kept", config.fmt)
                 engine.write(result.removed, out / "removed", config.fmt)

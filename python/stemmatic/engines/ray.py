@@ -43,8 +43,8 @@ from stemmatic.engines._common import (
     Shipped,
     TableFn,
     build_config,
-    run_dedup,
 )
+from stemmatic.engines._front import Indexes, dedup_directory_on, dedup_split_on, document
 from stemmatic.engines._read import (
     ColumnRules,
     InputLayout,
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     import ray.data
 
     from stemmatic.contamination import ContaminationIndex
-    from stemmatic.engines._common import Locate
     from stemmatic.engines._directory import EngineIO
     from stemmatic.io import InputFile, OutputFormat
 
@@ -299,47 +298,40 @@ def _ordered() -> Iterator[None]:
         options.preserve_order = before
 
 
+class _RayEngine:
+    """The :class:`stemmatic.engines._front.Engine` of Ray Data (a cluster at ``address``, or the current one)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address
+
+    def backend(self, data: Any) -> RayBackend:
+        return RayBackend()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with _ordered(), clean_engine_errors():
+            yield
+
+    def in_order(self, data: Any, columns: list[str]) -> Any:
+        return data.sort(columns).drop_columns(columns).materialize()
+
+    def io(self) -> EngineIO[ray.data.Dataset]:
+        return _engine_io(self.address)
+
+
 def dedup_split(
     ds: ray.data.Dataset,
     *,
     config: DedupConfig | None = None,
     options: EngineOptions | None = None,
+    against: Indexes = None,
     **overrides: Any,
 ) -> EngineDedupResult[ray.data.Dataset]:
-    """Near-duplicate removal on Ray: kept rows, removed rows, clusters and counts.
-
-    Same parameters (``config`` and keyword overrides such as
-    ``threshold=0.7``, ``keep="longest"``, ``exact=True``) and the same
-    answer as :func:`stemmatic.dedup.dedup`: rows are numbered in input order
-    (by ``id_column`` rank when given), and the outputs are in that order.
-
-    Args:
-        ds: a Ray dataset with the text column (and id / keep columns).
-        config: dedup parameters (``memory_limit``, ``fmt``, ``emit_pairs``
-            and ``on_error`` do not apply here).
-        options: how the engine splits the work (:class:`EngineOptions`),
-            including the giant-component guard ``max_cluster_size``.
-        **overrides: replace fields of ``config``.
-
-    Returns:
-        ``kept`` (the input columns), ``removed`` (plus ``duplicate_of``,
-        ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
-        ``cluster_id``, ``is_kept``) as Ray datasets, and ``stats``.
-    """
-    return _dedup_split(ds, build_config(config, overrides), options or EngineOptions())
-
-
-def _dedup_split(
-    ds: ray.data.Dataset, cfg: DedupConfig, options: EngineOptions, locate: Locate | None = None
-) -> EngineDedupResult[ray.data.Dataset]:
-    backend = RayBackend()
-    with _ordered(), clean_engine_errors():
-        result = run_dedup(backend, ds, cfg, cfg.banding(), options, locate)
-        # Outputs in row order, like the local engine's; the row number is internal.
-        kept = result.kept.sort(ROW).drop_columns([ROW]).materialize()
-        removed = result.removed.sort(ROW).drop_columns([ROW]).materialize()
-        clusters = result.clusters.sort(ROW).drop_columns([ROW]).materialize()
-    return EngineDedupResult(kept=kept, removed=removed, clusters=clusters, stats=result.stats)
+    return dedup_split_on(
+        _RayEngine(), ds, build_config(config, overrides), options or EngineOptions(), against=against
+    )
 
 
 def dedup(
@@ -347,10 +339,10 @@ def dedup(
     *,
     config: DedupConfig | None = None,
     options: EngineOptions | None = None,
+    against: Indexes = None,
     **overrides: Any,
 ) -> ray.data.Dataset:
-    """The kept rows of :func:`dedup_split`, as a Ray dataset in input order."""
-    return dedup_split(ds, config=config, options=options, **overrides).kept
+    return dedup_split(ds, config=config, options=options, against=against, **overrides).kept
 
 
 def dedup_to_directory(
@@ -361,20 +353,21 @@ def dedup_to_directory(
     options: EngineOptions | None = None,
     address: str | None = None,
     overwrite: bool = False,
+    against: Indexes = None,
 ) -> dict[str, Any]:
-    """What ``stemmatic dedup --engine ray`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
-
-    Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``)
-    or starts a local one; returns the report. The inputs are read by the
-    local engine's reader, so ``config.on_error`` applies (rejected lines go
-    to ``rejected/``), as does ``config.fmt`` for ``kept/`` and ``removed/``.
-    """
-    from stemmatic.engines._directory import dedup_directory
-
     _ray()  # a missing extra fails here, before any file is touched
-    return dedup_directory(
-        _engine_io(address), _dedup_split, inputs, output, config, options or EngineOptions(), overwrite
-    )
+    engine = _RayEngine(address)
+    return dedup_directory_on(engine, inputs, output, config, options or EngineOptions(), overwrite, against)
+
+
+document(
+    globals(),
+    Engine="Ray",
+    data="ds",
+    dataset="Ray dataset",
+    name="ray",
+    where="Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``) or starts a local one.",
+)
 
 
 def _engine_io(address: str | None) -> EngineIO[ray.data.Dataset]:

@@ -25,6 +25,7 @@ Example (starts Spark, so not run as a doctest)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -50,8 +51,8 @@ from stemmatic.engines._common import (
     Shipped,
     TableFn,
     build_config,
-    run_dedup,
 )
+from stemmatic.engines._front import Indexes, dedup_directory_on, dedup_split_on, document
 from stemmatic.engines._read import (
     ColumnRules,
     InputLayout,
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
     from stemmatic.contamination import ContaminationIndex
-    from stemmatic.engines._common import Locate
     from stemmatic.engines._directory import EngineIO
     from stemmatic.io import InputFile, OutputFormat
 
@@ -214,47 +214,38 @@ class SparkBackend:
         return tagged.mapInArrow(_BatchMap(_RowFromMono(offsets), out), self._spark_schema(out))
 
 
+class _SparkEngine:
+    """The :class:`stemmatic.engines._front.Engine` of Spark (the active session, or one on ``master``)."""
+
+    name = "spark"
+
+    def __init__(self, app_name: str = "stemmatic-dedup", master: str | None = None) -> None:
+        self.app_name = app_name
+        self.master = master
+
+    def backend(self, data: DataFrame) -> SparkBackend:
+        return SparkBackend(data.sparkSession)
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        return clean_engine_errors()
+
+    def in_order(self, data: DataFrame, columns: list[str]) -> DataFrame:
+        return data.orderBy(*columns).drop(*columns)
+
+    def io(self) -> EngineIO[DataFrame]:
+        return _engine_io(self.app_name, self.master)
+
+
 def dedup_split(
     df: DataFrame,
     *,
     config: DedupConfig | None = None,
     options: EngineOptions | None = None,
+    against: Indexes = None,
     **overrides: Any,
 ) -> EngineDedupResult[DataFrame]:
-    """Near-duplicate removal on Spark: kept rows, removed rows, clusters and counts.
-
-    Same parameters (``config`` and keyword overrides such as
-    ``threshold=0.7``, ``keep="longest"``, ``exact=True``) and the same
-    answer as :func:`stemmatic.dedup.dedup`: rows are numbered in input order
-    (by ``id_column`` rank when given), and the outputs are in that order.
-
-    Args:
-        df: a DataFrame with the text column (and id / keep columns).
-        config: dedup parameters (``memory_limit``, ``fmt``, ``emit_pairs``
-            and ``on_error`` do not apply here).
-        options: how the engine splits the work (:class:`EngineOptions`),
-            including the giant-component guard ``max_cluster_size``.
-        **overrides: replace fields of ``config``.
-
-    Returns:
-        ``kept`` (the input columns), ``removed`` (plus ``duplicate_of``,
-        ``cluster_id``, ``similarity``, ``reason``), ``clusters`` (``id``,
-        ``cluster_id``, ``is_kept``) as DataFrames, and ``stats``.
-    """
-    return _dedup_split(df, build_config(config, overrides), options or EngineOptions())
-
-
-def _dedup_split(
-    df: DataFrame, cfg: DedupConfig, options: EngineOptions, locate: Locate | None = None
-) -> EngineDedupResult[DataFrame]:
-    backend = SparkBackend(df.sparkSession)
-    with clean_engine_errors():
-        result = run_dedup(backend, df, cfg, cfg.banding(), options, locate)
-    return EngineDedupResult(
-        kept=result.kept.orderBy(ROW).drop(ROW),
-        removed=result.removed.orderBy(ROW).drop(ROW),
-        clusters=result.clusters.orderBy(ROW).drop(ROW),
-        stats=result.stats,
+    return dedup_split_on(
+        _SparkEngine(), df, build_config(config, overrides), options or EngineOptions(), against=against
     )
 
 
@@ -263,10 +254,10 @@ def dedup(
     *,
     config: DedupConfig | None = None,
     options: EngineOptions | None = None,
+    against: Indexes = None,
     **overrides: Any,
 ) -> DataFrame:
-    """The kept rows of :func:`dedup_split`, as a DataFrame in input order."""
-    return dedup_split(df, config=config, options=options, **overrides).kept
+    return dedup_split(df, config=config, options=options, against=against, **overrides).kept
 
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -438,27 +429,22 @@ def dedup_to_directory(
     options: EngineOptions | None = None,
     master: str | None = None,
     overwrite: bool = False,
+    against: Indexes = None,
 ) -> dict[str, Any]:
-    """What ``stemmatic dedup --engine spark`` does: read, dedup, write ``kept/``, ``removed/``, ``clusters/``, ``report.json``.
-
-    Uses the active Spark session, or builds one on ``master``
-    (``local[8]``, ``spark://host:7077``, ``yarn``); returns the report. The
-    inputs are read by the local engine's reader, so ``config.on_error``
-    applies (rejected lines go to ``rejected/``), as does ``config.fmt`` for
-    ``kept/`` and ``removed/``.
-    """
-    from stemmatic.engines._directory import dedup_directory
-
     require("pyspark", "stemmatic.engines.spark")
-    return dedup_directory(
-        _engine_io("stemmatic-dedup", master),
-        _dedup_split,
-        inputs,
-        output,
-        config,
-        options or EngineOptions(),
-        overwrite,
-    )
+    engine = _SparkEngine("stemmatic-dedup", master)
+    return dedup_directory_on(engine, inputs, output, config, options or EngineOptions(), overwrite, against)
+
+
+document(
+    globals(),
+    Engine="Spark",
+    data="df",
+    dataset="DataFrame",
+    name="spark",
+    where="Uses the active Spark session, or builds one on ``master`` (``local[8]``, "
+    "``spark://host:7077``, ``yarn``).",
+)
 
 
 def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
