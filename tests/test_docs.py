@@ -179,7 +179,7 @@ def test_make_snippets_name_existing_targets() -> None:
         ("stemmatic dedupe in/ -o out/", "has no command 'dedupe'"),
         ("stemmatic lineage biuld graph.json", "has no command 'biuld'"),
         ("ls && stemmatic contamination scan c/ --index i -o o [--remove | --gpt3-cutt]", "'--gpt3-cutt'"),
-        ("stemmatic resofilter score a.jsonl --model m --output o", "has no option '--output'"),
+        ("stemmatic resofilter score a.jsonl --model m --output-dir o", "has no option '--output-dir'"),
     ],
 )
 def test_checker_finds_what_does_not_exist(line: str, problem: str) -> None:

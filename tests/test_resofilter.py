@@ -517,7 +517,7 @@ def test_cli_score_then_select(tmp_path, hf_dir):
             str(data),
             "--model",
             str(hf_dir),
-            "--out",
+            "-o",
             str(tmp_path / "s"),
             "--device",
             DEVICE,
@@ -547,9 +547,9 @@ def test_cli_score_then_select(tmp_path, hf_dir):
             str(data),
             "--scores",
             str(tmp_path / "s" / "scores.parquet"),
-            "--out",
+            "--output",
             str(tmp_path / "sel"),
-            "--label-field",
+            "--label-column",
             "bad",
             "--format",
             "jsonl",
@@ -568,7 +568,7 @@ def test_cli_score_then_select(tmp_path, hf_dir):
     assert set(sel_report["selections"]) == {"resofilter", "random", "length"}
 
     # LESS criterion: the training set's own scores as the target set.
-    report = select_dataset(
+    less = select_dataset(
         data,
         tmp_path / "s" / "scores.parquet",
         tmp_path / "less",
@@ -577,7 +577,8 @@ def test_cli_score_then_select(tmp_path, hf_dir):
         keep_ratio=0.5,
         diversity_threshold=0.9,
     )
-    assert report["rows"]["kept"] == 7 and report["parameters"]["criterion"] == "less"
+    assert less.kept_rows == 7 and less.report["parameters"]["criterion"] == "less"
+    assert less.kept is None and less.output == tmp_path / "less"
 
     result = runner.invoke(
         app,
@@ -592,6 +593,183 @@ def test_cli_score_then_select(tmp_path, hf_dir):
         ],
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_cli_old_option_names_are_hidden_aliases_and_choices_are_checked(tmp_path):
+    data = _write_sft(
+        tmp_path / "sft.jsonl", [{"q": f"p{i}", "a": "r" * i, "key": f"k{i}"} for i in range(1, 7)]
+    )
+    runner = CliRunner()
+    score_help = runner.invoke(app, ["resofilter", "score", "--help"], terminal_width=200).output
+    for new in ("--output", "--prompt-column", "--response-column", "--messages-column", "--id-column"):
+        assert new in score_help
+    for old in ("--out ", "--prompt-field", "--response-field", "--messages-field", "--id-field"):
+        assert old not in score_help
+    select_help = runner.invoke(app, ["resofilter", "select", "--help"], terminal_width=200).output
+    assert "--label-column" in select_help and "--label-field" not in select_help
+    assert "--compression" in select_help
+
+    model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
+    tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
+    score_dataset(
+        data, tmp_path / "s", model, tok, fields=Fields("q", "a", id="key"), config=ScoreConfig(**ON_DEVICE)
+    )
+    scores = str(tmp_path / "s" / "scores.parquet")
+    old = runner.invoke(
+        app,
+        [
+            "resofilter",
+            "select",
+            str(data),
+            "--scores",
+            scores,
+            "--out",
+            str(tmp_path / "old"),
+            "--response-field",
+            "a",
+            "--diversity-threshold",
+            "0.9",
+            "-q",
+        ],
+    )
+    new = runner.invoke(
+        app,
+        [
+            "resofilter",
+            "select",
+            str(data),
+            "--scores",
+            scores,
+            "-o",
+            str(tmp_path / "new"),
+            "--response-column",
+            "a",
+            "--diversity-threshold",
+            "0.9",
+            "-q",
+        ],
+    )
+    assert old.exit_code == 0 and new.exit_code == 0, old.output + new.output
+    assert pq.read_table(tmp_path / "old" / "kept").equals(pq.read_table(tmp_path / "new" / "kept"))
+
+    for argv, problem in [
+        (["--criterion", "best"], "'best' is not one of"),
+        (["--format", "csv"], "'csv' is not one of"),
+        (["--response-column", "a", "--response-field", "b"], "give --response-column once"),
+        (["-o", str(tmp_path / "x"), "--out", str(tmp_path / "y")], "give the output directory once"),
+    ]:
+        result = runner.invoke(
+            app,
+            [
+                "resofilter",
+                "select",
+                str(data),
+                "--scores",
+                scores,
+                *(argv if "-o" in argv else ["-o", str(tmp_path / "z"), *argv]),
+            ],
+        )
+        assert result.exit_code == 2 and problem in result.output, (argv, result.output)
+    result = runner.invoke(
+        app,
+        [
+            "resofilter",
+            "score",
+            str(data),
+            "--model",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "z"),
+            "--mode",
+            "quick",
+        ],
+    )
+    assert result.exit_code == 2 and "'quick' is not one of" in result.output
+
+
+def test_tables_in_tables_out(tmp_path):
+    rows = [{"q": f"p{i}", "a": "r" * i, "key": f"k{i}"} for i in range(1, 9)]
+    data = _write_sft(tmp_path / "sft.jsonl", rows)
+    model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
+    tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
+    fields = Fields("q", "a", id="key")
+    on_disk = score_dataset(data, tmp_path / "s", model, tok, fields=fields, config=ScoreConfig(**ON_DEVICE))
+    table = pa.Table.from_pylist(rows)
+    in_memory = score_dataset(table, None, model, tok, fields=fields, config=ScoreConfig(**ON_DEVICE))
+    assert in_memory.equals(on_disk)
+    assert sorted(os.listdir(tmp_path)) == ["s", "sft.jsonl"]  # nothing written for output=None
+    with pytest.raises(ParameterError, match="resume needs an output"):
+        score_dataset(table, None, model, tok, fields=fields, resume=True)
+    pandas = pytest.importorskip("pandas")
+    assert score_dataset(pandas.DataFrame(rows), None, model, tok, fields=fields).column(
+        "id"
+    ).to_pylist() == [r["key"] for r in rows]
+
+    written = select_dataset(data, tmp_path / "s" / "scores.parquet", tmp_path / "sel", drop_ratio=0.5)
+    result = select_dataset(table, on_disk, drop_ratio=0.5)
+    assert result.output is None and result.report["outputs"] == {}
+    assert result.kept_rows == written.kept_rows == 4 and result.removed_rows == 4
+    assert result.kept.equals(pq.read_table(tmp_path / "sel" / "kept" / "sft.parquet"))
+    assert result.removed.equals(pq.read_table(tmp_path / "sel" / "removed" / "sft.parquet"))
+    assert result.selection.equals(pq.read_table(tmp_path / "sel" / "selection.parquet"))
+    assert result.report["inputs"]["files"] == ["input table"]
+    assert result.report["parameters"]["scores"] == "scores table"
+    # Errors name the table, not the file it was staged in.
+    with pytest.raises(InvalidInputError, match="input table: column 'prompt' not found"):
+        score_dataset(table, None, model, tok)
+    with pytest.raises(InvalidInputError, match="scores table: has 8 rows but the inputs have 3"):
+        select_dataset(table.slice(0, 3), on_disk, drop_ratio=0.5)
+
+
+def test_memory_urls_in_and_out(tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    rows = [{"prompt": f"p{i}", "response": "r" * i} for i in range(1, 7)]
+    memory.pipe("/stemmatic-reso/in/sft.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    memory.pipe("/stemmatic-reso/in/_SUCCESS", b"")
+    model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
+    tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
+    local = _write_sft(tmp_path / "sft.jsonl", rows)
+    expected = score_dataset(local, tmp_path / "s", model, tok, config=ScoreConfig(**ON_DEVICE))
+    got = score_dataset(
+        "memory://stemmatic-reso/in",
+        "memory://stemmatic-reso/scored",
+        model,
+        tok,
+        config=ScoreConfig(**ON_DEVICE),
+    )
+    assert got.equals(expected)
+    assert (
+        memory.cat("/stemmatic-reso/scored/scores.parquet")
+        == (tmp_path / "s" / "scores.parquet").read_bytes()
+    )
+    report = json.loads(memory.cat("/stemmatic-reso/scored/report.json"))
+    assert report["inputs"]["skipped"][0]["path"].endswith("_SUCCESS")
+    result = CliRunner().invoke(
+        app,
+        [
+            "resofilter",
+            "select",
+            "memory://stemmatic-reso/in",
+            "--scores",
+            "memory://stemmatic-reso/scored/scores.parquet",
+            "-o",
+            "memory://stemmatic-reso/sel",
+            "--format",
+            "jsonl",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "memory://stemmatic-reso/sel" in result.output
+    select_dataset(
+        local, tmp_path / "s" / "scores.parquet", tmp_path / "sel", drop_ratio=0.5, output_format="jsonl"
+    )
+    for side in ("kept", "removed"):
+        assert (
+            memory.cat(f"/stemmatic-reso/sel/{side}/sft.jsonl")
+            == (tmp_path / "sel" / side / "sft.jsonl").read_bytes()
+        )
 
 
 def test_score_dataset_resume_and_plain_module(tmp_path):

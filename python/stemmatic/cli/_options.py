@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
@@ -91,3 +91,23 @@ Tokenizer = Annotated[
 Seed = Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")]
 Bands = Annotated[int | None, typer.Option(help="LSH bands (default: chosen for the threshold, printed).")]
 Rows = Annotated[int | None, typer.Option(help="Rows per LSH band (give with --bands).")]
+
+
+_D = TypeVar("_D", str, None)
+
+
+def renamed(value: str | None, old: str | None, *, option: str, old_option: str, default: _D) -> str | _D:
+    """The value of an option given under its name ``option`` or its earlier name ``old_option``.
+
+    Both are declared with the default ``None`` (the earlier name hidden:
+    accepted, not listed in ``--help``); ``default`` applies when neither is
+    given. Exits with code 2 and one ``error:`` line when both are given with
+    different values.
+    """
+    from stemmatic.cli._errors import fail
+
+    if value is not None and old is not None and value != old:
+        fail(f"give {option} once ({old_option} is its earlier name)")
+    if value is not None:
+        return value
+    return old if old is not None else default

@@ -1,14 +1,35 @@
-"""``stemmatic resofilter score|select``: ResoFilter scores and the selection made from them."""
+"""``stemmatic resofilter score|select``: ResoFilter scores and the selection made from them.
+
+Inputs, outputs and option names are those of every corpus command: inputs
+are files, directories, globs or URLs read through :mod:`stemmatic.io`;
+``-o/--output`` is a directory, local or a URL. The earlier names
+(``--out``, ``--prompt-field``, ``--response-field``, ``--messages-field``,
+``--id-field``, ``--label-field``) are still accepted, not listed in ``--help``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from stemmatic.cli._errors import clean_errors as _clean_errors
-from stemmatic.cli._options import Quiet
+from stemmatic.cli._options import (
+    Compression,
+    Format,
+    IdColumn,
+    Inputs,
+    OutAlias,
+    Output,
+    Overwrite,
+    Quiet,
+    output_of,
+    renamed,
+)
+
+#: The earlier ``--*-field`` names of the column options, accepted and hidden.
+_OldName = Annotated[str | None, typer.Option(hidden=True)]
 
 app = typer.Typer(
     name="resofilter",
@@ -19,28 +40,31 @@ app = typer.Typer(
 
 @app.command()
 def score(
-    inputs: Annotated[
-        list[Path], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")
-    ],
+    inputs: Inputs,
     model: Annotated[Path, typer.Option(help="Local Hugging Face causal LM directory (model + tokenizer).")],
-    out: Annotated[Path, typer.Option(help="Output directory (scores.parquet, report.json).")],
-    prompt_field: Annotated[str, typer.Option(help="Field holding the prompt.")] = "prompt",
-    response_field: Annotated[str, typer.Option(help="Field holding the response.")] = "response",
-    messages_field: Annotated[
-        str | None, typer.Option(help="Field holding chat messages instead (last one = the response).")
+    output: Output = None,
+    prompt_column: Annotated[
+        str | None, typer.Option(help="Column holding the prompt [default: prompt].")
     ] = None,
-    id_field: Annotated[
-        str | None, typer.Option(help="Field holding the sample id (default: row number).")
+    response_column: Annotated[
+        str | None, typer.Option(help="Column holding the response [default: response].")
     ] = None,
+    messages_column: Annotated[
+        str | None, typer.Option(help="Column holding chat messages instead (last one = the response).")
+    ] = None,
+    id_column: IdColumn = None,
     prompt_template: Annotated[str, typer.Option(help="str.format template of the prompt.")] = "{prompt}\n",
     response_template: Annotated[
         str, typer.Option(help="str.format template of the response.")
     ] = "{response}",
     chat_template: Annotated[bool, typer.Option(help="Render with the tokenizer's chat template.")] = False,
     mode: Annotated[
-        str, typer.Option(help="fast (batched per-sample gradients) or faithful (reference loop).")
+        Literal["fast", "faithful"],
+        typer.Option(help="fast (batched per-sample gradients) or faithful (reference loop)."),
     ] = "fast",
-    feature: Annotated[str, typer.Option(help="adamw (the paper's), sgd or grad_norm.")] = "adamw",
+    feature: Annotated[
+        Literal["adamw", "sgd", "grad_norm"], typer.Option(help="adamw (the paper's), sgd or grad_norm.")
+    ] = "adamw",
     layers: Annotated[
         str,
         typer.Option(
@@ -48,7 +72,9 @@ def score(
         ),
     ] = r"mlp\.up_proj$",
     last_layers: Annotated[int, typer.Option(help="Score the last N matching modules (0 = all).")] = 3,
-    parameters: Annotated[str, typer.Option(help="weight, bias or all.")] = "weight",
+    parameters: Annotated[
+        Literal["weight", "bias", "all"], typer.Option(help="Parameters to score.")
+    ] = "weight",
     lr: Annotated[float, typer.Option(help="Learning rate of the step.")] = 1e-5,
     weight_decay: Annotated[
         float | None, typer.Option(help="Weight decay (default: 0.01 for adamw, 0 for sgd).")
@@ -63,24 +89,56 @@ def score(
     dtype: Annotated[str, typer.Option(help="Dtype to load the model in (the paper: float32).")] = "float32",
     amp: Annotated[bool, typer.Option(help="bf16 autocast of the forward pass (CUDA).")] = False,
     dedup: Annotated[bool, typer.Option(help="Remove exact duplicate prompts before scoring.")] = True,
-    resume: Annotated[bool, typer.Option(help="Resume an interrupted run in OUT.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT (a local directory).")
+    ] = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
+    out: OutAlias = None,
+    prompt_field: _OldName = None,
+    response_field: _OldName = None,
+    messages_field: _OldName = None,
+    id_field: _OldName = None,
 ) -> None:
-    """Score every sample; writes OUT/scores.parquet (one row per input row) and OUT/report.json."""
+    """Score every sample; writes OUTPUT/scores.parquet (one row per input row) and OUTPUT/report.json."""
     from stemmatic._run import steps_callback
     from stemmatic.cli._progress import stage_progress
     from stemmatic.resofilter.api import score_dataset
     from stemmatic.resofilter.data import Fields, PromptFormat, Tokenizer
     from stemmatic.resofilter.scoring import ScoreConfig, load_hf_model
 
+    target = output_of(output, out)
+    fields = Fields(
+        renamed(
+            prompt_column,
+            prompt_field,
+            option="--prompt-column",
+            old_option="--prompt-field",
+            default="prompt",
+        ),
+        renamed(
+            response_column,
+            response_field,
+            option="--response-column",
+            old_option="--response-field",
+            default="response",
+        ),
+        renamed(
+            messages_column,
+            messages_field,
+            option="--messages-column",
+            old_option="--messages-field",
+            default=None,
+        ),
+        renamed(id_column, id_field, option="--id-column", old_option="--id-field", default=None),
+    )
     with _clean_errors():
         config = ScoreConfig(
-            mode=mode,  # type: ignore[arg-type]
-            feature=feature,  # type: ignore[arg-type]
+            mode=mode,
+            feature=feature,
             layers=layers,
             last_layers=last_layers or None,
-            parameters=parameters,  # type: ignore[arg-type]
+            parameters=parameters,
             lr=lr,
             weight_decay=weight_decay,
             batch_size=batch_size,
@@ -89,7 +147,6 @@ def score(
             device=device,
             amp=amp,
         )
-        fields = Fields(prompt_field, response_field, messages_field, id_field)
         prompt_format = PromptFormat(prompt_template, response_template, chat_template)
         hf_model, hf_tokenizer = load_hf_model(model, dtype=dtype, device=device)
         progress = stage_progress(quiet)
@@ -97,7 +154,7 @@ def score(
         try:
             table = score_dataset(
                 inputs,
-                out,
+                target,
                 hf_model,
                 Tokenizer.from_hf(hf_tokenizer),
                 fields=fields,
@@ -115,16 +172,19 @@ def score(
         for status in table.column("status").to_pylist():
             counts[status] = counts.get(status, 0) + 1
         summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-        typer.echo(f"scored {table.num_rows} samples ({summary}) -> {out / 'scores.parquet'}")
+        typer.echo(f"scored {table.num_rows} samples ({summary}) -> {str(target).rstrip('/')}/scores.parquet")
 
 
 @app.command()
 def select(
-    inputs: Annotated[list[Path], typer.Argument(help="The same inputs that were scored.")],
-    scores: Annotated[Path, typer.Option(help="scores.parquet written by `resofilter score`.")],
-    out: Annotated[
-        Path, typer.Option(help="Output directory (kept/, removed/, selection.parquet, report.json).")
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="The same inputs that were scored (files, directories, globs or URLs)."),
     ],
+    scores: Annotated[
+        str, typer.Option(help="scores.parquet written by `resofilter score` (a path or URL).")
+    ],
+    output: Output = None,
     drop_ratio: Annotated[
         float | None, typer.Option(help="Drop this share of the scored samples (paper: 0.5).")
     ] = None,
@@ -132,52 +192,69 @@ def select(
     threshold: Annotated[
         float | None, typer.Option(help="Keep scores <= threshold instead (>= for criterion less).")
     ] = None,
-    criterion: Annotated[str, typer.Option(help="resofilter, less, length or random.")] = "resofilter",
+    criterion: Annotated[
+        Literal["resofilter", "less", "length", "random"], typer.Option(help="What to rank the samples by.")
+    ] = "resofilter",
     target_scores: Annotated[
-        Path | None, typer.Option(help="Scores (with projection) of the target set, for criterion less.")
+        str | None,
+        typer.Option(help="Scores (with projection) of the target set, for criterion less (a path or URL)."),
     ] = None,
     diversity_threshold: Annotated[
         float | None, typer.Option(help="Skip responses this similar (MinHash Jaccard) to a kept one.")
     ] = None,
-    response_field: Annotated[
-        str, typer.Option(help="Response field (for the diversity pass).")
-    ] = "response",
-    label_field: Annotated[
-        str | None, typer.Option(help="Boolean field marking known-bad samples, for AUROC in the report.")
+    response_column: Annotated[
+        str | None, typer.Option(help="Response column, for the diversity pass [default: response].")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Boolean column marking known-bad samples, for AUROC in the report.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.")] = "parquet",
-    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty OUT.")] = False,
+    fmt: Format = "parquet",
+    compression: Compression = None,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
+    out: OutAlias = None,
+    response_field: _OldName = None,
+    label_field: _OldName = None,
 ) -> None:
     """Keep the lowest-scoring share in input order; report random and length baselines beside it."""
     from stemmatic.cli._progress import stage_progress
-    from stemmatic.exceptions import ParameterError
     from stemmatic.resofilter.api import select_dataset
 
+    target = output_of(output, out)
+    response = renamed(
+        response_column,
+        response_field,
+        option="--response-column",
+        old_option="--response-field",
+        default="response",
+    )
+    label = renamed(
+        label_column, label_field, option="--label-column", old_option="--label-field", default=None
+    )
     with _clean_errors():
         if drop_ratio is None and keep_ratio is None and threshold is None:
             drop_ratio = 0.5
-        if criterion not in ("resofilter", "less", "length", "random"):
-            raise ParameterError(f"--criterion {criterion!r}; expected resofilter, less, length or random")
-        report = select_dataset(
+        result = select_dataset(
             inputs,
             scores,
-            out,
-            criterion=criterion,  # type: ignore[arg-type]
+            target,
+            criterion=criterion,
             drop_ratio=drop_ratio,
             keep_ratio=keep_ratio,
             threshold=threshold,
             seed=seed,
             target_scores=target_scores,
             diversity_threshold=diversity_threshold,
-            response_field=response_field,
-            label_field=label_field,
-            fmt=fmt,
+            response_field=response,
+            label_field=label,
+            output_format=fmt,
+            compression=compression,
             overwrite=overwrite,
             progress=stage_progress(quiet),
         )
-        line = f"kept {report['rows']['kept']} of {report['rows']['in']} samples -> {out}"
+        report = result.report
+        line = f"kept {result.kept_rows} of {result.input_rows} samples -> {target}"
         if "auroc" in report:
             line += f" (AUROC {report['auroc']:.3f})"
         typer.echo(line)

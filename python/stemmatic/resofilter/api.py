@@ -1,21 +1,34 @@
-"""File-to-file ResoFilter: score a dataset, then select from the scores (what the CLI runs).
+"""ResoFilter on datasets: score the samples, then select from the scores (what the CLI runs).
+
+Inputs are read through :mod:`stemmatic.io`, as every corpus command's:
+Parquet, JSON(L), CSV/TSV or Arrow files (optionally .gz/.zst/.bz2),
+directories, globs or URLs (``s3://``, ``gs://``, ``hf://``, ``memory://``,
+...), or a table-like object (pyarrow, polars, pandas, DuckDB,
+``datasets.Dataset``). The output is a directory (local or a URL, uploaded
+when the run ends) or ``None``: nothing is written and the results come back
+as Arrow tables.
 
 ``score_dataset`` reads prompt/response samples, removes exact duplicate
-prompts (the reference does this before scoring), scores the rest, and writes
-``OUT/scores.parquet`` (one row per input row, in input order) and
-``OUT/report.json``. ``select_dataset`` reads the same inputs and the scores
-and writes ``OUT/kept/`` and ``OUT/removed/`` (mirroring the input shards;
-removed rows carry a ``reason``), ``OUT/selection.parquet`` (the choice and
-the random and length baselines of the same size) and ``OUT/report.json``.
+prompts (the reference does this before scoring), scores the rest, and
+returns the scores (one row per input row, in input order), also written as
+``OUT/scores.parquet`` with ``OUT/report.json``. ``select_dataset`` reads the
+same inputs and the scores (a file, a URL or a table) and splits the rows into
+kept and removed (removed rows carry a ``reason``): ``OUT/kept/`` and
+``OUT/removed/`` mirroring the input shards, ``OUT/selection.parquet`` (the
+choice and the random and length baselines of the same size) and
+``OUT/report.json``, or the same as tables in the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,19 +44,58 @@ from stemmatic.resofilter.data import (
     Tokenizer,
     dedup_prompts,
     encode_examples,
-    read_examples,
 )
 from stemmatic.resofilter.scoring import ScoreConfig, less_scores, score_samples
 from stemmatic.resofilter.selection import Criterion, Selection
 
-__all__ = ["score_dataset", "select_dataset"]
+if TYPE_CHECKING:
+    from stemmatic.io import InputFile
+
+__all__ = ["SelectDatasetResult", "score_dataset", "select_dataset"]
 
 PathLike = str | os.PathLike[str]
 
 
+@dataclass
+class SelectDatasetResult:
+    """Where :func:`select_dataset` sent the rows, and the run's report.
+
+    Attributes:
+        input_rows: rows read; kept + removed = input.
+        kept_rows, removed_rows: rows on each side.
+        report: what ``report.json`` holds (also for a run in memory).
+        selection: per input row ``row``, ``id``, ``score``, ``keep``,
+            ``reason`` and the random and length baselines (``selection.parquet``).
+        output: the output directory (a URL as given); ``None`` for a run in memory.
+        kept, removed: with ``output=None``, the rows as Arrow tables (removed
+            rows with their ``reason``); ``None`` when written to files.
+    """
+
+    input_rows: int
+    kept_rows: int
+    removed_rows: int
+    report: dict[str, Any]
+    selection: pa.Table
+    output: Path | str | None = None
+    kept: pa.Table | None = None
+    removed: pa.Table | None = None
+    rejected_rows: int = 0
+
+
+def _input_summary(files: Any) -> dict[str, Any]:
+    """The report's inputs; a table-like input is named ``input table``, not its staging file."""
+    from stemmatic._run import input_summary
+
+    summary = input_summary(files)
+    table = getattr(files, "table", None)
+    if table is not None:
+        summary["files"] = [table]
+    return summary
+
+
 def score_dataset(
-    inputs: Iterable[PathLike] | PathLike,
-    out: PathLike,
+    inputs: Any,
+    output: PathLike | None,
     model: Any,
     tokenizer: Tokenizer,
     *,
@@ -56,15 +108,18 @@ def score_dataset(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
-    """Score every sample of ``inputs`` and write ``OUT/scores.parquet`` and ``OUT/report.json``.
+    """Score every sample of ``inputs``; with an ``output``, write ``scores.parquet`` and ``report.json`` there.
 
-    Every input row gets a row in the scores, in input order: ``row``, ``id``,
+    ``inputs``: paths, URLs or a table-like object (see the module
+    docstring); ``output``: a directory, local or a URL, or ``None`` to only
+    return the scores. Every input row gets a row in the scores, in input order: ``row``, ``id``,
     ``status`` (``ok``, ``duplicate_prompt``, ``empty_response``,
     ``no_loss_tokens``, ``nonfinite``), ``duplicate_of``, ``score`` (null
     unless ``ok``), ``loss``, ``num_tokens``, ``num_response_tokens``,
     ``truncated``, ``layer_features`` (one value per scored layer, named in
     the schema metadata) and, with a projection, ``projection``. An
-    interrupted run resumes from ``OUT/checkpoint.npz`` with ``resume=True``.
+    interrupted run resumes from ``OUT/checkpoint.npz`` with ``resume=True``
+    (a local output directory).
 
     >>> import json, tempfile, pathlib
     >>> from stemmatic.resofilter.tiny import ByteTokenizer, tiny_transformer
@@ -76,15 +131,25 @@ def score_dataset(
     >>> table = score_dataset(d / "sft.jsonl", d / "out", model, tok, config=ScoreConfig(device="cpu"))
     >>> table.column("status").to_pylist()
     ['ok', 'duplicate_prompt']
+    >>> import pyarrow as pa
+    >>> score_dataset(pa.Table.from_pylist(rows), None, model, tok, config=ScoreConfig(device="cpu")).num_rows
+    2
     """
-    from stemmatic.io import output_dir, resolve_inputs
+    from stemmatic.io import output_dir, source_files
+    from stemmatic.resofilter.data import examples_of
 
+    if output is None and resume:
+        raise ParameterError("resume needs an output directory (its checkpoint)")
     timer = StageTimer()
-    paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    with output_dir(out, overwrite=overwrite, resume=resume, inputs=paths) as directory:
+    with contextlib.ExitStack() as stack:
+        files = stack.enter_context(source_files(inputs))
+        directory: Path | None = None
+        if output is not None:
+            directory = stack.enter_context(
+                output_dir(output, overwrite=overwrite, resume=resume, inputs=files)
+            )
         with timer.stage("read"):
-            files = resolve_inputs(paths)
-            examples = read_examples(paths, fields)
+            examples = examples_of(files, fields)
             if dedup:
                 kept, duplicate_of = dedup_prompts(examples)
             else:
@@ -99,7 +164,7 @@ def score_dataset(
                 config,
                 pad_id=tokenizer.pad_id,
                 progress=progress,
-                checkpoint=directory / "checkpoint.npz",
+                checkpoint=None if directory is None else directory / "checkpoint.npz",
             )
 
         count = len(examples)
@@ -152,6 +217,8 @@ def score_dataset(
             "stemmatic.resofilter.config": json.dumps(result.config),
         }
         table = pa.table(columns).replace_schema_metadata(metadata)
+        if directory is None:
+            return table
         with timer.stage("write"):
             pq.write_table(table, directory / "scores.parquet")
         checkpoint = directory / "checkpoint.npz"
@@ -168,7 +235,7 @@ def score_dataset(
                 "device": str(config.device),
                 "config": result.config,
             },
-            inputs=files,
+            inputs=_input_summary(files),
             # Scoring splits nothing (scores.parquet has a row per input row); statuses say which were scored.
             rows=Rows(
                 count,
@@ -208,14 +275,33 @@ def _summary(values: np.ndarray) -> dict[str, float] | None:
     }
 
 
-def _read_scores(path: PathLike) -> pa.Table:
+def _scores_name(source: Any, what: str = "scores") -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"{what} table"
+
+
+def _read_scores(source: Any, what: str = "scores") -> pa.Table:
+    """A scores table given as a Parquet path (local or a URL) or as a table-like object."""
+    from stemmatic.io import table_source
+    from stemmatic.io._remote import RemotePath, is_url, open_random
+
+    reader = table_source(source)
+    if reader is not None:
+        return reader.read_all()
+    if not isinstance(source, (str, os.PathLike)):
+        raise ParameterError(
+            f"{what}: expected a path, a URL or a table-like object, got {type(source).__name__}"
+        )
+    path = os.fspath(source)
     try:
+        if is_url(path):
+            with open_random(RemotePath.from_url(path)) as handle:
+                return pq.read_table(handle)
         return pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
         raise InvalidInputError(f"{path}: cannot read the scores Parquet: {err}") from err
 
 
-def _projection_matrix(table: pa.Table, path: PathLike) -> np.ndarray:
+def _projection_matrix(table: pa.Table, path: str) -> np.ndarray:
     if "projection" not in table.column_names:
         raise ParameterError(
             f"{path}: has no projection column; score with a projection_dim for criterion 'less'"
@@ -228,24 +314,32 @@ def _projection_matrix(table: pa.Table, path: PathLike) -> np.ndarray:
 
 
 def select_dataset(
-    inputs: Iterable[PathLike] | PathLike,
-    scores: PathLike,
-    out: PathLike,
+    inputs: Any,
+    scores: Any,
+    output: PathLike | None = None,
     *,
     criterion: Criterion = "resofilter",
     drop_ratio: float | None = None,
     keep_ratio: float | None = None,
     threshold: float | None = None,
     seed: int = 0,
-    target_scores: PathLike | None = None,
+    target_scores: Any = None,
     diversity_threshold: float | None = None,
     response_field: str = "response",
     label_field: str | None = None,
-    fmt: str = "parquet",
+    output_format: str = "parquet",
+    compression: str | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Split ``inputs`` into kept and removed rows by their scores; returns the report.
+) -> SelectDatasetResult:
+    """Split ``inputs`` into kept and removed rows by their scores.
+
+    ``inputs``: paths, URLs or a table-like object (see the module
+    docstring); ``scores`` (and ``target_scores``): the scores of
+    :func:`score_dataset`, as a Parquet path (local or a URL) or a table;
+    ``output``: a directory (local or a URL), or ``None`` for the kept and
+    removed rows as tables in the result. ``output_format`` (``parquet`` or
+    ``jsonl``) and ``compression`` are those of the kept/removed shards.
 
     ``drop_ratio=0.5`` is the paper's setting (drop the half that moves the
     weights most). ``criterion="less"`` ranks by the mean cosine of each
@@ -263,16 +357,65 @@ def select_dataset(
     >>> model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
     >>> tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     >>> _ = score_dataset(d / "sft.jsonl", d / "scored", model, tok, config=ScoreConfig(device="cpu"))
-    >>> report = select_dataset(d / "sft.jsonl", d / "scored" / "scores.parquet", d / "sel", drop_ratio=0.5)
-    >>> report["rows"]["kept"], sorted(report["selections"])
+    >>> result = select_dataset(d / "sft.jsonl", d / "scored" / "scores.parquet", d / "sel", drop_ratio=0.5)
+    >>> result.kept_rows, sorted(result.report["selections"])
     (2, ['length', 'random', 'resofilter'])
+    >>> scores = pq.read_table(d / "scored" / "scores.parquet")
+    >>> in_memory = select_dataset(pa.table({"prompt": [r["prompt"] for r in rows]}), scores, drop_ratio=0.5)
+    >>> in_memory.kept.num_rows, in_memory.removed.column("reason").to_pylist()
+    (2, ['high_score', 'high_score'])
     """
-    from stemmatic.io import MirroredWriter, iter_chunks, output_dir, resolve_inputs
+    from stemmatic.io import source_files
+    from stemmatic.io._sinks import check_compression
+
+    if output_format not in ("parquet", "jsonl"):
+        raise ParameterError(f"output_format={output_format!r}; expected 'parquet' or 'jsonl'")
+    check_compression(output_format, compression)  # type: ignore[arg-type]
+    with source_files(inputs) as files:
+        return _select(
+            files,
+            scores,
+            output,
+            criterion=criterion,
+            drop_ratio=drop_ratio,
+            keep_ratio=keep_ratio,
+            threshold=threshold,
+            seed=seed,
+            target_scores=target_scores,
+            diversity_threshold=diversity_threshold,
+            response_field=response_field,
+            label_field=label_field,
+            output_format=output_format,
+            compression=compression,
+            overwrite=overwrite,
+            progress=progress or NoProgress(),
+        )
+
+
+def _select(
+    files: Any,
+    scores_source: Any,
+    output: PathLike | None,
+    *,
+    criterion: Criterion,
+    drop_ratio: float | None,
+    keep_ratio: float | None,
+    threshold: float | None,
+    seed: int,
+    target_scores: Any,
+    diversity_threshold: float | None,
+    response_field: str,
+    label_field: str | None,
+    output_format: str,
+    compression: str | None,
+    overwrite: bool,
+    progress: Progress,
+) -> SelectDatasetResult:
+    from stemmatic.io import iter_chunks
 
     timer = StageTimer()
-    progress = progress or NoProgress()
-    table = _read_scores(scores)
-    files = resolve_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
+    scores = _scores_name(scores_source)
+    table = _read_scores(scores_source)
     for required in ("row", "status", "score", "num_response_tokens"):
         if required not in table.column_names:
             raise InvalidInputError(
@@ -290,8 +433,8 @@ def select_dataset(
     if criterion == "less":
         if target_scores is None:
             raise ParameterError("criterion 'less' needs target_scores (a scores file of the target set)")
-        target = _read_scores(target_scores)
-        target_matrix = _projection_matrix(target, target_scores)
+        target = _read_scores(target_scores, "target scores")
+        target_matrix = _projection_matrix(target, _scores_name(target_scores, "target scores"))
         target_matrix = target_matrix[np.all(np.isfinite(target_matrix), axis=1)]
         score = less_scores(_projection_matrix(table, scores), target_matrix)
     else:
@@ -333,46 +476,53 @@ def select_dataset(
         label=np.array(labels) if label_field else None,
     )
 
-    if fmt not in ("parquet", "jsonl"):
-        raise ParameterError(f"fmt={fmt!r}; expected 'parquet' or 'jsonl'")
-    with output_dir(out, overwrite=overwrite, inputs=[*files, scores]) as directory:
+    selection_table = pa.table(
+        {
+            "row": pa.array(rows, pa.int64()),
+            "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
+            "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
+            "keep": pa.array(selection.keep),
+            "reason": pa.array(selection.reasons, pa.string()),
+            "keep_random": pa.array(selection.baselines["random"]),
+            "keep_length": pa.array(selection.baselines["length"]),
+        }
+    )
+    with contextlib.ExitStack() as stack:
+        directory: Path | None = None
+        if output is not None:
+            from stemmatic.io import output_dir
+
+            also_read = [p for p in (scores_source, target_scores) if isinstance(p, (str, os.PathLike))]
+            directory = stack.enter_context(
+                output_dir(output, overwrite=overwrite, inputs=[*files, *also_read])
+            )
         with timer.stage("write"):
             progress.start("write", len(rows))
-            kept_writer = MirroredWriter(directory / "kept", files, fmt)  # type: ignore[arg-type]
-            removed_writer = MirroredWriter(directory / "removed", files, fmt)  # type: ignore[arg-type]
+            kept_sink, removed_sink = _sinks(directory, files, output_format, compression)
             empty: dict[int, pa.Schema] = {}
             for chunk in iter_chunks(files):
                 begin = chunk.global_row
                 keep = selection.keep[begin : begin + chunk.batch.num_rows]
                 batch = pa.Table.from_batches([chunk.batch])
                 empty[chunk.file_index] = batch.schema
-                kept_writer.write(chunk.file_index, batch.filter(pa.array(keep)))
+                kept_sink.write(chunk.file_index, batch.filter(pa.array(keep)))
                 removed = batch.filter(pa.array(~keep))
                 reasons = [
                     r
                     for r, k in zip(selection.reasons[begin : begin + len(keep)], keep, strict=True)
                     if not k
                 ]
-                removed_writer.write(
+                removed_sink.write(
                     chunk.file_index, removed.append_column("reason", pa.array(reasons, pa.string()))
                 )
                 progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
             progress.finish()
-            kept_writer.close(empty)
-            removed_writer.close({i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()})
-
-            selection_table = pa.table(
-                {
-                    "row": pa.array(rows, pa.int64()),
-                    "id": table.column("id") if "id" in table.column_names else pa.array(rows.astype(str)),
-                    "score": pa.array(score, mask=~np.isfinite(score), type=pa.float64()),
-                    "keep": pa.array(selection.keep),
-                    "reason": pa.array(selection.reasons, pa.string()),
-                    "keep_random": pa.array(selection.baselines["random"]),
-                    "keep_length": pa.array(selection.baselines["length"]),
-                }
+            kept_table = kept_sink.close(empty)
+            removed_table = removed_sink.close(
+                {i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()}
             )
-            pq.write_table(selection_table, directory / "selection.parquet")
+            if directory is not None:
+                pq.write_table(selection_table, directory / "selection.parquet")
         chosen = selection.report
         report = run_report(
             "resofilter select",
@@ -383,13 +533,16 @@ def select_dataset(
                 "threshold": threshold,
                 "seed": seed,
                 "diversity_threshold": diversity_threshold,
-                "target_scores": None if target_scores is None else str(target_scores),
-                "scores": str(scores),
+                "target_scores": None
+                if target_scores is None
+                else _scores_name(target_scores, "target scores"),
+                "scores": scores,
                 "response_field": response_field,
                 "label_field": label_field,
-                "format": fmt,
+                "format": output_format,
+                "compression": compression,
             },
-            inputs=files,
+            inputs=_input_summary(files),
             rows=Rows(
                 chosen["samples"],
                 kept=chosen["kept"],
@@ -397,9 +550,40 @@ def select_dataset(
                 detail={"eligible": chosen["eligible"], "removed_by_reason": chosen["removed_by_reason"]},
             ),
             timer=timer,
-            outputs={"kept": "kept/", "removed": "removed/", "selection": "selection.parquet"},
+            outputs=(
+                {"kept": "kept/", "removed": "removed/", "selection": "selection.parquet"}
+                if directory is not None
+                else {}
+            ),
             # The choice and its random and length baselines of the same size; AUROC with a label field.
             **{k: v for k, v in chosen.items() if k in ("selections", "auroc", "bad_share_eligible")},
         )
-        write_report(directory / "report.json", report)
-        return report
+        if directory is not None:
+            write_report(directory / "report.json", report)
+        in_memory = directory is None
+        return SelectDatasetResult(
+            input_rows=chosen["samples"],
+            kept_rows=chosen["kept"],
+            removed_rows=chosen["removed"],
+            report=report,
+            selection=selection_table,
+            output=None if output is None else (output if isinstance(output, str) else Path(output)),
+            kept=kept_table if in_memory else None,
+            removed=removed_table if in_memory else None,
+        )
+
+
+def _sinks(
+    directory: Path | None, files: list[InputFile], output_format: str, compression: str | None
+) -> tuple[Any, Any]:
+    """The kept and removed sides: the one mirrored writer under ``directory``, or tables in memory."""
+    if directory is None:
+        from stemmatic.diversity._corpus_io import TableSink
+
+        return TableSink(), TableSink()
+    from stemmatic.io import MirroredWriter
+
+    return tuple(  # type: ignore[return-value]
+        MirroredWriter(directory / side, files, output_format, compression=compression)  # type: ignore[arg-type]
+        for side in ("kept", "removed")
+    )

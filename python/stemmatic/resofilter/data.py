@@ -11,12 +11,14 @@ flagged and gets no score instead of a NaN.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
+
+if TYPE_CHECKING:
+    from stemmatic.io import InputFile
 
 __all__ = [
     "EncodedSample",
@@ -26,6 +28,7 @@ __all__ = [
     "Tokenizer",
     "dedup_prompts",
     "encode_examples",
+    "examples_of",
     "read_examples",
 ]
 
@@ -204,10 +207,12 @@ def _messages(value: Any, where: str, field: str) -> tuple[tuple[tuple[str, str]
     return tuple(pairs[:-1]), pairs[-1][1]
 
 
-def read_examples(
-    inputs: Iterable[str | os.PathLike[str]] | str | os.PathLike[str], fields: Fields = Fields()
-) -> list[Example]:
-    """Read prompt/response samples from Parquet or JSONL files, directories or globs.
+def read_examples(inputs: Any, fields: Fields = Fields()) -> list[Example]:
+    """Read prompt/response samples from files, directories, globs, URLs or a table-like object.
+
+    ``inputs`` are read through :mod:`stemmatic.io` (Parquet, JSON(L), CSV/TSV,
+    Arrow, compressed; ``s3://``, ``memory://``, ...; pyarrow, polars, pandas,
+    ``datasets.Dataset``).
 
     Raises:
         InvalidInputError: a field is missing (naming the file), or a value is
@@ -219,15 +224,21 @@ def read_examples(
     >>> read_examples(path)
     [Example(row=0, id='0', prompt='1+1=', response='2', messages=None)]
     """
-    from stemmatic.io import iter_chunks, resolve_inputs
+    from stemmatic.io import source_files
 
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
+    with source_files(inputs) as files:
+        return examples_of(files, fields)
+
+
+def examples_of(files: Sequence[InputFile], fields: Fields = Fields()) -> list[Example]:
+    """The samples of input shards already resolved (:func:`stemmatic.io.source_files`)."""
+    from stemmatic.io import iter_chunks
+
     columns = [fields.messages] if fields.messages else [fields.prompt, fields.response]
     if fields.id:
         columns.append(fields.id)
     examples: list[Example] = []
-    for chunk in iter_chunks(resolve_inputs(inputs), columns=columns):
+    for chunk in iter_chunks(files, columns=columns):
         data = chunk.batch.to_pydict()
         lines = chunk.lines.to_pylist() if chunk.lines is not None else None
         for offset in range(chunk.batch.num_rows):
