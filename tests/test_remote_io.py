@@ -115,6 +115,72 @@ def test_cli_reads_and_writes_urls(s3: pafs.S3FileSystem) -> None:
     assert "s3://corpus/nope: no such file or directory" in missing.output
 
 
+def test_lineage_texts_from_s3(s3: pafs.S3FileSystem, tmp_path: Path) -> None:
+    from stemmatic.lineage import LineageGraph
+    from stemmatic.lineage.export import write_node_link
+
+    graph = LineageGraph()
+    graph.add_edge("org/a", "org/b", "subset")
+    write_node_link(graph, tmp_path / "g.json")
+    result = CliRunner().invoke(
+        app,
+        [
+            "lineage",
+            "redundancy",
+            str(tmp_path / "g.json"),
+            "org/a",
+            "org/b",
+            "--texts",
+            "org/a=s3://corpus/in",  # state.json beside the data is skipped, not read as documents
+            "--texts",
+            "org/b=s3://corpus/in/a.jsonl",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["empirical_containment"] == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_resofilter_from_s3_to_s3_equals_the_local_run(s3: pafs.S3FileSystem, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from stemmatic.resofilter import ScoreConfig, Tokenizer, score_dataset, select_dataset
+    from stemmatic.resofilter.tiny import ByteTokenizer, tiny_transformer
+
+    sft = "".join(json.dumps({"prompt": f"q{i % 5}", "response": "a" * i}) + "\n" for i in range(12))
+    with s3.open_output_stream("corpus/sft/sft.jsonl") as out:
+        out.write(sft.encode())
+    (tmp_path / "sft.jsonl").write_text(sft)
+    model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
+    tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
+    config = ScoreConfig(device="cpu")
+    local = score_dataset(tmp_path / "sft.jsonl", tmp_path / "scored", model, tok, config=config)
+    remote = score_dataset("s3://corpus/sft", "s3://corpus/scored", model, tok, config=config)
+    assert remote.num_rows == local.num_rows == 12
+    with s3.open_input_stream("corpus/scored/scores.parquet") as fh:
+        assert fh.read() == (tmp_path / "scored" / "scores.parquet").read_bytes()
+    select_dataset(
+        tmp_path / "sft.jsonl", tmp_path / "scored" / "scores.parquet", tmp_path / "sel", drop_ratio=0.5
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "resofilter",
+            "select",
+            "s3://corpus/sft",
+            "--scores",
+            "s3://corpus/scored/scores.parquet",
+            "-o",
+            "s3://corpus/selected",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for part in ("kept/sft.parquet", "removed/sft.parquet", "selection.parquet"):
+        with s3.open_input_stream(f"corpus/selected/{part}") as fh:
+            assert fh.read() == (tmp_path / "sel" / part).read_bytes(), part
+
+
 def test_fsspec_memory_filesystem(tmp_path: Path) -> None:
     import fsspec
 
