@@ -14,7 +14,8 @@ the local side is ``scan_corpus`` on the same Parquet file (hits written to
 ``hits.parquet``), the engines collect their hits to the driver, and every
 engine's hits are checked equal to the local ones.
 
-Run ``python benches/bench_engines.py --docs 20000`` (``make bench-engines``).
+Several ``--docs`` sizes give the overhead against data size. Run
+``python benches/bench_engines.py --docs 5000 20000 80000`` (``make bench-engines``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,36 +66,89 @@ def planted_scan_input(
     return table.set_column(1, "text", pa.array(texts, pa.string())), index, planted
 
 
+@dataclass
+class Size:
+    """One corpus size: its inputs, and each engine's seconds (dedup, scan) and answer counts."""
+
+    docs: int
+    data: Path
+    scan_data: Path
+    text_mb: float
+    index: ContaminationIndex
+    planted: int
+    expected: pa.Table
+    expected_hits: pa.Table
+    dedup_s: dict[str, float] = field(default_factory=dict)
+    scan_s: dict[str, float] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+
+
+def prepare(docs: int, max_words: int, items: int, work: Path) -> Size:
+    """Generate the corpus of ``docs`` documents and run the local engine on it (dedup and scan)."""
+    table = generate_corpus(docs, seed=7, max_words=max_words).table.select(["id", "text"])
+    data = work / f"corpus-{docs}.parquet"
+    pq.write_table(table, data)
+    text_mb = sum(len(t.encode()) for t in table.column("text").to_pylist()) / 1e6
+    scan_table, index, planted = planted_scan_input(table, items, seed=8)
+    scan_data = work / f"scan-{docs}.parquet"
+    pq.write_table(scan_table, scan_data)
+
+    start = time.perf_counter()
+    result = dedup(data, work / f"local-{docs}", overwrite=True, **PARAMS)
+    local_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scan_corpus([scan_data], index, work / f"scan-local-{docs}", overwrite=True)
+    scan_local_s = time.perf_counter() - start
+    # The engines write the hit columns of HITS_SCHEMA; the local scan's per-hit evidence
+    # (match, entry_docs, evidence) needs the whole corpus and is local-only.
+    expected_hits = pq.read_table(work / f"scan-local-{docs}" / "hits.parquet").select(HITS_SCHEMA.names)
+    assert len(expected_hits) >= planted, "planted items not found"
+    size = Size(
+        docs,
+        data,
+        scan_data,
+        text_mb,
+        index,
+        planted,
+        pq.read_table(work / f"local-{docs}" / "kept"),
+        expected_hits,
+    )
+    size.dedup_s["local"], size.scan_s["local"] = local_s, scan_local_s
+    size.kept["local"], size.hits["local"] = result.kept_rows, len(expected_hits)
+    return size
+
+
+def run_engine(
+    name: str, size: Size, dedup_kept: Callable[[Path], pa.Table], scan_hits: Callable[[Path, Any], pa.Table]
+) -> None:
+    """Time one engine's dedup and scan on ``size``, checking both answers against the local engine's."""
+    start = time.perf_counter()
+    kept = dedup_kept(size.data)
+    size.dedup_s[name] = time.perf_counter() - start
+    expected = size.expected
+    assert kept.select(expected.column_names).cast(expected.schema).equals(expected), (
+        f"{name} differs from local"
+    )
+    size.kept[name] = len(kept)
+    start = time.perf_counter()
+    hits = scan_hits(size.scan_data, size.index)
+    size.scan_s[name] = time.perf_counter() - start
+    hits = hits.select(size.expected_hits.column_names).cast(size.expected_hits.schema)
+    assert hits.equals(size.expected_hits), f"{name} scan differs from local"
+    size.hits[name] = len(hits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=20000)
+    parser.add_argument("--docs", type=int, nargs="+", default=[20000], help="corpus sizes (documents)")
     parser.add_argument("--max-words", type=int, default=1000)
     parser.add_argument("--items", type=int, default=2000, help="benchmark items in the scan's index")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="stemmatic-bench-engines-"))
-    table = generate_corpus(args.docs, seed=7, max_words=args.max_words).table.select(["id", "text"])
-    data = work / "corpus.parquet"
-    pq.write_table(table, data)
-    text_mb = sum(len(t.encode()) for t in table.column("text").to_pylist()) / 1e6
-
-    start = time.perf_counter()
-    result = dedup(data, work / "local", overwrite=True, **PARAMS)
-    local_s = time.perf_counter() - start
-    expected = pq.read_table(work / "local" / "kept")
-    rows: list[tuple[str, float, float, int]] = [("local", 0.0, local_s, result.kept_rows)]
-
-    scan_table, index, planted = planted_scan_input(table, args.items, seed=8)
-    scan_data = work / "scan.parquet"
-    pq.write_table(scan_table, scan_data)
-    start = time.perf_counter()
-    scan_corpus([scan_data], index, work / "scan-local", overwrite=True)
-    scan_local_s = time.perf_counter() - start
-    # The engines write the hit columns of HITS_SCHEMA; the local scan's per-hit evidence
-    # (match, entry_docs, evidence) needs the whole corpus and is local-only.
-    expected_hits = pq.read_table(work / "scan-local" / "hits.parquet").select(HITS_SCHEMA.names)
-    assert len(expected_hits) >= planted, "planted items not found"
-    scan_rows: list[tuple[str, float, int]] = [("local", scan_local_s, len(expected_hits))]
+    sizes = [prepare(docs, args.max_words, args.items, work) for docs in args.docs]
+    startup: dict[str, float] = {"local": 0.0}
 
     # Ray
     import ray
@@ -104,19 +161,17 @@ def main() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-    ray_start = time.perf_counter() - start
-    start = time.perf_counter()
-    split = sray.dedup_split(ray.data.read_parquet(str(data)), options=EngineOptions(), **PARAMS)
-    kept = pa.concat_tables(ray.get(split.kept.to_arrow_refs()))
-    ray_s = time.perf_counter() - start
-    assert kept.select(expected.column_names).cast(expected.schema).equals(expected), "Ray differs from local"
-    rows.append(("ray", ray_start, ray_s, len(kept)))
-    start = time.perf_counter()
-    hits = pa.concat_tables(ray.get(sray.scan(ray.data.read_parquet(str(scan_data)), index).to_arrow_refs()))
-    scan_ray_s = time.perf_counter() - start
-    hits = hits.select(expected_hits.column_names).cast(expected_hits.schema)
-    assert hits.equals(expected_hits), "Ray scan differs from local"
-    scan_rows.append(("ray", scan_ray_s, len(hits)))
+    startup["ray"] = time.perf_counter() - start
+
+    def ray_kept(path: Path) -> pa.Table:
+        split = sray.dedup_split(ray.data.read_parquet(str(path)), options=EngineOptions(), **PARAMS)
+        return pa.concat_tables(ray.get(split.kept.to_arrow_refs()))
+
+    def ray_hits(path: Path, index: ContaminationIndex) -> pa.Table:
+        return pa.concat_tables(ray.get(sray.scan(ray.data.read_parquet(str(path)), index).to_arrow_refs()))
+
+    for size in sizes:
+        run_engine("ray", size, ray_kept, ray_hits)
     ray.shutdown()
 
     # Spark
@@ -140,59 +195,72 @@ def main() -> None:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    spark_start = time.perf_counter() - start
-    start = time.perf_counter()
-    split = sspark.dedup_split(spark.read.parquet(str(data)), options=EngineOptions(), **PARAMS)
-    kept = split.kept.toArrow()
-    spark_s = time.perf_counter() - start
-    assert kept.select(expected.column_names).cast(expected.schema).equals(expected), (
-        "Spark differs from local"
-    )
-    rows.append(("spark", spark_start, spark_s, len(kept)))
-    start = time.perf_counter()
-    hits = sspark.scan(spark.read.parquet(str(scan_data)), index).toArrow()
-    scan_spark_s = time.perf_counter() - start
-    hits = hits.select(expected_hits.column_names).cast(expected_hits.schema)
-    assert hits.equals(expected_hits), "Spark scan differs from local"
-    scan_rows.append(("spark", scan_spark_s, len(hits)))
+    startup["spark"] = time.perf_counter() - start
+
+    def spark_kept(path: Path) -> pa.Table:
+        return sspark.dedup_split(
+            spark.read.parquet(str(path)), options=EngineOptions(), **PARAMS
+        ).kept.toArrow()
+
+    def spark_hits(path: Path, index: ContaminationIndex) -> pa.Table:
+        return sspark.scan(spark.read.parquet(str(path)), index).toArrow()
+
+    for size in sizes:
+        run_engine("spark", size, spark_kept, spark_hits)
     spark.stop()
 
+    engines = ["local", "ray", "spark"]
+    docs_text = " ".join(str(d) for d in args.docs)
     lines = [
         "# Engines: local vs Ray Data vs PySpark (same dedup, same answer)",
         "",
         f"- machine: {machine()}",
         f"- versions: {versions('stemmatic', 'ray', 'pyspark', 'pyarrow')}; commit {git_commit()}",
-        f"- data: generate_corpus({args.docs}, seed=7, max_words={args.max_words}), {text_mb:.1f} MB of text, one Parquet file",
+        f"- data: generate_corpus(DOCS, seed=7, max_words={args.max_words}) for DOCS in {docs_text}, "
+        "one Parquet file each",
         f"- parameters: {PARAMS}, verify=exact, keep=first; engines with default EngineOptions "
         f"(partitions from the row count, graph decided on the driver below 2e6 edges)",
-        f"- command: `python benches/bench_engines.py --docs {args.docs} --max-words {args.max_words}`",
+        f"- command: `python benches/bench_engines.py --docs {docs_text} --max-words {args.max_words}`",
         "- every engine's kept rows were checked equal to the local engine's before timing was written",
+        "- start-up (once per engine, not in the job times): "
+        + ", ".join(f"{name} {startup[name]:.1f} s" for name in ("ray", "spark")),
         "",
-        "## Dedup",
+        "## Dedup: engine overhead against data size",
         "",
-        "| engine | start-up (s) | dedup job (s) | job / local | kept rows |",
-        "|---|---:|---:|---:|---:|",
+        "| documents | MB of text | kept rows | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, startup, seconds, kept_rows in rows:
-        lines.append(f"| {name} | {startup:.1f} | {seconds:.2f} | {seconds / local_s:.1f}x | {kept_rows:,} |")
-    stats = index.stats
+    for size in sizes:
+        local_s = size.dedup_s["local"]
+        assert len({size.kept[e] for e in engines}) == 1
+        lines.append(
+            f"| {size.docs:,} | {size.text_mb:.1f} | {size.kept['local']:,} | {local_s:.2f} | "
+            f"{size.dedup_s['ray']:.2f} | {size.dedup_s['ray'] / local_s:.1f}x | "
+            f"{size.dedup_s['spark']:.2f} | {size.dedup_s['spark'] / local_s:.1f}x |"
+        )
+    stats = sizes[0].index.stats
     lines += [
         "",
         "## Contamination scan",
         "",
         f"- index: {args.items} generated items (`generate_corpus({args.items}, seed=8, min_words=40, "
         f"max_words=300)`), {SCAN_NGRAM}-grams, {stats['ngrams']:,} distinct n-grams; "
-        f"{planted} items planted whole into {planted} documents of the corpus above",
+        f"a tenth of the items planted whole into documents of each corpus above",
         "- local: `scan_corpus` on the Parquet file (reads it, writes `hits.parquet`); engines: "
         "`scan(...)` on the same file, hits collected to the driver; all hits checked equal to the local ones",
         "- the engines ship the index once (Ray `ray.put`, Spark broadcast) and scan each Arrow batch "
         "with the same Rust scanner; one map, no shuffle, plus the row numbering and the final sort",
         "",
-        "| engine | scan job (s) | job / local | hits |",
-        "|---|---:|---:|---:|",
+        "| documents | hits | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, seconds, num_hits in scan_rows:
-        lines.append(f"| {name} | {seconds:.2f} | {seconds / scan_local_s:.1f}x | {num_hits:,} |")
+    for size in sizes:
+        local_s = size.scan_s["local"]
+        lines.append(
+            f"| {size.docs:,} | {size.hits['local']:,} | {local_s:.2f} | {size.scan_s['ray']:.2f} | "
+            f"{size.scan_s['ray'] / local_s:.1f}x | {size.scan_s['spark']:.2f} | "
+            f"{size.scan_s['spark'] / local_s:.1f}x |"
+        )
     lines += [
         "",
         "On one machine the engines only add overhead (task scheduling, Arrow",
