@@ -317,7 +317,9 @@ def test_against_other_parameters_is_refused_before_any_output(
     assert not (tmp_path / "out").exists()
 
 
-def test_workers_open_the_index_by_path_and_refuse_a_changed_one(releases: Path, tmp_path: Path) -> None:
+def test_workers_open_the_index_by_path_or_url_and_refuse_a_changed_one(
+    releases: Path, tmp_path: Path
+) -> None:
     shutil.copytree(releases / "by-id", tmp_path / "index")
     opened = DedupIndex.open(tmp_path / "index")
     handle = indexed_rows(opened, "test-key", first_node=1000)
@@ -330,6 +332,14 @@ def test_workers_open_the_index_by_path_and_refuse_a_changed_one(releases: Path,
     add_to_index(tmp_path / "index", releases / "old.parquet")
     with pytest.raises(InvalidInputError, match="changed while the run read it"):
         replace(clone, key="another-run").index()
+    # An index on an object store travels as its URL; a worker process copies it once.
+    url = "memory://stemmatic-tests/engine-index"
+    build_index(releases / "old.parquet", url, threshold=0.7, id_column="id", overwrite=True)
+    remote = DedupIndex.open(url)
+    handle = indexed_rows(remote, "url-run", first_node=1000)
+    remote.close()
+    assert handle.paths == (url,)
+    assert pickle.loads(pickle.dumps(handle)).index().rows == 160
 
 
 # -- contamination scan ----------------------------------------------------------
