@@ -24,14 +24,11 @@ appends the evidence and combines confidences as independent witnesses
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from stemmatic._extras import require
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.lineage._files import check_json_value, describe, located
 from stemmatic.lineage.names import (
     COLLECTION_PREFIX,
     MODEL_PREFIX,
@@ -39,146 +36,10 @@ from stemmatic.lineage.names import (
     AliasTable,
     normalize_key,
 )
-from stemmatic.lineage.relations import SOURCE_KINDS, check_relation
+from stemmatic.lineage.records import NODE_KINDS, Edge, Evidence, Node
+from stemmatic.lineage.relations import check_relation
 
 __all__ = ["NODE_KINDS", "Edge", "Evidence", "LineageGraph", "Node"]
-
-NODE_KINDS: tuple[str, ...] = ("dataset", "benchmark", "model", "collection", "unresolved")
-_DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
-#: Sizes are row counts that numpy and Arrow hold as int64.
-_MAX_SIZE = 2**63 - 1
-
-
-def _optional_text(value: Any, field: str, key: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise InvalidInputError(f"node {key!r}: field {field!r} is {describe(value)}, not a string")
-
-
-def _texts(value: Any, field: str, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
-        raise InvalidInputError(f"node {key!r}: field {field!r} is {describe(value)}, not a list of strings")
-    items = tuple(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidInputError(f"node {key!r}: field {field!r} holds {describe(item)}, not a string")
-    return items
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Why an edge is believed: a quote, where it is from, and what kind of source.
-
-    ``source_kind`` is one of ``card``, ``paper``, ``manual`` (human-curated,
-    including the Data Provenance Initiative audit), ``measured`` (content
-    overlap computed by stemmatic) or ``llm`` (an extractor's reading, which
-    must quote its source).
-    """
-
-    source_kind: str
-    quote: str = ""
-    url: str = ""
-    #: What the source itself called the relation or where it read it, kept as written
-    #: (the lineage paper's ``Direct Inclusion/Subset``, with the document it was read from).
-    label: str = ""
-
-    def __post_init__(self) -> None:
-        if self.source_kind not in SOURCE_KINDS:
-            raise InvalidInputError(
-                f"evidence source kind {self.source_kind!r} is not one of {', '.join(SOURCE_KINDS)}"
-            )
-
-    def to_dict(self) -> dict[str, str]:
-        """A JSON-ready dict (``label`` only when set)."""
-        out = {"source_kind": self.source_kind, "quote": self.quote, "url": self.url}
-        if self.label:
-            out["label"] = self.label
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evidence:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            InvalidInputError: naming the field that is missing or not a string.
-        """
-        if not isinstance(data, dict):
-            raise InvalidInputError(f"evidence is {describe(data)}, not an object")
-        fields = []
-        for name, default in (("source_kind", None), ("quote", ""), ("url", ""), ("label", "")):
-            value = data.get(name, default)
-            if value is None and default is not None:
-                value = default
-            if not isinstance(value, str):
-                problem = "missing" if value is None else f"{describe(value)}, not a string"
-                raise InvalidInputError(f"evidence field {name!r} is {problem}")
-            fields.append(value)
-        return cls(*fields)
-
-
-@dataclass(frozen=True)
-class Node:
-    """A snapshot of one node's attributes."""
-
-    index: int
-    key: str
-    kind: str
-    name: str
-    size: int | None = None
-    domain: str | None = None
-    categories: tuple[str, ...] = ()
-    licenses: tuple[str, ...] = ()
-    date: str | None = None
-    source_kind: str | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (empty attributes left out)."""
-        out: dict[str, Any] = {"id": self.key, "kind": self.kind, "name": self.name}
-        for name in ("size", "domain", "date", "source_kind"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        if self.categories:
-            out["categories"] = list(self.categories)
-        if self.licenses:
-            out["licenses"] = list(self.licenses)
-        if self.attrs:
-            out["attrs"] = dict(self.attrs)
-        return out
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A snapshot of one edge."""
-
-    index: int
-    source: str
-    target: str
-    relation: str
-    confidence: float
-    fraction: float | None
-    evidence: tuple[Evidence, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out: dict[str, Any] = {
-            "source": self.source,
-            "target": self.target,
-            "relation": self.relation,
-            "confidence": self.confidence,
-            "evidence": [e.to_dict() for e in self.evidence],
-        }
-        if self.fraction is not None:
-            out["fraction"] = self.fraction
-        return out
-
-    @property
-    def source_kinds(self) -> tuple[str, ...]:
-        """The distinct kinds of source behind this edge, in order of first appearance."""
-        return tuple(dict.fromkeys(e.source_kind for e in self.evidence))
 
 
 def _is_repo_key(key: str) -> bool:
@@ -349,78 +210,60 @@ class LineageGraph:
     ) -> int:
         """:meth:`add_node` with the extra attributes as one mapping (any names, ``kind`` included).
 
-        The one place a node is added: every field is checked here, so loaders hand over what a
+        The one place a node is added: every field is checked (:meth:`Node.checked`), so loaders hand over what a
         file holds and name the file and record around the error.
         """
-        if not isinstance(key, str):
-            problem = "missing" if key is None else f"{describe(key)}, not a string"
-            raise InvalidInputError(f"field 'id' (the node key) is {problem}")
-        node_key = normalize_key(key) if normalize else key
-        if not node_key:
-            raise InvalidInputError("field 'id' (the node key) is empty")
-        if kind is not None and (not isinstance(kind, str) or kind not in NODE_KINDS):
-            raise InvalidInputError(
-                f"node {key!r}: field 'kind' is {kind!r}, not one of {', '.join(NODE_KINDS)}"
-            )
-        if size is not None and (
-            not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE
-        ):
-            raise InvalidInputError(
-                f"node {key!r}: field 'size' is {size!r:.60}, not an integer in [0, 2**63)"
-            )
-        name = _optional_text(name, "name", key)
-        domain = _optional_text(domain, "domain", key)
-        source_kind = _optional_text(source_kind, "source_kind", key)
-        categories = _texts(categories, "categories", key)
-        licenses = _texts(licenses, "licenses", key)
-        if date is not None:
-            if isinstance(date, bool) or not isinstance(date, (str, int)):
-                raise InvalidInputError(f"node {key!r}: field 'date' is {describe(date)}, not a string")
-            date = str(date).strip()[:10] or None
-            if date is not None and not _DATE.match(date):
-                raise InvalidInputError(f"node {key!r}: field 'date' {date!r} is not YYYY[-MM[-DD]]")
-        if attrs is None:
-            attrs = {}
-        if not isinstance(attrs, dict):
-            raise InvalidInputError(f"node {key!r}: field 'attrs' is {describe(attrs)}, not an object")
-        check_json_value(attrs, f"node {key!r}", "attrs")
+        checked = Node.checked(
+            key,
+            kind=kind,
+            name=name,
+            size=size,
+            domain=domain,
+            categories=categories,
+            licenses=licenses,
+            date=date,
+            source_kind=source_kind,
+            attrs=attrs,
+            normalize=normalize,
+        )
+        node_key = checked.key
         index = self._index.get(node_key)
         if index is None:
             index = len(self.keys)
             self._index[node_key] = index
             self.keys.append(node_key)
-            self.kinds.append(kind or _kind_of_key(node_key))
-            self.names.append(name or node_key)
-            self.sizes.append(size)
-            self.domains.append(domain)
-            self.categories.append(tuple(dict.fromkeys(categories)))
-            self.licenses.append(tuple(dict.fromkeys(licenses)))
-            self.dates.append(date)
-            self.source_kinds.append(source_kind)
-            self.attrs.append(dict(attrs) if attrs else None)
+            self.kinds.append(checked.kind or _kind_of_key(node_key))
+            self.names.append(checked.name or node_key)
+            self.sizes.append(checked.size)
+            self.domains.append(checked.domain)
+            self.categories.append(tuple(dict.fromkeys(checked.categories)))
+            self.licenses.append(tuple(dict.fromkeys(checked.licenses)))
+            self.dates.append(checked.date)
+            self.source_kinds.append(checked.source_kind)
+            self.attrs.append(dict(checked.attrs) if checked.attrs else None)
             self.graph.add_node(index)
             if self.kinds[index] in ("dataset", "benchmark") and _is_repo_key(node_key):
                 # Every importer's repositories answer to their bare names the same way.
                 self.aliases.add_repo(node_key)
             return index
-        if kind is not None and self.kinds[index] == "dataset" and kind in ("benchmark", "collection"):
-            self.kinds[index] = kind
-        if name and self.names[index] == node_key:
-            self.names[index] = name
+        if self.kinds[index] == "dataset" and checked.kind in ("benchmark", "collection"):
+            self.kinds[index] = checked.kind
+        if checked.name and self.names[index] == node_key:
+            self.names[index] = checked.name
         if self.sizes[index] is None:
-            self.sizes[index] = size
+            self.sizes[index] = checked.size
         if self.domains[index] is None:
-            self.domains[index] = domain
-        if categories:
-            self.categories[index] = tuple(dict.fromkeys((*self.categories[index], *categories)))
-        if licenses:
-            self.licenses[index] = tuple(dict.fromkeys((*self.licenses[index], *licenses)))
+            self.domains[index] = checked.domain
+        if checked.categories:
+            self.categories[index] = tuple(dict.fromkeys((*self.categories[index], *checked.categories)))
+        if checked.licenses:
+            self.licenses[index] = tuple(dict.fromkeys((*self.licenses[index], *checked.licenses)))
         if self.dates[index] is None:
-            self.dates[index] = date
+            self.dates[index] = checked.date
         if self.source_kinds[index] is None:
-            self.source_kinds[index] = source_kind
-        if attrs:
-            merged = dict(attrs)
+            self.source_kinds[index] = checked.source_kind
+        if checked.attrs:
+            merged = dict(checked.attrs)
             merged.update(self.attrs[index] or {})
             self.attrs[index] = merged
         return index
@@ -712,13 +555,9 @@ class LineageGraph:
         >>> LineageGraph.from_dict(g.to_dict()).to_dict() == g.to_dict()
         True
         """
-        return {
-            "directed": True,
-            "multigraph": True,
-            "graph": {"format": "stemmatic-lineage", "version": 1, "aliases": self.aliases.to_dict()},
-            "nodes": [self.node(i).to_dict() for i in range(len(self.keys))],
-            "links": [edge.to_dict() for edge in self.edges()],
-        }
+        from stemmatic.lineage._node_link import to_node_link
+
+        return to_node_link(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "node-link data") -> LineageGraph:
@@ -728,71 +567,9 @@ class LineageGraph:
             InvalidInputError: naming the entry (``nodes[3]``, ``links[7]``)
                 and field that is missing or malformed.
         """
-        if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
-            raise InvalidInputError(f"{where}: not node-link JSON (no 'nodes' list)")
-        meta: dict[str, Any] = data["graph"] if isinstance(data.get("graph"), dict) else {}
-        aliases = meta.get("aliases")
-        with located(f"{where}: graph.aliases"):
-            graph = cls(AliasTable.from_dict(aliases) if isinstance(aliases, dict) else None)
-        links = data.get("links", data.get("edges", []))
-        if not isinstance(links, list):
-            raise InvalidInputError(f"{where}: field 'links' is {describe(links)}, not a list")
-        for position, item in enumerate(data["nodes"]):
-            with located(f"{where}: nodes[{position}]"):
-                if not isinstance(item, dict):
-                    raise InvalidInputError(f"the entry is {describe(item)}, not an object")
-                graph._add_node(
-                    item.get("id"),
-                    kind=item.get("kind"),
-                    name=item.get("name"),
-                    size=item.get("size"),
-                    domain=item.get("domain"),
-                    categories=item.get("categories"),
-                    licenses=item.get("licenses"),
-                    date=item.get("date"),
-                    source_kind=item.get("source_kind"),
-                    normalize=False,
-                    attrs=item.get("attrs"),
-                )
-        for position, item in enumerate(links):
-            with located(f"{where}: links[{position}]"):
-                if not isinstance(item, dict):
-                    raise InvalidInputError(f"the entry is {describe(item)}, not an object")
-                ends = []
-                for name in ("source", "target", "relation"):
-                    value = item.get(name)
-                    if not isinstance(value, str):
-                        problem = "missing" if value is None else f"{describe(value)}, not a string"
-                        raise InvalidInputError(f"field {name!r} is {problem}")
-                    ends.append(value)
-                numbers = []
-                for name, default in (("confidence", 1.0), ("fraction", None)):
-                    value = item.get(name, default)
-                    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                        raise InvalidInputError(f"field {name!r} is {describe(value)}, not a number")
-                    if value is not None and not 0.0 <= value <= 1.0:  # before float(): a huge int overflows
-                        raise InvalidInputError(f"field {name!r} is {value!r:.40}, not in [0, 1]")
-                    numbers.append(None if value is None else float(value))
-                evidence = item.get("evidence", [])
-                if not isinstance(evidence, list):
-                    raise InvalidInputError(f"field 'evidence' is {describe(evidence)}, not a list")
-                items = []
-                for number, entry in enumerate(evidence):
-                    with located(f"evidence[{number}]"):
-                        items.append(Evidence.from_dict(entry))
-                try:
-                    source, target = graph.index(ends[0]), graph.index(ends[1])
-                except ParameterError as err:
-                    raise InvalidInputError(f"field 'source' or 'target': {err}") from None
-                graph.add_edge(
-                    source,
-                    target,
-                    ends[2],
-                    confidence=1.0 if numbers[0] is None else numbers[0],
-                    fraction=numbers[1],
-                    evidence=items,
-                )
-        return graph
+        from stemmatic.lineage._node_link import from_node_link
+
+        return from_node_link(cls, data, where)
 
     def to_networkx(self) -> Any:
         """A ``networkx.MultiDiGraph`` keyed by node key, with every attribute.
@@ -800,22 +577,16 @@ class LineageGraph:
         Raises:
             MissingExtraError: if networkx is not installed.
         """
-        nx = require("networkx", "networkx conversion of lineage graphs")
-        out = nx.MultiDiGraph()
-        for i in range(len(self.keys)):
-            data = self.node(i).to_dict()
-            out.add_node(data.pop("id"), **data)
-        for edge in self.edges():
-            data = edge.to_dict()
-            out.add_edge(data.pop("source"), data.pop("target"), key=edge.relation, **data)
-        return out
+        from stemmatic.lineage._node_link import to_networkx
+
+        return to_networkx(self)
 
     @classmethod
     def from_networkx(cls, nx_graph: Any) -> LineageGraph:
         """Inverse of :meth:`to_networkx` (edges need a ``relation`` attribute)."""
-        nodes = [{"id": key, **data} for key, data in nx_graph.nodes(data=True)]
-        links = [{"source": u, "target": v, **data} for u, v, data in nx_graph.edges(data=True)]
-        return cls.from_dict({"nodes": nodes, "links": links}, where="networkx graph")
+        from stemmatic.lineage._node_link import from_networkx
+
+        return from_networkx(cls, nx_graph)
 
     def __repr__(self) -> str:
         return f"LineageGraph(nodes={self.num_nodes}, edges={self.num_edges})"

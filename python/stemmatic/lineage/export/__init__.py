@@ -12,7 +12,7 @@ DOT                 :func:`to_dot`                       :func:`from_dot`
 Mermaid             :func:`to_mermaid`                   :func:`from_mermaid`
 SVG (ancestry)      :func:`~.render.render_svg`          :func:`~.render.read_embedded`
 PNG (ancestry)      :func:`~.render.render_png`          none: a picture only
-static HTML         :func:`~.render.render_html`         :func:`~.render.read_embedded`
+static HTML         :func:`~.html.render_html`           :func:`~.render.read_embedded`
 ==================  ===================================  ============================
 
 DOT and Mermaid carry keys, kinds and relations (not evidence); every other
@@ -45,13 +45,8 @@ from stemmatic.lineage.export.formats import (
     write_node_link,
     write_paper_jsonl,
 )
-from stemmatic.lineage.export.render import (
-    RELATION_COLORS,
-    read_embedded,
-    render_html,
-    render_png,
-    render_svg,
-)
+from stemmatic.lineage.export.html import render_html
+from stemmatic.lineage.export.render import RELATION_COLORS, read_embedded, render_png, render_svg
 
 __all__ = [
     "RELATION_COLORS",
