@@ -193,39 +193,13 @@ class LineageGraph:
             attrs=attrs,
         )
 
-    def _add_node(
-        self,
-        key: Any,
-        *,
-        kind: Any = None,
-        name: Any = None,
-        size: Any = None,
-        domain: Any = None,
-        categories: Any = (),
-        licenses: Any = (),
-        date: Any = None,
-        source_kind: Any = None,
-        normalize: bool = True,
-        attrs: Any = None,
-    ) -> int:
-        """:meth:`add_node` with the extra attributes as one mapping (any names, ``kind`` included).
+    def _add_node(self, key: Any, *, normalize: bool = True, **fields: Any) -> int:
+        """:meth:`add_node` with its fields as a file holds them (``kind``, ``name``, ... ``attrs``).
 
-        The one place a node is added: every field is checked (:meth:`Node.checked`), so loaders hand over what a
-        file holds and name the file and record around the error.
+        The one place a node is added: every field is checked (:meth:`Node.checked`), so loaders
+        hand over what a file holds and name the file and record around the error.
         """
-        checked = Node.checked(
-            key,
-            kind=kind,
-            name=name,
-            size=size,
-            domain=domain,
-            categories=categories,
-            licenses=licenses,
-            date=date,
-            source_kind=source_kind,
-            attrs=attrs,
-            normalize=normalize,
-        )
+        checked = Node.checked(key, normalize=normalize, **fields)
         node_key = checked.key
         index = self._index.get(node_key)
         if index is None:
