@@ -373,8 +373,42 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["lineage", "export", str(tmp_path / "g.json"), str(tmp_path / "x"), "--format", "pdf"]
     )
-    assert result.exit_code == 2 and "--format must be one of" in result.output
+    assert result.exit_code == 2 and "'pdf' is not one of 'paper', 'node-link'" in result.output
     result = runner.invoke(
         app, ["lineage", "export", str(tmp_path / "g.json"), str(tmp_path / "x"), "--format", "png"]
     )
     assert result.exit_code == 2 and "--format png needs --node" in result.output
+
+
+def test_export_graph_writes_every_format_by_name(tmp_path):
+    from stemmatic.lineage.export import EXPORT_FORMATS, export_graph
+
+    graph = sample_graph()
+    node = graph.keys[-1]
+    for fmt in EXPORT_FORMATS:
+        if fmt == "png":
+            continue  # needs matplotlib's fonts; drawn in test_lineage_render
+        written = export_graph(graph, tmp_path / f"g.{fmt}", fmt, node=node)
+        assert written and all(p.stat().st_size > 0 for p in written), fmt
+    assert [p.name for p in export_graph(graph, tmp_path / "paper", "paper")] == ["graph.jsonl", "data.jsonl"]
+    assert ex.from_mermaid((tmp_path / "g.mermaid").read_text()).num_edges == graph.num_edges
+    with pytest.raises(InvalidInputError, match="--format svg needs --node"):
+        export_graph(graph, tmp_path / "x.svg", "svg")
+    with pytest.raises(InvalidInputError, match="must be one of"):
+        export_graph(graph, tmp_path / "x.pdf", "pdf")  # type: ignore[arg-type]
+    result = CliRunner().invoke(
+        app,
+        [
+            "lineage",
+            "export",
+            str(ex.write_node_link(graph, tmp_path / "g.json")),
+            str(tmp_path / "d.svg"),
+            "--format",
+            "svg",
+            "--node",
+            node,
+            "--direction",
+            "sideways",
+        ],
+    )
+    assert result.exit_code == 2 and "'sideways' is not one of" in result.output

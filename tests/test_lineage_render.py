@@ -150,4 +150,4 @@ def test_cli_export_draws_more_on_request(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--max-nodes", "13"])
     assert result.exit_code == 0 and "Cut:" not in out.read_text(encoding="utf-8")
     result = CliRunner().invoke(app, [*args, "--collapse", "sideways"])
-    assert result.exit_code == 2 and "collapse must be one of" in result.output
+    assert result.exit_code == 2 and "'sideways' is not one of 'auto', 'domain'" in result.output

@@ -7,7 +7,7 @@ reads it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from rich.table import Table
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import TextColumn
 from stemmatic.exceptions import InvalidInputError, StemmaticError
+from stemmatic.lineage.export.files import ExportFormat
 
 app = typer.Typer(
     name="lineage",
@@ -107,43 +108,23 @@ def build(
     cut_cycles: Annotated[bool, typer.Option(help="Cut the weakest edge of every cycle.")] = False,
 ) -> None:
     """Import every given source into one graph, rebind names, report hygiene, and save it."""
-    from stemmatic.lineage import (
-        LineageGraph,
-        break_cycles,
-        hygiene_report,
-        load_dpi,
-        load_edges,
-        load_hf_card,
-        load_paper_jsonl,
-        rebind_unresolved,
-    )
+    from stemmatic.lineage.build import build_graph
     from stemmatic.lineage.export import write_node_link
-    from stemmatic.lineage.importers.dpi import BUILTIN as BUILTIN_DPI
 
     try:
-        graph = LineageGraph()
-        reports = []
-        if dpi is not None:
-            reports.append(load_dpi(None if dpi == BUILTIN_DPI else dpi, graph=graph)[1])
-        for path in card or []:
-            reports.append(load_hf_card(path, graph=graph)[1])
-        for repo in hub or []:
-            model = repo.startswith("model:")
-            repo_id = repo.removeprefix("model:")
-            reports.append(load_hf_card(repo_id=repo_id, kind="model" if model else "auto", graph=graph)[1])
-        for path in benchmark_card or []:
-            reports.append(load_hf_card(path, graph=graph, benchmark=True)[1])
-        if paper is not None:
-            reports.append(load_paper_jsonl(paper, paper_data, graph=graph)[1])
-        for path in edges or []:
-            reports.append(load_edges(path, graph=graph)[1])
-        if not reports:
-            raise InvalidInputError("nothing to import: give --dpi, --card, --hub, --paper or --edges")
-        moved = rebind_unresolved(graph)
-        cut = break_cycles(graph) if cut_cycles else []
-        hygiene = hygiene_report(graph)
+        built = build_graph(
+            dpi=dpi,
+            cards=card or [],
+            hub=hub or [],
+            benchmark_cards=benchmark_card or [],
+            paper=paper,
+            paper_data=paper_data,
+            edges=edges or [],
+            cut_cycles=cut_cycles,
+        )
     except StemmaticError as err:
         _fail(err)
+    graph, reports, hygiene = built.graph, built.reports, built.hygiene
     table = Table(title="imported")
     for column in ("source", "records", "nodes", "edges", "names resolved", "unresolved", "self-incl."):
         table.add_column(column)
@@ -162,7 +143,7 @@ def build(
     console.print(
         f"{merged} names merged onto a repository of another spelling (alias, benchmark, name part)"
     )
-    console.print(f"rebound {len(moved)} unresolved names; cut {len(cut)} cycle edges")
+    console.print(f"rebound {len(built.rebound)} unresolved names; cut {len(built.cut)} cycle edges")
     console.print(f"hygiene: {hygiene.summary()}")
     write_node_link(graph, output)
     console.print(f"wrote {graph!r} to {output}")
@@ -436,24 +417,23 @@ def sample(
     )
 
 
-FORMATS = ("paper", "node-link", "graphml", "openlineage", "prov", "dot", "mermaid", "svg", "png", "html")
-
-
 @app.command()
 def export(
     graph_path: GraphArg,
     output: Annotated[Path, typer.Argument(help="Output file (a folder for `paper`).")],
-    fmt: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "node-link",
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="The format to write.")] = "node-link",
     node: Annotated[
         str | None, typer.Option(help="svg, png: the node whose ancestry to draw; html: first node shown.")
     ] = None,
-    direction: Annotated[str, typer.Option(help="svg, png: ancestors, descendants or both.")] = "ancestors",
+    direction: Annotated[
+        Literal["ancestors", "descendants", "both"], typer.Option(help="svg, png: what to draw from --node.")
+    ] = "ancestors",
     dpi: Annotated[float, typer.Option(help="png: pixels per inch (96 is the SVG's size).")] = 192,
     max_nodes: Annotated[
         int, typer.Option(help="svg, png: the most nodes drawn one by one; beyond, see --collapse.")
     ] = 150,
     collapse: Annotated[
-        str,
+        Literal["auto", "domain", "depth", "none"],
         typer.Option(
             help="svg, png, beyond --max-nodes: auto or domain (group far nodes by domain and layer), "
             "depth (by layer), none (cut to the nearest nodes); the picture says which at its top."
@@ -464,56 +444,21 @@ def export(
     ] = 1,
 ) -> None:
     """Write the graph in another format."""
-    from stemmatic.lineage import export as ex
-    from stemmatic.lineage._files import dumps_json
+    from stemmatic.lineage.export import export_graph
 
     graph = _load(graph_path)
     try:
-        if fmt == "paper":
-            graph_file, data_file = ex.write_paper_jsonl(graph, output)
-            console.print(f"wrote {graph_file} and {data_file}")
-            return
-        if fmt == "node-link":
-            ex.write_node_link(graph, output)
-        elif fmt == "graphml":
-            ex.write_graphml(graph, output)
-        elif fmt == "openlineage":
-            events = ex.openlineage_events(graph)
-            output.write_text("\n".join(dumps_json(e) for e in events) + "\n", encoding="utf-8")
-        elif fmt == "prov":
-            output.write_text(dumps_json(ex.prov_json(graph), indent=1), encoding="utf-8")
-        elif fmt == "dot":
-            output.write_text(ex.to_dot(graph), encoding="utf-8")
-        elif fmt == "mermaid":
-            output.write_text(ex.to_mermaid(graph) + "\n", encoding="utf-8")
-        elif fmt in ("svg", "png"):
-            if node is None:
-                raise InvalidInputError(f"--format {fmt} needs --node")
-            if fmt == "svg":
-                svg = ex.render_svg(
-                    graph,
-                    node,
-                    direction=direction,
-                    max_nodes=max_nodes,
-                    collapse=collapse,
-                    keep_hops=keep_hops,
-                )
-                output.write_text(svg, encoding="utf-8")
-            else:
-                ex.render_png(
-                    graph,
-                    node,
-                    direction=direction,
-                    max_nodes=max_nodes,
-                    collapse=collapse,
-                    keep_hops=keep_hops,
-                    path=output,
-                    dpi=dpi,
-                )
-        elif fmt == "html":
-            output.write_text(ex.render_html(graph, start=node), encoding="utf-8")
-        else:
-            raise InvalidInputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        written = export_graph(
+            graph,
+            output,
+            fmt,
+            node=node,
+            direction=direction,
+            dpi=dpi,
+            max_nodes=max_nodes,
+            collapse=collapse,
+            keep_hops=keep_hops,
+        )
     except StemmaticError as err:
         _fail(err)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {' and '.join(str(p) for p in written)}")

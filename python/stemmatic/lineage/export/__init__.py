@@ -16,7 +16,8 @@ static HTML         :func:`~.html.render_html`           :func:`~.render.read_em
 ==================  ===================================  ============================
 
 DOT and Mermaid carry keys, kinds and relations (not evidence); every other
-format carries all attributes and evidence.
+format carries all attributes and evidence. :func:`export_graph` writes any
+of them to a file by name (what ``stemmatic lineage export --format`` runs).
 
 >>> from stemmatic.lineage.graph import LineageGraph
 >>> g = LineageGraph(); _ = g.add_edge("openai/gsm8k", "meta-math/metamathqa", "rewrite")
@@ -30,6 +31,7 @@ flowchart LR
 
 from __future__ import annotations
 
+from stemmatic.lineage.export.files import EXPORT_FORMATS, ExportFormat, export_graph
 from stemmatic.lineage.export.formats import (
     from_dot,
     from_mermaid,
@@ -49,7 +51,10 @@ from stemmatic.lineage.export.html import render_html
 from stemmatic.lineage.export.render import RELATION_COLORS, read_embedded, render_png, render_svg
 
 __all__ = [
+    "EXPORT_FORMATS",
     "RELATION_COLORS",
+    "ExportFormat",
+    "export_graph",
     "from_dot",
     "from_mermaid",
     "from_openlineage",
