@@ -13,6 +13,7 @@ naming the extra otherwise.
 
 from __future__ import annotations
 
+from stemmatic.lineage.build import BuildResult, build_graph
 from stemmatic.lineage.contamination import ContaminationReport, confirm_hits, propagate_contamination
 from stemmatic.lineage.graph import NODE_KINDS, Edge, Evidence, LineageGraph, Node
 from stemmatic.lineage.hygiene import HygieneReport, break_cycles, hygiene_report
@@ -53,6 +54,7 @@ __all__ = [
     "RELATIONS",
     "TRANSMISSION",
     "AliasTable",
+    "BuildResult",
     "ContaminationReport",
     "DatasetRef",
     "Edge",
@@ -67,6 +69,7 @@ __all__ = [
     "as_of",
     "attribution",
     "break_cycles",
+    "build_graph",
     "canonical_name",
     "common_ancestors",
     "confirm_hits",
