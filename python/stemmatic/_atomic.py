@@ -76,9 +76,14 @@ class AtomicFile:
     (b'abc', 3)
     """
 
-    def __init__(self, path: str | os.PathLike[str], what: str = "file") -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str = "file", *, durable: bool = True) -> None:
         self.path = Path(path)
         self.what = what
+        #: False: no fsync. The file still appears whole or not at all to
+        #: other processes and after this one is killed; a power loss may
+        #: lose or tear it. For scratch checkpoints whose record (size and
+        #: CRC-32) a resume checks before trusting them.
+        self.durable = durable
         self.size = 0
         self.crc32 = 0
         self.record: FileRecord | None = None
@@ -122,12 +127,14 @@ class AtomicFile:
         if self._fd is None:
             raise ValueError(f"{self.path}: commit of a discarded file")
         try:
-            os.fsync(self._fd)
+            if self.durable:
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
             self.closed = True
             os.replace(self.tmp, self.path)
-            _fsync_directory(self.path.parent)
+            if self.durable:
+                _fsync_directory(self.path.parent)
         except OSError as err:
             self.discard()
             raise write_error(self.path, self.what, err) from err

@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
-from stemmatic._atomic import AtomicFile, FileRecord, _fsync_directory, check_record, write_error
+from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report
 from stemmatic.dedup.clusters import decide_clusters
@@ -383,8 +383,10 @@ class _SetCache:
         self.nbytes += values.nbytes + offsets.nbytes
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """All sets as one (values, offsets); the batches are released (not held twice)."""
         values = np.concatenate(self.values) if self.values else np.zeros(0, np.uint64)
         offsets = np.concatenate([np.zeros(1, np.uint64), *self.offsets])
+        self.values, self.offsets = [], []
         return values, offsets
 
 
@@ -398,9 +400,10 @@ def _one_type(pieces: list[pa.Array]) -> list[pa.Array]:
     return [p.cast(target) for p in pieces]
 
 
-def _read_partition(path: Path) -> np.ndarray:
-    """The ``(key, doc)`` records of one band partition file."""
-    return np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+def _read_partition(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(key, doc)`` records of one band partition file, as (keys, docs)."""
+    records = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+    return np.ascontiguousarray(records[:, 0]), np.ascontiguousarray(records[:, 1])
 
 
 class _BandRecords:
@@ -414,29 +417,50 @@ class _BandRecords:
     files appear under their names only when :meth:`commit` succeeds.
     """
 
-    def __init__(self, directory: Path, partitions: int, buffer_bytes: int = 64 << 20) -> None:
-        self.partitions = partitions
-        self.memory: list[np.ndarray] = []
+    def __init__(
+        self,
+        directory: Path,
+        partitions: int,
+        buffer_bytes: int = 64 << 20,
+        memory_bytes: int | None = None,
+        spill_partitions: int = 16,
+    ) -> None:
+        self.directory = directory
+        #: In memory: the (keys, docs) arrays of each batch added.
+        self.memory: list[tuple[np.ndarray, np.ndarray]] = []
         self.buffer_bytes = max(1, buffer_bytes)
+        #: In memory (0 partitions), the most record bytes held before they
+        #: go to ``spill_partitions`` files after all (None: no bound).
+        self.memory_bytes = memory_bytes
+        self.spill_partitions = spill_partitions
+        self.held_bytes = 0
+        shutil.rmtree(directory, ignore_errors=True)
+        self._partition(partitions)
+
+    def _partition(self, partitions: int) -> None:
+        self.partitions = partitions
         self.pending: list[list[np.ndarray]] = [[] for _ in range(partitions)]
         self.pending_bytes = 0
-        self.paths = [directory / f"{p:05d}.bin" for p in range(partitions)]
+        self.paths = [self.directory / f"{p:05d}.bin" for p in range(partitions)]
         # Temporary names (no other writer picks them) until commit.
         token = f"{os.getpid()}.{secrets.token_hex(4)}"
         self.tmps = [path.with_name(f".{path.name}.{token}.tmp") for path in self.paths]
         self.sizes = [0] * partitions
         self.crcs = [0] * partitions
-        shutil.rmtree(directory, ignore_errors=True)
         if partitions:
-            directory.mkdir(parents=True)
+            self.directory.mkdir(parents=True, exist_ok=True)
             self.shift = np.uint64(64 - int(math.log2(partitions)))
 
     def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
         if not self.partitions:
-            rec = np.empty((len(keys), 2), dtype=np.uint64)
-            rec[:, 0] = keys
-            rec[:, 1] = docs
-            self.memory.append(rec)
+            self.memory.append((keys.astype(np.uint64, copy=False), docs.astype(np.uint64, copy=False)))
+            self.held_bytes += keys.nbytes + docs.nbytes
+            if self.memory_bytes is not None and self.held_bytes > self.memory_bytes:
+                # More records than planned for: spill them, in the order they came.
+                held, self.memory, self.held_bytes = self.memory, [], 0
+                self._partition(self.spill_partitions)
+                for held_keys, held_docs in held:
+                    self.add(held_keys, held_docs)
             return
         part = (keys >> self.shift).astype(np.int64)
         order = np.argsort(part, kind="stable")
@@ -467,23 +491,27 @@ class _BandRecords:
             pieces.clear()
         self.pending_bytes = 0
 
-    def in_memory(self) -> np.ndarray:
-        return np.concatenate(self.memory) if self.memory else np.zeros((0, 2), np.uint64)
+    def in_memory(self) -> tuple[np.ndarray, np.ndarray]:
+        """The records held in memory, as (keys, docs); their memory is released."""
+        held, self.memory, self.held_bytes = self.memory, [], 0
+        if not held:
+            return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+        return np.concatenate([k for k, _ in held]), np.concatenate([d for _, d in held])
 
     def commit(self) -> dict[Path, FileRecord]:
-        """Make the partition files durable under their names; what each holds."""
+        """Put the partition files under their names; what each holds."""
         if not self.partitions:
             return {}
         try:
             self.flush()
             for p, (tmp, path) in enumerate(zip(self.tmps, self.paths, strict=True)):
                 try:
-                    with open(tmp, "ab") as fh:  # also creates the file of an empty partition
-                        os.fsync(fh.fileno())
+                    # Not fsynced, as the other checkpoints (see _Run._save).
+                    with open(tmp, "ab"):  # creates the file of an empty partition
+                        pass
                     os.replace(tmp, path)
                 except OSError as err:
                     raise write_error(self.paths[p], "band partition", err) from err
-            _fsync_directory(self.paths[0].parent)
         except BaseException:
             self.discard()
             raise
@@ -652,7 +680,7 @@ class _Run:
             "files": {name: record.to_json() for name, record in self.written.items()},
             "scratch": {name: record.to_json() for name, record in self.scratch.items()},
         }
-        with AtomicFile(self._marker(stage), "checkpoint") as fh:
+        with AtomicFile(self._marker(stage), "checkpoint", durable=False) as fh:
             fh.write(json.dumps(payload, sort_keys=True).encode())
 
     def _keep(self, path: Path, record: FileRecord, *, scratch: bool = False) -> None:
@@ -661,15 +689,22 @@ class _Run:
         (self.scratch if scratch else self.written)[name] = record
 
     def _save(self, name: str, array: np.ndarray) -> None:
-        """Write a checkpoint array ``_work/name`` (atomically) and list it."""
-        with AtomicFile(self.work / name, "checkpoint") as fh:
+        """Write a checkpoint array ``_work/name`` (atomically) and list it.
+
+        Checkpoints are not fsynced (they were 34 of a 60k-document run's
+        fsyncs, 0.1-0.6 s on this machine's disk): a killed process loses
+        nothing the page cache holds, and after a power loss a resume checks
+        each file's size and CRC-32 against its stage's marker and redoes
+        the stage of a lost or torn one.
+        """
+        with AtomicFile(self.work / name, "checkpoint", durable=False) as fh:
             np.save(fh, array)
         assert fh.record is not None
         self._keep(fh.path, fh.record)
 
     def _write_parquet(self, path: Path, table: pa.Table, what: str) -> None:
-        """Write ``table`` to ``path`` (atomically) and list it."""
-        with AtomicFile(path, what) as fh:
+        """Write ``table`` to ``path`` (atomically) and list it; durably unless it is a checkpoint."""
+        with AtomicFile(path, what, durable=what != "checkpoint") as fh:
             pq.write_table(table, fh)
         assert fh.record is not None
         self._keep(path, fh.record)
@@ -710,15 +745,40 @@ class _Run:
 
     # -- stage 1: sketch -----------------------------------------------------
 
+    def _decoded_bytes(self) -> int:
+        """The inputs' estimated size once read into Arrow batches.
+
+        Uncompressed text formats (JSONL, CSV/TSV) and Arrow IPC hold their
+        values about one to one (the JSON keys, quotes and escapes they drop
+        outweigh the offsets Arrow adds); Parquet and compressed files are
+        counted at four times their size on disk.
+        """
+        total = 0
+        for f in self.files:
+            size = f.path.stat().st_size
+            plain = f.compression is None and f.format in ("jsonl", "csv", "tsv", "arrow")
+            total += size if plain else 4 * size
+        return total
+
     def _partitions(self) -> int:
-        """On-disk band partitions, each sortable within a quarter of the budget; 0: all fit in memory."""
-        total_bytes = sum(f.path.stat().st_size for f in self.files)
-        # Conservatively one document per 200 input bytes; each yields `bands`
-        # records; a partition must sort within a quarter of the budget.
-        records = max(1, total_bytes // 200) * self.banding.bands
-        wanted = records * _RECORD_BYTES * 3 / max(1, self.memory_limit // 4)
-        if wanted <= 1 and 4 * total_bytes <= self.memory_limit // 4:
+        """On-disk band partitions, each sortable within a quarter of the budget; 0: in memory.
+
+        The records of an input kept in memory stay in memory too, unless
+        there are more of them than a twelfth of the budget (then they spill,
+        see _BandRecords).
+        """
+        decoded = self._decoded_bytes()
+        if decoded <= self.memory_limit // 4:
             return 0
+        return self._partitions_for(decoded)
+
+    def _partitions_for(self, decoded: int) -> int:
+        """Partitions of the band records of ``decoded`` input bytes: each must sort within a quarter of the budget.
+
+        Conservatively one document per 200 bytes, each yielding ``bands`` records.
+        """
+        records = max(1, decoded // 200) * self.banding.bands
+        wanted = records * _RECORD_BYTES * 3 / max(1, self.memory_limit // 4)
         return int(min(4096, max(16, 2 ** math.ceil(math.log2(max(1.0, wanted))))))
 
     def _columns(self) -> list[str]:
@@ -761,10 +821,18 @@ class _Run:
         partitions = self._partitions()
         # Spilled records wait for their files in up to an eighth of the budget.
         bands = _BandRecords(
-            self.work / "bands", partitions, buffer_bytes=min(256 << 20, max(1 << 20, self.memory_limit // 8))
+            self.work / "bands",
+            partitions,
+            buffer_bytes=min(256 << 20, max(1 << 20, self.memory_limit // 8)),
+            # Held in memory, they must sort (at 3x) within a quarter of the budget.
+            memory_bytes=self.memory_limit // 12,
+            # ... else they spill, as for an input four times the estimate.
+            spill_partitions=self._partitions_for(4 * self._decoded_bytes()),
         )
         keep_signatures = cfg.verify != "exact"
-        sig_file = AtomicFile(self.work / "signatures.bin", "checkpoint") if keep_signatures else None
+        sig_file = (
+            AtomicFile(self.work / "signatures.bin", "checkpoint", durable=False) if keep_signatures else None
+        )
         rejected = RejectedWriter(self.out / "rejected")
         # Left by an interrupted attempt at this stage: this one writes its own.
         rejected.path.unlink(missing_ok=True)
@@ -774,21 +842,29 @@ class _Run:
         n_docs = 0
         text_bytes = 0
         token_check = TokenLengthCheck(cfg.tokenizer)
-        # An input that fits a quarter of the budget (at 4x its size on disk,
-        # decompressed) is read whole once and kept for the verify and write
-        # stages; a larger one is read by column here and again there, and
-        # then the shingle sets of this pass are kept while they fit a
-        # quarter of the budget, to spare the verify stage its read.
-        input_bytes = sum(f.path.stat().st_size for f in self.files)
-        keep_rows = 4 * input_bytes <= self.memory_limit // 4
+        # An input that fits a quarter of the budget (as estimated by
+        # _decoded_bytes, then as read) is read whole once and kept for the
+        # write stage; a larger one is read by column here and again there.
+        # The shingle sets of this pass are kept while they fit another
+        # quarter of the budget, to spare the verify stage its tokenization.
+        keep_rows = self._decoded_bytes() <= self.memory_limit // 4
         row_cache: list[Chunk] | None = [] if keep_rows else None
-        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" and not keep_rows else None
+        row_cache_bytes = 0
+        # The shingle sets come from the signatures' own tokenization: kept,
+        # they spare the verify stage a second one (of the candidates' rows,
+        # often most rows of a corpus with many duplicates).
+        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" else None
         self.progress.start("sketch", known_rows(self.files))
         try:
             for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
-                if row_cache is not None:
+                if keep_rows:
                     check_columns(chunk.file, chunk.batch.schema.names, self._columns())
+                if row_cache is not None:
                     row_cache.append(chunk)
+                    row_cache_bytes += chunk.batch.nbytes
+                    if row_cache_bytes > self.memory_limit // 4:
+                        # The estimate was short: the later stages read the input again.
+                        row_cache = None
                 texts = self._texts(chunk)
                 token_check.add(texts)
                 if cache is not None:
@@ -858,7 +934,7 @@ class _Run:
             # In memory only: a resumed run re-reads the text instead.
             self.set_cache = cache.flat()
         self.row_cache = row_cache
-        self.band_records = bands if not partitions else None
+        self.band_records = bands if not bands.partitions else None
         self._save("status.npy", cat(meta["status"], np.uint8))
         self._save("length.npy", cat(meta["length"], np.int64))
         self._save("file.npy", cat(meta["file"], np.int32))
@@ -877,9 +953,9 @@ class _Run:
             "documents": n_docs,
             "text_bytes": text_bytes,
             "rejected": rejected.count,
-            "partitions": partitions,
+            "partitions": bands.partitions,
             # In memory only: a resumed run redoes this stage.
-            "bands_in_memory": int(not partitions),
+            "bands_in_memory": int(not bands.partitions),
             **token_check.counts(),
         }
 
@@ -960,7 +1036,7 @@ class _Run:
         pairs: list[np.ndarray] = []
         records = 0
         # One loader per partition: the in-memory records, or each partition file.
-        loaders: list[Callable[[], np.ndarray]] = (
+        loaders: list[Callable[[], tuple[np.ndarray, np.ndarray]]] = (
             [self.band_records.in_memory]
             if self.band_records is not None
             else [
@@ -970,21 +1046,18 @@ class _Run:
         )
         self.progress.start("candidates", len(loaders))
         for load in loaders:
-            data = load()
-            records += len(data)
-            if excluded is not None and len(data):
-                data = data[~excluded[data[:, 1].astype(np.int64)]]
-            if len(data):
+            keys, docs = load()
+            records += len(keys)
+            if excluded is not None and len(keys):
+                included = ~excluded[docs.astype(np.int64)]
+                keys, docs = keys[included], docs[included]
+            if len(keys):
                 find = _core.candidate_pairs if self.against is None else self.against.candidate_pairs
-                found = find(
-                    np.ascontiguousarray(data[:, 0]),
-                    np.ascontiguousarray(data[:, 1]),
-                    clique_max=self.config.clique_max,
-                    workers=self.workers,
-                )
+                found = find(keys, docs, clique_max=self.config.clique_max, workers=self.workers)
                 if len(found):
                     pairs.append(found)
-            self.progress.advance(1, data.nbytes)
+            self.progress.advance(1, keys.nbytes + docs.nbytes)
+            del keys, docs
         self.progress.finish()
         if self.against is not None:
             n = len(np.load(self.work / "status.npy", mmap_mode="r"))
@@ -1168,59 +1241,95 @@ class _Run:
         )
         schemas: dict[int, pa.Schema] = {}
 
-        def write_chunk(chunk: Chunk) -> tuple[int, int]:
+        def write_kept(chunk: Chunk) -> int:
             rows = chunk.batch.num_rows
-            mask = removed[chunk.global_row : chunk.global_row + rows]
-            batch = pa.Table.from_batches([chunk.batch])
-            schemas.setdefault(chunk.file_index, batch.schema)
-            if (~mask).any():
-                kept_writer.write(chunk.file_index, batch.filter(pa.array(~mask)))
-            if mask.any():
-                local = np.flatnonzero(mask)
-                glob = local + chunk.global_row
-                part = batch.take(pa.array(local))
-                if self.against is None:
-                    dup_ids = ids.take(pa.array(duplicate_of[glob]))
-                    reasons = pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
-                else:
-                    dup_ids, reasons, sources = self.against.removed_columns(
-                        duplicate_of[glob], why[glob], ids, n
-                    )
-                part = part.append_column("duplicate_of", dup_ids)
-                part = part.append_column("cluster_id", pa.array(labels[glob], pa.int64()))
-                part = part.append_column("similarity", pa.array(similarity[glob], pa.float64()))
-                part = part.append_column("reason", reasons)
-                if self.against is not None:
-                    part = part.append_column("duplicate_source", sources)
-                removed_writer.write(chunk.file_index, part)
-            return rows - int(mask.sum()), int(mask.sum())
+            keep = ~removed[chunk.global_row : chunk.global_row + rows]
+            schemas.setdefault(chunk.file_index, chunk.batch.schema)
+            if not keep.any():
+                return 0
+            kept_writer.write(chunk.file_index, pa.Table.from_batches([chunk.batch]).filter(pa.array(keep)))
+            return int(keep.sum())
+
+        def write_removed(chunk: Chunk) -> int:
+            mask = removed[chunk.global_row : chunk.global_row + chunk.batch.num_rows]
+            if not mask.any():
+                return 0
+            local = np.flatnonzero(mask)
+            glob = local + chunk.global_row
+            part = pa.Table.from_batches([chunk.batch]).take(pa.array(local))
+            if self.against is None:
+                dup_ids = ids.take(pa.array(duplicate_of[glob]))
+                reasons = pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
+            else:
+                dup_ids, reasons, sources = self.against.removed_columns(
+                    duplicate_of[glob], why[glob], ids, n
+                )
+            part = part.append_column("duplicate_of", dup_ids)
+            part = part.append_column("cluster_id", pa.array(labels[glob], pa.int64()))
+            part = part.append_column("similarity", pa.array(similarity[glob], pa.float64()))
+            part = part.append_column("reason", reasons)
+            if self.against is not None:
+                part = part.append_column("duplicate_source", sources)
+            removed_writer.write(chunk.file_index, part)
+            return len(local)
+
+        # The kept and the removed rows are two lanes, each written in input
+        # order by one thread at a time (pyarrow encodes and compresses
+        # without the GIL): kept shards and removed shards are written side by
+        # side, and with the whole input in memory each shard's lane is a task
+        # of its own.
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         self.progress.start("write", n)
-        counts: list[tuple[int, int]] = []
+        kept_rows = removed_rows = 0
+        threads = _core.resolve_workers(self.workers)
         if self.row_cache is not None:
-            # Everything is in memory: write the shards in parallel (pyarrow
-            # compresses without the GIL), each shard's chunks in order.
-            from concurrent.futures import ThreadPoolExecutor
-
             by_file: dict[int, list[Chunk]] = {}
             for chunk in self.row_cache:
                 by_file.setdefault(chunk.file_index, []).append(chunk)
 
-            def write_file(chunks: list[Chunk]) -> tuple[list[tuple[int, int]], int]:
-                return [write_chunk(c) for c in chunks], sum(c.batch.nbytes for c in chunks)
+            def lane(write: Callable[[Chunk], int], chunks: list[Chunk]) -> tuple[int, int, int]:
+                """(rows written, rows seen, bytes seen) of one shard's lane."""
+                done = sum(write(c) for c in chunks)
+                return done, sum(c.batch.num_rows for c in chunks), sum(c.batch.nbytes for c in chunks)
 
-            threads = max(1, min(len(by_file), _core.resolve_workers(self.workers)))
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                for done, nbytes in pool.map(write_file, by_file.values()):
-                    counts.extend(done)
-                    self.progress.advance(sum(k + r for k, r in done), nbytes)
+            with ThreadPoolExecutor(max_workers=max(1, min(threads, 2 * len(by_file)))) as pool:
+                kept_lanes = [pool.submit(lane, write_kept, chunks) for chunks in by_file.values()]
+                removed_lanes = [pool.submit(lane, write_removed, chunks) for chunks in by_file.values()]
+                for kept_lane, removed_lane in zip(kept_lanes, removed_lanes, strict=True):
+                    done, rows, nbytes = kept_lane.result()
+                    kept_rows += done
+                    removed_rows += removed_lane.result()[0]
+                    self.progress.advance(rows, nbytes)
         else:
-            for chunk in self._chunks(None):
-                counts.append(write_chunk(chunk))
-                self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+            pending: list[tuple[Chunk, Future[int], Future[int]]] = []
+            with (
+                ThreadPoolExecutor(max_workers=1) as kept_pool,
+                # One worker: one thread writes both lanes, each still in order.
+                ThreadPoolExecutor(max_workers=1)
+                if threads > 1
+                else contextlib.nullcontext(kept_pool) as removed_pool,
+            ):
+
+                def settle(keep: int) -> None:
+                    nonlocal kept_rows, removed_rows
+                    while len(pending) > keep:
+                        chunk, kept_done, removed_done = pending.pop(0)
+                        kept_rows += kept_done.result()
+                        removed_rows += removed_done.result()
+                        self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+
+                for chunk in self._chunks(None):
+                    pending.append(
+                        (
+                            chunk,
+                            kept_pool.submit(write_kept, chunk),
+                            removed_pool.submit(write_removed, chunk),
+                        )
+                    )
+                    settle(2)  # at most two chunks in the writers' hands
+                settle(0)
         self.progress.finish()
-        kept_rows = sum(k for k, _ in counts)
-        removed_rows = sum(r for _, r in counts)
         extra = [
             pa.field("duplicate_of", id_type),
             pa.field("cluster_id", pa.int64()),

@@ -1,0 +1,127 @@
+"""The dedup pipeline's memory plan: what it keeps in memory, and its fallbacks when the input is larger than planned.
+
+Every path must write the same bytes as the roomy one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from stemmatic.dedup import dedup
+from stemmatic.dedup.pipeline import _BandRecords, _Run
+
+
+def _near_duplicate_texts(count: int, seed: int = 5) -> list[str]:
+    """``count`` short texts: originals of 50-60 words and copies with one word changed (Jaccard > 0.8)."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(3000)]
+    texts: list[str] = []
+    while len(texts) < count:
+        original = [rng.choice(words) for _ in range(rng.randint(50, 60))]
+        texts.append(" ".join(original))
+        for _ in range(rng.randint(0, 2)):
+            copy = list(original)
+            copy[rng.randrange(len(copy))] = "changed"
+            texts.append(" ".join(copy))
+    return texts[:count]
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
+    return path
+
+
+def _output_bytes(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != "report.json"
+    }
+
+
+@pytest.fixture
+def watched(monkeypatch) -> dict[str, list]:
+    """What each run's sketch decided: its band partitions over time and whether it kept the rows."""
+    seen: dict[str, list] = {"partitions": [], "rows_kept": []}
+    partition = _BandRecords._partition
+    sketch = _Run.stage_sketch
+
+    def watch_partition(self: _BandRecords, partitions: int) -> None:
+        seen["partitions"].append(partitions)
+        partition(self, partitions)
+
+    def watch_sketch(self: _Run) -> dict[str, int]:
+        counts = sketch(self)
+        seen["rows_kept"].append(self.row_cache is not None)
+        return counts
+
+    monkeypatch.setattr(_BandRecords, "_partition", watch_partition)
+    monkeypatch.setattr(_Run, "stage_sketch", watch_sketch)
+    return seen
+
+
+def test_uncompressed_jsonl_is_read_once_when_it_fits(tmp_path: Path, watched) -> None:
+    # 1 MiB budget: a quarter is 256 KiB; this JSONL is ~30 KB on disk and
+    # about as large in Arrow, so the sketch keeps it for the write stage,
+    # and its band records in memory.
+    corpus = _write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in _near_duplicate_texts(200)])
+    result = dedup(corpus, tmp_path / "out", memory_limit="1MiB")
+    assert result.removed_rows > 0
+    assert watched["rows_kept"] == [True]
+    assert watched["partitions"] == [0]
+
+
+def test_band_records_beyond_a_twelfth_of_the_budget_spill_with_the_same_output(
+    tmp_path: Path, watched
+) -> None:
+    # ~170 KB of JSONL fits a quarter of 1 MiB, so the sketch starts with its
+    # band records in memory; 600 documents x 16 bands x 16 bytes pass a
+    # twelfth of the budget (87 KB) and go to partition files mid-stream.
+    corpus = _write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in _near_duplicate_texts(600)])
+    assert corpus.stat().st_size < (1 << 20) // 4
+    tight = dedup(corpus, tmp_path / "tight", memory_limit="1MiB", workers=2, emit_pairs=True)
+    assert watched["partitions"][0] == 0 and watched["partitions"][1] >= 16
+    roomy = dedup(corpus, tmp_path / "roomy", memory_limit="4GB", workers=2, emit_pairs=True)
+    assert watched["partitions"][2:] == [0]
+    assert tight.removed_rows > 100
+    assert _output_bytes(tight.output) == _output_bytes(roomy.output)
+
+
+def test_rows_larger_in_memory_than_on_disk_are_read_again_with_the_same_output(
+    tmp_path: Path, watched
+) -> None:
+    # A list of 100 one-digit integers is 200 bytes in JSON and 800 in Arrow:
+    # the input is under a quarter of the budget on disk and over it once
+    # read, so the sketch lets the rows go and the write stage reads them again.
+    rows = [{"text": t, "v": [i % 7] * 100} for i, t in enumerate(_near_duplicate_texts(400))]
+    corpus = _write_jsonl(tmp_path / "in.jsonl", rows)
+    assert corpus.stat().st_size < (1 << 20) // 4
+    tight = dedup(corpus, tmp_path / "tight", memory_limit="1MiB", workers=2)
+    roomy = dedup(corpus, tmp_path / "roomy", memory_limit="4GB", workers=2)
+    assert watched["rows_kept"] == [False, True]
+    assert tight.removed_rows > 50
+    assert _output_bytes(tight.output) == _output_bytes(roomy.output)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kept_and_removed_lanes_write_rows_in_input_order(tmp_path: Path, workers: int) -> None:
+    # Many small batches through both write paths (rows in memory, rows read
+    # again): every shard holds its rows in input order whatever the threads.
+    texts = _near_duplicate_texts(1500)
+    corpus = _write_jsonl(tmp_path / "in.jsonl", [{"text": t, "row": i} for i, t in enumerate(texts)])
+    for budget in ("4GB", "1MiB"):
+        result = dedup(corpus, tmp_path / budget, memory_limit=budget, workers=workers, batch_rows=64)
+        assert result.kept is None
+        kept = result.kept_paths[0]
+        removed = result.removed_paths[0]
+        kept_rows = pq.read_table(kept).column("row").to_pylist()
+        removed_rows = pq.read_table(removed).column("row").to_pylist()
+        assert kept_rows == sorted(kept_rows) and removed_rows == sorted(removed_rows)
+        assert sorted(kept_rows + removed_rows) == list(range(len(texts)))
+        assert len(removed_rows) > 100
