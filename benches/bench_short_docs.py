@@ -167,8 +167,8 @@ def run(command: list[str], out: Path | None = None) -> tuple[float, float]:
 
 
 def alternate(a: list[str], b: list[str], repeat: int, out_a: Path | None = None, out_b: Path | None = None):
-    """A and B in turn ``repeat`` times: their medians and the median of the per-pair ratios B/A."""
-    walls_a, walls_b, cpus_a, cpus_b, ratios = [], [], [], [], []
+    """A and B in turn ``repeat`` times: their medians and the medians of the per-pair ratios B/A (wall, CPU)."""
+    walls_a, walls_b, cpus_a, cpus_b, ratios, cpu_ratios = [], [], [], [], [], []
     for _ in range(repeat):
         wall_a, cpu_a = run(a, out_a)
         wall_b, cpu_b = run(b, out_b)
@@ -177,8 +177,9 @@ def alternate(a: list[str], b: list[str], repeat: int, out_a: Path | None = None
         cpus_a.append(cpu_a)
         cpus_b.append(cpu_b)
         ratios.append(wall_b / wall_a)
+        cpu_ratios.append(cpu_b / cpu_a)
     med = statistics.median
-    return med(walls_a), med(cpus_a), med(walls_b), med(cpus_b), med(ratios)
+    return med(walls_a), med(cpus_a), med(walls_b), med(cpus_b), med(ratios), med(cpu_ratios)
 
 
 def stage_seconds(out: Path) -> str:
@@ -214,7 +215,7 @@ def main() -> None:
         "| command | wall s (median) | CPU s (median) |",
         "|---|---:|---:|",
     ]
-    wall_a, cpu_a, wall_b, cpu_b, ratio = alternate(
+    wall_a, cpu_a, wall_b, cpu_b, ratio, _ = alternate(
         [stemmatic, "--help"], [python, "-c", "pass"], args.help_runs
     )
     lines += [
@@ -228,8 +229,8 @@ def main() -> None:
         f"Threshold {THRESHOLD}, num_perm {NUM_PERM}, word 5-grams; stemmatic `--workers {args.workers}`, exact "
         "verification; rensa 16 bands, estimated Jaccard.",
         "",
-        "| corpus | documents | MB | stemmatic wall s | CPU s | rensa wall s | CPU s | rensa ÷ stemmatic (wall, per pair) | stemmatic stages (s, from report.json) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| corpus | documents | MB | stemmatic wall s | CPU s | rensa wall s | CPU s | rensa ÷ stemmatic (wall, per pair) | (CPU, per pair) | stemmatic stages (s, from report.json) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, corpus in corpora(args.docs).items():
         rows = sum(1 for _ in corpus.open(encoding="utf-8"))
@@ -239,10 +240,12 @@ def main() -> None:
         command_a = [stemmatic, "dedup", str(corpus), "-o", str(out_a), "--overwrite", "-q"]
         command_a += ["--workers", str(args.workers), "--seed", str(SEED)]
         command_b = [python, str(Path(__file__).resolve()), "--rensa-pipeline", str(corpus), str(out_b)]
-        wall_a, cpu_a, wall_b, cpu_b, ratio = alternate(command_a, command_b, args.repeat, out_a, out_b)
+        wall_a, cpu_a, wall_b, cpu_b, ratio, cpu_ratio = alternate(
+            command_a, command_b, args.repeat, out_a, out_b
+        )
         lines.append(
             f"| {name} | {rows:,} | {megabytes:.1f} | {wall_a:.2f} | {cpu_a:.2f} | {wall_b:.2f} | {cpu_b:.2f} | "
-            f"**{ratio:.1f}×** | {stage_seconds(out_a)} |"
+            f"**{ratio:.1f}×** | {cpu_ratio:.1f}× | {stage_seconds(out_a)} |"
         )
     lines += [
         "",
