@@ -1273,11 +1273,12 @@ class _Run:
             removed_writer.write(chunk.file_index, part)
             return len(local)
 
-        # The kept and the removed rows are two lanes, each written in input
-        # order by one thread at a time (pyarrow encodes and compresses
-        # without the GIL): kept shards and removed shards are written side by
-        # side, and with the whole input in memory each shard's lane is a task
-        # of its own.
+        # Each output shard (kept or removed rows of one input file) is a
+        # lane whose chunks one thread writes in input order; lanes run side
+        # by side (pyarrow encodes and compresses without the GIL): the kept
+        # and the removed shard of a file, and the shards of consecutive files
+        # while their chunks stream by. With the whole input in memory each
+        # lane is one task.
         from concurrent.futures import Future, ThreadPoolExecutor
 
         self.progress.start("write", n)
@@ -1303,32 +1304,41 @@ class _Run:
                     self.progress.advance(rows, nbytes)
         else:
             pending: list[tuple[Chunk, Future[int], Future[int]]] = []
-            with (
-                ThreadPoolExecutor(max_workers=1) as kept_pool,
-                # One worker: one thread writes both lanes, each still in order.
-                ThreadPoolExecutor(max_workers=1)
-                if threads > 1
-                else contextlib.nullcontext(kept_pool) as removed_pool,
-            ):
+            # One single-thread executor per lane (one for all with one worker).
+            lanes: dict[tuple[int, int], ThreadPoolExecutor] = {}
+            retired: list[ThreadPoolExecutor] = []
 
-                def settle(keep: int) -> None:
-                    nonlocal kept_rows, removed_rows
-                    while len(pending) > keep:
-                        chunk, kept_done, removed_done = pending.pop(0)
-                        kept_rows += kept_done.result()
-                        removed_rows += removed_done.result()
-                        self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+            def lane_of(kind: int, file_index: int) -> ThreadPoolExecutor:
+                key = (kind, file_index) if threads > 1 else (0, 0)
+                if key not in lanes:
+                    lanes[key] = ThreadPoolExecutor(max_workers=1)
+                return lanes[key]
 
+            def settle(keep: int) -> None:
+                nonlocal kept_rows, removed_rows
+                while len(pending) > keep:
+                    chunk, kept_done, removed_done = pending.pop(0)
+                    kept_rows += kept_done.result()
+                    removed_rows += removed_done.result()
+                    self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+
+            try:
                 for chunk in self._chunks(None):
-                    pending.append(
-                        (
-                            chunk,
-                            kept_pool.submit(write_kept, chunk),
-                            removed_pool.submit(write_removed, chunk),
-                        )
-                    )
-                    settle(2)  # at most two chunks in the writers' hands
+                    if threads > 1:
+                        # A file's lanes end with its last chunk: their threads
+                        # finish what is queued, then exit.
+                        for key in [k for k in lanes if k[1] < chunk.file_index]:
+                            retired.append(lanes.pop(key))
+                            retired[-1].shutdown(wait=False)
+                    kept_done = lane_of(0, chunk.file_index).submit(write_kept, chunk)
+                    removed_done = lane_of(1, chunk.file_index).submit(write_removed, chunk)
+                    pending.append((chunk, kept_done, removed_done))
+                    # At most 2 chunks per worker in the writers' hands.
+                    settle(2 * threads)
                 settle(0)
+            finally:
+                for executor in [*retired, *lanes.values()]:
+                    executor.shutdown(wait=True)
         self.progress.finish()
         extra = [
             pa.field("duplicate_of", id_type),
