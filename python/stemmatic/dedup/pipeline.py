@@ -383,10 +383,21 @@ class _SetCache:
         self.nbytes += values.nbytes + offsets.nbytes
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
-        """All sets as one (values, offsets); the batches are released (not held twice)."""
-        values = np.concatenate(self.values) if self.values else np.zeros(0, np.uint64)
+        """All sets as one (values, offsets).
+
+        Each batch is released as soon as it is copied, so the sets are held
+        about once, not twice (a concatenation would hold both copies).
+        """
+        values = np.empty(self.total, np.uint64)
+        start = 0
+        batches, self.values = self.values, []
+        while batches:
+            batch = batches.pop(0)
+            values[start : start + len(batch)] = batch
+            start += len(batch)
+            del batch
         offsets = np.concatenate([np.zeros(1, np.uint64), *self.offsets])
-        self.values, self.offsets = [], []
+        self.offsets = []
         return values, offsets
 
 
@@ -1072,6 +1083,8 @@ class _Run:
     def stage_verify(self) -> dict[str, int]:
         pairs = np.load(self.work / "candidates.npy")
         sims = self._verify_exact(pairs) if self.config.verify == "exact" else self._estimate(pairs)
+        # Read by this stage only: not held through the cluster and write stages.
+        self.set_cache = None
         keep = sims >= self.config.threshold if self.config.verify != "none" else np.ones(len(pairs), bool)
         self._save("edges.npy", pairs[keep])
         self._save("edge_sims.npy", sims[keep])
