@@ -821,3 +821,44 @@ def test_small_experiment_separates_corrupted_samples():
         "random_half",
         "length_half",
     }
+
+
+def test_on_error_skip_leaves_malformed_lines_out_of_score_and_select(tmp_path, hf_dir):
+    good = [json.dumps({"prompt": f"q{i}", "response": "a" * i}) for i in range(1, 7)]
+    data = tmp_path / "sft.jsonl"
+    data.write_text("\n".join([*good[:3], '{"prompt": "broken', *good[3:]]) + "\n")
+    runner = CliRunner()
+    base = ["resofilter", "score", str(data), "--model", str(hf_dir), "--device", DEVICE, "-q"]
+    refused = runner.invoke(app, [*base, "-o", str(tmp_path / "r")])
+    assert refused.exit_code == 2 and "sft.jsonl:4" in refused.output and "--on-error skip" in refused.output
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "s"), "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "s" / "scores.parquet").num_rows == 6
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    assert (report["rows"]["in"], report["rows"]["rejected"]) == (7, 1)
+    assert report["outputs"]["rejected"] == "rejected/rejected.jsonl"
+    assert json.loads((tmp_path / "s" / "rejected" / "rejected.jsonl").read_text())["line"] == 4
+
+    scores = str(tmp_path / "s" / "scores.parquet")
+    result = runner.invoke(
+        app,
+        [
+            "resofilter",
+            "select",
+            str(data),
+            "--scores",
+            scores,
+            "-o",
+            str(tmp_path / "sel"),
+            "--on-error",
+            "skip",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "sel" / "report.json").read_text())
+    rows = report["rows"]
+    assert (rows["in"], rows["kept"], rows["removed"], rows["rejected"]) == (7, 3, 3, 1)
+    assert not report["warnings"]
+    assert (tmp_path / "sel" / "rejected" / "rejected.jsonl").exists()
+    in_memory = select_dataset(data, scores, drop_ratio=0.5, on_error="skip")
+    assert (in_memory.input_rows, in_memory.kept_rows, in_memory.rejected_rows) == (7, 3, 1)

@@ -20,6 +20,7 @@ from stemmatic.cli._options import (
     Format,
     IdColumn,
     Inputs,
+    OnError,
     OutAlias,
     Output,
     Overwrite,
@@ -89,6 +90,7 @@ def score(
     dtype: Annotated[str, typer.Option(help="Dtype to load the model in (the paper: float32).")] = "float32",
     amp: Annotated[bool, typer.Option(help="bf16 autocast of the forward pass (CUDA).")] = False,
     dedup: Annotated[bool, typer.Option(help="Remove exact duplicate prompts before scoring.")] = True,
+    on_error: OnError = "raise",
     resume: Annotated[
         bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT (a local directory).")
     ] = False,
@@ -162,6 +164,7 @@ def score(
                 config=config,
                 max_length=max_length,
                 dedup=dedup,
+                on_error=on_error,
                 resume=resume,
                 overwrite=overwrite,
                 progress=lambda done, total: steps("score", done, total),
@@ -211,6 +214,7 @@ def select(
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
     fmt: Format = "parquet",
     compression: Compression = None,
+    on_error: OnError = "raise",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     out: OutAlias = None,
@@ -250,6 +254,7 @@ def select(
             label_field=label,
             output_format=fmt,
             compression=compression,
+            on_error=on_error,
             overwrite=overwrite,
             progress=stage_progress(quiet),
         )

@@ -49,7 +49,7 @@ from stemmatic.resofilter.scoring import ScoreConfig, less_scores, score_samples
 from stemmatic.resofilter.selection import Criterion, Selection
 
 if TYPE_CHECKING:
-    from stemmatic.io import InputFile
+    from stemmatic.io import InputFile, Rejected
 
 __all__ = ["SelectDatasetResult", "score_dataset", "select_dataset"]
 
@@ -61,8 +61,9 @@ class SelectDatasetResult:
     """Where :func:`select_dataset` sent the rows, and the run's report.
 
     Attributes:
-        input_rows: rows read; kept + removed = input.
-        kept_rows, removed_rows: rows on each side.
+        input_rows: rows read, malformed lines included.
+        kept_rows, removed_rows, rejected_rows: kept + removed + rejected = input
+            (rejected: malformed lines skipped with ``on_error="skip"``).
         report: what ``report.json`` holds (also for a run in memory).
         selection: per input row ``row``, ``id``, ``score``, ``keep``,
             ``reason`` and the random and length baselines (``selection.parquet``).
@@ -104,6 +105,7 @@ def score_dataset(
     config: ScoreConfig = ScoreConfig(),
     max_length: int = 768,
     dedup: bool = True,
+    on_error: str = "raise",
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -119,7 +121,8 @@ def score_dataset(
     ``truncated``, ``layer_features`` (one value per scored layer, named in
     the schema metadata) and, with a projection, ``projection``. An
     interrupted run resumes from ``OUT/checkpoint.npz`` with ``resume=True``
-    (a local output directory).
+    (a local output directory). With ``on_error="skip"`` a malformed line is
+    left out, counted as rejected and written to ``OUT/rejected/``.
 
     >>> import json, tempfile, pathlib
     >>> from stemmatic.resofilter.tiny import ByteTokenizer, tiny_transformer
@@ -148,8 +151,12 @@ def score_dataset(
             directory = stack.enter_context(
                 output_dir(output, overwrite=overwrite, resume=resume, inputs=files)
             )
+        rejected = _Rejected(directory)
         with timer.stage("read"):
-            examples = examples_of(files, fields)
+            try:
+                examples = examples_of(files, fields, on_error=on_error, on_rejected=rejected)
+            finally:
+                rejected.close()
             if dedup:
                 kept, duplicate_of = dedup_prompts(examples)
             else:
@@ -238,20 +245,43 @@ def score_dataset(
             inputs=_input_summary(files),
             # Scoring splits nothing (scores.parquet has a row per input row); statuses say which were scored.
             rows=Rows(
-                count,
+                count + rejected.count,
+                rejected=rejected.count,
                 detail={
                     "status": _tally(status),
                     "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
                 },
             ),
             timer=timer,
-            outputs={"scores": "scores.parquet"},
+            outputs={"scores": "scores.parquet", **rejected.outputs()},
             layers=result.layer_names,
             score=_summary(scored),
             seconds_scoring=round(result.seconds, 3),
         )
         write_report(directory / "report.json", report)
         return table
+
+
+class _Rejected:
+    """Counts the malformed lines skipped with ``on_error="skip"``; writes them under ``OUT/rejected/``."""
+
+    def __init__(self, directory: Path | None) -> None:
+        from stemmatic.io import RejectedWriter
+
+        self.count = 0
+        self.writer = RejectedWriter(directory / "rejected") if directory is not None else None
+
+    def __call__(self, record: Rejected) -> None:
+        self.count += 1
+        if self.writer is not None:
+            self.writer(record)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def outputs(self) -> dict[str, str]:
+        return {"rejected": "rejected/rejected.jsonl"} if self.count and self.writer is not None else {}
 
 
 def _tally(items: Iterable[str]) -> dict[str, int]:
@@ -329,6 +359,7 @@ def select_dataset(
     label_field: str | None = None,
     output_format: str = "parquet",
     compression: str | None = None,
+    on_error: str = "raise",
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> SelectDatasetResult:
@@ -340,6 +371,8 @@ def select_dataset(
     ``output``: a directory (local or a URL), or ``None`` for the kept and
     removed rows as tables in the result. ``output_format`` (``parquet`` or
     ``jsonl``) and ``compression`` are those of the kept/removed shards.
+    ``on_error="skip"`` leaves out malformed lines as scoring did (counted as
+    rejected, written to ``OUT/rejected/``).
 
     ``drop_ratio=0.5`` is the paper's setting (drop the half that moves the
     weights most). ``criterion="less"`` ranks by the mean cosine of each
@@ -371,6 +404,8 @@ def select_dataset(
     if output_format not in ("parquet", "jsonl"):
         raise ParameterError(f"output_format={output_format!r}; expected 'parquet' or 'jsonl'")
     check_compression(output_format, compression)  # type: ignore[arg-type]
+    if on_error not in ("raise", "skip"):
+        raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
     with source_files(inputs) as files:
         return _select(
             files,
@@ -387,6 +422,7 @@ def select_dataset(
             label_field=label_field,
             output_format=output_format,
             compression=compression,
+            on_error=on_error,
             overwrite=overwrite,
             progress=progress or NoProgress(),
         )
@@ -408,6 +444,7 @@ def _select(
     label_field: str | None,
     output_format: str,
     compression: str | None,
+    on_error: str,
     overwrite: bool,
     progress: Progress,
 ) -> SelectDatasetResult:
@@ -449,7 +486,8 @@ def _select(
         columns.append(label_field)
     total = 0
     with timer.stage("read"):
-        for chunk in iter_chunks(files, columns=columns or None):
+        skipping: dict[str, Any] = {"on_error": on_error, "skippable": True, "on_rejected": lambda _: None}
+        for chunk in iter_chunks(files, columns=columns or None, **skipping):
             total += chunk.batch.num_rows
             if diversity_threshold is not None:
                 texts.extend(
@@ -499,8 +537,9 @@ def _select(
         with timer.stage("write"):
             progress.start("write", len(rows))
             kept_sink, removed_sink = _sinks(directory, files, output_format, compression)
+            rejected = _Rejected(directory)
             empty: dict[int, pa.Schema] = {}
-            for chunk in iter_chunks(files):
+            for chunk in iter_chunks(files, **{**skipping, "on_rejected": rejected}):
                 begin = chunk.global_row
                 keep = selection.keep[begin : begin + chunk.batch.num_rows]
                 batch = pa.Table.from_batches([chunk.batch])
@@ -517,6 +556,7 @@ def _select(
                 )
                 progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
             progress.finish()
+            rejected.close()
             kept_table = kept_sink.close(empty)
             removed_table = removed_sink.close(
                 {i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()}
@@ -541,17 +581,24 @@ def _select(
                 "label_field": label_field,
                 "format": output_format,
                 "compression": compression,
+                "on_error": on_error,
             },
             inputs=_input_summary(files),
             rows=Rows(
-                chosen["samples"],
+                chosen["samples"] + rejected.count,
                 kept=chosen["kept"],
                 removed=chosen["removed"],
+                rejected=rejected.count,
                 detail={"eligible": chosen["eligible"], "removed_by_reason": chosen["removed_by_reason"]},
             ),
             timer=timer,
             outputs=(
-                {"kept": "kept/", "removed": "removed/", "selection": "selection.parquet"}
+                {
+                    "kept": "kept/",
+                    "removed": "removed/",
+                    "selection": "selection.parquet",
+                    **rejected.outputs(),
+                }
                 if directory is not None
                 else {}
             ),
@@ -562,7 +609,7 @@ def _select(
             write_report(directory / "report.json", report)
         in_memory = directory is None
         return SelectDatasetResult(
-            input_rows=chosen["samples"],
+            input_rows=chosen["samples"] + rejected.count,
             kept_rows=chosen["kept"],
             removed_rows=chosen["removed"],
             report=report,
@@ -570,6 +617,7 @@ def _select(
             output=None if output is None else (output if isinstance(output, str) else Path(output)),
             kept=kept_table if in_memory else None,
             removed=removed_table if in_memory else None,
+            rejected_rows=rejected.count,
         )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
 if TYPE_CHECKING:
-    from stemmatic.io import InputFile
+    from stemmatic.io import InputFile, Rejected
 
 __all__ = [
     "EncodedSample",
@@ -207,12 +207,13 @@ def _messages(value: Any, where: str, field: str) -> tuple[tuple[tuple[str, str]
     return tuple(pairs[:-1]), pairs[-1][1]
 
 
-def read_examples(inputs: Any, fields: Fields = Fields()) -> list[Example]:
+def read_examples(inputs: Any, fields: Fields = Fields(), *, on_error: str = "raise") -> list[Example]:
     """Read prompt/response samples from files, directories, globs, URLs or a table-like object.
 
     ``inputs`` are read through :mod:`stemmatic.io` (Parquet, JSON(L), CSV/TSV,
     Arrow, compressed; ``s3://``, ``memory://``, ...; pyarrow, polars, pandas,
-    ``datasets.Dataset``).
+    ``datasets.Dataset``). With ``on_error="skip"`` a malformed line is left
+    out (rows are numbered without it).
 
     Raises:
         InvalidInputError: a field is missing (naming the file), or a value is
@@ -227,18 +228,37 @@ def read_examples(inputs: Any, fields: Fields = Fields()) -> list[Example]:
     from stemmatic.io import source_files
 
     with source_files(inputs) as files:
-        return examples_of(files, fields)
+        return examples_of(files, fields, on_error=on_error)
 
 
-def examples_of(files: Sequence[InputFile], fields: Fields = Fields()) -> list[Example]:
-    """The samples of input shards already resolved (:func:`stemmatic.io.source_files`)."""
+def examples_of(
+    files: Sequence[InputFile],
+    fields: Fields = Fields(),
+    *,
+    on_error: str = "raise",
+    on_rejected: Callable[[Rejected], None] | None = None,
+) -> list[Example]:
+    """The samples of input shards already resolved (:func:`stemmatic.io.source_files`).
+
+    ``on_error="skip"`` hands each malformed line to ``on_rejected`` and leaves it out.
+    """
     from stemmatic.io import iter_chunks
+
+    if on_error not in ("raise", "skip"):
+        raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
 
     columns = [fields.messages] if fields.messages else [fields.prompt, fields.response]
     if fields.id:
         columns.append(fields.id)
     examples: list[Example] = []
-    for chunk in iter_chunks(files, columns=columns):
+    chunks = iter_chunks(
+        files,
+        columns=columns,
+        on_error=on_error,  # type: ignore[arg-type]
+        on_rejected=on_rejected,
+        skippable=True,
+    )
+    for chunk in chunks:
         data = chunk.batch.to_pydict()
         lines = chunk.lines.to_pylist() if chunk.lines is not None else None
         for offset in range(chunk.batch.num_rows):
