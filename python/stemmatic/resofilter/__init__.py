@@ -15,7 +15,7 @@ raise :class:`~stemmatic.MissingExtraError` naming the ``[resofilter]`` extra.
 
 from __future__ import annotations
 
-from stemmatic.resofilter.api import score_dataset, select_dataset
+from stemmatic.resofilter.api import SelectDatasetResult, score_dataset, select_dataset
 from stemmatic.resofilter.data import (
     EncodedSample,
     Example,
@@ -44,6 +44,7 @@ __all__ = [
     "PromptFormat",
     "ScoreConfig",
     "ScoreResult",
+    "SelectDatasetResult",
     "Selection",
     "Tokenizer",
     "auroc",
