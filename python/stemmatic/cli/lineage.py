@@ -163,15 +163,15 @@ def show(
     """A node's attributes, parents with evidence and roots; or the graph's summary and per-domain table."""
     from stemmatic.lineage import as_of as as_of_fn
     from stemmatic.lineage import domain_stats, hygiene_report, roots
+    from stemmatic.lineage.ops import counts
 
     graph = _load(graph_path)
     if as_of is not None:
         graph = as_of_fn(graph, as_of)
     try:
         if key is None:
-            kinds: dict[str, int] = {}
-            for kind in graph.kinds:
-                kinds[kind] = kinds.get(kind, 0) + 1
+            found = counts(graph)
+            kinds, relations = found["kinds"], found["relations"]
             stats = domain_stats(graph, by=by)
             table = Table(title=f"{graph!r}: structure per {by}")
             for column in (by, "nodes", "mean depth", "max depth", "roots", "leaves", "mean in", "mean out"):
@@ -187,9 +187,6 @@ def show(
                     f"{s.mean_in_degree:.2f}",
                     f"{s.mean_out_degree:.2f}",
                 )
-            relations: dict[str, int] = {}
-            for eid in graph.edge_ids():
-                relations[graph.edge_relation[eid]] = relations.get(graph.edge_relation[eid], 0) + 1
             console.print(f"kinds: {kinds}")
             console.print(f"edges per relation: {relations}")
             console.print(table)

@@ -35,6 +35,7 @@ __all__ = [
     "ancestors",
     "as_of",
     "common_ancestors",
+    "counts",
     "depths",
     "descendants",
     "domain_stats",
@@ -281,3 +282,19 @@ def as_of(graph: LineageGraph, date: str, *, include_undated: bool = True) -> Li
         if node_date[:width] <= date[:width]:
             keep.append(i)
     return graph.subgraph(keep)
+
+
+def counts(graph: LineageGraph) -> dict[str, dict[str, int]]:
+    """Nodes per kind and edges per relation, in order of first appearance.
+
+    >>> g = LineageGraph(); _ = g.add_edge("a/x", "b/y", "subset"); _ = g.add_edge("b/y", "model:c/z", "trained_on")
+    >>> counts(g)
+    {'kinds': {'dataset': 2, 'model': 1}, 'relations': {'subset': 1, 'trained_on': 1}}
+    """
+    kinds: dict[str, int] = {}
+    for kind in graph.kinds:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    relations: dict[str, int] = {}
+    for eid in graph.edge_ids():
+        relations[graph.edge_relation[eid]] = relations.get(graph.edge_relation[eid], 0) + 1
+    return {"kinds": kinds, "relations": relations}
