@@ -118,7 +118,9 @@ def po_messages(text: str, source: bool) -> list[str]:
     return out
 
 
-def catalogues(wheels: list[Path]) -> dict[str, list[str]]:
+def catalogues(wheels: list[Path], every_language: bool = False) -> dict[str, list[str]]:
+    """Translated messages per language (English: the source strings); with ``every_language``,
+    of every locale folder of the wheels, not only the evaluated languages."""
     by_lang: dict[str, list[str]] = defaultdict(list)
     for path in wheels:
         with zipfile.ZipFile(path) as z:
@@ -127,7 +129,7 @@ def catalogues(wheels: list[Path]) -> dict[str, list[str]]:
                     continue
                 folder = name.split("/locale/")[1].split("/")[0]
                 lang = LOCALE_ALIASES.get(folder, folder)
-                if lang in UNSPACED_LANGS or lang in SPACED_LANGS[1:]:
+                if every_language or lang in UNSPACED_LANGS or lang in SPACED_LANGS[1:]:
                     by_lang[lang] += po_messages(z.read(name).decode("utf-8"), source=False)
                 if folder == "de":  # every catalogue has the same source strings: take one copy
                     by_lang["en"] += po_messages(z.read(name).decode("utf-8"), source=True)
@@ -243,8 +245,36 @@ def truth_removed(sets: list[set[str]]) -> tuple[set[int], set[int]]:
 Truth = dict[str, tuple[set[int], set[int]]]
 
 
-def load_catalogues() -> dict[str, list[str]]:
-    return catalogues([wheel(package, DATA_DIR / "multilingual") for package in PACKAGES])
+def load_catalogues(every_language: bool = False) -> dict[str, list[str]]:
+    return catalogues([wheel(package, DATA_DIR / "multilingual") for package in PACKAGES], every_language)
+
+
+def long_token_alarms() -> str:
+    """The dedup report's long-token check (``minhash.TokenLengthCheck``) on the unedited documents
+    of every language the wheels translate to: which languages it flags under ``auto`` (a false
+    alarm unless the script is one ``auto`` does not cut) and how many of the unspaced-script
+    languages it flags under ``words`` (where it should)."""
+    from stemmatic.minhash import TokenLengthCheck
+
+    flagged: dict[str, list[str]] = {"auto": [], "words": []}
+    languages = 0
+    for lang, messages in sorted(load_catalogues(every_language=True).items()):
+        docs = documents(messages, unspaced=lang in UNSPACED_LANGS)
+        if len(docs) < 5:
+            continue
+        languages += 1
+        for tokenizer in flagged:
+            check = TokenLengthCheck(tokenizer, sample=len(docs))
+            check.add(pa.array(docs))
+            if check.warning() is not None:
+                counts = check.counts()
+                flagged[tokenizer].append(
+                    f"{lang} ({counts['long_token_rows']}/{counts['token_rows_checked']})"
+                )
+    return (
+        f"{languages} languages with 5 or more documents; flagged under `auto`: "
+        f"{', '.join(flagged['auto']) or 'none'}; flagged under `words`: {', '.join(flagged['words']) or 'none'}"
+    )
 
 
 def build_corpus(seed: int, by_lang: dict[str, list[str]]) -> tuple[list[str], list[str], Truth]:
@@ -527,6 +557,7 @@ def main() -> None:
 
     by_lang = load_catalogues()
     widths = width_forms(by_lang)
+    alarms = long_token_alarms()
     auto_counts, words_counts = [], []
     variant_counts: dict[str, list[dict[str, dict[str, int]]]] = defaultdict(list)
     same_files = same_sig = True
@@ -642,6 +673,10 @@ def main() -> None:
             "",
             "Full- and half-width letters and digits (U+FF00-U+FFEF, what NFKC width folding would "
             f"change) in the catalogues of the unspaced scripts, per language: {widths}.",
+            "",
+            "The report's long-token warning (documents whose tokens of 16+ characters hold a fifth of "
+            "their token characters, on at least 1% of the checked documents) on the unedited documents "
+            f"of every catalogue language: {alarms}.",
             "",
             "English, byte for byte, every seed: dedup output files (kept/removed/clusters) of the English "
             f"documents identical under `auto` and `words`: **{same_files}**; MinHash signatures of every "

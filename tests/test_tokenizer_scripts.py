@@ -285,3 +285,23 @@ def test_english_quoted_in_chinese_text_keeps_word_units(tmp_path: Path) -> None
         == _jaccard(english, english.replace("capital", "capital x y"), "auto")
         > 0.8
     )
+
+
+def test_long_token_warning_fits_compounds_and_unspaced_text() -> None:
+    from stemmatic.minhash import TokenLengthCheck
+
+    # German UI text with compounds: long words, but words; `auto` fits it.
+    german = (
+        "Seite veröffentlichen. Die Veröffentlichung wurde geplant. Ansichtsrestriktionen "
+        "bearbeiten. Weiterleitungen verwalten. Berechtigungen für Sammlungen. "
+        "Benachrichtigungen abonnieren. Veröffentlichung abbrechen."
+    )
+    check = TokenLengthCheck("auto")
+    check.add(pa.array([german] * 3 + [ZH, JA, TH]))
+    assert check.counts()["long_token_rows"] == 0 and check.warning() is None
+    # `words` on Chinese, Japanese and Thai prose: clauses as tokens, the warning names `auto`.
+    check = TokenLengthCheck("words")
+    check.add(pa.array([german, ZH, JA, TH]))
+    assert check.counts()["long_token_rows"] == 3
+    warning = check.warning()
+    assert warning is not None and "'words'" in warning and 'tokenizer "auto"' in warning
