@@ -384,18 +384,23 @@ def pipeline_misses(
     removed_rows: set[int], exact: set[int], texts: list[str], langs: list[str], truth: Truth
 ) -> list[float]:
     """For each document that `auto`'s exact Jaccard removes rightly but dedup keeps (a MinHash/LSH
-    miss): its highest truth Jaccard with another document of its language."""
+    miss): its highest truth Jaccard with another document that dedup kept too, the pair that no
+    LSH band brought together."""
     out = []
     for lang, (true_removed, _) in truth.items():
         unspaced = lang in UNSPACED_LANGS
-        rows = [i for i, other in enumerate(langs) if other == lang]
+        kept = [i for i, other in enumerate(langs) if other == lang and i not in removed_rows]
         for row in sorted((true_removed & exact) - removed_rows):
             mine = truth_shingles(texts[row], unspaced)
             out.append(
                 max(
-                    len(mine & (theirs := truth_shingles(texts[j], unspaced))) / max(1, len(mine | theirs))
-                    for j in rows
-                    if j != row
+                    (
+                        len(mine & (theirs := truth_shingles(texts[j], unspaced)))
+                        / max(1, len(mine | theirs))
+                        for j in kept
+                        if j != row
+                    ),
+                    default=0.0,
                 )
             )
     return out
@@ -689,7 +694,7 @@ def main() -> None:
             *rows,
             "",
             f"MinHash/LSH misses (documents `auto`'s exact Jaccard removes rightly and dedup keeps): "
-            f"{len(misses)}, whose best truth Jaccard with another document lies in "
+            f"{len(misses)}, whose best truth Jaccard with another document that dedup kept lies in "
             + (f"{min(misses):.3f}-{max(misses):.3f}." if misses else "-."),
             "",
             "Where the errors come from: the same truth, scored against what each unit definition "
