@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gettext
 import importlib.util
+import io
 import random
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import unicodedata
@@ -61,6 +64,18 @@ from stemmatic.minhash import LONG_TOKEN_CHARS
 
 #: The wheels whose catalogues are the corpus, and how their locale folders name our languages.
 PACKAGES = ["django==5.2.19", "sphinx==8.1.3", "wagtail==8.0.1"]
+#: Debian 12 packages whose compiled catalogues (``usr/share/locale/*/LC_MESSAGES/*.mo``: program
+#: messages, not package descriptions) join the corpus, fetched with ``apt-get download``.
+DEBIAN_PACKAGES = [
+    "apt=2.6.1",
+    "libapt-pkg6.0=2.6.1",
+    "dpkg=1.21.23",
+    "login=1:4.13+dfsg1-1+deb12u2",
+    "libpam-runtime=1.5.2-6+deb12u2",
+    "libgtk2.0-common=2.24.33-2+deb12u1",
+    "libgdk-pixbuf2.0-common=2.42.10+dfsg-1+deb12u4",
+    "at-spi2-common=2.46.0-5",
+]
 LOCALE_ALIASES = {"zh_CN": "zh_Hans", "zh_TW": "zh_Hant", "uk_UA": "uk", "he_IL": "he"}
 UNSPACED_LANGS = ["zh_Hans", "zh_Hant", "ja", "th", "km", "my"]
 SPACED_LANGS = ["en", "de", "fr", "ru", "uk", "el", "tr", "vi", "ar", "fa", "he", "hi", "bn", "ko"]
@@ -85,12 +100,59 @@ def wheel(package: str, folder: Path) -> Path:
     return found[0]
 
 
+def deb(package: str, folder: Path) -> Path:
+    name = package.split("=")[0]
+    found = sorted(folder.glob(f"{name}_*.deb"))
+    if not found:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "-q", package], check=True, cwd=folder, capture_output=True)
+        found = sorted(folder.glob(f"{name}_*.deb"))
+    return found[0]
+
+
+def deb_locale_files(path: Path) -> list[tuple[str, bytes]]:
+    """(path, bytes) of each ``.mo`` file in a Debian package (an ``ar`` archive holding
+    ``data.tar.xz``)."""
+    data = path.read_bytes()
+    offset = 8  # "!<arch>\n"
+    while offset + 60 <= len(data):
+        header = data[offset : offset + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        body = data[offset + 60 : offset + 60 + size]
+        offset += 60 + size + (size % 2)
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+                return [
+                    (member.name, tar.extractfile(member).read())  # type: ignore[union-attr]
+                    for member in tar.getmembers()
+                    if member.isfile() and member.name.endswith(".mo") and "/locale/" in member.name
+                ]
+    return []
+
+
+def mo_messages(data: bytes, source: bool) -> list[str]:
+    """Translated messages of a compiled catalogue (fuzzy ones are not compiled), or the sources."""
+    catalog = gettext.GNUTranslations(io.BytesIO(data))._catalog  # type: ignore[attr-defined]
+    out = []
+    for key, value in catalog.items():
+        msgid = key[0] if isinstance(key, tuple) else key
+        if not msgid or (isinstance(key, tuple) and key[1] != 0):
+            continue
+        message = MARKUP.sub(" ", msgid if source else value).strip()
+        if message and re.search(r"\w", message):
+            out.append(message)
+    return out
+
+
 def _unquote(parts: list[str]) -> str:
     text = "".join(parts)
     return text.replace("\\n", "\n").replace('\\"', '"').replace("\\t", "\t").replace("\\\\", "\\")
 
 
-MARKUP = re.compile(r"%\([^)]*\)[a-z]|%[a-z]|\{[^}]*\}|<[^>]*>|https?://\S+")
+MARKUP = re.compile(
+    r"%\([^)]*\)[a-z]|%(\d+\$)?[-+ #0]*\d*(\.\d+)?[hlLqjzt]*[a-zA-Z]|\{[^}]*\}|<[^>]*>|https?://\S+"
+)
 
 
 def po_messages(text: str, source: bool) -> list[str]:
@@ -119,21 +181,28 @@ def po_messages(text: str, source: bool) -> list[str]:
     return out
 
 
-def catalogues(wheels: list[Path], every_language: bool = False) -> dict[str, list[str]]:
-    """Translated messages per language (English: the source strings); with ``every_language``,
-    of every locale folder of the wheels, not only the evaluated languages."""
+def catalogues(wheels: list[Path], debs: list[Path], every_language: bool = False) -> dict[str, list[str]]:
+    """Translated messages per language (English: the source strings), wheels first; with
+    ``every_language``, of every locale folder, not only the evaluated languages."""
     by_lang: dict[str, list[str]] = defaultdict(list)
+
+    def add(name: str, read: Any) -> None:
+        folder = name.split("/locale/")[1].split("/")[0]
+        lang = LOCALE_ALIASES.get(folder, folder)
+        if every_language or lang in UNSPACED_LANGS or lang in SPACED_LANGS[1:]:
+            by_lang[lang] += read(False)
+        if folder == "de":  # every catalogue has the same source strings: take one copy
+            by_lang["en"] += read(True)
+
     for path in wheels:
         with zipfile.ZipFile(path) as z:
             for name in sorted(z.namelist()):
-                if not name.endswith(".po") or "/locale/" not in name:
-                    continue
-                folder = name.split("/locale/")[1].split("/")[0]
-                lang = LOCALE_ALIASES.get(folder, folder)
-                if every_language or lang in UNSPACED_LANGS or lang in SPACED_LANGS[1:]:
-                    by_lang[lang] += po_messages(z.read(name).decode("utf-8"), source=False)
-                if folder == "de":  # every catalogue has the same source strings: take one copy
-                    by_lang["en"] += po_messages(z.read(name).decode("utf-8"), source=True)
+                if name.endswith(".po") and "/locale/" in name:
+                    text = z.read(name).decode("utf-8")
+                    add(name, lambda source, text=text: po_messages(text, source))
+    for path in debs:
+        for name, data in sorted(deb_locale_files(path)):
+            add(name, lambda source, data=data: mo_messages(data, source))
     return by_lang
 
 
@@ -222,14 +291,25 @@ def truth_removed(sets: list[set[str]]) -> tuple[set[int], set[int]]:
             x = parent[x]
         return x
 
+    # Every pair at Jaccard >= THRESHOLD, found exactly with a prefix filter: with the shingles of
+    # each set ordered rarest first, two such sets share a shingle among the first
+    # len - floor(THRESHOLD * len) + 1 of each (so all pairs need not be compared).
+    frequency: dict[str, int] = defaultdict(int)
+    for shingles in sets:
+        for shingle in shingles:
+            frequency[shingle] += 1
+    postings: dict[str, list[int]] = defaultdict(list)
+    candidates: set[tuple[int, int]] = set()
+    for j, shingles in enumerate(sets):
+        ordered = sorted(shingles, key=lambda g: (frequency[g], g))
+        for shingle in ordered[: len(ordered) - int(THRESHOLD * len(ordered)) + 1]:
+            candidates.update((i, j) for i in postings[shingle])
+            postings[shingle].append(j)
     has_dup: set[int] = set()
-    for i in range(n):
-        if not sets[i]:
-            continue
-        for j in range(i + 1, n):
-            if sets[j] and len(sets[i] & sets[j]) >= THRESHOLD * len(sets[i] | sets[j]):
-                has_dup.update((i, j))
-                parent[find(j)] = find(i)
+    for i, j in sorted(candidates):
+        if len(sets[i] & sets[j]) >= THRESHOLD * len(sets[i] | sets[j]):
+            has_dup.update((i, j))
+            parent[find(j)] = find(i)
     first: dict[int, int] = {}
     removed = set()
     for i in range(n):
@@ -247,7 +327,12 @@ Truth = dict[str, tuple[set[int], set[int]]]
 
 
 def load_catalogues(every_language: bool = False) -> dict[str, list[str]]:
-    return catalogues([wheel(package, DATA_DIR / "multilingual") for package in PACKAGES], every_language)
+    folder = DATA_DIR / "multilingual"
+    return catalogues(
+        [wheel(package, folder) for package in PACKAGES],
+        [deb(package, folder / "debian") for package in DEBIAN_PACKAGES],
+        every_language,
+    )
 
 
 def long_token_alarms(long_chars: int = LONG_TOKEN_CHARS) -> str:
