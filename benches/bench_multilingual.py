@@ -135,12 +135,13 @@ def deb_locale_files(path: Path) -> list[tuple[str, bytes]]:
 
 
 def mo_messages(data: bytes, source: bool) -> list[str]:
-    """Translated messages of a compiled catalogue (fuzzy ones are not compiled), or the sources."""
+    """Translated messages of a compiled catalogue (fuzzy ones are not compiled; untranslated ones,
+    copies of the source, left out), or the sources."""
     catalog = gettext.GNUTranslations(io.BytesIO(data))._catalog  # type: ignore[attr-defined]
     out = []
     for key, value in catalog.items():
         msgid = key[0] if isinstance(key, tuple) else key
-        if not msgid or (isinstance(key, tuple) and key[1] != 0):
+        if not msgid or (isinstance(key, tuple) and key[1] != 0) or value == msgid:
             continue
         message = MARKUP.sub(" ", msgid if source else value).strip()
         if message and re.search(r"\w", message):
@@ -159,25 +160,28 @@ MARKUP = re.compile(
 
 
 def po_messages(text: str, source: bool) -> list[str]:
-    """Translated messages (or, with ``source``, the English source strings), fuzzy ones left out."""
+    """Translated messages (or, with ``source``, the English source strings), fuzzy ones and
+    untranslated ones (a copy of the source string: not text of the language) left out."""
     out: list[str] = []
     for entry in text.split("\n\n"):
         if "#, fuzzy" in entry:
             continue
-        key = "msgid" if source else "msgstr"
-        parts: list[str] = []
-        taking = False
+        parts: dict[str, list[str]] = {"msgid": [], "msgstr": []}
+        taking: list[str] | None = None
         for line in entry.splitlines():
-            m = re.match(rf'{key}(\[0\])? "(.*)"$', line)
+            m = re.match(r'(msgid|msgstr)(\[0\])? "(.*)"$', line)
             if m:
-                taking = True
-                parts.append(m.group(2))
-            elif taking and line.startswith('"'):
-                parts.append(line[1:-1])
+                taking = parts[m.group(1)]
+                taking.append(m.group(3))
+            elif taking is not None and line.startswith('"'):
+                taking.append(line[1:-1])
             else:
-                taking = False
+                taking = None
+        msgid, msgstr = _unquote(parts["msgid"]), _unquote(parts["msgstr"])
+        if not source and msgstr == msgid:
+            continue
         # The prose only: format placeholders, HTML tags and URLs are code, not text.
-        message = MARKUP.sub(" ", _unquote(parts)).strip()
+        message = MARKUP.sub(" ", msgid if source else msgstr).strip()
         # Headers, placeholders only, and empty translations carry no text.
         if message and "Project-Id-Version" not in message and re.search(r"\w", message):
             out.append(message)
