@@ -109,7 +109,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 		--speed-samples 8 --batch-size 8 --repeat 1
 	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20
 	$(BIN)/python benches/bench_io.py --rows 2e4 --repeat 1
-	$(BIN)/python benches/bench_multilingual.py --rounds 1
+	$(BIN)/python benches/bench_multilingual.py --rounds 1 --seeds 17 --english-mb 5
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200
 	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
 	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs; do \
@@ -119,7 +119,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 bench-io: ## Output writers: stemmatic's JSONL writer vs polars' write_ndjson and pyarrow's Parquet (1e5, 1e6 rows)
 	$(BIN)/python benches/bench_io.py --rows 1e5 1e6 --repeat 3
 
-bench-multilingual: ## Dedup F1 per language with default settings (Django's translation catalogues, planted edits)
+bench-multilingual: ## Dedup F1 per language with default settings (Django, Sphinx and Wagtail translation catalogues, planted edits)
 	$(BIN)/python benches/bench_multilingual.py
 
 bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens)

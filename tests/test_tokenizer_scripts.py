@@ -246,3 +246,62 @@ def test_hashing_embedder_and_lineage_use_auto() -> None:
     corpus = [ZH[i:] + ZH[:i] for i in range(0, 40, 4)]
     copy = [t[:25] + "们" + t[26:] for t in corpus]
     assert containment(corpus, copy, threshold=0.7) == 1.0
+
+
+def test_english_quoted_in_chinese_text_keeps_word_units(tmp_path: Path) -> None:
+    # Why `auto` keeps Latin words as words inside unspaced-script text (docs/hashing.md): an
+    # English benchmark item quoted in a Chinese page is found by the index built from the item
+    # alone, and its spans slice back to the quote; cut into characters (as a per-document
+    # switch to character units would cut this mostly Chinese page) it would share no 13-gram.
+    item = (
+        "Check if in given list of numbers, are any two numbers closer to each other than given "
+        "threshold. def has_close_elements(numbers, threshold): return any(abs(a - b) < threshold "
+        "for a in numbers for b in numbers if a is not b)"
+    )
+    index = stemmatic.ContaminationIndex.from_records(
+        [{"id": "h0", "prompt": item}], fields=["prompt"], benchmark="code", id_field="id"
+    )
+    page = (
+        "这道题的要求如下："
+        + item
+        + "。我们的解法是两重循环，复杂度为平方级，下面逐行解释每一步的含义和边界情况。" * 3
+    )
+    hits = index.scan([page])
+    assert hits.num_rows == 1 and hits["coverage"][0].as_py() == 1.0
+    for span in hits["spans"][0].as_py():
+        assert page[span["start"] : span["end"]] in item
+    # And a Chinese name added to an English page weighs what two added words weigh: the page
+    # keeps its word units (a per-document switch on any unspaced character would change them all).
+    english = (
+        "The committee met in the capital on Tuesday to discuss the new trade agreement, which "
+        "both delegations described as the most important since the end of the war. Officials "
+        "said that tariffs on steel, grain and machinery would fall over five years, while a "
+        "joint panel would settle disputes. Critics in parliament argued that farmers had not "
+        "been consulted and that the text had been negotiated behind closed doors for months."
+    )
+    named = english.replace("in the capital", "in the capital (北京)")
+    assert (
+        _jaccard(english, named, "auto")
+        == _jaccard(english, english.replace("capital", "capital x y"), "auto")
+        > 0.8
+    )
+
+
+def test_long_token_warning_fits_compounds_and_unspaced_text() -> None:
+    from stemmatic.minhash import TokenLengthCheck
+
+    # German UI text with compounds: long words, but words; `auto` fits it.
+    german = (
+        "Seite veröffentlichen. Die Veröffentlichung wurde geplant. Ansichtsrestriktionen "
+        "bearbeiten. Weiterleitungen verwalten. Berechtigungen für Sammlungen. "
+        "Benachrichtigungen abonnieren. Veröffentlichung abbrechen."
+    )
+    check = TokenLengthCheck("auto")
+    check.add(pa.array([german] * 3 + [ZH, JA, TH]))
+    assert check.counts()["long_token_rows"] == 0 and check.warning() is None
+    # `words` on Chinese, Japanese and Thai prose: clauses as tokens, the warning names `auto`.
+    check = TokenLengthCheck("words")
+    check.add(pa.array([german, ZH, JA, TH]))
+    assert check.counts()["long_token_rows"] == 3
+    warning = check.warning()
+    assert warning is not None and "'words'" in warning and 'tokenizer "auto"' in warning
