@@ -18,10 +18,12 @@ Every stage streams or works on disk-backed arrays, so memory stays near the
    from it (memory-mapped); ``estimate``:
    the fraction of equal signature positions; ``none``: every candidate is
    accepted. Pairs below ``threshold`` are dropped.
-4. **cluster** — union-find over verified edges (and exact-duplicate edges);
-   each cluster keeps one row (``first``, ``longest`` or ``column:NAME``);
-   every other row records the kept row (``duplicate_of``), the cluster and
-   the similarity of the edge that linked it.
+4. **cluster** — union-find over verified edges (and exact-duplicate edges),
+   or with ``clustering="star"`` greedy centers that verify the pairs they
+   still need (:mod:`stemmatic.dedup.clusters`); each cluster keeps one row
+   (``first``, ``longest`` or ``column:NAME``); every other row records the
+   kept row (``duplicate_of``), the cluster and the similarity of the edge
+   that linked it.
 5. **write** — a third streaming pass splits the rows into ``kept/`` and
    ``removed/`` shards that mirror the inputs, then ``clusters.parquet``,
    ``pairs.parquet`` (optional) and ``report.json``.
@@ -60,7 +62,7 @@ from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report
-from stemmatic.dedup.clusters import decide_clusters
+from stemmatic.dedup.clusters import CLUSTERINGS, REASON_EXACT, REASON_NEAR, Clustering, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
@@ -130,6 +132,9 @@ class DedupConfig:
     clique_max: int = 8
     batch_rows: int = 8192
     max_cluster_size: int | None = None
+    #: ``components`` (connected components of verified edges) or ``star``
+    #: (every removed row is verified at or above ``threshold`` to its kept row).
+    clustering: Clustering = "components"
 
     def validate(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -150,6 +155,15 @@ class DedupConfig:
         if self.max_cluster_size is not None and self.max_cluster_size < 2:
             raise ParameterError(
                 f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
+            )
+        if self.clustering not in CLUSTERINGS:
+            raise ParameterError(
+                f"invalid parameter `clustering`: {self.clustering!r}; expected components or star"
+            )
+        if self.clustering == "star" and self.verify == "none":
+            raise ParameterError(
+                "clustering='star' promises a verified similarity between each removed row and its kept "
+                "row: use verify='exact' or 'estimate', not 'none'"
             )
         if (self.bands is None) != (self.rows is None):
             raise ParameterError(
@@ -1212,7 +1226,21 @@ class _Run:
             result = split_giant_components(nodes, edges, sims, self.config.max_cluster_size)
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()
-        decision = decide_clusters(nodes, edges, sims, reason, score)
+        star = self.config.clustering == "star"
+        decision = decide_clusters(
+            nodes,
+            edges,
+            sims,
+            reason,
+            score,
+            clustering=self.config.clustering,
+            verify=self._verify_for_star if star else None,
+            threshold=self.config.threshold,
+        )
+        if star:
+            # Listed in pairs.parquet beside the pairs of the verify stage.
+            self._save("star_edges.npy", decision.added_edges)
+            self._save("star_sims.npy", decision.added_similarity)
         if self.against is not None:
             decision = self.against.restrict(decision, n)
         self._save("removed.npy", decision.removed)
@@ -1221,7 +1249,27 @@ class _Run:
         self._save("similarity.npy", decision.similarity)
         self._save("why.npy", decision.reason)
         against = {} if self.against is None else {"removed_against_index": self.against.removed(decision)}
-        return {**decision.counts(), "giant_component_guard": guard, **against}
+        star_counts = {"star": decision.star_report()} if star else {}
+        return {**decision.counts(), "giant_component_guard": guard, **against, **star_counts}
+
+    def _verify_for_star(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Similarity and reason of the pairs star asks about, verified as the verify stage does."""
+        n = len(np.load(self.work / "status.npy", mmap_mode="r"))
+        # Two indexed rows (nodes n, n+1, ...) are both released already: never compared.
+        ours = pairs[:, 0] < np.uint64(n)
+        sims = np.full(len(pairs), -np.inf)
+        if ours.any():
+            mine = np.ascontiguousarray(pairs[ours])
+            sims[ours] = self._verify_exact(mine) if self.config.verify == "exact" else self._estimate(mine)
+        reason = np.full(len(pairs), REASON_NEAR, np.uint8)
+        if self.config.exact and len(pairs):
+            # Two rows of one exact-duplicate group are an exact pair, whichever way they were found.
+            keys = np.load(self.work / "exact.npy", mmap_mode="r")
+            inside = (pairs < np.uint64(len(keys))).all(axis=1)
+            a, b = pairs[inside, 0].astype(np.int64), pairs[inside, 1].astype(np.int64)
+            same = (keys[a] == keys[b]).all(axis=1) & (keys[a] != 0).any(axis=1)
+            reason[np.flatnonzero(inside)[same]] = REASON_EXACT
+        return sims, reason
 
     # -- stage 5: write ------------------------------------------------------
 
@@ -1383,6 +1431,9 @@ class _Run:
         if self.config.emit_pairs:
             edges = np.load(self.work / "edges.npy").astype(np.int64)
             sims = np.load(self.work / "edge_sims.npy")
+            if self.config.clustering == "star":
+                edges = np.concatenate([edges, np.load(self.work / "star_edges.npy").astype(np.int64)])
+                sims = np.concatenate([sims, np.load(self.work / "star_sims.npy")])
             within = (edges < n).all(axis=1)  # pairs with an indexed row are not pairs of this run
             edges, sims = edges[within], sims[within]
             self._write_parquet(
@@ -1463,6 +1514,8 @@ class _Run:
                 "rows_in_clusters": int(cluster.get("rows_in_clusters", 0)),
                 "size_histogram": cluster.get("histogram", {}),
                 "giant_component_guard": cluster.get("giant_component_guard", {}),
+                # clustering="star": rounds of extra verification, pairs verified, edges added.
+                **({"star": cluster["star"]} if "star" in cluster else {}),
             },
             # Documents whose tokens are very long: a tokenizer that does not fit the text.
             tokens={k: int(sketch.get(k, 0)) for k in TokenLengthCheck("").counts()},
