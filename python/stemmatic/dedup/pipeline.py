@@ -1131,9 +1131,15 @@ class _Run:
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
             return self._verify_pairs(pairs, slots, values, offsets)
         needed = np.unique(pairs.ravel())
-        if self.row_cache is not None:
-            values, offsets = self._cached_sets(self.row_cache, needed)
+        with self._row_sets(needed) as (values, offsets):
             return self._verify_pairs(pairs, needed, values, offsets)
+
+    @contextlib.contextmanager
+    def _row_sets(self, needed: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Shingle sets ``(values, offsets)`` of the sorted ``needed`` rows, from the cached input or one pass over it."""
+        if self.row_cache is not None:
+            yield self._cached_sets(self.row_cache, needed)
+            return
         values_path = self.work / "shingles.bin"
         offset_parts = [np.zeros(1, dtype=np.uint64)]
         total = 0
@@ -1155,10 +1161,11 @@ class _Run:
             if total
             else np.zeros(0, np.uint64)
         )
-        sims = self._verify_pairs(pairs, needed, spilled, np.concatenate(offset_parts))
-        del spilled
-        values_path.unlink(missing_ok=True)
-        return sims
+        try:
+            yield spilled, np.concatenate(offset_parts)
+        finally:
+            del spilled
+            values_path.unlink(missing_ok=True)
 
     def _verify_pairs(
         self, pairs: np.ndarray, slots: np.ndarray, values: np.ndarray, offsets: np.ndarray
@@ -1227,16 +1234,17 @@ class _Run:
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()
         star = self.config.clustering == "star"
-        decision = decide_clusters(
-            nodes,
-            edges,
-            sims,
-            reason,
-            score,
-            clustering=self.config.clustering,
-            verify=self._verify_for_star if star else None,
-            threshold=self.config.threshold,
-        )
+        with contextlib.ExitStack() as stack:
+            decision = decide_clusters(
+                nodes,
+                edges,
+                sims,
+                reason,
+                score,
+                clustering=self.config.clustering,
+                verify=self._star_verifier(edges, n, stack) if star else None,
+                threshold=self.config.threshold,
+            )
         if star:
             # Listed in pairs.parquet beside the pairs of the verify stage.
             self._save("star_edges.npy", decision.added_edges)
@@ -1252,15 +1260,41 @@ class _Run:
         star_counts = {"star": decision.star_report()} if star else {}
         return {**decision.counts(), "giant_component_guard": guard, **against, **star_counts}
 
-    def _verify_for_star(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Similarity and reason of the pairs star asks about, verified as the verify stage does."""
-        n = len(np.load(self.work / "status.npy", mmap_mode="r"))
-        # Two indexed rows (nodes n, n+1, ...) are both released already: never compared.
-        ours = pairs[:, 0] < np.uint64(n)
-        sims = np.full(len(pairs), -np.inf)
-        if ours.any():
-            mine = np.ascontiguousarray(pairs[ours])
-            sims[ours] = self._verify_exact(mine) if self.config.verify == "exact" else self._estimate(mine)
+    def _star_verifier(
+        self, edges: np.ndarray, n: int, stack: contextlib.ExitStack
+    ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Verifies the pairs star asks about as the verify stage does: similarity and reason.
+
+        Star asks only about rows with edges, over rounds: with exact
+        verification and the sets not in memory, the first round reads the
+        sets of every row of this run with an edge (one pass over the
+        input), and every round verifies from them.
+        """
+        sets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+        def similarities(pairs: np.ndarray) -> np.ndarray:
+            if self.config.verify != "exact":
+                return self._estimate(pairs)
+            if self.set_cache is not None:
+                return self._verify_exact(pairs)
+            if not sets:
+                rows = np.unique(edges.ravel())
+                rows = rows[rows < np.uint64(n)]
+                sets.append((rows, *stack.enter_context(self._row_sets(rows))))
+            return self._verify_pairs(pairs, *sets[0])
+
+        def verify(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # Two indexed rows (nodes n, n+1, ...) are both released already: never compared.
+            ours = pairs[:, 0] < np.uint64(n)
+            sims = np.full(len(pairs), -np.inf)
+            if ours.any():
+                sims[ours] = similarities(np.ascontiguousarray(pairs[ours]))
+            return sims, self._star_reasons(pairs)
+
+        return verify
+
+    def _star_reasons(self, pairs: np.ndarray) -> np.ndarray:
+        """``REASON_EXACT`` for pairs of one exact-duplicate group, else ``REASON_NEAR``."""
         reason = np.full(len(pairs), REASON_NEAR, np.uint8)
         if self.config.exact and len(pairs):
             # Two rows of one exact-duplicate group are an exact pair, whichever way they were found.
@@ -1269,7 +1303,7 @@ class _Run:
             a, b = pairs[inside, 0].astype(np.int64), pairs[inside, 1].astype(np.int64)
             same = (keys[a] == keys[b]).all(axis=1) & (keys[a] != 0).any(axis=1)
             reason[np.flatnonzero(inside)[same]] = REASON_EXACT
-        return sims, reason
+        return reason
 
     # -- stage 5: write ------------------------------------------------------
 
