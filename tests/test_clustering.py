@@ -228,6 +228,26 @@ def test_star_never_removes_a_row_below_the_threshold_to_its_kept_row(tmp_path: 
     assert "star" in star.report["clusters"] and "star" not in chained.report["clusters"]
 
 
+@pytest.mark.parametrize("params", [{"verify": "estimate"}, {"max_cluster_size": 3}])
+def test_star_with_estimates_and_with_the_guard(tmp_path: Path, params: dict) -> None:
+    texts = chain_texts()
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    result = dedup(tmp_path / "a.parquet", tmp_path / "out", threshold=0.8, clustering="star", **params)
+    removed = pq.read_table(tmp_path / "out" / "removed").to_pylist()
+    assert len(removed) == result.removed_rows >= 10
+    # With estimates the promise is on the estimated similarity, which the column records.
+    assert all(r["similarity"] >= 0.8 for r in removed)
+    if "max_cluster_size" in params:
+        assert all(jaccard(texts[r["duplicate_of"]], r["text"]) >= 0.8 for r in removed)
+        sizes = (
+            pq.read_table(tmp_path / "out" / "clusters.parquet")
+            .group_by("cluster_id")
+            .aggregate([("id", "count")])
+        )
+        assert max(sizes.column("id_count").to_pylist()) <= 3
+        assert result.report["clusters"]["giant_component_guard"]["split_components"] == 1
+
+
 class Stages:
     """Records the stages a run reports progress for."""
 
