@@ -112,6 +112,20 @@ fn ascending(x: f64, y: f64) -> Ordering {
     }
 }
 
+/// A key whose ascending order is `x` descending, NaN last and -0.0 == 0.0 (as [`ascending`] of `-x`).
+fn descending_key(x: f64) -> u64 {
+    if x.is_nan() {
+        return u64::MAX;
+    }
+    let negated = if x == 0.0 { 0.0 } else { -x };
+    let bits = negated.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
 /// Keep priority: `a` before `b` when its score is higher (NaN lowest), then when its row is smaller.
 fn priority(score: Option<&[f64]>, a: usize, b: usize) -> Ordering {
     let by_score = match score {
@@ -476,29 +490,31 @@ pub fn split_giant_components(
             split: Vec::new(),
         });
     }
-    // Only the rows with edges, renumbered densely in order (labels stay smallest rows).
-    let mut nodes: Vec<u64> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    let last = nodes[nodes.len() - 1];
+    let last = pairs.iter().map(|&(a, b)| a.max(b)).max().unwrap_or(0);
     if last as usize >= num_nodes {
         return Err(CoreError::param(
             "edges",
             format!("edge names row {last}, but there are {num_nodes} rows"),
         ));
     }
-    let dense_of = |row: u64| nodes.partition_point(|&x| x < row);
-    let dense: Vec<(u64, u64)> = pairs
-        .iter()
-        .map(|&(a, b)| (dense_of(a) as u64, dense_of(b) as u64))
-        .collect();
+    let (nodes, dense) = renumber(num_nodes, pairs);
     let labels = connected_components(nodes.len(), &dense)?;
     let mut sizes = vec![0usize; nodes.len()];
     for &label in &labels {
         sizes[label as usize] += 1;
     }
-    let mut giant_edges: Vec<usize> = (0..pairs.len())
+    // Edges of giant components by (component, similarity descending with
+    // NaN last, pair, position): one flat key per edge sorts fast.
+    let mut giant_edges: Vec<(u64, u64, (u64, u64), usize)> = (0..pairs.len())
         .filter(|&e| sizes[labels[dense[e].0 as usize] as usize] > max_size)
+        .map(|e| {
+            (
+                labels[dense[e].0 as usize],
+                descending_key(similarity[e]),
+                dense[e],
+                e,
+            )
+        })
         .collect();
     if giant_edges.is_empty() {
         return Ok(GuardSplit {
@@ -506,16 +522,10 @@ pub fn split_giant_components(
             split: Vec::new(),
         });
     }
-    giant_edges.sort_by(|&e, &f| {
-        labels[dense[e].0 as usize]
-            .cmp(&labels[dense[f].0 as usize])
-            .then(ascending(-similarity[e], -similarity[f]))
-            .then(dense[e].cmp(&dense[f]))
-            .then(e.cmp(&f))
-    });
+    giant_edges.sort_unstable();
     let mut parent: Vec<usize> = (0..nodes.len()).collect();
     let mut part_size = vec![1usize; nodes.len()];
-    for &e in &giant_edges {
+    for &(_, _, _, e) in &giant_edges {
         let (ra, rb) = (
             find(&mut parent, dense[e].0 as usize),
             find(&mut parent, dense[e].1 as usize),
@@ -537,6 +547,40 @@ pub fn split_giant_components(
     }
     let split = split_parts(&nodes, &labels, &sizes, max_size, &mut parent);
     Ok(GuardSplit { keep, split })
+}
+
+/// The rows with edges in ascending order, and the edges over their positions
+/// in it (so a component's smallest position is its smallest row). A table
+/// over all rows where they are few next to the edges, else a sort.
+fn renumber(num_nodes: usize, pairs: &[(u64, u64)]) -> (Vec<u64>, Vec<(u64, u64)>) {
+    if num_nodes <= 4 * pairs.len() {
+        let mut position = vec![u64::MAX; num_nodes];
+        for &(a, b) in pairs {
+            position[a as usize] = 0;
+            position[b as usize] = 0;
+        }
+        let mut nodes = Vec::new();
+        for (row, slot) in position.iter_mut().enumerate() {
+            if *slot == 0 {
+                *slot = nodes.len() as u64;
+                nodes.push(row as u64);
+            }
+        }
+        let dense = pairs
+            .iter()
+            .map(|&(a, b)| (position[a as usize], position[b as usize]))
+            .collect();
+        return (nodes, dense);
+    }
+    let mut nodes: Vec<u64> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let dense_of = |row: u64| nodes.partition_point(|&x| x < row) as u64;
+    let dense = pairs
+        .iter()
+        .map(|&(a, b)| (dense_of(a), dense_of(b)))
+        .collect();
+    (nodes, dense)
 }
 
 fn find(parent: &mut [usize], mut x: usize) -> usize {
@@ -687,6 +731,29 @@ mod tests {
         assert!("stars".parse::<Clustering>().is_err());
         assert!(split_giant_components(3, &[(0, 1)], &[0.9], 1).is_err());
         assert!(split_giant_components(3, &[(0, 3)], &[0.9], 2).is_err());
+    }
+
+    #[test]
+    fn descending_keys_order_like_the_comparison() {
+        let values = [
+            f64::NAN,
+            f64::INFINITY,
+            1.0,
+            0.5,
+            0.0,
+            -0.0,
+            -0.5,
+            f64::NEG_INFINITY,
+        ];
+        for &x in &values {
+            for &y in &values {
+                assert_eq!(
+                    descending_key(x).cmp(&descending_key(y)),
+                    ascending(-x, -y),
+                    "{x} vs {y}"
+                );
+            }
+        }
     }
 
     #[test]
