@@ -101,6 +101,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	rm -rf $(BENCH_SMOKE_DIR)
 	$(BIN)/python benches/bench_minhash.py --docs 300 --datasketch-docs 50 --short-docs 300
 	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --repeat 1
+	$(BIN)/python benches/bench_clustering.py --code 100 --real 100 --repeat 1
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 2e5 --docs-per-shard 200 --memory-limit 256MB
 	$(BIN)/python benches/bench_contamination.py --mb 1 --plants 5 --ngrams 5000
 	$(BIN)/python benches/bench_diversity.py --sizes 2000 --numpy-max 2000 --budget 50

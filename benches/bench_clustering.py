@@ -16,8 +16,8 @@ interpreter (site-packages: vendored copies, versions, generated modules);
 real text = the real-text corpus of ``bench_dedup.py`` (Debian copyright
 files, man pages, Python's stdlib, plus edited copies of 10% of them).
 
-Run: ``python benches/bench_clustering.py`` (writes a section of
-``benches/results/dedup.md``).
+Run: ``make bench-clustering`` (writes the section "Clustering: components
+vs star" of ``benches/results/dedup.md``; ``bench_dedup.py`` keeps it).
 """
 
 from __future__ import annotations
