@@ -91,6 +91,7 @@ def exact_keys(
     texts: Any, *, tokenizer: str = "auto", workers: int | None = None
 ) -> npt.NDArray[np.uint64]: ...
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
+
 @final
 class ClusterArrays:
     """Per-row decisions of ``cluster_decision`` (see ``stemmatic.dedup.clusters``)."""
@@ -120,6 +121,7 @@ def cluster_decision(
     clustering: str = "components",
     checked: npt.NDArray[np.uint64] | None = None,
 ) -> ClusterArrays: ...
+
 @final
 class GuardSplit:
     """Edges the giant-component guard keeps (see ``stemmatic.dedup.guard``)."""
