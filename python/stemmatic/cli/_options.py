@@ -115,7 +115,7 @@ def renamed(value: str | None, old: str | None, *, option: str, old_option: str,
 
 #: ``--clustering`` of the commands that turn verified pairs into kept and removed rows.
 Clustering = Annotated[
-    str,
+    Literal["components", "star"],
     typer.Option(
         help="components (connected components of verified pairs; a removed row may chain far below "
         "--threshold to its kept row) | star (every removed row is verified at or above --threshold "

@@ -134,7 +134,7 @@ def dedup(
             emit_pairs=emit_pairs,
             on_error=on_error,  # type: ignore[arg-type]
             max_cluster_size=max_cluster_size,
-            clustering=clustering,  # type: ignore[arg-type]
+            clustering=clustering,
         )
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
