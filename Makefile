@@ -22,7 +22,7 @@ BENCH_SMOKE_DIR ?= target/bench-smoke
 WHEEL_SMOKE_DIR ?= target/wheel-smoke
 
 .PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python \
-	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity \
+	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity \
 	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-rust demo docs clean
 
 help: ## Show this help
@@ -88,9 +88,9 @@ test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 
 test: test-rust test-python ## All tests: cargo test, then pytest
 
-bench: bench-minhash bench-dedup bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
+bench: bench-minhash bench-dedup bench-clustering bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 
-bench-minhash bench-dedup-scale bench-dedup bench-resofilter bench-diversity bench-engines \
+bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity bench-engines \
 	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-smoke: $(VENV)/.installed
 
 # Every benchmark script at tiny sizes, so none can rot; results and generated
@@ -101,6 +101,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	rm -rf $(BENCH_SMOKE_DIR)
 	$(BIN)/python benches/bench_minhash.py --docs 300 --datasketch-docs 50 --short-docs 300
 	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --repeat 1
+	$(BIN)/python benches/bench_clustering.py --code 100 --real 100 --repeat 1
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 2e5 --docs-per-shard 200 --memory-limit 256MB
 	$(BIN)/python benches/bench_contamination.py --mb 1 --plants 5 --ngrams 5000
 	$(BIN)/python benches/bench_diversity.py --sizes 2000 --numpy-max 2000 --budget 50
@@ -136,6 +137,9 @@ bench-dedup-scale: ## Dedup of a generated 1-billion-token corpus: time, rows/s,
 
 bench-dedup: ## Dedup quality (F1 vs exact all-pairs truth) and speed vs rensa and datasketch
 	$(BIN)/python benches/bench_dedup.py --docs 20000 --real 8000
+
+bench-clustering: ## Components vs star clustering against exact all-pairs truth (real code, real text): F1, chaining
+	$(BIN)/python benches/bench_clustering.py --code 6000 --real 8000
 
 bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuning, fast vs reference-loop speed (CPU)
 	$(BIN)/python benches/bench_resofilter.py

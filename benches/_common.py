@@ -78,3 +78,31 @@ def write_results(name: str, body: str) -> Path:
     path = RESULTS_DIR / f"{name}.md"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def results_section(name: str, heading: str) -> str:
+    """The section of ``RESULTS_DIR/name.md`` that starts at the line ``heading`` (to the next ``## ``), or ``""``."""
+    path = RESULTS_DIR / f"{name}.md"
+    if not path.exists():
+        return ""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if heading + "\n" not in lines:
+        return ""
+    start = lines.index(heading + "\n")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[start:end])
+
+
+def write_results_section(name: str, heading: str, body: str) -> Path:
+    """Replace (or append) the section ``heading`` of ``RESULTS_DIR/name.md``; the rest of the file stays."""
+    path = RESULTS_DIR / f"{name}.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    old = results_section(name, heading)
+    section = heading + "\n\n" + body.strip("\n") + "\n"
+    if old:
+        start = text.index(old)
+        after = text[start + len(old) :]
+        text = text[:start] + section + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    return write_results(name, text)

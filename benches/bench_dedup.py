@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stemmatic
-from _common import DATA_DIR, git_commit, machine, versions, write_results
+from _common import DATA_DIR, git_commit, machine, results_section, versions, write_results
 from stemmatic.dedup import dedup
 from stemmatic.synthetic import generate_corpus
 
@@ -47,6 +47,8 @@ NUM_PERM = 128
 NGRAM = 5
 THRESHOLD = 0.8
 SEED = 1
+#: The section of results/dedup.md that bench_clustering.py writes (kept when this script rewrites the file).
+CLUSTERING_HEADING = "## Clustering: components vs star"
 
 
 # -- corpora -----------------------------------------------------------------------
@@ -368,7 +370,8 @@ def main() -> None:
         f"- Command: `make bench-dedup` (`python benches/bench_dedup.py --docs {args.docs} --real {args.real}`)",
         "",
     ]
-    path = write_results("dedup", "\n".join(head + sections))
+    clustering = results_section("dedup", CLUSTERING_HEADING)
+    path = write_results("dedup", "\n".join(head + sections) + ("\n" + clustering if clustering else ""))
     print("\n".join(head + sections))
     print(f"wrote {path}")
 

@@ -9,10 +9,13 @@ __all__ = [
     "MAX_NUM_PERM",
     "TOKEN_BOUNDS_KERNEL",
     "UNICODE_VERSION",
+    "ClusterArrays",
+    "GuardSplit",
     "NgramIndex",
     "__version__",
     "band_keys",
     "candidate_pairs",
+    "cluster_decision",
     "connected_components",
     "exact_keys",
     "jsonl_screen",
@@ -21,6 +24,7 @@ __all__ = [
     "resolve_workers",
     "shingle_hashes",
     "shingle_sets",
+    "split_giant_components",
     "token_lengths",
     "tokenize",
     "unique_pairs",
@@ -87,6 +91,49 @@ def exact_keys(
     texts: Any, *, tokenizer: str = "auto", workers: int | None = None
 ) -> npt.NDArray[np.uint64]: ...
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
+
+@final
+class ClusterArrays:
+    """Per-row decisions of ``cluster_decision`` (see ``stemmatic.dedup.clusters``)."""
+
+    @property
+    def removed(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def duplicate_of(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def cluster_id(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def similarity(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def reason(self) -> npt.NDArray[np.uint8]: ...
+    @property
+    def cluster_size(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def to_verify(self) -> npt.NDArray[np.uint64]: ...
+
+def cluster_decision(
+    num_nodes: int,
+    edges: npt.NDArray[np.uint64],
+    similarity: npt.NDArray[np.float64],
+    reason: npt.NDArray[np.uint8],
+    keep_score: npt.NDArray[np.float64] | None = None,
+    *,
+    clustering: str = "components",
+    checked: npt.NDArray[np.uint64] | None = None,
+) -> ClusterArrays: ...
+
+@final
+class GuardSplit:
+    """Edges the giant-component guard keeps (see ``stemmatic.dedup.guard``)."""
+
+    @property
+    def keep(self) -> npt.NDArray[np.bool_]: ...
+    @property
+    def split(self) -> list[tuple[int, int, list[int]]]: ...
+
+def split_giant_components(
+    num_nodes: int, edges: npt.NDArray[np.uint64], similarity: npt.NDArray[np.float64], max_size: int
+) -> GuardSplit: ...
 def resolve_workers(workers: int | None = None) -> int: ...
 def token_lengths(texts: Any, *, tokenizer: str = "auto", long_chars: int = 16) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "auto") -> list[str]: ...

@@ -111,3 +111,14 @@ def renamed(value: str | None, old: str | None, *, option: str, old_option: str,
     if value is not None:
         return value
     return old if old is not None else default
+
+
+#: ``--clustering`` of the commands that turn verified pairs into kept and removed rows.
+Clustering = Annotated[
+    Literal["components", "star"],
+    typer.Option(
+        help="components (connected components of verified pairs; a removed row may chain far below "
+        "--threshold to its kept row) | star (every removed row is verified at or above --threshold "
+        "to its kept row; local engine)."
+    ),
+]

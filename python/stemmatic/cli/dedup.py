@@ -11,6 +11,7 @@ from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import (
     Bands,
+    Clustering,
     Inputs,
     Ngram,
     NumPerm,
@@ -95,6 +96,7 @@ def dedup(
             help="Giant-component guard: split clusters above this size by verified similarity (any engine)."
         ),
     ] = None,
+    clustering: Clustering = "components",
     against: Annotated[
         list[str] | None,
         typer.Option(
@@ -132,6 +134,7 @@ def dedup(
             emit_pairs=emit_pairs,
             on_error=on_error,  # type: ignore[arg-type]
             max_cluster_size=max_cluster_size,
+            clustering=clustering,
         )
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)

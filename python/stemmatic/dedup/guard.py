@@ -9,8 +9,10 @@ and an edge is accepted only if the two sub-clusters it joins stay within
 Components at or under the cap are untouched, so a guard that never fires
 changes nothing.
 
-A pure function of its arrays, usable by every engine (local, Ray, Spark):
-the engines call it on the edges of one component at a time.
+The loop runs in Rust (``stemmatic_core::cluster::split_giant_components``,
+O(m log m) whatever ``n`` is). A pure function of its arrays, usable by
+every engine (local, Ray, Spark): the engines call it on the edges of one
+component at a time.
 """
 
 from __future__ import annotations
@@ -77,56 +79,10 @@ def split_giant_components(n: int, edges: np.ndarray, similarity: np.ndarray, ma
     if max_size < 2:
         raise ParameterError(f"invalid parameter `max_cluster_size`: {max_size}; must be at least 2")
     edges = np.ascontiguousarray(edges, dtype=np.uint64).reshape(-1, 2)
-    similarity = np.asarray(similarity, dtype=np.float64)
-    keep = np.ones(len(edges), dtype=bool)
-    if not len(edges):
-        return GuardResult(keep)
-    # Work on the rows that have edges only, renumbered densely in order, so
-    # the guard costs O(m log m) whatever n is (labels stay smallest rows).
-    nodes, inverse = np.unique(edges.ravel(), return_inverse=True)
-    if int(nodes[-1]) >= n:
-        raise ParameterError(f"edge names row {int(nodes[-1])}, but there are {n} rows")
-    dense = inverse.reshape(-1, 2).astype(np.uint64)
-    labels = _core.connected_components(len(nodes), dense).astype(np.int64)
-    sizes = np.bincount(labels, minlength=len(nodes))
-    edge_label = labels[dense[:, 0].astype(np.int64)]
-    giant = np.flatnonzero(sizes > max_size)
-    split: list[SplitCluster] = []
-    for label in giant:
-        members = np.flatnonzero(labels == label)
-        in_comp = np.flatnonzero(edge_label == label)
-        keep[in_comp] = False
-        comp_edges = dense[in_comp].astype(np.int64)
-        a, b = comp_edges[:, 0], comp_edges[:, 1]
-        order = np.lexsort((b, a, -similarity[in_comp]))
-        parent = {int(m): int(m) for m in members}
-        size = dict.fromkeys(parent, 1)
-
-        def find(x: int, parent: dict[int, int] = parent) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for i in order:
-            ra, rb = find(int(a[i])), find(int(b[i]))
-            if ra == rb:
-                keep[in_comp[i]] = True
-                continue
-            if size[ra] + size[rb] > max_size:
-                continue
-            if size[ra] < size[rb]:
-                ra, rb = rb, ra
-            parent[rb] = ra
-            size[ra] += size[rb]
-            keep[in_comp[i]] = True
-        roots = [find(int(m)) for m in members]
-        parts = np.bincount(np.unique(roots, return_inverse=True)[1])
-        split.append(
-            SplitCluster(
-                label=int(nodes[members[0]]),
-                size=len(members),
-                parts=tuple(int(p) for p in sorted(parts.tolist(), reverse=True)),
-            )
-        )
-    return GuardResult(keep, split)
+    similarity = np.ascontiguousarray(similarity, dtype=np.float64)
+    result = _core.split_giant_components(n, edges, similarity, max_size)
+    split = [
+        SplitCluster(label=int(label), size=int(size), parts=tuple(parts))
+        for label, size, parts in result.split
+    ]
+    return GuardResult(result.keep, split)

@@ -18,10 +18,12 @@ Every stage streams or works on disk-backed arrays, so memory stays near the
    from it (memory-mapped); ``estimate``:
    the fraction of equal signature positions; ``none``: every candidate is
    accepted. Pairs below ``threshold`` are dropped.
-4. **cluster** — union-find over verified edges (and exact-duplicate edges);
-   each cluster keeps one row (``first``, ``longest`` or ``column:NAME``);
-   every other row records the kept row (``duplicate_of``), the cluster and
-   the similarity of the edge that linked it.
+4. **cluster** — union-find over verified edges (and exact-duplicate edges),
+   or with ``clustering="star"`` greedy centers that verify the pairs they
+   still need (:mod:`stemmatic.dedup.clusters`); each cluster keeps one row
+   (``first``, ``longest`` or ``column:NAME``); every other row records the
+   kept row (``duplicate_of``), the cluster and the similarity of the edge
+   that linked it.
 5. **write** — a third streaming pass splits the rows into ``kept/`` and
    ``removed/`` shards that mirror the inputs, then ``clusters.parquet``,
    ``pairs.parquet`` (optional) and ``report.json``.
@@ -60,7 +62,7 @@ from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report
-from stemmatic.dedup.clusters import decide_clusters
+from stemmatic.dedup.clusters import CLUSTERINGS, REASON_EXACT, REASON_NEAR, Clustering, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
@@ -130,6 +132,9 @@ class DedupConfig:
     clique_max: int = 8
     batch_rows: int = 8192
     max_cluster_size: int | None = None
+    #: ``components`` (connected components of verified edges) or ``star``
+    #: (every removed row is verified at or above ``threshold`` to its kept row).
+    clustering: Clustering = "components"
 
     def validate(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -150,6 +155,15 @@ class DedupConfig:
         if self.max_cluster_size is not None and self.max_cluster_size < 2:
             raise ParameterError(
                 f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
+            )
+        if self.clustering not in CLUSTERINGS:
+            raise ParameterError(
+                f"invalid parameter `clustering`: {self.clustering!r}; expected components or star"
+            )
+        if self.clustering == "star" and self.verify == "none":
+            raise ParameterError(
+                "clustering='star' promises a verified similarity between each removed row and its kept "
+                "row: use verify='exact' or 'estimate', not 'none'"
             )
         if (self.bands is None) != (self.rows is None):
             raise ParameterError(
@@ -1117,9 +1131,15 @@ class _Run:
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
             return self._verify_pairs(pairs, slots, values, offsets)
         needed = np.unique(pairs.ravel())
-        if self.row_cache is not None:
-            values, offsets = self._cached_sets(self.row_cache, needed)
+        with self._row_sets(needed) as (values, offsets):
             return self._verify_pairs(pairs, needed, values, offsets)
+
+    @contextlib.contextmanager
+    def _row_sets(self, needed: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Shingle sets ``(values, offsets)`` of the sorted ``needed`` rows, from the cached input or one pass over it."""
+        if self.row_cache is not None:
+            yield self._cached_sets(self.row_cache, needed)
+            return
         values_path = self.work / "shingles.bin"
         offset_parts = [np.zeros(1, dtype=np.uint64)]
         total = 0
@@ -1141,10 +1161,11 @@ class _Run:
             if total
             else np.zeros(0, np.uint64)
         )
-        sims = self._verify_pairs(pairs, needed, spilled, np.concatenate(offset_parts))
-        del spilled
-        values_path.unlink(missing_ok=True)
-        return sims
+        try:
+            yield spilled, np.concatenate(offset_parts)
+        finally:
+            del spilled
+            values_path.unlink(missing_ok=True)
 
     def _verify_pairs(
         self, pairs: np.ndarray, slots: np.ndarray, values: np.ndarray, offsets: np.ndarray
@@ -1212,7 +1233,22 @@ class _Run:
             result = split_giant_components(nodes, edges, sims, self.config.max_cluster_size)
             edges, sims, reason = edges[result.keep], sims[result.keep], reason[result.keep]
             guard = result.report()
-        decision = decide_clusters(nodes, edges, sims, reason, score)
+        star = self.config.clustering == "star"
+        with contextlib.ExitStack() as stack:
+            decision = decide_clusters(
+                nodes,
+                edges,
+                sims,
+                reason,
+                score,
+                clustering=self.config.clustering,
+                verify=self._star_verifier(edges, n, stack) if star else None,
+                threshold=self.config.threshold,
+            )
+        if star:
+            # Listed in pairs.parquet beside the pairs of the verify stage.
+            self._save("star_edges.npy", decision.added_edges)
+            self._save("star_sims.npy", decision.added_similarity)
         if self.against is not None:
             decision = self.against.restrict(decision, n)
         self._save("removed.npy", decision.removed)
@@ -1221,7 +1257,53 @@ class _Run:
         self._save("similarity.npy", decision.similarity)
         self._save("why.npy", decision.reason)
         against = {} if self.against is None else {"removed_against_index": self.against.removed(decision)}
-        return {**decision.counts(), "giant_component_guard": guard, **against}
+        star_counts = {"star": decision.star_report()} if star else {}
+        return {**decision.counts(), "giant_component_guard": guard, **against, **star_counts}
+
+    def _star_verifier(
+        self, edges: np.ndarray, n: int, stack: contextlib.ExitStack
+    ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Verifies the pairs star asks about as the verify stage does: similarity and reason.
+
+        Star asks only about rows with edges, over rounds: with exact
+        verification and the sets not in memory, the first round reads the
+        sets of every row of this run with an edge (one pass over the
+        input), and every round verifies from them.
+        """
+        sets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+        def similarities(pairs: np.ndarray) -> np.ndarray:
+            if self.config.verify != "exact":
+                return self._estimate(pairs)
+            if self.set_cache is not None:
+                return self._verify_exact(pairs)
+            if not sets:
+                rows = np.unique(edges.ravel())
+                rows = rows[rows < np.uint64(n)]
+                sets.append((rows, *stack.enter_context(self._row_sets(rows))))
+            return self._verify_pairs(pairs, *sets[0])
+
+        def verify(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # Two indexed rows (nodes n, n+1, ...) are both released already: never compared.
+            ours = pairs[:, 0] < np.uint64(n)
+            sims = np.full(len(pairs), -np.inf)
+            if ours.any():
+                sims[ours] = similarities(np.ascontiguousarray(pairs[ours]))
+            return sims, self._star_reasons(pairs)
+
+        return verify
+
+    def _star_reasons(self, pairs: np.ndarray) -> np.ndarray:
+        """``REASON_EXACT`` for pairs of one exact-duplicate group, else ``REASON_NEAR``."""
+        reason = np.full(len(pairs), REASON_NEAR, np.uint8)
+        if self.config.exact and len(pairs):
+            # Two rows of one exact-duplicate group are an exact pair, whichever way they were found.
+            keys = np.load(self.work / "exact.npy", mmap_mode="r")
+            inside = (pairs < np.uint64(len(keys))).all(axis=1)
+            a, b = pairs[inside, 0].astype(np.int64), pairs[inside, 1].astype(np.int64)
+            same = (keys[a] == keys[b]).all(axis=1) & (keys[a] != 0).any(axis=1)
+            reason[np.flatnonzero(inside)[same]] = REASON_EXACT
+        return reason
 
     # -- stage 5: write ------------------------------------------------------
 
@@ -1383,6 +1465,9 @@ class _Run:
         if self.config.emit_pairs:
             edges = np.load(self.work / "edges.npy").astype(np.int64)
             sims = np.load(self.work / "edge_sims.npy")
+            if self.config.clustering == "star":
+                edges = np.concatenate([edges, np.load(self.work / "star_edges.npy").astype(np.int64)])
+                sims = np.concatenate([sims, np.load(self.work / "star_sims.npy")])
             within = (edges < n).all(axis=1)  # pairs with an indexed row are not pairs of this run
             edges, sims = edges[within], sims[within]
             self._write_parquet(
@@ -1463,6 +1548,8 @@ class _Run:
                 "rows_in_clusters": int(cluster.get("rows_in_clusters", 0)),
                 "size_histogram": cluster.get("histogram", {}),
                 "giant_component_guard": cluster.get("giant_component_guard", {}),
+                # clustering="star": rounds of extra verification, pairs verified, edges added.
+                **({"star": cluster["star"]} if "star" in cluster else {}),
             },
             # Documents whose tokens are very long: a tokenizer that does not fit the text.
             tokens={k: int(sketch.get(k, 0)) for k in TokenLengthCheck("").counts()},

@@ -1172,6 +1172,12 @@ def run_dedup(
         # The guard may come with the shared DedupConfig, as for the local engine.
         options = replace(options, max_cluster_size=cfg.max_cluster_size)
     options.validate()
+    if cfg.clustering != "components":
+        # Star verifies pairs after the first decision (texts needed on the driver); not on the engines yet.
+        raise ParameterError(
+            f"clustering={cfg.clustering!r} runs on the local engine only; the Ray and Spark engines "
+            "cluster by connected components (clustering='components')"
+        )
     threads = options.task_threads
     input_schema = backend.schema(data)
     for name in [cfg.text_column, cfg.id_column, cfg.keep_column]:

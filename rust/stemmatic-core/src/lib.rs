@@ -8,6 +8,8 @@
 //!   containment of documents") over shingle sets, batched with rayon.
 //! * [`lsh`]: band keys, candidate pairs without quadratic buckets, exact
 //!   verification and connected components for near-duplicate detection.
+//! * [`cluster`]: decisions over verified edges (connected components or
+//!   greedy star centers) and the giant-component guard.
 //! * [`contamination`]: n-gram indexes of benchmark items and the scanner
 //!   that finds them in documents, with character spans (Brown et al. 2020).
 //! * [`jsonl`]: screening JSONL lines (nesting depth, UTF-8, lone
@@ -16,6 +18,7 @@
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
 
+pub mod cluster;
 pub mod contamination;
 pub mod error;
 pub mod jsonl;

@@ -5,6 +5,7 @@
 //! `stemmatic-core`, and `CoreError`s become the exception hierarchy declared
 //! in [`errors`]. One file per Python-facing area.
 
+mod cluster;
 mod contamination;
 mod errors;
 mod jsonl;
@@ -16,6 +17,8 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 mod _core {
+    #[pymodule_export]
+    use super::cluster::{PyClusterArrays, PyGuardSplit, cluster_decision, split_giant_components};
     #[pymodule_export]
     use super::contamination::PyNgramIndex;
     #[pymodule_export]

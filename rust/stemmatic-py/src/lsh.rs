@@ -24,7 +24,7 @@ fn workers_of(workers: Option<usize>) -> PyResult<usize> {
     resolve_workers(workers).into_py_result()
 }
 
-fn pairs_of(array: &PyReadonlyArray2<'_, u64>) -> PyResult<Vec<(u64, u64)>> {
+pub(crate) fn pairs_of(array: &PyReadonlyArray2<'_, u64>) -> PyResult<Vec<(u64, u64)>> {
     let view = array.as_array();
     if view.ncols() != 2 {
         return Err(ParameterError::new_err(format!(
