@@ -38,12 +38,13 @@ class SyntheticCorpus:
 
     @property
     def texts(self) -> list[str]:
-        return self.table.column("text").to_pylist()
+        texts: list[str] = self.table.column("text").to_pylist()
+        return texts
 
     @property
     def num_planted(self) -> int:
         """Number of documents that are edited copies of another."""
-        return len(self.table) - self.table.column("planted_source").null_count
+        return len(self.table) - int(self.table.column("planted_source").null_count)
 
 
 def generate_corpus(
@@ -106,7 +107,7 @@ def _edit(
     rng: np.random.Generator, words: np.ndarray, rate: float, vocab: np.ndarray, cdf: np.ndarray
 ) -> np.ndarray:
     if rate == 0.0:
-        return words.copy()
+        return np.array(words, copy=True)
     out = list(words)
     edits = max(1, round(rate * len(out)))
     replacements = vocab[np.searchsorted(cdf, rng.random(edits))]

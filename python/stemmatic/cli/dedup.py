@@ -132,7 +132,7 @@ def dedup(
             fmt=fmt,  # type: ignore[arg-type]
             compression=compression,
             emit_pairs=emit_pairs,
-            on_error=on_error,  # type: ignore[arg-type]
+            on_error=on_error,
             max_cluster_size=max_cluster_size,
             clustering=clustering,
         )

@@ -99,7 +99,7 @@ def build(
             seed=seed,
             bands=bands,
             rows=rows,
-            on_error=on_error,  # type: ignore[arg-type]
+            on_error=on_error,
         )
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)

@@ -63,9 +63,10 @@ import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord
+from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import known_rows
 from stemmatic.dedup.clusters import REASON_EXACT, ClusterDecision
-from stemmatic.dedup.pipeline import DedupConfig, Progress, _NoProgress
+from stemmatic.dedup.pipeline import DedupConfig, Progress
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
     Chunk,

@@ -324,7 +324,7 @@ def dedup(
             inputs = [stage_table(reader, staging)]
         elif isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
-        files = resolve_inputs(inputs)  # type: ignore[arg-type]
+        files = resolve_inputs(inputs)
         in_memory = output is None
         if output is None:
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-out-"))) / "out"
@@ -1173,7 +1173,10 @@ class _Run:
         if self.against is None:
             return _core.verify_pairs(pairs, slots, values, offsets, workers=self.workers)
         n = len(np.load(self.work / "status.npy", mmap_mode="r"))
-        return self.against.verify_pairs(pairs, slots, values, offsets, n=n, workers=self.workers)
+        verified: np.ndarray = self.against.verify_pairs(
+            pairs, slots, values, offsets, n=n, workers=self.workers
+        )
+        return verified
 
     def _cached_sets(self, chunks: list[Chunk], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shingle sets of the ``needed`` rows of an input held in memory, in one engine call."""

@@ -76,7 +76,7 @@ def _splitmix64(values: np.ndarray) -> np.ndarray:
     z = values + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    return np.asarray(z ^ (z >> np.uint64(31)))
 
 
 class HashingEmbedder:
@@ -153,7 +153,7 @@ class HashingEmbedder:
                 )
             found = False
             for tokenizer, n in self.features:
-                h = shingle_hashes(text, ngram=n, tokenizer=tokenizer, seed=self.seed)  # type: ignore[arg-type]
+                h = shingle_hashes(text, ngram=n, tokenizer=tokenizer, seed=self.seed)
                 if len(h):
                     found = True
                     hashes.append(h ^ np.uint64(n * 0x100 + (tokenizer == "chars")))
@@ -424,7 +424,7 @@ def load_npy(path: str | os.PathLike[str], *, rows: int | None = None) -> np.nda
         raise InvalidInputError(
             f"{path}: has {array.shape[0]} embedding rows but the inputs have {rows} rows"
         )
-    return array
+    return np.asarray(array)
 
 
 def _check_unit(vectors: np.ndarray) -> np.ndarray:

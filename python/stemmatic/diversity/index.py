@@ -98,7 +98,7 @@ class IndexSpec:
 
 def _nlist(n: int) -> int:
     # The FAISS guideline is 4*sqrt(n) to 16*sqrt(n) lists; a power of two near 4*sqrt(n).
-    return max(1, 2 ** round(math.log2(max(1.0, 4 * math.sqrt(n)))))
+    return max(1, int(2 ** round(math.log2(max(1.0, 4 * math.sqrt(n))))))
 
 
 def _pq_subquantizers(d: int) -> int:

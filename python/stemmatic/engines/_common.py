@@ -168,7 +168,7 @@ def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> Dedup
 def part_of(values: np.ndarray, partitions: int) -> np.ndarray:
     """Partition group of int64/uint64 values: a multiplicative hash, mod ``partitions``."""
     mixed = values.astype(np.uint64, copy=False) * np.uint64(0x9E3779B97F4A7C15)
-    return ((mixed >> np.uint64(32)) % np.uint64(partitions)).astype(np.int64)
+    return np.asarray((mixed >> np.uint64(32)) % np.uint64(partitions)).astype(np.int64)
 
 
 def _i64(table: pa.Table, name: str) -> np.ndarray:

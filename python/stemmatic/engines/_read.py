@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stemmatic import exceptions
-from stemmatic.engines._common import Shipped, check_text_type
+from stemmatic.engines._common import check_text_type
+from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 from stemmatic.io import InputFile, Rejected, check_columns, iter_chunks
 
@@ -217,7 +218,7 @@ class InputLayout:
             (str(f.path), i.schema) for f, i in zip(files, infos, strict=True) if i.schema is not None
         ]
         if with_rows:
-            schema = unify_schemas([s for _, s in with_rows], [p for p, _ in with_rows])  # type: ignore[misc]
+            schema = unify_schemas([s for _, s in with_rows], [p for p, _ in with_rows])
         else:
             schema = pa.schema([pa.field(name, pa.large_string()) for name in rules.required])
         return cls(tuple(files), tuple(i.rows for i in infos), schema, sum(len(i.rejected) for i in infos))

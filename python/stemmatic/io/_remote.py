@@ -133,13 +133,13 @@ class RemotePath:
             raise InvalidInputError(f"{self}: cannot be read: {err}") from None
 
     def exists(self) -> bool:
-        return self._info().type != pafs.FileType.NotFound
+        return bool(self._info().type != pafs.FileType.NotFound)
 
     def is_dir(self) -> bool:
-        return self._info().type == pafs.FileType.Directory
+        return bool(self._info().type == pafs.FileType.Directory)
 
     def is_file(self) -> bool:
-        return self._info().type == pafs.FileType.File
+        return bool(self._info().type == pafs.FileType.File)
 
     def stat(self) -> _Stat:
         info = self._info()

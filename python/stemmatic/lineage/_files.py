@@ -192,7 +192,7 @@ def dumps_json(value: Any, *, embed: bool = False, **options: Any) -> str:
 
 
 def _bounded_loader(yaml: Any) -> Any:
-    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
         """A safe loader that bounds nesting and alias expansion, and keeps timestamps as text."""
 
         def __init__(self, stream: str) -> None:

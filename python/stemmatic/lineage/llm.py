@@ -64,7 +64,8 @@ def _post_json(url: str, payload: dict[str, Any], headers: dict[str, str]) -> di
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json", **headers}
     )
     with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read().decode())
+        answer: dict[str, Any] = json.loads(response.read().decode())
+        return answer
 
 
 class OpenAICompatibleExtractor:

@@ -770,7 +770,7 @@ class _FastScorer:
                 ok = np.zeros(count, dtype=bool)
                 ok[keep] = sub.ok
                 return _BatchResult(features, loss_values, ok, projection)
-            losses.sum().backward()
+            losses.sum().backward()  # type: ignore[no-untyped-call]
         with torch.no_grad():
             for index, ((_, module), tap) in enumerate(zip(self.layers, self.taps, strict=True)):
                 features[:, index] = self._layer_feature(module, tap, count)
@@ -868,7 +868,7 @@ class _FaithfulScorer:
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 return _BatchResult(features, np.array([loss_value]), np.array([False]), projection)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
         flat = [p for group in self.params for p in group]
         if self.projector is not None:
             dim = config.projection_dim
@@ -930,4 +930,4 @@ def less_scores(train_projection: np.ndarray, target_projection: np.ndarray) -> 
     direction = target_unit.mean(axis=0)
     with np.errstate(invalid="ignore"):
         train_unit = train / np.maximum(np.linalg.norm(train, axis=1, keepdims=True), 1e-30)
-    return train_unit @ direction
+    return np.asarray(train_unit @ direction)

@@ -84,7 +84,7 @@ def select_lowest(
     if threshold is not None:
         if drop_ratio is not None or keep_ratio is not None:
             raise ParameterError("give either a threshold or a ratio, not both")
-        return eligible & (score <= threshold)
+        return np.asarray(eligible & (score <= threshold))
     n_keep = _count(int(eligible.sum()), drop_ratio, keep_ratio)
     index = np.flatnonzero(eligible)
     # Descending by (score, -index), as the reference sorts; drop the head.

@@ -87,7 +87,7 @@ def tiny_transformer(
 
         raise ParameterError(f"n_heads={n_heads} must divide d_model={d_model}")
 
-    class Mlp(nn.Module):
+    class Mlp(nn.Module):  # type: ignore[misc]  # nn is torch.nn, imported lazily (Any)
         def __init__(self) -> None:
             super().__init__()
             self.gate_proj = nn.Linear(d_model, d_ff, bias=False)
@@ -97,7 +97,7 @@ def tiny_transformer(
         def forward(self, hidden: Any) -> Any:
             return self.down_proj(functional.silu(self.gate_proj(hidden)) * self.up_proj(hidden))
 
-    class Attention(nn.Module):
+    class Attention(nn.Module):  # type: ignore[misc]  # nn is torch.nn, imported lazily (Any)
         def __init__(self) -> None:
             super().__init__()
             self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=False)
@@ -109,7 +109,7 @@ def tiny_transformer(
             out = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.o_proj(out.transpose(1, 2).reshape(batch, length, d_model))
 
-    class Block(nn.Module):
+    class Block(nn.Module):  # type: ignore[misc]  # nn is torch.nn, imported lazily (Any)
         def __init__(self) -> None:
             super().__init__()
             self.attn_norm = nn.RMSNorm(d_model)
@@ -121,7 +121,7 @@ def tiny_transformer(
             hidden = hidden + self.attn(self.attn_norm(hidden))
             return hidden + self.mlp(self.mlp_norm(hidden))
 
-    class TinyTransformer(nn.Module):
+    class TinyTransformer(nn.Module):  # type: ignore[misc]  # nn is torch.nn, imported lazily (Any)
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Embedding(vocab_size, d_model)

@@ -569,7 +569,7 @@ def render_png(
 
     buffer = io.BytesIO()
     # print_png, not savefig: the caller's savefig.* rcParams (bbox "tight", facecolor) stay out of it.
-    canvas.print_png(buffer, metadata={"Software": "stemmatic"})
+    canvas.print_png(buffer, metadata={"Software": "stemmatic"})  # type: ignore[no-untyped-call]
     png = buffer.getvalue()
     if path is not None:
         Path(path).write_bytes(png)
