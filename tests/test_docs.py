@@ -106,6 +106,11 @@ def check_stemmatic_line(snippet: Snippet) -> list[str]:
         index = 0
         while index < len(words) and hasattr(command, "commands") and not words[index].startswith("-"):
             name = words[index]
+            default = getattr(command, "default_command", None)  # a group that runs one when none is named
+            if name not in command.commands and default is not None:
+                command = command.commands[default]
+                path.append(default)
+                continue  # check the words against the default command
             if name not in command.commands:
                 problems.append(
                     f"{snippet.source}:{snippet.line}: `{' '.join(path)}` has no command {name!r}"

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
-from stemmatic.cli._options import Quiet, RayAddress, SparkMaster, Workers
+from stemmatic.cli._options import Inputs, Quiet, RayAddress, SparkMaster, TextColumn, Workers
 
 app = typer.Typer(
     name="contamination",
@@ -20,19 +21,56 @@ app = typer.Typer(
 )
 
 
+class _BuildByDefault(typer.core.TyperGroup):
+    """``contamination index BENCH... -o INDEX`` means ``contamination index build BENCH... -o INDEX``.
+
+    Any first argument that is not a subcommand (``build``, ``add``, ``info``)
+    or a help option starts ``build``, so the command of earlier versions works unchanged.
+    """
+
+    #: The command run when none is named (tests/test_docs.py reads it too).
+    default_command = "build"
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+index_app = typer.Typer(
+    name="index",
+    cls=_BuildByDefault,
+    help="Build an n-gram index of benchmark items (`index BENCH... -o INDEX` = `index build`), "
+    "add benchmarks to one, or describe one.",
+    no_args_is_help=True,
+)
+app.add_typer(index_app)
+
+#: ``--id-column`` of the benchmark commands (``--id-field``, the name of earlier versions, still works).
+BenchmarkIdColumn = Annotated[
+    str | None,
+    typer.Option("--id-column", help="Field holding the item id (default: row number in the benchmark)."),
+]
+_OldIdField = Annotated[str | None, typer.Option("--id-field", hidden=True)]
+_OldFields = Annotated[str | None, typer.Option("--fields", hidden=True)]
+
+
 def _split_fields(fields: str) -> list[str]:
     return [f.strip() for f in fields.split(",") if f.strip()]
 
 
-@app.command()
+@index_app.command("build")
 def index(
     benchmarks: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Index file to write.")],
-    fields: Annotated[
-        str, typer.Option(help="Comma-separated fields to index; each becomes its own entry per item.")
+    text_column: Annotated[
+        str,
+        typer.Option(
+            "--text-column", help="Comma-separated fields to index; each becomes its own entry per item."
+        ),
     ] = "prompt",
     ngram: Annotated[int, typer.Option(help="N-gram size in tokens (GPT-3 used 13).")] = 13,
     tokenizer: Annotated[
@@ -42,9 +80,7 @@ def index(
         list[str] | None,
         typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
     ] = None,
-    id_field: Annotated[
-        str | None, typer.Option(help="Field holding the item id (default: row number in the benchmark).")
-    ] = None,
+    id_column: BenchmarkIdColumn = None,
     min_tokens: Annotated[
         int, typer.Option(help="Do not index fields with fewer tokens (counted as too_short).")
     ] = 1,
@@ -58,6 +94,9 @@ def index(
     seed: Annotated[int, typer.Option(help="Seed of the n-gram hash.")] = 1,
     workers: Workers = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    id_field: _OldIdField = None,
+    fields: _OldFields = None,
 ) -> None:
     """Build an n-gram index of benchmark items (several benchmarks in one index)."""
     import time
@@ -68,11 +107,7 @@ def index(
     with _clean_errors():
         if output.exists() and not overwrite:
             raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
-        if name and len(name) != len(benchmarks):
-            raise ParameterError(
-                f"give --name once per benchmark: {len(benchmarks)} benchmarks, {len(name)} names"
-            )
-        sources: Any = dict(zip(name, benchmarks, strict=True)) if name else benchmarks
+        sources = _named(benchmarks, name)
         phrases = []
         if allowlist is not None:
             try:
@@ -84,11 +119,11 @@ def index(
         start = time.perf_counter()
         built = build_index(
             sources,
-            fields=_split_fields(fields),
+            fields=_split_fields(fields if fields is not None else text_column),
             ngram=ngram,
             tokenizer=tokenizer,  # type: ignore[arg-type]
             seed=seed,
-            id_field=id_field,
+            id_field=id_column if id_column is not None else id_field,
             min_tokens=min_tokens,
             max_item_frequency=max_item_frequency,
             allowlist=phrases,
@@ -96,10 +131,114 @@ def index(
         )
         built.save(output)
         seconds = time.perf_counter() - start
+    if not quiet:
+        _describe_build(built, built.benchmarks, seconds, output)
+
+
+@index_app.command("add")
+def index_add(
+    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index to extend.")],
+    benchmarks: Annotated[
+        list[str],
+        typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
+    ],
+    name: Annotated[
+        list[str] | None,
+        typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the extended index here (default: replace INDEX)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    workers: Workers = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Add benchmarks to an index, with the index's own parameters (fields, n-gram, tokenizer, seed...).
+
+    The result is the index that `contamination index` of all the benchmarks
+    together builds. INDEX is replaced atomically (or --output written); a
+    damaged index, one of another format version, or one without stored texts
+    is refused and nothing is written.
+    """
+    import time
+
+    from stemmatic.contamination import ContaminationIndex
+    from stemmatic.exceptions import ParameterError
+
+    target = output if output is not None else index_path
+    with _clean_errors():
+        if output is not None and output.exists() and not overwrite:
+            raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
+        start = time.perf_counter()
+        old = ContaminationIndex.load(index_path)
+        sources = _named(benchmarks, name)
+        extended = old.add_benchmarks(sources, workers=workers)
+        extended.save(target)
+        seconds = time.perf_counter() - start
+    if not quiet:
+        new = extended.benchmarks[len(old.benchmarks) :]
+        _describe_build(extended, new, seconds, target)
+
+
+@index_app.command("info")
+def index_info(
+    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
+) -> None:
+    """Describe an index: parameters, benchmarks (sources, rows, fields) and counts."""
+    import json
+
+    from stemmatic.contamination import ContaminationIndex
+
+    with _clean_errors():
+        loaded = ContaminationIndex.load(index_path)
+    info = loaded.build_info
+    described = {
+        "path": str(index_path),
+        "ngram": loaded.ngram,
+        "tokenizer": loaded.tokenizer,
+        "seed": loaded.seed,
+        "min_tokens": loaded.min_tokens,
+        "stores_texts": loaded.has_texts,
+        "stemmatic_version": info.get("stemmatic_version"),
+        "parameters": info.get("parameters", {}),
+        "stats": loaded.stats,
+        "benchmarks": [
+            {"name": b.get("name"), "rows": b.get("rows"), "sources": b.get("sources")}
+            for b in info.get("benchmarks", [{"name": n} for n in loaded.benchmarks])
+        ],
+    }
+    if as_json:
+        typer.echo(json.dumps(described, indent=2))
+        return
+    stats = loaded.stats
+    typer.echo(
+        f"{index_path}: {loaded.ngram}-grams, tokenizer {loaded.tokenizer}, seed {loaded.seed}; "
+        f"{stats['entries']} entries of {stats['items']} items, {stats['ngrams']} distinct n-grams"
+        + (f" (stemmatic {described['stemmatic_version']})" if described["stemmatic_version"] else "")
+    )
+    for bench in described["benchmarks"]:
+        rows = f"{bench['rows']} rows" if bench.get("rows") is not None else "rows unknown"
+        typer.echo(f"  {bench['name']}: {rows} from {', '.join(bench.get('sources') or ['?'])}")
+
+
+def _named(benchmarks: list[str], names: list[str] | None) -> Any:
+    """BENCH arguments as build_index takes them: a list, or ``{name: source}`` with ``--name``."""
+    from stemmatic.exceptions import ParameterError
+
+    if names and len(names) != len(benchmarks):
+        raise ParameterError(
+            f"give --name once per benchmark: {len(benchmarks)} benchmarks, {len(names)} names"
+        )
+    return dict(zip(names, benchmarks, strict=True)) if names else benchmarks
+
+
+def _describe_build(built: Any, names: list[str], seconds: float, output: Path) -> None:
     stats = built.stats
     typer.echo(
         f"indexed {stats['entries']} entries of {stats['items']} items from {len(built.benchmarks)} "
-        f"benchmark(s): {stats['ngrams']} distinct {ngram}-grams in {seconds:.2f}s -> {output}"
+        f"benchmark(s): {stats['ngrams']} distinct {built.ngram}-grams in {seconds:.2f}s -> {output}"
     )
     excluded = stats["excluded_by_frequency"] + stats["excluded_by_allowlist"]
     if excluded:
@@ -109,6 +248,8 @@ def index(
             f"({stats['entries_without_ngrams']} entries left without n-grams)"
         )
     for bench in built.build_info.get("benchmarks", []):
+        if bench["name"] not in names:
+            continue
         skipped = {
             f"{field}.{kind}": count
             for field, counts in bench["fields"].items()
@@ -125,14 +266,15 @@ def index(
 @app.command()
 def scan(
     ctx: typer.Context,
-    inputs: Annotated[
-        list[Path], typer.Argument(help="Parquet/JSONL(.gz/.zst) files, directories or globs.")
-    ],
+    inputs: Inputs,
     index_path: Annotated[
         Path, typer.Option("--index", help="Index built by `stemmatic contamination index`.")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
-    text_column: Annotated[str, typer.Option(help="Column holding the document text.")] = "text",
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Output directory, local or a URL (uploaded when the run ends)."),
+    ],
+    text_column: TextColumn = "text",
     id_column: Annotated[
         str | None, typer.Option(help="Column of document ids (default: row position in the ordered inputs).")
     ] = None,
@@ -384,9 +526,9 @@ def _benchmark_sources(pairs: list[str]) -> dict[str, str]:
 
 def _scan_on_engine(
     engine: str,
-    inputs: list[Path],
+    inputs: list[str],
     index_path: Path,
-    output: Path,
+    output: str,
     text_column: str,
     id_column: str | None,
     min_ngrams: int,
@@ -409,7 +551,7 @@ def _scan_on_engine(
     if fmt not in ("parquet", "jsonl"):
         raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
     params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
-    paths = [str(p) for p in inputs]
+    paths = list(inputs)
     common: dict[str, Any] = {"params": params, "overwrite": overwrite, "on_error": on_error, "fmt": fmt}
     if engine == "ray":
         from stemmatic.engines.ray import scan_to_directory as run_ray

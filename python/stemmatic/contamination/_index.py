@@ -210,6 +210,72 @@ class ContaminationIndex:
         builder.add_table(benchmark, "<records>", table, 0)
         return builder.finish(max_item_frequency, allowlist, workers)
 
+    def add_benchmarks(
+        self,
+        benchmarks: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
+        *,
+        workers: int | None = None,
+    ) -> ContaminationIndex:
+        """A new index with the entries of this one and of ``benchmarks``, built with this one's parameters.
+
+        The result equals :func:`build_index` of the old benchmarks and the new
+        ones together (the same entries, n-grams, exclusions, statistics and
+        build log): the fields, id field, n-gram size, tokenizer, seed, minimum
+        tokens, frequency cap and allowlist are the index's own, and the old
+        entries are indexed again from the texts the index stores. This index
+        is not changed; :meth:`save` the result (over the old file if you like:
+        the write is atomic).
+
+        Args:
+            benchmarks: as for :func:`build_index`; a name the index has already is refused.
+            workers: threads for hashing.
+
+        Raises:
+            ParameterError: a benchmark name the index has, or an index that
+                does not store what a rebuild needs (its entries' texts, its
+                allowlist), or one written by a newer stemmatic.
+            InvalidInputError: as for :func:`build_index`.
+
+        >>> index = ContaminationIndex.from_records(
+        ...     [{"q": "What is the capital city of France, in one word?"}], fields=["q"], benchmark="a", ngram=5)
+        >>> import pyarrow.parquet as pq, tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> pq.write_table(pa.table({"q": ["Name the largest planet of the solar system."]}),
+        ...                os.path.join(folder, "b.parquet"))
+        >>> bigger = index.add_benchmarks([os.path.join(folder, "b.parquet")])
+        >>> bigger.benchmarks, bigger.num_entries
+        (['a', 'b'], 2)
+        """
+        info = self.build_info
+        parameters = info.get("parameters")
+        if not isinstance(parameters, dict) or not self.has_texts:
+            raise ParameterError(
+                "this index does not store its entries' texts and build parameters (built by an older "
+                "stemmatic), so benchmarks cannot be added to it; rebuild it with `stemmatic contamination index`"
+            )
+        _refuse_newer(info.get("stemmatic_version"))
+        allowlist = parameters.get("allowlist")
+        if allowlist is None and parameters.get("allowlist_texts"):
+            raise ParameterError(
+                "this index was built with an allowlist that it does not store (built by an older stemmatic); "
+                "rebuild it with `stemmatic contamination index --allowlist ...` to add benchmarks"
+            )
+        fields = parameters.get("fields")
+        if not isinstance(fields, list) or sorted(fields) != sorted(self._core.fields):
+            raise InvalidInputError("the index's build parameters do not name its fields; rebuild it")
+        named = _named_benchmarks(benchmarks, taken=self.benchmarks)
+        builder = _Builder(
+            fields,
+            parameters.get("id_field"),
+            self.ngram,
+            self.tokenizer,
+            self.seed,
+            self.min_tokens,
+        )
+        builder.restore(self)
+        _add_benchmarks(builder, named)
+        return builder.finish(parameters.get("max_item_frequency"), list(allowlist or []), workers)
+
     # -- properties -----------------------------------------------------------------------------
 
     @property
@@ -485,6 +551,20 @@ def _parse_metadata(text: str) -> dict[str, Any] | None:
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
+def _refuse_newer(version: object) -> None:
+    """Refuse to rewrite an index that a newer stemmatic wrote (its metadata may mean more than we know)."""
+    from stemmatic import __version__
+
+    def parts(text: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", text.split("+")[0])[:3])
+
+    if isinstance(version, str) and parts(version) > parts(__version__):
+        raise ParameterError(
+            f"the index was written by stemmatic {version}, newer than this one ({__version__}); "
+            "add benchmarks to it with that version or newer"
+        )
+
+
 def check_workers(workers: int | None) -> None:
     """Refuse a thread count that is negative or absurd (``None`` and 0: all CPUs)."""
     if workers is not None and not 0 <= workers <= _MAX_WORKERS:
@@ -537,8 +617,34 @@ class _Builder:
         self.item_ids: list[pa.Array] = []
         self.benchmark_ids: list[np.ndarray] = []
         self.field_ids: list[np.ndarray] = []
-        #: (benchmark, field) of each added chunk, for the status counts.
-        self.chunk_keys: list[tuple[str, str]] = []
+        #: (benchmark, field) of each added chunk, for the status counts (None: restored entries).
+        self.chunk_keys: list[tuple[str, str] | None] = []
+        #: Build logs of the benchmarks restored from an index (:meth:`restore`), kept as they were.
+        self.previous: list[dict[str, Any]] = []
+
+    def restore(self, index: ContaminationIndex) -> None:
+        """Add every entry of ``index`` again, from its stored texts, and keep its benchmarks' build logs.
+
+        Raises:
+            ParameterError: the index stores no texts (built by an older stemmatic).
+        """
+        logged = index.build_info.get("benchmarks")
+        if not isinstance(logged, list) or [b.get("name") for b in logged] != index.benchmarks:
+            raise InvalidInputError("the index has no build log of its benchmarks; rebuild it")
+        texts = pa.array(index.entry_texts(), pa.string())
+        entries = index.entries()
+        self.benchmarks = list(index.benchmarks)
+        self.previous = logged
+        self.texts.append(texts)
+        self.item_ids.append(entries["item_id"].combine_chunks())
+        bench_ids, field_ids, _, _ = index._core.entry_arrays()
+        # The index numbers fields in its own order, the builder in self.fields' order.
+        remap = np.array([self.fields.index(f) for f in index._core.fields], np.uint32)
+        self.benchmark_ids.append(np.asarray(bench_ids, np.uint32))
+        self.field_ids.append(
+            remap[np.asarray(field_ids, np.int64)] if len(remap) else np.asarray(field_ids, np.uint32)
+        )
+        self.chunk_keys.append(None)
 
     def add_table(
         self,
@@ -583,6 +689,8 @@ class _Builder:
             self.chunk_keys.append((benchmark, name))
 
     def check_benchmark(self, benchmark: str, columns: Sequence[str]) -> None:
+        if any(b.get("name") == benchmark for b in self.previous):
+            return
         log = self.logs.get(benchmark)
         if log is None or not log.fields:
             where = ", ".join(log.sources) if log else benchmark
@@ -620,12 +728,15 @@ class _Builder:
         indexed = pa.chunked_array(self.texts, pa.string()).filter(pa.array(np.asarray(status) == 0))
         stored_texts = json.dumps(indexed.to_pylist(), ensure_ascii=False)
         position = 0
-        for (benchmark, name), length in zip(self.chunk_keys, lengths, strict=True):
+        for key, length in zip(self.chunk_keys, lengths, strict=True):
             counts = np.bincount(status[position : position + length], minlength=4)
+            position += length
+            if key is None:  # restored entries: their counts are in their benchmark's log already
+                continue
+            benchmark, name = key
             log = self.logs[benchmark].fields[name]
             for code, attr in enumerate(_STATUS_NAMES):
                 setattr(log, attr, getattr(log, attr) + int(counts[code]))
-            position += length
         for bench_log in self.logs.values():
             for name, rows in bench_log.absent.items():
                 if name in bench_log.fields:
@@ -633,13 +744,13 @@ class _Builder:
         # The build log (row counts per status) is only known after the build.
         return ContaminationIndex(
             core.with_metadata(
-                self._metadata(max_item_frequency, len(allowlist), core.stats)
+                self._metadata(max_item_frequency, list(allowlist), core.stats)
                 + _TEXTS_SEPARATOR
                 + stored_texts
             )
         )
 
-    def _metadata(self, max_item_frequency: int | None, allowlist: int, stats: dict[str, Any]) -> str:
+    def _metadata(self, max_item_frequency: int | None, allowlist: list[str], stats: dict[str, Any]) -> str:
         from stemmatic import __version__
 
         return json.dumps(
@@ -653,9 +764,11 @@ class _Builder:
                     "seed": self.seed,
                     "min_tokens": self.min_tokens,
                     "max_item_frequency": max_item_frequency,
-                    "allowlist_texts": allowlist,
+                    "allowlist_texts": len(allowlist),
+                    "allowlist": allowlist,
                 },
-                "benchmarks": [
+                "benchmarks": self.previous
+                + [
                     {
                         "name": log.name,
                         "sources": log.sources,
@@ -779,6 +892,17 @@ def build_index(
         InvalidInputError: a missing or unreadable file, a benchmark without
             any of the fields, a non-UTF-8 or non-text field, a null item id.
     """
+    named = _named_benchmarks(benchmarks)
+    builder = _Builder(fields, id_field, ngram, tokenizer, seed, min_tokens)
+    _add_benchmarks(builder, named)
+    return builder.finish(max_item_frequency, allowlist, workers)
+
+
+def _named_benchmarks(
+    benchmarks: Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
+    taken: Sequence[str] = (),
+) -> list[tuple[str, str | os.PathLike[str]]]:
+    """``(name, source)`` of each benchmark; empty, repeated or ``taken`` names are refused."""
     named = (
         list(benchmarks.items())
         if isinstance(benchmarks, Mapping)
@@ -791,7 +915,16 @@ def build_index(
         raise ParameterError(f"benchmark names must not be empty, got {names}; name them with --name")
     if len(set(names)) != len(names):
         raise ParameterError(f"benchmark names must be distinct, got {names}; name them with --name")
-    builder = _Builder(fields, id_field, ngram, tokenizer, seed, min_tokens)
+    clash = [n for n in names if n in taken]
+    if clash:
+        raise ParameterError(
+            f"the index already has a benchmark named {clash[0]!r}; name the new one otherwise with --name"
+        )
+    return named
+
+
+def _add_benchmarks(builder: _Builder, named: list[tuple[str, str | os.PathLike[str]]]) -> None:
+    """Read every row of each benchmark into ``builder``."""
     for name, source in named:
         files = resolve_inputs([source])
         columns: list[str] = []
@@ -803,7 +936,6 @@ def build_index(
         if name not in builder.logs:
             raise InvalidInputError(f"{source}: benchmark has no rows")
         builder.check_benchmark(name, columns)
-    return builder.finish(max_item_frequency, allowlist, workers)
 
 
 def _default_name(source: str | os.PathLike[str]) -> str:
