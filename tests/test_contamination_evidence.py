@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -312,9 +313,17 @@ def stemmatic_errors():
     return stemmatic.exceptions
 
 
-def test_token_coverage_and_longest_span_follow_llama2(tmp_path) -> None:
-    from stemmatic.contamination._evidence import llama2_spans, longest_common_run, token_keys
+def _compare(entry: list[str], doc: list[str], **kwargs) -> tuple[int, list[tuple[int, int]]]:
+    """The engine's longest run and Llama 2 spans of one entry in one document (words joined by spaces)."""
+    from stemmatic.contamination._evidence import TokenOverlap
 
+    overlap = TokenOverlap.for_texts([" ".join(entry)], "words", **kwargs)
+    found = overlap.compare(pa.array([" ".join(doc)]), np.array([0]), np.array([0]))
+    spans = list(zip(found.span_starts.tolist(), found.span_ends.tolist(), strict=True))
+    return int(found.longest[0]), spans
+
+
+def test_token_coverage_and_longest_span_follow_llama2(tmp_path) -> None:
     words = [f"w{k}" for k in range(40)]
     entry = " ".join(words)
     # Document 0: tokens 0-19 with tokens 12 and 15 changed (two skips inside a span), then other text.
@@ -344,12 +353,13 @@ def test_token_coverage_and_longest_span_follow_llama2(tmp_path) -> None:
         "dirty": 0,
     }
     # The skip budget: five mismatches end a span; a mismatch at the end is not part of it.
-    keys = token_keys(words)
     five = [*words[:12], "a", "b", "c", "d", "e", *words[17:30]]
-    assert llama2_spans(keys, token_keys(five)) == [(0, 12), (17, 30)]
+    assert _compare(words, five) == (13, [(0, 12), (17, 30)])
     trailing = [*words[:11], "a"]
-    assert llama2_spans(keys, token_keys(trailing)) == [(0, 11)]
-    assert longest_common_run(keys, token_keys(five)) == 13
+    assert _compare(words, trailing) == (11, [(0, 11)])
+    # Llama 2's longer minimum spans (L = 20 to 50) leave fragmented matches out.
+    assert _compare(words, five, min_span=13) == (13, [(17, 30)])
+    assert _compare(words, five, min_span=14) == (13, [])
 
 
 def test_semantic_hits_are_written_apart_with_their_evidence(tmp_path, statement_case) -> None:
@@ -384,8 +394,6 @@ def test_semantic_hits_are_written_apart_with_their_evidence(tmp_path, statement
     st.lists(st.sampled_from("abcd"), max_size=30),
 )
 def test_longest_common_run_against_brute_force(entry, doc) -> None:
-    from stemmatic.contamination._evidence import longest_common_run, token_keys
-
     best = 0
     for i in range(len(entry)):
         for j in range(len(doc)):
@@ -393,7 +401,7 @@ def test_longest_common_run_against_brute_force(entry, doc) -> None:
             while i + k < len(entry) and j + k < len(doc) and entry[i + k] == doc[j + k]:
                 k += 1
             best = max(best, k)
-    assert longest_common_run(token_keys(entry), token_keys(doc)) == best
+    assert _compare(entry, doc)[0] == best
 
 
 def test_cli_short_statements_and_token_coverage(tmp_path, statement_case) -> None:

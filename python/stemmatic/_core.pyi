@@ -10,8 +10,10 @@ __all__ = [
     "TOKEN_BOUNDS_KERNEL",
     "UNICODE_VERSION",
     "ClusterArrays",
+    "EntryTokens",
     "GuardSplit",
     "NgramIndex",
+    "Overlaps",
     "__version__",
     "band_keys",
     "candidate_pairs",
@@ -138,6 +140,38 @@ def resolve_workers(workers: int | None = None) -> int: ...
 def token_lengths(texts: Any, *, tokenizer: str = "auto", long_chars: int = 16) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "auto") -> list[str]: ...
 def jsonl_screen(block: bytes, max_depth: int) -> list[tuple[int, str]]: ...
+
+@final
+class Overlaps:
+    """What ``EntryTokens.compare`` found, per (document, entry) pair."""
+
+    @property
+    def longest(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def span_offsets(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def span_starts(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def span_ends(self) -> npt.NDArray[np.uint32]: ...
+
+@final
+class EntryTokens:
+    """Tokens of benchmark entries: longest common run and Llama 2 spans against documents."""
+
+    def __new__(cls, texts: list[str], tokenizer: str) -> EntryTokens: ...
+    @property
+    def num_entries(self) -> int: ...
+    def lengths(self) -> npt.NDArray[np.uint32]: ...
+    def compare(
+        self,
+        texts: Any,
+        rows: npt.NDArray[np.uint32],
+        entries: npt.NDArray[np.uint32],
+        *,
+        min_span: int = ...,
+        skip_budget: int = ...,
+        workers: int | None = None,
+    ) -> Overlaps: ...
 
 @final
 class NgramIndex:

@@ -363,6 +363,14 @@ def scan(
             "(clean / not clean / not dirty / dirty).",
         ),
     ] = False,
+    coverage_min_span: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="For --token-coverage: the shortest matched span (tokens) that counts "
+            "(Llama 2's L; it reports 10 to 50).",
+        ),
+    ] = 10,
     semantic: Annotated[
         bool,
         typer.Option(
@@ -405,6 +413,7 @@ def scan(
                 "--clean-benchmarks": clean_benchmarks,
                 "--short-ngram": short_ngram,
                 "--token-coverage": token_coverage,
+                "--coverage-min-span": given(ctx, "coverage_min_span"),
                 "--semantic": semantic,
                 "--count-weak": count_weak,
                 "--min-specific-tokens": given(ctx, "min_specific_tokens"),
@@ -452,6 +461,7 @@ def scan(
                 short_fields=_split_fields(short_fields) if short_fields else None,
                 short_min_ngrams=short_min_ngrams,
                 token_overlap=token_coverage,
+                coverage_min_span=coverage_min_span,
                 semantic=semantic,
                 embedder=embedder,
                 semantic_threshold=semantic_threshold,

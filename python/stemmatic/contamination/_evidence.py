@@ -33,9 +33,12 @@ benchmarks, ``--remove``); the others stay in ``hits.parquet``, reported apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+
+from stemmatic.exceptions import ParameterError
 
 __all__ = [
     "COMMON_MAX_COVERAGE",
@@ -59,7 +62,6 @@ LLAMA2_MIN_SPAN = 10
 LLAMA2_SKIP_BUDGET = 4
 
 _WORD = re.compile(r"\w+")
-_BASE = np.uint64(0x100000001B3)
 
 
 def classify(
@@ -93,142 +95,82 @@ def word_tokens(text: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     return tokens, np.asarray(starts, np.int64), np.asarray(ends, np.int64)
 
 
-def tokens_of(text: str, tokenizer: str) -> np.ndarray:
-    """Token keys of ``text`` with the engine's tokenizer (the tokens the index hashes)."""
-    from stemmatic import _core
+class TokenOverlap:
+    """Per entry: which of its tokens are contaminated (Llama 2) and its longest span found, over all documents.
 
-    return token_keys(_core.tokenize(text, tokenizer=tokenizer))
+    The comparison runs in the engine (``_core.EntryTokens``: one pass over
+    each document's tokens per entry it hits, documents in parallel); this
+    class accumulates its per-hit results.
 
-
-def token_keys(tokens: list[str]) -> np.ndarray:
-    """A 64-bit key per token (equal tokens, equal keys) for comparisons within this process."""
-    return np.fromiter((hash(t) for t in tokens), np.int64, len(tokens)).view(np.uint64)
-
-
-_INVERSE_BASE = np.uint64(pow(int(_BASE), -1, 2**64))
-
-
-class _Windows:
-    """Keys of every n-token window of a sequence in O(length) for any n, from prefix sums.
-
-    ``prefix[i] = sum(keys[k] * B**k for k < i)`` (wrapping uint64); the window
-    at ``i`` has key ``(prefix[i + n] - prefix[i]) * B**-i``, the same for the
-    same tokens wherever they stand (B is odd, so invertible modulo 2**64).
+    >>> overlap = TokenOverlap.for_texts(["a b c d e f g h i j k l"], "words", min_span=4)
+    >>> overlap.add_batch(pa.array(["x a b c d e y", "f g h i j k"]), np.array([0, 1]), np.array([0, 0])).tolist()
+    [5, 6]
+    >>> overlap.coverage().round(2).tolist(), overlap.longest.tolist()
+    ([0.92], [6])
     """
 
-    def __init__(self, keys: np.ndarray) -> None:
-        self.length = len(keys)
-        with np.errstate(over="ignore"):
-            powers = np.cumprod(np.full(len(keys), _BASE, np.uint64)) * _INVERSE_BASE
-            self.inverse = np.cumprod(np.full(len(keys), _INVERSE_BASE, np.uint64)) * _BASE
-            self.prefix = np.concatenate([np.zeros(1, np.uint64), np.cumsum(keys * powers, dtype=np.uint64)])
-
-    def keys(self, n: int) -> np.ndarray:
-        if self.length < n:
-            return np.zeros(0, np.uint64)
-        with np.errstate(over="ignore"):
-            return (self.prefix[n:] - self.prefix[:-n]) * self.inverse[: self.length - n + 1]
-
-
-def _gram_keys(keys: np.ndarray, n: int) -> np.ndarray:
-    """Keys of every n-token window of ``keys``."""
-    return _Windows(keys).keys(n)
-
-
-def _shared_windows(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions ``(i, j)`` where the n-token windows of ``a`` and ``b`` are equal."""
-    ka, kb = _gram_keys(a, n), _gram_keys(b, n)
-    if not len(ka) or not len(kb):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.argsort(kb, kind="stable")
-    sorted_b = kb[order]
-    lo = np.searchsorted(sorted_b, ka, "left")
-    hi = np.searchsorted(sorted_b, ka, "right")
-    counts = hi - lo
-    i = np.repeat(np.arange(len(ka), dtype=np.int64), counts)
-    within = np.arange(len(i), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    j = order[np.repeat(lo, counts) + within]
-    return i.astype(np.int64), j.astype(np.int64)
-
-
-def longest_common_run(entry: np.ndarray, doc: np.ndarray) -> int:
-    """Length of the longest run of consecutive tokens of ``entry`` that occurs in ``doc``."""
-    if not len(entry) or not len(doc):
-        return 0
-    doc_set = np.unique(doc)
-    if not np.isin(entry, doc_set).any():
-        return 0
-    lo, hi = 1, min(len(entry), len(doc))
-    entry_windows, doc_windows = _Windows(entry), _Windows(doc)
-    while lo < hi:  # the longest n with a shared n-gram; "shares an n-gram" is monotone in n
-        mid = (lo + hi + 1) // 2
-        if np.isin(entry_windows.keys(mid), doc_windows.keys(mid)).any():
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def llama2_spans(
-    entry: np.ndarray,
-    doc: np.ndarray,
-    *,
-    min_span: int = LLAMA2_MIN_SPAN,
-    skip_budget: int = LLAMA2_SKIP_BUDGET,
-) -> list[tuple[int, int]]:
-    """Entry token ranges ``[start, end)`` matched in ``doc`` as Llama 2 defines them (see the module doc)."""
-    seeds_i, seeds_j = _shared_windows(entry, doc, min_span)
-    if not len(seeds_i):
-        return []
-    spans: list[tuple[int, int]] = []
-    reached: dict[int, int] = {}  # diagonal (j - i) -> entry position its last span reached
-    for i, j in zip(seeds_i.tolist(), seeds_j.tolist(), strict=True):
-        diagonal = j - i
-        if reached.get(diagonal, -1) > i:
-            continue
-        last = i + min_span  # one past the last matching token
-        misses = 0
-        p, q = last, j + min_span
-        while p < len(entry) and q < len(doc):
-            if entry[p] == doc[q]:
-                last = p + 1
-            else:
-                misses += 1
-                if misses > skip_budget:
-                    break
-            p += 1
-            q += 1
-        reached[diagonal] = last
-        spans.append((i, last))
-    return spans
-
-
-@dataclass
-class TokenOverlap:
-    """Per entry: which of its tokens are contaminated (Llama 2) and its longest span found, over all documents."""
-
-    entry_keys: list[np.ndarray]
-    covered: list[np.ndarray]
-    longest: np.ndarray
-    #: The index's tokenizer: tokens are counted as the index counts them.
-    tokenizer: str
+    def __init__(self, tokens: Any, min_span: int, skip_budget: int) -> None:
+        self._tokens = tokens
+        self.min_span, self.skip_budget = min_span, skip_budget
+        lengths = np.asarray(tokens.lengths(), np.int64)
+        self.lengths = lengths
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.covered = np.zeros(int(self.offsets[-1]), bool)
+        self.longest = np.zeros(len(lengths), np.int64)
 
     @classmethod
-    def for_texts(cls, texts: list[str], tokenizer: str) -> TokenOverlap:
-        keys = [tokens_of(t, tokenizer) for t in texts]
-        return cls(keys, [np.zeros(len(k), bool) for k in keys], np.zeros(len(keys), np.int64), tokenizer)
+    def for_texts(
+        cls,
+        texts: list[str],
+        tokenizer: str,
+        *,
+        min_span: int = LLAMA2_MIN_SPAN,
+        skip_budget: int = LLAMA2_SKIP_BUDGET,
+    ) -> TokenOverlap:
+        """Tokenize the entry ``texts`` with the index's ``tokenizer``."""
+        from stemmatic import _core
 
-    def add(self, entry: int, doc_keys: np.ndarray) -> int:
-        """Compare entry ``entry`` with a document; return the longest run they share."""
-        keys = self.entry_keys[entry]
-        run = longest_common_run(keys, doc_keys)
-        if run > self.longest[entry]:
-            self.longest[entry] = run
-        if run >= LLAMA2_MIN_SPAN:
-            for start, end in llama2_spans(keys, doc_keys):
-                self.covered[entry][start:end] = True
-        return run
+        if not 1 <= min_span <= 2**32 - 1:
+            raise ParameterError(f"invalid parameter `min_span`: {min_span}; must be at least 1")
+        if not 0 <= skip_budget <= 2**32 - 1:
+            raise ParameterError(f"invalid parameter `skip_budget`: {skip_budget}; must be at least 0")
+        return cls(_core.EntryTokens(texts, tokenizer), min_span, skip_budget)
+
+    def compare(
+        self, texts: pa.Array, rows: np.ndarray, entries: np.ndarray, workers: int | None = None
+    ) -> Any:
+        """The engine's comparison of entry ``entries[k]`` with ``texts[rows[k]]`` (nothing accumulated)."""
+        from stemmatic._arrow import as_text_column
+
+        return self._tokens.compare(
+            as_text_column(texts),
+            np.asarray(rows, np.uint32),
+            np.asarray(entries, np.uint32),
+            min_span=self.min_span,
+            skip_budget=self.skip_budget,
+            workers=workers,
+        )
+
+    def add_batch(
+        self, texts: pa.Array, rows: np.ndarray, entries: np.ndarray, workers: int | None = None
+    ) -> np.ndarray:
+        """Compare each hit's entry with its document (row of ``texts``); the longest span of each hit."""
+        found = self.compare(texts, rows, entries, workers)
+        longest = np.asarray(found.longest, np.int64)
+        entries = np.asarray(entries, np.int64)
+        np.maximum.at(self.longest, entries, longest)
+        offsets = np.asarray(found.span_offsets, np.int64)
+        if offsets[-1]:
+            # Mark the spans' tokens: +1 at each start, -1 at each end, a running sum > 0 is covered.
+            base = np.repeat(self.offsets[entries], np.diff(offsets))
+            marks = np.zeros(len(self.covered) + 1, np.int64)
+            np.add.at(marks, base + np.asarray(found.span_starts, np.int64), 1)
+            np.add.at(marks, base + np.asarray(found.span_ends, np.int64), -1)
+            self.covered |= np.cumsum(marks[:-1]) > 0
+        return longest
 
     def coverage(self) -> np.ndarray:
         """Share of each entry's tokens contaminated (0 for an entry without tokens)."""
-        return np.array([c.mean() if len(c) else 0.0 for c in self.covered])
+        running = np.concatenate([[0], np.cumsum(self.covered, dtype=np.int64)])
+        counts = running[self.offsets[1:]] - running[self.offsets[:-1]]
+        return np.divide(counts, self.lengths, out=np.zeros(len(self.lengths)), where=self.lengths > 0)

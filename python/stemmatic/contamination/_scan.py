@@ -22,10 +22,10 @@ from stemmatic.contamination._evidence import (
     EVIDENCE,
     LLAMA2_CLEAN,
     LLAMA2_DIRTY,
+    LLAMA2_MIN_SPAN,
     STRONG,
     TokenOverlap,
     classify,
-    tokens_of,
 )
 from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
 from stemmatic.contamination._index import (
@@ -114,6 +114,7 @@ def scan_corpus(
     short_fields: Sequence[str] | None = None,
     short_min_ngrams: int = DEFAULT_SHORT_MIN_NGRAMS,
     token_overlap: bool = False,
+    coverage_min_span: int = LLAMA2_MIN_SPAN,
     semantic: bool = False,
     embedder: Any = "minilm",
     semantic_threshold: float = DEFAULT_SEMANTIC_THRESHOLD,
@@ -158,6 +159,9 @@ def scan_corpus(
             distinct ones; such hits have ``match = "short"``.
         token_overlap: measure, per hit, the longest span of entry tokens in
             the document and, per entry, Llama 2's token coverage and bucket.
+        coverage_min_span: the shortest matched span that makes tokens
+            contaminated for ``token_overlap`` (Llama 2's L: 10, and 20 to 50
+            in its analysis against fragmented matches).
         semantic: also find entries (of ``semantic_fields``, default all)
             whose nearest chunks of ``chunk_tokens`` words, embedded by
             ``embedder``, have cosine similarity >= ``semantic_threshold``;
@@ -200,7 +204,11 @@ def scan_corpus(
         if short_ngram
         else None
     )
-    overlap = TokenOverlap.for_texts(index.entry_texts(), index.tokenizer) if token_overlap else None
+    overlap = (
+        TokenOverlap.for_texts(index.entry_texts(), index.tokenizer, min_span=coverage_min_span)
+        if token_overlap
+        else None
+    )
     semantic_matcher = (
         SemanticMatcher.build(
             index, embedder=embedder, threshold=semantic_threshold, chunk_tokens=chunk_tokens,
@@ -290,7 +298,7 @@ def scan_corpus(
                             "match", pa.array(np.asarray(MATCHES, object)[match].tolist(), pa.string())
                         )
                         if overlap is not None:
-                            longest = _overlap_of_batch(overlap, texts, rows, entries)
+                            longest = overlap.add_batch(texts, rows, entries, workers)
                             table = table.append_column("longest_span", pa.array(longest, pa.int64()))
                         if hits_writer is None:
                             hits_schema = table.schema
@@ -379,7 +387,8 @@ def scan_corpus(
                 max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
                 short_fields=short.fields if short is not None else None,
                 short_min_ngrams=short_min_ngrams if short is not None else None,
-                token_overlap=token_overlap, semantic=semantic,
+                token_overlap=token_overlap,
+                coverage_min_span=coverage_min_span if token_overlap else None, semantic=semantic,
                 **(
                     {
                         "embedder": str(embedder), "semantic_threshold": semantic_threshold,
@@ -429,23 +438,6 @@ def _scan_chunk(chunk: Chunk, scan: Callable[[], _RawHits]) -> _RawHits:
             f"line {chunk.lines[int(match.group(1))].as_py()}" if chunk.lines is not None else f"row {row}"
         )
         raise InvalidInputError(f"{chunk.file.path}: {where}: {match.group(2)}") from None
-
-
-def _overlap_of_batch(
-    overlap: TokenOverlap, texts: pa.Array, rows: np.ndarray, entries: np.ndarray
-) -> np.ndarray:
-    """Compare each hit's entry with its document (tokenized once); the longest span of each hit."""
-    longest = np.zeros(len(rows), np.int64)
-    doc_keys: dict[int, np.ndarray] = {}
-    for hit, (row, entry) in enumerate(zip(rows.tolist(), entries.tolist(), strict=True)):
-        keys = doc_keys.get(row)
-        if keys is None:
-            text = texts[row].as_py()
-            if isinstance(text, bytes):
-                text = text.decode("utf-8", "replace")
-            keys = doc_keys[row] = tokens_of(text, overlap.tokenizer)
-        longest[hit] = overlap.add(entry, keys)
-    return longest
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from stemmatic.contamination._evidence import longest_common_run, token_keys, word_tokens
+from stemmatic.contamination._evidence import TokenOverlap, word_tokens
 from stemmatic.contamination._index import ContaminationIndex
 from stemmatic.exceptions import ParameterError
 
@@ -80,7 +80,7 @@ class SemanticMatcher:
     threshold: float
     chunk_tokens: int
     entries: np.ndarray  # entry numbers embedded
-    entry_keys: list[np.ndarray]
+    overlap: TokenOverlap  # tokens of every entry, for the longest span a chunk shares
     faiss_index: Any
     rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -110,8 +110,8 @@ class SemanticMatcher:
             model.embed([texts[k] for k in entries.tolist()]) if len(entries) else np.zeros((0, model.dim))
         )
         faiss_index = build_index(np.asarray(vectors, np.float32), "flat") if len(entries) else None
-        keys = [token_keys(word_tokens(texts[k])[0]) for k in entries.tolist()]
-        return cls(index, model, threshold, chunk_tokens, entries, keys, faiss_index)
+        overlap = TokenOverlap.for_texts(texts, index.tokenizer)
+        return cls(index, model, threshold, chunk_tokens, entries, overlap, faiss_index)
 
     def scan(self, texts: Sequence[str | None], doc_ids: pa.Array) -> None:
         """Find the entries in ``texts`` (one batch); the hits accumulate in :attr:`rows`."""
@@ -143,9 +143,14 @@ class SemanticMatcher:
         if not best:
             return
         entries = self.index.entries()
-        for (row, hit), (sim, chunk) in sorted(best.items()):
-            entry = int(self.entries[hit])
-            chunk_keys = token_keys(word_tokens(chunk_text[chunk])[0])
+        pairs = sorted(best.items())
+        chunks = np.array([chunk for _, (_, chunk) in pairs], np.int64)
+        entry_ids = np.array([int(self.entries[hit]) for (_, hit), _ in pairs], np.int64)
+        # The longest run of entry tokens each best chunk shares (partial n-gram evidence).
+        longest = self.overlap.compare(pa.array(chunk_text, pa.string()), chunks, entry_ids).longest
+        for ((row, _hit), (sim, chunk)), entry, run in zip(
+            pairs, entry_ids.tolist(), longest.tolist(), strict=True
+        ):
             self.rows.append(
                 {
                     "doc_id": doc_ids[row].as_py(),
@@ -155,7 +160,7 @@ class SemanticMatcher:
                     "similarity": float(sim),
                     "chunk_start": chunk_span[chunk][0],
                     "chunk_end": chunk_span[chunk][1],
-                    "longest_span": longest_common_run(self.entry_keys[hit], chunk_keys),
+                    "longest_span": int(run),
                     "item_tokens": int(entries["item_tokens"][entry].as_py()),
                 }
             )

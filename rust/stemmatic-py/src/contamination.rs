@@ -1,4 +1,5 @@
-//! Python entry points for benchmark contamination: `NgramIndex`.
+//! Python entry points for benchmark contamination: `NgramIndex`, and
+//! `EntryTokens` (token overlap of entries and documents).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pyo3_arrow::PyChunkedArray;
 use stemmatic_core::contamination::{
-    BuildOptions, IndexBuilder, ItemRow, NgramIndex, ScanBatch, ScanOptions,
+    BuildOptions, EntryTokens, IndexBuilder, ItemRow, LLAMA2_MIN_SPAN, LLAMA2_SKIP_BUDGET,
+    NgramIndex, Overlaps, ScanBatch, ScanOptions,
 };
 use stemmatic_core::parallel::resolve_workers;
 use stemmatic_core::shingle::ShingleSpec;
@@ -319,5 +321,94 @@ impl PyNgramIndex {
             self.0.num_ngrams(),
             self.0.benchmarks()
         )
+    }
+}
+
+/// The tokens of benchmark entries, to compare with the documents that hit
+/// them: the longest common run and Llama 2's matched spans
+/// (`stemmatic_core::contamination::EntryTokens`).
+#[pyclass(module = "stemmatic._core", name = "EntryTokens", frozen)]
+pub struct PyEntryTokens(EntryTokens);
+
+/// What `EntryTokens.compare` found, per (document, entry) pair.
+#[pyclass(module = "stemmatic._core", name = "Overlaps", frozen)]
+pub struct PyOverlaps(Overlaps);
+
+#[pymethods]
+impl PyEntryTokens {
+    /// Tokenize `texts` (one per entry) with `tokenizer`.
+    #[new]
+    fn new(py: Python<'_>, texts: Vec<String>, tokenizer: &str) -> PyResult<Self> {
+        let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokens = py
+            .detach(|| EntryTokens::new(tokenizer, &refs))
+            .into_py_result()?;
+        Ok(Self(tokens))
+    }
+
+    #[getter]
+    fn num_entries(&self) -> usize {
+        self.0.num_entries()
+    }
+
+    /// Tokens of each entry (uint32).
+    fn lengths<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.0.lengths().into_pyarray(py)
+    }
+
+    /// Compare entry `entries[k]` with document `texts[rows[k]]` for every `k`.
+    #[pyo3(signature = (texts, rows, entries, *, min_span = LLAMA2_MIN_SPAN, skip_budget = LLAMA2_SKIP_BUDGET, workers = None))]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the keyword-only Python signature"
+    )]
+    fn compare(
+        &self,
+        py: Python<'_>,
+        texts: PyChunkedArray,
+        rows: PyReadonlyArray1<'_, u32>,
+        entries: PyReadonlyArray1<'_, u32>,
+        min_span: usize,
+        skip_budget: usize,
+        workers: Option<usize>,
+    ) -> PyResult<PyOverlaps> {
+        let workers = resolve_workers(workers).into_py_result()?;
+        let docs = rows_of(texts.chunks())?;
+        let (rows, entries) = (rows.as_slice()?, entries.as_slice()?);
+        let overlaps = py
+            .detach(|| {
+                self.0
+                    .compare(&docs, rows, entries, min_span, skip_budget, workers)
+            })
+            .into_py_result()?;
+        Ok(PyOverlaps(overlaps))
+    }
+}
+
+#[pymethods]
+impl PyOverlaps {
+    /// Longest run of consecutive entry tokens in the document, per pair (uint32).
+    #[getter]
+    fn longest<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.0.longest.clone().into_pyarray(py)
+    }
+
+    /// Pair `k`'s spans are `span_starts/ends[span_offsets[k]:span_offsets[k + 1]]` (uint64).
+    #[getter]
+    fn span_offsets<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        self.0.span_offsets.clone().into_pyarray(py)
+    }
+
+    /// First entry token of each Llama 2 span (uint32).
+    #[getter]
+    fn span_starts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.0.span_starts.clone().into_pyarray(py)
+    }
+
+    /// One past the last entry token of each Llama 2 span (uint32).
+    #[getter]
+    fn span_ends<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        self.0.span_ends.clone().into_pyarray(py)
     }
 }

@@ -20,7 +20,7 @@ mod _core {
     #[pymodule_export]
     use super::cluster::{PyClusterArrays, PyGuardSplit, cluster_decision, split_giant_components};
     #[pymodule_export]
-    use super::contamination::PyNgramIndex;
+    use super::contamination::{PyEntryTokens, PyNgramIndex, PyOverlaps};
     #[pymodule_export]
     use super::jsonl::jsonl_screen;
     #[pymodule_export]

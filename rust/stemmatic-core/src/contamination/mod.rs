@@ -45,6 +45,7 @@
 //! original text ([`unit_char_spans`]) only for documents that match.
 
 mod format;
+mod overlap;
 mod prefilter;
 mod scan;
 mod spans;
@@ -62,6 +63,7 @@ use crate::text::units::Units;
 use prefilter::{KeyFilter, sequence_key, window_factor};
 
 pub use format::{FORMAT_VERSION, MAGIC};
+pub use overlap::{EntryTokens, LLAMA2_MIN_SPAN, LLAMA2_SKIP_BUDGET, Overlaps};
 pub use scan::{DocHit, ScanBatch, ScanOptions, ScanScratch};
 pub use spans::unit_char_spans;
 
