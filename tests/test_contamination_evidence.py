@@ -444,3 +444,24 @@ def test_token_coverage_counts_tokens_as_the_index_does(tmp_path) -> None:
     assert hit["item_tokens"] == len(sentence) and hit["longest_span"] == 10
     (item,) = pq.read_table(tmp_path / "o" / "items.parquet").to_pylist()
     assert item["token_coverage"] == pytest.approx(10 / len(sentence))
+
+
+def test_partial_matches_without_letters_are_common(tmp_path) -> None:
+    # An item whose example lists numbers: a document sharing only the number run has no copy of it.
+    numbers = ", ".join(str(k) for k in range(20))
+    item = f"Return the running total of the list, for example for [{numbers}] and then explain each step."
+    bench = tmp_path / "b.jsonl"
+    write_jsonl(bench, [{"id": "n", "prompt": item}])
+    index = build_index([bench], fields=["prompt"], id_field="id")
+    corpus = tmp_path / "c.jsonl"
+    docs = [f"a table: {numbers}. " + FILLER, FILLER + item, f"As an example for {numbers}"]
+    write_jsonl(corpus, [{"text": d} for d in docs])
+    report = scan_corpus([corpus], index, tmp_path / "o", remove=True)
+    hits = {h["doc_id"]: h for h in pq.read_table(tmp_path / "o" / "hits.parquet").to_pylist()}
+    assert hits[0]["coverage"] < 0.5 and hits[0]["evidence"] == "common"
+    assert hits[1]["evidence"] == "strong"
+    # The same partial match with words in it stays strong.
+    assert hits[2]["coverage"] < 0.5 and hits[2]["evidence"] == "strong"
+    assert report["rows"]["contaminated"] == 2
+    removed = pq.read_table(tmp_path / "o" / "removed").to_pylist()
+    assert sorted(r["text"] for r in removed) == sorted([docs[1], docs[2]])

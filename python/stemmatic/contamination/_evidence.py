@@ -8,10 +8,12 @@ hit is classed (:func:`classify`):
   10, the shortest match Llama 2's contamination study counts; Touvron et al.
   2023, appendix A.6). Such entries are matched whole and common phrases
   match them by chance;
-* ``common``: the entry is found in more than ``max_entry_docs`` documents
-  of the corpus and this hit covers less than half of its n-grams: a shared
-  boilerplate n-gram, not a copy (a copy of most of the entry stays
-  ``strong`` however often it occurs: popular benchmarks are copied often);
+* ``common``: the hit covers less than half of the entry's n-grams and
+  either the entry is found in more than ``max_entry_docs`` documents of the
+  corpus, or the matched text has no letter (numbers and punctuation only,
+  such as ``0, 1, 2, 3...``): a shared boilerplate run, not a copy (a copy of
+  most of the entry stays ``strong`` however often it occurs: popular
+  benchmarks are copied often);
 * ``strong``: every other hit.
 
 Only ``strong`` hits count as contamination by default (report, clean
@@ -47,6 +49,7 @@ __all__ = [
     "LLAMA2_DIRTY",
     "TokenOverlap",
     "classify",
+    "letterless_hits",
     "word_tokens",
 ]
 
@@ -71,18 +74,59 @@ def classify(
     *,
     min_specific_tokens: int,
     max_entry_docs: int | None,
+    letterless: np.ndarray | None = None,
 ) -> np.ndarray:
     """Evidence code (index into :data:`EVIDENCE`) of each hit.
 
-    >>> classify(np.array([4, 40, 40, 40]), np.array([1, 1, 500, 500]), np.array([1.0, 0.1, 0.1, 0.9]),
-    ...          min_specific_tokens=10, max_entry_docs=10).tolist()
-    [1, 0, 2, 0]
+    ``letterless`` marks the hits whose matched text has no letter (see :func:`letterless_hits`).
+
+    >>> classify(np.array([4, 40, 40, 40, 40]), np.array([1, 1, 500, 500, 1]),
+    ...          np.array([1.0, 0.1, 0.1, 0.9, 0.1]), min_specific_tokens=10, max_entry_docs=10,
+    ...          letterless=np.array([False, False, False, False, True])).tolist()
+    [1, 0, 2, 0, 2]
     """
     codes = np.zeros(len(item_tokens), np.int8)
+    partial = coverage < COMMON_MAX_COVERAGE
     if max_entry_docs is not None:
-        codes[(entry_docs > max_entry_docs) & (coverage < COMMON_MAX_COVERAGE)] = COMMON
+        codes[(entry_docs > max_entry_docs) & partial] = COMMON
+    if letterless is not None:
+        codes[letterless & partial] = COMMON
     codes[item_tokens < min_specific_tokens] = SHORT
     return codes
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def letterless_hits(
+    texts: pa.Array, rows: np.ndarray, coverage: np.ndarray, span_offsets: np.ndarray,
+    span_starts: np.ndarray, span_ends: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Which hits cover less than half of their entry with matched text that has no letter.
+
+    Runs of numbers and punctuation (``0, 1, 2, 3...``, ``0.1, 0.2, 0.3...``,
+    tables of figures) recur in unrelated documents; a partial match made of
+    them only is boilerplate, not a copy. Only hits below
+    :data:`COMMON_MAX_COVERAGE` are looked at.
+
+    >>> letterless_hits(pa.array(["x 0, 1, 2, 3 y", "a b c"]), np.array([0, 1]), np.array([0.1, 0.1]),
+    ...                 np.array([0, 1, 2]), np.array([2, 0]), np.array([12, 5])).tolist()
+    [True, False]
+    """
+    out = np.zeros(len(rows), bool)
+    cache: dict[int, str] = {}
+    for hit in np.flatnonzero(coverage < COMMON_MAX_COVERAGE).tolist():
+        row = int(rows[hit])
+        text = cache.get(row)
+        if text is None:
+            value = texts[row].as_py()
+            text = cache[row] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
+        lo, hi = int(span_offsets[hit]), int(span_offsets[hit + 1])
+        out[hit] = hi > lo and not any(
+            _LETTER.search(text, int(start), int(end))
+            for start, end in zip(span_starts[lo:hi], span_ends[lo:hi], strict=True)
+        )
+    return out
 
 
 def word_tokens(text: str) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from stemmatic.contamination._evidence import (
     STRONG,
     TokenOverlap,
     classify,
+    letterless_hits,
 )
 from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
 from stemmatic.contamination._index import (
@@ -278,6 +279,9 @@ def scan_corpus(
                     totals.hits += len(raw)
                     rows = raw.rows.astype(np.int64)
                     entries = raw.entries.astype(np.int64)
+                    letterless = letterless_hits(
+                        texts, rows, raw.coverage, raw.span_offsets, raw.span_starts, raw.span_ends
+                    )
                     if len(raw):
                         doc_ids = (
                             batch_ids.take(pa.array(rows))
@@ -305,7 +309,7 @@ def scan_corpus(
                             hits_writer = pq.ParquetWriter(staging / "hits.raw.parquet", hits_schema)
                         assert hits_schema is not None
                         hits_writer.write_table(table.cast(hits_schema))
-                        acc.add(entries, raw.coverage, rows + chunk.global_row, doc_ids, match)
+                        acc.add(entries, raw.coverage, rows + chunk.global_row, doc_ids, match, letterless)
                     if semantic_matcher is not None:
                         with timer.stage("semantic"):
                             semantic_matcher.scan(
@@ -316,9 +320,12 @@ def scan_corpus(
                             )
                     if clean is not None and removed is not None:
                         # Whether an entry is common is known at the end of the scan only:
-                        # the split leaves out hits on short entries (unless they count).
+                        # the split leaves out hits on short entries and letterless partial
+                        # matches (unless they count).
                         counted = raw.select(
-                            np.flatnonzero(count_weak | (entry_tokens[entries] >= min_specific_tokens))
+                            np.flatnonzero(
+                                count_weak | ((entry_tokens[entries] >= min_specific_tokens) & ~letterless)
+                            )
                         )
                         _split_chunk(
                             chunk, texts, counted, np.unique(counted.rows.astype(np.int64)), gpt3_cut_mode,
@@ -463,6 +470,7 @@ class _HitArrays:
     rows: list[np.ndarray] = field(default_factory=list)
     doc_ids: list[pa.Array] = field(default_factory=list)
     match: list[np.ndarray] = field(default_factory=list)
+    letterless: list[np.ndarray] = field(default_factory=list)
 
     def add(
         self,
@@ -471,7 +479,9 @@ class _HitArrays:
         rows: np.ndarray,
         doc_ids: pa.Array,
         match: np.ndarray,
+        letterless: np.ndarray,
     ) -> None:
+        self.letterless.append(letterless)
         self.entries.append(entries)
         self.coverage.append(coverage)
         self.rows.append(rows)
@@ -505,6 +515,7 @@ class _HitArrays:
             coverage,
             min_specific_tokens=min_specific_tokens,
             max_entry_docs=max_entry_docs,
+            letterless=np.concatenate(self.letterless or [np.zeros(0, bool)]),
         )
         counted = np.ones(len(entries), bool) if count_weak else evidence == STRONG
         contaminated = len(np.unique(rows[counted]))
