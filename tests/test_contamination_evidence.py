@@ -302,9 +302,9 @@ def test_short_pass_refuses_bad_parameters_and_old_indexes(tmp_path, statement_c
         damaged.entry_texts()
     result = runner.invoke(
         app, ["contamination", "scan", str(corpus), "--index", "nope.idx", "-o", str(tmp_path / "z"),
-              "--short-ngram", "6", "--engine", "ray"],
+              "--semantic", "--engine", "ray"],
     )  # fmt: skip
-    assert result.exit_code == 2 and "--short-ngram runs on the local engine only" in result.output
+    assert result.exit_code == 2 and "--semantic runs on the local engine only" in result.output
 
 
 def stemmatic_errors():
@@ -462,6 +462,6 @@ def test_partial_matches_without_letters_are_common(tmp_path) -> None:
     assert hits[1]["evidence"] == "strong"
     # The same partial match with words in it stays strong.
     assert hits[2]["coverage"] < 0.5 and hits[2]["evidence"] == "strong"
-    assert report["rows"]["contaminated"] == 2
+    assert report["rows"]["detail"]["contaminated"] == 2
     removed = pq.read_table(tmp_path / "o" / "removed").to_pylist()
     assert sorted(r["text"] for r in removed) == sorted([docs[1], docs[2]])

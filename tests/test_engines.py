@@ -24,14 +24,14 @@ import pytest
 from typer.testing import CliRunner
 
 from stemmatic.cli import app
-from stemmatic.contamination import HITS_SCHEMA, ContaminationIndex, scan_corpus
+from stemmatic.contamination import ContaminationIndex, scan_corpus
 from stemmatic.dedup import add_to_index, build_index, decide_clusters, dedup
 from stemmatic.dedup.index import DedupIndex
 from stemmatic.dedup.pipeline import DedupConfig
 from stemmatic.engines import EngineOptions, split_giant_components
 from stemmatic.engines._against import indexed_rows
 from stemmatic.engines._common import BucketPairs, Sketch, VerifySecond
-from stemmatic.engines._scan import InlineIndex, ScanBatch
+from stemmatic.engines._scan import InlineIndex, ScanBatch, ScanParams
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.synthetic import generate_corpus
 
@@ -54,6 +54,10 @@ class Engine:
     read_parquet: Callable[[Path], Any]
     from_tables: Callable[[list[pa.Table]], Any]
     tables: Callable[[Any], list[pa.Table]]
+
+    def columns(self, data: Any) -> list[str]:
+        """The column names of a dataset or DataFrame."""
+        return list(self.tables(data)[0].column_names) if self.tables(data) else []
 
     def arrow(self, data: Any, schema: pa.Schema) -> pa.Table:
         tables = [t.select(schema.names).cast(schema) for t in self.tables(data) if len(t)]
@@ -388,12 +392,39 @@ def test_scan_split_equals_scan_corpus_with_ids_and_coverage(engine: Engine, tmp
     result = engine.module.scan_split(engine.read_parquet(path), index, remove=True, **params)
     for name, got in (("hits.parquet", result.hits), ("clean", result.clean), ("removed", result.removed)):
         want = pq.read_table(tmp_path / "local" / name)
-        if name == "hits.parquet":  # the local scan adds each hit's evidence (needs the whole corpus)
-            want = want.select(HITS_SCHEMA.names)
-        assert engine.arrow(got, want.schema).equals(want), name
+        assert want.column_names == engine.columns(got) and engine.arrow(got, want.schema).equals(want), name
     assert report["rows"]["removed"] == result.stats["removed_rows"] >= 5
     assert report["hits"] == result.stats["hits"]
     assert report["rows"]["detail"]["contaminated"] == result.stats["contaminated_rows"]
+
+
+def test_scan_measures_equal_scan_corpus(engine: Engine, tmp_path: Path) -> None:
+    """Evidence (with common entries), short statements and Llama 2 coverage: the local outputs and counts."""
+    table, index = planted_corpus()
+    # Row 20 gets three 6-word pieces of item t5: short-statement 5-grams, no 8-gram.
+    words = index.entry_texts()[5].split()
+    texts = table.column("text").to_pylist()
+    texts[20] = " xx ".join([texts[20], " ".join(words[0:6]), " ".join(words[10:16]), " ".join(words[20:26])])
+    table = table.set_column(1, "text", pa.array(texts, pa.string()))
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(table, path)
+    params = {"id_column": "id", "max_entry_docs": 1, "short_ngram": 5, "token_overlap": True}
+    report = scan_corpus([path], index, tmp_path / "local", remove=True, **params)  # type: ignore[arg-type]
+    result = engine.module.scan_split(engine.read_parquet(path), index, remove=True, **params)
+    hits = pq.read_table(tmp_path / "local" / "hits.parquet")
+    assert set(hits.column("evidence").to_pylist()) >= {"strong", "common"}
+    assert "longest_span" in hits.column_names and "short" in hits.column("match").to_pylist()
+    for name, got in (("hits.parquet", result.hits), ("clean", result.clean), ("removed", result.removed)):
+        want = pq.read_table(tmp_path / "local" / name)
+        assert want.column_names == engine.columns(got) and engine.arrow(got, want.schema).equals(want), name
+    assert report["rows"]["removed"] == result.stats["removed_rows"]
+    assert report["rows"]["detail"]["contaminated"] == result.stats["contaminated_rows"]
+    assert report["rows"]["detail"]["with_weak_hits_only"] == result.stats["with_weak_hits_only"]
+    local, remote = report["benchmarks"]["toy"], result.stats["benchmarks"]["toy"]
+    assert local["llama2_items"] == remote["llama2_items"]
+    for key in ("hits", "items_contaminated", "docs_contaminated"):
+        assert local[key] == remote[key], key
+    assert local["hits_by_evidence"] == result.stats["hits_by_evidence"]
 
 
 def test_scan_refuses_bad_input(engine: Engine) -> None:
@@ -409,14 +440,16 @@ def test_cli_contamination_scan_engine(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "corpus.parquet"
     pq.write_table(table, path)
     index.save(tmp_path / "bench.idx")
-    args = [str(path), "--index", str(tmp_path / "bench.idx"), "--remove", "--id-column", "id"]
+    args = [str(path), "--index", str(tmp_path / "bench.idx"), "--remove", "--id-column", "id",
+            "--short-ngram", "5", "--token-coverage", "--coverage-min-span", "12", "--max-entry-docs", "1"]  # fmt: skip
     runner = CliRunner()
     local_run = runner.invoke(app, ["contamination", "scan", *args, "-o", str(tmp_path / "local")])
     assert local_run.exit_code == 0, local_run.output
     out = tmp_path / engine.name
     result = runner.invoke(app, ["contamination", "scan", *args, "-o", str(out), "--engine", engine.name])
     assert result.exit_code == 0, result.output
-    want = pq.read_table(tmp_path / "local" / "hits.parquet").select(HITS_SCHEMA.names)
+    want = pq.read_table(tmp_path / "local" / "hits.parquet")
+    assert "longest_span" in want.column_names
     got = pq.read_table(out / "hits").select(want.column_names).cast(want.schema)
     order = [("doc_id", "ascending"), ("item_id", "ascending")]
     assert got.sort_by(order).equals(want.sort_by(order))
@@ -424,6 +457,8 @@ def test_cli_contamination_scan_engine(engine: Engine, tmp_path: Path) -> None:
     local_report = json.loads((tmp_path / "local" / "report.json").read_text())
     assert report["hits"] == local_report["hits"] == len(want)
     assert report["rows"]["removed"] == local_report["rows"]["removed"] > 0
+    assert report["benchmarks"]["toy"]["llama2_items"] == local_report["benchmarks"]["toy"]["llama2_items"]
+    assert report["parameters"]["coverage_min_span"] == local_report["parameters"]["coverage_min_span"] == 12
     refused = runner.invoke(
         app,
         ["contamination", "scan", *args, "-o", str(tmp_path / "x"), "--engine", engine.name, "--gpt3-cut"],
@@ -464,7 +499,7 @@ def test_engine_objects_pickle_with_a_version() -> None:
 def test_scan_function_pickles_with_a_version() -> None:
     table, index = planted_corpus()
     batch = table.append_column("_stemmatic_row", pa.array(np.arange(len(table), dtype=np.int64)))
-    scan = ScanBatch(InlineIndex(index), "text", None, pa.int64(), 1, 0.0)
+    scan = ScanBatch(InlineIndex(index), ScanParams(), pa.int64())
     clone = pickle.loads(pickle.dumps(scan))
     assert clone(batch).equals(scan(batch)) and len(scan(batch)) >= 9
     state = scan.__getstate__()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
@@ -13,6 +13,9 @@ from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.cli._options import Inputs, Quiet, RayAddress, SparkMaster, TextColumn, Workers
+
+if TYPE_CHECKING:
+    from stemmatic.engines._scan import ScanParams
 
 app = typer.Typer(
     name="contamination",
@@ -400,6 +403,7 @@ def scan(
     from stemmatic._run import counts_callback, known_rows
     from stemmatic.cli._progress import stage_progress
     from stemmatic.contamination import scan_corpus
+    from stemmatic.engines._scan import ScanParams
     from stemmatic.exceptions import ParameterError, StemmaticError
     from stemmatic.io import resolve_inputs
     from stemmatic.io._remote import is_url
@@ -409,23 +413,22 @@ def scan(
         sources = _benchmark_sources(benchmark_source or [])
         if engine != "local":
             refuse_local_only_options(engine, workers=workers, batch_rows=given(ctx, "batch_rows"))
-            local_only = {
-                "--clean-benchmarks": clean_benchmarks,
-                "--short-ngram": short_ngram,
-                "--token-coverage": token_coverage,
-                "--coverage-min-span": given(ctx, "coverage_min_span"),
-                "--semantic": semantic,
-                "--count-weak": count_weak,
-                "--min-specific-tokens": given(ctx, "min_specific_tokens"),
-                "--max-entry-docs": given(ctx, "max_entry_docs"),
-            }
+            local_only = {"--clean-benchmarks": clean_benchmarks, "--semantic": semantic}
             for option, value in local_only.items():
                 if value:
                     raise ParameterError(f"{option} runs on the local engine only, not --engine {engine}")
-            _scan_on_engine(
-                engine, inputs, index_path, output, text_column, id_column, min_ngrams, min_coverage,
-                remove, gpt3_cut, tokenizer, fmt, on_error, ray_address, spark_master, overwrite,
+            if gpt3_cut:
+                raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
+            if fmt not in ("parquet", "jsonl"):
+                raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
+            params = ScanParams(
+                text_column, id_column, min_ngrams, min_coverage, remove, tokenizer, min_specific_tokens,
+                max_entry_docs or None, count_weak, short_ngram or None,
+                tuple(_split_fields(short_fields)) if short_fields else None, short_min_ngrams,
+                token_coverage, coverage_min_span,
             )  # fmt: skip
+            _scan_on_engine(engine, inputs, index_path, output, params, on_error, ray_address, spark_master,
+                            overwrite, fmt)  # fmt: skip
             return
         progress = stage_progress(quiet, literal_console(stderr=True))
         # A total (and so a time remaining) when the inputs' footers give it: local Parquet. Bad
@@ -539,28 +542,16 @@ def _scan_on_engine(
     inputs: list[str],
     index_path: Path,
     output: str,
-    text_column: str,
-    id_column: str | None,
-    min_ngrams: int,
-    min_coverage: float,
-    remove: bool,
-    gpt3_cut: bool,
-    tokenizer: str | None,
-    fmt: str,
+    params: ScanParams,
     on_error: str,
     ray_address: str | None,
     spark_master: str | None,
     overwrite: bool,
+    fmt: str,
 ) -> None:
     """``--engine ray|spark``: the same scan as a Ray or Spark job (hits, and the --remove split)."""
-    from stemmatic.engines._scan import ScanParams
     from stemmatic.exceptions import ParameterError
 
-    if gpt3_cut:
-        raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
-    if fmt not in ("parquet", "jsonl"):
-        raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
-    params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
     paths = list(inputs)
     common: dict[str, Any] = {"params": params, "overwrite": overwrite, "on_error": on_error, "fmt": fmt}
     if engine == "ray":
@@ -577,6 +568,6 @@ def _scan_on_engine(
     typer.echo(
         f"contamination scan ({engine}) → {output}: {rows['in'] - rows['rejected']:,} documents, "
         f"{rows['detail']['contaminated']:,} contaminated, {report['hits']:,} hits"
-        + (f"; clean {rows['kept']:,} + removed {rows['removed']:,}" if remove else "")
+        + (f"; clean {rows['kept']:,} + removed {rows['removed']:,}" if params.remove else "")
         + (f"; rejected lines {rows['rejected']:,}" if rows["rejected"] else "")
     )

@@ -200,6 +200,11 @@ class TokenOverlap:
     ) -> np.ndarray:
         """Compare each hit's entry with its document (row of ``texts``); the longest span of each hit."""
         found = self.compare(texts, rows, entries, workers)
+        self.accumulate(entries, found)
+        return np.asarray(found.longest, np.int64)
+
+    def accumulate(self, entries: np.ndarray, found: Any) -> None:
+        """Add what :meth:`compare` found for hits on ``entries`` (longest spans, Llama 2 spans)."""
         longest = np.asarray(found.longest, np.int64)
         entries = np.asarray(entries, np.int64)
         np.maximum.at(self.longest, entries, longest)
@@ -211,7 +216,6 @@ class TokenOverlap:
             np.add.at(marks, base + np.asarray(found.span_starts, np.int64), 1)
             np.add.at(marks, base + np.asarray(found.span_ends, np.int64), -1)
             self.covered |= np.cumsum(marks[:-1]) > 0
-        return longest
 
     def coverage(self) -> np.ndarray:
         """Share of each entry's tokens contaminated (0 for an entry without tokens)."""

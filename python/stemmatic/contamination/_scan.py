@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic._run import Rows, run_report
+from stemmatic.contamination._batch import EVIDENCE_NAMES, evidence_columns, scan_batch
 from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
 from stemmatic.contamination._evidence import (
@@ -25,8 +26,6 @@ from stemmatic.contamination._evidence import (
     LLAMA2_MIN_SPAN,
     STRONG,
     TokenOverlap,
-    classify,
-    letterless_hits,
 )
 from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
 from stemmatic.contamination._index import (
@@ -41,7 +40,7 @@ from stemmatic.contamination._semantic import (
     DEFAULT_SEMANTIC_THRESHOLD,
     SemanticMatcher,
 )
-from stemmatic.contamination._short import MATCHES, SHORT, ShortStatements, merge_hits
+from stemmatic.contamination._short import MATCHES, ShortStatements
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import (
     Chunk,
@@ -259,57 +258,38 @@ def scan_corpus(
                     batch = chunk.batch
                     texts = _text_column(chunk, text_column)
                     batch_ids = ids.of(chunk)
-                    raw = _scan_chunk(
-                        chunk,
-                        partial(
-                            index.scan_raw,
-                            texts,
-                            min_ngrams=min_ngrams,
-                            min_coverage=min_coverage,
-                            workers=workers,
-                        ),
-                    )
-                    match = np.zeros(len(raw), np.int8)
-                    if short is not None:
-                        extra = _scan_chunk(chunk, partial(short.scan, texts, workers))
-                        raw, match = merge_hits(raw, extra, index.num_entries)
+                    hits = scan_batch(
+                        index, texts, min_ngrams=min_ngrams, min_coverage=min_coverage, workers=workers,
+                        short=short, overlap=overlap, guard=partial(_scan_chunk, chunk),
+                    )  # fmt: skip
+                    raw = hits.raw
                     totals.rows += batch.num_rows
                     totals.text_bytes += int(pc.sum(pc.binary_length(texts)).as_py() or 0)
                     totals.null_rows += raw.null_rows
                     totals.hits += len(raw)
-                    rows = raw.rows.astype(np.int64)
-                    entries = raw.entries.astype(np.int64)
-                    letterless = letterless_hits(
-                        texts, rows, raw.coverage, raw.span_offsets, raw.span_starts, raw.span_ends
-                    )
+                    rows, entries = hits.rows, hits.entries
                     if len(raw):
                         doc_ids = (
                             batch_ids.take(pa.array(rows))
                             if batch_ids is not None
                             else pa.array(rows + chunk.global_row, pa.int64())
                         )
-                        table = index.tabulate(raw, doc_ids)
-                        if short is not None and (match == SHORT).any():
-                            item_ngrams = np.where(
-                                match == SHORT, short.item_ngrams[entries], np.asarray(table["item_ngrams"])
-                            )
-                            table = table.set_column(
-                                table.schema.get_field_index("item_ngrams"),
-                                "item_ngrams",
-                                pa.array(item_ngrams, pa.int64()),
-                            )
-                        table = table.append_column(
-                            "match", pa.array(np.asarray(MATCHES, object)[match].tolist(), pa.string())
-                        )
                         if overlap is not None:
-                            longest = overlap.add_batch(texts, rows, entries, workers)
-                            table = table.append_column("longest_span", pa.array(longest, pa.int64()))
+                            overlap.accumulate(entries, hits.overlaps)
+                        table = hits.table(index, doc_ids, short)
                         if hits_writer is None:
                             hits_schema = table.schema
                             hits_writer = pq.ParquetWriter(staging / "hits.raw.parquet", hits_schema)
                         assert hits_schema is not None
                         hits_writer.write_table(table.cast(hits_schema))
-                        acc.add(entries, raw.coverage, rows + chunk.global_row, doc_ids, match, letterless)
+                        acc.add(
+                            entries,
+                            raw.coverage,
+                            rows + chunk.global_row,
+                            doc_ids,
+                            hits.match,
+                            hits.letterless,
+                        )
                     if semantic_matcher is not None:
                         with timer.stage("semantic"):
                             semantic_matcher.scan(
@@ -323,9 +303,7 @@ def scan_corpus(
                         # the split leaves out hits on short entries and letterless partial
                         # matches (unless they count).
                         counted = raw.select(
-                            np.flatnonzero(
-                                count_weak | ((entry_tokens[entries] >= min_specific_tokens) & ~letterless)
-                            )
+                            np.flatnonzero(hits.counted_now(entry_tokens, min_specific_tokens, count_weak))
                         )
                         _split_chunk(
                             chunk, texts, counted, np.unique(counted.rows.astype(np.int64)), gpt3_cut_mode,
@@ -507,15 +485,14 @@ class _HitArrays:
             else pa.array([], id_type)
         )
         # Each (document, entry) pair is one hit, so an entry's hits count its documents.
-        docs_per_entry = np.bincount(entries, minlength=index.num_entries)
-        entry_docs = docs_per_entry[entries]
-        evidence = classify(
-            entry_tokens[entries],
-            entry_docs,
+        entry_docs, evidence = evidence_columns(
+            entries,
             coverage,
+            np.concatenate(self.letterless or [np.zeros(0, bool)]),
+            np.bincount(entries, minlength=index.num_entries),
+            entry_tokens,
             min_specific_tokens=min_specific_tokens,
             max_entry_docs=max_entry_docs,
-            letterless=np.concatenate(self.letterless or [np.zeros(0, bool)]),
         )
         counted = np.ones(len(entries), bool) if count_weak else evidence == STRONG
         contaminated = len(np.unique(rows[counted]))
@@ -533,7 +510,7 @@ def _write_hits(staging: Any, found: _Found, id_type: pa.DataType, overlap: bool
         schema = schema.append(pa.field("longest_span", pa.int64()))
     schema = schema.append(pa.field("entry_docs", pa.int64())).append(pa.field("evidence", pa.string()))
     raw_path = staging / "hits.raw.parquet"
-    evidence = np.asarray(EVIDENCE, object)[found.evidence]
+    evidence = EVIDENCE_NAMES[found.evidence]
     with pq.ParquetWriter(staging / "hits.parquet", schema) as writer:
         if not raw_path.exists():
             writer.write_table(schema.empty_table())

@@ -123,16 +123,7 @@ def scan_directory(
             rejected = write_rejected(out, infos)
         # The engines evaluate lazily: the scan runs while its outputs are written.
         with timer.stage("scan_and_write"), clean_engine_errors(layout):
-            result = scan_split(
-                data,
-                index,
-                text_column=params.text_column,
-                id_column=params.id_column,
-                min_ngrams=params.min_ngrams,
-                min_coverage=params.min_coverage,
-                remove=params.remove,
-                options=options,
-            )
+            result = scan_split(data, index, **params.options(), options=options)
             engine.write_parquet(result.hits, out / "hits")
             if result.clean is not None and result.removed is not None:
                 engine.write(result.clean, out / "clean", fmt)

@@ -15,6 +15,14 @@ value of ``id_column`` — as in :func:`stemmatic.contamination.scan_corpus`.
 The hits carry the row number and the entry number, so the engines return
 them ordered by document then entry, like the local scan.
 
+Each batch goes through the local scan's own step
+(:func:`stemmatic.contamination._batch.scan_batch`: the n-gram scan, the
+short-statement pass, letterless matches, token overlap), so the hits carry
+the local columns: ``match``, ``longest_span`` (with ``token_overlap``),
+``entry_docs`` and ``evidence``. The documents per entry, which the evidence
+needs, are counted on the driver from the hits' entry numbers (one int per
+hit is collected, as for the row numbers) and sent back with a second map.
+
 With ``remove=True`` the input rows are split into ``clean`` and ``removed``
 (``contamination_reason``, ``contamination_hits``), as ``scan_corpus(...,
 remove=True)`` writes them. Each split side scans its batches again rather
@@ -36,7 +44,17 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from stemmatic.contamination._batch import EVIDENCE_NAMES, BatchHits, evidence_columns, scan_batch
+from stemmatic.contamination._evidence import (
+    EVIDENCE,
+    LLAMA2_CLEAN,
+    LLAMA2_DIRTY,
+    LLAMA2_MIN_SPAN,
+    STRONG,
+    TokenOverlap,
+)
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
+from stemmatic.contamination._short import ShortStatements
 from stemmatic.engines._common import ROW, Backend, EngineOptions, Shipped, _select
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
@@ -46,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENTRY",
     "EngineScanResult",
+    "HitEvidence",
     "IndexHandle",
     "InlineIndex",
     "ScanBatch",
@@ -57,6 +76,11 @@ __all__ = [
 
 #: Column holding a hit's entry number (into the index) while the engines work.
 ENTRY = "_stemmatic_entry"
+#: Whether a hit is a partial match without letters (until its evidence is known).
+LETTERLESS = "_stemmatic_letterless"
+#: A hit's Llama 2 spans (entry token ranges), collected for the per-entry token coverage.
+LLAMA2_SPANS = "_stemmatic_llama2_spans"
+_TOKEN_SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64())])
 
 D = TypeVar("D")
 
@@ -120,6 +144,14 @@ class ScanParams:
     min_coverage: float = 0.0
     remove: bool = False
     tokenizer: str | None = None
+    min_specific_tokens: int = 10
+    max_entry_docs: int | None = 10
+    count_weak: bool = False
+    short_ngram: int | None = None
+    short_fields: tuple[str, ...] | None = None
+    short_min_ngrams: int = 3
+    token_overlap: bool = False
+    coverage_min_span: int = LLAMA2_MIN_SPAN
 
     def validate(self, index: ContaminationIndex) -> None:
         _check_thresholds(self.min_ngrams, self.min_coverage)
@@ -128,6 +160,62 @@ class ScanParams:
                 f"the index was built with tokenizer={index.tokenizer}, not {self.tokenizer}; "
                 "scan with the index's tokenizer or rebuild the index"
             )
+        if not 1 <= self.min_specific_tokens <= 2**32 - 1:
+            raise ParameterError(
+                f"invalid parameter `min_specific_tokens`: {self.min_specific_tokens}; "
+                "must be between 1 and 2**32 - 1"
+            )
+        if self.max_entry_docs is not None and not 1 <= self.max_entry_docs < 2**63:
+            raise ParameterError(
+                f"invalid parameter `max_entry_docs`: {self.max_entry_docs}; must be at least 1"
+            )
+        # Built once here so that bad short-statement or overlap parameters fail on the driver.
+        _measures(index, self)
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the engines' ``scan_split`` (all but the index and data)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Measures:
+    """What a worker builds from the index for the optional measures (once per process)."""
+
+    short: ShortStatements | None
+    overlap: TokenOverlap | None
+
+
+_MEASURES: OrderedDict[tuple[str, Any], _Measures] = OrderedDict()
+
+
+def _measures(index: ContaminationIndex, params: ScanParams, key: str | None = None) -> _Measures:
+    """The short-statement index and entry tokens ``params`` ask for (cached per worker under ``key``)."""
+    spec = (params.short_ngram, params.short_fields, params.short_min_ngrams, params.token_overlap,
+            params.coverage_min_span)  # fmt: skip
+    with _LOADED_LOCK:
+        cached = _MEASURES.get((key, spec)) if key is not None else None
+    if cached is not None:
+        return cached
+    short = (
+        ShortStatements.build(
+            index, ngram=params.short_ngram, fields=params.short_fields, min_ngrams=params.short_min_ngrams,
+            workers=1,
+        )
+        if params.short_ngram
+        else None
+    )  # fmt: skip
+    overlap = (
+        TokenOverlap.for_texts(index.entry_texts(), index.tokenizer, min_span=params.coverage_min_span)
+        if params.token_overlap
+        else None
+    )
+    built = _Measures(short, overlap)
+    if key is not None:
+        with _LOADED_LOCK:
+            _MEASURES[(key, spec)] = built
+            while len(_MEASURES) > _LOADED_MAX:
+                _MEASURES.popitem(last=False)
+    return built
 
 
 def _texts(table: pa.Table, name: str) -> pa.Array:
@@ -139,64 +227,142 @@ def _texts(table: pa.Table, name: str) -> pa.Array:
     return column
 
 
-def _scan_raw(scan: ScanBatch | ScanSplit, table: pa.Table) -> Any:
-    """``scan_raw`` of a batch; a bad row is named by its row number in the whole input."""
+def _scan(scan: ScanBatch | ScanSplit, table: pa.Table, overlap: bool) -> BatchHits:
+    """The local scan's batch step on ``table``; a bad row is named by its row number in the whole input."""
     index = worker_index(scan.index)
-    try:
-        return index.scan_raw(
-            _texts(table, scan.text_column),
-            min_ngrams=scan.min_ngrams,
-            min_coverage=scan.min_coverage,
-            workers=scan.threads,
-        )
-    except InvalidInputError as err:
-        match = _ROW_ERROR.match(str(err))
-        if match is None:
-            raise
-        row = table.column(ROW)[int(match.group(1))].as_py()
-        raise InvalidInputError(f"row {row}: {match.group(2)}") from None
+    measures = _measures(index, scan.params, scan.index.key)
+
+    def guard(run: Any) -> Any:
+        try:
+            return run()
+        except InvalidInputError as err:
+            match = _ROW_ERROR.match(str(err))
+            if match is None:
+                raise
+            row = table.column(ROW)[int(match.group(1))].as_py()
+            raise InvalidInputError(f"row {row}: {match.group(2)}") from None
+
+    return scan_batch(
+        index,
+        _texts(table, scan.params.text_column),
+        min_ngrams=scan.params.min_ngrams,
+        min_coverage=scan.params.min_coverage,
+        workers=scan.threads,
+        short=measures.short,
+        overlap=measures.overlap if overlap else None,
+        guard=guard,
+    )
 
 
 @dataclass(frozen=True)
 class ScanBatch(Shipped):
-    """Per batch (with ``ROW``): the hits table, plus the row and entry number of each hit."""
+    """Per batch (with ``ROW``): the hits table, plus the row and entry number of each hit.
+
+    Besides the local hits' columns (but ``entry_docs`` and ``evidence``, added
+    by :class:`HitEvidence`), each hit says whether it is letterless and, with
+    token overlap, its Llama 2 spans.
+    """
+
+    VERSION = 2
 
     index: Any  # an IndexHandle
-    text_column: str
-    id_column: str | None
+    params: ScanParams
     id_type: pa.DataType
-    min_ngrams: int
-    min_coverage: float
     threads: int = 1
 
     def schema(self) -> pa.Schema:
         hits = HITS_SCHEMA.set(0, pa.field("doc_id", self.id_type))
-        return pa.schema([pa.field(ROW, pa.int64()), pa.field(ENTRY, pa.int64()), *hits])
+        fields = [
+            pa.field(ROW, pa.int64()),
+            pa.field(ENTRY, pa.int64()),
+            *hits,
+            pa.field("match", pa.string()),
+        ]
+        if self.params.token_overlap:
+            fields.append(pa.field("longest_span", pa.int64()))
+        fields.append(pa.field(LETTERLESS, pa.bool_()))
+        if self.params.token_overlap:
+            fields.append(pa.field(LLAMA2_SPANS, pa.list_(_TOKEN_SPAN)))
+        return pa.schema(fields)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        raw = _scan_raw(self, table)
-        take = pa.array(raw.rows.astype(np.int64), pa.int64())
+        hits = _scan(self, table, overlap=self.params.token_overlap)
+        take = pa.array(hits.rows, pa.int64())
         rows = table.column(ROW).take(take)
-        doc_ids = table.column(self.id_column).take(take) if self.id_column else rows
-        hits = worker_index(self.index).tabulate(raw, doc_ids)
-        hits = hits.add_column(0, ROW, rows).add_column(1, ENTRY, pa.array(raw.entries.astype(np.int64)))
-        return hits.cast(self.schema())
+        doc_ids = table.column(self.params.id_column).take(take) if self.params.id_column else rows
+        short = _measures(worker_index(self.index), self.params, self.index.key).short
+        out = hits.table(worker_index(self.index), doc_ids, short)
+        out = out.add_column(0, ROW, rows).add_column(1, ENTRY, pa.array(hits.entries))
+        out = out.append_column(LETTERLESS, pa.array(hits.letterless, pa.bool_()))
+        if self.params.token_overlap:
+            found = hits.overlaps
+            offsets = np.asarray(found.span_offsets, np.int64) if found is not None else np.zeros(1, np.int64)
+            spans = pa.StructArray.from_arrays(
+                [
+                    pa.array(
+                        np.asarray(found.span_starts, np.int64) if found is not None else [], pa.int64()
+                    ),
+                    pa.array(np.asarray(found.span_ends, np.int64) if found is not None else [], pa.int64()),
+                ],
+                fields=list(_TOKEN_SPAN),
+            )
+            out = out.append_column(
+                LLAMA2_SPANS, pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), spans)
+            )
+        return out.cast(self.schema())
+
+
+@dataclass(frozen=True)
+class HitEvidence(Shipped):
+    """Per batch of hits: ``entry_docs`` and ``evidence`` from the corpus-wide documents per entry.
+
+    Drops the working columns, so the hits have the local hits' columns (plus ``ROW``/``ENTRY``).
+    """
+
+    docs_per_entry: np.ndarray
+    entry_tokens: np.ndarray
+    min_specific_tokens: int
+    max_entry_docs: int | None
+
+    def schema(self, hits: pa.Schema) -> pa.Schema:
+        kept = [f for f in hits if f.name not in (LETTERLESS, LLAMA2_SPANS)]
+        return pa.schema([*kept, pa.field("entry_docs", pa.int64()), pa.field("evidence", pa.string())])
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        entry_docs, evidence = evidence_columns(
+            np.asarray(table.column(ENTRY), np.int64),
+            np.asarray(table.column("coverage"), np.float64),
+            np.asarray(table.column(LETTERLESS), bool),
+            self.docs_per_entry,
+            self.entry_tokens,
+            min_specific_tokens=self.min_specific_tokens,
+            max_entry_docs=self.max_entry_docs,
+        )
+        out = table.drop_columns([c for c in (LETTERLESS, LLAMA2_SPANS) if c in table.column_names])
+        out = out.append_column("entry_docs", pa.array(entry_docs, pa.int64()))
+        return out.append_column("evidence", pa.array(EVIDENCE_NAMES[evidence].tolist(), pa.string()))
 
 
 @dataclass(frozen=True)
 class ScanSplit(Shipped):
-    """Per batch: the rows without hits (``removed=False``) or with them, as ``scan_corpus --remove``."""
+    """Per batch: the rows without counted hits (``removed=False``) or with them, as ``scan_corpus --remove``.
+
+    A batch alone cannot tell common entries: as the local scan does, it
+    leaves out hits on short entries and letterless partial matches only.
+    """
+
+    VERSION = 2
 
     index: Any  # an IndexHandle
-    text_column: str
-    min_ngrams: int
-    min_coverage: float
+    params: ScanParams
     removed: bool
     threads: int = 1
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        raw = _scan_raw(self, table)
-        hits_per_row = np.bincount(raw.rows.astype(np.int64), minlength=len(table))
+        hits = _scan(self, table, overlap=False)
+        entry_tokens = np.asarray(worker_index(self.index).entries()["item_tokens"], np.int64)
+        counted = hits.counted_now(entry_tokens, self.params.min_specific_tokens, self.params.count_weak)
+        hits_per_row = np.bincount(hits.rows[counted], minlength=len(table))
         contaminated = hits_per_row > 0
         if not self.removed:
             return table.filter(pa.array(~contaminated))
@@ -246,45 +412,121 @@ def run_scan(
         raise InvalidInputError(f"column {params.text_column!r} has type {text_type}, not text")
     id_type = schema.field(params.id_column).type if params.id_column else pa.int64()
     indexed = backend.materialize(backend.with_row_index(data))
-    scan = ScanBatch(
-        handle,
-        params.text_column,
-        params.id_column,
-        id_type,
-        params.min_ngrams,
-        params.min_coverage,
-        options.task_threads,
-    )
+    scan = ScanBatch(handle, params, id_type, options.task_threads)
     columns = [ROW, params.text_column, *([params.id_column] if params.id_column else [])]
-    hits = backend.materialize(backend.map_arrow(_select(backend, indexed, columns), scan, scan.schema()))
-    rows = np.asarray(backend.collect(_select(backend, hits, [ROW])).column(ROW), dtype=np.int64)
-    contaminated = len(np.unique(rows))
+    raw_hits = backend.materialize(backend.map_arrow(_select(backend, indexed, columns), scan, scan.schema()))
+    # One row per hit comes back to the driver: what the evidence and the counts need.
+    wanted = [ROW, ENTRY, "coverage", LETTERLESS]
+    if params.token_overlap:
+        wanted += ["longest_span", LLAMA2_SPANS]
+    collected = backend.collect(_select(backend, raw_hits, wanted))
+    rows = np.asarray(collected.column(ROW), dtype=np.int64)
+    entries = np.asarray(collected.column(ENTRY), dtype=np.int64)
+    entry_tokens = np.asarray(index.entries()["item_tokens"], np.int64)
+    docs_per_entry = np.bincount(entries, minlength=index.num_entries)
+    _, evidence = evidence_columns(
+        entries,
+        np.asarray(collected.column("coverage"), np.float64),
+        np.asarray(collected.column(LETTERLESS), bool),
+        docs_per_entry,
+        entry_tokens,
+        min_specific_tokens=params.min_specific_tokens,
+        max_entry_docs=params.max_entry_docs,
+    )
+    counted = np.ones(len(rows), bool) if params.count_weak else evidence == STRONG
+    contaminated = len(np.unique(rows[counted]))
     input_rows = backend.count(indexed)
     stats: dict[str, Any] = {
         "input_rows": input_rows,
         "hits": len(rows),
+        "hits_by_evidence": {name: int((evidence == code).sum()) for code, name in enumerate(EVIDENCE)},
         "contaminated_rows": contaminated,
         "not_contaminated_rows": input_rows - contaminated,
+        "with_weak_hits_only": len(np.unique(rows)) - contaminated,
+        "benchmarks": _per_benchmark(index, entries, rows, counted, collected, params),
     }
+    attach = HitEvidence(docs_per_entry, entry_tokens, params.min_specific_tokens, params.max_entry_docs)
+    hits = backend.map_arrow(raw_hits, attach, attach.schema(scan.schema()))
     result = EngineScanResult(hits=hits, stats=stats)
     if params.remove:
         with_row = backend.schema(indexed)
-        split = [
-            ScanSplit(
-                handle,
-                params.text_column,
-                params.min_ngrams,
-                params.min_coverage,
-                side,
-                options.task_threads,
-            )
-            for side in (False, True)
-        ]
+        split = [ScanSplit(handle, params, side, options.task_threads) for side in (False, True)]
         result.clean = backend.map_arrow(indexed, split[0], with_row)
         result.removed = backend.map_arrow(indexed, split[1], removed_schema(with_row))
-        stats["clean_rows"] = input_rows - contaminated
-        stats["removed_rows"] = contaminated
+        # What the split counts, known from the collected hits (ScanSplit decides the same per batch).
+        letterless = np.asarray(collected.column(LETTERLESS), bool)
+        split_counted = (
+            np.ones(len(rows), bool)
+            if params.count_weak
+            else (entry_tokens[entries] >= params.min_specific_tokens) & ~letterless
+        )
+        stats["removed_rows"] = len(np.unique(rows[split_counted]))
+        stats["clean_rows"] = input_rows - stats["removed_rows"]
     return result
+
+
+def _per_benchmark(
+    index: ContaminationIndex,
+    entries: np.ndarray,
+    rows: np.ndarray,
+    counted: np.ndarray,
+    collected: pa.Table,
+    params: ScanParams,
+) -> dict[str, dict[str, Any]]:
+    """Per benchmark: counted hits, contaminated items and documents, and Llama 2's buckets if measured."""
+    bench_of_entry = index.benchmark_of_entries()
+    item_ids = np.asarray(index.entries()["item_id"].to_pylist(), object)
+    out: dict[str, dict[str, Any]] = {}
+    share = None
+    if params.token_overlap:
+        overlap = TokenOverlap.for_texts(
+            index.entry_texts(), index.tokenizer, min_span=params.coverage_min_span
+        )
+        spans = collected.column(LLAMA2_SPANS).combine_chunks()
+        flat = spans.flatten()
+        overlap.accumulate(
+            entries,
+            _Found(
+                np.asarray(collected.column("longest_span"), np.int64),
+                np.asarray(spans.offsets, np.int64),
+                np.asarray(flat.field("start"), np.int64),
+                np.asarray(flat.field("end"), np.int64),
+            ),
+        )
+        share = overlap.coverage()
+    for number, name in enumerate(index.benchmarks):
+        mine = bench_of_entry[entries] == number
+        hit = mine & counted
+        bench: dict[str, Any] = {
+            "hits": int(hit.sum()),
+            "items_contaminated": len(set(item_ids[entries[hit]].tolist())),
+            "docs_contaminated": len(np.unique(rows[hit])),
+        }
+        if share is not None:
+            of_bench = bench_of_entry == number
+            # An item's coverage is that of its most covered entry (field).
+            best: dict[str, float] = {}
+            for item, value in zip(item_ids[of_bench].tolist(), share[of_bench].tolist(), strict=True):
+                best[item] = max(best.get(item, 0.0), value)
+            values = np.asarray(list(best.values()), np.float64)
+            bench["llama2_items"] = {
+                "clean": int((values < LLAMA2_CLEAN).sum()),
+                "not_clean": int((values >= LLAMA2_CLEAN).sum()),
+                "not_dirty": int((values < LLAMA2_DIRTY).sum()),
+                "dirty": int((values >= LLAMA2_DIRTY).sum()),
+            }
+        out[name] = bench
+    return out
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Collected Llama 2 spans in the shape of ``_core.Overlaps`` (for :meth:`TokenOverlap.accumulate`)."""
+
+    longest: np.ndarray
+    span_offsets: np.ndarray
+    span_starts: np.ndarray
+    span_ends: np.ndarray
 
 
 def scan_report(
@@ -302,6 +544,7 @@ def scan_report(
     detail = {
         "contaminated": stats["contaminated_rows"],
         "not_contaminated": stats["not_contaminated_rows"],
+        "with_weak_hits_only": stats["with_weak_hits_only"],
     }
     return run_report(
         "contamination scan",
@@ -321,4 +564,6 @@ def scan_report(
             **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
         },
         hits=stats["hits"],
+        hits_by_evidence=stats["hits_by_evidence"],
+        benchmarks=stats["benchmarks"],
     )

@@ -482,6 +482,14 @@ def scan_split(
     min_coverage: float = 0.0,
     remove: bool = False,
     tokenizer: str | None = None,
+    min_specific_tokens: int = 10,
+    max_entry_docs: int | None = 10,
+    count_weak: bool = False,
+    short_ngram: int | None = None,
+    short_fields: Sequence[str] | None = None,
+    short_min_ngrams: int = 3,
+    token_overlap: bool = False,
+    coverage_min_span: int = 10,
     options: EngineOptions | None = None,
 ) -> EngineScanResult[DataFrame]:
     """Contamination scan on Spark: the hits of :meth:`ContaminationIndex.scan`, and optionally the split.
@@ -499,14 +507,25 @@ def scan_split(
         remove: also return ``clean`` (rows without hits) and ``removed``
             (plus ``contamination_reason``, ``contamination_hits``).
         tokenizer: if given, must equal the index's tokenizer (else refused).
+        min_specific_tokens, max_entry_docs, count_weak, short_ngram,
+            short_fields, short_min_ngrams, token_overlap, coverage_min_span:
+            as for :func:`~stemmatic.contamination.scan_corpus` (what a hit
+            proves, short statements, Llama 2 token coverage).
         options: ``task_threads`` (Rust threads per task) is the one that applies.
 
     Returns:
-        ``hits`` (the columns of ``HITS_SCHEMA``, ordered by document then
-        entry), ``clean`` / ``removed`` in input order, and ``stats``.
+        ``hits`` (the columns of the local ``hits.parquet``: ``HITS_SCHEMA``,
+        ``match``, ``longest_span`` with ``token_overlap``, ``entry_docs``,
+        ``evidence``; ordered by document then entry), ``clean`` /
+        ``removed`` in input order, and ``stats`` (counts as in the local
+        report, per benchmark with Llama 2's buckets when measured).
     """
     loaded = load_index(index)
-    params = ScanParams(text_column, id_column, min_ngrams, min_coverage, remove, tokenizer)
+    params = ScanParams(
+        text_column, id_column, min_ngrams, min_coverage, remove, tokenizer, min_specific_tokens,
+        max_entry_docs, count_weak, short_ngram, tuple(short_fields) if short_fields else None,
+        short_min_ngrams, token_overlap, coverage_min_span,
+    )  # fmt: skip
     params.validate(loaded)
     session = df.sparkSession
     handle = _SparkIndex(session.sparkContext.broadcast(loaded), uuid.uuid4().hex)
