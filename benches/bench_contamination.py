@@ -801,7 +801,7 @@ def main() -> None:
         f"Agreement: stemmatic found {len(rust_found):,} (document, entry) pairs, the plain-Python matcher "
         f"{len(py_found):,} (both variants); in both: {len(rust_found & py_found):,}"
         + (" (identical)." if rust_found == py_found else "."),
-        f"Pipeline report: {report['rows']['contaminated']:,} contaminated documents, {report['hits']:,} hits.",
+        f"Pipeline report: {report['rows']['detail']['contaminated']:,} contaminated documents, {report['hits']:,} hits.",
         "",
         "## Accuracy on planted items",
         "",
