@@ -465,3 +465,18 @@ def test_partial_matches_without_letters_are_common(tmp_path) -> None:
     assert report["rows"]["detail"]["contaminated"] == 2
     removed = pq.read_table(tmp_path / "o" / "removed").to_pylist()
     assert sorted(r["text"] for r in removed) == sorted([docs[1], docs[2]])
+
+
+@pytest.mark.parametrize("length", [100, 300])
+def test_token_coverage_is_the_same_for_few_and_many_spans(length) -> None:
+    """Spans are marked one by one when few for the entry tokens (300), by a running sum when many (100)."""
+    from stemmatic.contamination._evidence import TokenOverlap
+
+    words = [f"w{k}" for k in range(length)]
+    docs = pa.array([" ".join(words[:25]) + " x " + " ".join(words[40:55])])
+    overlap = TokenOverlap.for_texts([" ".join(words)], "words")
+    assert overlap.add_batch(docs, np.zeros(1, np.int64), np.zeros(1, np.int64)).tolist() == [25]
+    covered = np.zeros(length, bool)
+    covered[:25] = covered[40:55] = True
+    assert overlap.covered.tolist() == covered.tolist()
+    assert overlap.coverage().tolist() == [40 / length]

@@ -209,13 +209,21 @@ class TokenOverlap:
         entries = np.asarray(entries, np.int64)
         np.maximum.at(self.longest, entries, longest)
         offsets = np.asarray(found.span_offsets, np.int64)
-        if offsets[-1]:
-            # Mark the spans' tokens: +1 at each start, -1 at each end, a running sum > 0 is covered.
-            base = np.repeat(self.offsets[entries], np.diff(offsets))
-            marks = np.zeros(len(self.covered) + 1, np.int64)
-            np.add.at(marks, base + np.asarray(found.span_starts, np.int64), 1)
-            np.add.at(marks, base + np.asarray(found.span_ends, np.int64), -1)
-            self.covered |= np.cumsum(marks[:-1]) > 0
+        if not offsets[-1]:
+            return
+        base = np.repeat(self.offsets[entries], np.diff(offsets))
+        starts = base + np.asarray(found.span_starts, np.int64)
+        ends = base + np.asarray(found.span_ends, np.int64)
+        if len(starts) * 64 < len(self.covered):
+            # Few spans (the usual batch): mark them one by one, not a pass over every entry token.
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                self.covered[start:end] = True
+            return
+        # Mark the spans' tokens: +1 at each start, -1 at each end, a running sum > 0 is covered.
+        marks = np.zeros(len(self.covered) + 1, np.int64)
+        np.add.at(marks, starts, 1)
+        np.add.at(marks, ends, -1)
+        self.covered |= np.cumsum(marks[:-1]) > 0
 
     def coverage(self) -> np.ndarray:
         """Share of each entry's tokens contaminated (0 for an entry without tokens)."""
