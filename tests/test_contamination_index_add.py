@@ -188,3 +188,50 @@ def test_scan_reads_a_url_and_is_quiet(benches: dict[str, Path], tmp_path: Path)
     local.write_text("".join(json.dumps(d) + "\n" for d in docs))
     scan_corpus([str(local)], index, tmp_path / "local", id_column="id")
     assert pq.read_table(tmp_path / "local" / "hits.parquet").equals(hits)
+
+
+def test_index_on_a_url(benches: dict[str, Path], tmp_path: Path) -> None:
+    """Build to, add to, describe and scan with an index on a file system of the I/O layer (memory://)."""
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/cont-url-test/bench/b.jsonl", "".join(json.dumps(r) + "\n" for r in B).encode())
+    url = "memory://cont-url-test/indexes/bench.idx"
+    runner = CliRunner()
+    try:
+        built = runner.invoke(
+            app,
+            ["contamination", "index", str(benches["a"]), "-o", url, "--text-column", "prompt,solution",
+             "--id-column", "id", "--ngram", "4"],
+        )  # fmt: skip
+        assert built.exit_code == 0, built.output
+        again = runner.invoke(app, ["contamination", "index", str(benches["a"]), "-o", url])
+        assert again.exit_code == 2 and "file exists; pass --overwrite" in again.output
+        added = runner.invoke(
+            app, ["contamination", "index", "add", url, "memory://cont-url-test/bench/b.jsonl"]
+        )
+        assert added.exit_code == 0, added.output
+        assert memory.ls("/cont-url-test/indexes", detail=False) == ["/cont-url-test/indexes/bench.idx"]
+        remote = ContaminationIndex.load(url)
+        local = build_index(
+            [benches["a"], benches["b"]], fields=["prompt", "solution"], id_field="id", ngram=4
+        )
+        assert remote.benchmarks == ["a", "b"] and remote.entries().equals(local.entries())
+        assert (remote._core.fingerprints() == local._core.fingerprints()).all()
+        (source,) = remote.build_info["benchmarks"][1]["sources"]
+        assert source.startswith("memory://") and source.endswith("cont-url-test/bench/b.jsonl")
+        info = runner.invoke(app, ["contamination", "index", "info", url])
+        assert info.exit_code == 0 and "a: 6 rows" in info.output and "b: 4 rows" in info.output
+        corpus = tmp_path / "c.jsonl"
+        corpus.write_text(json.dumps({"text": "one two three four 1 five six seven eight nine"}) + "\n")
+        scanned = runner.invoke(
+            app, ["contamination", "scan", str(corpus), "--index", url, "-o", str(tmp_path / "o")]
+        )
+        assert scanned.exit_code == 0, scanned.output
+        assert "b1" in pq.read_table(tmp_path / "o" / "hits.parquet").column("item_id").to_pylist()
+        missing = runner.invoke(app, ["contamination", "index", "info", "memory://cont-url-test/nope.idx"])
+        assert (
+            missing.exit_code == 2 and "memory://cont-url-test/nope.idx: no such index file" in missing.output
+        )
+    finally:
+        memory.rm("/cont-url-test", recursive=True)

@@ -68,7 +68,7 @@ def index(
         list[str],
         typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Index file to write.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Index file to write, local or a URL.")],
     text_column: Annotated[
         str,
         typer.Option(
@@ -108,8 +108,7 @@ def index(
     from stemmatic.exceptions import ParameterError
 
     with _clean_errors():
-        if output.exists() and not overwrite:
-            raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
+        _refuse_existing(output, overwrite)
         sources = _named(benchmarks, name)
         phrases = []
         if allowlist is not None:
@@ -140,7 +139,7 @@ def index(
 
 @index_app.command("add")
 def index_add(
-    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index to extend.")],
+    index_path: Annotated[str, typer.Argument(metavar="INDEX", help="Index to extend (local or a URL).")],
     benchmarks: Annotated[
         list[str],
         typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
@@ -150,7 +149,7 @@ def index_add(
         typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
     ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--output", "-o", help="Write the extended index here (default: replace INDEX)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
@@ -167,12 +166,11 @@ def index_add(
     import time
 
     from stemmatic.contamination import ContaminationIndex
-    from stemmatic.exceptions import ParameterError
 
     target = output if output is not None else index_path
     with _clean_errors():
-        if output is not None and output.exists() and not overwrite:
-            raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
+        if output is not None:
+            _refuse_existing(output, overwrite)
         start = time.perf_counter()
         old = ContaminationIndex.load(index_path)
         sources = _named(benchmarks, name)
@@ -186,7 +184,7 @@ def index_add(
 
 @index_app.command("info")
 def index_info(
-    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index file.")],
+    index_path: Annotated[str, typer.Argument(metavar="INDEX", help="Index file (local or a URL).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
 ) -> None:
     """Describe an index: parameters, benchmarks (sources, rows, fields) and counts."""
@@ -237,7 +235,17 @@ def _named(benchmarks: list[str], names: list[str] | None) -> Any:
     return dict(zip(names, benchmarks, strict=True)) if names else benchmarks
 
 
-def _describe_build(built: Any, names: list[str], seconds: float, output: Path) -> None:
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    """An index file already at ``output`` (local or remote) is replaced only with --overwrite."""
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io._remote import RemotePath, is_url
+
+    exists = RemotePath.from_url(output).exists() if is_url(output) else Path(output).exists()
+    if exists and not overwrite:
+        raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
+
+
+def _describe_build(built: Any, names: list[str], seconds: float, output: str) -> None:
     stats = built.stats
     typer.echo(
         f"indexed {stats['entries']} entries of {stats['items']} items from {len(built.benchmarks)} "
@@ -271,7 +279,7 @@ def scan(
     ctx: typer.Context,
     inputs: Inputs,
     index_path: Annotated[
-        Path, typer.Option("--index", help="Index built by `stemmatic contamination index`.")
+        str, typer.Option("--index", help="Index built by `stemmatic contamination index` (local or a URL).")
     ],
     output: Annotated[
         str,
@@ -540,7 +548,7 @@ def _benchmark_sources(pairs: list[str]) -> dict[str, str]:
 def _scan_on_engine(
     engine: str,
     inputs: list[str],
-    index_path: Path,
+    index_path: str,
     output: str,
     params: ScanParams,
     on_error: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from stemmatic._arrow import TextInput, as_text_column
 from stemmatic._atomic import write_bytes_atomically, write_error
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io import InputFile, iter_chunks, resolve_inputs
+from stemmatic.io._remote import RemotePath, is_url, open_stream
 from stemmatic.minhash import DEFAULT_SEED, DEFAULT_TOKENIZER, Tokenizer, check_tokenizer
 
 __all__ = [
@@ -115,10 +117,14 @@ class ContaminationIndex:
     def load(cls, path: str | os.PathLike[str]) -> ContaminationIndex:
         """Open an index file written by :meth:`save` (one read; lookups are rebuilt in memory).
 
+        ``path`` may be a URL of any file system the I/O layer reads.
+
         Raises:
             InvalidInputError: no such file, not an index, a damaged index, or
                 an index written in another format version.
         """
+        if is_url(os.fspath(path)):
+            return cls._load_remote(os.fspath(path))
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"{path}: no such index file")
@@ -131,6 +137,23 @@ class ContaminationIndex:
         problem = index._problem()
         if problem is not None:
             raise InvalidInputError(f"{path}: not a valid stemmatic n-gram index: {problem}")
+        return index
+
+    @classmethod
+    def _load_remote(cls, url: str) -> ContaminationIndex:
+        """An index on an object store or another file system of the I/O layer (read whole, then decoded)."""
+        remote = RemotePath.from_url(url)
+        if not remote.is_file():
+            raise InvalidInputError(f"{url}: no such index file")
+        with open_stream(remote) as stream:
+            data = stream.read()
+        try:
+            index = cls(_core.NgramIndex.from_bytes(data))
+        except InvalidInputError as err:
+            raise InvalidInputError(f"{url}: {err}") from None
+        problem = index._problem()
+        if problem is not None:
+            raise InvalidInputError(f"{url}: not a valid stemmatic n-gram index: {problem}")
         return index
 
     def _problem(self) -> str | None:
@@ -173,13 +196,20 @@ class ContaminationIndex:
             return "its item counts exceed its entries"
         return None
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path | str:
         """Write the index to ``path`` (atomically: a failed write leaves no file, not even a temporary one).
+
+        ``path`` may be a URL (``s3://``, ``gs://``, ``memory://``...): the
+        bytes go to a temporary name beside it, then are moved over it.
+        Returns the path written (the URL, as given, for a remote one).
 
         Raises:
             StemmaticError: the file cannot be written (disk full, a directory
                 of that name, no permission), naming the path.
         """
+        if is_url(os.fspath(path)):
+            _save_remote(os.fspath(path), self._core.to_bytes())
+            return os.fspath(path)
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -549,6 +579,28 @@ def _parse_metadata(text: str) -> dict[str, Any] | None:
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _save_remote(url: str, data: bytes) -> None:
+    """Write ``data`` to ``url``: under a temporary name, then moved over it (removed if anything fails)."""
+    import uuid
+
+    from stemmatic.exceptions import StemmaticError
+    from stemmatic.io._remote import filesystem_of
+
+    filesystem, target = filesystem_of(url)
+    partial = f"{target}.partial-{uuid.uuid4().hex}"
+    try:
+        parent = target.rsplit("/", 1)[0] if "/" in target else ""
+        if parent:
+            filesystem.create_dir(parent, recursive=True)
+        with filesystem.open_output_stream(partial) as out:
+            out.write(data)
+        filesystem.move(partial, target)
+    except (OSError, pa.ArrowException) as err:
+        with contextlib.suppress(OSError, pa.ArrowException):
+            filesystem.delete_file(partial)
+        raise StemmaticError(f"{url}: cannot write the index: {err}") from err
 
 
 def _refuse_newer(version: object) -> None:
@@ -939,8 +991,12 @@ def _add_benchmarks(builder: _Builder, named: list[tuple[str, str | os.PathLike[
 
 
 def _default_name(source: str | os.PathLike[str]) -> str:
+    if is_url(os.fspath(source)):
+        remote = RemotePath.from_url(os.fspath(source))
+        files: list[InputFile] = resolve_inputs([os.fspath(source)]) if remote.is_file() else []
+        return files[0].shard_name if files else remote.pure.name or os.fspath(source)
     path = Path(os.fspath(source))
-    files: list[InputFile] = resolve_inputs([path]) if path.is_file() else []
+    files = resolve_inputs([path]) if path.is_file() else []
     if files:
         return files[0].shard_name
     return path.name or str(path)
