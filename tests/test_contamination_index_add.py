@@ -235,3 +235,25 @@ def test_index_on_a_url(benches: dict[str, Path], tmp_path: Path) -> None:
         )
     finally:
         memory.rm("/cont-url-test", recursive=True)
+
+
+def test_added_benchmarks_have_clean_parts_and_bad_ones_write_nothing(
+    benches: dict[str, Path], tmp_path: Path
+) -> None:
+    index = build_index([benches["a"]], **PARAMS)  # type: ignore[arg-type]
+    extended = index.add_benchmarks([benches["b"]])
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": "one two three four 2 five six seven eight nine"}) + "\n")
+    report = scan_corpus([corpus], extended, tmp_path / "o", clean_benchmarks=True, min_specific_tokens=1)
+    clean = {name: bench["clean_benchmark"] for name, bench in report["benchmarks"].items()}
+    assert (clean["a"]["rows"], clean["a"]["clean"]) == (len(A), len(A))
+    assert (clean["b"]["rows"], clean["b"]["contaminated"]) == (len(B), 1)
+    assert pq.read_table(tmp_path / "o" / "clean_benchmarks" / "b" / "b.parquet").column("id").to_pylist() == [
+        "b0", "b1", "b3",
+    ]  # fmt: skip
+    saved = index.save(tmp_path / "a.idx")
+    wrong = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"question": ["no indexed field here"]}), wrong)
+    assert "id field 'id' not found" in _refused(Path(saved), str(wrong))  # the index's id field applies
+    pq.write_table(pa.table({"id": ["w0"], "question": ["no indexed field here"]}), wrong)
+    assert "none of the fields 'prompt', 'solution' found" in _refused(Path(saved), str(wrong))
