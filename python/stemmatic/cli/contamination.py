@@ -430,10 +430,13 @@ def scan(
             if fmt not in ("parquet", "jsonl"):
                 raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
             params = ScanParams(
-                text_column, id_column, min_ngrams, min_coverage, remove, tokenizer, min_specific_tokens,
-                max_entry_docs or None, count_weak, short_ngram or None,
-                tuple(_split_fields(short_fields)) if short_fields else None, short_min_ngrams,
-                token_coverage, coverage_min_span,
+                text_column=text_column, id_column=id_column, min_ngrams=min_ngrams,
+                min_coverage=min_coverage, remove=remove, tokenizer=tokenizer,
+                min_specific_tokens=min_specific_tokens, max_entry_docs=max_entry_docs or None,
+                count_weak=count_weak, short_ngram=short_ngram or None,
+                short_fields=tuple(_split_fields(short_fields)) if short_fields else None,
+                short_min_ngrams=short_min_ngrams, token_overlap=token_coverage,
+                coverage_min_span=coverage_min_span,
             )  # fmt: skip
             _scan_on_engine(engine, inputs, index_path, output, params, on_error, ray_address, spark_master,
                             overwrite, fmt)  # fmt: skip

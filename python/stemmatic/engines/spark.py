@@ -522,9 +522,11 @@ def scan_split(
     """
     loaded = load_index(index)
     params = ScanParams(
-        text_column, id_column, min_ngrams, min_coverage, remove, tokenizer, min_specific_tokens,
-        max_entry_docs, count_weak, short_ngram, tuple(short_fields) if short_fields else None,
-        short_min_ngrams, token_overlap, coverage_min_span,
+        text_column=text_column, id_column=id_column, min_ngrams=min_ngrams, min_coverage=min_coverage,
+        remove=remove, tokenizer=tokenizer, min_specific_tokens=min_specific_tokens,
+        max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
+        short_fields=tuple(short_fields) if short_fields else None, short_min_ngrams=short_min_ngrams,
+        token_overlap=token_overlap, coverage_min_span=coverage_min_span,
     )  # fmt: skip
     params.validate(loaded)
     session = df.sparkSession
