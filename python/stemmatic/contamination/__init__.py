@@ -1,6 +1,7 @@
 """Benchmark contamination: find evaluation items inside training corpora, with the evidence.
 
-Build an n-gram index of benchmark items (:func:`build_index`), scan
+Build an n-gram index of benchmark items (:func:`build_index`; add
+benchmarks to it later with :meth:`ContaminationIndex.add_benchmarks`), scan
 corpora with it (:meth:`ContaminationIndex.scan` for texts in memory,
 :func:`scan_corpus` for sharded Parquet/JSONL, writing ``hits.parquet``,
 ``items.parquet`` and ``report.json``), and optionally remove or cut the
