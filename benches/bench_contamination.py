@@ -624,23 +624,27 @@ def beyond_exact(items, base_docs, args, tmp: Path) -> list[str]:
         f"{len(others):,} untouched ones ({semantic_mb:.1f} MB): entries embedded in {t_embed_entries:.0f} s, documents in "
         f"{t_semantic:.0f} s ({semantic_mb / t_semantic:.3f} MB/s). Semantic hits alone, then with the "
         f"recommended n-gram matching (13-grams + short statements, {args.short_ngram}-grams of prompts, "
-        f"≥ {args.short_min}) added:",
+        f"≥ {args.short_min}) added; precision is the share of the (document, item) pairs found that are "
+        "planted pairs (with the number found):",
         "",
         "| similarity ≥ | "
         + " | ".join(BEYOND_KINDS)
-        + " | untouched docs with a hit | with n-gram + short: "
+        + " | untouched docs with a hit | precision | with n-gram + short: "
         + " | ".join(BEYOND_KINDS)
         + " | untouched |",
-        "|---:|" + "---:|" * (2 * len(BEYOND_KINDS) + 2),
+        "|---:|" + "---:|" * (2 * len(BEYOND_KINDS) + 3),
     ]
+    # Precision: the share of the (document, item) pairs found that are planted pairs.
+    planted_pairs = {(d, items[i]["id"]) for d, i, _ in sub_planted}
     for threshold in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9):
         found = {(h["doc_id"], h["item_id"]) for h in sem if h["similarity"] >= threshold}
         recall, false_docs, untouched = score(found, sub_planted, items, len(subset))
         both, both_false, _ = score(found | ngram_found, sub_planted, items, len(subset))
+        precision = f"{len(found & planted_pairs) / len(found):.2f} ({len(found)})" if found else "– (0)"
         lines.append(
             f"| {threshold} | "
             + " | ".join(f"{recall[k]:.2f}" for k in BEYOND_KINDS)
-            + f" | {false_docs} of {untouched} ({false_docs / untouched:.1%}) | "
+            + f" | {false_docs} of {untouched} ({false_docs / untouched:.1%}) | {precision} | "
             + " | ".join(f"{both[k]:.2f}" for k in BEYOND_KINDS)
             + f" | {both_false} ({both_false / untouched:.1%}) |"
         )
