@@ -50,7 +50,7 @@ class BatchHits:
         """Hits that ``--remove`` counts while the corpus is still being read: all but short and letterless ones."""
         if count_weak:
             return np.ones(len(self.raw), bool)
-        return (entry_tokens[self.entries] >= min_specific_tokens) & ~self.letterless
+        return np.asarray((entry_tokens[self.entries] >= min_specific_tokens) & ~self.letterless, bool)
 
     def table(self, index: ContaminationIndex, doc_ids: pa.Array, short: ShortStatements | None) -> pa.Table:
         """The hits table: ``HITS_SCHEMA``, ``match`` and, with token overlap, ``longest_span``."""

@@ -229,4 +229,7 @@ class TokenOverlap:
         """Share of each entry's tokens contaminated (0 for an entry without tokens)."""
         running = np.concatenate([[0], np.cumsum(self.covered, dtype=np.int64)])
         counts = running[self.offsets[1:]] - running[self.offsets[:-1]]
-        return np.divide(counts, self.lengths, out=np.zeros(len(self.lengths)), where=self.lengths > 0)
+        return np.asarray(
+            np.divide(counts, self.lengths, out=np.zeros(len(self.lengths)), where=self.lengths > 0),
+            np.float64,
+        )

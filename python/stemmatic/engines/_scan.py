@@ -55,7 +55,8 @@ from stemmatic.contamination._evidence import (
 )
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
 from stemmatic.contamination._short import ShortStatements
-from stemmatic.engines._common import ROW, Backend, EngineOptions, Shipped, _select
+from stemmatic.engines._common import ROW, Backend, EngineOptions, _select
+from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
 if TYPE_CHECKING:
