@@ -40,7 +40,6 @@ from stemmatic.engines._common import (
     CoFn,
     EngineDedupResult,
     EngineOptions,
-    Shipped,
     TableFn,
     build_config,
 )
@@ -54,6 +53,7 @@ from stemmatic.engines._read import (
     conform,
 )
 from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
+from stemmatic.engines._shipped import Shipped
 
 if TYPE_CHECKING:
     import os
@@ -131,7 +131,8 @@ def _to_blob(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def _from_blobs(blobs: list[bytes], schema: pa.Schema) -> pa.Table:
@@ -392,7 +393,8 @@ class _RayIndex(Shipped):
     key: str
 
     def load(self) -> ContaminationIndex:
-        return _ray().get(self.ref)
+        index: ContaminationIndex = _ray().get(self.ref)
+        return index
 
 
 def scan_split(

@@ -48,7 +48,6 @@ from stemmatic.engines._common import (
     CoFn,
     EngineDedupResult,
     EngineOptions,
-    Shipped,
     TableFn,
     build_config,
 )
@@ -62,6 +61,7 @@ from stemmatic.engines._read import (
     conform,
 )
 from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
+from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 
 if TYPE_CHECKING:
@@ -196,8 +196,10 @@ class SparkBackend:
 
     def from_arrow(self, table: pa.Table) -> DataFrame:
         if not len(table):
-            return self.spark.createDataFrame([], self._spark_schema(table.schema))
-        return self.spark.createDataFrame(table, self._spark_schema(table.schema))
+            empty: DataFrame = self.spark.createDataFrame([], self._spark_schema(table.schema))
+            return empty
+        frame: DataFrame = self.spark.createDataFrame(table, self._spark_schema(table.schema))
+        return frame
 
     def with_row_index(self, data: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F
@@ -469,7 +471,8 @@ class _SparkIndex(Shipped):
     key: str
 
     def load(self) -> ContaminationIndex:
-        return self.broadcast.value
+        index: ContaminationIndex = self.broadcast.value
+        return index
 
 
 def scan_split(
