@@ -289,10 +289,12 @@ class JsonlWriter:
     {"x":null,"b":"/w=="}
     """
 
-    def __init__(self, path: str | os.PathLike[str], compression: str = "none") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], compression: str = "none", *, workers: int | None = None
+    ) -> None:
         check_compression("jsonl", compression)
         self.path = Path(path)
-        self.encoder = JsonEncoder()
+        self.encoder = JsonEncoder(workers)
         self._raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._fh: Any
         if compression == "gzip":
@@ -374,7 +376,7 @@ class JsonEncoder:
         return set(self._encoder.base64_columns)
 
     def lines(self, table: pa.Table | pa.RecordBatch) -> Iterator[Any]:
-        """The rows of ``table`` as UTF-8 JSON lines, in buffers of about :data:`JSONL_ENCODE_BYTES` input each."""
+        """The rows of ``table`` as UTF-8 JSON lines, in buffers (slices of about :data:`JSONL_ENCODE_BYTES` input)."""
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if table.num_rows == 0:
@@ -385,7 +387,7 @@ class JsonEncoder:
         table = _raw_json_columns(table)
         step = max(1, table.num_rows * JSONL_ENCODE_BYTES // max(1, table.nbytes))
         for start in range(0, table.num_rows, step):
-            yield self._encoder.encode(table.slice(start, step), workers=self.workers)
+            yield from self._encoder.encode(table.slice(start, step), workers=self.workers)
 
 
 def _raw_json_columns(table: pa.Table) -> pa.Table:

@@ -37,18 +37,19 @@ impl PyJsonlEncoder {
     }
 
     /// The rows of `table` (any object with `__arrow_c_stream__`: a pyarrow
-    /// Table or RecordBatch, a polars DataFrame) as UTF-8 JSON lines, in a
-    /// uint8 numpy array (no copy of the output; file `write` takes it).
+    /// Table or RecordBatch, a polars DataFrame) as UTF-8 JSON lines, in
+    /// uint8 numpy arrays to write one after the other (no copy of the
+    /// output; file `write` takes them).
     #[pyo3(signature = (table, *, workers = None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         table: PyTable,
         workers: Option<usize>,
-    ) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    ) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
         let threads = parallel::resolve_workers(workers).into_py_result()?;
         let (batches, _schema) = table.into_inner();
-        let bytes = py
+        let parts = py
             .detach(|| {
                 self.0
                     .lock()
@@ -56,7 +57,10 @@ impl PyJsonlEncoder {
                     .encode(&batches, threads)
             })
             .into_py_result()?;
-        Ok(bytes.into_pyarray(py))
+        Ok(parts
+            .into_iter()
+            .map(|part| part.into_pyarray(py))
+            .collect())
     }
 
     /// The paths of the binary columns written as base64 so far.

@@ -78,7 +78,8 @@ impl JsonlEncoder {
     }
 
     /// The rows of `batches` as JSON lines (each ends with `\n`), in order,
-    /// on `threads` threads for big inputs.
+    /// on `threads` threads for big inputs: the output is the bytes of the
+    /// parts, end to end (a part per task, never copied into one buffer).
     ///
     /// A binary column whose bytes in a batch are not all UTF-8 is base64
     /// from that batch on (for the rest of this encoder's file).
@@ -88,7 +89,7 @@ impl JsonlEncoder {
     /// form here (unions, intervals, run-end encoded and list-view arrays:
     /// the caller encodes those itself and passes them as raw JSON, see
     /// [`RAW_JSON_METADATA`]); the thread pool cannot be built.
-    pub fn encode(&mut self, batches: &[RecordBatch], threads: usize) -> Result<Vec<u8>> {
+    pub fn encode(&mut self, batches: &[RecordBatch], threads: usize) -> Result<Vec<Vec<u8>>> {
         let mut objects = Vec::with_capacity(batches.len());
         for batch in batches {
             let schema = batch.schema();
@@ -106,9 +107,16 @@ impl JsonlEncoder {
             }
             objects.push(ObjectWriter { fields });
         }
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        // Bytes the rows hold (of a slice, not of the buffers it shares).
+        let bytes: usize = batches
+            .iter()
+            .flat_map(RecordBatch::columns)
+            .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum();
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let bytes_per_row = bytes / rows.max(1) + 4;
+        // JSON text is about as long as the Arrow data, plus keys and punctuation.
+        let bytes_per_row =
+            bytes / rows.max(1) + 8 * batches.first().map_or(0, RecordBatch::num_columns) + 4;
         let encode_range = |(batch, start, end): (usize, usize, usize)| {
             let mut out = Vec::with_capacity(bytes_per_row * (end - start));
             let object = &objects[batch];
@@ -125,18 +133,8 @@ impl JsonlEncoder {
         } else {
             1
         };
-        if tasks <= 1 {
-            let mut out = Vec::with_capacity(bytes_per_row * rows);
-            for (batch, object) in objects.iter().enumerate() {
-                for row in 0..batches[batch].num_rows() {
-                    object.write(row, &mut out);
-                    out.push(b'\n');
-                }
-            }
-            return Ok(out);
-        }
         // Row ranges of about `rows / tasks` rows, never across batches.
-        let per_task = rows.div_ceil(tasks);
+        let per_task = rows.div_ceil(tasks).max(1);
         let ranges: Vec<(usize, usize, usize)> = batches
             .iter()
             .enumerate()
@@ -146,14 +144,12 @@ impl JsonlEncoder {
                     .map(move |t| (index, t * per_task, ((t + 1) * per_task).min(n)))
             })
             .collect();
-        let parts: Vec<Vec<u8>> = run_in_pool(threads, || {
-            ranges.into_par_iter().map(encode_range).collect()
-        })?;
-        let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-        for part in parts {
-            out.extend_from_slice(&part);
+        if tasks <= 1 {
+            return Ok(ranges.into_iter().map(encode_range).collect());
         }
-        Ok(out)
+        run_in_pool(threads, || {
+            ranges.into_par_iter().map(encode_range).collect()
+        })
     }
 
     /// The writer of `array`; rows `used` of it are the ones the output
