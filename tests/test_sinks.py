@@ -665,3 +665,31 @@ def test_a_big_table_encodes_on_threads_to_the_bytes_of_one_thread() -> None:
     one = b"".join(JsonEncoder(workers=1).lines(table))
     assert b"".join(JsonEncoder(workers=4).lines(table)) == one
     assert len(one.split(b"\n")) == rows + 1
+
+
+def test_removed_rows_can_be_written_without_their_text(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stemmatic.cli import app
+
+    corpus = tmp_path / "corpus.jsonl"
+    texts = ["the quick brown fox jumps over the lazy dog"] * 3 + ["an entirely different sentence here"]
+    corpus.write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(texts)))
+    runner = CliRunner()
+    for flag, out in (("--removed-text", "with"), ("--no-removed-text", "without")):
+        result = runner.invoke(app, ["dedup", str(corpus), "-o", str(tmp_path / out), "--exact", "-q", flag])
+        assert result.exit_code == 0, result.output
+    with_text = pq.read_table(tmp_path / "with" / "removed" / "corpus.parquet")
+    without = pq.read_table(tmp_path / "without" / "removed" / "corpus.parquet")
+    assert with_text.column("text").to_pylist() == texts[1:3]
+    assert without.column_names == [c for c in with_text.column_names if c != "text"]
+    assert without.drop_columns([]).equals(with_text.drop_columns(["text"]))
+    assert pq.read_table(tmp_path / "without" / "kept" / "corpus.parquet").column("text").to_pylist() == [
+        texts[0],
+        texts[3],
+    ]
+    refused = runner.invoke(
+        app, ["dedup", str(corpus), "-o", str(tmp_path / "ray"), "--engine", "ray", "--no-removed-text"]
+    )
+    assert refused.exit_code != 0
+    assert "--no-removed-text applies to the local engine only" in refused.output
