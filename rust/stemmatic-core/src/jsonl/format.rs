@@ -38,9 +38,11 @@ static KEY_ESCAPES: [u8; 256] = escape_table(true);
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// True when one of the 8 bytes of `word` must be escaped: below 0x20, `"` or `\`.
+/// The high bit of each of the 8 bytes of `word` that must be escaped
+/// (below 0x20, `"` or `\`); exact for the lowest such byte, which is all the
+/// caller uses (a borrow can only mark bytes above a true one).
 #[inline]
-fn word_needs_escape(word: u64) -> bool {
+fn escape_mask(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
@@ -48,21 +50,24 @@ fn word_needs_escape(word: u64) -> bool {
     let backslash = word ^ (ONES * u64::from(b'\\'));
     let has_quote = quote.wrapping_sub(ONES) & !quote;
     let has_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below_space | has_quote | has_backslash) & HIGHS != 0
+    (below_space | has_quote | has_backslash) & HIGHS
 }
 
 fn push_escaped(out: &mut Vec<u8>, text: &[u8], table: &[u8; 256]) {
+    out.reserve(text.len() + 2);
     out.push(b'"');
     let mut run_start = 0;
     let mut i = 0;
     while i < text.len() {
-        // Eight bytes at a time while none needs escaping (most text).
+        // Eight bytes at a time while none needs escaping (most text), then
+        // straight to the first that does.
         if let Some(chunk) = text.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            if !word_needs_escape(word) {
+            let mask = escape_mask(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+            if mask == 0 {
                 i += 8;
                 continue;
             }
+            i += (mask.trailing_zeros() / 8) as usize;
         }
         let byte = text[i];
         let escape = table[byte as usize];
@@ -429,6 +434,29 @@ mod tests {
             text(|o| push_json_string(o, long.as_bytes())),
             "\"0123456789abcdef\\\"0123456789abcdef\\\\\""
         );
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan escapes exactly what a byte-by-byte one does.
+        #[test]
+        fn escaping_matches_a_byte_by_byte_reference(input in "[ -~\\x00-\\x1f\"\\\\é😀]{0,40}") {
+            let mut expected = String::from("\"");
+            for c in input.chars() {
+                match c {
+                    '"' => expected.push_str("\\\""),
+                    '\\' => expected.push_str("\\\\"),
+                    '\n' => expected.push_str("\\n"),
+                    '\r' => expected.push_str("\\r"),
+                    '\t' => expected.push_str("\\t"),
+                    c if (c as u32) < 0x20 => {
+                        let _ = write!(expected, "\\u{:04x}", c as u32);
+                    }
+                    c => expected.push(c),
+                }
+            }
+            expected.push('"');
+            proptest::prop_assert_eq!(text(|o| push_json_string(o, input.as_bytes())), expected);
+        }
     }
 
     #[test]
