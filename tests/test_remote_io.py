@@ -82,9 +82,9 @@ def test_dedup_from_s3_to_s3_equals_the_local_run(s3: pafs.S3FileSystem, tmp_pat
     assert (remote.input_rows, remote.kept_rows, remote.removed_rows) == (6, 2, 4)
     for part in (
         "kept/a.parquet",
-        "kept/b.parquet",
+        "kept/sub/b.parquet",  # in/sub/b.jsonl: the layout below the input directory is mirrored
         "removed/a.parquet",
-        "removed/b.parquet",
+        "removed/sub/b.parquet",
         "clusters.parquet",
     ):
         with s3.open_input_file(f"corpus/out/{part}") as fh:
