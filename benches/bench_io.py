@@ -8,13 +8,16 @@ local file; the writers take turns within each repeat (so a load change on a
 shared machine hits all of them) and the best wall time per writer is kept.
 
 * ``stemmatic jsonl`` — :class:`stemmatic.io._sinks.JsonlWriter` (what
-  ``--format jsonl`` writes), plain and gzip;
+  ``--format jsonl`` writes: the Rust encoder ``stemmatic._core.JsonlEncoder``),
+  on all CPUs and on one thread, plain, zstd and gzip;
 * ``polars write_ndjson`` — the peer (``pip install polars``; not a
   dependency of stemmatic), on a frame made from the same Arrow table
   (conversion not timed);
 * ``pyarrow parquet (zstd)`` — what ``--format parquet`` writes, as the floor;
-* ``stemmatic jsonl before`` — the row-by-row writer it replaced
-  (``to_pylist`` + ``json.dumps``), at the smaller sizes only.
+* ``python encoder (replaced)`` — the column-by-column pyarrow/numpy
+  encoder the Rust one replaced (``tests/jsonl_reference.py``);
+* ``pyarrow to_pylist + json.dumps`` — rows as Python objects and the
+  standard library's encoder (the writer before that), at the smaller sizes only.
 
 Every JSONL file is checked to parse back to the same rows as polars' file.
 Writes ``benches/results/io.md``.
@@ -23,6 +26,8 @@ Writes ``benches/results/io.md``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import io
 import json
 import os
 import sys
@@ -30,13 +35,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from _common import git_commit, machine, versions, write_results
+from _common import DATA_DIR, git_commit, machine, versions, write_results
 from stemmatic.io._sinks import JsonlWriter
 
 SPECIAL = ['"quoted"', "tab\there", "back\\slash", "naïve", "café", "日本語", "Ελληνικά", "😀"]
@@ -72,10 +78,30 @@ def make_table(rows: int, seed: int) -> pa.Table:
     )
 
 
-def stemmatic_jsonl(table: pa.Table, path: Path, compression: str = "none") -> None:
-    writer = JsonlWriter(path, compression)
+def stemmatic_jsonl(
+    table: pa.Table, path: Path, compression: str = "none", workers: int | None = None
+) -> None:
+    writer = JsonlWriter(path, compression, workers=workers)
     writer.write_table(table)
     writer.close()
+
+
+def _reference_encoder() -> Any:
+    """The Python encoder the Rust one replaced (kept in the tests as their reference)."""
+    spec = importlib.util.spec_from_file_location(
+        "jsonl_reference", Path(__file__).resolve().parents[1] / "tests" / "jsonl_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.JsonEncoder
+
+
+def python_encoder(table: pa.Table, path: Path) -> None:
+    encoder = _reference_encoder()()
+    with path.open("wb") as fh:
+        for buffer in encoder.lines(table):
+            fh.write(buffer)
 
 
 def row_by_row(table: pa.Table, path: Path) -> None:
@@ -89,6 +115,75 @@ def parsed(path: Path) -> pa.Table:
     return pajson.read_json(path, parse_options=pajson.ParseOptions(newlines_in_values=False))
 
 
+def read_table(path: Path, repeat: int) -> list[str]:
+    """Reading a JSONL file: stemmatic's reader beside pyarrow's ``read_json`` alone and polars."""
+    from stemmatic import _core
+    from stemmatic.io import iter_chunks, resolve_inputs
+    from stemmatic.io._sources import JSONL_BLOCK_BYTES, JSONL_MAX_DEPTH
+
+    data = path.read_bytes()
+    blocks = []
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + JSONL_BLOCK_BYTES) + 1 or len(data)
+        if end <= start:
+            end = len(data)
+        blocks.append(data[start:end])
+        start = end
+    del data
+
+    def stemmatic_all() -> int:
+        return sum(c.batch.num_rows for c in iter_chunks(resolve_inputs([path])))
+
+    def stemmatic_text() -> int:
+        return sum(c.batch.num_rows for c in iter_chunks(resolve_inputs([path]), columns=["text"]))
+
+    def arrow_file() -> int:
+        return pajson.read_json(path).num_rows
+
+    def arrow_blocks() -> int:
+        return sum(pajson.read_json(io.BytesIO(block)).num_rows for block in blocks)
+
+    def screen() -> int:
+        return sum(len(_core.jsonl_screen(block, JSONL_MAX_DEPTH)) for block in blocks)
+
+    readers: dict[str, Callable[[], int]] = {
+        "pyarrow read_json, whole file": arrow_file,
+        "pyarrow read_json, 8 MiB blocks in memory": arrow_blocks,
+        "stemmatic screen (jsonl_screen), 8 MiB blocks in memory": screen,
+        "stemmatic iter_chunks, all columns": stemmatic_all,
+        "stemmatic iter_chunks, columns=['text']": stemmatic_text,
+    }
+    try:
+        import polars as pl
+
+        readers["polars read_ndjson"] = lambda: pl.read_ndjson(path).height
+    except ImportError:
+        pass
+    best = dict.fromkeys(readers, float("inf"))
+    for _ in range(repeat):
+        for name, read in readers.items():
+            started = time.perf_counter()
+            read()
+            best[name] = min(best[name], time.perf_counter() - started)
+    megabytes = path.stat().st_size / 1e6
+    floor = best["pyarrow read_json, whole file"]
+    lines = [
+        "",
+        f"## Reading JSONL: {path.parent.name}/{path.name} ({megabytes:.0f} MB)",
+        "",
+        "Best wall time of the repeats, readers in turn. vs pyarrow: this reader's time / "
+        "`pyarrow.json.read_json` on the whole file (below 1: faster).",
+        "",
+        "| reader | seconds | MB/s | vs pyarrow |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, seconds in best.items():
+        lines.append(f"| {name} | {seconds:.3f} | {megabytes / seconds:.0f} | {seconds / floor:.2f} |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,6 +194,13 @@ def main() -> None:
         "--before-max", type=float, default=1e5, help="largest size for the old row-by-row writer"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--read",
+        type=Path,
+        default=DATA_DIR / "short-docstrings-60000-x10" / "docs.jsonl",
+        help="a JSONL file to time the readers on (skipped when it does not exist; "
+        "make it with benches/bench_short_docs.py)",
+    )
     args = parser.parse_args()
     try:
         import polars as pl
@@ -129,6 +231,14 @@ def main() -> None:
             megabytes = table.nbytes / 1e6
             writers: dict[str, tuple[Path, Callable[[Path], None]]] = {
                 "stemmatic jsonl": (out / "ours.jsonl", lambda p, t=table: stemmatic_jsonl(t, p)),
+                "stemmatic jsonl, 1 thread": (
+                    out / "ours1.jsonl",
+                    lambda p, t=table: stemmatic_jsonl(t, p, workers=1),
+                ),
+                "stemmatic jsonl.zst": (
+                    out / "ours.jsonl.zst",
+                    lambda p, t=table: stemmatic_jsonl(t, p, "zstd"),
+                ),
                 "stemmatic jsonl.gz": (
                     out / "ours.jsonl.gz",
                     lambda p, t=table: stemmatic_jsonl(t, p, "gzip"),
@@ -141,8 +251,12 @@ def main() -> None:
             if pl is not None:
                 frame = pl.from_arrow(table)
                 writers["polars write_ndjson"] = (out / "polars.jsonl", lambda p, f=frame: f.write_ndjson(p))
+            writers["python encoder (replaced)"] = (
+                out / "python.jsonl",
+                lambda p, t=table: python_encoder(t, p),
+            )
             if rows <= args.before_max:
-                writers["stemmatic jsonl before"] = (
+                writers["pyarrow to_pylist + json.dumps"] = (
                     out / "before.jsonl",
                     lambda p, t=table: row_by_row(t, p),
                 )
@@ -160,6 +274,8 @@ def main() -> None:
                     polars_rows.select("id", "url", "text", "score")
                 ), "stemmatic's JSONL differs from polars'"
             assert parsed(out / "ours.jsonl.gz").equals(reference)
+            assert (out / "ours1.jsonl").read_bytes() == (out / "ours.jsonl").read_bytes()
+            assert (out / "python.jsonl").read_bytes() == (out / "ours.jsonl").read_bytes()
             assert reference.column("text").to_pylist() == table.column("text").to_pylist()
             for name, (path, _) in writers.items():
                 ratio = f"{best['polars write_ndjson'] / best[name]:.2f}" if pl is not None else "n/a"
@@ -174,6 +290,8 @@ def main() -> None:
         "score columns as polars' file; the timestamp column is written as ISO 8601 by both "
         "(stemmatic with a `T`).",
     ]
+    if args.read.exists():
+        lines += read_table(args.read, args.repeat)
     path = write_results("io", "\n".join(lines) + "\n")
     print(f"wrote {path}")
 

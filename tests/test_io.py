@@ -25,11 +25,40 @@ def test_resolve_orders_dirs_globs_and_files(tmp_path) -> None:
     (tmp_path / "d" / "notes.txt").write_text("ignored")
     files = resolve_inputs([tmp_path / "x.jsonl", tmp_path / "d"])
     assert [f.path.name for f in files] == ["x.jsonl", "a.parquet", "b.jsonl", "c.jsonl.gz"]
-    assert [f.shard_name for f in files] == ["x", "a", "b", "c"]
+    assert [f.shard_name for f in files] == ["x", "a", "b", "sub/c"]  # the layout below d/ is kept
     assert files[3].compression == "gzip"
     assert [f.path.name for f in resolve_inputs([str(tmp_path / "d" / "*.jsonl")])] == ["b.jsonl"]
     # Listing a file twice reads it once.
     assert len(resolve_inputs([tmp_path / "x.jsonl", tmp_path / "x.jsonl"])) == 1
+
+
+def test_hive_layouts_are_mirrored_in_the_outputs(tmp_path) -> None:
+    """lang=en/part-0 in gives kept/lang=en/part-0 out (the layout was flattened to part-0, part-0-00001)."""
+    corpus = tmp_path / "corpus"
+    for lang in ["en", "fr"]:
+        (corpus / f"lang={lang}").mkdir(parents=True)
+        pq.write_table(
+            pa.table({"text": [f"{lang} a", f"{lang} b"]}), corpus / f"lang={lang}" / "part-0.parquet"
+        )
+    files = resolve_inputs([corpus])
+    assert [f.shard_name for f in files] == ["lang=en/part-0", "lang=fr/part-0"]
+    writer = MirroredWriter(tmp_path / "out", files, "jsonl")
+    for chunk in iter_chunks(files):
+        writer.write(chunk.file_index, chunk.batch)
+    paths = writer.close()
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in paths] == [
+        "lang=en/part-0.jsonl",
+        "lang=fr/part-0.jsonl",
+    ]
+    import pyarrow.dataset as ds
+
+    mirrored = ds.dataset(tmp_path / "out", format="json", partitioning="hive").to_table()
+    assert sorted(zip(mirrored["lang"].to_pylist(), mirrored["text"].to_pylist(), strict=True)) == [
+        ("en", "en a"),
+        ("en", "en b"),
+        ("fr", "fr a"),
+        ("fr", "fr b"),
+    ]
 
 
 def test_resolve_errors_name_the_input(tmp_path) -> None:

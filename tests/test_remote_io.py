@@ -67,7 +67,7 @@ def test_s3_directory_is_listed_like_a_local_one(s3: pafs.S3FileSystem) -> None:
     files = resolve_inputs(["s3://corpus/in"])
     assert [str(f.path) for f in files] == ["s3://corpus/in/a.jsonl", "s3://corpus/in/sub/b.jsonl"]
     assert [str(p) for p, _ in files.skipped] == ["s3://corpus/in/state.json"]
-    assert [f.shard_name for f in files] == ["a", "b"]
+    assert [f.shard_name for f in files] == ["a", "sub/b"]  # the layout below in/ is kept
     rows = [r for c in iter_chunks(files) for r in c.batch.to_pylist()]
     assert rows == ROWS + ROWS
     assert [str(f.path) for f in resolve_inputs(["s3://corpus/in/**/*.jsonl"])] == [
@@ -82,9 +82,9 @@ def test_dedup_from_s3_to_s3_equals_the_local_run(s3: pafs.S3FileSystem, tmp_pat
     assert (remote.input_rows, remote.kept_rows, remote.removed_rows) == (6, 2, 4)
     for part in (
         "kept/a.parquet",
-        "kept/b.parquet",
+        "kept/sub/b.parquet",  # in/sub/b.jsonl: the layout below the input directory is mirrored
         "removed/a.parquet",
-        "removed/b.parquet",
+        "removed/sub/b.parquet",
         "clusters.parquet",
     ):
         with s3.open_input_file(f"corpus/out/{part}") as fh:

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import decimal
 import gzip
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import stemmatic.io as sio
@@ -417,10 +418,278 @@ def test_band_partitions_flushed_in_batches_hold_every_record_in_order(tmp_path:
 def test_slices_encoded_on_threads_come_out_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     import stemmatic.io._sinks as sinks
 
-    monkeypatch.setattr(sinks, "JSONL_ENCODE_ROWS", 7)
-    table = pa.table({"n": list(range(100)), "s": [f"row {i}\n" for i in range(100)]})
-    assert _lines(table) == [{"n": i, "s": f"row {i}\n"} for i in range(100)]
+    table = pa.table(
+        {
+            "n": list(range(100)),
+            "s": [f"row {i}\n" for i in range(100)],
+            "b": [b"\xff" if i == 50 else b"x" for i in range(100)],
+        }
+    )
+    monkeypatch.setattr(sinks, "JSONL_ENCODE_BYTES", table.nbytes // 14)  # slices of 7 rows
     assert len(list(JsonEncoder().lines(table))) == 15
-    with_bytes = table.append_column("b", pa.array([b"\xff" if i == 50 else b"x" for i in range(100)]))
+    rows = _lines(table)
+    assert [(r["n"], r["s"]) for r in rows] == [(i, f"row {i}\n") for i in range(100)]
     # Rows 49-55 are one slice: base64 from its first row on, the earlier slices stay text.
-    assert [r["b"] for r in _lines(with_bytes)][48:52] == ["x", "eA==", "/w==", "eA=="]
+    assert [r["b"] for r in rows][47:52] == ["x", "x", "eA==", "/w==", "eA=="]
+
+
+# -- the Rust encoder against the Python encoder it replaced ------------------------------
+
+
+def _reference() -> Any:
+    """``tests/jsonl_reference.py``: the column-by-column Python encoder shipped before the Rust one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "jsonl_reference", Path(__file__).with_name("jsonl_reference.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REFERENCE = _reference()
+#: Seconds from 0001-01-01 to 9999-12-31 (the years Arrow C++ formats), and 1970-2037 for named
+#: zones (Arrow C++ here applies no daylight saving time after 2037: see the test below).
+_YEARS_1_9999 = (-62_135_596_800, 253_402_300_799)
+_YEARS_1970_2037 = (0, 2_145_916_799)
+_UNIT_SCALE = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+_INT_TYPES = [
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint16(),
+    pa.uint32(),
+    pa.uint64(),
+]
+
+
+@st.composite
+def _leaf(draw: st.DrawFn) -> tuple[pa.DataType, st.SearchStrategy[Any]]:
+    """A leaf type and a strategy for its (non-null) values as pyarrow builds them."""
+    kind = draw(
+        st.sampled_from(
+            ["int", "bool", "f64", "f32", "str", "bin", "dec", "ts", "date32", "date64", "time", "dur"]
+        )
+    )
+    if kind == "int":
+        t = draw(st.sampled_from(_INT_TYPES))
+        bits = t.bit_width
+        low, high = (
+            (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if pa.types.is_signed_integer(t) else (0, 2**bits - 1)
+        )
+        return t, st.integers(low, high)
+    if kind == "bool":
+        return pa.bool_(), st.booleans()
+    if kind == "f64":
+        return pa.float64(), st.floats()
+    if kind == "f32":
+        return pa.float32(), st.floats(width=32)
+    if kind == "str":
+        t = draw(st.sampled_from([pa.string(), pa.large_string(), pa.string_view()]))
+        return t, st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+    if kind == "bin":
+        t = draw(st.sampled_from([pa.binary(), pa.large_binary(), pa.binary_view()]))
+        return t, st.one_of(st.binary(max_size=8), st.text(max_size=8).map(str.encode))
+    if kind == "dec":
+        t = draw(
+            st.sampled_from(
+                [
+                    pa.decimal32(7, 2),
+                    pa.decimal64(12, 0),
+                    pa.decimal128(24, 10),
+                    pa.decimal128(5, -2),
+                    pa.decimal256(40, 12),
+                ]
+            )
+        )
+        bound = 10**t.precision - 1
+        exact = decimal.Context(prec=80)
+        return t, st.integers(-bound, bound).map(lambda u, s=t.scale: decimal.Decimal(u).scaleb(-s, exact))
+    if kind == "ts":
+        unit = draw(st.sampled_from(["s", "ms", "us", "ns"]))
+        tz = draw(
+            st.sampled_from([None, "UTC", "+05:30", "-03:30", "Europe/Paris", "America/New_York", "Etc/UTC"])
+        )
+        low, high = _YEARS_1_9999 if tz is None or tz[0] in "+-U" else _YEARS_1970_2037
+        scale = _UNIT_SCALE[unit]
+        # A day inside the 64-bit range: Arrow C++ overflows shifting i64::MIN ns to a zone's local time.
+        margin = 86_400 * 10**9
+        low, high = max(low * scale, -(2**63) + margin), min(high * scale, 2**63 - 1 - margin)
+        return pa.timestamp(unit, tz), st.integers(low, high)
+    if kind == "date32":
+        return pa.date32(), st.integers(-719_162, 2_932_896)
+    if kind == "date64":
+        return pa.date64(), st.integers(-719_162, 2_932_896).map(lambda d: d * 86_400_000)
+    if kind == "time":
+        t = draw(st.sampled_from([pa.time32("s"), pa.time32("ms"), pa.time64("us"), pa.time64("ns")]))
+        return t, st.integers(0, 86_400 * _UNIT_SCALE[t.unit] - 1)
+    unit = draw(st.sampled_from(["s", "ms", "us", "ns"]))
+    return pa.duration(unit), st.integers(-(2**63), 2**63 - 1)
+
+
+def _array(kind: pa.DataType, values: list[Any]) -> pa.Array:
+    """``values`` (ints for temporal types) as an array of ``kind``."""
+    if pa.types.is_timestamp(kind) or pa.types.is_duration(kind) or pa.types.is_date64(kind):
+        return pa.array(values, pa.int64()).cast(kind)
+    if pa.types.is_date32(kind) or pa.types.is_time32(kind):
+        return pa.array(values, pa.int32()).cast(kind)
+    if pa.types.is_time64(kind):
+        return pa.array(values, pa.int64()).cast(kind)
+    return pa.array(values, kind)
+
+
+@st.composite
+def _column(draw: st.DrawFn, rows: int) -> pa.Array:
+    kind, values = draw(_leaf())
+    leaf = [draw(st.one_of(st.none(), values)) for _ in range(rows * 3)]
+    items = _array(kind, leaf)
+    shape = draw(st.sampled_from(["plain", "list", "large_list", "fixed", "struct", "map", "dict"]))
+    if shape == "plain" or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+        return items.slice(0, rows)
+    nulls = pa.array([draw(st.booleans()) for _ in range(rows)])
+    if shape in ("list", "large_list"):
+        lengths = [draw(st.integers(0, 3)) for _ in range(rows)]
+        offsets = pa.array([0, *itertools.accumulate(lengths)], pa.int32())
+        lists = pa.ListArray.from_arrays(offsets, items.slice(0, offsets[-1].as_py()), mask=nulls)
+        return lists.cast(pa.large_list(kind)) if shape == "large_list" else lists
+    if shape == "fixed":
+        return pa.FixedSizeListArray.from_arrays(items.slice(0, 2 * rows), 2, mask=nulls)
+    if shape == "struct":
+        other = pa.array([draw(st.one_of(st.none(), st.integers(-5, 5))) for _ in range(rows)])
+        return pa.StructArray.from_arrays([items.slice(0, rows), other], names=["v", 'k"\n'], mask=nulls)
+    if shape == "map":
+        lengths = [draw(st.integers(0, 2)) for _ in range(rows)]
+        offsets = pa.array([0, *itertools.accumulate(lengths)], pa.int32())
+        count = offsets[-1].as_py()
+        if draw(st.booleans()):
+            keys = pa.array([draw(st.text(max_size=4)) for _ in range(count)], pa.string())
+        else:
+            keys = pa.array([draw(st.integers(-9, 9)) for _ in range(count)], pa.int64())
+        return pa.MapArray.from_arrays(offsets, keys, items.slice(0, count), mask=nulls)
+    try:
+        return items.slice(0, rows).dictionary_encode()
+    except pa.ArrowNotImplementedError:  # (no dictionary kernel for the type)
+        return items.slice(0, rows)
+
+
+@st.composite
+def _tables(draw: st.DrawFn) -> pa.Table:
+    rows = draw(st.integers(1, 12))
+    width = draw(st.integers(1, 4))
+    columns = [draw(_column(rows)) for _ in range(width)]
+    names = [draw(st.sampled_from(["a", "b\tc", "é", 'q"', "\x01"])) + str(i) for i in range(width)]
+    table = pa.table(columns, names=names)
+    if any(pa.types.is_map(c.type) for c in columns):
+        return table  # (the Python encoder cannot encode a sliced map with nulls)
+    return table.slice(draw(st.integers(0, rows - 1)))
+
+
+# No shrinking: it takes minutes on these nested draws; the failing table is printed whole.
+@settings(max_examples=300, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(_tables())
+def test_rust_encoder_writes_the_bytes_of_the_python_encoder(table: pa.Table) -> None:
+    expected = b"".join(_REFERENCE.JsonEncoder().lines(table))
+    written = b"".join(JsonEncoder().lines(table))
+    assert written == expected
+    for line in written.decode("utf-8").split("\n")[:-1]:
+        json.loads(line, parse_constant=_no_constants)
+
+
+def test_float16_and_fixed_size_binary_match_the_python_encoder() -> None:
+    import numpy as np
+
+    halves = np.array([0.1, 65504, -0.0, np.nan, np.inf, 6e-8, 1.0], dtype=np.float16)
+    table = pa.table(
+        {
+            "h": pa.array(halves, mask=np.array([0, 0, 0, 0, 0, 0, 1], dtype=bool)),
+            "fixed": pa.array([b"ab", b"\xff\x00", None, b"cd", b"ef", b"gh", b"ij"], pa.binary(2)),
+        }
+    )
+    assert b"".join(JsonEncoder().lines(table)) == b"".join(_REFERENCE.JsonEncoder().lines(table))
+
+
+def test_years_beyond_9999_and_before_1_are_iso_8601_not_an_error_text() -> None:
+    """Arrow C++ formats these as "<value out of range: …>"; the Rust encoder writes the date."""
+    seconds = [253_402_300_800, -62_135_596_801, 2**62]
+    rows = _lines(
+        pa.table(
+            {"t": pa.array(seconds, pa.timestamp("s")), "d": pa.array([2**31 - 1, -(2**31), 0], pa.date32())}
+        )
+    )
+    assert [r["t"] for r in rows] == [
+        "10000-01-01T00:00:00",
+        "0000-12-31T23:59:59",
+        "146138514283-06-19T07:45:04",
+    ]
+    assert [r["d"] for r in rows] == ["5881580-07-11", "-5877641-06-23", "1970-01-01"]
+
+
+def test_named_zones_keep_daylight_saving_time_after_2037() -> None:
+    summer = dt.datetime(2045, 8, 14, 3, 47, 31, tzinfo=dt.timezone.utc)
+    (row,) = _lines(pa.table({"t": pa.array([summer], pa.timestamp("s", "Europe/Paris"))}))
+    assert row["t"] == "2045-08-14T05:47:31+02:00"  # Arrow C++'s cast to string says 04:47:31+01:00
+
+
+def test_unions_and_intervals_are_encoded_in_python_as_raw_json() -> None:
+    union = pa.UnionArray.from_sparse(pa.array([0, 1], pa.int8()), [pa.array([1, 2]), pa.array(["a", "b"])])
+    interval = pa.array([pa.MonthDayNano([1, 2, 3]), None], pa.month_day_nano_interval())
+    rows = _lines(pa.table({"u": union, "i": interval, "n": [1.5, float("nan")]}))
+    assert rows == [{"u": 1, "i": [1, 2, 3], "n": 1.5}, {"u": "b", "i": None, "n": None}]
+
+
+def test_a_string_column_with_invalid_utf8_is_refused_not_written() -> None:
+    from stemmatic.exceptions import InvalidInputError
+
+    bad = pa.Array.from_buffers(
+        pa.string(), 1, [None, pa.py_buffer(b"\x00\x00\x00\x00\x02\x00\x00\x00"), pa.py_buffer(b"\xff\xfe")]
+    )
+    with pytest.raises(
+        InvalidInputError, match='column "s": a string column holds bytes that are not valid UTF-8'
+    ):
+        b"".join(JsonEncoder().lines(pa.table({"s": bad})))
+
+
+def test_a_big_table_encodes_on_threads_to_the_bytes_of_one_thread() -> None:
+    rows = 40_000
+    table = pa.table(
+        {
+            "id": pa.array(range(rows)),
+            "text": [f'row {i}: "quoted"\n{"x" * (i % 50)}' for i in range(rows)],
+            "b": [bytes([i % 256]) for i in range(rows)],
+        }
+    )
+    one = b"".join(JsonEncoder(workers=1).lines(table))
+    assert b"".join(JsonEncoder(workers=4).lines(table)) == one
+    assert len(one.split(b"\n")) == rows + 1
+
+
+def test_removed_rows_can_be_written_without_their_text(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stemmatic.cli import app
+
+    corpus = tmp_path / "corpus.jsonl"
+    texts = ["the quick brown fox jumps over the lazy dog"] * 3 + ["an entirely different sentence here"]
+    corpus.write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(texts)))
+    runner = CliRunner()
+    for flag, out in (("--removed-text", "with"), ("--no-removed-text", "without")):
+        result = runner.invoke(app, ["dedup", str(corpus), "-o", str(tmp_path / out), "--exact", "-q", flag])
+        assert result.exit_code == 0, result.output
+    with_text = pq.read_table(tmp_path / "with" / "removed" / "corpus.parquet")
+    without = pq.read_table(tmp_path / "without" / "removed" / "corpus.parquet")
+    assert with_text.column("text").to_pylist() == texts[1:3]
+    assert without.column_names == [c for c in with_text.column_names if c != "text"]
+    assert without.drop_columns([]).equals(with_text.drop_columns(["text"]))
+    assert pq.read_table(tmp_path / "without" / "kept" / "corpus.parquet").column("text").to_pylist() == [
+        texts[0],
+        texts[3],
+    ]
+    refused = runner.invoke(
+        app, ["dedup", str(corpus), "-o", str(tmp_path / "ray"), "--engine", "ray", "--no-removed-text"]
+    )
+    assert refused.exit_code != 0
+    assert "--no-removed-text applies to the local engine only" in refused.output

@@ -12,6 +12,7 @@ __all__ = [
     "ClusterArrays",
     "EntryTokens",
     "GuardSplit",
+    "JsonlEncoder",
     "NgramIndex",
     "Overlaps",
     "__version__",
@@ -172,6 +173,15 @@ class EntryTokens:
         skip_budget: int = ...,
         workers: int | None = None,
     ) -> Overlaps: ...
+
+@final
+class JsonlEncoder:
+    """Encodes Arrow record batches as JSON lines; one encoder per output file."""
+
+    def __init__(self) -> None: ...
+    def encode(self, table: Any, *, workers: int | None = None) -> list[npt.NDArray[np.uint8]]: ...
+    @property
+    def base64_columns(self) -> list[str]: ...
 
 @final
 class NgramIndex:

@@ -31,6 +31,7 @@ def refuse_local_only_options(engine: str, **options: object) -> None:
         "memory_limit": "it budgets the local engine's external sort; the engine manages its own memory",
         "emit_pairs": "the engine does not write pairs.parquet",
         "batch_rows": "the engine reads each input file in one task",
+        "no_removed_text": "the engine writes removed rows whole",
     }
     for name, value in options.items():
         if value is not None and value is not False:

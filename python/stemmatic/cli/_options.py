@@ -36,6 +36,14 @@ OnError = Annotated[
     typer.Option(help="What to do with a malformed line (skipped lines go to rejected/, counted)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+RemovedText = Annotated[
+    bool,
+    typer.Option(
+        "--removed-text/--no-removed-text",
+        help="Write the removed rows with their text column (--no-removed-text: every other column, "
+        "and why each row was removed, but not the text).",
+    ),
+]
 
 #: ``-o/--output`` of the corpus commands; optional here so that :data:`OutAlias` can stand in
 #: for it (:func:`output_of` makes one of the two required).

@@ -18,6 +18,7 @@ from stemmatic.cli._options import (
     OnError,
     Quiet,
     RayAddress,
+    RemovedText,
     Rows,
     Seed,
     SparkMaster,
@@ -80,6 +81,7 @@ def dedup(
     emit_pairs: Annotated[
         bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")
     ] = False,
+    removed_text: RemovedText = True,
     on_error: OnError = "raise",
     resume: Annotated[bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
@@ -135,6 +137,7 @@ def dedup(
             on_error=on_error,
             max_cluster_size=max_cluster_size,
             clustering=clustering,
+            removed_text=removed_text,
         )
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
@@ -150,6 +153,7 @@ def dedup(
                 workers=workers,
                 memory_limit=given(ctx, "memory_limit"),
                 emit_pairs=emit_pairs,
+                no_removed_text=not removed_text,
             )
             _run_engine(
                 engine,

@@ -135,6 +135,8 @@ class DedupConfig:
     #: ``components`` (connected components of verified edges) or ``star``
     #: (every removed row is verified at or above ``threshold`` to its kept row).
     clustering: Clustering = "components"
+    #: Write removed rows with their text column (False: without it).
+    removed_text: bool = True
 
     def validate(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -1368,6 +1370,8 @@ class _Run:
             part = part.append_column("reason", reasons)
             if self.against is not None:
                 part = part.append_column("duplicate_source", sources)
+            if not self.config.removed_text:
+                part = part.drop_columns([self.config.text_column])
             removed_writer.write(chunk.file_index, part)
             return len(local)
 
@@ -1447,7 +1451,12 @@ class _Run:
         if self.against is not None:
             extra.append(pa.field("duplicate_source", pa.string()))
         empty_kept = {i: s for i, s in schemas.items()}
-        empty_removed = {i: pa.schema(list(s) + extra) for i, s in schemas.items()}
+        empty_removed = {
+            i: pa.schema(
+                [f for f in s if self.config.removed_text or f.name != self.config.text_column] + extra
+            )
+            for i, s in schemas.items()
+        }
         # The shards are listed by size: enough to tell a finished shard from a torn one.
         for path in [*kept_writer.close(empty_kept), *removed_writer.close(empty_removed)]:
             self._keep(path, FileRecord(path.stat().st_size))

@@ -265,6 +265,17 @@ def source_files(source: object, *, name: str = "input table") -> Iterator[Input
             raise type(err)(str(err).replace(str(files[0].path), name)) from None
 
 
+def _below_root(path: Any, root: Any, stemmed: Any) -> str:
+    """The shard name of ``path`` (``stemmed``: without its extensions) found under the input ``root``."""
+    if root is None or root == path:
+        return str(stemmed.name)
+    if isinstance(path, RemotePath):
+        parts = path.pure.relative_to(root.pure).parts
+    else:
+        parts = Path(path).relative_to(root).parts
+    return PurePosixPath(*parts[:-1], stemmed.name).as_posix()
+
+
 def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
     paths = [p for p, _ in found]
 
@@ -280,7 +291,9 @@ def _with_shard_names(found: list[tuple[Path, Path]]) -> list[InputFile]:
     # Names are taken from the path within its file system (a URL's host/bucket included).
     stems = [PurePosixPath(f"{p.scheme}/{p.pure}") if isinstance(p, RemotePath) else stem(p) for p in paths]
     stems = [stem(s) if isinstance(p, RemotePath) else s for p, s in zip(paths, stems, strict=True)]
-    names = [s.name for s in stems]
+    # A file found in a directory input keeps its path below that directory
+    # (hive layouts such as lang=en/part-0 survive); other files keep their name.
+    names = [_below_root(p, root, s) for (p, root), s in zip(found, stems, strict=True)]
     if len(set(names)) != len(names):
         common = PurePosixPath(os.path.commonpath([s.parent.as_posix() for s in stems]))
         names = [PurePosixPath(s.as_posix()).relative_to(common).as_posix() for s in stems]

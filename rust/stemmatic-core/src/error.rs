@@ -40,6 +40,10 @@ pub enum CoreError {
         index: String,
         requested: String,
     },
+    /// A column that cannot be written as JSON (a type with no JSON form, or
+    /// a string column holding invalid UTF-8).
+    #[error("column {column:?}: {reason}")]
+    Unencodable { column: String, reason: String },
     /// A file could not be read or written.
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },

@@ -13,7 +13,8 @@
 //! * [`contamination`]: n-gram indexes of benchmark items and the scanner
 //!   that finds them in documents, with character spans (Brown et al. 2020).
 //! * [`jsonl`]: screening JSONL lines (nesting depth, UTF-8, lone
-//!   surrogates, 64-bit integers) before a JSON parser sees them.
+//!   surrogates, 64-bit integers) before a JSON parser sees them, and
+//!   writing Arrow record batches as always-valid JSON lines.
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].

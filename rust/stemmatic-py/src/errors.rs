@@ -20,7 +20,8 @@ pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
         CoreError::NullText { .. }
         | CoreError::InvalidUtf8 { .. }
         | CoreError::IndexFormat { .. }
-        | CoreError::IndexVersion { .. } => InvalidInputError::new_err(message),
+        | CoreError::IndexVersion { .. }
+        | CoreError::Unencodable { .. } => InvalidInputError::new_err(message),
         CoreError::InvalidParameter { .. } | CoreError::IndexMismatch { .. } => {
             ParameterError::new_err(message)
         }

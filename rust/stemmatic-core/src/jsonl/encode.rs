@@ -1,0 +1,909 @@
+//! Arrow record batches as JSON lines (RFC 8259 values, one object per row).
+//!
+//! Always valid JSON, whatever the columns hold: NaN and infinities are
+//! `null`; timestamps, dates and times ISO 8601 strings (`T` between date and
+//! time, `Z` or `+01:00` when the type has a time zone); decimals strings
+//! with every digit; durations ISO 8601 durations (`PT1.5S`); a binary column
+//! its text when its bytes are UTF-8, else base64 (and base64 from then on,
+//! for the rest of the encoder's file); maps with string keys objects, other
+//! maps arrays of `[key, value]` pairs; dictionaries their values; lists and
+//! structs arrays and objects of the same. A string column with invalid
+//! UTF-8 (which Arrow forbids) is an error, never invalid output.
+//!
+//! An encoder is a tree of typed column writers built once per batch; rows
+//! are written one after the other, each into the buffer of its task, and
+//! big batches are cut into row ranges that rayon encodes in parallel.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::str::FromStr;
+
+use arrow_array::cast::AsArray;
+use arrow_array::timezone::Tz;
+use arrow_array::types::{
+    ArrowDictionaryKeyType, ArrowPrimitiveType, Date32Type, Date64Type, Decimal32Type,
+    Decimal64Type, Decimal128Type, Decimal256Type, DurationMicrosecondType,
+    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float16Type, Float32Type,
+    Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use arrow_array::{
+    AnyDictionaryArray, Array, BinaryViewArray, BooleanArray, DictionaryArray,
+    FixedSizeBinaryArray, GenericBinaryArray, GenericStringArray, MapArray, OffsetSizeTrait,
+    PrimitiveArray, RecordBatch, StringViewArray,
+};
+use arrow_buffer::{ArrowNativeType, NullBuffer};
+use arrow_schema::{DataType, Field, TimeUnit};
+use chrono::{DateTime, TimeZone};
+use rayon::prelude::*;
+
+use super::format::{
+    push_base64, push_date, push_datetime, push_decimal, push_duration, push_f32, push_f64,
+    push_int, push_json_key, push_json_string, push_offset, push_time_of_day, units_per_second,
+};
+use crate::error::{CoreError, Result};
+use crate::parallel::{MIN_TASK_BYTES, run_in_pool};
+
+/// Field metadata key that marks a string column as holding JSON values
+/// already (written as they are, not quoted): how the Python layer passes the
+/// rare types it encodes itself (unions, intervals).
+pub const RAW_JSON_METADATA: &str = "stemmatic.jsonl.raw";
+
+/// Rows of a task when a batch is cut for the threads, at least.
+const MIN_TASK_ROWS: usize = 64;
+/// Tasks per worker thread: the last, unequal ones leave no thread idle long.
+const TASKS_PER_WORKER: usize = 4;
+
+/// Encodes record batches as JSON lines; remembers the binary columns it
+/// writes as base64 (by path: `a`, `a.b`, `a[]`, `m{key}`, `m{}`), so one
+/// output file never mixes text and base64 in one column after the switch.
+#[derive(Debug, Default, Clone)]
+pub struct JsonlEncoder {
+    base64_columns: HashSet<String>,
+}
+
+impl JsonlEncoder {
+    /// A new encoder (no column is base64 yet).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The paths of the binary columns written as base64 so far, sorted.
+    pub fn base64_columns(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.base64_columns.iter().cloned().collect();
+        paths.sort();
+        paths
+    }
+
+    /// The rows of `batches` as JSON lines (each ends with `\n`), in order,
+    /// on `threads` threads for big inputs: the output is the bytes of the
+    /// parts, end to end (a part per task, never copied into one buffer).
+    ///
+    /// A binary column whose bytes in a batch are not all UTF-8 is base64
+    /// from that batch on (for the rest of this encoder's file).
+    ///
+    /// # Errors
+    /// A string column holds invalid UTF-8; a column has a type with no JSON
+    /// form here (unions, intervals, run-end encoded and list-view arrays:
+    /// the caller encodes those itself and passes them as raw JSON, see
+    /// [`RAW_JSON_METADATA`]); the thread pool cannot be built.
+    pub fn encode(&mut self, batches: &[RecordBatch], threads: usize) -> Result<Vec<Vec<u8>>> {
+        let mut objects = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let schema = batch.schema();
+            let mut fields = Vec::with_capacity(batch.num_columns());
+            for (index, (field, column)) in schema.fields().iter().zip(batch.columns()).enumerate()
+            {
+                let all = 0..batch.num_rows();
+                let writer = self.build(
+                    column.as_ref(),
+                    field,
+                    field.name(),
+                    std::slice::from_ref(&all),
+                )?;
+                fields.push((key_prefix(index, field.name()), writer));
+            }
+            objects.push(ObjectWriter { fields });
+        }
+        // Bytes the rows hold (of a slice, not of the buffers it shares).
+        let bytes: usize = batches
+            .iter()
+            .flat_map(RecordBatch::columns)
+            .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum();
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        // JSON text is about as long as the Arrow data, plus keys and punctuation.
+        let bytes_per_row =
+            bytes / rows.max(1) + 8 * batches.first().map_or(0, RecordBatch::num_columns) + 4;
+        let encode_range = |(batch, start, end): (usize, usize, usize)| {
+            let mut out = Vec::with_capacity(bytes_per_row * (end - start));
+            let object = &objects[batch];
+            for row in start..end {
+                object.write(row, &mut out);
+                out.push(b'\n');
+            }
+            out
+        };
+        let tasks = if threads > 1 && bytes >= 2 * MIN_TASK_BYTES && rows >= 2 * MIN_TASK_ROWS {
+            (threads * TASKS_PER_WORKER)
+                .min(bytes / MIN_TASK_BYTES)
+                .min(rows / MIN_TASK_ROWS)
+        } else {
+            1
+        };
+        // Row ranges of about `rows / tasks` rows, never across batches.
+        let per_task = rows.div_ceil(tasks).max(1);
+        let ranges: Vec<(usize, usize, usize)> = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(index, batch)| {
+                let n = batch.num_rows();
+                (0..n.div_ceil(per_task))
+                    .map(move |t| (index, t * per_task, ((t + 1) * per_task).min(n)))
+            })
+            .collect();
+        if tasks <= 1 {
+            return Ok(ranges.into_iter().map(encode_range).collect());
+        }
+        run_in_pool(threads, || {
+            ranges.into_par_iter().map(encode_range).collect()
+        })
+    }
+
+    /// The writer of `array`; rows `used` of it are the ones the output
+    /// reaches (not under a null list, struct or map): only their bytes
+    /// decide whether a binary column is text.
+    fn build<'a>(
+        &mut self,
+        array: &'a dyn Array,
+        field: &Field,
+        path: &str,
+        used: &[Range<usize>],
+    ) -> Result<Column<'a>> {
+        let nulls = array.nulls();
+        let valid = valid_rows(used, nulls);
+        let writer: Box<dyn Write + 'a> = match array.data_type() {
+            DataType::Null => {
+                return Ok(Column {
+                    nulls: None,
+                    writer: Box::new(NullWriter),
+                });
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                if field.metadata().contains_key(RAW_JSON_METADATA) =>
+            {
+                Box::new(RawWriter(BytesOf::of(array)?))
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                let values = BytesOf::of(array)?;
+                if !values.is_utf8(&valid) {
+                    return Err(CoreError::Unencodable {
+                        column: path.to_string(),
+                        reason: "a string column holds bytes that are not valid UTF-8".into(),
+                    });
+                }
+                Box::new(StringWriter(values))
+            }
+            DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_) => {
+                let values = BytesOf::of(array)?;
+                if !self.base64_columns.contains(path) && values.is_utf8(&valid) {
+                    Box::new(StringWriter(values))
+                } else {
+                    self.base64_columns.insert(path.to_string());
+                    Box::new(Base64Writer(values))
+                }
+            }
+            DataType::Struct(children) => {
+                let structs = array.as_struct();
+                let mut fields = Vec::with_capacity(children.len());
+                for (index, (child, values)) in children.iter().zip(structs.columns()).enumerate() {
+                    let child_path = format!("{path}.{}", child.name());
+                    let writer = self.build(values.as_ref(), child, &child_path, &valid)?;
+                    fields.push((key_prefix(index, child.name()), writer));
+                }
+                Box::new(ObjectWriter { fields })
+            }
+            DataType::List(item) => {
+                let lists = array.as_list::<i32>();
+                let offsets = Offsets::I32(lists.value_offsets());
+                self.list_writer(lists.values().as_ref(), item, offsets, path, &valid)?
+            }
+            DataType::LargeList(item) => {
+                let lists = array.as_list::<i64>();
+                let offsets = Offsets::I64(lists.value_offsets());
+                self.list_writer(lists.values().as_ref(), item, offsets, path, &valid)?
+            }
+            DataType::FixedSizeList(item, size) => {
+                let lists = array.as_fixed_size_list();
+                let offsets = Offsets::Fixed {
+                    first: lists.offset(),
+                    size: usize::try_from(*size).unwrap_or(0),
+                };
+                self.list_writer(lists.values().as_ref(), item, offsets, path, &valid)?
+            }
+            DataType::Map(entries, _) => self.map_writer(array.as_map(), entries, path, &valid)?,
+            DataType::Dictionary(key_type, value_type) => {
+                let dictionary: &dyn AnyDictionaryArray = match key_type.as_ref() {
+                    DataType::Int8 => dictionary_of::<Int8Type>(array),
+                    DataType::Int16 => dictionary_of::<Int16Type>(array),
+                    DataType::Int32 => dictionary_of::<Int32Type>(array),
+                    DataType::Int64 => dictionary_of::<Int64Type>(array),
+                    DataType::UInt8 => dictionary_of::<UInt8Type>(array),
+                    DataType::UInt16 => dictionary_of::<UInt16Type>(array),
+                    DataType::UInt32 => dictionary_of::<UInt32Type>(array),
+                    DataType::UInt64 => dictionary_of::<UInt64Type>(array),
+                    _ => return Err(unsupported(path, array.data_type())),
+                };
+                if dictionary.values().is_empty() {
+                    // No value to point at: every row is null.
+                    return Ok(Column {
+                        nulls: None,
+                        writer: Box::new(NullWriter),
+                    });
+                }
+                self.dictionary_writer(dictionary, value_type, path, &valid)?
+            }
+            other => scalar_writer(array, other, path)?,
+        };
+        Ok(Column { nulls, writer })
+    }
+
+    fn list_writer<'a>(
+        &mut self,
+        items: &'a dyn Array,
+        item: &Field,
+        offsets: Offsets<'a>,
+        path: &str,
+        valid: &[Range<usize>],
+    ) -> Result<Box<dyn Write + 'a>> {
+        let reached = reached_items(valid, |row| offsets.range(row));
+        let items = self.build(items, item, &format!("{path}[]"), &reached)?;
+        Ok(Box::new(ListWriter { offsets, items }))
+    }
+
+    fn map_writer<'a>(
+        &mut self,
+        maps: &'a MapArray,
+        entries: &Field,
+        path: &str,
+        valid: &[Range<usize>],
+    ) -> Result<Box<dyn Write + 'a>> {
+        let offsets = maps.value_offsets();
+        let used_entries =
+            reached_items(valid, |r| offsets[r].as_usize()..offsets[r + 1].as_usize());
+        let DataType::Struct(pair) = entries.data_type() else {
+            return Err(unsupported(path, maps.data_type()));
+        };
+        let keys = self.build(
+            maps.keys().as_ref(),
+            &pair[0],
+            &format!("{path}{{key}}"),
+            &used_entries,
+        )?;
+        let values = self.build(
+            maps.values().as_ref(),
+            &pair[1],
+            &format!("{path}{{}}"),
+            &used_entries,
+        )?;
+        let string_keys = matches!(
+            pair[0].data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
+        Ok(Box::new(MapWriter {
+            offsets,
+            keys,
+            values,
+            string_keys,
+        }))
+    }
+
+    fn dictionary_writer<'a>(
+        &mut self,
+        dictionary: &'a dyn AnyDictionaryArray,
+        value_type: &DataType,
+        path: &str,
+        valid: &[Range<usize>],
+    ) -> Result<Box<dyn Write + 'a>> {
+        let value_field = Field::new("", value_type.clone(), true);
+        let keys = dictionary.normalized_keys();
+        // The values the valid rows point at, as ranges.
+        let mut pointed: Vec<usize> = valid
+            .iter()
+            .flat_map(Clone::clone)
+            .map(|r| keys[r])
+            .collect();
+        pointed.sort_unstable();
+        pointed.dedup();
+        let pointed: Vec<Range<usize>> = pointed.into_iter().map(|k| k..k + 1).collect();
+        let values = self.build(dictionary.values().as_ref(), &value_field, path, &pointed)?;
+        Ok(Box::new(DictionaryWriter { keys, values }))
+    }
+}
+
+/// The writer of a column of numbers, booleans, decimals or temporal values.
+fn scalar_writer<'a>(
+    array: &'a dyn Array,
+    kind: &DataType,
+    path: &str,
+) -> Result<Box<dyn Write + 'a>> {
+    Ok(match kind {
+        DataType::Boolean => Box::new(BoolWriter(array.as_boolean())),
+        DataType::Int8 => Box::new(IntWriter(array.as_primitive::<Int8Type>())),
+        DataType::Int16 => Box::new(IntWriter(array.as_primitive::<Int16Type>())),
+        DataType::Int32 => Box::new(IntWriter(array.as_primitive::<Int32Type>())),
+        DataType::Int64 => Box::new(IntWriter(array.as_primitive::<Int64Type>())),
+        DataType::UInt8 => Box::new(IntWriter(array.as_primitive::<UInt8Type>())),
+        DataType::UInt16 => Box::new(IntWriter(array.as_primitive::<UInt16Type>())),
+        DataType::UInt32 => Box::new(IntWriter(array.as_primitive::<UInt32Type>())),
+        DataType::UInt64 => Box::new(IntWriter(array.as_primitive::<UInt64Type>())),
+        DataType::Float16 => Box::new(FloatWriter(array.as_primitive::<Float16Type>())),
+        DataType::Float32 => Box::new(FloatWriter(array.as_primitive::<Float32Type>())),
+        DataType::Float64 => Box::new(FloatWriter(array.as_primitive::<Float64Type>())),
+        DataType::Decimal32(_, scale) => Box::new(DecimalWriter {
+            values: array.as_primitive::<Decimal32Type>(),
+            scale: i32::from(*scale),
+        }),
+        DataType::Decimal64(_, scale) => Box::new(DecimalWriter {
+            values: array.as_primitive::<Decimal64Type>(),
+            scale: i32::from(*scale),
+        }),
+        DataType::Decimal128(_, scale) => Box::new(DecimalWriter {
+            values: array.as_primitive::<Decimal128Type>(),
+            scale: i32::from(*scale),
+        }),
+        DataType::Decimal256(_, scale) => Box::new(DecimalWriter {
+            values: array.as_primitive::<Decimal256Type>(),
+            scale: i32::from(*scale),
+        }),
+        DataType::Timestamp(unit, tz) => {
+            let counts = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().values(),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().values(),
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values(),
+            };
+            let zone = match tz.as_deref() {
+                None => Zone::Naive,
+                Some("UTC") => Zone::Utc,
+                Some(name) => {
+                    Zone::Named(Tz::from_str(name).map_err(|err| CoreError::Unencodable {
+                        column: path.to_string(),
+                        reason: format!("unknown time zone {name:?}: {err}"),
+                    })?)
+                }
+            };
+            Box::new(TimestampWriter {
+                counts,
+                digits: fraction_digits(*unit),
+                zone,
+            })
+        }
+        DataType::Date32 => Box::new(DateWriter {
+            days: array.as_primitive::<Date32Type>(),
+        }),
+        DataType::Date64 => Box::new(DateWriter {
+            days: array.as_primitive::<Date64Type>(),
+        }),
+        DataType::Time32(unit) => {
+            let counts: Vec<i64> = if *unit == TimeUnit::Millisecond {
+                let values = array.as_primitive::<Time32MillisecondType>().values();
+                values.iter().map(|&v| i64::from(v)).collect()
+            } else {
+                let values = array.as_primitive::<Time32SecondType>().values();
+                values.iter().map(|&v| i64::from(v)).collect()
+            };
+            Box::new(TimeWriter {
+                counts: Counts::Owned(counts),
+                digits: fraction_digits(*unit),
+            })
+        }
+        DataType::Time64(unit) => {
+            let counts = match unit {
+                TimeUnit::Nanosecond => array.as_primitive::<Time64NanosecondType>().values(),
+                _ => array.as_primitive::<Time64MicrosecondType>().values(),
+            };
+            Box::new(TimeWriter {
+                counts: Counts::Borrowed(counts),
+                digits: fraction_digits(*unit),
+            })
+        }
+        DataType::Duration(unit) => {
+            let counts = match unit {
+                TimeUnit::Second => array.as_primitive::<DurationSecondType>().values(),
+                TimeUnit::Millisecond => array.as_primitive::<DurationMillisecondType>().values(),
+                TimeUnit::Microsecond => array.as_primitive::<DurationMicrosecondType>().values(),
+                TimeUnit::Nanosecond => array.as_primitive::<DurationNanosecondType>().values(),
+            };
+            Box::new(DurationWriter {
+                counts,
+                digits: fraction_digits(*unit),
+            })
+        }
+        other => return Err(unsupported(path, other)),
+    })
+}
+
+fn dictionary_of<K: ArrowDictionaryKeyType>(array: &dyn Array) -> &dyn AnyDictionaryArray {
+    array.as_dictionary::<K>() as &DictionaryArray<K>
+}
+
+/// `used` without the rows that `nulls` marks null.
+fn valid_rows(used: &[Range<usize>], nulls: Option<&NullBuffer>) -> Vec<Range<usize>> {
+    let Some(nulls) = nulls.filter(|n| n.null_count() > 0) else {
+        return used.to_vec();
+    };
+    let mut valid = Vec::new();
+    for range in used {
+        let mut start = None;
+        for row in range.clone() {
+            match (nulls.is_valid(row), start) {
+                (true, None) => start = Some(row),
+                (false, Some(s)) => {
+                    valid.push(s..row);
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            valid.push(s..range.end);
+        }
+    }
+    valid
+}
+
+/// The child rows that rows `valid` reach (row `r` reaches `items_of(r)`);
+/// the items of consecutive rows are consecutive.
+fn reached_items(
+    valid: &[Range<usize>],
+    items_of: impl Fn(usize) -> Range<usize>,
+) -> Vec<Range<usize>> {
+    valid
+        .iter()
+        .filter(|range| !range.is_empty())
+        .map(|range| items_of(range.start).start..items_of(range.end - 1).end)
+        .collect()
+}
+
+fn unsupported(path: &str, kind: &DataType) -> CoreError {
+    CoreError::Unencodable {
+        column: path.to_string(),
+        reason: format!("no JSON form for Arrow type {kind}"),
+    }
+}
+
+fn fraction_digits(unit: TimeUnit) -> u32 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 3,
+        TimeUnit::Microsecond => 6,
+        TimeUnit::Nanosecond => 9,
+    }
+}
+
+/// `{"name":` for the first field, `,"name":` for the others.
+fn key_prefix(index: usize, name: &str) -> Vec<u8> {
+    let mut prefix = vec![if index == 0 { b'{' } else { b',' }];
+    push_json_key(&mut prefix, name);
+    prefix.push(b':');
+    prefix
+}
+
+/// Writes the JSON value of one row of one column (never called for a null row).
+trait Write: Sync {
+    fn write(&self, row: usize, out: &mut Vec<u8>);
+}
+
+/// A column's writer and its nulls.
+struct Column<'a> {
+    nulls: Option<&'a NullBuffer>,
+    writer: Box<dyn Write + 'a>,
+}
+
+impl Column<'_> {
+    #[inline]
+    fn write_value(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.is_some_and(|nulls| nulls.is_null(row)) {
+            out.extend_from_slice(b"null");
+        } else {
+            self.writer.write(row, out);
+        }
+    }
+}
+
+struct NullWriter;
+
+impl Write for NullWriter {
+    fn write(&self, _row: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// The byte values of a string or binary array of any layout.
+enum BytesOf<'a> {
+    Small(&'a GenericBinaryArray<i32>),
+    Large(&'a GenericBinaryArray<i64>),
+    SmallText(&'a GenericStringArray<i32>),
+    LargeText(&'a GenericStringArray<i64>),
+    View(&'a BinaryViewArray),
+    TextView(&'a StringViewArray),
+    Fixed(&'a FixedSizeBinaryArray),
+}
+
+impl<'a> BytesOf<'a> {
+    fn of(array: &'a dyn Array) -> Result<Self> {
+        Ok(match array.data_type() {
+            DataType::Binary => Self::Small(array.as_binary::<i32>()),
+            DataType::LargeBinary => Self::Large(array.as_binary::<i64>()),
+            DataType::Utf8 => Self::SmallText(array.as_string::<i32>()),
+            DataType::LargeUtf8 => Self::LargeText(array.as_string::<i64>()),
+            DataType::BinaryView => Self::View(array.as_binary_view()),
+            DataType::Utf8View => Self::TextView(array.as_string_view()),
+            DataType::FixedSizeBinary(_) => Self::Fixed(array.as_fixed_size_binary()),
+            other => return Err(unsupported("", other)),
+        })
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> &'a [u8] {
+        match self {
+            Self::Small(a) => a.value(row),
+            Self::Large(a) => a.value(row),
+            Self::SmallText(a) => a.value(row).as_bytes(),
+            Self::LargeText(a) => a.value(row).as_bytes(),
+            Self::View(a) => a.value(row),
+            Self::TextView(a) => a.value(row).as_bytes(),
+            Self::Fixed(a) => a.value(row),
+        }
+    }
+
+    /// Whether the values of rows `valid` (none of them null) are all valid UTF-8.
+    fn is_utf8(&self, valid: &[Range<usize>]) -> bool {
+        // Offset layouts: a range's values are contiguous, so one check of
+        // its bytes and a check that no value starts inside a character suffice.
+        fn contiguous<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], rows: &Range<usize>) -> bool {
+            let first = offsets[rows.start].as_usize();
+            let last = offsets[rows.end].as_usize();
+            std::str::from_utf8(&data[first..last]).is_ok()
+                && offsets[rows.start..rows.end]
+                    .iter()
+                    .all(|o| o.as_usize() == last || (data[o.as_usize()] as i8) >= -0x40)
+        }
+        valid
+            .iter()
+            .filter(|rows| !rows.is_empty())
+            .all(|rows| match self {
+                Self::Small(a) => contiguous(a.value_offsets(), a.value_data(), rows),
+                Self::Large(a) => contiguous(a.value_offsets(), a.value_data(), rows),
+                Self::SmallText(a) => contiguous(a.value_offsets(), a.value_data(), rows),
+                Self::LargeText(a) => contiguous(a.value_offsets(), a.value_data(), rows),
+                _ => rows
+                    .clone()
+                    .all(|row| std::str::from_utf8(self.get(row)).is_ok()),
+            })
+    }
+}
+
+struct StringWriter<'a>(BytesOf<'a>);
+
+impl Write for StringWriter<'_> {
+    #[inline]
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        push_json_string(out, self.0.get(row));
+    }
+}
+
+struct Base64Writer<'a>(BytesOf<'a>);
+
+impl Write for Base64Writer<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        push_base64(out, self.0.get(row));
+    }
+}
+
+struct RawWriter<'a>(BytesOf<'a>);
+
+impl Write for RawWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.get(row));
+    }
+}
+
+struct BoolWriter<'a>(&'a BooleanArray);
+
+impl Write for BoolWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(if self.0.value(row) { b"true" } else { b"false" });
+    }
+}
+
+struct IntWriter<'a, T: ArrowPrimitiveType>(&'a PrimitiveArray<T>);
+
+impl<T: ArrowPrimitiveType> Write for IntWriter<'_, T>
+where
+    T::Native: itoa::Integer,
+{
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        push_int(out, self.0.value(row));
+    }
+}
+
+/// A float type's shortest form.
+trait JsonFloat {
+    fn push(self, out: &mut Vec<u8>);
+}
+
+impl JsonFloat for f64 {
+    fn push(self, out: &mut Vec<u8>) {
+        push_f64(out, self);
+    }
+}
+
+impl JsonFloat for f32 {
+    fn push(self, out: &mut Vec<u8>) {
+        push_f32(out, self);
+    }
+}
+
+impl JsonFloat for half::f16 {
+    fn push(self, out: &mut Vec<u8>) {
+        // As the single it widens to (every half is exactly a single).
+        push_f32(out, self.to_f32());
+    }
+}
+
+struct FloatWriter<'a, T: ArrowPrimitiveType>(&'a PrimitiveArray<T>);
+
+impl<T: ArrowPrimitiveType> Write for FloatWriter<'_, T>
+where
+    T::Native: JsonFloat,
+{
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        self.0.value(row).push(out);
+    }
+}
+
+struct DecimalWriter<'a, T: ArrowPrimitiveType> {
+    values: &'a PrimitiveArray<T>,
+    scale: i32,
+}
+
+impl<T: ArrowPrimitiveType> Write for DecimalWriter<'_, T>
+where
+    T::Native: std::fmt::Display,
+{
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        push_decimal(out, &self.values.value(row).to_string(), self.scale);
+    }
+}
+
+enum Zone {
+    Naive,
+    Utc,
+    Named(Tz),
+}
+
+struct TimestampWriter<'a> {
+    counts: &'a [i64],
+    digits: u32,
+    zone: Zone,
+}
+
+impl Write for TimestampWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        let count = self.counts[row];
+        out.push(b'"');
+        match &self.zone {
+            Zone::Naive => push_datetime(out, count, self.digits, 0),
+            Zone::Utc => {
+                push_datetime(out, count, self.digits, 0);
+                out.push(b'Z');
+            }
+            Zone::Named(tz) => {
+                let offset = offset_at(*tz, count.div_euclid(units_per_second(self.digits)));
+                push_datetime(out, count, self.digits, offset);
+                push_offset(out, offset);
+            }
+        }
+        out.push(b'"');
+    }
+}
+
+/// The UTC offset of `tz` (seconds east) at `seconds` since the epoch; an
+/// instant beyond chrono's range (±262,000 years) takes the offset of its end.
+fn offset_at(tz: Tz, seconds: i64) -> i32 {
+    use chrono::Offset;
+    let bound = |s: i64| DateTime::from_timestamp(s, 0);
+    let instant = bound(seconds)
+        .or_else(|| {
+            bound(if seconds < 0 {
+                -8_210_298_412_800
+            } else {
+                8_210_298_412_799
+            })
+        })
+        .unwrap_or_default();
+    tz.offset_from_utc_datetime(&instant.naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+/// Days since the epoch of a date type's value.
+trait DayCount: ArrowPrimitiveType {
+    fn days(value: Self::Native) -> i64;
+}
+
+impl DayCount for Date32Type {
+    fn days(value: i32) -> i64 {
+        i64::from(value)
+    }
+}
+
+impl DayCount for Date64Type {
+    fn days(value: i64) -> i64 {
+        // Truncated toward zero, as Arrow C++ formats a date64.
+        value / 86_400_000
+    }
+}
+
+struct DateWriter<'a, T: DayCount> {
+    days: &'a PrimitiveArray<T>,
+}
+
+impl<T: DayCount> Write for DateWriter<'_, T> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        out.push(b'"');
+        push_date(out, T::days(self.days.value(row)));
+        out.push(b'"');
+    }
+}
+
+enum Counts<'a> {
+    Borrowed(&'a [i64]),
+    Owned(Vec<i64>),
+}
+
+impl Counts<'_> {
+    fn get(&self, row: usize) -> i64 {
+        match self {
+            Self::Borrowed(values) => values[row],
+            Self::Owned(values) => values[row],
+        }
+    }
+}
+
+struct TimeWriter<'a> {
+    counts: Counts<'a>,
+    digits: u32,
+}
+
+impl Write for TimeWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        let count = self.counts.get(row);
+        let per_second = units_per_second(self.digits);
+        out.push(b'"');
+        if (0..86_400 * per_second).contains(&count) {
+            let seconds = (count / per_second) as u32;
+            push_time_of_day(out, seconds, (count % per_second) as u64, self.digits);
+        } else {
+            // Not a time of day (Arrow forbids it); written as Arrow C++ writes it.
+            out.extend_from_slice(b"<value out of range: ");
+            push_int(out, count);
+            out.push(b'>');
+        }
+        out.push(b'"');
+    }
+}
+
+struct DurationWriter<'a> {
+    counts: &'a [i64],
+    digits: u32,
+}
+
+impl Write for DurationWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        push_duration(out, self.counts[row], self.digits);
+    }
+}
+
+/// `{"a":…,"b":…}` of a struct's (or a batch's) fields.
+struct ObjectWriter<'a> {
+    fields: Vec<(Vec<u8>, Column<'a>)>,
+}
+
+impl Write for ObjectWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        if self.fields.is_empty() {
+            out.extend_from_slice(b"{}");
+            return;
+        }
+        for (prefix, column) in &self.fields {
+            out.extend_from_slice(prefix);
+            column.write_value(row, out);
+        }
+        out.push(b'}');
+    }
+}
+
+enum Offsets<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    Fixed { first: usize, size: usize },
+}
+
+impl Offsets<'_> {
+    #[inline]
+    fn range(&self, row: usize) -> std::ops::Range<usize> {
+        match self {
+            Self::I32(o) => o[row] as usize..o[row + 1] as usize,
+            Self::I64(o) => o[row] as usize..o[row + 1] as usize,
+            Self::Fixed { first, size } => (first + row) * size..(first + row + 1) * size,
+        }
+    }
+}
+
+struct ListWriter<'a> {
+    offsets: Offsets<'a>,
+    items: Column<'a>,
+}
+
+impl Write for ListWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (n, item) in self.offsets.range(row).enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            self.items.write_value(item, out);
+        }
+        out.push(b']');
+    }
+}
+
+struct MapWriter<'a> {
+    offsets: &'a [i32],
+    keys: Column<'a>,
+    values: Column<'a>,
+    string_keys: bool,
+}
+
+impl Write for MapWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        let entries = self.offsets[row] as usize..self.offsets[row + 1] as usize;
+        out.push(if self.string_keys { b'{' } else { b'[' });
+        for (n, entry) in entries.enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            if self.string_keys {
+                self.keys.write_value(entry, out);
+                out.push(b':');
+                self.values.write_value(entry, out);
+            } else {
+                out.push(b'[');
+                self.keys.write_value(entry, out);
+                out.push(b',');
+                self.values.write_value(entry, out);
+                out.push(b']');
+            }
+        }
+        out.push(if self.string_keys { b'}' } else { b']' });
+    }
+}
+
+struct DictionaryWriter<'a> {
+    keys: Vec<usize>,
+    values: Column<'a>,
+}
+
+impl Write for DictionaryWriter<'_> {
+    fn write(&self, row: usize, out: &mut Vec<u8>) {
+        self.values.write_value(self.keys[row], out);
+    }
+}
