@@ -558,7 +558,7 @@ def _is_json_array(file: InputFile) -> bool:
             head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     except (pa.ArrowException, OSError):
         return False
-    return head.startswith(b"[")
+    return bool(head.startswith(b"["))
 
 
 def _json_array_batches(
@@ -633,7 +633,7 @@ def _depth(value: Any, limit: int = JSONL_MAX_DEPTH) -> int:
 
 
 def _is_view(kind: pa.DataType) -> bool:
-    return pa.types.is_string_view(kind) or pa.types.is_binary_view(kind)
+    return bool(pa.types.is_string_view(kind) or pa.types.is_binary_view(kind))
 
 
 def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
