@@ -21,7 +21,7 @@ DEMO_VENV ?= .venv-demo
 BENCH_SMOKE_DIR ?= target/bench-smoke
 WHEEL_SMOKE_DIR ?= target/wheel-smoke
 
-.PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python \
+.PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python test-portable \
 	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity \
 	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-rust demo docs clean
 
@@ -86,7 +86,16 @@ test-rust: ## Rust unit and property tests (the profile make install built)
 test-python: $(VENV)/.installed ## pytest (doctests of the package included)
 	$(BIN)/python -m pytest
 
-test: test-rust test-python ## All tests: cargo test, then pytest
+# The tests whose outputs go through the SIMD kernels, run again on the portable
+# kernel (what a CPU without AVX2 runs; every kernel must give the same outputs).
+# About 40 s on 2 busy cores; test_the_kernel_is_named checks the override took.
+KERNEL_TESTS := tests/test_minhash.py tests/test_tokenize.py tests/test_tokenizer_scripts.py \
+	tests/test_contamination.py tests/test_kernel.py::test_the_kernel_is_named
+
+test-portable: $(VENV)/.installed ## The kernel-sensitive pytest files again with STEMMATIC_KERNEL=portable
+	STEMMATIC_KERNEL=portable $(BIN)/python -m pytest $(KERNEL_TESTS)
+
+test: test-rust test-python test-portable ## All tests: cargo test, pytest, then the kernel-sensitive ones on the portable kernel
 
 bench: bench-minhash bench-dedup bench-clustering bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 

@@ -22,6 +22,7 @@ __all__ = [
     "connected_components",
     "exact_keys",
     "jsonl_screen",
+    "kernel",
     "minhash_signatures",
     "minhash_sketch",
     "resolve_workers",
@@ -36,8 +37,17 @@ __all__ = [
 __version__: str
 UNICODE_VERSION: str
 MAX_NUM_PERM: int
-# The contamination scanner's token-bounds kernel on this CPU: "avx512", "avx2" or "portable".
+# The contamination scanner's token-bounds kernel under kernel(): "avx512", "avx2" or "portable"
+# (AVX-512 needs VBMI2 besides the features of the "avx512" kernel, else it is "avx2").
 TOKEN_BOUNDS_KERNEL: str
+
+def kernel() -> str:
+    """The CPU kernel of this process: ``"avx512"``, ``"avx2"`` or ``"portable"``.
+
+    Chosen once, at import: the widest the CPU runs, or ``STEMMATIC_KERNEL``'s
+    (an unknown value, or a kernel the CPU cannot run, makes the import raise
+    ``ParameterError``).
+    """
 
 def minhash_signatures(
     texts: Any,

@@ -16,6 +16,8 @@
 //!   surrogates, 64-bit integers) before a JSON parser sees them, and
 //!   writing Arrow record batches as always-valid JSON lines.
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
+//! * [`simd`]: the one choice of CPU kernel (portable, AVX2, AVX-512) every
+//!   SIMD call site runs, with the `STEMMATIC_KERNEL` override.
 //!
 //! The binding crate `stemmatic-py` only converts types and maps [`CoreError`].
 
@@ -28,6 +30,7 @@ pub mod minhash;
 pub mod parallel;
 mod sets;
 pub mod shingle;
+pub mod simd;
 pub mod text;
 
 pub use error::{CoreError, Result};

@@ -14,7 +14,7 @@
 //! random odd constant per permutation give estimates with binomial variance
 //! (checked by the property tests here and in the Python suite) at half the
 //! cost of a full finalizer: eight 32-bit lanes per AVX2 multiply, sixteen per
-//! AVX-512 one (picked at run time; every kernel gives the same values). A document
+//! AVX-512 one (chosen once by [`crate::simd`]; every kernel gives the same values). A document
 //! without shingles gets [`SigValue::EMPTY`] (all bits set) in every position.
 //! Signatures depend only on the text, the parameters and the seed: never on
 //! the batch, its order, or the number of workers.
@@ -27,6 +27,7 @@ use std::ops::Range;
 use crate::parallel::{ranges_by_bytes, run_in_pool, split_by_ranges};
 use crate::sets::{SortScratch, sort_dedup};
 use crate::shingle::{FlatSets, ShingleSpec};
+use crate::simd::{self, Kernel};
 
 /// Default number of permutations.
 pub const DEFAULT_NUM_PERM: usize = 128;
@@ -202,22 +203,16 @@ impl<T: SigValue> MinHasher<T> {
 
     /// Minima over shingle hashes, written to `out`.
     fn signature_of_hashes(&self, hashes: &[u64], out: &mut [T]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-            {
-                // SAFETY: the CPU supports AVX-512F and DQ, checked just above.
-                unsafe { min_kernel_avx512(&self.seeds, &self.mults, hashes, out) };
-                return;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                unsafe { min_kernel_avx2(&self.seeds, &self.mults, hashes, out) };
-                return;
-            }
+        match simd::kernel() {
+            // SAFETY: `simd::kernel` is one the CPU supports: `Avx512` has
+            // every feature `min_kernel_avx512` is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { min_kernel_avx512(&self.seeds, &self.mults, hashes, out) },
+            // SAFETY: as above, `Avx2` is AVX2.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { min_kernel_avx2(&self.seeds, &self.mults, hashes, out) },
+            _ => min_kernel::<T, LANES>(&self.seeds, &self.mults, hashes, out),
         }
-        min_kernel::<T, LANES>(&self.seeds, &self.mults, hashes, out);
     }
 
     /// Signatures of a batch of rows (`None` = null), on `workers` threads.
@@ -478,7 +473,8 @@ unsafe fn min_kernel_avx2<T: SigValue>(seeds: &[T], mults: &[T], hashes: &[u64],
 /// permutations (e.g. `num_perm` 32) runs 32 at a time, then one by one.
 ///
 /// # Safety
-/// The CPU must support AVX-512F and AVX-512DQ.
+/// The CPU must support AVX-512 F, DQ, VL and BW, and AVX2 (the features it
+/// is compiled for: [`Kernel::Avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2")]
 unsafe fn min_kernel_avx512<T: SigValue>(seeds: &[T], mults: &[T], hashes: &[u64], out: &mut [T]) {
@@ -731,15 +727,16 @@ mod tests {
                 }
                 #[cfg(target_arch = "x86_64")]
                 {
-                    if std::arch::is_x86_feature_detected!("avx2") {
+                    if Kernel::Avx2.is_supported() {
                         let mut out = vec![T::EMPTY; num_perm];
+                        // SAFETY: the CPU has AVX2, checked just above.
                         unsafe { min_kernel_avx2(&seeds, &mults, &hashes, &mut out) };
                         assert_eq!(out, expected, "avx2, num_perm {num_perm}, {count} hashes");
                     }
-                    if std::arch::is_x86_feature_detected!("avx512f")
-                        && std::arch::is_x86_feature_detected!("avx512dq")
-                    {
+                    if Kernel::Avx512.is_supported() {
                         let mut out = vec![T::EMPTY; num_perm];
+                        // SAFETY: the CPU has the AVX-512 kernel's features,
+                        // checked just above.
                         unsafe { min_kernel_avx512(&seeds, &mults, &hashes, &mut out) };
                         assert_eq!(out, expected, "avx512, num_perm {num_perm}, {count} hashes");
                     }

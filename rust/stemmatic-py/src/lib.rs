@@ -11,6 +11,7 @@ mod errors;
 mod jsonl;
 mod lsh;
 mod minhash;
+mod simd;
 mod texts;
 
 use pyo3::prelude::*;
@@ -33,18 +34,18 @@ mod _core {
         minhash_signatures, minhash_sketch, resolve_workers, shingle_hashes, token_lengths,
         tokenize,
     };
+    #[pymodule_export]
+    use super::simd::kernel;
 
     use pyo3::prelude::*;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        super::simd::check_override()?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("UNICODE_VERSION", stemmatic_core::text::UNICODE_VERSION)?;
         m.add("MAX_NUM_PERM", stemmatic_core::minhash::MAX_NUM_PERM)?;
-        m.add(
-            "TOKEN_BOUNDS_KERNEL",
-            stemmatic_core::text::BoundsKernel::detect().name(),
-        )?;
+        m.add("TOKEN_BOUNDS_KERNEL", super::simd::token_bounds_kernel())?;
         Ok(())
     }
 }

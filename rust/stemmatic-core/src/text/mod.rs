@@ -38,7 +38,6 @@ use std::str::FromStr;
 use crate::error::CoreError;
 pub use unicode_tables::UNICODE_VERSION;
 use unicode_tables::{CASE_IGNORABLE, CASED, LOWER_MULTI, LOWER_SINGLE, SPACE, UNSPACED, WORD};
-pub use units::BoundsKernel;
 
 /// How a text is cut into the units that shingles are made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

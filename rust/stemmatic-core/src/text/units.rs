@@ -26,6 +26,7 @@
 //! the runs with other characters normalized, into a side buffer.
 
 use super::Tokenizer;
+use crate::simd::{self, Kernel};
 
 const TOKEN_XOR: u64 = 0x243F_6A88_85A3_08D3;
 const TOKEN_MULTIPLIER: u64 = 0x1319_8A2E_0370_7345;
@@ -156,15 +157,29 @@ fn word_token_bits(word: u64, words_tokenizer: bool) -> (u64, u64) {
 /// How a 64-byte block is classified: bit `k` of the first mask set when
 /// byte `k` is a token byte, of the second when it is not ASCII; and how
 /// [`token_bounds`] writes a block's transitions.
+///
+/// The methods may run instructions of CPU features that the implementing
+/// type names in its documentation ([`Swar`]: none): they are `unsafe`, and
+/// so is every function generic over `Classify`, with the same contract.
 trait Classify {
-    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64);
+    /// # Safety
+    /// The CPU has the features the implementing type names.
+    unsafe fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64);
 
     /// Write `base` plus the position of each set bit of `transitions`
     /// (`found` of them) to the front of `slots`, in order; the slots past
     /// them may get junk. Here 16, then 8 at a time whatever their number:
     /// no branch per transition.
+    ///
+    /// # Safety
+    /// The CPU has the features the implementing type names.
     #[inline(always)]
-    fn write_transitions(base: u32, mut transitions: u64, found: usize, slots: &mut [u32; 64]) {
+    unsafe fn write_transitions(
+        base: u32,
+        mut transitions: u64,
+        found: usize,
+        slots: &mut [u32; 64],
+    ) {
         // Past the last transition, `trailing_zeros` is 64.
         for slot in &mut slots[..16] {
             *slot = base + transitions.trailing_zeros();
@@ -181,12 +196,13 @@ trait Classify {
     }
 }
 
-/// Eight bytes at a time with [`word_token_bits`]: every target.
+/// Eight bytes at a time with [`word_token_bits`]: every target, no CPU
+/// feature ([`Kernel::Portable`]).
 struct Swar;
 
 impl Classify for Swar {
     #[inline(always)]
-    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+    unsafe fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
         let (mut mask, mut non_ascii) = (0u64, 0u64);
         for (k, chunk) in block.chunks_exact(8).enumerate() {
             let mut raw = [0u8; 8];
@@ -199,18 +215,19 @@ impl Classify for Swar {
     }
 }
 
-/// The whole block in a few AVX2 compares, 32 bytes at a time. Only for
-/// code compiled with AVX2 enabled (see [`Units::fill_token_runs_avx2`]).
+/// The whole block in a few AVX2 compares, 32 bytes at a time: needs AVX2
+/// ([`Kernel::Avx2`]). Fast only inlined into code compiled with AVX2
+/// enabled (see [`Units::fill_token_runs_avx2`]).
 #[cfg(target_arch = "x86_64")]
 struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
 impl Classify for Avx2 {
     #[inline(always)]
-    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+    unsafe fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
         let (low, high) = block.split_at(32);
-        // SAFETY: `Avx2` is only used by `Units::fill_token_runs_avx2`,
-        // which runs only where the CPU has AVX2.
+        // SAFETY: the CPU has AVX2 (the caller's contract), and both halves
+        // have 32 bytes.
         let (low, high) = unsafe {
             (
                 classify_avx2(low, words_tokenizer),
@@ -269,22 +286,23 @@ unsafe fn classify_avx2(half: &[u8], words_tokenizer: bool) -> (u32, u32) {
 }
 
 /// The whole block in one 64-byte vector, compares straight into bit
-/// masks. Only for code compiled with AVX-512 (see [`token_bounds_avx512`]).
+/// masks: needs AVX-512 F, BW and VBMI2 (`Kernel::Avx512.token_bounds()`).
+/// Fast only inlined into code compiled with them (see
+/// [`token_bounds_avx512`]).
 #[cfg(target_arch = "x86_64")]
 struct Avx512;
 
 #[cfg(target_arch = "x86_64")]
 impl Classify for Avx512 {
     #[inline(always)]
-    fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
-        // SAFETY: `Avx512` is only used by `token_bounds_avx512`, which
-        // runs only where the CPU has AVX-512 F, BW and VBMI2.
+    unsafe fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+        // SAFETY: the CPU has AVX-512 F and BW (the caller's contract).
         unsafe { classify_avx512(block, words_tokenizer) }
     }
 
     #[inline(always)]
-    fn write_transitions(base: u32, transitions: u64, found: usize, slots: &mut [u32; 64]) {
-        // SAFETY: as for `block`.
+    unsafe fn write_transitions(base: u32, transitions: u64, found: usize, slots: &mut [u32; 64]) {
+        // SAFETY: the CPU has AVX-512 F and VBMI2 (the caller's contract).
         unsafe { write_transitions_avx512(base, transitions, found, slots) }
     }
 }
@@ -327,7 +345,8 @@ fn classify_avx512(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
 /// of `bytes`, in order; `ascii` is false when the run has a non-ASCII byte.
 #[inline(always)]
 fn for_each_run(bytes: &[u8], words_tokenizer: bool, on_run: impl FnMut(usize, usize, bool)) {
-    for_each_run_with::<Swar>(bytes, words_tokenizer, on_run);
+    // SAFETY: `Swar` needs no CPU feature.
+    unsafe { for_each_run_with::<Swar>(bytes, words_tokenizer, on_run) };
 }
 
 /// Call `on_block(base, transitions, non_ascii)` for each 64-byte block
@@ -335,8 +354,11 @@ fn for_each_run(bytes: &[u8], words_tokenizer: bool, on_run: impl FnMut(usize, u
 /// token bytes starts or ends at byte `base + k`, of `non_ascii` where that
 /// byte is not ASCII. The last block is padded with spaces (a separator for
 /// both tokenizers) and there always is one, so every run ends in a block.
+///
+/// # Safety
+/// The CPU has the features `C` names.
 #[inline(always)]
-fn for_each_block<C: Classify>(
+unsafe fn for_each_block<C: Classify>(
     bytes: &[u8],
     words_tokenizer: bool,
     mut on_block: impl FnMut(usize, u64, u64),
@@ -351,7 +373,8 @@ fn for_each_block<C: Classify>(
             padded[..rest.len()].copy_from_slice(rest);
             &padded
         };
-        let (mask, non_ascii) = C::block(block, words_tokenizer);
+        // SAFETY: the CPU has `C`'s features (this function's contract).
+        let (mask, non_ascii) = unsafe { C::block(block, words_tokenizer) };
         let transitions = mask ^ ((mask << 1) | carry);
         carry = mask >> 63;
         on_block(base, transitions, non_ascii);
@@ -359,8 +382,11 @@ fn for_each_block<C: Classify>(
 }
 
 /// [`for_each_run`] with blocks classified by `C`.
+///
+/// # Safety
+/// The CPU has the features `C` names.
 #[inline(always)]
-fn for_each_run_with<C: Classify>(
+unsafe fn for_each_run_with<C: Classify>(
     bytes: &[u8],
     words_tokenizer: bool,
     mut on_run: impl FnMut(usize, usize, bool),
@@ -369,31 +395,34 @@ fn for_each_run_with<C: Classify>(
     let mut run_ascii = true;
     let mut in_run = false;
     // Every run ends in a block, so `on_run` is inlined once.
-    for_each_block::<C>(
-        bytes,
-        words_tokenizer,
-        |base, mut transitions, non_ascii| {
-            // Bits from the start of the current run (or of the block) on.
-            let mut from = 0u32;
-            while transitions != 0 {
-                let bit = transitions.trailing_zeros();
-                transitions &= transitions - 1;
-                if in_run {
-                    let run_bits = (u64::MAX << from) & !(u64::MAX << bit);
-                    run_ascii &= non_ascii & run_bits == 0;
-                    on_run(run_start, base + bit as usize, run_ascii);
-                } else {
-                    run_start = base + bit as usize;
-                    run_ascii = true;
-                    from = bit;
+    // SAFETY: the CPU has `C`'s features (this function's contract).
+    unsafe {
+        for_each_block::<C>(
+            bytes,
+            words_tokenizer,
+            |base, mut transitions, non_ascii| {
+                // Bits from the start of the current run (or of the block) on.
+                let mut from = 0u32;
+                while transitions != 0 {
+                    let bit = transitions.trailing_zeros();
+                    transitions &= transitions - 1;
+                    if in_run {
+                        let run_bits = (u64::MAX << from) & !(u64::MAX << bit);
+                        run_ascii &= non_ascii & run_bits == 0;
+                        on_run(run_start, base + bit as usize, run_ascii);
+                    } else {
+                        run_start = base + bit as usize;
+                        run_ascii = true;
+                        from = bit;
+                    }
+                    in_run = !in_run;
                 }
-                in_run = !in_run;
-            }
-            if in_run {
-                run_ascii &= non_ascii & (u64::MAX << from) == 0;
-            }
-        },
-    );
+                if in_run {
+                    run_ascii &= non_ascii & (u64::MAX << from) == 0;
+                }
+            },
+        );
+    }
 }
 
 /// For an ASCII text cut by `words` or `whitespace`, the character span of
@@ -414,20 +443,23 @@ pub(crate) fn ascii_unit_spans(
     true
 }
 
-/// [`for_each_run`], with the AVX2 classifier where the CPU has AVX2.
+/// [`for_each_run`], with the AVX2 classifier under the AVX2 and AVX-512
+/// kernels ([`simd::kernel`]).
 #[inline]
 pub(crate) fn for_each_token_run(
     bytes: &[u8],
     words_tokenizer: bool,
     on_run: impl FnMut(usize, usize, bool),
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { for_each_run_avx2(bytes, words_tokenizer, on_run) };
-        return;
+    match simd::kernel() {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 | Kernel::Avx512 => {
+            // SAFETY: `simd::kernel` is one the CPU supports, and both of
+            // these kernels include AVX2.
+            unsafe { for_each_run_avx2(bytes, words_tokenizer, on_run) };
+        }
+        _ => for_each_run(bytes, words_tokenizer, on_run),
     }
-    for_each_run(bytes, words_tokenizer, on_run);
 }
 
 /// [`for_each_run`] compiled for AVX2, blocks classified by [`Avx2`].
@@ -441,7 +473,8 @@ unsafe fn for_each_run_avx2(
     words_tokenizer: bool,
     on_run: impl FnMut(usize, usize, bool),
 ) {
-    for_each_run_with::<Avx2>(bytes, words_tokenizer, on_run);
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    unsafe { for_each_run_with::<Avx2>(bytes, words_tokenizer, on_run) };
 }
 
 /// The longest text [`token_bounds`] takes: positions are `u32`, and
@@ -458,7 +491,9 @@ const MAX_BOUNDS_TEXT: usize = (1 << 31) - 128;
 /// The run transitions of each 64-byte block are written in fixed-size
 /// groups whatever their number ([`Classify::write_transitions`]), and the
 /// count advanced by their number: no branch per token, unlike
-/// [`for_each_run`]. The kernel is [`BoundsKernel::detect`]'s.
+/// [`for_each_run`]. The kernel is [`simd::kernel`]'s
+/// [`Kernel::token_bounds`]: whole blocks in one AVX-512 vector with bounds
+/// packed by `vpcompressb`, two AVX2 vectors, or SWAR.
 pub(crate) fn token_bounds(
     bytes: &[u8],
     words_tokenizer: bool,
@@ -468,61 +503,39 @@ pub(crate) fn token_bounds(
     if bytes.len() > MAX_BOUNDS_TEXT {
         return None;
     }
-    let count = match BoundsKernel::detect() {
+    let kernel = simd::kernel().token_bounds();
+    // SAFETY: `simd::kernel` is one the CPU supports, and so is its
+    // `token_bounds` (it checks VBMI2 itself).
+    Some(unsafe { token_bounds_on(kernel, bytes, words_tokenizer, out, non_ascii) })
+}
+
+/// [`token_bounds`] of a text at most [`MAX_BOUNDS_TEXT`] long with the
+/// kernel `kernel`.
+///
+/// # Safety
+/// `kernel` is the [`Kernel::token_bounds`] of a kernel the CPU supports
+/// ([`Kernel::is_supported`]).
+unsafe fn token_bounds_on(
+    kernel: Kernel,
+    bytes: &[u8],
+    words_tokenizer: bool,
+    out: &mut Vec<u32>,
+    non_ascii: &mut Vec<u32>,
+) -> usize {
+    match kernel {
         #[cfg(target_arch = "x86_64")]
-        BoundsKernel::Avx512 => {
-            // SAFETY: `detect` found AVX-512 F, BW and VBMI2 on this CPU.
+        Kernel::Avx512 => {
+            // SAFETY: `Kernel::token_bounds` is `Avx512` only where the CPU
+            // has VBMI2 besides AVX-512 F, BW and AVX2 (this contract).
             unsafe { token_bounds_avx512(bytes, words_tokenizer, out, non_ascii) }
         }
         #[cfg(target_arch = "x86_64")]
-        BoundsKernel::Avx2 => {
-            // SAFETY: `detect` found AVX2 on this CPU.
+        Kernel::Avx2 => {
+            // SAFETY: the CPU has AVX2 (this function's contract).
             unsafe { token_bounds_avx2(bytes, words_tokenizer, out, non_ascii) }
         }
-        _ => token_bounds_with::<Swar>(bytes, words_tokenizer, out, non_ascii),
-    };
-    Some(count)
-}
-
-/// Which kernel [`token_bounds`] runs on this CPU (the contamination scan's
-/// tokenizer): the widest it supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BoundsKernel {
-    /// AVX-512 F, BW and VBMI2: whole blocks in one vector, bounds packed
-    /// by `vpcompressb`.
-    Avx512,
-    /// AVX2: blocks in two vectors, bounds written from the bit masks.
-    Avx2,
-    /// Eight bytes at a time in general registers: every target.
-    Portable,
-}
-
-impl BoundsKernel {
-    /// The kernel this CPU runs (feature detection is cached by std).
-    #[inline]
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vbmi2")
-            {
-                return Self::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Self::Avx2;
-            }
-        }
-        Self::Portable
-    }
-
-    /// `avx512`, `avx2` or `portable`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Avx512 => "avx512",
-            Self::Avx2 => "avx2",
-            Self::Portable => "portable",
-        }
+        // SAFETY: `Swar` needs no CPU feature.
+        _ => unsafe { token_bounds_with::<Swar>(bytes, words_tokenizer, out, non_ascii) },
     }
 }
 
@@ -538,7 +551,8 @@ unsafe fn token_bounds_avx2(
     out: &mut Vec<u32>,
     non_ascii: &mut Vec<u32>,
 ) -> usize {
-    token_bounds_with::<Avx2>(bytes, words_tokenizer, out, non_ascii)
+    // SAFETY: the CPU has AVX2 (this function's contract).
+    unsafe { token_bounds_with::<Avx2>(bytes, words_tokenizer, out, non_ascii) }
 }
 
 /// [`token_bounds_with`] compiled for AVX-512, blocks classified by
@@ -554,7 +568,8 @@ unsafe fn token_bounds_avx512(
     out: &mut Vec<u32>,
     non_ascii: &mut Vec<u32>,
 ) -> usize {
-    token_bounds_with::<Avx512>(bytes, words_tokenizer, out, non_ascii)
+    // SAFETY: the CPU has AVX-512 F, BW and VBMI2 (this function's contract).
+    unsafe { token_bounds_with::<Avx512>(bytes, words_tokenizer, out, non_ascii) }
 }
 
 /// [`Classify::write_transitions`] as a few vectors: the bit positions
@@ -603,8 +618,11 @@ fn write_transitions_avx512(base: u32, transitions: u64, found: usize, slots: &m
 
 /// [`token_bounds`] with blocks classified by `C`; `bytes` is at most
 /// [`MAX_BOUNDS_TEXT`] long.
+///
+/// # Safety
+/// The CPU has the features `C` names.
 #[inline(always)]
-fn token_bounds_with<C: Classify>(
+unsafe fn token_bounds_with<C: Classify>(
     bytes: &[u8],
     words_tokenizer: bool,
     out: &mut Vec<u32>,
@@ -617,7 +635,7 @@ fn token_bounds_with<C: Classify>(
     }
     non_ascii.clear();
     let mut count = 0usize;
-    for_each_block::<C>(bytes, words_tokenizer, |base, transitions, mut high| {
+    let each_block = |base: usize, transitions: u64, mut high: u64| {
         // `base` fits: the text is at most `MAX_BOUNDS_TEXT` long.
         let base = base as u32;
         while high != 0 {
@@ -630,10 +648,13 @@ fn token_bounds_with<C: Classify>(
             .get_mut(count..)
             .and_then(<[u32]>::first_chunk_mut::<64>)
         {
-            C::write_transitions(base, transitions, found, slots);
+            // SAFETY: the CPU has `C`'s features (this function's contract).
+            unsafe { C::write_transitions(base, transitions, found, slots) };
         }
         count += found;
-    });
+    };
+    // SAFETY: the CPU has `C`'s features (this function's contract).
+    unsafe { for_each_block::<C>(bytes, words_tokenizer, each_block) };
     count
 }
 
@@ -912,12 +933,16 @@ impl Units {
         if tokenizer.is_char_level() {
             return false;
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { self.fill_token_runs_avx2(text, tokenizer, on_unit) };
+        match simd::kernel() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::Avx512 => {
+                // SAFETY: `simd::kernel` is one the CPU supports, and both of
+                // these kernels include AVX2.
+                unsafe { self.fill_token_runs_avx2(text, tokenizer, on_unit) }
+            }
+            // SAFETY: `Swar` needs no CPU feature.
+            _ => unsafe { self.fill_token_runs::<Swar>(text, tokenizer, on_unit) },
         }
-        self.fill_token_runs::<Swar>(text, tokenizer, on_unit)
     }
 
     /// [`Units::fill_token_runs`] compiled for AVX2, blocks classified by
@@ -933,7 +958,8 @@ impl Units {
         tokenizer: Tokenizer,
         on_unit: impl FnMut(u64),
     ) -> bool {
-        self.fill_token_runs::<Avx2>(text, tokenizer, on_unit)
+        // SAFETY: the CPU has AVX2 (this function's contract).
+        unsafe { self.fill_token_runs::<Avx2>(text, tokenizer, on_unit) }
     }
 
     /// Normalize the whole text, then hash each unit.
@@ -955,8 +981,11 @@ impl Units {
     /// [`Units::fill_tokens`] for `words` and `whitespace`, in one pass over
     /// the runs of token bytes: an ASCII run is copied and hashed as it is
     /// cut, a run with other characters is normalized on its own.
+    ///
+    /// # Safety
+    /// The CPU has the features `C` names.
     #[inline(always)]
-    fn fill_token_runs<C: Classify>(
+    unsafe fn fill_token_runs<C: Classify>(
         &mut self,
         text: &str,
         tokenizer: Tokenizer,
@@ -973,13 +1002,15 @@ impl Units {
         let (buffer, starts) = (&mut self.buffer, &mut self.starts);
         let mut written = 0;
         if bytes.is_ascii() {
-            // Every run is a token.
-            for_each_run_with::<C>(bytes, words_tokenizer, |start, end, _| {
+            let each_run = |start, end, _| {
+                // Every run is a token.
                 starts.push(written);
                 let (hash, next) = add_ascii_token(buffer, bytes, start, end, written);
                 on_unit(hash);
                 written = next;
-            });
+            };
+            // SAFETY: the CPU has `C`'s features (this function's contract).
+            unsafe { for_each_run_with::<C>(bytes, words_tokenizer, each_run) };
         } else {
             // `memmem` rather than `str::contains`: the std two-byte search was a
             // fifth of the scan time on non-ASCII documents.
@@ -987,7 +1018,7 @@ impl Units {
                 return false;
             }
             let normalized = &mut self.text;
-            for_each_run_with::<C>(bytes, words_tokenizer, |start, end, ascii| {
+            let each_run = |start, end, ascii| {
                 if ascii {
                     // Each token is preceded by a separator in `bytes` (or is
                     // the first), so `written - start` never grows along ASCII
@@ -1006,7 +1037,9 @@ impl Units {
                     };
                     written = add_mixed_run(run, buffer, starts, normalized, written, &mut on_unit);
                 }
-            });
+            };
+            // SAFETY: the CPU has `C`'s features (this function's contract).
+            unsafe { for_each_run_with::<C>(bytes, words_tokenizer, each_run) };
         }
         // `written` counts a space after the last unit: the sentinel of `starts`.
         self.starts.push(written);
@@ -1142,25 +1175,51 @@ mod tests {
         }
     }
 
-    /// [`fast`] with the portable classifier, which machines with AVX2
-    /// would otherwise never run.
-    fn fast_swar(tokenizer: Tokenizer, text: &str) -> (Vec<u8>, Vec<usize>, Vec<u64>) {
+    /// [`fast`] with the classifier of `kernel` (which the CPU supports),
+    /// whatever the process's own [`simd::kernel`].
+    fn fast_on(
+        kernel: Kernel,
+        tokenizer: Tokenizer,
+        text: &str,
+    ) -> (Vec<u8>, Vec<usize>, Vec<u64>) {
+        assert!(kernel.is_supported());
         let mut units = Units::default();
         let mut hashes = Vec::new();
         units.fill(tokenizer, "SOME earlier text: İİİ ß");
-        if tokenizer.is_char_level()
-            || !units.fill_token_runs::<Swar>(text, tokenizer, |h| hashes.push(h))
-        {
+        let on_unit = |h| hashes.push(h);
+        let cut = !tokenizer.is_char_level()
+            && match kernel {
+                // SAFETY: the CPU supports `kernel` (asserted), which has AVX2.
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 | Kernel::Avx512 => unsafe {
+                    units.fill_token_runs_avx2(text, tokenizer, on_unit)
+                },
+                // SAFETY: `Swar` needs no CPU feature.
+                _ => unsafe { units.fill_token_runs::<Swar>(text, tokenizer, on_unit) },
+            };
+        if !cut {
             units.fill_general(tokenizer, text);
             hashes.clone_from(&units.hashes);
         }
         (units.bytes().to_vec(), units.starts, hashes)
     }
 
+    /// Every kernel the CPU supports cuts `text` as the general path does.
+    fn every_kernel_matches_the_general_path(tokenizer: Tokenizer, text: &str) {
+        let expected = general(tokenizer, text);
+        for kernel in Kernel::supported() {
+            assert_eq!(
+                fast_on(kernel, tokenizer, text),
+                expected,
+                "{kernel} {tokenizer} {text:?}"
+            );
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_blocks_match_swar() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !Kernel::Avx2.is_supported() {
             return;
         }
         let mut blocks = Vec::new();
@@ -1185,21 +1244,20 @@ mod tests {
             }
             blocks.push(block);
         }
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw");
+        // `Avx512` needs what the token-bounds AVX-512 kernel needs.
+        let avx512 =
+            Kernel::Avx512.is_supported() && Kernel::Avx512.token_bounds() == Kernel::Avx512;
         for block in &blocks {
             for words in [true, false] {
-                assert_eq!(
-                    Avx2::block(block, words),
-                    Swar::block(block, words),
-                    "{block:?} {words}"
-                );
+                // SAFETY: `Swar` needs no CPU feature.
+                let expected = unsafe { Swar::block(block, words) };
+                // SAFETY: the CPU has AVX2, checked above.
+                let avx2 = unsafe { Avx2::block(block, words) };
+                assert_eq!(avx2, expected, "{block:?} {words}");
                 if avx512 {
-                    assert_eq!(
-                        Avx512::block(block, words),
-                        Swar::block(block, words),
-                        "{block:?} {words}"
-                    );
+                    // SAFETY: the CPU has AVX-512 F, BW and VBMI2, checked above.
+                    let avx512 = unsafe { Avx512::block(block, words) };
+                    assert_eq!(avx512, expected, "{block:?} {words}");
                 }
             }
         }
@@ -1249,11 +1307,7 @@ mod tests {
                     general(tokenizer, text),
                     "{tokenizer} {text:?}"
                 );
-                assert_eq!(
-                    fast_swar(tokenizer, text),
-                    general(tokenizer, text),
-                    "{tokenizer} {text:?}"
-                );
+                every_kernel_matches_the_general_path(tokenizer, text);
             }
         }
     }
@@ -1276,7 +1330,7 @@ mod tests {
         ) {
             for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
-                prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
+                every_kernel_matches_the_general_path(tokenizer, &text);
             }
         }
 
@@ -1295,17 +1349,14 @@ mod tests {
             let count = token_bounds(text.as_bytes(), words, &mut bounds, &mut non_ascii);
             prop_assert_eq!(&bounds[..count.unwrap_or(0)], &runs[..]);
             prop_assert_eq!(&non_ascii, &high);
-            let (mut swar, mut non_ascii) = (vec![7; 3], vec![7]);
-            let count = token_bounds_with::<Swar>(text.as_bytes(), words, &mut swar, &mut non_ascii);
-            prop_assert_eq!(&swar[..count], &runs[..]);
-            prop_assert_eq!(&non_ascii, &high);
-            // The AVX2 path, which a machine with AVX-512 does not take.
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                let (mut avx2, mut non_ascii) = (vec![7; 3], vec![7]);
-                // SAFETY: the CPU supports AVX2, checked just above.
-                let count = unsafe { token_bounds_avx2(text.as_bytes(), words, &mut avx2, &mut non_ascii) };
-                prop_assert_eq!(&avx2[..count], &runs[..]);
+            // Every kernel the CPU has, whichever the process runs.
+            for kernel in Kernel::supported() {
+                let (mut kernel_bounds, mut non_ascii) = (vec![7; 3], vec![7]);
+                // SAFETY: the CPU supports `kernel`, so its `token_bounds` too.
+                let count = unsafe {
+                    token_bounds_on(kernel.token_bounds(), text.as_bytes(), words, &mut kernel_bounds, &mut non_ascii)
+                };
+                prop_assert_eq!(&kernel_bounds[..count], &runs[..], "{}", kernel);
                 prop_assert_eq!(&non_ascii, &high);
             }
         }
@@ -1329,7 +1380,7 @@ mod tests {
         ) {
             for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
                 prop_assert_eq!(fast(tokenizer, &text), general(tokenizer, &text));
-                prop_assert_eq!(fast_swar(tokenizer, &text), general(tokenizer, &text));
+                every_kernel_matches_the_general_path(tokenizer, &text);
             }
         }
     }
