@@ -158,6 +158,26 @@ def test_empty_and_invalid_rows() -> None:
     ):
         stemmatic.minhash(bad)
     assert stemmatic.minhash_batch(bad, on_invalid="skip").counts()["invalid_utf8"] == 1
+
+
+def test_row_errors_carry_row_and_byte_as_attributes() -> None:
+    with pytest.raises(stemmatic.InvalidInputError) as null:
+        stemmatic.minhash(["a", "b", None])
+    assert (null.value.row, null.value.byte) == (2, None)
+    assert null.value.reason is not None and null.value.reason.startswith("text is null")
+    bad = pa.Array.from_buffers(
+        pa.string(),
+        3,
+        [None, pa.py_buffer(np.array([0, 2, 2, 7], dtype=np.int32).tobytes()), pa.py_buffer(b"okabc\xffd")],
+    )
+    with pytest.raises(stemmatic.InvalidInputError) as utf8:
+        stemmatic.minhash(bad)
+    assert (utf8.value.row, utf8.value.byte) == (2, 3)
+    assert str(utf8.value) == f"row 2: {utf8.value.reason}"
+    # Errors that are not about one row have none.
+    with pytest.raises(stemmatic.InvalidInputError) as other:
+        stemmatic.minhash(["a", 3])  # type: ignore[list-item]
+    assert other.value.row is None and other.value.byte is None
     with pytest.raises(stemmatic.InvalidInputError, match="row 1: expected str or None, got int"):
         stemmatic.minhash(["a", 3])  # type: ignore[list-item]
     with pytest.raises(stemmatic.InvalidInputError, match="row 0: text is not valid Unicode"):

@@ -19,7 +19,18 @@ class InvalidInputError(StemmaticError, ValueError):
 
     The message names the file, row and field it comes from: a null or
     non-UTF-8 text, a missing column, a malformed JSONL line.
+
+    Attributes:
+        row: for an error of one row of a batch the engine was given (a null
+            or non-UTF-8 text), that row of the batch (from 0); else ``None``.
+        byte: for a text that is not UTF-8, the offset of its first bad byte;
+            else ``None``.
+        reason: with ``row``, the message without its ``row N: `` prefix.
     """
+
+    row: int | None = None
+    byte: int | None = None
+    reason: str | None = None
 
 
 class ParameterError(StemmaticError, ValueError):

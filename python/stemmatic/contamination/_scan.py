@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +67,6 @@ OutputFormat = Literal["parquet", "jsonl"]
 Progress = Callable[[int, int], None]
 
 _TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary())
-_ROW_ERROR = re.compile(r"^row (\d+): (.*)$", re.DOTALL)
 #: Where the outputs are written until the scan has succeeded.
 _STAGING = ".partial"
 
@@ -415,14 +413,11 @@ def _scan_chunk(chunk: Chunk, scan: Callable[[], _RawHits]) -> _RawHits:
     try:
         return scan()
     except InvalidInputError as err:
-        match = _ROW_ERROR.match(str(err))
-        if match is None:
+        if err.row is None:
             raise InvalidInputError(f"{chunk.file.path}: {err}") from None
-        row = chunk.file_row + int(match.group(1))
-        where = (
-            f"line {chunk.lines[int(match.group(1))].as_py()}" if chunk.lines is not None else f"row {row}"
-        )
-        raise InvalidInputError(f"{chunk.file.path}: {where}: {match.group(2)}") from None
+        row = chunk.file_row + err.row
+        where = f"line {chunk.lines[err.row].as_py()}" if chunk.lines is not None else f"row {row}"
+        raise InvalidInputError(f"{chunk.file.path}: {where}: {err.reason}") from None
 
 
 @dataclass

@@ -33,7 +33,6 @@ nothing is collected on the driver.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -86,7 +85,6 @@ _TOKEN_SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64())])
 D = TypeVar("D")
 
 _TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view(), pa.binary(), pa.large_binary())
-_ROW_ERROR = re.compile(r"^row (\d+): (.*)$", re.DOTALL)
 
 
 class IndexHandle(Protocol):
@@ -237,11 +235,12 @@ def _scan(scan: ScanBatch | ScanSplit, table: pa.Table, overlap: bool) -> BatchH
         try:
             return run()
         except InvalidInputError as err:
-            match = _ROW_ERROR.match(str(err))
-            if match is None:
+            if err.row is None:
                 raise
-            row = table.column(ROW)[int(match.group(1))].as_py()
-            raise InvalidInputError(f"row {row}: {match.group(2)}") from None
+            row = table.column(ROW)[err.row].as_py()
+            located = InvalidInputError(f"row {row}: {err.reason}")
+            located.row, located.byte, located.reason = row, err.byte, err.reason
+            raise located from None
 
     return scan_batch(
         index,

@@ -13,13 +13,17 @@ pyo3::import_exception!(stemmatic.exceptions, StemmaticError);
 pyo3::import_exception!(stemmatic.exceptions, InvalidInputError);
 pyo3::import_exception!(stemmatic.exceptions, ParameterError);
 
-/// Convert an engine error to the Python exception of its kind.
+/// Convert an engine error to the Python exception of its kind. An error
+/// of one row (a null or non-UTF-8 text) carries that row of the batch as
+/// the attribute `row`, the offset of the first bad byte as `byte` (else
+/// `None`), and the message without its `row N: ` prefix as `reason`, so
+/// that callers relocate it without parsing the message.
 pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
     let message = err.to_string();
     match err {
-        CoreError::NullText { .. }
-        | CoreError::InvalidUtf8 { .. }
-        | CoreError::IndexFormat { .. }
+        CoreError::NullText { row } => row_error(message, row, None),
+        CoreError::InvalidUtf8 { row, byte } => row_error(message, row, Some(byte)),
+        CoreError::IndexFormat { .. }
         | CoreError::IndexVersion { .. }
         | CoreError::Unencodable { .. } => InvalidInputError::new_err(message),
         CoreError::InvalidParameter { .. } | CoreError::IndexMismatch { .. } => {
@@ -27,6 +31,27 @@ pub(crate) fn to_pyerr(err: CoreError) -> PyErr {
         }
         CoreError::ThreadPool { .. } | CoreError::Io { .. } => StemmaticError::new_err(message),
     }
+}
+
+/// An `InvalidInputError` for row `row` of a batch, with `row`, `byte` and
+/// `reason` attributes (see [`to_pyerr`]).
+fn row_error(message: String, row: usize, byte: Option<usize>) -> PyErr {
+    Python::attach(|py| {
+        let reason = message
+            .strip_prefix(&format!("row {row}: "))
+            .unwrap_or(&message)
+            .to_owned();
+        let err = InvalidInputError::new_err(message.clone());
+        let value = err.value(py);
+        let attributes = value
+            .setattr("row", row)
+            .and_then(|()| value.setattr("byte", byte))
+            .and_then(|()| value.setattr("reason", reason));
+        match attributes {
+            Ok(()) => err,
+            Err(failed) => failed,
+        }
+    })
 }
 
 /// Turn `Result<T, CoreError>` into `PyResult<T>`.
