@@ -122,6 +122,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_multilingual.py --rounds 1 --seeds 17 --english-mb 5
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200
 	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
+	$(BIN)/python benches/ab_core.py python/stemmatic/_core.abi3.so python/stemmatic/_core.abi3.so --mb 0.3 --runs 2
 	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs; do \
 		test -s $(BENCH_SMOKE_DIR)/results/$$name.md || { echo "bench-smoke: no $$name.md" >&2; exit 1; }; done
 	cargo test -p stemmatic-core --benches --profile $(DEV_PROFILE)
