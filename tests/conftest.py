@@ -38,10 +38,22 @@ def _refuse_reads_beside_the_repo(event: str, args: tuple[object, ...]) -> None:
 sys.addaudithook(_refuse_reads_beside_the_repo)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_left_running() -> Iterator[None]:
+    """Shut down a Ray that a test module started through the CLI (``--engine ray``) and left
+    running: the next module's ``local_ray`` would fail to initialise, and it holds CPUs."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
     """A local Ray with 2 CPUs for one test module (the ``ray`` module, initialised)."""
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # left running by a CLI test that reached the engine
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     from ray.data.context import ShuffleStrategy
 
