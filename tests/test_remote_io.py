@@ -193,7 +193,10 @@ def test_fsspec_memory_filesystem(tmp_path: Path) -> None:
 
 def test_ray_engine_reads_s3(s3: pafs.S3FileSystem, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    # Started after the S3 fixture: the workers inherit its endpoint and credentials.
+    # Started after the S3 fixture: the workers inherit its endpoint and credentials
+    # (so a Ray another test left running, started without them, is shut down first).
+    if ray.is_initialized():
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         result = CliRunner().invoke(
