@@ -142,6 +142,12 @@ def dedup(
         config.validate()
         typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
+            if clustering != "components":
+                # Refused before a Ray or Spark session starts (the engines say the same).
+                raise ParameterError(
+                    f"--clustering {clustering} runs on the local engine only, not --engine {engine}: "
+                    "the Ray and Spark engines cluster by connected components"
+                )
             if update_index:
                 raise ParameterError(
                     f"--update-index applies to the local engine only, not --engine {engine}: "
