@@ -48,10 +48,11 @@ stemmatic dedup data -o out --exact --quiet
 python - <<'EOF'
 import json
 rows = json.load(open("out/report.json"))["rows"]
-removed = rows["removed_near_duplicate"] + rows["removed_exact_duplicate"]
-assert rows["input"] == 2000, rows
-assert rows["kept"] + removed + rows["rejected"] == rows["input"], rows
-assert removed > 0, rows
+detail = rows["detail"]  # the one report schema (docs/reports.md)
+assert rows["removed"] == detail["removed_near_duplicate"] + detail["removed_exact_duplicate"], rows
+assert rows["in"] == 2000, rows
+assert rows["kept"] + rows["removed"] + rows["rejected"] == rows["in"], rows
+assert rows["removed"] > 0, rows
 print(f"dedup ok: {rows}")
 EOF
 
