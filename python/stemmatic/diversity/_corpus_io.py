@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io._sinks import TableSink
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress, StageTimer
@@ -240,37 +241,13 @@ class Decision:
 
 
 class Sink(Protocol):
-    """One side of the split: :class:`~stemmatic.io.MirroredWriter`, or :class:`TableSink` in memory."""
+    """One side of the split: :class:`~stemmatic.io.MirroredWriter`, or :class:`~stemmatic.io._sinks.TableSink` in memory."""
 
     rows_written: int
 
     def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None: ...
 
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> Any: ...
-
-
-class TableSink:
-    """Collects one side of the split in memory: the rows the mirrored files would hold, in input order."""
-
-    def __init__(self) -> None:
-        self.parts: list[pa.Table] = []
-        self.rows_written = 0
-        self.table: pa.Table | None = None
-
-    def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
-        self.parts.append(pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table)
-        self.rows_written += table.num_rows
-
-    def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> pa.Table:
-        if not self.parts:
-            schemas = list((empty_schemas or {}).values())
-            self.table = (schemas[0] if schemas else pa.schema([])).empty_table()
-        elif len({p.schema for p in self.parts}) == 1:
-            self.table = pa.concat_tables(self.parts)
-        else:  # JSONL blocks or files that differ in fields or types
-            self.table = pa.concat_tables(self.parts, promote_options="permissive")
-        self.parts = []
-        return self.table
 
 
 def write_split(

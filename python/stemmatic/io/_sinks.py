@@ -451,3 +451,27 @@ class RejectedWriter:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+class TableSink:
+    """Collects one side of the split in memory: the rows the mirrored files would hold, in input order."""
+
+    def __init__(self) -> None:
+        self.parts: list[pa.Table] = []
+        self.rows_written = 0
+        self.table: pa.Table | None = None
+
+    def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
+        self.parts.append(pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table)
+        self.rows_written += table.num_rows
+
+    def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> pa.Table:
+        if not self.parts:
+            schemas = list((empty_schemas or {}).values())
+            self.table = (schemas[0] if schemas else pa.schema([])).empty_table()
+        elif len({p.schema for p in self.parts}) == 1:
+            self.table = pa.concat_tables(self.parts)
+        else:  # JSONL blocks or files that differ in fields or types
+            self.table = pa.concat_tables(self.parts, promote_options="permissive")
+        self.parts = []
+        return self.table

@@ -383,7 +383,7 @@ def _sinks(
 ) -> tuple[Any, Any]:
     """The kept and removed sides: the one mirrored writer under ``directory``, or tables in memory."""
     if directory is None:
-        from stemmatic.diversity._corpus_io import TableSink
+        from stemmatic.io._sinks import TableSink
 
         return TableSink(), TableSink()
     from stemmatic.io import MirroredWriter
