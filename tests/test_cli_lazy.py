@@ -90,3 +90,18 @@ def test_every_public_name_resolves() -> None:
     assert set(stemmatic.__all__) <= set(dir(stemmatic))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = stemmatic.nope  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_dedup_never_imports_pandas(tmp_path, fmt: str) -> None:
+    """pyarrow imports pandas on any ``pa.array`` call (0.2 s of a short run): dedup's path builds arrays without it."""
+    corpus = tmp_path / "in.jsonl"
+    texts = [f"document {i} about the topic number {i % 7} with a few words" for i in range(300)]
+    texts += [text + " extra" for text in texts[:40]]
+    corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    argv = ["stemmatic", "dedup", str(corpus), "-o", str(tmp_path / "out"), "-q", "--format", fmt, "--exact"]
+    code = f"import sys\nfrom stemmatic.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    modules = _modules_after(code)
+    assert "stemmatic.dedup.pipeline" in modules and (tmp_path / "out" / "report.json").exists()
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] > 0
+    assert "pandas" not in modules

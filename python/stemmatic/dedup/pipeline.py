@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
+from stemmatic._arrow import from_numpy, strings
 from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report
@@ -93,6 +94,9 @@ from stemmatic.minhash import (
     TokenLengthCheck,
     long_token_warning,
 )
+
+#: The removed rows' reason names by ``why`` code (0 near, 1 exact), built without ``pa.array``.
+_REASONS = strings(["near_duplicate", "exact"])
 
 __all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
 
@@ -1315,7 +1319,7 @@ class _Run:
     def _ids(self, n: int) -> pa.Array:
         if self.config.id_column:
             return pq.read_table(self.work / "ids.parquet").column("id").combine_chunks()
-        return pa.array(np.arange(n, dtype=np.int64))
+        return from_numpy(np.arange(n, dtype=np.int64))
 
     def stage_write(self) -> dict[str, int]:
         for sub in ("kept", "removed"):
@@ -1347,7 +1351,7 @@ class _Run:
             schemas.setdefault(chunk.file_index, chunk.batch.schema)
             if not keep.any():
                 return 0
-            kept_writer.write(chunk.file_index, pa.Table.from_batches([chunk.batch]).filter(pa.array(keep)))
+            kept_writer.write(chunk.file_index, pa.Table.from_batches([chunk.batch]).filter(from_numpy(keep)))
             return int(keep.sum())
 
         def write_removed(chunk: Chunk) -> int:
@@ -1356,17 +1360,17 @@ class _Run:
                 return 0
             local = np.flatnonzero(mask)
             glob = local + chunk.global_row
-            part = pa.Table.from_batches([chunk.batch]).take(pa.array(local))
+            part = pa.Table.from_batches([chunk.batch]).take(from_numpy(local))
             if self.against is None:
-                dup_ids = ids.take(pa.array(duplicate_of[glob]))
-                reasons = pa.array(np.where(why[glob] == 1, "exact", "near_duplicate"), pa.string())
+                dup_ids = ids.take(from_numpy(duplicate_of[glob]))
+                reasons = _REASONS.take(from_numpy((why[glob] == 1).astype(np.int8)))
             else:
                 dup_ids, reasons, sources = self.against.removed_columns(
                     duplicate_of[glob], why[glob], ids, n
                 )
             part = part.append_column("duplicate_of", dup_ids)
-            part = part.append_column("cluster_id", pa.array(labels[glob], pa.int64()))
-            part = part.append_column("similarity", pa.array(similarity[glob], pa.float64()))
+            part = part.append_column("cluster_id", from_numpy(labels[glob], pa.int64()))
+            part = part.append_column("similarity", from_numpy(similarity[glob], pa.float64()))
             part = part.append_column("reason", reasons)
             if self.against is not None:
                 part = part.append_column("duplicate_source", sources)
@@ -1467,9 +1471,9 @@ class _Run:
             self.out / "clusters.parquet",
             pa.table(
                 {
-                    "id": ids.take(pa.array(cluster_docs)),
-                    "cluster_id": pa.array(labels[cluster_docs], pa.int64()),
-                    "is_kept": pa.array(~removed[cluster_docs]),
+                    "id": ids.take(from_numpy(cluster_docs)),
+                    "cluster_id": from_numpy(labels[cluster_docs], pa.int64()),
+                    "is_kept": from_numpy(~removed[cluster_docs]),
                 }
             ),
             "output",

@@ -19,6 +19,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from stemmatic import _core
+from stemmatic._arrow import from_numpy
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io._remote import RemotePath, is_url, open_random, open_stream
 
@@ -729,7 +730,7 @@ def _parse_block(
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         table = _read_json_block(block, schema)
         if table is not None and table.num_rows == lines:  # no blank line: row i is line first_line + i
-            return table, pa.array(np.arange(first_line, first_line + lines, dtype=np.int64))
+            return table, from_numpy(np.arange(first_line, first_line + lines, dtype=np.int64))
     raw_lines = block.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
