@@ -48,18 +48,19 @@ from stemmatic.diversity._corpus_io import (
     EmbeddingSource,
     Loaded,
     check_format,
-    corpus_run,
     describe_source,
 )
+from stemmatic.diversity._corpus_split import SplitResult, read_corpus
 from stemmatic.diversity.corpus_measure import (
     EmbedCorpusResult,
     MeasureCorpusResult,
     embed_corpus,
     measure_corpus,
 )
+from stemmatic.diversity.corpus_select import SelectCorpusResult, parse_budget, select_corpus
 from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.semdedup import SemDedupResult
-from stemmatic.exceptions import ParameterError, StemmaticError
+from stemmatic.exceptions import ParameterError
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -84,53 +85,10 @@ PathLike = str | os.PathLike[str]
 
 
 @dataclass
-class SplitResult:
-    """Where the rows of a corpus went (kept or removed), and the run's report.
-
-    Attributes:
-        input_rows: rows read, malformed lines included.
-        kept_rows, removed_rows: kept + removed + rejected = input.
-        rejected_rows: malformed lines skipped (``on_error="skip"``).
-        report: what ``report.json`` holds.
-        output: the output directory (a URL as given); ``None`` for a run in memory.
-        kept, removed: with ``output=None``, the rows as Arrow tables
-            (the removed rows with ``duplicate_of``, ``cluster_id``,
-            ``similarity``, ``reason``); ``None`` when written to files.
-        rejected: with ``output=None`` and ``on_error="skip"``, the skipped
-            lines (``path``, ``line``, ``error``, ``raw``).
-    """
-
-    input_rows: int
-    kept_rows: int
-    removed_rows: int
-    rejected_rows: int
-    report: dict[str, Any]
-    output: Path | str | None = None
-    kept: pa.Table | None = None
-    removed: pa.Table | None = None
-    rejected: pa.Table | None = None
-
-
-@dataclass
 class SemDedupCorpusResult(SplitResult):
     """:func:`semdedup_corpus`'s result; ``centroids`` are the k-means centroids used (also ``centroids.npy``)."""
 
     centroids: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
-
-
-@dataclass
-class SelectCorpusResult(SplitResult):
-    """:func:`select_corpus`'s result.
-
-    Attributes:
-        selection: ``rank`` and ``id`` of the selected rows in the order they
-            were selected (also ``selection.parquet``).
-        coverage_radius: largest Euclidean distance (unit vectors) from a row
-            to its nearest selected row.
-    """
-
-    selection: pa.Table = field(default_factory=lambda: pa.table({"rank": pa.array([], pa.int64())}))
-    coverage_radius: float = 0.0
 
 
 @dataclass
@@ -151,32 +109,6 @@ class SemDedupScoresCorpusResult:
     report: dict[str, Any]
     output: Path | str | None = None
     rejected_rows: int = 0
-
-
-def parse_budget(budget: str | int | float) -> int | float:
-    """A selection budget: ``"1000"`` (or ``1000``) is a count of rows, ``"0.1"`` or ``"10%"`` a ratio.
-
-    >>> parse_budget("1000"), parse_budget("0.25"), parse_budget("10%"), parse_budget(50)
-    (1000, 0.25, 0.1, 50)
-    """
-    if isinstance(budget, (int, float)) and not isinstance(budget, bool):
-        return budget
-    text = str(budget).strip()
-    try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100.0
-        if any(c in text for c in ".eE"):
-            return float(text)
-        return int(text)
-    except ValueError:
-        raise ParameterError(
-            f"invalid budget {text!r}; expected a count (1000) or a ratio (0.1, 10%)"
-        ) from None
-
-
-def _check_counts(n: int, counts: dict[str, int]) -> None:
-    if counts["kept"] + counts["removed"] != n:
-        raise StemmaticError(f"internal error: kept + removed != {n} rows read ({counts})")
 
 
 # ---------------------------------------------------------------- semdedup
@@ -364,16 +296,19 @@ def _semdedup(
     """Both SemDeDup passes on a corpus: with ``eps``, remove; without, score (:func:`semdedup_scores_corpus`)."""
     from stemmatic.diversity.index import save_centroids
     from stemmatic.diversity.semdedup import semdedup, semdedup_scores
-    from stemmatic.io import StageTimer
 
-    also_read = [source.vectors_path(), clustering.centroids_path()]
-    with corpus_run(
-        inputs, output, overwrite=overwrite, on_error=on_error, progress=progress, also_read=also_read
-    ) as run:
-        timer = StageTimer()
-        with timer.stage("read"):
-            loaded = run.load(source, id_column=id_column, score_column=score_column)
-            x = loaded.unit_vectors()
+    with read_corpus(
+        inputs,
+        output,
+        source,
+        id_column=id_column,
+        score_column=score_column,
+        on_error=on_error,
+        overwrite=overwrite,
+        progress=progress,
+        also_read=[clustering.centroids_path()],
+    ) as read:
+        run, timer, loaded, x = read.run, read.timer, read.loaded, read.x
         with timer.stage("semdedup"):
             arguments = {**clustering.arguments(), "progress": run.steps}
             result = (
@@ -433,30 +368,15 @@ def _semdedup(
             result.similarity,
             f"semdedup: cosine similarity > {1.0 - eps:g} to a kept row",
         )
-        with timer.stage("write"):
-            counts, kept, removed = run.split(loaded, decision, fmt=output_format, compression=compression)
-        _check_counts(n, counts)
-        report = run.report(
+        return read.split(
             "semdedup",
-            loaded,
+            decision,
+            SemDedupCorpusResult,
+            output_format=output_format,
+            compression=compression,
             parameters=parameters,
-            timer=timer,
-            kept=counts["kept"],
-            removed=counts["removed"],
             outputs={"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"},
-            **sections,
-        )
-        run.finish(report)
-        return SemDedupCorpusResult(
-            n + loaded.rejected,
-            counts["kept"],
-            counts["removed"],
-            loaded.rejected,
-            report,
-            run.location,
-            kept,
-            removed,
-            run.rejected_table(),
+            blocks=sections,
             centroids=result.centroids,
         )
 
@@ -474,149 +394,3 @@ def _scores_table(
             "nearest_id": loaded.ids.take(pa.array(np.where(ok, nearest, 0), mask=~ok)),  # null: no neighbour
         }
     )
-
-
-# ---------------------------------------------------------------- select
-
-
-def select_corpus(
-    inputs: Any,
-    output: PathLike | None = None,
-    *,
-    budget: str | int | float,
-    method: str = "kcenter",
-    score_column: str | None = None,
-    max_similarity: float = 0.9,
-    n_clusters: int | None = None,
-    neighbors: int = 10,
-    quality_weight: float = 1.0,
-    seed: int = 0,
-    workers: int | None = None,
-    id_column: str | None = None,
-    embedding_column: str | None = None,
-    embeddings: PathLike | np.ndarray | None = None,
-    embedder: str | Embedder = "hashing",
-    text_column: str = "text",
-    dim: int = 384,
-    batch_size: int = 1024,
-    cache_dir: PathLike | None = None,
-    output_format: str = "parquet",
-    compression: str | None = None,
-    on_error: str = "raise",
-    overwrite: bool = False,
-    progress: Progress | None = None,
-) -> SelectCorpusResult:
-    """Select a diverse subset of a corpus within a budget; unselected rows name their nearest selected row.
-
-    Runs :func:`stemmatic.diversity.select` on the corpus's vectors: selected
-    rows are kept, the others removed (``duplicate_of``: their nearest
-    selected row). With ``output``, also ``selection.parquet`` (the selection
-    order).
-
-    Args:
-        budget: rows to keep: a count (``1000``, ``"1000"``) or a ratio
-            (``0.1``, ``"10%"``).
-        method: ``kcenter``, ``cluster-balanced``, ``score-first`` or
-            ``facility-location``.
-        score_column: quality score (higher is better) for the methods that
-            use one.
-        max_similarity: score-first: skip rows more similar than this to a
-            selected row.
-        n_clusters: cluster-balanced, score-first: k-means clusters.
-        neighbors, quality_weight: facility-location: kNN graph degree and
-            weight of the score.
-        seed: same seed, same output. Other arguments: :func:`semdedup_corpus`.
-
-    >>> import pyarrow as pa
-    >>> docs = pa.table({"text": ["a cat sat on the mat", "a cat sat on a mat", "stocks fell sharply"]})
-    >>> result = select_corpus(docs, budget=2, dim=64)
-    >>> sorted(result.selection.column("id").to_pylist()), result.removed.column("duplicate_of").to_pylist()
-    ([0, 2], [0])
-    """
-    from stemmatic.diversity.select import METHODS, select
-    from stemmatic.io import StageTimer
-
-    if method not in METHODS:
-        raise ParameterError(f"invalid selection method {method!r}; expected one of {', '.join(METHODS)}")
-    amount = parse_budget(budget)
-    check_format(output_format, compression)
-    method_options: dict[str, Any] = {"seed": seed}
-    if method == "score-first":
-        method_options.update(max_similarity=max_similarity, n_clusters=n_clusters, workers=workers)
-    elif method == "cluster-balanced":
-        method_options["n_clusters"] = n_clusters
-    elif method == "facility-location":
-        method_options.update(neighbors=neighbors, quality_weight=quality_weight)
-        method_options.pop("seed")
-    source = EmbeddingSource(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir)
-    with corpus_run(
-        inputs,
-        output,
-        overwrite=overwrite,
-        on_error=on_error,
-        progress=progress,
-        also_read=[source.vectors_path()],
-    ) as run:
-        timer = StageTimer()
-        with timer.stage("read"):
-            loaded = run.load(source, id_column=id_column, score_column=score_column)
-            x = loaded.unit_vectors()
-        with timer.stage("select"):
-            chosen = select(x, amount, method, scores=loaded.scores, progress=run.steps, **method_options)
-        keep = chosen.mask
-        decision = Decision(
-            keep,
-            np.where(keep, -1, chosen.nearest),
-            chosen.cluster_id,
-            np.where(keep, np.nan, chosen.similarity),
-            f"not selected by {method}; nearest selected row is duplicate_of",
-        )
-        with timer.stage("write"):
-            counts, kept, removed = run.split(loaded, decision, fmt=output_format, compression=compression)
-            selection = pa.table(
-                {
-                    "rank": pa.array(np.arange(len(chosen.indices), dtype=np.int64)),
-                    "id": loaded.ids.take(pa.array(chosen.indices)),
-                }
-            )
-            if run.target is not None:
-                import pyarrow.parquet as pq
-
-                pq.write_table(selection, run.target / "selection.parquet")
-        n = len(x)
-        _check_counts(n, counts)
-        similarity = chosen.similarity.astype(np.float64)
-        report = run.report(
-            "select",
-            loaded,
-            parameters={
-                "method": method,
-                "budget": budget,
-                "score_column": score_column,
-                "id_column": id_column,
-                **method_options,
-            },
-            timer=timer,
-            kept=counts["kept"],
-            removed=counts["removed"],
-            outputs={"kept": "kept/", "removed": "removed/", "selection_order": "selection.parquet"},
-            selection={
-                **chosen.info,
-                "coverage_radius": chosen.coverage_radius,
-                "mean_distance_to_selected": float(np.sqrt(np.maximum(2 - 2 * similarity, 0)).mean()),
-            },
-        )
-        run.finish(report)
-        return SelectCorpusResult(
-            n + loaded.rejected,
-            counts["kept"],
-            counts["removed"],
-            loaded.rejected,
-            report,
-            run.location,
-            kept,
-            removed,
-            run.rejected_table(),
-            selection=selection,
-            coverage_radius=chosen.coverage_radius,
-        )
