@@ -389,7 +389,10 @@ def test_scan_split_equals_scan_corpus_with_ids_and_coverage(engine: Engine, tmp
     pq.write_table(table, path)
     params = {"id_column": "id", "min_coverage": 0.6}
     report = scan_corpus([path], index, tmp_path / "local", remove=True, **params)  # type: ignore[arg-type]
-    result = engine.module.scan_split(engine.read_parquet(path), index, remove=True, **params)
+    # Parameters as a ScanParams, with a keyword override on top.
+    result = engine.module.scan_split(
+        engine.read_parquet(path), index, params=ScanParams(id_column="id", remove=True), min_coverage=0.6
+    )
     for name, got in (("hits.parquet", result.hits), ("clean", result.clean), ("removed", result.removed)):
         want = pq.read_table(tmp_path / "local" / name)
         assert want.column_names == engine.columns(got) and engine.arrow(got, want.schema).equals(want), name
@@ -494,6 +497,15 @@ def test_engine_objects_pickle_with_a_version() -> None:
     fn, (cls, _) = sketch.__reduce__()
     with pytest.raises(ParameterError, match="state version"):
         fn(cls, {**state, "version": 999})
+
+
+def test_scan_params_from_keywords() -> None:
+    base = ScanParams(id_column="id", min_ngrams=2)
+    built = ScanParams.build(base, {"short_fields": ["question"], "remove": True})
+    assert built == replace(base, short_fields=("question",), remove=True)
+    assert ScanParams.build(None, {"short_fields": []}) == ScanParams()
+    with pytest.raises(TypeError, match="unexpected keyword arguments: min_ngram, text"):
+        ScanParams.build(None, {"text": "body", "min_ngram": 2})
 
 
 def test_scan_function_pickles_with_a_version() -> None:

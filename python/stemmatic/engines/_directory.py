@@ -23,6 +23,7 @@ from stemmatic.engines._scan import EngineScanResult, ScanParams, load_index, sc
 if TYPE_CHECKING:
     import os
 
+    from stemmatic.contamination import ContaminationIndex
     from stemmatic.dedup.index import DedupIndex
     from stemmatic.dedup.pipeline import DedupConfig
     from stemmatic.io import InputFile, OutputFormat
@@ -94,12 +95,11 @@ def dedup_directory(
 
 def scan_directory(
     engine: EngineIO[D],
-    scan_split: Callable[..., EngineScanResult[D]],
+    scan_split: Callable[[D, ContaminationIndex, ScanParams], EngineScanResult[D]],
     inputs: Sequence[str],
     index_path: str,
     output: str,
     params: ScanParams,
-    options: EngineOptions | None,
     overwrite: bool,
     on_error: str,
     fmt: OutputFormat,
@@ -123,7 +123,7 @@ def scan_directory(
             rejected = write_rejected(out, infos)
         # The engines evaluate lazily: the scan runs while its outputs are written.
         with timer.stage("scan_and_write"), clean_engine_errors(layout):
-            result = scan_split(data, index, **params.options(), options=options)
+            result = scan_split(data, index, params)
             engine.write_parquet(result.hits, out / "hits")
             if result.clean is not None and result.removed is not None:
                 engine.write(result.clean, out / "clean", fmt)

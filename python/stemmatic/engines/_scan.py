@@ -37,7 +37,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -171,9 +171,17 @@ class ScanParams:
         # Built once here so that bad short-statement or overlap parameters fail on the driver.
         _measures(index, self)
 
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments of the engines' ``scan_split`` (all but the index and data)."""
-        return asdict(self)
+    @classmethod
+    def build(cls, params: ScanParams | None, overrides: dict[str, Any]) -> ScanParams:
+        """``params`` (or the defaults) with the engines' ``scan_split`` keyword ``overrides``."""
+        params = params or cls()
+        unknown = set(overrides) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"scan_split() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+        if "short_fields" in overrides:
+            fields = overrides["short_fields"]
+            overrides = {**overrides, "short_fields": tuple(fields) if fields else None}
+        return replace(params, **overrides)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,14 @@ from stemmatic.engines._common import (
     TableFn,
     build_config,
 )
-from stemmatic.engines._front import Indexes, dedup_directory_on, dedup_split_on, document
+from stemmatic.engines._front import (
+    Indexes,
+    dedup_directory_on,
+    dedup_split_on,
+    document,
+    scan_directory_on,
+    scan_split_on,
+)
 from stemmatic.engines._read import (
     ColumnRules,
     InputLayout,
@@ -52,7 +59,7 @@ from stemmatic.engines._read import (
     clean_engine_errors,
     conform,
 )
-from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
+from stemmatic.engines._scan import EngineScanResult, ScanParams
 from stemmatic.engines._shipped import Shipped
 
 if TYPE_CHECKING:
@@ -299,6 +306,18 @@ def _ordered() -> Iterator[None]:
         options.preserve_order = before
 
 
+@dataclass(frozen=True)
+class _RayIndex(Shipped):
+    """The index in Ray's object store (``ray.put`` once); workers fetch it on their first batch."""
+
+    ref: Any
+    key: str
+
+    def load(self) -> ContaminationIndex:
+        index: ContaminationIndex = _ray().get(self.ref)
+        return index
+
+
 class _RayEngine:
     """The :class:`stemmatic.engines._front.Engine` of Ray Data (a cluster at ``address``, or the current one)."""
 
@@ -309,6 +328,9 @@ class _RayEngine:
 
     def backend(self, data: Any) -> RayBackend:
         return RayBackend()
+
+    def ship(self, data: Any, index: ContaminationIndex) -> _RayIndex:
+        return _RayIndex(_ray().put(index), uuid.uuid4().hex)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -361,133 +383,28 @@ def dedup_to_directory(
     return dedup_directory_on(engine, inputs, output, config, options or EngineOptions(), overwrite, against)
 
 
-document(
-    globals(),
-    Engine="Ray",
-    data="ds",
-    dataset="Ray dataset",
-    name="ray",
-    where="Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``) or starts a local one.",
-)
-
-
-def _engine_io(address: str | None) -> EngineIO[ray.data.Dataset]:
-    from stemmatic.engines._directory import EngineIO
-
-    return EngineIO(
-        "ray",
-        lambda files, rules, on_error: _read_inputs(files, address, rules, on_error),
-        lambda ds, path: ds.write_parquet(str(path)),
-        lambda ds, path: ds.write_json(str(path)),
-    )
-
-
-# -- contamination scan ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _RayIndex(Shipped):
-    """The index in Ray's object store (``ray.put`` once); workers fetch it on their first batch."""
-
-    ref: Any
-    key: str
-
-    def load(self) -> ContaminationIndex:
-        index: ContaminationIndex = _ray().get(self.ref)
-        return index
-
-
 def scan_split(
     ds: ray.data.Dataset,
     index: ContaminationIndex | str | os.PathLike[str],
     *,
-    text_column: str = "text",
-    id_column: str | None = None,
-    min_ngrams: int = 1,
-    min_coverage: float = 0.0,
-    remove: bool = False,
-    tokenizer: str | None = None,
-    min_specific_tokens: int = 10,
-    max_entry_docs: int | None = 10,
-    count_weak: bool = False,
-    short_ngram: int | None = None,
-    short_fields: Sequence[str] | None = None,
-    short_min_ngrams: int = 3,
-    token_overlap: bool = False,
-    coverage_min_span: int = 10,
+    params: ScanParams | None = None,
     options: EngineOptions | None = None,
+    **overrides: Any,
 ) -> EngineScanResult[ray.data.Dataset]:
-    """Contamination scan on Ray: the hits of :meth:`ContaminationIndex.scan`, and optionally the split.
-
-    The index is put in the object store once and loaded once per worker
-    process; each batch is scanned by the local engine's Rust scanner.
-
-    Args:
-        ds: a Ray dataset with the text column (and the id column).
-        index: a :class:`~stemmatic.contamination.ContaminationIndex` or the path of a saved one.
-        text_column: column holding the document text.
-        id_column: column of document ids for ``doc_id``; by default the
-            row's position in input order (as :func:`scan_corpus` numbers it).
-        min_ngrams, min_coverage: when a (document, entry) pair counts as a hit.
-        remove: also return ``clean`` (rows without hits) and ``removed``
-            (plus ``contamination_reason``, ``contamination_hits``).
-        tokenizer: if given, must equal the index's tokenizer (else refused).
-        min_specific_tokens, max_entry_docs, count_weak, short_ngram,
-            short_fields, short_min_ngrams, token_overlap, coverage_min_span:
-            as for :func:`~stemmatic.contamination.scan_corpus` (what a hit
-            proves, short statements, Llama 2 token coverage).
-        options: ``task_threads`` (Rust threads per task) is the one that applies.
-
-    Returns:
-        ``hits`` (the columns of the local ``hits.parquet``: ``HITS_SCHEMA``,
-        ``match``, ``longest_span`` with ``token_overlap``, ``entry_docs``,
-        ``evidence``; ordered by document then entry), ``clean`` /
-        ``removed`` in input order, and ``stats`` (counts as in the local
-        report, per benchmark with Llama 2's buckets when measured).
-    """
-    ray = _ray()
-    loaded = load_index(index)
-    params = ScanParams(
-        text_column=text_column, id_column=id_column, min_ngrams=min_ngrams, min_coverage=min_coverage,
-        remove=remove, tokenizer=tokenizer, min_specific_tokens=min_specific_tokens,
-        max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
-        short_fields=tuple(short_fields) if short_fields else None, short_min_ngrams=short_min_ngrams,
-        token_overlap=token_overlap, coverage_min_span=coverage_min_span,
-    )  # fmt: skip
-    params.validate(loaded)
-    handle = _RayIndex(ray.put(loaded), uuid.uuid4().hex)
-    with _ordered(), clean_engine_errors():
-        result = run_scan(RayBackend(), ds, loaded, handle, params, options or EngineOptions())
-        hits = result.hits.sort([ROW, ENTRY]).drop_columns([ROW, ENTRY]).materialize()
-        clean = removed = None
-        if result.clean is not None and result.removed is not None:
-            clean = result.clean.sort(ROW).drop_columns([ROW]).materialize()
-            removed = result.removed.sort(ROW).drop_columns([ROW]).materialize()
-    return EngineScanResult(hits=hits, clean=clean, removed=removed, stats=result.stats)
+    return scan_split_on(
+        _RayEngine(), ds, index, ScanParams.build(params, overrides), options or EngineOptions()
+    )
 
 
 def scan(
     ds: ray.data.Dataset,
     index: ContaminationIndex | str | os.PathLike[str],
     *,
-    text_column: str = "text",
-    id_column: str | None = None,
-    min_ngrams: int = 1,
-    min_coverage: float = 0.0,
-    tokenizer: str | None = None,
+    params: ScanParams | None = None,
     options: EngineOptions | None = None,
+    **overrides: Any,
 ) -> ray.data.Dataset:
-    """The hits of :func:`scan_split`: a Ray dataset with the local ``ContaminationIndex.scan`` columns."""
-    return scan_split(
-        ds,
-        index,
-        text_column=text_column,
-        id_column=id_column,
-        min_ngrams=min_ngrams,
-        min_coverage=min_coverage,
-        tokenizer=tokenizer,
-        options=options,
-    ).hits
+    return scan_split(ds, index, params=params, options=options, **{**overrides, "remove": False}).hits
 
 
 def scan_to_directory(
@@ -502,16 +419,30 @@ def scan_to_directory(
     on_error: str = "raise",
     fmt: OutputFormat = "parquet",
 ) -> dict[str, Any]:
-    """What ``stemmatic contamination scan --engine ray`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``.
-
-    Malformed JSONL lines raise, or with ``on_error="skip"`` go to
-    ``rejected/rejected.jsonl``; ``clean/`` and ``removed/`` are written as
-    ``fmt`` (Parquet or JSONL part files), ``hits/`` as Parquet.
-    """
-    from stemmatic.engines._directory import scan_directory
-
     _ray()  # a missing extra fails here, before any file is touched
+    engine = _RayEngine(address)
+    return scan_directory_on(
+        engine, inputs, index_path, output, params, options or EngineOptions(), overwrite, on_error, fmt
+    )
 
-    return scan_directory(
-        _engine_io(address), scan_split, inputs, index_path, output, params, options, overwrite, on_error, fmt
+
+document(
+    globals(),
+    Engine="Ray",
+    data="ds",
+    dataset="Ray dataset",
+    name="ray",
+    where="Connects to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``) or starts a local one.",
+    index_travels="The index is put in the object store once and loaded once per worker process",
+)
+
+
+def _engine_io(address: str | None) -> EngineIO[ray.data.Dataset]:
+    from stemmatic.engines._directory import EngineIO
+
+    return EngineIO(
+        "ray",
+        lambda files, rules, on_error: _read_inputs(files, address, rules, on_error),
+        lambda ds, path: ds.write_parquet(str(path)),
+        lambda ds, path: ds.write_json(str(path)),
     )

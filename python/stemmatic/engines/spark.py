@@ -51,7 +51,14 @@ from stemmatic.engines._common import (
     TableFn,
     build_config,
 )
-from stemmatic.engines._front import Indexes, dedup_directory_on, dedup_split_on, document
+from stemmatic.engines._front import (
+    Indexes,
+    dedup_directory_on,
+    dedup_split_on,
+    document,
+    scan_directory_on,
+    scan_split_on,
+)
 from stemmatic.engines._read import (
     ColumnRules,
     InputLayout,
@@ -60,7 +67,7 @@ from stemmatic.engines._read import (
     clean_engine_errors,
     conform,
 )
-from stemmatic.engines._scan import ENTRY, EngineScanResult, ScanParams, load_index, run_scan
+from stemmatic.engines._scan import EngineScanResult, ScanParams
 from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 
@@ -216,6 +223,18 @@ class SparkBackend:
         return tagged.mapInArrow(_BatchMap(_RowFromMono(offsets), out), self._spark_schema(out))
 
 
+@dataclass(frozen=True)
+class _SparkIndex(Shipped):
+    """The index as a Spark broadcast variable: sent once per executor, loaded once per Python worker."""
+
+    broadcast: Any
+    key: str
+
+    def load(self) -> ContaminationIndex:
+        index: ContaminationIndex = self.broadcast.value
+        return index
+
+
 class _SparkEngine:
     """The :class:`stemmatic.engines._front.Engine` of Spark (the active session, or one on ``master``)."""
 
@@ -227,6 +246,9 @@ class _SparkEngine:
 
     def backend(self, data: DataFrame) -> SparkBackend:
         return SparkBackend(data.sparkSession)
+
+    def ship(self, data: DataFrame, index: ContaminationIndex) -> _SparkIndex:
+        return _SparkIndex(data.sparkSession.sparkContext.broadcast(index), uuid.uuid4().hex)
 
     def running(self) -> contextlib.AbstractContextManager[None]:
         return clean_engine_errors()
@@ -438,113 +460,16 @@ def dedup_to_directory(
     return dedup_directory_on(engine, inputs, output, config, options or EngineOptions(), overwrite, against)
 
 
-document(
-    globals(),
-    Engine="Spark",
-    data="df",
-    dataset="DataFrame",
-    name="spark",
-    where="Uses the active Spark session, or builds one on ``master`` (``local[8]``, "
-    "``spark://host:7077``, ``yarn``).",
-)
-
-
-def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
-    from stemmatic.engines._directory import EngineIO
-
-    return EngineIO(
-        "spark",
-        lambda files, rules, on_error: _read_inputs(files, app_name, master, rules, on_error),
-        lambda df, path: df.write.parquet(str(path)),
-        lambda df, path: df.write.json(str(path)),
-    )
-
-
-# -- contamination scan ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _SparkIndex(Shipped):
-    """The index as a Spark broadcast variable: sent once per executor, loaded once per Python worker."""
-
-    broadcast: Any
-    key: str
-
-    def load(self) -> ContaminationIndex:
-        index: ContaminationIndex = self.broadcast.value
-        return index
-
-
 def scan_split(
     df: DataFrame,
     index: ContaminationIndex | str | os.PathLike[str],
     *,
-    text_column: str = "text",
-    id_column: str | None = None,
-    min_ngrams: int = 1,
-    min_coverage: float = 0.0,
-    remove: bool = False,
-    tokenizer: str | None = None,
-    min_specific_tokens: int = 10,
-    max_entry_docs: int | None = 10,
-    count_weak: bool = False,
-    short_ngram: int | None = None,
-    short_fields: Sequence[str] | None = None,
-    short_min_ngrams: int = 3,
-    token_overlap: bool = False,
-    coverage_min_span: int = 10,
+    params: ScanParams | None = None,
     options: EngineOptions | None = None,
+    **overrides: Any,
 ) -> EngineScanResult[DataFrame]:
-    """Contamination scan on Spark: the hits of :meth:`ContaminationIndex.scan`, and optionally the split.
-
-    The index is a broadcast variable, loaded once per Python worker; each
-    batch (``mapInArrow``) is scanned by the local engine's Rust scanner.
-
-    Args:
-        df: a DataFrame with the text column (and the id column).
-        index: a :class:`~stemmatic.contamination.ContaminationIndex` or the path of a saved one.
-        text_column: column holding the document text.
-        id_column: column of document ids for ``doc_id``; by default the
-            row's position in input order (as :func:`scan_corpus` numbers it).
-        min_ngrams, min_coverage: when a (document, entry) pair counts as a hit.
-        remove: also return ``clean`` (rows without hits) and ``removed``
-            (plus ``contamination_reason``, ``contamination_hits``).
-        tokenizer: if given, must equal the index's tokenizer (else refused).
-        min_specific_tokens, max_entry_docs, count_weak, short_ngram,
-            short_fields, short_min_ngrams, token_overlap, coverage_min_span:
-            as for :func:`~stemmatic.contamination.scan_corpus` (what a hit
-            proves, short statements, Llama 2 token coverage).
-        options: ``task_threads`` (Rust threads per task) is the one that applies.
-
-    Returns:
-        ``hits`` (the columns of the local ``hits.parquet``: ``HITS_SCHEMA``,
-        ``match``, ``longest_span`` with ``token_overlap``, ``entry_docs``,
-        ``evidence``; ordered by document then entry), ``clean`` /
-        ``removed`` in input order, and ``stats`` (counts as in the local
-        report, per benchmark with Llama 2's buckets when measured).
-    """
-    loaded = load_index(index)
-    params = ScanParams(
-        text_column=text_column, id_column=id_column, min_ngrams=min_ngrams, min_coverage=min_coverage,
-        remove=remove, tokenizer=tokenizer, min_specific_tokens=min_specific_tokens,
-        max_entry_docs=max_entry_docs, count_weak=count_weak, short_ngram=short_ngram,
-        short_fields=tuple(short_fields) if short_fields else None, short_min_ngrams=short_min_ngrams,
-        token_overlap=token_overlap, coverage_min_span=coverage_min_span,
-    )  # fmt: skip
-    params.validate(loaded)
-    session = df.sparkSession
-    handle = _SparkIndex(session.sparkContext.broadcast(loaded), uuid.uuid4().hex)
-    with clean_engine_errors():
-        result = run_scan(SparkBackend(session), df, loaded, handle, params, options or EngineOptions())
-    clean = removed = None
-    if result.clean is not None and result.removed is not None:
-        clean = result.clean.orderBy(ROW).drop(ROW)
-        removed = result.removed.orderBy(ROW).drop(ROW)
-    return EngineScanResult(
-        hits=result.hits.orderBy(ROW, ENTRY).drop(ROW, ENTRY),
-        clean=clean,
-        removed=removed,
-        stats=result.stats,
+    return scan_split_on(
+        _SparkEngine(), df, index, ScanParams.build(params, overrides), options or EngineOptions()
     )
 
 
@@ -552,24 +477,11 @@ def scan(
     df: DataFrame,
     index: ContaminationIndex | str | os.PathLike[str],
     *,
-    text_column: str = "text",
-    id_column: str | None = None,
-    min_ngrams: int = 1,
-    min_coverage: float = 0.0,
-    tokenizer: str | None = None,
+    params: ScanParams | None = None,
     options: EngineOptions | None = None,
+    **overrides: Any,
 ) -> DataFrame:
-    """The hits of :func:`scan_split`: a DataFrame with the local ``ContaminationIndex.scan`` columns."""
-    return scan_split(
-        df,
-        index,
-        text_column=text_column,
-        id_column=id_column,
-        min_ngrams=min_ngrams,
-        min_coverage=min_coverage,
-        tokenizer=tokenizer,
-        options=options,
-    ).hits
+    return scan_split(df, index, params=params, options=options, **{**overrides, "remove": False}).hits
 
 
 def scan_to_directory(
@@ -584,25 +496,31 @@ def scan_to_directory(
     on_error: str = "raise",
     fmt: OutputFormat = "parquet",
 ) -> dict[str, Any]:
-    """What ``stemmatic contamination scan --engine spark`` does: write ``hits/`` (``clean/``, ``removed/``) and ``report.json``.
-
-    Malformed JSONL lines raise, or with ``on_error="skip"`` go to
-    ``rejected/rejected.jsonl``; ``clean/`` and ``removed/`` are written as
-    ``fmt`` (Parquet or JSONL part files), ``hits/`` as Parquet.
-    """
-    from stemmatic.engines._directory import scan_directory
-
     require("pyspark", "stemmatic.engines.spark")
+    engine = _SparkEngine("stemmatic-contamination-scan", master)
+    return scan_directory_on(
+        engine, inputs, index_path, output, params, options or EngineOptions(), overwrite, on_error, fmt
+    )
 
-    return scan_directory(
-        _engine_io("stemmatic-contamination-scan", master),
-        scan_split,
-        inputs,
-        index_path,
-        output,
-        params,
-        options,
-        overwrite,
-        on_error,
-        fmt,
+
+document(
+    globals(),
+    Engine="Spark",
+    data="df",
+    dataset="DataFrame",
+    name="spark",
+    where="Uses the active Spark session, or builds one on ``master`` (``local[8]``, "
+    "``spark://host:7077``, ``yarn``).",
+    index_travels="The index is a broadcast variable, sent once per executor and loaded once per Python worker",
+)
+
+
+def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
+    from stemmatic.engines._directory import EngineIO
+
+    return EngineIO(
+        "spark",
+        lambda files, rules, on_error: _read_inputs(files, app_name, master, rules, on_error),
+        lambda df, path: df.write.parquet(str(path)),
+        lambda df, path: df.write.json(str(path)),
     )
