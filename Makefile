@@ -23,7 +23,7 @@ WHEEL_SMOKE_DIR ?= target/wheel-smoke
 
 .PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python test-portable \
 	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity \
-	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-rust demo docs clean
+	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-rust demo docs clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -97,10 +97,10 @@ test-portable: $(VENV)/.installed ## The kernel-sensitive pytest files again wit
 
 test: test-rust test-python test-portable ## All tests: cargo test, pytest, then the kernel-sensitive ones on the portable kernel
 
-bench: bench-minhash bench-dedup bench-clustering bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
+bench: bench-minhash bench-dedup bench-clustering bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 
 bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity bench-engines \
-	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-smoke: $(VENV)/.installed
+	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-smoke: $(VENV)/.installed
 
 # Every benchmark script at tiny sizes, so none can rot; results and generated
 # data go to $(BENCH_SMOKE_DIR), never over benches/results/.
@@ -122,8 +122,9 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_multilingual.py --rounds 1 --seeds 17 --english-mb 5
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200
 	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
+	$(BIN)/python benches/bench_e2e.py --mb 2 --repeat 1 --short-docs 300
 	$(BIN)/python benches/ab_core.py python/stemmatic/_core.abi3.so python/stemmatic/_core.abi3.so --mb 0.3 --runs 2
-	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs; do \
+	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs e2e; do \
 		test -s $(BENCH_SMOKE_DIR)/results/$$name.md || { echo "bench-smoke: no $$name.md" >&2; exit 1; }; done
 	cargo test -p stemmatic-core --benches --profile $(DEV_PROFILE)
 
@@ -135,6 +136,9 @@ bench-multilingual: ## Dedup F1 per language with default settings (Django, Sphi
 
 bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens)
 	$(BIN)/python benches/bench_incremental.py --old-tokens 1e8 --new-tokens 1e7 --docs-per-shard 10000
+
+bench-e2e: ## End to end, file in -> outputs, each a new process: dedup and contamination scan vs the pyarrow floor (Parquet, JSONL; 250 MB), dedup on S3 (moto) vs local
+	$(BIN)/python benches/bench_e2e.py --mb 250 --repeat 3
 
 bench-short-docs: ## Real short documents (60k docstrings), whole process: stemmatic dedup vs rensa's pipeline, and stemmatic --help
 	$(BIN)/python benches/bench_short_docs.py

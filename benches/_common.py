@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,54 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
         result = fn()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def run_process(command: Sequence[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, its children included) of one new process; exits with its stderr if it fails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # wait4 before reading stderr: the rusage is the process's own; a chatty stderr is small for these commands.
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{error}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def alternate(
+    commands: Sequence[Sequence[str]], repeat: int, clear: Sequence[Path | None] = ()
+) -> list[tuple[list[float], list[float]]]:
+    """Run ``commands`` in turn (A B A B ...) ``repeat`` times, each a new process: per command, its wall and
+    CPU seconds of every round. ``clear[i]`` (a directory) is removed before each run of command ``i``, untimed.
+
+    Taking turns means a load change on a shared machine slows every command alike; compare them per round.
+    """
+    times: list[tuple[list[float], list[float]]] = [([], []) for _ in commands]
+    for _ in range(repeat):
+        for i, command in enumerate(commands):
+            if i < len(clear) and clear[i] is not None:
+                shutil.rmtree(clear[i], ignore_errors=True)  # type: ignore[arg-type]
+            wall, cpu = run_process(command)
+            times[i][0].append(wall)
+            times[i][1].append(cpu)
+    return times
+
+
+def pair_medians(
+    a: tuple[list[float], list[float]], b: tuple[list[float], list[float]]
+) -> tuple[float, float, float, float, float, float]:
+    """Medians of :func:`alternate`'s rounds for A and B: wall A, CPU A, wall B, CPU B, and the medians of the
+    per-round ratios B ÷ A (wall, CPU)."""
+    med = statistics.median
+    return (
+        med(a[0]),
+        med(a[1]),
+        med(b[0]),
+        med(b[1]),
+        med([wb / wa for wa, wb in zip(a[0], b[0], strict=True)]),
+        med([cb / ca for ca, cb in zip(a[1], b[1], strict=True)]),
+    )
 
 
 def write_results(name: str, body: str) -> Path:

@@ -27,18 +27,13 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import random
-import shutil
-import statistics
-import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, git_commit, machine, versions, write_results
+from _common import DATA_DIR, alternate, git_commit, machine, pair_medians, versions, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -149,39 +144,6 @@ def rensa_pipeline(corpus: Path, out: Path) -> None:
     print(json.dumps({"removed": int(removed.sum())}))
 
 
-# -- timing ----------------------------------------------------------------------------------
-
-
-def run(command: list[str], out: Path | None = None) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, children included) of one process."""
-    if out is not None:
-        shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{error}")
-    return wall, usage.ru_utime + usage.ru_stime
-
-
-def alternate(a: list[str], b: list[str], repeat: int, out_a: Path | None = None, out_b: Path | None = None):
-    """A and B in turn ``repeat`` times: their medians and the medians of the per-pair ratios B/A (wall, CPU)."""
-    walls_a, walls_b, cpus_a, cpus_b, ratios, cpu_ratios = [], [], [], [], [], []
-    for _ in range(repeat):
-        wall_a, cpu_a = run(a, out_a)
-        wall_b, cpu_b = run(b, out_b)
-        walls_a.append(wall_a)
-        walls_b.append(wall_b)
-        cpus_a.append(cpu_a)
-        cpus_b.append(cpu_b)
-        ratios.append(wall_b / wall_a)
-        cpu_ratios.append(cpu_b / cpu_a)
-    med = statistics.median
-    return med(walls_a), med(cpus_a), med(walls_b), med(cpus_b), med(ratios), med(cpu_ratios)
-
-
 def stage_seconds(out: Path) -> str:
     report = json.loads((out / "report.json").read_text())
     return ", ".join(f"{name} {seconds:.2f}" for name, seconds in report["stages"].items())
@@ -215,8 +177,8 @@ def main() -> None:
         "| command | wall s (median) | CPU s (median) |",
         "|---|---:|---:|",
     ]
-    wall_a, cpu_a, wall_b, cpu_b, ratio, _ = alternate(
-        [stemmatic, "--help"], [python, "-c", "pass"], args.help_runs
+    wall_a, cpu_a, wall_b, cpu_b, ratio, _ = pair_medians(
+        *alternate([[stemmatic, "--help"], [python, "-c", "pass"]], args.help_runs)
     )
     lines += [
         f"| `stemmatic --help` | {wall_a:.3f} | {cpu_a:.3f} |",
@@ -240,8 +202,8 @@ def main() -> None:
         command_a = [stemmatic, "dedup", str(corpus), "-o", str(out_a), "--overwrite", "-q"]
         command_a += ["--workers", str(args.workers), "--seed", str(SEED)]
         command_b = [python, str(Path(__file__).resolve()), "--rensa-pipeline", str(corpus), str(out_b)]
-        wall_a, cpu_a, wall_b, cpu_b, ratio, cpu_ratio = alternate(
-            command_a, command_b, args.repeat, out_a, out_b
+        wall_a, cpu_a, wall_b, cpu_b, ratio, cpu_ratio = pair_medians(
+            *alternate([command_a, command_b], args.repeat, clear=[out_a, out_b])
         )
         lines.append(
             f"| {name} | {rows:,} | {megabytes:.1f} | {wall_a:.2f} | {cpu_a:.2f} | {wall_b:.2f} | {cpu_b:.2f} | "
