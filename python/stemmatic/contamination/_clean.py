@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic._atomic import write_error
-from stemmatic.contamination._index import ContaminationIndex, _as_strings, _Where
+from stemmatic.contamination._build import _as_strings, _Where
+from stemmatic.contamination._index import ContaminationIndex
 from stemmatic.exceptions import InvalidInputError
 from stemmatic.io import InputFile, iter_chunks, resolve_inputs
 

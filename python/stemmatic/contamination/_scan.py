@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from stemmatic._run import Rows, run_report
 from stemmatic.contamination._batch import EVIDENCE_NAMES, evidence_columns, scan_batch
+from stemmatic.contamination._build import check_workers
 from stemmatic.contamination._clean import write_clean_benchmarks
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW, gpt3_cut
 from stemmatic.contamination._evidence import (
@@ -27,13 +28,7 @@ from stemmatic.contamination._evidence import (
     TokenOverlap,
 )
 from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
-from stemmatic.contamination._index import (
-    HITS_SCHEMA,
-    ContaminationIndex,
-    _check_thresholds,
-    _RawHits,
-    check_workers,
-)
+from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds, _RawHits
 from stemmatic.contamination._semantic import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_SEMANTIC_THRESHOLD,

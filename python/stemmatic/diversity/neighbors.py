@@ -1,5 +1,10 @@
 """Pairs of rows within a cosine similarity, found across k-means cluster boundaries.
 
+One module of about 670 lines, on purpose: the partition, the boundary
+visits, the blocked scan and the canonical merge share the invariants stated
+below (which rows a cluster holds, which visits the margin allows, float64
+decisions); split apart, each piece would restate them.
+
 Comparing every pair of ``n`` rows costs ``n^2 d``. SemDeDup (Abbas et al.,
 2023, arXiv:2303.09540) compares rows only within their k-means cluster
 (about ``n * 1000 * d`` with clusters of 1,000 rows), and so misses
@@ -31,11 +36,6 @@ Every similarity that decides a pair is recomputed in float64 from the
 float32 unit vectors, pairs come back sorted, and clusters run on a thread
 pool whose results are merged in cluster order: the answer is the same for
 any number of workers.
-
-One module of about 650 lines, on purpose: the partition, the boundary
-visits, the blocked scan and the canonical merge share the invariants above
-(which rows a cluster holds, which visits the margin allows, float64
-decisions); split apart, each piece would restate them.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def guaranteed_radius(min_similarity: float) -> float:
 
 def resolve_threads(workers: int | None) -> int:
     """Threads for a pool: ``None``/0 = ``STEMMATIC_NUM_THREADS`` or all CPUs."""
-    from stemmatic.contamination._index import check_workers
+    from stemmatic.contamination._build import check_workers
 
     check_workers(workers)
     from stemmatic import _core

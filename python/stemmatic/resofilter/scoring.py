@@ -1,5 +1,10 @@
 """ResoFilter scores: how far one fine-tuning step on a sample moves the model's weights.
 
+One module of about 930 lines, on purpose: the two scorers (``faithful``,
+``fast``) must give the same feature, and they share the layer selection, the
+hooks, the projection, the per-sample loss and the checkpoints; kept
+together, a change to one is made beside the other.
+
 ResoFilter (Tu et al., "ResoFilter: Fine-grained Synthetic Data Filtering for
 Large Language Models through Data-Parameter Resonance Analysis", Findings of
 NAACL 2025, arXiv:2412.14809) takes, for every sample, one fresh AdamW step
@@ -43,11 +48,6 @@ sample's gradient of each chosen weight is also projected to
 projection ``P_out · G · P_inᵀ`` (never materialising ``G`` for it), whose
 matrices are drawn on the CPU so they are identical on every device; those
 vectors feed the LESS-style criterion (:func:`less_scores`).
-
-One module of about 900 lines, on purpose: the two scorers must give the same
-feature, and they share the layer selection, the hooks, the projection, the
-per-sample loss and the checkpoints; kept together, a change to one is made
-beside the other.
 """
 
 from __future__ import annotations

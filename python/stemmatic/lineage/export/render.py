@@ -1,5 +1,9 @@
 """Pictures of lineage: an SVG or PNG of one node's ancestry and a self-contained HTML viewer.
 
+One module of about 610 lines, on purpose: the SVG and the PNG draw one
+layout (:func:`_draw`: boxes, curves, legend, notices) and must stay the same
+picture, so both renderers sit beside the drawing they share.
+
 All are laid out here without a layout library: nodes are placed in layers by
 their longest distance from the roots of the drawn subgraph, ordered inside a
 layer by the mean position of their parents (one barycentre sweep), and edges
