@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stemmatic.io._sinks import _iso_duration, _plain
+from stemmatic.io._jsonl import _iso_duration, _plain
 
 # ---------------------------------------------------------------------------
 # JSON lines, encoded column by column with Arrow compute kernels.

@@ -359,13 +359,14 @@ def test_cli_dedup_prints_banding_and_summary(corpus_dir, tmp_path: Path) -> Non
     directory, _ = corpus_dir
     runner = CliRunner()
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["dedup", str(directory), "-o", str(out), "--exact", "--quiet"])
+    result = runner.invoke(app, ["dedup", str(directory), "-o", str(out), "--exact"])
     assert result.exit_code == 0, result.output
-    assert "bands=" in result.output and "kept" in result.output
+    assert "bands=" in result.stderr and "kept" in result.stdout
     report = json.loads((out / "report.json").read_text())
     assert report["rows"]["kept"] + report["rows"]["removed"] == report["rows"]["in"] == 400
     again = runner.invoke(app, ["dedup", str(directory), "-o", str(out), "--quiet"])
     assert again.exit_code == 2 and "--resume or --overwrite" in again.output
+    assert "bands=" not in again.stderr  # -q: no notes, only the error
     np.testing.assert_equal(report["parameters"]["threshold"], 0.8)
 
 

@@ -314,3 +314,13 @@ def test_parquet_inputs_give_the_read_stages_a_total(tmp_path: Path, monkeypatch
     assert any(
         line.startswith("stemmatic: sketch ") and "/60 rows (" in line for line in result.stderr.splitlines()
     )
+
+
+def test_a_table_in_memory_is_listed_as_the_table_not_its_staging_file() -> None:
+    from stemmatic.dedup import dedup
+
+    table = pa.table({"text": [BASE, BASE + " again", PLANT]})
+    inputs = dedup(table, threshold=0.7).report["inputs"]
+    assert inputs["files"] == ["<pyarrow.Table>"]
+    assert (inputs["count"], inputs["rows"], inputs["skipped"]) == (1, 3, [])
+    assert inputs["bytes"] > len(BASE)

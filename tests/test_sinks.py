@@ -416,7 +416,7 @@ def test_band_partitions_flushed_in_batches_hold_every_record_in_order(tmp_path:
 
 
 def test_slices_encoded_on_threads_come_out_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stemmatic.io._sinks as sinks
+    import stemmatic.io._jsonl as sinks
 
     table = pa.table(
         {

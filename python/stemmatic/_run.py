@@ -7,7 +7,8 @@ thing everywhere (see docs/reports.md):
 
 - ``report_version``, ``command``, ``stemmatic_version``, ``parameters``;
 - ``inputs``: ``files``, ``count``, ``bytes`` (on disk), ``skipped`` (what a
-  directory scan left out, with the reason);
+  directory scan left out, with the reason); a table given in memory is
+  listed by its kind (``<pyarrow.Table>``), with its ``rows`` and ``bytes``;
 - ``rows``: ``in``, ``kept``, ``removed``, ``rejected`` (malformed lines
   skipped with ``--on-error skip``) and the command's own counts under
   ``detail``. Where the command splits rows, ``in == kept + removed +
@@ -144,12 +145,41 @@ def _size(path: Any) -> int:
         return 0
 
 
+def table_label(source: object) -> str:
+    """How a report names a table given in memory: ``<pyarrow.Table>``, ``<polars.DataFrame>``, ...
+
+    >>> import pyarrow as pa
+    >>> table_label(pa.table({"a": [1]}))
+    '<pyarrow.Table>'
+    """
+    kind = type(source)
+    return f"<{kind.__module__.split('.')[0]}.{kind.__name__}>"
+
+
+def _staged_size(path: Any) -> tuple[int, int]:
+    """Rows and bytes (Arrow data, uncompressed) of a table staged as a Parquet file."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, ValueError):
+        return 0, 0
+    return meta.num_rows, sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+
+
 def input_summary(files: Sequence[InputFile | str | os.PathLike[str]]) -> dict[str, Any]:
     """The report's ``inputs`` block: the files in order, their count and bytes, what a scan skipped.
 
     ``files`` is what :func:`stemmatic.io.resolve_inputs` returned (its
-    ``skipped`` list is reported), or plain paths.
+    ``skipped`` list is reported), or plain paths. A table given in memory
+    (staged in a temporary file, ``files.table`` naming it) is listed by its
+    name, with its ``rows`` and ``bytes`` (Arrow data, uncompressed), not by
+    the temporary file.
     """
+    table = getattr(files, "table", None)
+    if table is not None and len(files) == 1:
+        rows, nbytes = _staged_size(getattr(files[0], "path", files[0]))
+        return {"files": [table], "count": 1, "bytes": nbytes, "skipped": [], "rows": rows}
     paths = [getattr(f, "path", f) for f in files]
     return {
         "files": [os.fspath(p) if isinstance(p, (str, os.PathLike)) else str(p) for p in paths],

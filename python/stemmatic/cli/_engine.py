@@ -15,7 +15,7 @@ def refuse_local_only_options(engine: str, **options: object) -> None:
     """Refuse, naming it, an option the local engine has and ``--engine ray|spark`` would ignore.
 
     ``options`` maps an option (``resume``, ``workers``, ``memory_limit``,
-    ``emit_pairs``, ``batch_rows``) to its value; a value that is neither
+    ``emit_pairs``, ``batch_rows``, ``max_shard_size``, ...) to its value; a value that is neither
     None nor False counts as given.
     """
     from stemmatic.exceptions import ParameterError
@@ -32,6 +32,9 @@ def refuse_local_only_options(engine: str, **options: object) -> None:
         "emit_pairs": "the engine does not write pairs.parquet",
         "batch_rows": "the engine reads each input file in one task",
         "no_removed_text": "the engine writes removed rows whole",
+        "compression": "the engine writes its own part files, with its own codec",
+        "max_shard_size": "the engine writes its own part files, one per task",
+        "max_shard_rows": "the engine writes its own part files, one per task",
     }
     for name, value in options.items():
         if value is not None and value is not False:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 import typer
 
@@ -35,7 +37,7 @@ OnError = Annotated[
     Literal["raise", "skip"],
     typer.Option(help="What to do with a malformed line (skipped lines go to rejected/, counted)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")]
 RemovedText = Annotated[
     bool,
     typer.Option(
@@ -68,8 +70,124 @@ Compression = Annotated[
     ),
 ]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output directory.")]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT (a local directory).")
+]
 
 
+def _size(value: str | None) -> str | None:
+    """``--max-shard-size`` checked as typer checks a choice (exit 2, the option named)."""
+    from stemmatic.exceptions import ParameterError
+    from stemmatic.io._sinks import shard_caps
+
+    try:
+        shard_caps(value)
+    except ParameterError as err:
+        raise typer.BadParameter(str(err)) from None
+    return value
+
+
+#: ``--max-shard-size`` / ``--max-shard-rows`` of the commands that write kept/removed (or clean/removed) shards.
+MaxShardSize = Annotated[
+    str | None,
+    typer.Option(
+        callback=_size,
+        help="Cap on each output file, e.g. 512MB: bytes written (compressed), approximate (checked "
+        "between slices of rows; bz2 counts whole 900 kB blocks). With a cap, output files are "
+        "numbered NAME-00000.EXT, NAME-00001.EXT, ... in row order.",
+    ),
+]
+MaxShardRows = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Cap on the rows of each output file (exact); files numbered as with --max-shard-size."
+    ),
+]
+
+
+def option_group(cls: type[_Group]) -> type[_Group]:
+    """Mark a frozen dataclass as a group of options that commands declare as one parameter.
+
+    Its fields are typer options (``Annotated`` types with defaults); a
+    command decorated with :func:`with_option_groups` declares one parameter
+    of the class (default: an instance of it), and its users see the fields as
+    options in that place.
+    """
+    cls.__option_group__ = True  # type: ignore[attr-defined]
+    return cls
+
+
+_Group = TypeVar("_Group")
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def with_option_groups(command: _Command) -> _Command:
+    """``command`` with each parameter of an :func:`option_group` class spread into the group's options."""
+    import dataclasses
+    import functools
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(command, include_extras=True)
+    parameters: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type, list[str]]] = {}
+    for parameter in inspect.signature(command).parameters.values():
+        kind = hints[parameter.name]
+        if not getattr(kind, "__option_group__", False):
+            parameters.append(parameter.replace(annotation=kind))
+            continue
+        fields = typing.get_type_hints(kind, include_extras=True)
+        names = [f.name for f in dataclasses.fields(kind)]
+        groups[parameter.name] = (kind, names)
+        parameters += [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=getattr(parameter.default, name),
+                annotation=fields[name],
+            )
+            for name in names
+        ]
+
+    @functools.wraps(command)
+    def grouped(*args: Any, **kwargs: Any) -> Any:
+        for name, (kind, names) in groups.items():
+            kwargs[name] = kind(**{field: kwargs.pop(field) for field in names})
+        return command(*args, **kwargs)
+
+    grouped.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    grouped.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return grouped  # type: ignore[return-value]
+
+
+@option_group
+@dataclass(frozen=True)
+class Shards:
+    """``--format``, ``--compression``, ``--max-shard-size``, ``--max-shard-rows``: how a command writes its shards."""
+
+    fmt: Format = "parquet"
+    compression: Compression = None
+    max_shard_size: MaxShardSize = None
+    max_shard_rows: MaxShardRows = None
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the library functions that write kept/removed shards."""
+        return {
+            "output_format": self.fmt,
+            "compression": self.compression,
+            "max_shard_size": self.max_shard_size,
+            "max_shard_rows": self.max_shard_rows,
+        }
+
+
+#: The default of a command's ``shards`` parameter.
+SHARDS = Shards()
+
+
+@overload
+def output_of(output: str | None, out: str | None) -> str: ...
+@overload
+def output_of(output: str | None, out: str | None, *, required: bool) -> str | None: ...
 def output_of(output: str | None, out: str | None, *, required: bool = True) -> str | None:
     """The output directory given as ``-o/--output`` or as the hidden alias ``--out``.
 

@@ -10,9 +10,25 @@ import typer
 import typer.core
 
 from stemmatic.cli._engine import given, refuse_local_only_options
-from stemmatic.cli._errors import check_on_error, literal_console
 from stemmatic.cli._errors import clean_errors as _clean_errors
-from stemmatic.cli._options import Inputs, Quiet, RayAddress, SparkMaster, TextColumn, Workers
+from stemmatic.cli._errors import literal_console
+from stemmatic.cli._options import (
+    SHARDS,
+    IdColumn,
+    Inputs,
+    OnError,
+    OutAlias,
+    Output,
+    Overwrite,
+    Quiet,
+    RayAddress,
+    Shards,
+    SparkMaster,
+    TextColumn,
+    Workers,
+    output_of,
+    with_option_groups,
+)
 
 if TYPE_CHECKING:
     from stemmatic.engines._scan import ScanParams
@@ -275,20 +291,16 @@ def _describe_build(built: Any, names: list[str], seconds: float, output: str) -
 
 
 @app.command()
+@with_option_groups
 def scan(
     ctx: typer.Context,
     inputs: Inputs,
     index_path: Annotated[
         str, typer.Option("--index", help="Index built by `stemmatic contamination index` (local or a URL).")
     ],
-    output: Annotated[
-        str,
-        typer.Option("--output", "-o", help="Output directory, local or a URL (uploaded when the run ends)."),
-    ],
+    output: Output = None,
     text_column: TextColumn = "text",
-    id_column: Annotated[
-        str | None, typer.Option(help="Column of document ids (default: row position in the ordered inputs).")
-    ] = None,
+    id_column: IdColumn = None,
     min_ngrams: Annotated[int, typer.Option(help="Distinct n-grams of an item a document must contain.")] = 1,
     min_coverage: Annotated[
         float, typer.Option(help="Fraction of an item's n-grams a document must contain (0..1).")
@@ -307,16 +319,14 @@ def scan(
     tokenizer: Annotated[
         str | None, typer.Option(help="Refuse to scan unless the index was built with this tokenizer.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Format of clean/ and removed/ shards.")] = "parquet",
-    on_error: Annotated[
-        str, typer.Option(help="raise, or skip malformed JSONL lines into OUT/rejected/.")
-    ] = "raise",
+    shards: Shards = SHARDS,
+    on_error: OnError = "raise",
     workers: Workers = None,
     batch_rows: Annotated[
         int,
         typer.Option(help="Rows per Parquet batch (smaller batches overlap reading and scanning sooner)."),
     ] = 4_096,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing non-empty output directory.")] = False,
+    overwrite: Overwrite = False,
     engine: Annotated[
         str,
         typer.Option(
@@ -404,6 +414,7 @@ def scan(
         str | None, typer.Option(help="For --semantic: comma-separated fields to embed (default: all).")
     ] = None,
     quiet: Quiet = False,
+    out: OutAlias = None,
 ) -> None:
     """Scan a corpus: OUT/hits.parquet, OUT/items.parquet, OUT/report.json (and clean/removed shards)."""
     from rich.table import Table
@@ -416,19 +427,24 @@ def scan(
     from stemmatic.io import resolve_inputs
     from stemmatic.io._remote import is_url
 
+    output = output_of(output, out)
     with _clean_errors():
-        check_on_error(on_error)
         sources = _benchmark_sources(benchmark_source or [])
         if engine != "local":
-            refuse_local_only_options(engine, workers=workers, batch_rows=given(ctx, "batch_rows"))
+            refuse_local_only_options(
+                engine,
+                workers=workers,
+                batch_rows=given(ctx, "batch_rows"),
+                compression=shards.compression,
+                max_shard_size=shards.max_shard_size,
+                max_shard_rows=shards.max_shard_rows,
+            )
             local_only = {"--clean-benchmarks": clean_benchmarks, "--semantic": semantic}
             for option, value in local_only.items():
                 if value:
                     raise ParameterError(f"{option} runs on the local engine only, not --engine {engine}")
             if gpt3_cut:
                 raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
-            if fmt not in ("parquet", "jsonl"):
-                raise ParameterError(f"invalid --format {fmt!r}; expected parquet or jsonl")
             params = ScanParams(
                 text_column=text_column, id_column=id_column, min_ngrams=min_ngrams,
                 min_coverage=min_coverage, remove=remove, tokenizer=tokenizer,
@@ -439,7 +455,7 @@ def scan(
                 coverage_min_span=coverage_min_span,
             )  # fmt: skip
             _scan_on_engine(engine, inputs, index_path, output, params, on_error, ray_address, spark_master,
-                            overwrite, fmt)  # fmt: skip
+                            overwrite, shards.fmt)  # fmt: skip
             return
         progress = stage_progress(quiet, literal_console(stderr=True))
         # A total (and so a time remaining) when the inputs' footers give it: local Parquet. Bad
@@ -460,8 +476,8 @@ def scan(
                 remove=remove,
                 gpt3_cut_mode=gpt3_cut,
                 tokenizer=tokenizer,
-                output_format=fmt,  # type: ignore[arg-type]
-                on_error=on_error,  # type: ignore[arg-type]
+                **shards.options(),
+                on_error=on_error,
                 workers=workers,
                 batch_rows=batch_rows,
                 overwrite=overwrite,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -10,22 +10,31 @@ from rich.table import Table
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import (
+    SHARDS,
     Bands,
     Clustering,
+    IdColumn,
     Inputs,
     Ngram,
     NumPerm,
     OnError,
+    OutAlias,
+    Output,
+    Overwrite,
     Quiet,
     RayAddress,
     RemovedText,
+    Resume,
     Rows,
     Seed,
+    Shards,
     SparkMaster,
     TextColumn,
     Threshold,
     Tokenizer,
     Workers,
+    output_of,
+    with_option_groups,
 )
 from stemmatic.exceptions import ParameterError, StemmaticError
 
@@ -33,18 +42,13 @@ if TYPE_CHECKING:
     from stemmatic.dedup import DedupConfig
 
 
+@with_option_groups
 def dedup(
     ctx: typer.Context,
     inputs: Inputs,
-    output: Annotated[
-        str,
-        typer.Option("--output", "-o", help="Output directory, local or a URL (uploaded when the run ends)."),
-    ],
+    output: Output = None,
     text_column: TextColumn = "text",
-    id_column: Annotated[
-        str | None,
-        typer.Option(help="Column of unique row ids (default: row position in the ordered inputs)."),
-    ] = None,
+    id_column: IdColumn = None,
     threshold: Threshold = 0.8,
     num_perm: NumPerm = 128,
     ngram: Ngram = 5,
@@ -70,21 +74,14 @@ def dedup(
             "process's RSS: the batch being processed and per-row metadata come on top."
         ),
     ] = "4GB",
-    fmt: Annotated[str, typer.Option("--format", help="Output format: parquet | jsonl.")] = "parquet",
-    compression: Annotated[
-        str | None,
-        typer.Option(
-            help="Output compression: a Parquet codec (default zstd; snappy, gzip, brotli, lz4, none) or for "
-            "JSONL gzip | zstd | bz2 | none (default: each input file's own)."
-        ),
-    ] = None,
+    shards: Shards = SHARDS,
     emit_pairs: Annotated[
         bool, typer.Option("--emit-pairs", help="Write verified pairs to pairs.parquet.")
     ] = False,
     removed_text: RemovedText = True,
     on_error: OnError = "raise",
-    resume: Annotated[bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUTPUT.")] = False,
+    resume: Resume = False,
+    overwrite: Overwrite = False,
     quiet: Quiet = False,
     engine: Annotated[
         str,
@@ -109,12 +106,14 @@ def dedup(
     update_index: Annotated[
         bool, typer.Option("--update-index", help="Append the kept rows to the --against index as a release.")
     ] = False,
+    out: OutAlias = None,
 ) -> None:
     """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
     from stemmatic.cli._progress import RichStages
     from stemmatic.dedup import DedupConfig
     from stemmatic.dedup import dedup as run_dedup
 
+    target = output_of(output, out)
     console = literal_console(stderr=True)
     try:
         config = DedupConfig(
@@ -131,8 +130,10 @@ def dedup(
             keep=keep,
             exact=exact,
             memory_limit=memory_limit,
-            fmt=fmt,  # type: ignore[arg-type]
-            compression=compression,
+            fmt=shards.fmt,
+            compression=shards.compression,
+            max_shard_size=shards.max_shard_size,
+            max_shard_rows=shards.max_shard_rows,
             emit_pairs=emit_pairs,
             on_error=on_error,
             max_cluster_size=max_cluster_size,
@@ -140,7 +141,8 @@ def dedup(
             removed_text=removed_text,
         )
         config.validate()
-        typer.echo(f"LSH {config.banding().describe()}", err=True)
+        if not quiet:
+            typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":
             if clustering != "components":
                 # Refused before a Ray or Spark session starts (the engines say the same).
@@ -160,11 +162,14 @@ def dedup(
                 memory_limit=given(ctx, "memory_limit"),
                 emit_pairs=emit_pairs,
                 no_removed_text=not removed_text,
+                compression=shards.compression,
+                max_shard_size=shards.max_shard_size,
+                max_shard_rows=shards.max_shard_rows,
             )
             _run_engine(
                 engine,
                 inputs,
-                output,
+                target,
                 config,
                 ray_address,
                 spark_master,
@@ -175,7 +180,7 @@ def dedup(
             return
         result = run_dedup(
             inputs,
-            output,
+            target,
             config=config,
             workers=workers,
             resume=resume,
@@ -223,31 +228,20 @@ def _run_engine(
     """``--engine ray|spark``: the same dedup as a Ray or Spark job (``--against`` too)."""
     from stemmatic.engines import EngineOptions
 
-    options = EngineOptions(max_cluster_size=max_cluster_size)
+    common: dict[str, Any] = {
+        "config": config,
+        "options": EngineOptions(max_cluster_size=max_cluster_size),
+        "overwrite": overwrite,
+        "against": against,
+    }
     if engine == "ray":
         from stemmatic.engines.ray import dedup_to_directory as run_ray
 
-        report = run_ray(
-            inputs,
-            str(output),
-            config=config,
-            options=options,
-            address=ray_address,
-            overwrite=overwrite,
-            against=against,
-        )
+        report = run_ray(inputs, output, address=ray_address, **common)
     elif engine == "spark":
         from stemmatic.engines.spark import dedup_to_directory as run_spark
 
-        report = run_spark(
-            inputs,
-            str(output),
-            config=config,
-            options=options,
-            master=spark_master,
-            overwrite=overwrite,
-            against=against,
-        )
+        report = run_spark(inputs, output, master=spark_master, **common)
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]

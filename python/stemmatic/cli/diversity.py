@@ -14,6 +14,7 @@ write ``OUTPUT/kept/`` and ``OUTPUT/removed/`` mirroring the input shards
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -21,8 +22,7 @@ import typer
 
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.cli._options import (
-    Compression,
-    Format,
+    SHARDS,
     IdColumn,
     Inputs,
     OnError,
@@ -30,8 +30,11 @@ from stemmatic.cli._options import (
     Output,
     Overwrite,
     Quiet,
+    Shards,
     Workers,
+    option_group,
     output_of,
+    with_option_groups,
 )
 from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.select import Method
@@ -76,24 +79,22 @@ ScoreColumn = Annotated[str | None, typer.Option(help="Quality score column (hig
 Seed = Annotated[int, typer.Option(help="Seed (k-means, sampling); same seed, same output.")]
 
 
-def _embedding(
-    embedding_column: str | None,
-    embeddings: Path | None,
-    embedder: str,
-    text_column: str,
-    dim: int,
-    batch_size: int,
-    cache_dir: Path | None,
-) -> dict[str, Any]:
-    return {
-        "embedding_column": embedding_column,
-        "embeddings": embeddings,
-        "embedder": embedder,
-        "text_column": text_column,
-        "dim": dim,
-        "batch_size": batch_size,
-        "cache_dir": cache_dir,
-    }
+@option_group
+@dataclass(frozen=True)
+class Vectors:
+    """Where a command's vectors come from: an input column, a ``.npy``, or an embedder run on a text column."""
+
+    embedding_column: EmbeddingColumn = None
+    embeddings: Embeddings = None
+    embedder: EmbedderOpt = "hashing"
+    text_column: TextColumn = "text"
+    dim: Dim = 384
+    batch_size: BatchSize = 1024
+    cache_dir: CacheDir = None
+
+
+#: The default of a command's ``vectors`` parameter.
+VECTORS = Vectors()
 
 
 # ---------------------------------------------------------------- commands
@@ -138,6 +139,7 @@ def embed(
 
 
 @app.command()
+@with_option_groups
 def semdedup(
     inputs: Inputs,
     output: Output = None,
@@ -164,17 +166,10 @@ def semdedup(
     workers: Workers = None,
     score_column: ScoreColumn = None,
     niter: Annotated[int, typer.Option(min=1, help="k-means iterations.")] = 20,
-    embedding_column: EmbeddingColumn = None,
-    embeddings: Embeddings = None,
-    embedder: EmbedderOpt = "hashing",
-    text_column: TextColumn = "text",
-    dim: Dim = 384,
-    batch_size: BatchSize = 1024,
-    cache_dir: CacheDir = None,
+    vectors: Vectors = VECTORS,
     id_column: IdColumn = None,
     seed: Seed = 0,
-    fmt: Format = "parquet",
-    compression: Compression = None,
+    shards: Shards = SHARDS,
     on_error: OnError = "raise",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -195,7 +190,7 @@ def semdedup(
         "id_column": id_column,
         "on_error": on_error,
         "overwrite": overwrite,
-        **_embedding(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir),
+        **asdict(vectors),
     }
     with _clean_errors():
         if not 0.0 < eps < 2.0:
@@ -215,8 +210,7 @@ def semdedup(
             target,
             eps=eps,
             score_column=score_column,
-            output_format=fmt,
-            compression=compression,
+            **shards.options(),
             progress=progress,
             **common,
         )
@@ -227,6 +221,7 @@ def semdedup(
 
 
 @app.command("select")
+@with_option_groups
 def select_command(
     inputs: Inputs,
     budget: Annotated[str, typer.Option(help="Rows to keep: a count (1000) or a ratio (0.1, 10%).")],
@@ -242,17 +237,10 @@ def select_command(
     neighbors: Annotated[int, typer.Option(min=1, help="facility-location: kNN graph degree.")] = 10,
     quality_weight: Annotated[float, typer.Option(help="facility-location: weight of the score.")] = 1.0,
     workers: Workers = None,
-    embedding_column: EmbeddingColumn = None,
-    embeddings: Embeddings = None,
-    embedder: EmbedderOpt = "hashing",
-    text_column: TextColumn = "text",
-    dim: Dim = 384,
-    batch_size: BatchSize = 1024,
-    cache_dir: CacheDir = None,
+    vectors: Vectors = VECTORS,
     id_column: IdColumn = None,
     seed: Seed = 0,
-    fmt: Format = "parquet",
-    compression: Compression = None,
+    shards: Shards = SHARDS,
     on_error: OnError = "raise",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -277,12 +265,11 @@ def select_command(
             seed=seed,
             workers=workers,
             id_column=id_column,
-            output_format=fmt,
-            compression=compression,
+            **shards.options(),
             on_error=on_error,
             overwrite=overwrite,
             progress=progress,
-            **_embedding(embedding_column, embeddings, embedder, text_column, dim, batch_size, cache_dir),
+            **asdict(vectors),
         )
     typer.echo(
         f"selected {result.kept_rows} of {result.input_rows} rows with {method} "

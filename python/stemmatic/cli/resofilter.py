@@ -16,8 +16,7 @@ import typer
 
 from stemmatic.cli._errors import clean_errors as _clean_errors
 from stemmatic.cli._options import (
-    Compression,
-    Format,
+    SHARDS,
     IdColumn,
     Inputs,
     OnError,
@@ -25,8 +24,10 @@ from stemmatic.cli._options import (
     Output,
     Overwrite,
     Quiet,
+    Shards,
     output_of,
     renamed,
+    with_option_groups,
 )
 
 #: The earlier ``--*-field`` names of the column options, accepted and hidden.
@@ -179,6 +180,7 @@ def score(
 
 
 @app.command()
+@with_option_groups
 def select(
     inputs: Annotated[
         list[str],
@@ -212,8 +214,7 @@ def select(
         str | None, typer.Option(help="Boolean column marking known-bad samples, for AUROC in the report.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
-    fmt: Format = "parquet",
-    compression: Compression = None,
+    shards: Shards = SHARDS,
     on_error: OnError = "raise",
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -252,8 +253,7 @@ def select(
             diversity_threshold=diversity_threshold,
             response_field=response,
             label_field=label,
-            output_format=fmt,
-            compression=compression,
+            **shards.options(),
             on_error=on_error,
             overwrite=overwrite,
             progress=stage_progress(quiet),

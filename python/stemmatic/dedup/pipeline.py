@@ -62,7 +62,7 @@ from stemmatic import _core
 from stemmatic._arrow import from_numpy, strings
 from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
 from stemmatic._run import NoProgress as _NoProgress
-from stemmatic._run import Progress, Rows, known_rows, run_report
+from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
 from stemmatic.dedup.clusters import CLUSTERINGS, REASON_EXACT, REASON_NEAR, Clustering, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
@@ -84,7 +84,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._sinks import check_compression, find_outputs
+from stemmatic.io._sinks import check_compression, find_outputs, shard_caps
 from stemmatic.minhash import (
     DEFAULT_TOKENIZER,
     MinHashBatch,
@@ -141,6 +141,10 @@ class DedupConfig:
     clustering: Clustering = "components"
     #: Write removed rows with their text column (False: without it).
     removed_text: bool = True
+    #: Caps on each output shard: bytes written (``512MB``; approximate) and rows; None: one
+    #: file per input file (see :mod:`stemmatic.io._sinks`).
+    max_shard_size: int | str | None = None
+    max_shard_rows: int | None = None
 
     def validate(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -156,6 +160,7 @@ class DedupConfig:
         if self.fmt not in ("parquet", "jsonl"):
             raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
         check_compression(self.fmt, self.compression)
+        shard_caps(self.max_shard_size, self.max_shard_rows)
         if self.on_error not in ("raise", "skip"):
             raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
         if self.max_cluster_size is not None and self.max_cluster_size < 2:
@@ -325,12 +330,15 @@ def dedup(
     config = DedupConfig.build(config, overrides)
     with contextlib.ExitStack() as stack:
         reader = table_source(inputs)
+        label = table_label(inputs)
         if reader is not None:
             staging = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-in-")))
             inputs = [stage_table(reader, staging)]
         elif isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         files = resolve_inputs(inputs)
+        if reader is not None:
+            files.table = label  # the report lists the caller's table, not the staging file
         in_memory = output is None
         if output is None:
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemmatic-out-"))) / "out"
@@ -604,7 +612,12 @@ class _Run:
     # -- checkpoints ---------------------------------------------------------
 
     def fingerprint(self) -> str:
-        params = {k: v for k, v in asdict(self.config).items() if k not in ("memory_limit", "batch_rows")}
+        params = {
+            k: v
+            for k, v in asdict(self.config).items()
+            # Shard caps count when given (checkpoints written before they existed stay valid).
+            if k not in ("memory_limit", "batch_rows") and not (k.startswith("max_shard_") and v is None)
+        }
         if self.against is not None:
             params["against"] = self.against.index.fingerprint()
         inputs = [(str(f.path), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in self.files]
@@ -1337,11 +1350,16 @@ class _Run:
         id_type = ids.type if self.against is None else self.against.id_type(ids.type)
         if self.against is not None:
             self.against.kept = ~removed
-        kept_writer = MirroredWriter(
-            self.out / "kept", self.files, self.config.fmt, compression=self.config.compression
-        )
-        removed_writer = MirroredWriter(
-            self.out / "removed", self.files, self.config.fmt, compression=self.config.compression
+        kept_writer, removed_writer = (
+            MirroredWriter(
+                self.out / side,
+                self.files,
+                self.config.fmt,
+                compression=self.config.compression,
+                max_shard_size=self.config.max_shard_size,
+                max_shard_rows=self.config.max_shard_rows,
+            )
+            for side in ("kept", "removed")
         )
         schemas: dict[int, pa.Schema] = {}
 

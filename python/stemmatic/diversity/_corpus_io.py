@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.io._sinks import TableSink
+from stemmatic.io._sinks import ShardCaps, TableSink
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress, StageTimer
@@ -389,7 +389,7 @@ class CorpusRun:
                 self.rejected_writer.close()
 
     def split(
-        self, loaded: Loaded, decision: Decision, *, fmt: str, compression: str | None
+        self, loaded: Loaded, decision: Decision, *, fmt: str, compression: str | None, caps: ShardCaps
     ) -> tuple[dict[str, int], pa.Table | None, pa.Table | None]:
         """Write the split; the kept and removed tables when the run has no output directory."""
         if self.target is None:
@@ -399,7 +399,14 @@ class CorpusRun:
         from stemmatic.io import MirroredWriter
 
         writers = [
-            MirroredWriter(self.target / side, self.files, fmt, compression=compression)  # type: ignore[arg-type]
+            MirroredWriter(
+                self.target / side,
+                self.files,
+                fmt,  # type: ignore[arg-type]
+                compression=compression,
+                max_shard_size=caps.bytes,
+                max_shard_rows=caps.rows,
+            )
             for side in ("kept", "removed")
         ]
         counts = write_split(loaded, decision, *writers, on_error=self.on_error, progress=self.steps)
@@ -425,12 +432,8 @@ class CorpusRun:
         ``outputs`` name what a run with an output directory writes; a run in
         memory writes nothing and reports none.
         """
-        from stemmatic._run import Rows, input_summary, run_report
+        from stemmatic._run import Rows, run_report
 
-        summary = input_summary(self.files)
-        table = getattr(self.files, "table", None)
-        if table is not None:
-            summary["files"] = [table]
         rows = Rows(
             sum(loaded.rows_per_file) + loaded.rejected,
             kept=kept,
@@ -443,7 +446,7 @@ class CorpusRun:
         return run_report(
             f"diversity {command}",
             parameters=parameters,
-            inputs=summary,
+            inputs=self.files,
             rows=rows,
             timer=timer,
             outputs=outputs if self.target is not None else {},
@@ -475,12 +478,19 @@ def check_on_error(on_error: str) -> None:
         raise ParameterError(f"invalid parameter `on_error`: {on_error!r}; expected 'raise' or 'skip'")
 
 
-def check_format(fmt: str, compression: str | None) -> None:
-    from stemmatic.io._sinks import check_compression
+def check_format(
+    fmt: str,
+    compression: str | None,
+    max_shard_size: int | str | None = None,
+    max_shard_rows: int | None = None,
+) -> ShardCaps:
+    """Check the output options; the shard caps they give."""
+    from stemmatic.io._sinks import check_compression, shard_caps
 
     if fmt not in ("parquet", "jsonl"):
         raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
     check_compression(fmt, compression)  # type: ignore[arg-type]
+    return shard_caps(max_shard_size, max_shard_rows)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from stemmatic.exceptions import StemmaticError
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress, StageTimer
+    from stemmatic.io._sinks import ShardCaps
 
 __all__ = ["ReadCorpus", "SplitResult", "read_corpus"]
 
@@ -77,6 +78,7 @@ class ReadCorpus:
         *,
         output_format: str,
         compression: str | None,
+        caps: ShardCaps,
         parameters: dict[str, Any],
         outputs: dict[str, str],
         blocks: dict[str, Any],
@@ -86,7 +88,7 @@ class ReadCorpus:
         """Write the kept/removed split (and ``also_write`` into the output directory), the report, the result."""
         with self.timer.stage("write"):
             counts, kept, removed = self.run.split(
-                self.loaded, decision, fmt=output_format, compression=compression
+                self.loaded, decision, fmt=output_format, compression=compression, caps=caps
             )
             if also_write is not None and self.run.target is not None:
                 also_write(self.run.target)

@@ -61,6 +61,7 @@ from stemmatic.diversity.corpus_select import SelectCorpusResult, parse_budget, 
 from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.semdedup import SemDedupResult
 from stemmatic.exceptions import ParameterError
+from stemmatic.io._sinks import ShardCaps
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -137,6 +138,8 @@ def semdedup_corpus(
     cache_dir: PathLike | None = None,
     output_format: str = "parquet",
     compression: str | None = None,
+    max_shard_size: int | str | None = None,
+    max_shard_rows: int | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -159,6 +162,9 @@ def semdedup_corpus(
         workers: threads; the output does not depend on it.
         output_format, compression: of the output shards: ``parquet`` (default
             codec zstd) or ``jsonl`` (default: each input file's compression).
+        max_shard_size, max_shard_rows: caps on each output file (bytes
+            written, e.g. ``"512MB"``, approximate; rows, exact); an input's
+            rows then go to ``NAME-00000.EXT``, ``NAME-00001.EXT``, ...
         on_error: ``"raise"`` on a malformed line, or ``"skip"`` it (to
             ``rejected/``, or ``result.rejected`` in memory).
         overwrite: replace a non-empty ``output``.
@@ -174,7 +180,7 @@ def semdedup_corpus(
     """
     if not 0.0 < eps < 2.0:
         raise ParameterError(f"invalid parameter `eps`: {eps}; must be in (0, 2)")
-    check_format(output_format, compression)
+    caps = check_format(output_format, compression, max_shard_size, max_shard_rows)
     outcome = _semdedup(
         inputs,
         output,
@@ -185,6 +191,7 @@ def semdedup_corpus(
         id_column=id_column,
         output_format=output_format,
         compression=compression,
+        caps=caps,
         on_error=on_error,
         overwrite=overwrite,
         progress=progress,
@@ -240,6 +247,7 @@ def semdedup_scores_corpus(
         id_column=id_column,
         output_format="parquet",
         compression=None,
+        caps=ShardCaps(),
         on_error=on_error,
         overwrite=overwrite,
         progress=progress,
@@ -289,6 +297,7 @@ def _semdedup(
     id_column: str | None,
     output_format: str,
     compression: str | None,
+    caps: ShardCaps,
     on_error: str,
     overwrite: bool,
     progress: Progress | None,
@@ -374,6 +383,7 @@ def _semdedup(
             SemDedupCorpusResult,
             output_format=output_format,
             compression=compression,
+            caps=caps,
             parameters=parameters,
             outputs={"kept": "kept/", "removed": "removed/", "centroids": "centroids.npy"},
             blocks=sections,

@@ -86,6 +86,8 @@ def select_corpus(
     cache_dir: PathLike | None = None,
     output_format: str = "parquet",
     compression: str | None = None,
+    max_shard_size: int | str | None = None,
+    max_shard_rows: int | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -122,7 +124,7 @@ def select_corpus(
     if method not in METHODS:
         raise ParameterError(f"invalid selection method {method!r}; expected one of {', '.join(METHODS)}")
     amount = parse_budget(budget)
-    check_format(output_format, compression)
+    caps = check_format(output_format, compression, max_shard_size, max_shard_rows)
     method_options: dict[str, Any] = {"seed": seed}
     if method == "score-first":
         method_options.update(max_similarity=max_similarity, n_clusters=n_clusters, workers=workers)
@@ -173,6 +175,7 @@ def select_corpus(
             SelectCorpusResult,
             output_format=output_format,
             compression=compression,
+            caps=caps,
             parameters={
                 "method": method,
                 "budget": budget,

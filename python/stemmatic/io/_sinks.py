@@ -1,35 +1,40 @@
 """Sinks: the kept/removed writer that mirrors the input shards, and the rejected-lines file.
 
+(``JsonEncoder`` and ``JsonlWriter`` live in :mod:`stemmatic.io._jsonl` and are imported here.)
+
 Output formats:
 
 * **Parquet**, compressed with zstd unless another codec is asked for.
-* **JSON lines** that are always valid JSON (RFC 8259), whatever the columns
-  hold: NaN and infinities are written as ``null``; timestamps, dates and
-  times as ISO 8601 strings (``2024-01-02T03:04:05.000006``, with ``Z`` or
-  ``+01:00`` when the column has a time zone); decimals as strings holding
-  every digit; durations as ISO 8601 durations (``PT1.5S``); a binary column
-  as its text when its bytes are UTF-8 (a text column stored as bytes), else
-  as base64 (RFC 4648, padded; from the first such value on, for the rest of
-  that file); maps with string keys as objects, other maps as arrays of
-  ``[key, value]`` pairs; lists and structs as arrays and objects of the
-  same. Floats use the shortest form that reads back to the same value,
-  with ``.0`` on integral ones so they read back as floats. A JSONL output
-  keeps its input's compression (``a.jsonl.gz`` in, ``a.jsonl.gz`` out)
-  unless a ``compression`` is given.
+* **JSON lines** that are always valid JSON (RFC 8259) whatever the columns
+  hold (:mod:`stemmatic.io._jsonl`). A JSONL output keeps its input's
+  compression (``a.jsonl.gz`` in, ``a.jsonl.gz`` out) unless a
+  ``compression`` is given.
+
+Shards: by default one output file per input file, with the input's relative
+name (``sub/a.jsonl.gz`` in, ``kept/sub/a.parquet`` out). With a cap
+(``max_shard_size``, ``max_shard_rows``) every output file is numbered
+from ``-00000`` (``kept/sub/a-00000.parquet``, ``a-00001.parquet``, ...),
+whether or not the cap is reached, so names sort in row order and the
+layout does not depend on the data; the shards of one input, concatenated in
+name order, hold exactly the rows and values of the uncapped file. The row
+cap is exact. The size cap is on the bytes written to disk (compressed), and
+approximate: it is checked between slices of rows, each sized from the bytes
+per row written so far, so a shard can pass it by about one slice (and a
+Parquet footer). gzip and zstd output is flushed at each check (a sync
+point, no new stream); bz2 output counts once a block (900 kB of text) is
+compressed, so a bz2 shard can pass the cap by up to a block.
 """
 
 from __future__ import annotations
 
-import base64
 import bz2
 import contextlib
-import datetime as dt
-import decimal
 import gzip
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
 from stemmatic.io._sources import InputFile, OutputFormat, Rejected, _conform, _view_columns
 
 #: File suffix of each JSONL compression.
@@ -79,10 +85,43 @@ def find_outputs(directory: Path, fmt: OutputFormat) -> list[Path]:
 #: that :meth:`MirroredWriter.close` joins in (the usual limit of open files is 1,024 on
 #: Linux and 256 on macOS; a writer per shard died there from a few hundred shards).
 MAX_OPEN_SHARDS = 64
+#: Digits of the number of a capped output shard (``a-00001.parquet``).
+SHARD_DIGITS = 5
+
+
+@dataclass(frozen=True)
+class ShardCaps:
+    """Caps on one output shard: ``bytes`` written (compressed, approximate) and ``rows`` (exact); None: no cap."""
+
+    bytes: int | None = None
+    rows: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.bytes is not None or self.rows is not None
+
+
+def shard_caps(max_shard_size: int | str | None = None, max_shard_rows: int | None = None) -> ShardCaps:
+    """The caps of ``max_shard_size`` (bytes, or a size such as ``512MB``) and ``max_shard_rows``, checked.
+
+    >>> shard_caps("512MB", 100_000)
+    ShardCaps(bytes=512000000, rows=100000)
+    """
+    from stemmatic.io import parse_size
+
+    size = None if max_shard_size is None else parse_size(max_shard_size)
+    if size is not None and size < 1:
+        raise ParameterError(
+            f"invalid parameter `max_shard_size`: {max_shard_size!r}; must be at least 1 byte"
+        )
+    if max_shard_rows is not None and (
+        isinstance(max_shard_rows, bool) or not isinstance(max_shard_rows, int) or max_shard_rows < 1
+    ):
+        raise ParameterError(f"invalid parameter `max_shard_rows`: {max_shard_rows!r}; must be at least 1")
+    return ShardCaps(size, max_shard_rows)
 
 
 class MirroredWriter:
-    """Write one output shard per input shard under ``directory``.
+    """Write one output shard per input shard under ``directory`` (several with a cap).
 
     Every input file gets its output file, even when no row of it lands here
     (an empty file with the schema), so the shard structure is preserved.
@@ -92,6 +131,9 @@ class MirroredWriter:
     ``compression``: for Parquet a codec of :data:`PARQUET_CODECS` (default
     zstd); for JSONL one of :data:`JSONL_COMPRESSIONS` (default: the input
     file's own, so ``a.jsonl.gz`` gives ``a.jsonl.gz``).
+    ``max_shard_size``, ``max_shard_rows``: caps on each output file; with
+    either, an input's rows go to ``NAME-00000.EXT``, ``NAME-00001.EXT``, ...
+    (see the module docstring).
     """
 
     def __init__(
@@ -102,6 +144,8 @@ class MirroredWriter:
         *,
         compression: str | None = None,
         max_open: int = MAX_OPEN_SHARDS,
+        max_shard_size: int | str | None = None,
+        max_shard_rows: int | None = None,
     ) -> None:
         if fmt not in ("parquet", "jsonl"):
             raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
@@ -110,11 +154,14 @@ class MirroredWriter:
         self.files = files
         self.fmt = fmt
         self.compression = compression
+        self.caps = shard_caps(max_shard_size, max_shard_rows)
         self._writers: dict[int, Any] = {}  # open, least recently written first
         self._schemas: dict[int, pa.Schema] = {}
-        self._parts: dict[int, list[Path]] = {}
+        self._parts: dict[int, list[Path]] = {}  # of each input's current shard
         self.max_open = max(1, max_open)
         self._paused: set[int] = set()  # closed to bound the open files; continued as a part
+        self._shard: dict[int, int] = {}  # the number of each input's current shard (with a cap)
+        self._shard_rows: dict[int, int] = {}
         self.rows_written = 0
 
     def compression_for(self, file_index: int) -> str:
@@ -126,8 +173,12 @@ class MirroredWriter:
         source = self.files[file_index].compression
         return source if source in JSONL_COMPRESSIONS else "none"
 
-    def path_for(self, file_index: int) -> Path:
+    def path_for(self, file_index: int, shard: int | None = None) -> Path:
+        """The output file of input ``file_index``: its current shard, or shard number ``shard``."""
         name = self.files[file_index].output_name(self.fmt)
+        if self.caps:
+            number = self._shard.get(file_index, 0) if shard is None else shard
+            name = f"{name[: -len(self.fmt) - 1]}-{number:0{SHARD_DIGITS}d}.{self.fmt}"
         if self.fmt == "jsonl":
             name += JSONL_COMPRESSIONS[self.compression_for(file_index)]
         return self.directory / name
@@ -135,9 +186,68 @@ class MirroredWriter:
     def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
+        if not self.caps or table.num_rows == 0:
+            self._write(file_index, table)
+            return
+        start = 0
+        while start < table.num_rows:
+            if self._shard_full(file_index):
+                self._next_shard(file_index)
+            rest = table.slice(start)
+            take = self._room(file_index, rest)
+            self._write(file_index, rest.slice(0, take))
+            self._shard_rows[file_index] = self._shard_rows.get(file_index, 0) + take
+            start += take
+
+    def _shard_bytes(self, file_index: int) -> int:
+        """Bytes on disk of the current shard of ``file_index`` (its parts included)."""
+        parts = sum(p.stat().st_size for p in self._parts.get(file_index, []))
+        writer = self._writers.get(file_index)
+        if isinstance(writer, JsonlWriter):
+            return parts + writer.size()
+        path = self.path_for(file_index)
+        return parts + (path.stat().st_size if path.exists() else 0)
+
+    def _shard_full(self, file_index: int) -> bool:
+        rows = self._shard_rows.get(file_index, 0)
+        if rows == 0:  # a shard holds at least one row, however large
+            return False
+        if self.caps.rows is not None and rows >= self.caps.rows:
+            return True
+        return self.caps.bytes is not None and self._shard_bytes(file_index) >= self.caps.bytes
+
+    def _room(self, file_index: int, rest: pa.Table) -> int:
+        """How many rows of ``rest`` to write next into the current shard (at least one)."""
+        take: int = rest.num_rows
+        rows = self._shard_rows.get(file_index, 0)
+        if self.caps.rows is not None:
+            take = min(take, self.caps.rows - rows)
+        if self.caps.bytes is not None:
+            written = self._shard_bytes(file_index) if rows else 0
+            # Bytes per row as written so far in this shard; before that, as held in memory
+            # (more than compressed: the first slice is small, never too large).
+            per_row = written / rows if rows and written else max(1, rest.nbytes) / rest.num_rows
+            take = min(take, max(1, math.ceil((self.caps.bytes - written) / per_row)))
+        return max(1, take)
+
+    def _next_shard(self, file_index: int) -> None:
+        """Finish the current shard of ``file_index`` (its parts joined); its next rows start the next."""
+        writer = self._writers.pop(file_index, None)
+        if writer is not None:
+            writer.close()
+        self._paused.discard(file_index)
+        parts = self._parts.pop(file_index, None)
+        if parts:
+            self._merge_parts(file_index, parts)
+        self._shard[file_index] = self._shard.get(file_index, 0) + 1
+        self._shard_rows[file_index] = 0
+
+    def _write(self, file_index: int, table: pa.Table) -> None:
         writer = self._writers.get(file_index)
         if writer is None and file_index in self._paused:
             writer = self._resume(file_index)
+        elif writer is None and file_index in self._schemas:  # the next shard of a capped output
+            writer = self._open(file_index, self._schemas[file_index])
         if writer is None:
             views = _view_columns(self.files[file_index])
             if views:
@@ -183,13 +293,17 @@ class MirroredWriter:
         self._schemas[file_index] = schema
         return writer
 
-    def _resume(self, file_index: int) -> Any:
-        """Continue a shard closed to bound the open files: what it holds becomes a part."""
+    def _set_aside(self, file_index: int) -> None:
+        """Move what the (closed) current shard holds so far to its next part file."""
         path = self.path_for(file_index)
         parts = self._parts.setdefault(file_index, [])
         part = path.with_name(f".{path.name}.part{len(parts)}")
         os.replace(path, part)
         parts.append(part)
+
+    def _resume(self, file_index: int) -> Any:
+        """Continue a shard closed to bound the open files: what it holds becomes a part."""
+        self._set_aside(file_index)
         self._paused.discard(file_index)
         return self._open(file_index, self._schemas[file_index])
 
@@ -200,6 +314,7 @@ class MirroredWriter:
         a new field (JSONL blocks are parsed one by one) or need a wider type,
         the rows so far are set aside as a part and :meth:`close` rewrites the
         parts into one file of the unified schema, so no field is dropped.
+        (With a cap, the shards finished before keep the schema they had.)
         """
         schema = self._schemas[file_index]
         if set(table.schema.names) <= set(schema.names):
@@ -212,16 +327,15 @@ class MirroredWriter:
                 f"{self.files[file_index].path}: a field changes type between rows: {err}"
             ) from None
         self._writers.pop(file_index).close()
-        path = self.path_for(file_index)
-        parts = self._parts.setdefault(file_index, [])
-        part = path.with_name(f".{path.name}.part{len(parts)}")
-        os.replace(path, part)
-        parts.append(part)
+        self._set_aside(file_index)
         self._open(file_index, unified)
         return _conform(table, unified).select(unified.names)
 
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> list[Path]:
-        """Close all files; create empty shards (with ``empty_schemas[i]``) for untouched inputs."""
+        """Close all files; create empty shards (with ``empty_schemas[i]``) for untouched inputs.
+
+        Returns the output files, by input and, with a cap, by shard number.
+        """
         for index in range(len(self.files)):
             if index not in self._writers and index not in self._paused:
                 schema = (empty_schemas or {}).get(index, pa.schema([]))
@@ -233,7 +347,11 @@ class MirroredWriter:
         for index, parts in self._parts.items():
             self._merge_parts(index, parts)
         self._parts.clear()
-        return [self.path_for(i) for i in range(len(self.files))]
+        return [
+            self.path_for(index, shard)
+            for index in range(len(self.files))
+            for shard in range(self._shard.get(index, 0) + 1)
+        ]
 
     def _merge_parts(self, file_index: int, parts: list[Path]) -> None:
         path = self.path_for(file_index)
@@ -274,162 +392,6 @@ def _join_streams(parts: list[Path], path: Path, compression: str) -> None:
             with opened(part, "rb") as source:
                 shutil.copyfileobj(source, out, 1 << 20)
             part.unlink()
-
-
-class JsonlWriter:
-    """A JSON-lines file (optionally gzip/zstd/bz2-compressed) that :meth:`write_table` appends rows to.
-
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
-    >>> writer = JsonlWriter(path)
-    >>> writer.write_table(pa.table({"x": [1.5, float("nan")], "b": [b"hi", b"\\xff"]}))
-    >>> writer.close()
-    >>> print(path.read_text(), end="")
-    {"x":1.5,"b":"aGk="}
-    {"x":null,"b":"/w=="}
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], compression: str = "none", *, workers: int | None = None
-    ) -> None:
-        check_compression("jsonl", compression)
-        self.path = Path(path)
-        self.encoder = JsonEncoder(workers)
-        self._raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
-        self._fh: Any
-        if compression == "gzip":
-            # mtime 0 and no name: the same rows give the same bytes (a resumed run's output is identical).
-            self._fh = gzip.GzipFile(
-                filename="", mode="wb", fileobj=self._raw, compresslevel=GZIP_LEVEL, mtime=0
-            )
-        elif compression == "zstd":
-            import zstandard
-
-            self._fh = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._raw, closefd=False)
-        elif compression == "bz2":
-            self._fh = bz2.BZ2File(self._raw, "wb")
-        else:
-            self._fh = self._raw
-
-    def write_table(self, table: pa.Table | pa.RecordBatch) -> None:
-        for buffer in self.encoder.lines(table):
-            self._fh.write(buffer)
-
-    def close(self) -> None:
-        try:
-            if self._fh is not self._raw:
-                self._fh.close()
-        finally:
-            self._raw.close()
-
-
-# ---------------------------------------------------------------------------
-# JSON lines: the Rust encoder (stemmatic._core.JsonlEncoder) writes every
-# type but the rare ones below, with the GIL released and on all workers for
-# big slices; those rare columns are encoded here, row by row, and handed to
-# it as raw JSON (a string column marked with RAW_JSON_METADATA).
-
-#: Bytes of Arrow memory encoded per call: bounds the output buffer held at once.
-JSONL_ENCODE_BYTES = 32 << 20
-#: Field metadata that marks a string column as JSON values to write as they are.
-RAW_JSON_METADATA = {b"stemmatic.jsonl.raw": b"1"}
-
-
-def _encoded_in_python(kind: pa.DataType) -> bool:
-    """Whether a column of ``kind`` holds a type the Rust encoder has no JSON form for."""
-    if isinstance(kind, pa.ExtensionType):
-        kind = kind.storage_type
-    if pa.types.is_dictionary(kind):
-        return _encoded_in_python(kind.value_type)
-    if (
-        pa.types.is_union(kind)
-        or pa.types.is_interval(kind)
-        or pa.types.is_run_end_encoded(kind)
-        or pa.types.is_list_view(kind)
-        or pa.types.is_large_list_view(kind)
-    ):
-        return True
-    return any(_encoded_in_python(kind.field(i).type) for i in range(kind.num_fields))
-
-
-class JsonEncoder:
-    """Encodes Arrow rows as JSON lines; remembers which binary columns it writes as base64.
-
-    One encoder per output file: a binary column whose values are UTF-8 is
-    written as text; from the first slice of rows with other bytes on, it is
-    written as base64 for the rest of the file.
-
-    >>> encoder = JsonEncoder()
-    >>> b"".join(encoder.lines(pa.table({"t": ["a\\"b\\n"], "f": [float("inf")]}))).decode()
-    '{"t":"a\\\\"b\\\\n","f":null}\\n'
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        from stemmatic import _core
-
-        self._encoder = _core.JsonlEncoder()
-        self.workers = workers
-
-    @property
-    def base64_columns(self) -> set[str]:
-        """Paths (``a``, ``a.b``, ``a[]``) of the binary columns written as base64 so far."""
-        return set(self._encoder.base64_columns)
-
-    def lines(self, table: pa.Table | pa.RecordBatch) -> Iterator[Any]:
-        """The rows of ``table`` as UTF-8 JSON lines, in buffers (slices of about :data:`JSONL_ENCODE_BYTES` input)."""
-        if isinstance(table, pa.RecordBatch):
-            table = pa.Table.from_batches([table])
-        if table.num_rows == 0:
-            return
-        if table.num_columns == 0:  # (the Arrow C stream of a table without columns loses its length)
-            yield b"{}\n" * table.num_rows
-            return
-        table = _raw_json_columns(table)
-        step = max(1, table.num_rows * JSONL_ENCODE_BYTES // max(1, table.nbytes))
-        for start in range(0, table.num_rows, step):
-            yield from self._encoder.encode(table.slice(start, step), workers=self.workers)
-
-
-def _raw_json_columns(table: pa.Table) -> pa.Table:
-    """``table`` with each column of a type the Rust encoder lacks replaced by its JSON text."""
-    for index, f in enumerate(table.schema):
-        if _encoded_in_python(f.type):
-            texts = [
-                json.dumps(_plain(v), ensure_ascii=False, allow_nan=False)
-                for v in table.column(index).to_pylist()
-            ]
-            raw = pa.field(f.name, pa.large_string(), metadata=RAW_JSON_METADATA)
-            table = table.set_column(index, raw, pa.array(texts, pa.large_string()))
-    return table
-
-
-def _iso_duration(count: int, digits: int) -> str:
-    """``count`` units of ``10**-digits`` seconds as an ISO 8601 duration (``PT1.5S``, ``-PT3S``)."""
-    sign, count = ("-" if count < 0 else ""), abs(count)
-    seconds, fraction = divmod(count, 10**digits)
-    tail = f".{fraction:0{digits}d}".rstrip("0") if fraction else ""
-    return f"{sign}PT{seconds}{tail}S"
-
-
-def _plain(value: Any) -> Any:
-    """``value`` (from ``to_pylist``) as what :func:`json.dumps` writes validly."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.timedelta):
-        return _iso_duration(value // dt.timedelta(microseconds=1), 6)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
 
 
 class RejectedWriter:

@@ -1,25 +1,14 @@
-"""What scoring and selection share when they read a dataset: the inputs as a report names them, rejected lines."""
+"""What scoring and selection share when they read a dataset: rejected lines."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stemmatic.io import Rejected
 
-__all__ = ["Rejections", "input_summary_of"]
-
-
-def input_summary_of(files: Any) -> dict[str, Any]:
-    """The report's inputs; a table-like input is named ``input table``, not its staging file."""
-    from stemmatic._run import input_summary
-
-    summary = input_summary(files)
-    table = getattr(files, "table", None)
-    if table is not None:
-        summary["files"] = [table]
-    return summary
+__all__ = ["Rejections"]
 
 
 class Rejections:

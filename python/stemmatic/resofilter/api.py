@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from stemmatic._run import Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import ParameterError
-from stemmatic.resofilter._dataset_io import Rejections, input_summary_of
+from stemmatic.resofilter._dataset_io import Rejections
 from stemmatic.resofilter.data import (
     DUPLICATE_PROMPT,
     EncodedSample,
@@ -202,7 +202,7 @@ def score_dataset(
                 "device": str(config.device),
                 "config": result.config,
             },
-            inputs=input_summary_of(files),
+            inputs=files,
             # Scoring splits nothing (scores.parquet has a row per input row); statuses say which were scored.
             rows=Rows(
                 count + rejected.count,

@@ -22,12 +22,13 @@ import pyarrow.parquet as pq
 
 from stemmatic._run import NoProgress, Progress, Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.resofilter._dataset_io import Rejections, input_summary_of
+from stemmatic.resofilter._dataset_io import Rejections
 from stemmatic.resofilter.scoring import less_scores
 from stemmatic.resofilter.selection import Criterion, Selection
 
 if TYPE_CHECKING:
     from stemmatic.io import InputFile
+    from stemmatic.io._sinks import ShardCaps
 
 __all__ = ["SelectDatasetResult", "select_dataset"]
 
@@ -115,6 +116,8 @@ def select_dataset(
     label_field: str | None = None,
     output_format: str = "parquet",
     compression: str | None = None,
+    max_shard_size: int | str | None = None,
+    max_shard_rows: int | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -126,7 +129,10 @@ def select_dataset(
     :func:`score_dataset`, as a Parquet path (local or a URL) or a table;
     ``output``: a directory (local or a URL), or ``None`` for the kept and
     removed rows as tables in the result. ``output_format`` (``parquet`` or
-    ``jsonl``) and ``compression`` are those of the kept/removed shards.
+    ``jsonl``) and ``compression`` are those of the kept/removed shards;
+    ``max_shard_size`` (bytes written, e.g. ``"512MB"``, approximate) and
+    ``max_shard_rows`` (exact) cap each of their files, numbered
+    ``NAME-00000.EXT``, ``NAME-00001.EXT``, ... in row order.
     ``on_error="skip"`` leaves out malformed lines as scoring did (counted as
     rejected, written to ``OUT/rejected/``).
 
@@ -156,11 +162,12 @@ def select_dataset(
     (2, ['high_score', 'high_score'])
     """
     from stemmatic.io import source_files
-    from stemmatic.io._sinks import check_compression
+    from stemmatic.io._sinks import check_compression, shard_caps
 
     if output_format not in ("parquet", "jsonl"):
         raise ParameterError(f"output_format={output_format!r}; expected 'parquet' or 'jsonl'")
     check_compression(output_format, compression)  # type: ignore[arg-type]
+    caps = shard_caps(max_shard_size, max_shard_rows)
     if on_error not in ("raise", "skip"):
         raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
     with source_files(inputs) as files:
@@ -179,6 +186,7 @@ def select_dataset(
             label_field=label_field,
             output_format=output_format,
             compression=compression,
+            caps=caps,
             on_error=on_error,
             overwrite=overwrite,
             progress=progress or NoProgress(),
@@ -201,6 +209,7 @@ def _select(
     label_field: str | None,
     output_format: str,
     compression: str | None,
+    caps: ShardCaps,
     on_error: str,
     overwrite: bool,
     progress: Progress,
@@ -293,7 +302,7 @@ def _select(
             )
         with timer.stage("write"):
             progress.start("write", len(rows))
-            kept_sink, removed_sink = _sinks(directory, files, output_format, compression)
+            kept_sink, removed_sink = _sinks(directory, files, output_format, compression, caps)
             rejected = Rejections(directory)
             empty: dict[int, pa.Schema] = {}
             for chunk in iter_chunks(files, **{**skipping, "on_rejected": rejected}):
@@ -338,9 +347,11 @@ def _select(
                 "label_field": label_field,
                 "format": output_format,
                 "compression": compression,
+                "max_shard_size": caps.bytes,
+                "max_shard_rows": caps.rows,
                 "on_error": on_error,
             },
-            inputs=input_summary_of(files),
+            inputs=files,
             rows=Rows(
                 chosen["samples"] + rejected.count,
                 kept=chosen["kept"],
@@ -379,7 +390,11 @@ def _select(
 
 
 def _sinks(
-    directory: Path | None, files: list[InputFile], output_format: str, compression: str | None
+    directory: Path | None,
+    files: list[InputFile],
+    output_format: str,
+    compression: str | None,
+    caps: ShardCaps,
 ) -> tuple[Any, Any]:
     """The kept and removed sides: the one mirrored writer under ``directory``, or tables in memory."""
     if directory is None:
@@ -389,6 +404,13 @@ def _sinks(
     from stemmatic.io import MirroredWriter
 
     return tuple(  # type: ignore[return-value]
-        MirroredWriter(directory / side, files, output_format, compression=compression)  # type: ignore[arg-type]
+        MirroredWriter(
+            directory / side,
+            files,
+            output_format,  # type: ignore[arg-type]
+            compression=compression,
+            max_shard_size=caps.bytes,
+            max_shard_rows=caps.rows,
+        )
         for side in ("kept", "removed")
     )
