@@ -142,7 +142,7 @@ def test_fast_equals_reference_at_a_large_step_where_rounding_is_negligible(hf):
 
 
 def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, monkeypatch):
-    from stemmatic.resofilter import scoring
+    from stemmatic.resofilter import _scorers
 
     model, _, tok = hf
     samples = encode_examples(_examples(9, seed=2), tok)
@@ -157,7 +157,7 @@ def test_output_layer_sees_only_the_loss_positions_and_scores_are_unchanged(hf, 
         rows = sum(shape[1] for shape in seen)
         assert rows == sum(len(s.input_ids) - s.response_start for s in samples)
         seen.clear()
-        monkeypatch.setattr(scoring._LossRows, "of", staticmethod(lambda *args: None))
+        monkeypatch.setattr(_scorers._LossRows, "of", staticmethod(lambda *args: None))
         full = score_samples(model, samples, ScoreConfig(batch_size=4, **ON_DEVICE), pad_id=tok.pad_id)
         assert len(seen) == 3 and all(shape[0] == 4 or shape[0] == 1 for shape in seen)
     finally:
