@@ -211,7 +211,12 @@ def test_index_on_a_url(benches: dict[str, Path], tmp_path: Path) -> None:
             app, ["contamination", "index", "add", url, "memory://cont-url-test/bench/b.jsonl"]
         )
         assert added.exit_code == 0, added.output
-        assert memory.ls("/cont-url-test/indexes", detail=False) == ["/cont-url-test/indexes/bench.idx"]
+        assert sorted(memory.ls("/cont-url-test/indexes", detail=False)) == [
+            "/cont-url-test/indexes/bench.idx",
+            "/cont-url-test/indexes/bench.idx.report.json",  # the report of the last run, beside it
+        ]
+        report = json.loads(memory.cat("/cont-url-test/indexes/bench.idx.report.json"))
+        assert report["command"] == "contamination index add" and report["rows"]["in"] == len(B)
         remote = ContaminationIndex.load(url)
         local = build_index(
             [benches["a"], benches["b"]], fields=["prompt", "solution"], id_field="id", ngram=4

@@ -324,3 +324,56 @@ def test_a_table_in_memory_is_listed_as_the_table_not_its_staging_file() -> None
     assert inputs["files"] == ["<pyarrow.Table>"]
     assert (inputs["count"], inputs["rows"], inputs["skipped"]) == (1, 3, [])
     assert inputs["bytes"] > len(BASE)
+
+
+def _one_schema(path: Path, command: str, rows_in: int) -> dict:
+    report = json.loads(path.read_text())
+    assert list(report)[: len(REPORT_KEYS)] == list(REPORT_KEYS)
+    assert report["command"] == command and report["report_version"] == REPORT_VERSION
+    assert report["rows"]["in"] == rows_in and report["rows"]["kept"] is None and report["warnings"] == []
+    assert report["stages"] and report["seconds"] > 0
+    return report
+
+
+def test_index_commands_write_the_one_report(corpus: Path, tmp_path: Path) -> None:
+    """The commands whose output is an index: contamination index build/add beside it, index build/add inside."""
+    bench = corpus / "bench.jsonl"
+    _cli("contamination", "index", "build", bench, "-o", tmp_path / "b.idx", "--ngram", "5", "-q")
+    report = _one_schema(tmp_path / "b.idx.report.json", "contamination index build", 1)
+    assert report["inputs"]["files"] == [str(bench)] and report["outputs"] == {"index": "b.idx"}
+    assert report["index"]["items"] == 1 and [b["name"] for b in report["benchmarks"]] == ["bench"]
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"prompt": f"{BASE} {i}"}) + "\n" for i in range(3)))
+    _cli("contamination", "index", "add", tmp_path / "b.idx", more, "-q")
+    report = _one_schema(tmp_path / "b.idx.report.json", "contamination index add", 3)
+    assert [b["name"] for b in report["benchmarks"]] == ["more"]
+
+    _cli("index", "build", corpus / "in" / "a.jsonl", "-o", tmp_path / "dix", "-q")
+    report = _one_schema(tmp_path / "dix" / "report.json", "index build", 5)
+    assert report["outputs"] == {"release": "release-00000/", "manifest": "manifest.json"}
+    _cli("index", "add", tmp_path / "dix", corpus / "in" / "b.jsonl", "--on-error", "skip", "-q")
+    report = _one_schema(tmp_path / "dix" / "report.json", "index add", GOOD_LINES - 5 + BAD_LINES)
+    assert report["rows"]["rejected"] == BAD_LINES and report["index"]["releases"] == 2
+    _cli(
+        "dedup",
+        corpus / "in",
+        "-o",
+        tmp_path / "out",
+        "--against",
+        tmp_path / "dix",
+        "--on-error",
+        "skip",
+        "-q",
+    )
+
+
+def test_lineage_commands_that_write_a_file_write_its_report(tmp_path: Path) -> None:
+    edges = tmp_path / "edges.csv"
+    edges.write_text("source,target,relation,quote\nmy/root,my/mix,merge,we merged it\n")
+    _cli("lineage", "build", tmp_path / "g.json", "--edges", edges)
+    report = _one_schema(tmp_path / "g.json.report.json", "lineage build", 1)
+    assert report["graph"] == {"nodes": 2, "edges": 1} and report["inputs"]["files"] == [str(edges)]
+    _cli("lineage", "export", tmp_path / "g.json", tmp_path / "g.mermaid", "--format", "mermaid")
+    report = _one_schema(tmp_path / "g.mermaid.report.json", "lineage export", 2)
+    assert report["outputs"] == {"output": "g.mermaid"}
+    assert json.loads((tmp_path / "g.json.report.json").read_text())["command"] == "lineage build"

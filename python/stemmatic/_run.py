@@ -360,6 +360,32 @@ def write_report(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
     return path
 
 
+def report_beside(output: str | os.PathLike[str]) -> str:
+    """Where a command whose output is one file (an index, a graph) writes its report: beside it.
+
+    ``NAME.report.json`` for the output ``NAME`` (its whole name, so two
+    outputs of one stem, ``g.json`` and ``g.svg``, keep two reports); local
+    or a URL.
+
+    >>> report_beside("out/bench.idx"), report_beside("s3://bucket/graphs/g.json")
+    ('out/bench.idx.report.json', 's3://bucket/graphs/g.json.report.json')
+    """
+    return f"{os.fspath(output).rstrip('/')}.report.json"
+
+
+def save_report(target: str | os.PathLike[str], report: dict[str, Any]) -> str:
+    """Write ``report`` to ``target``, a local path (atomically, :func:`write_report`) or a URL; returns it."""
+    from stemmatic.io._remote import filesystem_of, is_url
+
+    if not is_url(target):
+        write_report(target, report)
+        return os.fspath(target)
+    filesystem, path = filesystem_of(os.fspath(target))
+    with filesystem.open_output_stream(path) as out:
+        out.write((json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))
+    return os.fspath(target)
+
+
 # -- progress -----------------------------------------------------------------------------------
 
 

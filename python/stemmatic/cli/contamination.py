@@ -117,12 +117,12 @@ def index(
     id_field: _OldIdField = None,
     fields: _OldFields = None,
 ) -> None:
-    """Build an n-gram index of benchmark items (several benchmarks in one index)."""
-    import time
-
+    """Build an n-gram index of benchmark items (several benchmarks in one index); its report beside it."""
+    from stemmatic._run import StageTimer
     from stemmatic.contamination import build_index
     from stemmatic.exceptions import ParameterError
 
+    timer = StageTimer()
     with _clean_errors():
         _refuse_existing(output, overwrite)
         sources = _named(benchmarks, name)
@@ -134,23 +134,24 @@ def index(
                 ]
             except (OSError, UnicodeDecodeError) as err:
                 raise ParameterError(f"{allowlist}: cannot read the allowlist: {err}") from err
-        start = time.perf_counter()
-        built = build_index(
-            sources,
-            fields=_split_fields(fields if fields is not None else text_column),
-            ngram=ngram,
-            tokenizer=tokenizer,  # type: ignore[arg-type]
-            seed=seed,
-            id_field=id_column if id_column is not None else id_field,
-            min_tokens=min_tokens,
-            max_item_frequency=max_item_frequency,
-            allowlist=phrases,
-            workers=workers,
-        )
-        built.save(output)
-        seconds = time.perf_counter() - start
+        with timer.stage("build"):
+            built = build_index(
+                sources,
+                fields=_split_fields(fields if fields is not None else text_column),
+                ngram=ngram,
+                tokenizer=tokenizer,  # type: ignore[arg-type]
+                seed=seed,
+                id_field=id_column if id_column is not None else id_field,
+                min_tokens=min_tokens,
+                max_item_frequency=max_item_frequency,
+                allowlist=phrases,
+                workers=workers,
+            )
+        with timer.stage("save"):
+            built.save(output)
+        report = _index_report("contamination index build", built, built.benchmarks, output, timer)
     if not quiet:
-        _describe_build(built, built.benchmarks, seconds, output)
+        _describe_build(built, built.benchmarks, timer.elapsed(), output, report)
 
 
 @index_app.command("add")
@@ -177,25 +178,28 @@ def index_add(
     The result is the index that `contamination index` of all the benchmarks
     together builds. INDEX is replaced atomically (or --output written); a
     damaged index, one of another format version, or one without stored texts
-    is refused and nothing is written.
+    is refused and nothing is written. The report of the run is written
+    beside the index written.
     """
-    import time
-
+    from stemmatic._run import StageTimer
     from stemmatic.contamination import ContaminationIndex
 
     target = output if output is not None else index_path
+    timer = StageTimer()
     with _clean_errors():
         if output is not None:
             _refuse_existing(output, overwrite)
-        start = time.perf_counter()
-        old = ContaminationIndex.load(index_path)
+        with timer.stage("load"):
+            old = ContaminationIndex.load(index_path)
         sources = _named(benchmarks, name)
-        extended = old.add_benchmarks(sources, workers=workers)
-        extended.save(target)
-        seconds = time.perf_counter() - start
-    if not quiet:
+        with timer.stage("build"):
+            extended = old.add_benchmarks(sources, workers=workers)
+        with timer.stage("save"):
+            extended.save(target)
         new = extended.benchmarks[len(old.benchmarks) :]
-        _describe_build(extended, new, seconds, target)
+        report = _index_report("contamination index add", extended, new, target, timer)
+    if not quiet:
+        _describe_build(extended, new, timer.elapsed(), target, report)
 
 
 @index_app.command("info")
@@ -261,11 +265,31 @@ def _refuse_existing(output: str, overwrite: bool) -> None:
         raise ParameterError(f"{output}: file exists; pass --overwrite to replace it")
 
 
-def _describe_build(built: Any, names: list[str], seconds: float, output: str) -> None:
+def _index_report(command: str, built: Any, names: list[str], output: str, timer: Any) -> str:
+    """Write the report of an index build or add (the benchmarks ``names`` it read) beside ``output``."""
+    from stemmatic._run import Rows, report_beside, run_report, save_report
+
+    info = built.build_info
+    read = [b for b in info.get("benchmarks", []) if b.get("name") in names]
+    report = run_report(
+        command,
+        parameters={k: v for k, v in info.get("parameters", {}).items() if k != "allowlist"},
+        inputs=[source for b in read for source in b.get("sources") or []],
+        rows=Rows(sum(int(b.get("rows") or 0) for b in read)),
+        timer=timer,
+        outputs={"index": output.rstrip("/").rsplit("/", 1)[-1]},
+        index=built.stats,
+        benchmarks=read,
+    )
+    return save_report(report_beside(output), report)
+
+
+def _describe_build(built: Any, names: list[str], seconds: float, output: str, report: str) -> None:
     stats = built.stats
     typer.echo(
         f"indexed {stats['entries']} entries of {stats['items']} items from {len(built.benchmarks)} "
-        f"benchmark(s): {stats['ngrams']} distinct {built.ngram}-grams in {seconds:.2f}s -> {output}"
+        f"benchmark(s): {stats['ngrams']} distinct {built.ngram}-grams in {seconds:.2f}s -> {output} "
+        f"(report: {report})"
     )
     excluded = stats["excluded_by_frequency"] + stats["excluded_by_allowlist"]
     if excluded:

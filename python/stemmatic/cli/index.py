@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -83,10 +83,12 @@ def build(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Build an index of a corpus (its first release), with the parameters a later dedup will use."""
+    """Build an index of a corpus (its first release), with the parameters a later dedup will use; OUTPUT/report.json."""
+    from stemmatic._run import StageTimer
     from stemmatic.cli._progress import RichStages
     from stemmatic.dedup import DedupConfig, build_index
 
+    timer = StageTimer()
     with clean_errors():
         check_on_error(on_error)
         config = DedupConfig(
@@ -102,15 +104,18 @@ def build(
             on_error=on_error,
         )
         config.validate()
-        typer.echo(f"LSH {config.banding().describe()}", err=True)
-        info = build_index(
-            inputs,
-            output,
-            config=config,
-            workers=workers,
-            overwrite=overwrite,
-            progress=RichStages(literal_console(stderr=True), enabled=not quiet),
-        )
+        if not quiet:
+            typer.echo(f"LSH {config.banding().describe()}", err=True)
+        with timer.stage("build"):
+            info = build_index(
+                inputs,
+                output,
+                config=config,
+                workers=workers,
+                overwrite=overwrite,
+                progress=RichStages(literal_console(stderr=True), enabled=not quiet),
+            )
+        _report("index build", info, output, timer)
     _print(info.to_dict(), False)
 
 
@@ -124,22 +129,45 @@ def add(
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
-    """Append a release to an index, with the index's parameters (older releases are not rewritten)."""
+    """Append a release to an index, with the index's parameters (older releases are not rewritten); INDEX/report.json."""
+    from stemmatic._run import StageTimer
     from stemmatic.cli._progress import RichStages
     from stemmatic.dedup import add_to_index
 
+    timer = StageTimer()
     with clean_errors():
         check_on_error(on_error)
-        info = add_to_index(
-            index,
-            inputs,
-            text_column=text_column,
-            id_column=id_column,
-            on_error=on_error,
-            workers=workers,
-            progress=RichStages(literal_console(stderr=True), enabled=not quiet),
-        )
+        with timer.stage("add"):
+            info = add_to_index(
+                index,
+                inputs,
+                text_column=text_column,
+                id_column=id_column,
+                on_error=on_error,
+                workers=workers,
+                progress=RichStages(literal_console(stderr=True), enabled=not quiet),
+            )
+        _report("index add", info, index, timer)
     _print(info.to_dict(), False)
+
+
+def _report(command: str, info: Any, index: str, timer: Any) -> None:
+    """``INDEX/report.json`` of the run that wrote the index's last release (a later add replaces it)."""
+    from stemmatic._run import Rows, run_report, save_report
+
+    release = info.releases[-1]
+    rejected = int(release.get("rejected", 0))
+    report = run_report(
+        command,
+        parameters=info.parameters,
+        inputs=list(release["sources"]),
+        rows=Rows(int(release["rows"]) + rejected, rejected=rejected),
+        timer=timer,
+        outputs={"release": f"{release['name']}/", "manifest": "manifest.json"},
+        release={k: v for k, v in release.items() if k != "files"},
+        index={"rows": info.rows, "bytes": info.bytes, "releases": len(info.releases)},
+    )
+    save_report(f"{str(index).rstrip('/')}/report.json", report)
 
 
 @app.command()

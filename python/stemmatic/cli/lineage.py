@@ -6,6 +6,7 @@ reads it).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -58,6 +59,38 @@ def _write_json(path: Path | None, data: Any) -> None:
         console.print(f"wrote {path}")
 
 
+def _report(
+    command: str,
+    started: float,
+    output: Path,
+    parameters: dict[str, Any],
+    inputs: list[Any],
+    rows: int,
+    **blocks: Any,
+) -> None:
+    """``NAME.report.json`` beside the ``output`` a lineage command wrote (the one report schema).
+
+    The command, from ``started`` (``time.perf_counter()``) to now, is its one stage.
+    """
+    from stemmatic._run import Rows, StageTimer, peak_rss_bytes, report_beside, run_report, save_report
+
+    timer = StageTimer(started=started)
+    seconds = timer.elapsed()
+    timer.stages[command.split()[-1]] = {"seconds": round(seconds, 4), "peak_rss_bytes": peak_rss_bytes()}
+    paths = [str(p) for p in inputs if p is not None and p != "builtin"]
+    report = run_report(
+        command,
+        parameters=parameters,
+        inputs=paths,
+        rows=Rows(rows),
+        timer=timer,
+        seconds=seconds,
+        outputs={"output": output.name},
+        **blocks,
+    )
+    console.print(f"wrote {save_report(report_beside(output), report)}")
+
+
 def _texts(pairs: list[str] | None, text_column: str) -> dict[str, list[str]]:
     """``--texts KEY=PATH`` pairs: the documents of each key (a key given again adds files)."""
     from stemmatic.lineage.texts import read_texts
@@ -107,7 +140,8 @@ def build(
     edges: Annotated[list[Path] | None, typer.Option(help="Hand-written edges (.csv, .yaml).")] = None,
     cut_cycles: Annotated[bool, typer.Option(help="Cut the weakest edge of every cycle.")] = False,
 ) -> None:
-    """Import every given source into one graph, rebind names, report hygiene, and save it."""
+    """Import every given source into one graph, rebind names, report hygiene, and save it (and its report)."""
+    started = time.perf_counter()
     from stemmatic.lineage.build import build_graph
     from stemmatic.lineage.export import write_node_link
 
@@ -147,6 +181,24 @@ def build(
     console.print(f"hygiene: {hygiene.summary()}")
     write_node_link(graph, output)
     console.print(f"wrote {graph!r} to {output}")
+    files = {"card": card, "benchmark_card": benchmark_card, "paper": [paper], "paper_data": [paper_data]}
+    named = {name: [str(p) for p in paths or [] if p is not None] for name, paths in files.items()}
+    _report(
+        "lineage build",
+        started,
+        output,
+        {
+            "dpi": dpi,
+            "hub": hub or [],
+            **named,
+            "edges": [str(p) for p in edges or []],
+            "cut_cycles": cut_cycles,
+        },
+        [*(card or []), *(benchmark_card or []), paper, paper_data, *(edges or [])],
+        sum(r.records for r in reports),
+        graph={"nodes": graph.num_nodes, "edges": graph.num_edges},
+        imports=[r.as_dict() for r in reports],
+    )
 
 
 @app.command()
@@ -371,6 +423,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Seed of the baseline draw.")] = 0,
 ) -> None:
     """Sample a diverse, deduplicated mixture from root sources; report Vendi vs a baseline; attribution."""
+    started = time.perf_counter()
     from stemmatic.lineage import attribution, propagate_contamination, root_sample
     from stemmatic.lineage._files import dumps_json
     from stemmatic.lineage.texts import read_texts
@@ -412,6 +465,23 @@ def sample(
         f"(baseline {result.baseline_vendi if result.baseline_vendi is None else round(result.baseline_vendi, 2)}), "
         f"centroid distance {result.centroid_distance:.3f}, cross-root duplicates dropped {result.cross_root_duplicates}"
     )
+    _report(
+        "lineage sample",
+        started,
+        output,
+        {
+            "budget": budget,
+            "targets": target,
+            "allocation": allocation,
+            "cap": cap,
+            "use": use,
+            "benchmarks": benchmark,
+            "seed": seed,
+        },
+        [graph_path, *[pair.partition("=")[2] for pair in texts or []], *(baseline or [])],
+        sum(len(docs) for docs in contents.values()),
+        sampled=len(result.texts),
+    )
 
 
 @app.command()
@@ -440,7 +510,8 @@ def export(
         int, typer.Option(help="svg, png, collapsed: nodes within this many edges stay single.")
     ] = 1,
 ) -> None:
-    """Write the graph in another format."""
+    """Write the graph in another format (and OUTPUT.report.json beside it)."""
+    started = time.perf_counter()
     from stemmatic.lineage.export import export_graph
 
     graph = _load(graph_path)
@@ -459,3 +530,12 @@ def export(
     except StemmaticError as err:
         _fail(err)
     console.print(f"wrote {' and '.join(str(p) for p in written)}")
+    _report(
+        "lineage export",
+        started,
+        output,
+        {"format": fmt, "node": node, "direction": direction, "max_nodes": max_nodes, "collapse": collapse},
+        [graph_path],
+        graph.num_nodes,
+        graph={"nodes": graph.num_nodes, "edges": graph.num_edges},
+    )
