@@ -327,3 +327,25 @@ def test_resofilter_select_takes_the_caps(tmp_path: Path) -> None:
             "sft-00001.parquet",
         ]
     assert capped.report["parameters"]["max_shard_rows"] == 3
+
+
+@pytest.mark.parametrize("engine", ["ray", "spark"])
+@pytest.mark.parametrize(
+    "option", [{"max_shard_rows": 5}, {"max_shard_size": "1MB"}, {"compression": "gzip"}]
+)
+def test_engine_apis_refuse_what_they_cannot_honour(
+    corpus: Path, tmp_path: Path, engine: str, option: dict[str, Any]
+) -> None:
+    """Refused before the engine starts or anything is written (the engines write their own part files)."""
+    import importlib
+
+    from stemmatic.dedup import DedupConfig
+
+    pytest.importorskip("ray" if engine == "ray" else "pyspark")
+    module = importlib.import_module(f"stemmatic.engines.{engine}")
+    (name,) = option
+    with pytest.raises(
+        ParameterError, match=f"{name} applies to the local engine only, not --engine {engine}"
+    ):
+        module.dedup_to_directory([str(corpus)], str(tmp_path / "out"), config=DedupConfig(**option))
+    assert not (tmp_path / "out").exists()

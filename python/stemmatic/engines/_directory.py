@@ -65,6 +65,12 @@ def dedup_directory(
 
     if config.emit_pairs:
         raise ParameterError(f"--emit-pairs applies to the local engine only, not --engine {engine.name}")
+    for option in ("compression", "max_shard_size", "max_shard_rows"):
+        if getattr(config, option) is not None:
+            raise ParameterError(
+                f"{option} applies to the local engine only, not --engine {engine.name}: "
+                "the engine writes its own part files"
+            )
     options.validate()
     files = resolve_inputs(inputs)
     rules = ColumnRules(
