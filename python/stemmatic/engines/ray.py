@@ -60,7 +60,7 @@ from stemmatic.engines._read import (
     conform,
 )
 from stemmatic.engines._scan import EngineScanResult, ScanParams
-from stemmatic.engines._shipped import Shipped
+from stemmatic.engines._shipped import CoConformed, Conformed, Shipped, ipc_bytes
 
 if TYPE_CHECKING:
     import os
@@ -122,26 +122,6 @@ def _ray() -> Any:
     return require("ray", "stemmatic.engines.ray")
 
 
-@dataclass(frozen=True)
-class _Conform(Shipped):
-    """Run a table function and cast its output to the declared schema."""
-
-    fn: TableFn
-    schema: pa.Schema
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        out = self.fn(table)
-        return out.select(self.schema.names).cast(self.schema)
-
-
-def _to_blob(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
-    return data
-
-
 def _from_blobs(blobs: list[bytes], schema: pa.Schema) -> pa.Table:
     tables = [pa.ipc.open_stream(b).read_all() for b in blobs]
     return pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
@@ -164,7 +144,7 @@ class _Blobs(Shipped):
         parts, blobs = [], []
         for start, end in zip(starts, ends, strict=True):
             parts.append(int(sorted_part[start]))
-            blobs.append(_to_blob(table.take(pa.array(order[start:end]))))
+            blobs.append(ipc_bytes(table.take(pa.array(order[start:end]))))
         return pa.table(
             {
                 PART: pa.array(parts, pa.int64()),
@@ -178,17 +158,16 @@ class _Blobs(Shipped):
 class _CoGroup(Shipped):
     """Reassemble both sides of a group from their blobs and apply the co-group function."""
 
-    fn: CoFn
+    fn: CoConformed
     left: pa.Schema
     right: pa.Schema
-    schema: pa.Schema
 
     def __call__(self, table: pa.Table) -> pa.Table:
         side = np.asarray(table.column(_SIDE).combine_chunks())
         blobs = table.column(_BLOB).to_pylist()
         left = _from_blobs([b for b, s in zip(blobs, side, strict=True) if s == 0], self.left)
         right = _from_blobs([b for b, s in zip(blobs, side, strict=True) if s == 1], self.right)
-        return self.fn(left, right).select(self.schema.names).cast(self.schema)
+        return self.fn(left, right)
 
 
 @dataclass(frozen=True)
@@ -233,12 +212,12 @@ class RayBackend:
         return schema
 
     def map_arrow(self, data: Any, fn: TableFn, schema: pa.Schema) -> Any:
-        out = data.map_batches(_Conform(fn, schema), batch_format="pyarrow", zero_copy_batch=True)
+        out = data.map_batches(Conformed(fn, schema), batch_format="pyarrow", zero_copy_batch=True)
         return self._track(out, schema)
 
     def group_arrow(self, data: Any, fn: TableFn, schema: pa.Schema, partitions: int) -> Any:
         out = data.groupby(PART, num_partitions=partitions).map_groups(
-            _Conform(fn, schema), batch_format="pyarrow"
+            Conformed(fn, schema), batch_format="pyarrow"
         )
         return self._track(out, schema)
 
@@ -248,7 +227,7 @@ class RayBackend:
             right.map_batches(_Blobs(1), batch_format="pyarrow")
         )
         out = tagged.groupby(PART, num_partitions=partitions).map_groups(
-            _CoGroup(fn, left_schema, right_schema, schema), batch_format="pyarrow"
+            _CoGroup(CoConformed(fn, schema), left_schema, right_schema), batch_format="pyarrow"
         )
         return self._track(out, schema)
 

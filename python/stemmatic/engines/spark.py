@@ -68,7 +68,7 @@ from stemmatic.engines._read import (
     conform,
 )
 from stemmatic.engines._scan import EngineScanResult, ScanParams
-from stemmatic.engines._shipped import Shipped
+from stemmatic.engines._shipped import CoConformed, Conformed, Shipped, ipc_bytes
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 
 if TYPE_CHECKING:
@@ -97,31 +97,11 @@ def _spark_types() -> Any:
 class _BatchMap(Shipped):
     """``mapInArrow`` adapter: a table function over each record batch, cast to the schema."""
 
-    fn: TableFn
-    schema: pa.Schema
+    fn: Conformed
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            out = self.fn(pa.Table.from_batches([batch])).select(self.schema.names).cast(self.schema)
-            yield from out.to_batches()
-
-
-@dataclass(frozen=True)
-class _GroupMap(Shipped):
-    fn: TableFn
-    schema: pa.Schema
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        return self.fn(table).select(self.schema.names).cast(self.schema)
-
-
-@dataclass(frozen=True)
-class _CoGroupMap(Shipped):
-    fn: CoFn
-    schema: pa.Schema
-
-    def __call__(self, left: pa.Table, right: pa.Table) -> pa.Table:
-        return self.fn(left, right).select(self.schema.names).cast(self.schema)
+            yield from self.fn(pa.Table.from_batches([batch])).to_batches()
 
 
 @dataclass(frozen=True)
@@ -138,7 +118,7 @@ class _RowFromMono(Shipped):
         return table.drop_columns([_MONO]).append_column(ROW, pa.array(offset + position))
 
 
-def _plain_group(shipped: _GroupMap) -> Any:
+def _plain_group(shipped: Conformed) -> Any:
     # Spark counts the parameters of the function it is given (a bound
     # ``__call__`` counts ``self``) to decide whether to pass the group key;
     # a plain function of the table(s) says it exactly.
@@ -148,7 +128,7 @@ def _plain_group(shipped: _GroupMap) -> Any:
     return group
 
 
-def _plain_cogroup(shipped: _CoGroupMap) -> Any:
+def _plain_cogroup(shipped: CoConformed) -> Any:
     def cogroup(left: pa.Table, right: pa.Table) -> pa.Table:
         return shipped(left, right)
 
@@ -169,11 +149,11 @@ class SparkBackend:
         return self.types.to_arrow_schema(data.schema)
 
     def map_arrow(self, data: DataFrame, fn: TableFn, schema: pa.Schema) -> DataFrame:
-        return data.mapInArrow(_BatchMap(fn, schema), self._spark_schema(schema))
+        return data.mapInArrow(_BatchMap(Conformed(fn, schema)), self._spark_schema(schema))
 
     def group_arrow(self, data: DataFrame, fn: TableFn, schema: pa.Schema, partitions: int) -> DataFrame:
         return data.groupBy(PART).applyInArrow(
-            _plain_group(_GroupMap(fn, schema)), self._spark_schema(schema)
+            _plain_group(Conformed(fn, schema)), self._spark_schema(schema)
         )
 
     def cogroup_arrow(
@@ -182,7 +162,7 @@ class SparkBackend:
         return (
             left.groupBy(PART)
             .cogroup(right.groupBy(PART))
-            .applyInArrow(_plain_cogroup(_CoGroupMap(fn, schema)), self._spark_schema(schema))
+            .applyInArrow(_plain_cogroup(CoConformed(fn, schema)), self._spark_schema(schema))
         )
 
     def materialize(self, data: DataFrame) -> DataFrame:
@@ -220,7 +200,7 @@ class SparkBackend:
             offsets[int(row["p"])] = running
             running += int(row["count"])
         out = schema.append(pa.field(ROW, pa.int64()))
-        return tagged.mapInArrow(_BatchMap(_RowFromMono(offsets), out), self._spark_schema(out))
+        return tagged.mapInArrow(_BatchMap(Conformed(_RowFromMono(offsets), out)), self._spark_schema(out))
 
 
 @dataclass(frozen=True)
@@ -391,11 +371,7 @@ def _ipc_blobs(table: pa.Table) -> list[bytes]:
     per_row = max(1, table.nbytes // max(1, len(table)))
     step = max(1, _BLOB_BYTES // per_row)
     for start in range(0, len(table), step):
-        piece = table.slice(start, step)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, piece.schema) as writer:
-            writer.write_table(piece)
-        blobs.append(sink.getvalue().to_pybytes())
+        blobs.append(ipc_bytes(table.slice(start, step)))
     return blobs
 
 
