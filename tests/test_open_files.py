@@ -88,7 +88,8 @@ _RUN = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[3]), int(sys.argv[3])))
 from stemmatic.dedup import dedup
-r = dedup(sys.argv[1], sys.argv[2], threshold=0.7, workers=1, fmt=sys.argv[4])
+caps = {"max_shard_rows": int(sys.argv[5])} if len(sys.argv) > 5 else {}
+r = dedup(sys.argv[1], sys.argv[2], threshold=0.7, workers=1, fmt=sys.argv[4], **caps)
 print(r.input_rows, r.kept_rows, r.removed_rows)
 """
 
@@ -110,3 +111,36 @@ def test_dedup_of_many_shards_under_a_small_open_file_limit(tmp_path: Path, fmt:
     assert len(kept) == 300
     read = pq.read_table if fmt == "parquet" else pajson.read_json
     assert read(kept[123]).column("text").to_pylist() == [f"shard 123 row {i}" for i in range(3)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_capped_shards_under_a_small_open_file_limit(tmp_path: Path) -> None:
+    """--max-shard-rows 1 on 300 shards: 900 kept files, never more than the limit of 128 open at once."""
+    _shards(tmp_path / "in", 300)
+    limited = subprocess.run(
+        [sys.executable, "-c", _RUN, str(tmp_path / "in"), str(tmp_path / "limited"), "128", "jsonl", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert limited.returncode == 0, limited.stderr[-2000:]
+    assert limited.stdout.split() == ["900", "900", "0"]
+    kept = sorted((tmp_path / "limited" / "kept").iterdir())
+    assert len(kept) == 900 and kept[370].name == "s0123-00001.jsonl"
+    assert _read_jsonl(kept[370]) == [{"text": "shard 123 row 1", "n": 1}]
+
+
+def test_a_capped_writer_holds_at_most_max_open_files(tmp_path: Path) -> None:
+    files = resolve_inputs(_shards(tmp_path / "in", 5))
+    writer = MirroredWriter(
+        tmp_path / "out", files, "jsonl", compression="gzip", max_open=2, max_shard_rows=3
+    )
+    for step in range(4):
+        for shard in (0, 3, 1, 4, 2):
+            writer.write(
+                shard, pa.Table.from_pylist([{"text": f"{shard} {step} {r}", "n": r} for r in range(2)])
+            )
+            assert len(writer._writers) <= 2
+    paths = writer.close()
+    assert len(paths) == 5 * 3  # 8 rows an input: shards of 3, 3, 2
+    assert [len(_read_jsonl(p)) for p in paths[:3]] == [3, 3, 2]
