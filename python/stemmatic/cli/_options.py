@@ -37,7 +37,12 @@ OnError = Annotated[
     Literal["raise", "skip"],
     typer.Option(help="What to do with a malformed line (skipped lines go to rejected/, counted)."),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress and no notes on stderr (warnings and errors still show)."
+    ),
+]
 RemovedText = Annotated[
     bool,
     typer.Option(
