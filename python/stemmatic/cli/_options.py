@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, overload
 
 import typer
+
+if TYPE_CHECKING:
+    from stemmatic.dedup import DedupConfig
 
 #: ``--ray-address`` of the commands with ``--engine ray``.
 RayAddress = Annotated[
@@ -253,3 +257,29 @@ Clustering = Annotated[
         "to its kept row; local engine)."
     ),
 ]
+
+
+@option_group
+@dataclass(frozen=True)
+class Similarity:
+    """The near-duplicate parameters of ``dedup`` and ``index build`` (an index keeps them; a dedup against it repeats them)."""
+
+    threshold: Threshold = 0.8
+    num_perm: NumPerm = 128
+    ngram: Ngram = 5
+    tokenizer: Tokenizer = "auto"
+    seed: Seed = 1
+    bands: Bands = None
+    rows: Rows = None
+
+    def config(self, **fields: Any) -> DedupConfig:
+        """A :class:`~stemmatic.dedup.DedupConfig` of these parameters and ``fields``, checked."""
+        from stemmatic.dedup import DedupConfig
+
+        config = DedupConfig(**dataclasses.asdict(self), **fields)
+        config.validate()
+        return config
+
+
+#: The default of a command's ``similarity`` parameter.
+SIMILARITY = Similarity()

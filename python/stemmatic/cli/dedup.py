@@ -11,12 +11,10 @@ from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
 from stemmatic.cli._options import (
     SHARDS,
-    Bands,
+    SIMILARITY,
     Clustering,
     IdColumn,
     Inputs,
-    Ngram,
-    NumPerm,
     OnError,
     OutAlias,
     Output,
@@ -25,13 +23,10 @@ from stemmatic.cli._options import (
     RayAddress,
     RemovedText,
     Resume,
-    Rows,
-    Seed,
     Shards,
+    Similarity,
     SparkMaster,
     TextColumn,
-    Threshold,
-    Tokenizer,
     Workers,
     output_of,
     with_option_groups,
@@ -49,13 +44,7 @@ def dedup(
     output: Output = None,
     text_column: TextColumn = "text",
     id_column: IdColumn = None,
-    threshold: Threshold = 0.8,
-    num_perm: NumPerm = 128,
-    ngram: Ngram = 5,
-    tokenizer: Tokenizer = "auto",
-    seed: Seed = 1,
-    bands: Bands = None,
-    rows: Rows = None,
+    similarity: Similarity = SIMILARITY,
     verify: Annotated[
         str, typer.Option(help="exact (Jaccard of shingle sets) | estimate (from signatures) | none.")
     ] = "exact",
@@ -110,23 +99,15 @@ def dedup(
 ) -> None:
     """Remove near-duplicate rows (MinHash + LSH, verified) and write kept/, removed/, clusters, report."""
     from stemmatic.cli._progress import RichStages
-    from stemmatic.dedup import DedupConfig
     from stemmatic.dedup import dedup as run_dedup
 
     target = output_of(output, out)
     console = literal_console(stderr=True)
     try:
-        config = DedupConfig(
+        config = similarity.config(
             text_column=text_column,
             id_column=id_column,
-            threshold=threshold,
-            num_perm=num_perm,
-            ngram=ngram,
-            tokenizer=tokenizer,  # type: ignore[arg-type]
-            seed=seed,
-            bands=bands,
-            rows=rows,
-            verify=verify,  # type: ignore[arg-type]
+            verify=verify,
             keep=keep,
             exact=exact,
             memory_limit=memory_limit,
@@ -140,7 +121,6 @@ def dedup(
             clustering=clustering,
             removed_text=removed_text,
         )
-        config.validate()
         if not quiet:
             typer.echo(f"LSH {config.banding().describe()}", err=True)
         if engine != "local":

@@ -9,18 +9,14 @@ import typer
 
 from stemmatic.cli._errors import check_on_error, clean_errors, literal_console
 from stemmatic.cli._options import (
-    Bands,
+    SIMILARITY,
     Inputs,
-    Ngram,
-    NumPerm,
     OnError,
     Quiet,
-    Rows,
-    Seed,
+    Similarity,
     TextColumn,
-    Threshold,
-    Tokenizer,
     Workers,
+    with_option_groups,
 )
 
 app = typer.Typer(
@@ -61,6 +57,7 @@ def _print(info_dict: dict[str, object], as_json: bool) -> None:
 
 
 @app.command()
+@with_option_groups
 def build(
     inputs: Inputs,
     output: Annotated[
@@ -69,13 +66,7 @@ def build(
     ],
     text_column: TextColumn = "text",
     id_column: IdColumn = None,
-    threshold: Threshold = 0.8,
-    num_perm: NumPerm = 128,
-    ngram: Ngram = 5,
-    tokenizer: Tokenizer = "auto",
-    seed: Seed = 1,
-    bands: Bands = None,
-    rows: Rows = None,
+    similarity: Similarity = SIMILARITY,
     on_error: OnError = "raise",
     workers: Workers = None,
     overwrite: Annotated[
@@ -86,24 +77,12 @@ def build(
     """Build an index of a corpus (its first release), with the parameters a later dedup will use; OUTPUT/report.json."""
     from stemmatic._run import StageTimer
     from stemmatic.cli._progress import RichStages
-    from stemmatic.dedup import DedupConfig, build_index
+    from stemmatic.dedup import build_index
 
     timer = StageTimer()
     with clean_errors():
         check_on_error(on_error)
-        config = DedupConfig(
-            text_column=text_column,
-            id_column=id_column,
-            threshold=threshold,
-            num_perm=num_perm,
-            ngram=ngram,
-            tokenizer=tokenizer,  # type: ignore[arg-type]
-            seed=seed,
-            bands=bands,
-            rows=rows,
-            on_error=on_error,
-        )
-        config.validate()
+        config = similarity.config(text_column=text_column, id_column=id_column, on_error=on_error)
         if not quiet:
             typer.echo(f"LSH {config.banding().describe()}", err=True)
         with timer.stage("build"):
