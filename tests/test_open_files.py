@@ -94,20 +94,34 @@ print(r.input_rows, r.kept_rows, r.removed_rows)
 """
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_dedup_of_many_shards_under_a_small_open_file_limit(tmp_path: Path, fmt: str) -> None:
-    """300 shards (600 kept and removed files) under a limit of 128 open files: the rows of a run without it."""
+def _dedup_of_300_shards_under_128_open_files(tmp_path: Path, fmt: str, *max_shard_rows: str) -> list[Path]:
+    """dedup of 300 shards of 3 rows under RLIMIT_NOFILE 128 (in a subprocess): its kept files, sorted."""
     _shards(tmp_path / "in", 300)
     limited = subprocess.run(
-        [sys.executable, "-c", _RUN, str(tmp_path / "in"), str(tmp_path / "limited"), "128", fmt],
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            str(tmp_path / "in"),
+            str(tmp_path / "limited"),
+            "128",
+            fmt,
+            *max_shard_rows,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert limited.returncode == 0, limited.stderr[-2000:]
     assert limited.stdout.split() == ["900", "900", "0"]
-    kept = sorted((tmp_path / "limited" / "kept").iterdir())
+    return sorted((tmp_path / "limited" / "kept").iterdir())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_dedup_of_many_shards_under_a_small_open_file_limit(tmp_path: Path, fmt: str) -> None:
+    """300 shards (600 kept and removed files) under a limit of 128 open files: the rows of a run without it."""
+    kept = _dedup_of_300_shards_under_128_open_files(tmp_path, fmt)
     assert len(kept) == 300
     read = pq.read_table if fmt == "parquet" else pajson.read_json
     assert read(kept[123]).column("text").to_pylist() == [f"shard 123 row {i}" for i in range(3)]
@@ -116,16 +130,7 @@ def test_dedup_of_many_shards_under_a_small_open_file_limit(tmp_path: Path, fmt:
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
 def test_capped_shards_under_a_small_open_file_limit(tmp_path: Path) -> None:
     """--max-shard-rows 1 on 300 shards: 900 kept files, never more than the limit of 128 open at once."""
-    _shards(tmp_path / "in", 300)
-    limited = subprocess.run(
-        [sys.executable, "-c", _RUN, str(tmp_path / "in"), str(tmp_path / "limited"), "128", "jsonl", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert limited.returncode == 0, limited.stderr[-2000:]
-    assert limited.stdout.split() == ["900", "900", "0"]
-    kept = sorted((tmp_path / "limited" / "kept").iterdir())
+    kept = _dedup_of_300_shards_under_128_open_files(tmp_path, "jsonl", "1")
     assert len(kept) == 900 and kept[370].name == "s0123-00001.jsonl"
     assert _read_jsonl(kept[370]) == [{"text": "shard 123 row 1", "n": 1}]
 
