@@ -3,7 +3,9 @@
 The contract (docs/hashing.md) is checked against the engine on arbitrary
 Unicode: the blocks of scripts written without spaces are read from the docs
 page itself, so the page, the generator of the engine's tables and the engine
-cannot drift apart.
+cannot drift apart. ``auto`` is ``auto-document`` (per-script units, and the
+document rule) for whole documents and ``auto-span`` (per-script units) in the
+contamination index and scan.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 
 import stemmatic
 from stemmatic import _core
-from stemmatic.minhash import DEFAULT_TOKENIZER, TOKENIZERS
+from stemmatic.minhash import DEFAULT_TOKENIZER, TOKENIZERS, Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAME_UNICODE = unicodedata.unidata_version == stemmatic.UNICODE_VERSION
@@ -38,13 +40,25 @@ BLOCKS = _documented_blocks()
 UNSPACED = "".join(
     chr(cp) for a, b in BLOCKS for cp in range(a, b + 1) if unicodedata.category(chr(cp))[0] in "LMN"
 )
-# The reference expression of docs/hashing.md.
+# The reference expressions of docs/hashing.md.
 AUTO_RE = re.compile(f"[{UNSPACED}]|[^\\W{UNSPACED}]+")
 WORD_RE = re.compile(r"\w+")
+UNSPACED_SET = frozenset(UNSPACED)
 
 
 def reference(text: str) -> list[str]:
+    """``auto-span``."""
     return AUTO_RE.findall(text.lower())
+
+
+def document_reference(text: str) -> list[str]:
+    """``auto-document`` (and ``auto`` for whole documents)."""
+    lower = text.lower()
+    chars = [c for c in lower if c.isalnum() or c in UNSPACED_SET]
+    unspaced = sum(c in UNSPACED_SET for c in chars)
+    if unspaced and 10 * unspaced >= len(chars):
+        return chars
+    return AUTO_RE.findall(lower)
 
 
 def test_docs_list_the_generator_blocks() -> None:
@@ -82,8 +96,33 @@ texts = st.text(
 @given(texts)
 @example("我爱北京天安门。Hello, World! 2024年コーヒー々 ที่นี่ Привет 안녕 ΟΔΟΣ İx")
 @example("ｶﾞｷﾞ ＡＢＣ１２ abc\u3099x ༀ་ཀ")
-def test_auto_equals_the_documented_expression(text: str) -> None:
-    assert stemmatic.tokenize(text, "auto") == reference(text)
+def test_auto_span_equals_the_documented_expression(text: str) -> None:
+    assert stemmatic.tokenize(text, "auto-span") == reference(text)
+
+
+# Latin words and digits around a few unspaced characters: shares on both sides of a tenth.
+mixed_texts = st.lists(
+    st.one_of(
+        st.text(st.sampled_from("abcXYZ019_ İΣß"), min_size=1, max_size=12),
+        st.text(st.one_of(unspaced_char, tricky_char), min_size=1, max_size=3),
+        st.text(any_char, max_size=3),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(st.one_of(texts, mixed_texts))
+@example("漢 abcdefghi")  # 1 of 10 token characters: cut into characters
+@example("漢 abcdefghij")  # 1 of 11: per-script units
+@example("İ東_x Σ")
+@example("漢_abcdefghi")  # `_` is no letter: 1 of 10
+def test_auto_document_equals_the_documented_expression(text: str) -> None:
+    expected = document_reference(text)
+    assert stemmatic.tokenize(text) == stemmatic.tokenize(text, "auto-document") == expected
+    column = pa.chunked_array([pa.array([text])])
+    key = xxhash.xxh3_128_intdigest(" ".join(expected).encode(), seed=0) if expected else 0
+    low, high = _core.exact_keys(column, tokenizer="auto")[0].tolist()
+    assert low | (high << 64) == key
 
 
 @given(st.text(st.one_of(any_char, tricky_char, st.sampled_from("aZ09 ")), max_size=60))
@@ -99,12 +138,17 @@ def test_auto_is_words_without_unspaced_characters(text: str) -> None:
 
 
 @settings(max_examples=60)
-@given(texts, st.integers(1, 6), st.integers(0, 2**64 - 1))
+@given(st.one_of(texts, mixed_texts), st.integers(1, 6), st.integers(0, 2**64 - 1))
 def test_auto_shingles_are_space_joined_tokens(text: str, n: int, seed: int) -> None:
-    tokens = reference(text)
-    grams = {" ".join(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1))} if tokens else set()
-    expected = sorted(xxhash.xxh3_64_intdigest(g.encode(), seed=seed) for g in grams)
-    assert stemmatic.shingle_hashes(text, ngram=n, tokenizer="auto", seed=seed).tolist() == expected
+    for tokenizer, tokens in [("auto-span", reference(text)), ("auto", document_reference(text))]:
+        grams = {" ".join(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1))} if tokens else set()
+        expected = sorted(xxhash.xxh3_64_intdigest(g.encode(), seed=seed) for g in grams)
+        hashes = stemmatic.shingle_hashes(text, ngram=n, tokenizer=tokenizer, seed=seed)
+        assert hashes.tolist() == expected, tokenizer
+        # MinHash and verification cut the same units (their one-pass path included).
+        signature = stemmatic.minhash([text], num_perm=8, ngram=n, tokenizer=tokenizer, seed=seed)
+        by_hashes = stemmatic.MinHasher(num_perm=8, ngram=n, tokenizer=tokenizer, seed=seed)
+        assert np.array_equal(signature[0], by_hashes.signatures([text])[0])
 
 
 def test_auto_is_the_default_everywhere() -> None:
@@ -148,8 +192,26 @@ def test_spaced_scripts_keep_word_units(text: str) -> None:
         ("「引用」、。", ["引", "用"]),
     ],
 )
-def test_mixed_documents(text: str, expected: list[str]) -> None:
-    assert stemmatic.tokenize(text) == expected
+def test_mixed_documents_per_script(text: str, expected: list[str]) -> None:
+    assert stemmatic.tokenize(text, "auto-span") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Mostly unspaced: every letter and digit is a unit, Latin included.
+        ("用Python写代码", ["用", "p", "y", "t", "h", "o", "n", "写", "代", "码"]),
+        ("2024年10月1日", ["2", "0", "2", "4", "年", "1", "0", "月", "1", "日"]),
+        ("my_var是变量", ["m", "y", "v", "a", "r", "是", "变", "量"]),
+        # Under a tenth: per-script units.
+        ("The capital of China is 北京, a city of 21 million", None),
+        ("Привет 北京 мир, как дела у тебя сегодня вечером", None),
+    ],
+)
+def test_document_rule(text: str, expected: list[str] | None) -> None:
+    tokens = stemmatic.tokenize(text)
+    assert tokens == (expected if expected is not None else stemmatic.tokenize(text, "auto-span"))
+    assert tokens == stemmatic.tokenize(text, "auto-document") == document_reference(text)
 
 
 def _jaccard(a: str, b: str, tokenizer: str) -> float:
@@ -249,29 +311,39 @@ def test_hashing_embedder_and_lineage_use_auto() -> None:
 
 
 def test_english_quoted_in_chinese_text_keeps_word_units(tmp_path: Path) -> None:
-    # Why `auto` keeps Latin words as words inside unspaced-script text (docs/hashing.md): an
-    # English benchmark item quoted in a Chinese page is found by the index built from the item
-    # alone, and its spans slice back to the quote; cut into characters (as a per-document
-    # switch to character units would cut this mostly Chinese page) it would share no 13-gram.
+    # Why the contamination index and scan keep per-script units (`auto-span`, docs/hashing.md):
+    # an English benchmark item quoted in a Chinese page is found by the index built from the item
+    # alone, and its spans slice back to the quote; cut into characters (as dedup's document rule
+    # cuts this mostly Chinese page) it would share no 13-gram.
     item = (
         "Check if in given list of numbers, are any two numbers closer to each other than given "
         "threshold. def has_close_elements(numbers, threshold): return any(abs(a - b) < threshold "
         "for a in numbers for b in numbers if a is not b)"
     )
-    index = stemmatic.ContaminationIndex.from_records(
-        [{"id": "h0", "prompt": item}], fields=["prompt"], benchmark="code", id_field="id"
-    )
+
+    def index_of(tokenizer: Tokenizer) -> stemmatic.ContaminationIndex:
+        records = [{"id": "h0", "prompt": item}]
+        return stemmatic.ContaminationIndex.from_records(
+            records, fields=["prompt"], benchmark="code", id_field="id", tokenizer=tokenizer
+        )
+
+    index = index_of("auto")
     page = (
         "这道题的要求如下："
         + item
         + "。我们的解法是两重循环，复杂度为平方级，下面逐行解释每一步的含义和边界情况。" * 3
     )
+    assert all(len(token) == 1 for token in stemmatic.tokenize(page))  # dedup's units
     hits = index.scan([page])
     assert hits.num_rows == 1 and hits["coverage"][0].as_py() == 1.0
     for span in hits["spans"][0].as_py():
         assert page[span["start"] : span["end"]] in item
+    # The same item in an index named `auto-span` scans the same; `auto-document` is refused.
+    assert index_of("auto-span").scan([page]).equals(hits)
+    with pytest.raises(stemmatic.ParameterError, match="auto-document"):
+        index_of("auto-document")
     # And a Chinese name added to an English page weighs what two added words weigh: the page
-    # keeps its word units (a per-document switch on any unspaced character would change them all).
+    # keeps its word units (the document rule needs a tenth of its letters to be Chinese).
     english = (
         "The committee met in the capital on Tuesday to discuss the new trade agreement, which "
         "both delegations described as the most important since the end of the war. Officials "

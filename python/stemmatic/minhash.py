@@ -4,7 +4,8 @@ The pipeline (all in Rust, GIL released, rayon-parallel):
 
 1. normalize and tokenize (``auto``, the default: ``words``, with each
    character of a script written without spaces, such as Chinese, Japanese
-   or Thai, a token of its own; ``words``: ``re.findall(r"\\w+", text.lower())``;
+   or Thai, a token of its own, and a document written mostly in such scripts
+   cut into characters throughout; ``words``: ``re.findall(r"\\w+", text.lower())``;
    ``whitespace``: ``text.lower().split()``; ``chars``: characters of
    ``" ".join(text.lower().split())``; exact definitions in docs/hashing.md);
 2. shingle: n-grams of tokens joined by one space (or n characters), each
@@ -46,15 +47,18 @@ __all__ = [
     "tokenize",
 ]
 
-Tokenizer = Literal["auto", "words", "whitespace", "chars"]
+Tokenizer = Literal["auto", "auto-span", "auto-document", "words", "whitespace", "chars"]
 OnInvalid = Literal["raise", "skip"]
 
 #: Every tokenizer, the default first: the one list that dedup, contamination,
 #: the hashing embedder and lineage check names against.
-TOKENIZERS: tuple[Tokenizer, ...] = ("auto", "words", "whitespace", "chars")
+TOKENIZERS: tuple[Tokenizer, ...] = ("auto", "auto-span", "auto-document", "words", "whitespace", "chars")
 
 #: The tokenizer used when none is given: ``words`` on spaced scripts (the same
-#: tokens and hashes), one unit per character of scripts written without spaces.
+#: tokens and hashes), one unit per character of scripts written without spaces;
+#: a whole document is cut into characters when a tenth of its letters and digits
+#: are of those scripts (``auto-document``), except in the contamination index and
+#: scan, whose spans keep the per-script units (``auto-span``).
 DEFAULT_TOKENIZER: Tokenizer = "auto"
 
 
@@ -169,7 +173,7 @@ def long_token_warning(counts: dict[str, Any], tokenizer: str) -> str | None:
     hint = (
         'the default tokenizer "auto" cuts Chinese, Japanese, Thai and other scripts written without spaces '
         "into characters"
-        if tokenizer != "auto"
+        if not tokenizer.startswith("auto")
         else "a script the tokenizer does not cut, or encoded data (base64, hashes)"
     )
     return (
@@ -265,7 +269,8 @@ def minhash(
             through the Arrow C data interface without copying the text.
         num_perm: number of permutations (columns).
         ngram: shingle size in tokens (characters for ``tokenizer="chars"``).
-        tokenizer: ``"auto"`` (default), ``"words"``, ``"whitespace"`` or ``"chars"``
+        tokenizer: ``"auto"`` (default), ``"auto-span"``, ``"auto-document"``, ``"words"``,
+            ``"whitespace"`` or ``"chars"``
             (see docs/hashing.md).
         seed: seeds the shingle hash and the permutations.
         bits: 32 (``uint32``, default) or 64 (``uint64``) signature values.
@@ -318,11 +323,13 @@ def shingle_hashes(
 
 
 def tokenize(text: str, tokenizer: Tokenizer = DEFAULT_TOKENIZER) -> list[str]:
-    """Tokens of ``text`` (characters for ``"chars"``).
+    """Tokens of ``text`` (characters for ``"chars"``), as whole-document similarity cuts it.
 
     >>> tokenize("Hello, WORLD_1!")
     ['hello', 'world_1']
-    >>> tokenize("東京タワーTokyo Tower")
+    >>> tokenize("東京タワーTokyo Tower", tokenizer="auto-span")
     ['東', '京', 'タ', 'ワ', 'ー', 'tokyo', 'tower']
+    >>> tokenize("東京タワーTokyo Tower")  # a third of its letters are kana and Han
+    ['東', '京', 'タ', 'ワ', 'ー', 't', 'o', 'k', 'y', 'o', 't', 'o', 'w', 'e', 'r']
     """
     return _core.tokenize(text, tokenizer=tokenizer)

@@ -598,7 +598,9 @@ def build_index(
             whole (the same tokens, consecutively).
         tokenizer: ``"auto"`` (the default: ``words``, with each character of
             scripts written without spaces, such as Chinese, a token of its
-            own), ``"words"`` (``re.findall(r"\\w+", text.lower())``),
+            own; entries and documents are cut as ``"auto-span"``, never by
+            dedup's document rule, so a quote matches whatever surrounds it),
+            ``"auto-span"``, ``"words"`` (``re.findall(r"\\w+", text.lower())``),
             ``"whitespace"`` or ``"chars"``; see docs/hashing.md.
         seed: seed of the XXH3-64 n-gram hash.
         id_field: field holding the item id; by default the row number within

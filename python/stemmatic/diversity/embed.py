@@ -85,7 +85,8 @@ class HashingEmbedder:
     Args:
         dim: output dimension.
         word_ngrams: word n-gram sizes (tokenizer ``auto``: ``words``, with
-            each character of scripts written without spaces a word).
+            each character of scripts written without spaces a word, and a
+            document written mostly in them cut into characters throughout).
         char_ngrams: character n-gram sizes (tokenizer ``chars``); none by default.
         nonzeros: coordinates each n-gram touches (``s`` of the sparse projection).
         seed: seeds the n-gram hash and the projection.

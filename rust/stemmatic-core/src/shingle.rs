@@ -332,16 +332,25 @@ mod tests {
             [[18, 18, 9], [0; 3], [0; 3]]
         );
         assert_eq!(
-            token_lengths_batch(Tokenizer::Auto, &rows, 4),
+            token_lengths_batch(Tokenizer::AutoSpan, &rows, 4),
             [[18, 14, 9], [0; 3], [0; 3]]
+        );
+        // A fifth of the token characters are Han: one unit per character.
+        assert_eq!(
+            token_lengths_batch(Tokenizer::Auto, &rows, 4),
+            [[18, 0, 1], [0; 3], [0; 3]]
         );
     }
 
     #[test]
     fn auto_shingles_are_space_joined_units() {
         assert_eq!(
-            grams("我爱 Big 北京!", Tokenizer::Auto, 3),
+            grams("我爱 Big 北京!", Tokenizer::AutoSpan, 3),
             ["我 爱 big", "爱 big 北", "big 北 京"]
+        );
+        assert_eq!(
+            grams("我爱 Big 北京!", Tokenizer::Auto, 3),
+            ["我 爱 b", "爱 b i", "b i g", "i g 北", "g 北 京"]
         );
     }
 

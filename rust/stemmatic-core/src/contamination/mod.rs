@@ -310,7 +310,13 @@ impl NgramIndex {
     /// # Errors
     /// [`CoreError::IndexMismatch`] naming the setting.
     pub fn check_settings(&self, tokenizer: Option<Tokenizer>, ngram: Option<usize>) -> Result<()> {
-        if let Some(tokenizer) = tokenizer.filter(|&t| t != self.spec.tokenizer) {
+        if let Some(tokenizer) = tokenizer {
+            refuse_document_rule(tokenizer)?;
+        }
+        // `auto` and `auto-span` cut the same spans.
+        if let Some(tokenizer) =
+            tokenizer.filter(|&t| t.for_spans() != self.spec.tokenizer.for_spans())
+        {
             return Err(CoreError::IndexMismatch {
                 name: "tokenizer",
                 index: self.spec.tokenizer.name().to_owned(),
@@ -423,6 +429,23 @@ impl Lookup {
     }
 }
 
+/// Refuse `auto-document` for span matching: its units depend on the whole
+/// document, so a benchmark item quoted in a page would not cut as the item
+/// does on its own (`auto` uses `auto-span` here).
+///
+/// # Errors
+/// [`CoreError::InvalidParameter`] for `auto-document`.
+pub(crate) fn refuse_document_rule(tokenizer: Tokenizer) -> Result<()> {
+    if tokenizer == Tokenizer::AutoDocument {
+        return Err(CoreError::param(
+            "tokenizer",
+            "\"auto-document\" cuts whole documents and cannot match spans: the contamination \
+             index and scan take \"auto\" (which cuts spans as \"auto-span\") or \"auto-span\"",
+        ));
+    }
+    Ok(())
+}
+
 /// The fingerprint of one entry text.
 struct Fingerprint {
     status: ItemStatus,
@@ -434,7 +457,7 @@ struct Fingerprint {
 }
 
 fn fingerprint(spec: ShingleSpec, min_tokens: usize, text: &str, units: &mut Units) -> Fingerprint {
-    units.fill(spec.tokenizer, text);
+    units.fill(spec.tokenizer.for_spans(), text);
     let (starts, gap, token_hashes) = (&units.starts, units.gap, &units.hashes);
     let bytes = units.bytes();
     let units = units.count();
@@ -501,11 +524,13 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     /// # Errors
-    /// `min_tokens` is zero.
+    /// `min_tokens` is zero, or the tokenizer is `auto-document`
+    /// ([`refuse_document_rule`]).
     pub fn new(spec: ShingleSpec, min_tokens: usize) -> Result<Self> {
         if min_tokens == 0 {
             return Err(CoreError::param("min_tokens", "must be at least 1"));
         }
+        refuse_document_rule(spec.tokenizer)?;
         Ok(Self {
             spec,
             min_tokens,

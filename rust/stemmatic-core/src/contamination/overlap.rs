@@ -74,11 +74,15 @@ struct Scratch {
 }
 
 impl EntryTokens {
-    /// Tokenize every entry text with `tokenizer`.
+    /// Tokenize every entry text with `tokenizer` (`auto` as `auto-span`:
+    /// the units of the scan).
     ///
     /// # Errors
-    /// An entry with more than `u32::MAX` tokens.
+    /// An entry with more than `u32::MAX` tokens, or the tokenizer
+    /// `auto-document` ([`super::refuse_document_rule`]).
     pub fn new(tokenizer: Tokenizer, texts: &[&str]) -> Result<Self> {
+        super::refuse_document_rule(tokenizer)?;
+        let tokenizer = tokenizer.for_spans();
         let mut units = Units::default();
         let mut keys = Vec::new();
         let mut offsets = Vec::with_capacity(texts.len() + 1);

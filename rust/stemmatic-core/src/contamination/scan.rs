@@ -357,11 +357,12 @@ impl NgramIndex {
         one_pass: bool,
     ) -> Vec<DocHit> {
         let spec = self.spec;
+        let tokenizer = spec.tokenizer.for_spans();
         let bytes = text.as_bytes();
         // Probe each window as its last unit is cut.
         let one_pass = one_pass && spec.ngram <= MAX_ONE_PASS_NGRAM && {
             let mut windows = Windows::new(self, &mut scratch.work);
-            let cut = scratch.raw.cut(spec.tokenizer, text, ascii, &mut windows);
+            let cut = scratch.raw.cut(tokenizer, text, ascii, &mut windows);
             windows.finish();
             cut
         };
@@ -372,7 +373,7 @@ impl NgramIndex {
                 grams.hash(bytes, raw, start, len, seed)
             });
         } else {
-            scratch.units.fill(spec.tokenizer, text);
+            scratch.units.fill(tokenizer, text);
             self.two_pass_candidates(&scratch.units, &mut scratch.prefix, &mut scratch.work);
             let units = &scratch.units;
             let (bytes, starts, gap, seed) = (units.bytes(), &units.starts, units.gap, spec.seed);
@@ -396,9 +397,9 @@ impl NgramIndex {
         // Byte offsets are character offsets in an ASCII text, whose units
         // the one-pass cut already holds.
         let ascii_spans = (one_pass && scratch.raw.ascii_spans(&mut scratch.unit_spans))
-            || ascii_unit_spans(spec.tokenizer, text, &mut scratch.unit_spans);
+            || ascii_unit_spans(tokenizer, text, &mut scratch.unit_spans);
         if !ascii_spans {
-            unit_char_spans(spec.tokenizer, text, &mut scratch.unit_spans);
+            unit_char_spans(tokenizer, text, &mut scratch.unit_spans);
         }
         let unit_spans = &scratch.unit_spans;
         let mut hits = Vec::new();

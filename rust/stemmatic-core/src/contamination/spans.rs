@@ -145,7 +145,7 @@ impl SpanState {
         match self.tokenizer {
             Tokenizer::Words => Keep::from(is_word(lowered)),
             Tokenizer::Whitespace | Tokenizer::Chars => Keep::from(!is_space(lowered)),
-            Tokenizer::Auto => auto_keep(lowered),
+            Tokenizer::Auto | Tokenizer::AutoSpan | Tokenizer::AutoDocument => auto_keep(lowered),
         }
     }
 

@@ -6,13 +6,20 @@
 //! | `words`      | `re.findall(r"\w+", text.lower())`           | token        |
 //! | `whitespace` | `text.lower().split()`                       | token        |
 //! | `chars`      | characters of `" ".join(text.lower().split())` | character  |
-//! | `auto`       | `re.findall(f"[{U}]\|[^\\W{U}]+", text.lower())` | token     |
+//! | `auto-span`  | `re.findall(f"[{U}]\|[^\\W{U}]+", text.lower())` | token     |
+//! | `auto-document` | `auto-span`, or its characters one by one if [`document::in_characters`] | token |
+//! | `auto`       | `auto-document` for whole documents, `auto-span` for spans | token |
 //!
-//! `auto` (the default of the Python API and CLI) is `words`, except that
-//! each character of a script written without spaces between words (Han,
-//! kana, Thai, Lao, Khmer, Myanmar, Tibetan, ...: the letters, marks and
-//! numbers of [`is_unspaced`]'s blocks, `U` above) is a token of its own.
-//! On a text without such characters it gives exactly the `words` tokens.
+//! `auto-span` is `words`, except that each character of a script written
+//! without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar,
+//! Tibetan, ...: the letters, marks and numbers of [`is_unspaced`]'s blocks,
+//! `U` above) is a token of its own. `auto-document` adds the [`document`]
+//! rule: a document at least a tenth of whose letters and digits are of `U` is
+//! cut into its letters and digits, Latin included. `auto`, the default of the
+//! Python API and CLI, is `auto-document` wherever whole documents are
+//! compared and `auto-span` in the contamination index and scan
+//! ([`Tokenizer::for_spans`]). On a text without characters of `U` all three
+//! give exactly the `words` tokens.
 //!
 //! `text.lower()` is Python's full lowercase mapping (U+0130 `İ` becomes
 //! `i` + U+0307) with its final-sigma rule; `\w` is what Python's `re` matches
@@ -29,6 +36,7 @@
 //! time for ASCII), used by MinHash, verification and the contamination
 //! scanner, with each unit's start and a cheap per-unit hash.
 
+pub mod document;
 mod unicode_tables;
 pub(crate) mod units;
 
@@ -48,18 +56,27 @@ pub enum Tokenizer {
     Whitespace,
     /// Characters of the lowercased, whitespace-collapsed text.
     Chars,
-    /// `words`, with each character of the scripts written without spaces
-    /// ([`is_unspaced`]) a token of its own.
+    /// `auto-document` for whole documents (dedup, MinHash, verification,
+    /// exact keys, [`Tokenizer::tokenize`]); `auto-span` for the spans of the
+    /// contamination index and scan ([`Tokenizer::for_spans`]).
     Auto,
+    /// `words`, with each character of the scripts written without spaces
+    /// ([`is_unspaced`]) a token of its own: context-free units.
+    AutoSpan,
+    /// `auto-span`, except that a document that [`document::in_characters`]
+    /// switches is cut into its letters and digits, one unit each.
+    AutoDocument,
 }
 
 impl Tokenizer {
     /// All tokenizers, in their documented order.
-    pub const ALL: [Tokenizer; 4] = [
+    pub const ALL: [Tokenizer; 6] = [
         Tokenizer::Words,
         Tokenizer::Whitespace,
         Tokenizer::Chars,
         Tokenizer::Auto,
+        Tokenizer::AutoSpan,
+        Tokenizer::AutoDocument,
     ];
 
     /// The name used in APIs, files and reports.
@@ -69,14 +86,38 @@ impl Tokenizer {
             Tokenizer::Whitespace => "whitespace",
             Tokenizer::Chars => "chars",
             Tokenizer::Auto => "auto",
+            Tokenizer::AutoSpan => "auto-span",
+            Tokenizer::AutoDocument => "auto-document",
         }
     }
 
-    /// Whether ASCII characters are cut as `\w` runs (`words` and `auto`,
-    /// which differ only on non-ASCII characters) rather than at whitespace.
+    /// Whether ASCII characters are cut as `\w` runs (`words` and the
+    /// `auto` family, which differ only on non-ASCII characters) rather than
+    /// at whitespace.
     #[inline]
     pub fn ascii_words(self) -> bool {
-        matches!(self, Tokenizer::Words | Tokenizer::Auto)
+        !matches!(self, Tokenizer::Whitespace | Tokenizer::Chars)
+    }
+
+    /// The tokenizer whose units span matching uses: `auto-span` for the
+    /// `auto` family (a span must match whatever surrounds it, so its units
+    /// cannot depend on the rest of the document), the tokenizer itself
+    /// otherwise.
+    #[must_use]
+    pub fn for_spans(self) -> Self {
+        match self {
+            Tokenizer::Auto | Tokenizer::AutoDocument => Tokenizer::AutoSpan,
+            other => other,
+        }
+    }
+
+    /// Whether the document rule applies: `text` is cut into its token
+    /// characters ([`document::in_characters`], for `auto` and
+    /// `auto-document`). False without looking at the text for the other
+    /// tokenizers.
+    #[inline]
+    pub fn in_characters(self, text: &str) -> bool {
+        matches!(self, Tokenizer::Auto | Tokenizer::AutoDocument) && document::in_characters(text)
     }
 
     /// Whether shingles are n-grams of characters rather than of tokens.
@@ -84,17 +125,32 @@ impl Tokenizer {
         matches!(self, Tokenizer::Chars)
     }
 
-    /// Write the normalized form of `text` into `out` (cleared first): the
-    /// tokens joined by single spaces for `words` and `whitespace`, the
-    /// collapsed text for `chars` (the same string as for `whitespace`).
+    /// Write the normalized form of the document `text` into `out` (cleared
+    /// first): the tokens joined by single spaces for `words`, `whitespace`
+    /// and the `auto` family, the collapsed text for `chars` (the same
+    /// string as for `whitespace`).
     pub fn normalize_into(self, text: &str, out: &mut String) {
+        if self.in_characters(text) {
+            out.clear();
+            document::join_characters(text, out);
+        } else {
+            self.normalize_span_into(text, out);
+        }
+    }
+
+    /// [`Tokenizer::normalize_into`] without the document rule: the
+    /// context-free units of a piece of text, the same wherever the piece
+    /// stands (`auto` and `auto-document` cut as `auto-span`).
+    pub(crate) fn normalize_span_into(self, text: &str, out: &mut String) {
         out.clear();
         match self {
             Tokenizer::Words => join_tokens(text, out, &ASCII_WORD, |c| Keep::from(is_word(c))),
             Tokenizer::Whitespace | Tokenizer::Chars => {
                 join_tokens(text, out, &ASCII_NON_SPACE, |c| Keep::from(!is_space(c)));
             }
-            Tokenizer::Auto => join_tokens(text, out, &ASCII_WORD, auto_keep),
+            Tokenizer::Auto | Tokenizer::AutoSpan | Tokenizer::AutoDocument => {
+                join_tokens(text, out, &ASCII_WORD, auto_keep);
+            }
         }
     }
 
@@ -129,10 +185,12 @@ impl FromStr for Tokenizer {
             "whitespace" => Ok(Tokenizer::Whitespace),
             "chars" => Ok(Tokenizer::Chars),
             "auto" => Ok(Tokenizer::Auto),
+            "auto-span" => Ok(Tokenizer::AutoSpan),
+            "auto-document" => Ok(Tokenizer::AutoDocument),
             other => Err(CoreError::param(
                 "tokenizer",
                 format!(
-                    "unknown tokenizer {other:?}; expected one of \"auto\", \"words\", \"whitespace\", \"chars\""
+                    "unknown tokenizer {other:?}; expected one of \"auto\", \"auto-span\", \"auto-document\", \"words\", \"whitespace\", \"chars\""
                 ),
             )),
         }
@@ -427,8 +485,8 @@ mod tests {
     }
 
     #[test]
-    fn auto_cuts_unspaced_scripts_into_characters() {
-        let auto = |text: &str| Tokenizer::Auto.tokenize(text);
+    fn auto_span_cuts_unspaced_scripts_into_characters() {
+        let auto = |text: &str| Tokenizer::AutoSpan.tokenize(text);
         assert_eq!(
             auto("我爱北京。Hello, World!"),
             ["我", "爱", "北", "京", "hello", "world"]
@@ -451,11 +509,25 @@ mod tests {
             "नमस्ते दुनिया",
             "ΟΔΟΣ İx",
         ] {
-            assert_eq!(auto(text), words(text), "{text}");
+            for tokenizer in [
+                Tokenizer::AutoSpan,
+                Tokenizer::Auto,
+                Tokenizer::AutoDocument,
+            ] {
+                assert_eq!(tokenizer.tokenize(text), words(text), "{tokenizer} {text}");
+            }
         }
         let mut normalized = String::new();
-        Tokenizer::Auto.normalize_into("ab漢字cd", &mut normalized);
-        assert_eq!(normalized, "ab 漢 字 cd");
+        Tokenizer::AutoSpan.normalize_into("ab漢字cdefghijklmnopq", &mut normalized);
+        assert_eq!(normalized, "ab 漢 字 cdefghijklmnopq");
+        // The document rule: 2 of 19 letters are Han.
+        for tokenizer in [Tokenizer::Auto, Tokenizer::AutoDocument] {
+            tokenizer.normalize_into("ab漢字cdefghijklmnopq", &mut normalized);
+            assert_eq!(normalized, "a b 漢 字 c d e f g h i j k l m n o p q");
+        }
+        // 2 of 21: per-script units.
+        Tokenizer::Auto.normalize_into("ab漢字cdefghijklmnopqrs", &mut normalized);
+        assert_eq!(normalized, "ab 漢 字 cdefghijklmnopqrs");
     }
 
     #[test]

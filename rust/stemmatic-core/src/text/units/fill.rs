@@ -90,7 +90,8 @@ impl Units {
     /// `on_unit` with the [`token_hash`] of each unit in order, but leaves
     /// `hashes` alone. False, before any call of `on_unit` and with the
     /// buffers in any state, when the text needs the general path: `chars`,
-    /// or a text with `Σ`.
+    /// a text with `Σ`, or one that `auto`'s document rule cuts into
+    /// characters ([`Tokenizer::in_characters`]).
     #[inline]
     pub(crate) fn fill_tokens(
         &mut self,
@@ -182,7 +183,11 @@ impl Units {
         } else {
             // `memmem` rather than `str::contains`: the std two-byte search was a
             // fifth of the scan time on non-ASCII documents.
-            if memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some() {
+            // A document that `auto`'s document rule cuts into characters
+            // takes the general path too.
+            if memchr::memmem::find(bytes, "\u{03A3}".as_bytes()).is_some()
+                || tokenizer.in_characters(text)
+            {
                 return false;
             }
             let normalized = &mut self.text;
@@ -233,7 +238,7 @@ impl MixedRun<'_> {
     /// caller).
     pub(super) fn normalize<'n>(&self, normalized: &'n mut String) -> &'n str {
         let piece = self.text.get(self.start..self.end).unwrap_or_default();
-        self.tokenizer.normalize_into(piece, normalized);
+        self.tokenizer.normalize_span_into(piece, normalized);
         normalized
     }
 }
