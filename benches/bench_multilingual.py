@@ -460,7 +460,8 @@ def share_removed(
     rewritten = [
         " ".join(tokens) if switched else text for text, (tokens, switched) in zip(texts, units, strict=True)
     ]
-    pipeline, _ = run_dedup(rewritten, work, f"share-{share}", f"share-{share}", tokenizer="auto-span")
+    name = "share-none" if share is None else f"share-{share.numerator}-{share.denominator}"
+    pipeline, _ = run_dedup(rewritten, work, name, name, tokenizer="auto-span")
     switched_by_lang: dict[str, int] = defaultdict(int)
     for lang, (_, switched) in zip(langs, units, strict=True):
         switched_by_lang[lang] += switched
