@@ -22,15 +22,17 @@ documents to remove are, in each connected component of the truth graph, all but
 seed (``--seeds``: the same catalogues, other copies and edits); counts are pooled over seeds.
 Each error of ``auto`` is then put down to its cause: the units (``auto``'s exact Jaccard, from
 ``stemmatic.tokenize``, falls on the other side of the threshold than the truth's) or the
-MinHash/LSH pipeline (it does not find what ``auto``'s exact Jaccard would).
+MinHash/LSH pipeline (it does not find what ``auto``'s exact Jaccard would). The share of
+``auto``'s document rule is measured too: per-script units (``auto-span``) and the rule at shares
+0.05-0.5, at exact Jaccard and through dedup (``SHARES``, ``share_removed``).
 
-Also measured: English results byte for byte (``auto`` against ``words``, and signatures
-against the extension built before ``auto``, if ``--baseline-ext`` is given), and MinHash
-and contamination-scan throughput on English text, new extension (``auto``) against the
-baseline (``words``), timed alternately in one process; CJK throughput is reported too.
+Also measured: English results byte for byte (``auto`` against ``words``, and signatures and
+exact keys against an extension built before, ``--baseline-ext``, run with
+``--baseline-tokenizer``), and MinHash and contamination-scan throughput on English and CJK text,
+new extension (``auto``) against the baseline, timed alternately in one process.
 
-    python benches/bench_multilingual.py [--baseline-ext PATH/_core.abi3.so] [--rounds 7]
-        [--seeds 17 18 19 20 21] [--english-mb 100]
+    python benches/bench_multilingual.py [--baseline-ext PATH/_core.abi3.so]
+        [--baseline-tokenizer auto] [--rounds 7] [--seeds 17 18 19 20 21] [--english-mb 100]
 """
 
 from __future__ import annotations
@@ -861,7 +863,8 @@ def main() -> None:
             f"{false_removals}; errors {errors}, of which the units explain {unit_errors}.**",
             "",
             "Columns: *Latin* is the share of the truth's units (letters, marks, numbers) that are ASCII "
-            "letters or digits: the truth cuts them into characters, `auto` keeps them as words. *Errors "
+            "letters or digits: the truth cuts them into characters, and so does `auto` in a document that its "
+            "document rule switches (`auto-span` keeps them as words). *Errors "
             "(units)*: documents wrongly removed or wrongly kept by `auto`, and in brackets how many of "
             "them `auto`'s exact Jaccard (no MinHash) gets wrong too, i.e. errors of the unit definition "
             "rather than of MinHash/LSH. *Worst seed*: the lowest F1 of a single seed.",
