@@ -218,9 +218,9 @@ Threshold = Annotated[float, typer.Option(help="Jaccard similarity at or above w
 NumPerm = Annotated[int, typer.Option(help="MinHash permutations (at most 8,192).")]
 Ngram = Annotated[int, typer.Option(help="Shingle size (tokens, or characters for --tokenizer chars).")]
 Tokenizer = Annotated[
-    str,
+    Literal["auto", "auto-span", "auto-document", "words", "whitespace", "chars"],
     typer.Option(
-        help="auto (words, and one unit per character of Chinese, Japanese, Thai...) | words | whitespace | chars."
+        help="auto (words, and one unit per character of Chinese, Japanese, Thai...; a document with a tenth or more of its letters in those scripts is cut into characters throughout) | auto-span (never cuts a whole document) | auto-document | words | whitespace | chars. See docs/hashing.md."
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the shingle hash and the permutations.")]

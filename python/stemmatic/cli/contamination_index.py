@@ -7,7 +7,7 @@ Each command that writes an index writes its report beside it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import typer.core
@@ -68,7 +68,11 @@ def index(
     ] = "prompt",
     ngram: Annotated[int, typer.Option(help="N-gram size in tokens (GPT-3 used 13).")] = 13,
     tokenizer: Annotated[
-        str, typer.Option(help="auto (words; characters of unspaced scripts), words, whitespace or chars.")
+        Literal["auto", "auto-span", "words", "whitespace", "chars"],
+        typer.Option(
+            help="auto (= auto-span for n-gram matching: words, and one unit per character of unspaced "
+            "scripts, whatever surrounds a span) | auto-span | words | whitespace | chars."
+        ),
     ] = "auto",
     name: Annotated[
         list[str] | None,
@@ -114,7 +118,7 @@ def index(
                 sources,
                 fields=split_fields(fields if fields is not None else text_column),
                 ngram=ngram,
-                tokenizer=tokenizer,  # type: ignore[arg-type]
+                tokenizer=tokenizer,
                 seed=seed,
                 id_field=id_column if id_column is not None else id_field,
                 min_tokens=min_tokens,
