@@ -27,6 +27,7 @@ from stemmatic.contamination._evidence import SHORT as SHORT_ENTRY
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex
 from stemmatic.contamination._short import MATCHES
 from stemmatic.io import StageTimer
+from stemmatic.io._sinks import PARQUET_CODEC
 
 
 @dataclass
@@ -129,7 +130,7 @@ def _write_hits(staging: Any, found: _Found, id_type: pa.DataType, overlap: bool
     schema = schema.append(pa.field("entry_docs", pa.int64())).append(pa.field("evidence", pa.string()))
     raw_path = staging / "hits.raw.parquet"
     evidence = EVIDENCE_NAMES[found.evidence]
-    with pq.ParquetWriter(staging / "hits.parquet", schema) as writer:
+    with pq.ParquetWriter(staging / "hits.parquet", schema, compression=PARQUET_CODEC) as writer:
         if not raw_path.exists():
             writer.write_table(schema.empty_table())
             return

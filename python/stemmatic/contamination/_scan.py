@@ -49,7 +49,7 @@ from stemmatic.io import (
     resolve_inputs,
     write_report,
 )
-from stemmatic.io._sinks import check_compression, shard_caps
+from stemmatic.io._sinks import check_compression, shard_caps, write_parquet
 
 __all__ = ["DEFAULT_MAX_ENTRY_DOCS", "DEFAULT_MIN_SPECIFIC_TOKENS", "DEFAULT_SHORT_MIN_NGRAMS", "scan_corpus"]
 
@@ -325,12 +325,12 @@ def scan_corpus(
                 )  # fmt: skip
                 totals.contaminated_rows = found.contaminated_docs
                 items = _items_table(index, found, overlap)
-                pq.write_table(items, staging / "items.parquet")
+                write_parquet(items, staging / "items.parquet")
                 if semantic_matcher is not None:
                     semantic_hits = semantic_matcher.table(
                         ids.type if hits_schema is None else hits_schema.field("doc_id").type
                     )
-                    pq.write_table(semantic_hits, staging / "semantic.parquet")
+                    write_parquet(semantic_hits, staging / "semantic.parquet")
                 clean_summary = (
                     write_clean_benchmarks(
                         index,

@@ -61,7 +61,7 @@ from stemmatic.diversity.corpus_select import SelectCorpusResult, parse_budget, 
 from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.semdedup import SemDedupResult
 from stemmatic.exceptions import ParameterError
-from stemmatic.io._sinks import ShardCaps
+from stemmatic.io._sinks import ShardCaps, write_parquet
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -356,9 +356,7 @@ def _semdedup(
             with timer.stage("write"):
                 scores = _scores_table(loaded, result.cluster_id, result.max_similarity, result.nearest)
                 if run.target is not None:
-                    import pyarrow.parquet as pq
-
-                    pq.write_table(scores, run.target / "scores.parquet")
+                    write_parquet(scores, run.target / "scores.parquet")
             report = run.report(
                 "semdedup",
                 loaded,

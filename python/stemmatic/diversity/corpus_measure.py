@@ -22,6 +22,7 @@ from stemmatic.diversity._corpus_io import (
     describe_source,
 )
 from stemmatic.exceptions import ParameterError
+from stemmatic.io._sinks import write_parquet
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -88,11 +89,9 @@ def embed_corpus(
             loaded = run.load(source, id_column=id_column, score_column=None)
         vectors = np.ascontiguousarray(loaded.vectors, dtype=np.float32)
         if run.target is not None:
-            import pyarrow.parquet as pq
-
             with timer.stage("write"):
                 np.save(run.target / "embeddings.npy", vectors)
-                pq.write_table(pa.table({"id": loaded.ids}), run.target / "ids.parquet")
+                write_parquet(pa.table({"id": loaded.ids}), run.target / "ids.parquet")
         report = run.report(
             "embed",
             loaded,

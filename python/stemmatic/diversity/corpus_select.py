@@ -17,6 +17,7 @@ import pyarrow as pa
 from stemmatic.diversity._corpus_io import Decision, EmbeddingSource, check_format
 from stemmatic.diversity._corpus_split import SplitResult, read_corpus
 from stemmatic.exceptions import ParameterError
+from stemmatic.io._sinks import write_parquet
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -164,9 +165,8 @@ def select_corpus(
         )
 
         def write_selection(target: Path) -> None:
-            import pyarrow.parquet as pq
 
-            pq.write_table(selection, target / "selection.parquet")
+            write_parquet(selection, target / "selection.parquet")
 
         similarity = chosen.similarity.astype(np.float64)
         return read.split(

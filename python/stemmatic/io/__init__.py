@@ -62,13 +62,14 @@ __all__ = [
     "source_files",
     "stage_table",
     "table_source",
+    "write_parquet",
     "write_report",
 ]
 
 
 from stemmatic._run import StageTimer, current_rss_bytes, peak_rss_bytes, write_report
 from stemmatic.io._remote import RemotePath, is_url
-from stemmatic.io._sinks import MirroredWriter, RejectedWriter
+from stemmatic.io._sinks import MirroredWriter, RejectedWriter, write_parquet
 from stemmatic.io._sources import (
     _GLOB_CHARS,
     JSONL_BLOCK_BYTES,

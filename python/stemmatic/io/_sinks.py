@@ -66,6 +66,21 @@ def check_compression(fmt: OutputFormat, compression: str | None) -> None:
         )
 
 
+#: The codec of every Parquet file a command writes (shards, and the small tables beside them).
+PARQUET_CODEC = "zstd"
+
+
+def write_parquet(table: pa.Table, where: Any, compression: str | None = None) -> None:
+    """Write one small output table (clusters, hits, items, scores, a selection) as Parquet.
+
+    ``where`` is a path or an open binary file. Compressed as the output
+    shards are (``compression``, default zstd; ``none`` for none), so a
+    command's files share one codec.
+    """
+    codec = compression or PARQUET_CODEC
+    pq.write_table(table, where, compression=None if codec == "none" else codec)
+
+
 def find_outputs(directory: Path, fmt: OutputFormat) -> list[Path]:
     """The output shards under ``directory`` (any compression), sorted."""
     endings = (
@@ -169,7 +184,7 @@ class MirroredWriter:
         if self.compression is not None:
             return self.compression
         if self.fmt == "parquet":
-            return "zstd"
+            return PARQUET_CODEC
         source = self.files[file_index].compression
         return source if source in JSONL_COMPRESSIONS else "none"
 

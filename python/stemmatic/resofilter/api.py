@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from stemmatic._run import Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import ParameterError
+from stemmatic.io._sinks import write_parquet
 from stemmatic.resofilter._dataset_io import Rejections
 from stemmatic.resofilter.data import (
     DUPLICATE_PROMPT,
@@ -187,7 +187,7 @@ def score_dataset(
         if directory is None:
             return table
         with timer.stage("write"):
-            pq.write_table(table, directory / "scores.parquet")
+            write_parquet(table, directory / "scores.parquet")
         checkpoint = directory / "checkpoint.npz"
         if checkpoint.exists():
             checkpoint.unlink()

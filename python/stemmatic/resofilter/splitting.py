@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from stemmatic._run import NoProgress, Progress, Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io._sinks import write_parquet
 from stemmatic.resofilter._dataset_io import Rejections
 from stemmatic.resofilter.scoring import less_scores
 from stemmatic.resofilter.selection import Criterion, Selection
@@ -328,7 +329,7 @@ def _select(
                 {i: s.append(pa.field("reason", pa.string())) for i, s in empty.items()}
             )
             if directory is not None:
-                pq.write_table(selection_table, directory / "selection.parquet")
+                write_parquet(selection_table, directory / "selection.parquet")
         chosen = selection.report
         report = run_report(
             "resofilter select",
