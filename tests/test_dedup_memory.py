@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from stemmatic.dedup import dedup
-from stemmatic.dedup.pipeline import _BandRecords, _Run
+from stemmatic.dedup._spill import BandRecords
+from stemmatic.dedup.pipeline import _Run
 
 
 def _near_duplicate_texts(count: int, seed: int = 5) -> list[str]:
@@ -49,10 +50,10 @@ def _output_bytes(out: Path) -> dict[str, bytes]:
 def watched(monkeypatch) -> dict[str, list]:
     """What each run's sketch decided: its band partitions over time and whether it kept the rows."""
     seen: dict[str, list] = {"partitions": [], "rows_kept": []}
-    partition = _BandRecords._partition
+    partition = BandRecords._partition
     sketch = _Run.stage_sketch
 
-    def watch_partition(self: _BandRecords, partitions: int) -> None:
+    def watch_partition(self: BandRecords, partitions: int) -> None:
         seen["partitions"].append(partitions)
         partition(self, partitions)
 
@@ -61,7 +62,7 @@ def watched(monkeypatch) -> dict[str, list]:
         seen["rows_kept"].append(self.row_cache is not None)
         return counts
 
-    monkeypatch.setattr(_BandRecords, "_partition", watch_partition)
+    monkeypatch.setattr(BandRecords, "_partition", watch_partition)
     monkeypatch.setattr(_Run, "stage_sketch", watch_sketch)
     return seen
 

@@ -338,10 +338,10 @@ def test_rss_is_in_bytes_and_sees_an_allocation() -> None:
 
 _SPILL_RUN = """
 import resource, sys
-from stemmatic.dedup import pipeline
+from stemmatic.dedup import _spill, pipeline
 pipeline._Run._partitions = lambda self: int(sys.argv[3])
-commit = pipeline._BandRecords.commit
-pipeline._BandRecords.commit = lambda self: print("partition files:", len(files := commit(self))) or files
+commit = _spill.BandRecords.commit
+_spill.BandRecords.commit = lambda self: print("partition files:", len(files := commit(self))) or files
 limit = int(sys.argv[4])
 if limit:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
@@ -395,10 +395,10 @@ def test_band_partitions_flushed_in_batches_hold_every_record_in_order(tmp_path:
     import numpy as np
 
     from stemmatic._atomic import check_record
-    from stemmatic.dedup.pipeline import _BandRecords
+    from stemmatic.dedup._spill import BandRecords
 
     rng = np.random.default_rng(1)
-    bands = _BandRecords(tmp_path / "bands", 64, buffer_bytes=4096)
+    bands = BandRecords(tmp_path / "bands", 64, buffer_bytes=4096)
     added = []
     for _ in range(20):
         keys = rng.integers(0, 2**64, size=300, dtype=np.uint64)

@@ -15,6 +15,8 @@ __all__ = [
     "JsonlEncoder",
     "NgramIndex",
     "Overlaps",
+    "SketchBatch",
+    "Sketcher",
     "__version__",
     "band_keys",
     "candidate_pairs",
@@ -104,6 +106,90 @@ def exact_keys(
     texts: Any, *, tokenizer: str = "auto", workers: int | None = None
 ) -> npt.NDArray[np.uint64]: ...
 def connected_components(num_nodes: int, edges: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]: ...
+
+@final
+class SketchBatch:
+    """One batch's fused sketch (``Sketcher.sketch``): numpy arrays, one entry (row) per text."""
+
+    def __len__(self) -> int: ...
+    @property
+    def signatures(self) -> npt.NDArray[np.uint32] | npt.NDArray[np.uint64]:
+        """``(n, num_perm)``; all ones for rows without shingles, null or non-UTF-8 rows."""
+    @property
+    def num_shingles(self) -> npt.NDArray[np.uint32]: ...
+    @property
+    def status(self) -> npt.NDArray[np.uint8]:
+        """0 ok, 1 empty (no tokens), 2 null, 3 not UTF-8."""
+    @property
+    def band_keys(self) -> npt.NDArray[np.uint64]:
+        """``(n, bands)``: the values of ``band_keys(signatures, bands=..., rows=...)``."""
+    @property
+    def exact_keys(self) -> npt.NDArray[np.uint64] | None:
+        """``(n, 2)``, the values of ``exact_keys(texts, tokenizer=...)``; None unless ``exact``."""
+    @property
+    def set_values(self) -> npt.NDArray[np.uint64] | None:
+        """Sorted distinct shingle hashes of every ok row, flattened; None unless ``keep_sets``."""
+    @property
+    def set_offsets(self) -> npt.NDArray[np.uint64] | None:
+        """``(n + 1,)``: row ``i``'s set is ``set_values[set_offsets[i]:set_offsets[i + 1]]``."""
+    @property
+    def lengths(self) -> npt.NDArray[np.uint64]:
+        """Bytes of each text (0 for null)."""
+    @property
+    def token_lengths(self) -> npt.NDArray[np.uint64]:
+        """``(min(n, length_rows), 3)``: the values of ``token_lengths(texts[:length_rows], long_chars=...)``."""
+
+@final
+class Sketcher:
+    """The fused per-batch call of near-duplicate detection, its parameters parsed once.
+
+    From one tokenization of each text: MinHash signature, shingle count,
+    status, LSH band keys and byte length; with ``exact``, the exact-duplicate
+    key; with ``keep_sets``, the shingle set; for the first ``length_rows``
+    rows, the token lengths. Each equals the separate function's output.
+    Picklable.
+    """
+
+    def __new__(
+        cls,
+        num_perm: int,
+        ngram: int,
+        tokenizer: str,
+        seed: int,
+        bands: int,
+        rows: int,
+        bits: int = 32,
+        exact: bool = False,
+        keep_sets: bool = False,
+        length_rows: int = 0,
+        long_chars: int = 16,
+    ) -> Sketcher: ...
+    def sketch(self, texts: Any, *, workers: int | None = None, on_invalid: str = "raise") -> SketchBatch: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[Sketcher], tuple[int, int, str, int, int, int, int, bool, bool, int, int]]: ...
+    @property
+    def num_perm(self) -> int: ...
+    @property
+    def ngram(self) -> int: ...
+    @property
+    def tokenizer(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def bands(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def keep_sets(self) -> bool: ...
+    @property
+    def length_rows(self) -> int: ...
+    @property
+    def long_chars(self) -> int: ...
 
 @final
 class ClusterArrays:

@@ -147,7 +147,13 @@ class TokenLengthCheck:
     def add(self, texts: pa.Array | pa.ChunkedArray) -> None:
         head = texts.slice(0, self.sample)
         column = head if isinstance(head, pa.ChunkedArray) else pa.chunked_array([head])
-        lengths = _core.token_lengths(column, tokenizer=self.tokenizer, long_chars=LONG_TOKEN_CHARS)
+        self.add_lengths(_core.token_lengths(column, tokenizer=self.tokenizer, long_chars=LONG_TOKEN_CHARS))
+
+    def add_lengths(self, lengths: np.ndarray) -> None:
+        """Count a batch from its token lengths already measured (``_core.token_lengths`` of
+        its first ``sample`` rows with ``long_chars=LONG_TOKEN_CHARS``, or the
+        ``token_lengths`` of a :class:`stemmatic._core.SketchBatch` made with
+        ``length_rows=sample``), so the texts are not tokenized again."""
         with_tokens = lengths[:, 0] > 0
         self.checked += int(with_tokens.sum())
         self.long_rows += int((with_tokens & (5 * lengths[:, 1] >= lengths[:, 0])).sum())

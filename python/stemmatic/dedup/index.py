@@ -58,18 +58,17 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import known_rows
+from stemmatic.dedup import steps
 from stemmatic.dedup.clusters import REASON_EXACT, ClusterDecision
 from stemmatic.dedup.pipeline import DedupConfig, Progress
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
-    Chunk,
     InputFile,
     check_columns,
     id_values,
@@ -157,19 +156,6 @@ class IndexInfo:
 # Writing
 
 
-def _texts(chunk: Chunk, column: str) -> pa.Array:
-    values = chunk.batch.column(column)
-    kind = values.type
-    if not (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-    ):
-        raise InvalidInputError(f"{chunk.file.path}: column {column!r} has type {kind}, expected strings")
-    return values
-
-
 def _write_release(
     directory: Path,
     files: Sequence[InputFile],
@@ -182,7 +168,17 @@ def _write_release(
 ) -> dict[str, Any]:
     """Sketch ``files`` (the rows where ``kept`` is true, if given) into the release ``directory``."""
     directory.mkdir(parents=True)
-    bands, rows_per_band = parameters["bands"], parameters["rows"]
+    bands = parameters["bands"]
+    sketcher = steps.make_sketcher(
+        num_perm=parameters["num_perm"],
+        ngram=parameters["ngram"],
+        tokenizer=parameters["tokenizer"],
+        seed=parameters["seed"],
+        bands=bands,
+        rows=parameters["rows"],
+        keep_sets=True,
+        bits=parameters["bits"],
+    )
     columns = [config.text_column] + ([config.id_column] if config.id_column else [])
     key_parts: list[np.ndarray] = []
     doc_parts: list[np.ndarray] = []
@@ -210,7 +206,7 @@ def _write_release(
             skippable=True,
         ):
             check_columns(chunk.file, chunk.batch.schema.names, columns)
-            texts = _texts(chunk, config.text_column)
+            texts = steps.text_column(chunk.batch, config.text_column, f"{chunk.file.path}: ")
             row_ids = (
                 id_values(chunk, config.id_column, ids[0].type if ids else None)
                 if config.id_column
@@ -222,17 +218,10 @@ def _write_release(
                 row_ids = row_ids.filter(pa.array(mask))
             if not len(texts):
                 continue
-            sig, _, status, values, offsets = _core.minhash_sketch(
-                pa.chunked_array([texts]),
-                num_perm=parameters["num_perm"],
-                ngram=parameters["ngram"],
-                tokenizer=parameters["tokenizer"],
-                seed=parameters["seed"],
-                bits=parameters["bits"],
-                workers=workers,
-                on_invalid="skip",
-            )
-            keys = _core.band_keys(sig, bands=bands, rows=rows_per_band, workers=workers)
+            batch = steps.sketch(sketcher, texts, workers=workers)
+            status, keys = batch.status, batch.band_keys
+            values, offsets = batch.set_values, batch.set_offsets
+            assert values is not None and offsets is not None  # keep_sets=True
             docs = np.arange(n_rows, n_rows + len(texts), dtype=np.uint64)
             ok = status == RowStatus.OK
             if n_rows + len(texts) > np.iinfo(np.uint32).max:
@@ -245,7 +234,7 @@ def _write_release(
             ids.append(row_ids)
             file_of.append(np.full(len(texts), chunk.file_index, np.int32))
             n_rows += len(texts)
-            nbytes = int(pc.sum(pc.binary_length(texts)).as_py() or 0)
+            nbytes = int(batch.lengths.sum())
             text_bytes += nbytes
             progress.advance(len(texts), nbytes)
         records: dict[str, FileRecord] = {"values.bin": values_file.commit()}

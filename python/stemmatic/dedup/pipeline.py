@@ -1,5 +1,10 @@
 """The near-duplicate pipeline: sketch → candidates → verify → cluster → write.
 
+(Over 600 lines, for now: the five stages are methods of one ``_Run`` that share its
+checkpoints, caches and budget. The per-batch work is in :mod:`stemmatic.dedup.steps` and
+the spill files in :mod:`stemmatic.dedup._spill`; the next cut is the stages into a module
+each over a small run-state object.)
+
 Every stage streams or works on disk-backed arrays, so memory stays near the
 ``memory_limit`` whatever the corpus size:
 
@@ -43,11 +48,9 @@ import hashlib
 import json
 import math
 import os
-import secrets
 import shutil
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,9 +63,11 @@ import pyarrow.parquet as pq
 
 from stemmatic import _core
 from stemmatic._arrow import from_numpy, strings
-from stemmatic._atomic import AtomicFile, FileRecord, check_record, write_error
+from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
+from stemmatic.dedup import steps
+from stemmatic.dedup._spill import BandRecords, SetCache, one_type, read_partition
 from stemmatic.dedup.clusters import CLUSTERINGS, REASON_EXACT, REASON_NEAR, Clustering, decide_clusters
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding, check_banding, optimal_banding
@@ -87,7 +92,6 @@ from stemmatic.io import (
 from stemmatic.io._sinks import check_compression, find_outputs, shard_caps
 from stemmatic.minhash import (
     DEFAULT_TOKENIZER,
-    MinHashBatch,
     MinHasher,
     RowStatus,
     Tokenizer,
@@ -377,197 +381,6 @@ def _against(indexes: list[Any], config: DedupConfig, update_index: bool) -> Ite
         yield hook
 
 
-def _filled(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
-    """A float64 Arrow array as numpy, nulls replaced by ``fill``.
-
-    Read from the Arrow buffers directly: pyarrow's own conversions with
-    nulls import pandas, which costs a third of a second on first use.
-    """
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    parts = []
-    for chunk in chunks:
-        validity, data = chunk.buffers()[:2]
-        out = np.frombuffer(data, dtype=np.float64)[chunk.offset : chunk.offset + len(chunk)].copy()
-        if chunk.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-            out[bits[chunk.offset : chunk.offset + len(chunk)] == 0] = fill
-        parts.append(out)
-    return np.concatenate(parts) if parts else np.zeros(0, np.float64)
-
-
-class _SetCache:
-    """Shingle sets of every row so far, as flat (values, offsets) batches."""
-
-    def __init__(self) -> None:
-        self.values: list[np.ndarray] = []
-        self.offsets: list[np.ndarray] = []
-        self.nbytes = 0
-        self.total = 0
-
-    def add(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        self.values.append(values)
-        self.offsets.append(offsets[1:] + np.uint64(self.total))
-        self.total += len(values)
-        self.nbytes += values.nbytes + offsets.nbytes
-
-    def flat(self) -> tuple[np.ndarray, np.ndarray]:
-        """All sets as one (values, offsets).
-
-        Each batch is released as soon as it is copied, so the sets are held
-        about once, not twice (a concatenation would hold both copies).
-        """
-        values = np.empty(self.total, np.uint64)
-        start = 0
-        batches, self.values = self.values, []
-        while batches:
-            batch = batches.pop(0)
-            values[start : start + len(batch)] = batch
-            start += len(batch)
-            del batch
-        offsets = np.concatenate([np.zeros(1, np.uint64), *self.offsets])
-        self.offsets = []
-        return values, offsets
-
-
-def _one_type(pieces: list[pa.Array]) -> list[pa.Array]:
-    """Text arrays of one type (they may differ between input files): large string, or large binary if any is binary."""
-    types = {p.type for p in pieces}
-    if len(types) <= 1:
-        return pieces
-    binary = any(pa.types.is_binary(t) or pa.types.is_large_binary(t) for t in types)
-    target = pa.large_binary() if binary else pa.large_string()
-    return [p.cast(target) for p in pieces]
-
-
-def _read_partition(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(key, doc)`` records of one band partition file, as (keys, docs)."""
-    records = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
-    return np.ascontiguousarray(records[:, 0]), np.ascontiguousarray(records[:, 1])
-
-
-class _BandRecords:
-    """Band-key records ``(key, doc)``: spilled to ``partitions`` files by the key's top bits, or kept in memory (0).
-
-    Spilled records wait in memory, up to ``buffer_bytes`` in all, and are
-    then appended to their partitions' files one file at a time: the stage
-    holds one file open whatever the number of partitions (one open file per
-    partition, up to 4,096, failed under the usual limit of 1,024 or macOS'
-    256). Each partition's records keep the order they were added in. The
-    files appear under their names only when :meth:`commit` succeeds.
-    """
-
-    def __init__(
-        self,
-        directory: Path,
-        partitions: int,
-        buffer_bytes: int = 64 << 20,
-        memory_bytes: int | None = None,
-        spill_partitions: int = 16,
-    ) -> None:
-        self.directory = directory
-        #: In memory: the (keys, docs) arrays of each batch added.
-        self.memory: list[tuple[np.ndarray, np.ndarray]] = []
-        self.buffer_bytes = max(1, buffer_bytes)
-        #: In memory (0 partitions), the most record bytes held before they
-        #: go to ``spill_partitions`` files after all (None: no bound).
-        self.memory_bytes = memory_bytes
-        self.spill_partitions = spill_partitions
-        self.held_bytes = 0
-        shutil.rmtree(directory, ignore_errors=True)
-        self._partition(partitions)
-
-    def _partition(self, partitions: int) -> None:
-        self.partitions = partitions
-        self.pending: list[list[np.ndarray]] = [[] for _ in range(partitions)]
-        self.pending_bytes = 0
-        self.paths = [self.directory / f"{p:05d}.bin" for p in range(partitions)]
-        # Temporary names (no other writer picks them) until commit.
-        token = f"{os.getpid()}.{secrets.token_hex(4)}"
-        self.tmps = [path.with_name(f".{path.name}.{token}.tmp") for path in self.paths]
-        self.sizes = [0] * partitions
-        self.crcs = [0] * partitions
-        if partitions:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self.shift = np.uint64(64 - int(math.log2(partitions)))
-
-    def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
-        if not self.partitions:
-            self.memory.append((keys.astype(np.uint64, copy=False), docs.astype(np.uint64, copy=False)))
-            self.held_bytes += keys.nbytes + docs.nbytes
-            if self.memory_bytes is not None and self.held_bytes > self.memory_bytes:
-                # More records than planned for: spill them, in the order they came.
-                held, self.memory, self.held_bytes = self.memory, [], 0
-                self._partition(self.spill_partitions)
-                for held_keys, held_docs in held:
-                    self.add(held_keys, held_docs)
-            return
-        part = (keys >> self.shift).astype(np.int64)
-        order = np.argsort(part, kind="stable")
-        rec = np.empty((len(order), 2), dtype=np.uint64)
-        rec[:, 0] = keys[order]
-        rec[:, 1] = docs[order]
-        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
-        for p in np.flatnonzero(np.diff(bounds)):
-            self.pending[p].append(rec[bounds[p] : bounds[p + 1]])
-        self.pending_bytes += rec.nbytes
-        if self.pending_bytes >= self.buffer_bytes:
-            self.flush()
-
-    def flush(self) -> None:
-        """Append the waiting records to their partition files, one file open at a time."""
-        for p, pieces in enumerate(self.pending):
-            if not pieces:
-                continue
-            data = b"".join(piece.tobytes() for piece in pieces)
-            try:
-                with open(self.tmps[p], "ab") as fh:
-                    fh.write(data)
-            except OSError as err:
-                self.discard()
-                raise write_error(self.paths[p], "band partition", err) from err
-            self.sizes[p] += len(data)
-            self.crcs[p] = zlib.crc32(data, self.crcs[p])
-            pieces.clear()
-        self.pending_bytes = 0
-
-    def in_memory(self) -> tuple[np.ndarray, np.ndarray]:
-        """The records held in memory, as (keys, docs); their memory is released."""
-        held, self.memory, self.held_bytes = self.memory, [], 0
-        if not held:
-            return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
-        return np.concatenate([k for k, _ in held]), np.concatenate([d for _, d in held])
-
-    def commit(self) -> dict[Path, FileRecord]:
-        """Put the partition files under their names; what each holds."""
-        if not self.partitions:
-            return {}
-        try:
-            self.flush()
-            for p, (tmp, path) in enumerate(zip(self.tmps, self.paths, strict=True)):
-                try:
-                    # Not fsynced, as the other checkpoints (see _Run._save).
-                    with open(tmp, "ab"):  # creates the file of an empty partition
-                        pass
-                    os.replace(tmp, path)
-                except OSError as err:
-                    raise write_error(self.paths[p], "band partition", err) from err
-        except BaseException:
-            self.discard()
-            raise
-        return {
-            path: FileRecord(size, crc)
-            for path, size, crc in zip(self.paths, self.sizes, self.crcs, strict=True)
-        }
-
-    def discard(self) -> None:
-        for pieces in self.pending:
-            pieces.clear()
-        self.pending_bytes = 0
-        for tmp in self.tmps:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-
-
 class _Run:
     def __init__(
         self,
@@ -597,7 +410,7 @@ class _Run:
         #: The input batches from the sketch pass, when the input fits the budget.
         self.row_cache: list[Chunk] | None = None
         #: The band records of the sketch pass, when they fit the budget.
-        self.band_records: _BandRecords | None = None
+        self.band_records: BandRecords | None = None
         #: Exact-duplicate edges, from the candidates stage (or its checkpoint).
         self.exact_edges: np.ndarray | None = None
         #: The files the running stage wrote (by path relative to ``out``), for its checkpoint.
@@ -809,7 +622,7 @@ class _Run:
 
         The records of an input kept in memory stay in memory too, unless
         there are more of them than a twelfth of the budget (then they spill,
-        see _BandRecords).
+        see BandRecords).
         """
         decoded = self._decoded_bytes()
         if decoded <= self.memory_limit // 4:
@@ -847,24 +660,13 @@ class _Run:
         )
 
     def _texts(self, chunk: Chunk) -> pa.Array:
-        column = chunk.batch.column(self.config.text_column)
-        if not (
-            pa.types.is_string(column.type)
-            or pa.types.is_large_string(column.type)
-            or pa.types.is_string_view(column.type)
-            or pa.types.is_binary(column.type)
-            or pa.types.is_large_binary(column.type)
-        ):
-            raise InvalidInputError(
-                f"{chunk.file.path}: column {self.config.text_column!r} has type {column.type}, expected strings"
-            )
-        return column
+        return steps.text_column(chunk.batch, self.config.text_column, f"{chunk.file.path}: ")
 
     def stage_sketch(self) -> dict[str, int]:
         cfg = self.config
         partitions = self._partitions()
         # Spilled records wait for their files in up to an eighth of the budget.
-        bands = _BandRecords(
+        bands = BandRecords(
             self.work / "bands",
             partitions,
             buffer_bytes=min(256 << 20, max(1 << 20, self.memory_limit // 8)),
@@ -886,6 +688,22 @@ class _Run:
         n_docs = 0
         text_bytes = 0
         token_check = TokenLengthCheck(cfg.tokenizer)
+        # One engine call per batch; the sets are kept while they fit (below).
+        sketchers = {
+            keep_sets: steps.make_sketcher(
+                num_perm=cfg.num_perm,
+                ngram=cfg.ngram,
+                tokenizer=cfg.tokenizer,
+                seed=cfg.seed,
+                bands=self.banding.bands,
+                rows=self.banding.rows,
+                exact=cfg.exact,
+                keep_sets=keep_sets,
+                bits=self.hasher.bits,
+                token_sample=token_check.sample,
+            )
+            for keep_sets in (False, True)
+        }
         # An input that fits a quarter of the budget (as estimated by
         # _decoded_bytes, then as read) is read whole once and kept for the
         # write stage; a larger one is read by column here and again there.
@@ -897,7 +715,7 @@ class _Run:
         # The shingle sets come from the signatures' own tokenization: kept,
         # they spare the verify stage a second one (of the candidates' rows,
         # often most rows of a corpus with many duplicates).
-        cache: _SetCache | None = _SetCache() if cfg.verify == "exact" else None
+        cache: SetCache | None = SetCache() if cfg.verify == "exact" else None
         self.progress.start("sketch", known_rows(self.files))
         try:
             for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
@@ -910,42 +728,24 @@ class _Run:
                         # The estimate was short: the later stages read the input again.
                         row_cache = None
                 texts = self._texts(chunk)
-                token_check.add(texts)
+                batch = steps.sketch(sketchers[cache is not None], texts, workers=self.workers)
+                token_check.add_lengths(batch.token_lengths)
                 if cache is not None:
-                    sig, counts, status, values, offsets = _core.minhash_sketch(
-                        pa.chunked_array([texts]),
-                        num_perm=cfg.num_perm,
-                        ngram=cfg.ngram,
-                        tokenizer=cfg.tokenizer,
-                        seed=cfg.seed,
-                        bits=self.hasher.bits,
-                        workers=self.workers,
-                        on_invalid="skip",
-                    )
-                    batch = MinHashBatch(sig, counts, status)
-                    cache.add(values, offsets)
+                    assert batch.set_values is not None and batch.set_offsets is not None
+                    cache.add(batch.set_values, batch.set_offsets)
                     if cache.nbytes > self.memory_limit // 4:
                         cache = None  # too big to keep: verification re-reads the text instead
-                else:
-                    batch = self.hasher.batch(texts, workers=self.workers, on_invalid="skip")
                 n = len(texts)
                 docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
                 ok = batch.status == RowStatus.OK
-                keys = _core.band_keys(
-                    batch.signatures, bands=self.banding.bands, rows=self.banding.rows, workers=self.workers
-                )
                 if ok.any():
-                    bands.add(keys[ok].ravel(), np.repeat(docs[ok], self.banding.bands))
+                    bands.add(batch.band_keys[ok].ravel(), np.repeat(docs[ok], self.banding.bands))
                 if sig_file is not None:
                     sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
-                if cfg.exact:
-                    exact = _core.exact_keys(
-                        pa.chunked_array([texts]), tokenizer=cfg.tokenizer, workers=self.workers
-                    )
-                    meta["exact_lo"].append(exact[:, 0])
-                    meta["exact_hi"].append(exact[:, 1])
-                lengths = pc.binary_length(texts)
-                meta["length"].append(_filled(lengths.cast(pa.float64()), 0).astype(np.int64))
+                if batch.exact_keys is not None:
+                    meta["exact_lo"].append(batch.exact_keys[:, 0])
+                    meta["exact_hi"].append(batch.exact_keys[:, 1])
+                meta["length"].append(batch.lengths.astype(np.int64))
                 meta["status"].append(batch.status)
                 meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
                 if cfg.id_column:
@@ -1004,16 +804,8 @@ class _Run:
         }
 
     def _keep_scores(self, chunk: Chunk) -> np.ndarray:
-        name = self.config.keep_column
-        column = chunk.batch.column(name)
-        try:
-            values = pc.cast(column, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise InvalidInputError(
-                f"{chunk.file.path}: --keep column {name!r} has type {column.type}, expected numbers"
-            ) from err
-        # A missing score never wins.
-        return _filled(values, -np.inf)
+        assert self.config.keep_column is not None
+        return steps.keep_scores(chunk.batch, self.config.keep_column, f"{chunk.file.path}: ")
 
     def _check_ids(self, ids: pa.ChunkedArray) -> None:
         if ids.null_count:
@@ -1059,18 +851,7 @@ class _Run:
         status = np.load(self.work / "status.npy")
         docs = np.flatnonzero(status == RowStatus.OK).astype(np.uint64)
         k = keys[docs]
-        order = np.lexsort((docs, k[:, 0], k[:, 1]))
-        docs, k = docs[order], k[order]
-        same = np.ones(len(docs), dtype=bool)
-        if len(docs):
-            same[1:] = (k[1:, 0] == k[:-1, 0]) & (k[1:, 1] == k[:-1, 1])
-            same[0] = False
-        group_start = np.maximum.accumulate(np.where(~same, np.arange(len(docs)), 0))
-        edges = (
-            np.stack([docs[group_start][same], docs[same]], axis=1).astype(np.uint64)
-            if len(docs)
-            else np.zeros((0, 2), np.uint64)
-        )
+        edges = steps.exact_edges(docs, k[:, 0], k[:, 1]).astype(np.uint64, copy=False)
         self._save("exact_edges.npy", edges)
         self.exact_edges = edges
         return edges
@@ -1084,7 +865,7 @@ class _Run:
             [self.band_records.in_memory]
             if self.band_records is not None
             else [
-                functools.partial(_read_partition, path)
+                functools.partial(read_partition, path)
                 for path in sorted((self.work / "bands").glob("*.bin"))
             ]
         )
@@ -1200,7 +981,7 @@ class _Run:
     def _cached_sets(self, chunks: list[Chunk], needed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shingle sets of the ``needed`` rows of an input held in memory, in one engine call."""
         self.progress.start("verify", len(needed))
-        pieces = _one_type([t for t in (self._needed_texts(c, needed) for c in chunks) if t is not None])
+        pieces = one_type([t for t in (self._needed_texts(c, needed) for c in chunks) if t is not None])
         sets = self._shingle_sets(
             pa.chunked_array(pieces) if pieces else pa.chunked_array([], pa.large_string())
         )

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stemmatic import exceptions
-from stemmatic.engines._common import check_text_type
+from stemmatic.dedup.steps import check_text_type
 from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 from stemmatic.io import InputFile, Rejected, check_columns, iter_chunks

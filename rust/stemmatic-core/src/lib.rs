@@ -10,6 +10,8 @@
 //!   verification and connected components for near-duplicate detection.
 //! * [`cluster`]: decisions over verified edges (connected components or
 //!   greedy star centers) and the giant-component guard.
+//! * [`sketch`]: one fused pass per batch: signatures, band keys, exact
+//!   keys, shingle sets, lengths from one tokenization of each text.
 //! * [`contamination`]: n-gram indexes of benchmark items and the scanner
 //!   that finds them in documents, with character spans (Brown et al. 2020).
 //! * [`jsonl`]: screening JSONL lines (nesting depth, UTF-8, lone
@@ -31,6 +33,7 @@ pub mod parallel;
 mod sets;
 pub mod shingle;
 pub mod simd;
+pub mod sketch;
 pub mod text;
 
 pub use error::{CoreError, Result};

@@ -47,13 +47,7 @@ pub fn band_keys<T: SigValue + bytes::AsLeBytes>(
     // Rows in runs (one buffer per run, not per row), about 8 runs per worker.
     let fill = |buf: &mut Vec<u8>, (sigs, out): (&[T], &mut [u64])| {
         for (sig, out) in sigs.chunks_exact(num_perm).zip(out.chunks_exact_mut(bands)) {
-            for (band, key) in out.iter_mut().enumerate() {
-                buf.clear();
-                for value in &sig[band * rows..(band + 1) * rows] {
-                    value.extend_le(buf);
-                }
-                *key = xxh3_64_with_seed(buf, band as u64);
-            }
+            band_keys_of(sig, rows, buf, out);
         }
     };
     let new_buf = || Vec::with_capacity(rows * std::mem::size_of::<T>());
@@ -71,7 +65,30 @@ pub fn band_keys<T: SigValue + bytes::AsLeBytes>(
     Ok(keys)
 }
 
-fn check_banding(num_perm: usize, bands: usize, rows: usize) -> Result<()> {
+/// The band keys of one signature, written to `out` (one per band; `bands *
+/// rows` checked against the signature's length by the caller). `buf` is
+/// reused between calls.
+#[inline]
+pub(crate) fn band_keys_of<T: bytes::AsLeBytes>(
+    signature: &[T],
+    rows: usize,
+    buf: &mut Vec<u8>,
+    out: &mut [u64],
+) {
+    for (band, key) in out.iter_mut().enumerate() {
+        buf.clear();
+        for value in &signature[band * rows..(band + 1) * rows] {
+            value.extend_le(buf);
+        }
+        *key = xxh3_64_with_seed(buf, band as u64);
+    }
+}
+
+/// Refuse a banding that does not fit a signature of `num_perm` values.
+///
+/// # Errors
+/// `bands * rows` exceeds `num_perm`, or either is zero.
+pub(crate) fn check_banding(num_perm: usize, bands: usize, rows: usize) -> Result<()> {
     if bands == 0 || rows == 0 {
         return Err(CoreError::param("bands/rows", "both must be at least 1"));
     }

@@ -202,7 +202,7 @@ impl<T: SigValue> MinHasher<T> {
     }
 
     /// Minima over shingle hashes, written to `out`.
-    fn signature_of_hashes(&self, hashes: &[u64], out: &mut [T]) {
+    pub(crate) fn signature_of_hashes(&self, hashes: &[u64], out: &mut [T]) {
         match simd::kernel() {
             // SAFETY: `simd::kernel` is one the CPU supports: `Avx512` has
             // every feature `min_kernel_avx512` is compiled for.
@@ -311,19 +311,9 @@ impl<T: SigValue> MinHasher<T> {
             })?
         };
         if on_invalid == OnInvalid::Raise
-            && let Some(row) = status
-                .iter()
-                .position(|s| matches!(s, RowStatus::Null | RowStatus::InvalidUtf8))
+            && let Some(err) = first_invalid_row(rows, &status)
         {
-            return Err(match rows[row] {
-                None => CoreError::NullText { row },
-                Some(bytes) => CoreError::InvalidUtf8 {
-                    row,
-                    byte: std::str::from_utf8(bytes)
-                        .err()
-                        .map_or(0, |e| e.valid_up_to()),
-                },
-            });
+            return Err(err);
         }
         let flat_sets = if keep_sets {
             Some(join_sets(chunk_values, &set_lens, workers)?)
@@ -366,6 +356,22 @@ impl<T: SigValue> MinHasher<T> {
     }
 }
 
+/// The error of the first null or non-UTF-8 row of a batch (by its `status`), if any.
+pub(crate) fn first_invalid_row(rows: &[Option<&[u8]>], status: &[RowStatus]) -> Option<CoreError> {
+    let row = status
+        .iter()
+        .position(|s| matches!(s, RowStatus::Null | RowStatus::InvalidUtf8))?;
+    Some(match rows[row] {
+        None => CoreError::NullText { row },
+        Some(bytes) => CoreError::InvalidUtf8 {
+            row,
+            byte: std::str::from_utf8(bytes)
+                .err()
+                .map_or(0, |e| e.valid_up_to()),
+        },
+    })
+}
+
 /// One parallel task of [`MinHasher::batch_with_sets`]: its rows and the
 /// slices of the outputs they write (signatures, counts, statuses, set sizes).
 type Task<'a, T> = (
@@ -379,7 +385,11 @@ type Task<'a, T> = (
 /// The tasks' set values joined in row order, with the offsets of each row's
 /// set (`set_lens` per row): one task's vector is kept as it is, several are
 /// copied in parallel into one.
-fn join_sets(mut chunks: Vec<Vec<u64>>, set_lens: &[u64], workers: usize) -> Result<FlatSets> {
+pub(crate) fn join_sets(
+    mut chunks: Vec<Vec<u64>>,
+    set_lens: &[u64],
+    workers: usize,
+) -> Result<FlatSets> {
     let mut offsets = Vec::with_capacity(set_lens.len() + 1);
     offsets.push(0u64);
     let mut end = 0u64;

@@ -12,6 +12,7 @@ mod jsonl;
 mod lsh;
 mod minhash;
 mod simd;
+mod sketch;
 mod texts;
 
 use pyo3::prelude::*;
@@ -36,6 +37,8 @@ mod _core {
     };
     #[pymodule_export]
     use super::simd::kernel;
+    #[pymodule_export]
+    use super::sketch::{PySketchBatch, PySketcher};
 
     use pyo3::prelude::*;
 

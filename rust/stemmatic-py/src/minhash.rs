@@ -11,7 +11,7 @@ use stemmatic_core::text::Tokenizer;
 use crate::errors::{IntoPyResult, ParameterError};
 use crate::texts::rows_of;
 
-fn parse_on_invalid(value: &str) -> PyResult<OnInvalid> {
+pub(crate) fn parse_on_invalid(value: &str) -> PyResult<OnInvalid> {
     match value {
         "raise" => Ok(OnInvalid::Raise),
         "skip" => Ok(OnInvalid::Skip),

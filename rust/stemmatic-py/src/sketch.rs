@@ -1,0 +1,307 @@
+//! Python entry point of the fused sketch: a `Sketcher` (its parameters
+//! parsed and checked once) whose `sketch` returns a `SketchBatch` with named
+//! numpy getters, one call into the engine per batch.
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyUntypedArray};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use pyo3_arrow::PyChunkedArray;
+use stemmatic_core::minhash::SigValue;
+use stemmatic_core::parallel;
+use stemmatic_core::shingle::ShingleSpec;
+use stemmatic_core::sketch::{Sketch, SketchOptions, Sketcher};
+use stemmatic_core::text::Tokenizer;
+
+use crate::errors::{IntoPyResult, ParameterError};
+use crate::minhash::parse_on_invalid;
+use crate::texts::rows_of;
+
+/// The sketcher of the signature width asked for.
+enum Inner {
+    U32(Sketcher<u32>),
+    U64(Sketcher<u64>),
+}
+
+/// The fused per-batch engine call of near-duplicate detection: from one
+/// tokenization of each text, its MinHash signature, shingle count, status,
+/// LSH band keys, byte length and (as asked) exact-duplicate key, shingle set
+/// and token lengths. Picklable (its parameters travel, not its tables).
+#[pyclass(module = "stemmatic._core", name = "Sketcher", frozen)]
+pub struct PySketcher {
+    inner: Inner,
+    spec: ShingleSpec,
+    num_perm: usize,
+    bits: u32,
+    options: SketchOptions,
+}
+
+#[pymethods]
+impl PySketcher {
+    #[new]
+    #[pyo3(signature = (num_perm, ngram, tokenizer, seed, bands, rows, bits = 32, exact = false, keep_sets = false, length_rows = 0, long_chars = 16))]
+    #[expect(clippy::too_many_arguments, reason = "mirrors the Python signature")]
+    fn new(
+        num_perm: usize,
+        ngram: usize,
+        tokenizer: &str,
+        seed: u64,
+        bands: usize,
+        rows: usize,
+        bits: u32,
+        exact: bool,
+        keep_sets: bool,
+        length_rows: usize,
+        long_chars: usize,
+    ) -> PyResult<Self> {
+        let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
+        let spec = ShingleSpec::new(tokenizer, ngram, seed).into_py_result()?;
+        let options = SketchOptions {
+            bands,
+            rows,
+            exact,
+            keep_sets,
+            length_rows,
+            long_chars,
+        };
+        let inner = match bits {
+            32 => Inner::U32(Sketcher::new(spec, num_perm, options).into_py_result()?),
+            64 => Inner::U64(Sketcher::new(spec, num_perm, options).into_py_result()?),
+            other => {
+                return Err(ParameterError::new_err(format!(
+                    "invalid parameter `bits`: {other}; expected 32 or 64"
+                )));
+            }
+        };
+        Ok(Self {
+            inner,
+            spec,
+            num_perm,
+            bits,
+            options,
+        })
+    }
+
+    /// The sketch of a column of texts (anything exporting
+    /// `__arrow_c_stream__`, of string, large_string, string_view or binary
+    /// type). With `on_invalid="raise"` a null or non-UTF-8 row raises
+    /// `InvalidInputError` with `.row`, `.byte` and `.reason`; with `"skip"`
+    /// it gets status 2 (null) or 3 (not UTF-8) and the empty signature.
+    #[pyo3(signature = (texts, *, workers = None, on_invalid = "raise"))]
+    fn sketch(
+        &self,
+        py: Python<'_>,
+        texts: PyChunkedArray,
+        workers: Option<usize>,
+        on_invalid: &str,
+    ) -> PyResult<PySketchBatch> {
+        let on_invalid = parse_on_invalid(on_invalid)?;
+        let workers = parallel::resolve_workers(workers).into_py_result()?;
+        let rows = rows_of(texts.chunks())?;
+        match &self.inner {
+            Inner::U32(sketcher) => {
+                let sketch = py
+                    .detach(|| sketcher.sketch(&rows, on_invalid, workers))
+                    .into_py_result()?;
+                PySketchBatch::new(py, sketch)
+            }
+            Inner::U64(sketcher) => {
+                let sketch = py
+                    .detach(|| sketcher.sketch(&rows, on_invalid, workers))
+                    .into_py_result()?;
+                PySketchBatch::new(py, sketch)
+            }
+        }
+    }
+
+    #[getter]
+    fn num_perm(&self) -> usize {
+        self.num_perm
+    }
+
+    #[getter]
+    fn ngram(&self) -> usize {
+        self.spec.ngram
+    }
+
+    #[getter]
+    fn tokenizer(&self) -> &'static str {
+        self.spec.tokenizer.name()
+    }
+
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.spec.seed
+    }
+
+    #[getter]
+    fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    #[getter]
+    fn bands(&self) -> usize {
+        self.options.bands
+    }
+
+    #[getter]
+    fn rows(&self) -> usize {
+        self.options.rows
+    }
+
+    #[getter]
+    fn exact(&self) -> bool {
+        self.options.exact
+    }
+
+    #[getter]
+    fn keep_sets(&self) -> bool {
+        self.options.keep_sets
+    }
+
+    #[getter]
+    fn length_rows(&self) -> usize {
+        self.options.length_rows
+    }
+
+    #[getter]
+    fn long_chars(&self) -> usize {
+        self.options.long_chars
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> (Bound<'py, PyType>, SketcherArgs) {
+        let o = self.options;
+        (
+            py.get_type::<Self>(),
+            (
+                self.num_perm,
+                self.spec.ngram,
+                self.spec.tokenizer.name(),
+                self.spec.seed,
+                o.bands,
+                o.rows,
+                self.bits,
+                o.exact,
+                o.keep_sets,
+                o.length_rows,
+                o.long_chars,
+            ),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        let o = self.options;
+        format!(
+            "Sketcher(num_perm={}, ngram={}, tokenizer='{}', seed={}, bands={}, rows={}, bits={}, exact={}, keep_sets={}, length_rows={}, long_chars={})",
+            self.num_perm,
+            self.spec.ngram,
+            self.spec.tokenizer.name(),
+            self.spec.seed,
+            o.bands,
+            o.rows,
+            self.bits,
+            if o.exact { "True" } else { "False" },
+            if o.keep_sets { "True" } else { "False" },
+            o.length_rows,
+            o.long_chars,
+        )
+    }
+}
+
+/// The constructor arguments of a `Sketcher`, in order (for pickling).
+type SketcherArgs = (
+    usize,
+    usize,
+    &'static str,
+    u64,
+    usize,
+    usize,
+    u32,
+    bool,
+    bool,
+    usize,
+    usize,
+);
+
+/// One batch's sketch: numpy arrays, handed over without copies.
+#[pyclass(module = "stemmatic._core", name = "SketchBatch", frozen)]
+pub struct PySketchBatch {
+    /// `(n, num_perm)` uint32 or uint64.
+    #[pyo3(get)]
+    signatures: Py<PyUntypedArray>,
+    /// `(n,)` uint32: shingles per row, repeats included.
+    #[pyo3(get)]
+    num_shingles: Py<PyArray1<u32>>,
+    /// `(n,)` uint8: 0 ok, 1 empty, 2 null, 3 not UTF-8.
+    #[pyo3(get)]
+    status: Py<PyArray1<u8>>,
+    /// `(n, bands)` uint64.
+    #[pyo3(get)]
+    band_keys: Py<PyArray2<u64>>,
+    /// `(n, 2)` uint64 `[low, high]`, or None without `exact`.
+    #[pyo3(get)]
+    exact_keys: Option<Py<PyArray2<u64>>>,
+    /// Sorted distinct shingle hashes of all rows, or None without `keep_sets`.
+    #[pyo3(get)]
+    set_values: Option<Py<PyArray1<u64>>>,
+    /// `(n + 1,)`: row `i`'s set is `set_values[set_offsets[i]:set_offsets[i + 1]]`.
+    #[pyo3(get)]
+    set_offsets: Option<Py<PyArray1<u64>>>,
+    /// `(n,)` uint64: bytes of each text (0 for null).
+    #[pyo3(get)]
+    lengths: Py<PyArray1<u64>>,
+    /// `(min(n, length_rows), 3)` uint64, as `token_lengths`.
+    #[pyo3(get)]
+    token_lengths: Py<PyArray2<u64>>,
+}
+
+impl PySketchBatch {
+    fn new<T: SigValue + numpy::Element>(py: Python<'_>, sketch: Sketch<T>) -> PyResult<Self> {
+        let n = sketch.status.len();
+        let status: Vec<u8> = sketch.status.iter().map(|s| *s as u8).collect();
+        let measured = sketch.token_lengths.len() / 3;
+        let exact_keys = match sketch.exact_keys {
+            Some(keys) => Some(keys.into_pyarray(py).reshape([n, 2])?.unbind()),
+            None => None,
+        };
+        let (set_values, set_offsets) = match sketch.sets {
+            Some((values, offsets)) => (
+                Some(values.into_pyarray(py).unbind()),
+                Some(offsets.into_pyarray(py).unbind()),
+            ),
+            None => (None, None),
+        };
+        let signatures = sketch
+            .signatures
+            .into_pyarray(py)
+            .reshape([n, sketch.num_perm])?;
+        Ok(Self {
+            signatures: signatures
+                .into_any()
+                .cast_into::<PyUntypedArray>()?
+                .unbind(),
+            num_shingles: sketch.num_shingles.into_pyarray(py).unbind(),
+            status: status.into_pyarray(py).unbind(),
+            band_keys: sketch
+                .band_keys
+                .into_pyarray(py)
+                .reshape([n, sketch.bands])?
+                .unbind(),
+            exact_keys,
+            set_values,
+            set_offsets,
+            lengths: sketch.lengths.into_pyarray(py).unbind(),
+            token_lengths: sketch
+                .token_lengths
+                .into_pyarray(py)
+                .reshape([measured, 3])?
+                .unbind(),
+        })
+    }
+}
+
+#[pymethods]
+impl PySketchBatch {
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.status.bind(py).len()
+    }
+}
