@@ -157,6 +157,31 @@ def test_parameters_that_differ_from_the_index_are_refused_before_any_output(tmp
     assert not (tmp_path / "out").exists()
 
 
+def test_a_format_1_index_built_with_auto_reads_as_auto_span(tmp_path: Path) -> None:
+    """Format 1 predates auto's document rule: its `auto` hashed as `auto-span` does, and is read so."""
+    texts = [
+        "这是一个关于数据去重的中文文档，包含多个句子和一些 English words 混合在一起。" * 3 + str(i % 40)
+        for i in range(80)
+    ]
+    old = _write(tmp_path / "old.parquet", texts[:40], 0)
+    new = _write(tmp_path / "new.parquet", texts[40:], 40)
+    build_index(old, tmp_path / "index", threshold=THRESHOLD, tokenizer="auto-span")
+    manifest_path = tmp_path / "index" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"], manifest["parameters"]["tokenizer"] = 1, "auto"
+    manifest_path.write_text(json.dumps(manifest))
+    assert index_info(tmp_path / "index").parameters["tokenizer"] == "auto-span"
+    with pytest.raises(ParameterError, match=r"tokenizer .* in the index"):
+        dedup(new, tmp_path / "out", against=[tmp_path / "index"], threshold=THRESHOLD)
+    result = dedup(
+        new, tmp_path / "out", against=[tmp_path / "index"], threshold=THRESHOLD, tokenizer="auto-span"
+    )
+    assert result.report["rows"]["detail"]["removed_against_index"] == 40
+    add_to_index(tmp_path / "index", new)
+    rewritten = json.loads(manifest_path.read_text())
+    assert (rewritten["format_version"], rewritten["parameters"]["tokenizer"]) == (2, "auto-span")
+
+
 def _damage(index: Path, how: str) -> str:
     """Damage ``index`` one way; the text the error must contain."""
     manifest_path = index / "manifest.json"
@@ -180,7 +205,7 @@ def _damage(index: Path, how: str) -> str:
         manifest_path.write_text(manifest_path.read_text()[:40])
         return "damaged index manifest"
     if how == "newer format":
-        manifest["format_version"] = 2
+        manifest["format_version"] = 3
         manifest_path.write_text(json.dumps(manifest))
         return "upgrade stemmatic"
     if how == "older format":

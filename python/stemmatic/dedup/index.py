@@ -92,8 +92,12 @@ __all__ = [
 ]
 
 FORMAT = "stemmatic-dedup-index"
-#: The layout this version writes and reads; any other is refused.
-FORMAT_VERSION = 1
+#: The layout this version writes and reads; any other is refused, but for format 1.
+FORMAT_VERSION = 2
+#: Format 1 is format 2 but for the tokenizer's name: ``auto`` then had today's
+#: ``auto-span`` units (before its document rule), so a format-1 index read
+#: now names that tokenizer ``auto-span``, which hashes as it was built.
+_FORMAT_1_TOKENIZERS = {"auto": "auto-span"}
 MANIFEST = "manifest.json"
 #: ``why`` code of a row removed as a duplicate of an indexed row (beside clusters.REASON_NEAR/EXACT).
 REASON_INDEX = 2
@@ -434,7 +438,7 @@ def _read_manifest(path: Path, shown: str | None = None) -> dict[str, Any]:
     written_by = data.get("stemmatic_version")
     if not isinstance(written_by, str) or not _version_tuple(written_by):
         raise InvalidInputError(f"{shown}/{MANIFEST}: field 'stemmatic_version' is missing or not a version")
-    if version != FORMAT_VERSION or _version_tuple(written_by) > _version_tuple(_core.__version__):
+    if version not in (1, FORMAT_VERSION) or _version_tuple(written_by) > _version_tuple(_core.__version__):
         newer = (isinstance(version, int) and version > FORMAT_VERSION) or _version_tuple(
             written_by
         ) > _version_tuple(_core.__version__)
@@ -477,6 +481,10 @@ def _read_manifest(path: Path, shown: str | None = None) -> dict[str, Any]:
                 raise InvalidInputError(f"{where}: the record of {file_name} is not valid")
     if len({r["name"] for r in releases}) != len(releases):
         raise InvalidInputError(f"{shown}/{MANIFEST}: two releases have one name")
+    if version == 1:
+        # Read as format 2 (and written so by the next `index add`).
+        params["tokenizer"] = _FORMAT_1_TOKENIZERS.get(params["tokenizer"], params["tokenizer"])
+        data["format_version"] = FORMAT_VERSION
     return data
 
 

@@ -89,7 +89,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._sinks import check_compression, find_outputs, shard_caps
+from stemmatic.io._sinks import check_compression, find_outputs, shard_caps, write_parquet
 from stemmatic.minhash import (
     DEFAULT_TOKENIZER,
     MinHasher,
@@ -433,6 +433,9 @@ class _Run:
         }
         if self.against is not None:
             params["against"] = self.against.index.fingerprint()
+        if self.config.tokenizer in ("auto", "auto-document"):
+            # Checkpoints of `auto` from before its document rule hold other units: not resumed.
+            params["units"] = "document-rule"
         inputs = [(str(f.path), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in self.files]
         blob = json.dumps({"params": params, "inputs": inputs, "version": _REPORT_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -561,8 +564,9 @@ class _Run:
 
     def _write_parquet(self, path: Path, table: pa.Table, what: str) -> None:
         """Write ``table`` to ``path`` (atomically) and list it; durably unless it is a checkpoint."""
+        codec = self.config.compression if self.config.fmt == "parquet" else None
         with AtomicFile(path, what, durable=what != "checkpoint") as fh:
-            pq.write_table(table, fh)
+            write_parquet(table, fh, codec)
         assert fh.record is not None
         self._keep(path, fh.record)
 
