@@ -199,6 +199,18 @@ def test_cli_engine_writes_the_local_answer(engine: Engine, data: Path, tmp_path
     )
     got = pq.read_table(out / "kept").select(kept.column_names).cast(kept.schema).sort_by("row")
     assert got.equals(kept.sort_by("row"))
+    assert parquet_codecs(out) == {"ZSTD"}  # the local engine's codec
+
+
+def parquet_codecs(out: Path) -> set[str]:
+    """The compression codecs of every column chunk of every Parquet file under ``out``."""
+    codecs = set()
+    for path in out.rglob("*.parquet"):
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            row_group = meta.row_group(group)
+            codecs |= {row_group.column(c).compression for c in range(row_group.num_columns)}
+    return codecs
 
 
 # -- against an index of earlier releases ------------------------------------------
@@ -454,6 +466,7 @@ def test_cli_contamination_scan_engine(engine: Engine, tmp_path: Path) -> None:
     want = pq.read_table(tmp_path / "local" / "hits.parquet")
     assert "longest_span" in want.column_names
     got = pq.read_table(out / "hits").select(want.column_names).cast(want.schema)
+    assert parquet_codecs(out) == parquet_codecs(tmp_path / "local") == {"ZSTD"}
     order = [("doc_id", "ascending"), ("item_id", "ascending")]
     assert got.sort_by(order).equals(want.sort_by(order))
     report = json.loads((out / "report.json").read_text())

@@ -61,6 +61,7 @@ from stemmatic.engines._read import (
 )
 from stemmatic.engines._scan import EngineScanResult, ScanParams
 from stemmatic.engines._shipped import CoConformed, Conformed, Shipped, ipc_bytes
+from stemmatic.io._sinks import PARQUET_CODEC
 
 if TYPE_CHECKING:
     import os
@@ -422,6 +423,6 @@ def _engine_io(address: str | None) -> EngineIO[ray.data.Dataset]:
     return EngineIO(
         "ray",
         lambda files, rules, on_error: _read_inputs(files, address, rules, on_error),
-        lambda ds, path: ds.write_parquet(str(path)),
+        lambda ds, path: ds.write_parquet(str(path), compression=PARQUET_CODEC),
         lambda ds, path: ds.write_json(str(path)),
     )

@@ -70,6 +70,7 @@ from stemmatic.engines._read import (
 from stemmatic.engines._scan import EngineScanResult, ScanParams
 from stemmatic.engines._shipped import CoConformed, Conformed, Shipped, ipc_bytes
 from stemmatic.exceptions import InvalidInputError, StemmaticError
+from stemmatic.io._sinks import PARQUET_CODEC
 
 if TYPE_CHECKING:
     import os
@@ -497,6 +498,6 @@ def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
     return EngineIO(
         "spark",
         lambda files, rules, on_error: _read_inputs(files, app_name, master, rules, on_error),
-        lambda df, path: df.write.parquet(str(path)),
+        lambda df, path: df.write.option("compression", PARQUET_CODEC).parquet(str(path)),
         lambda df, path: df.write.json(str(path)),
     )
