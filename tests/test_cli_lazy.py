@@ -105,3 +105,28 @@ def test_dedup_never_imports_pandas(tmp_path, fmt: str) -> None:
     assert "stemmatic.dedup.pipeline" in modules and (tmp_path / "out" / "report.json").exists()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] > 0
     assert "pandas" not in modules
+
+
+def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
+    """As for dedup: a scan (with --remove and token coverage) builds its arrays without pa.array."""
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        json.dumps({"prompt": "what is the capital city of the small country we talk about here"}) + "\n"
+    )
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [
+        f"row {i} says what is the capital city of the small country we talk about here" for i in range(5)
+    ]
+    rows += [f"an unrelated document number {i} about something else entirely" for i in range(50)]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    index = tmp_path / "bench.idx"
+    built = CliRunner().invoke(
+        app, ["contamination", "index", "build", str(items), "-o", str(index), "--ngram", "8"]
+    )
+    assert built.exit_code == 0, built.output
+    argv = ["stemmatic", "contamination", "scan", str(corpus), "--index", str(index), "-o", str(tmp_path / "out"),
+            "--remove", "--token-coverage", "-q"]  # fmt: skip
+    code = f"import sys\nfrom stemmatic.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    assert "pandas" not in _modules_after(code)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["rows"]["removed"] == 5

@@ -100,3 +100,26 @@ def strings(values: Sequence[str]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
     )
+
+
+def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """A numeric Arrow array without nulls as numpy, read from its buffers (``to_numpy`` imports pandas).
+
+    Other arrays (nulls, non-numeric types) go through pyarrow's ``to_numpy``.
+
+    >>> to_numpy(pa.chunked_array([from_numpy(np.arange(3)), from_numpy(np.arange(2))])).tolist()
+    [0, 1, 2, 0, 1]
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)) or values.null_count:
+        out: np.ndarray[Any, Any] = values.to_numpy()
+        return out
+    dtype = np.dtype(values.type.to_pandas_dtype())
+    parts = [
+        np.frombuffer(chunk.buffers()[1], dtype=dtype)[chunk.offset : chunk.offset + len(chunk)]
+        for chunk in chunks
+        if len(chunk)
+    ]
+    if not parts:
+        return np.zeros(0, dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from stemmatic._arrow import from_numpy, strings, to_numpy
 from stemmatic.contamination._evidence import EVIDENCE, TokenOverlap, classify, letterless_hits
 from stemmatic.contamination._index import ContaminationIndex, _RawHits
 from stemmatic.contamination._short import MATCHES, SHORT, ShortStatements, merge_hits
@@ -57,17 +58,17 @@ class BatchHits:
         table = index.tabulate(self.raw, doc_ids)
         if short is not None and (self.match == SHORT).any():
             item_ngrams = np.where(
-                self.match == SHORT, short.item_ngrams[self.entries], np.asarray(table["item_ngrams"])
+                self.match == SHORT, short.item_ngrams[self.entries], to_numpy(table["item_ngrams"])
             )
             table = table.set_column(
-                table.schema.get_field_index("item_ngrams"), "item_ngrams", pa.array(item_ngrams, pa.int64())
+                table.schema.get_field_index("item_ngrams"),
+                "item_ngrams",
+                from_numpy(np.asarray(item_ngrams), pa.int64()),
             )
-        table = table.append_column(
-            "match", pa.array(np.asarray(MATCHES, object)[self.match].tolist(), pa.string())
-        )
+        table = table.append_column("match", strings(np.asarray(MATCHES, object)[self.match].tolist()))
         if self.overlaps is not None:
             longest = np.asarray(self.overlaps.longest, np.int64)
-            table = table.append_column("longest_span", pa.array(longest, pa.int64()))
+            table = table.append_column("longest_span", from_numpy(np.asarray(longest), pa.int64()))
         return table
 
 

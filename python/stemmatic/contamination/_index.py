@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic import _core
-from stemmatic._arrow import TextInput, as_text_column
+from stemmatic._arrow import TextInput, as_text_column, from_numpy, strings
 from stemmatic._atomic import write_bytes_atomically, write_error
 from stemmatic.contamination._build import (
     _MAX_COUNT,
@@ -354,18 +354,18 @@ class ContaminationIndex:
                 self.num_entries, pa.py_buffer(offsets.astype(np.int64)), pa.py_buffer(data)
             ).cast(pa.string())
             benchmarks = pa.DictionaryArray.from_arrays(
-                pa.array(bench_ids, pa.int32()), pa.array(self._core.benchmarks, pa.string())
+                from_numpy(np.asarray(bench_ids), pa.int32()), strings(self._core.benchmarks)
             )
             fields = pa.DictionaryArray.from_arrays(
-                pa.array(field_ids, pa.int32()), pa.array(self._core.fields, pa.string())
+                from_numpy(np.asarray(field_ids), pa.int32()), strings(self._core.fields)
             )
             cached = pa.table(
                 {
                     "benchmark": benchmarks.cast(pa.string()),
                     "item_id": item_ids,
                     "field": fields.cast(pa.string()),
-                    "item_ngrams": pa.array(num_ngrams, pa.int64()),
-                    "item_tokens": pa.array(num_tokens, pa.int64()),
+                    "item_ngrams": from_numpy(np.asarray(num_ngrams), pa.int64()),
+                    "item_tokens": from_numpy(np.asarray(num_tokens), pa.int64()),
                 }
             )
             self._cache["entries"] = cached
@@ -449,11 +449,11 @@ class ContaminationIndex:
     def tabulate(self, raw: _RawHits, doc_ids: pa.Array) -> pa.Table:
         """The hits table of ``raw`` with ``doc_ids`` (one per hit) as ``doc_id``."""
         entries = self.entries()
-        take = pa.array(raw.entries.astype(np.int64), pa.int64())
+        take = from_numpy(raw.entries, pa.int64())
         spans = pa.ListArray.from_arrays(
-            pa.array(raw.span_offsets.astype(np.int32), pa.int32()),
+            from_numpy(raw.span_offsets, pa.int32()),
             pa.StructArray.from_arrays(
-                [pa.array(raw.span_starts.astype(np.int64)), pa.array(raw.span_ends.astype(np.int64))],
+                [from_numpy(raw.span_starts, pa.int64()), from_numpy(raw.span_ends, pa.int64())],
                 fields=list(_SPAN),
             ),
         )
@@ -463,10 +463,10 @@ class ContaminationIndex:
                 "benchmark": entries["benchmark"].take(take),
                 "item_id": entries["item_id"].take(take),
                 "field": entries["field"].take(take),
-                "matched_ngrams": pa.array(raw.matched.astype(np.int64), pa.int64()),
+                "matched_ngrams": from_numpy(raw.matched, pa.int64()),
                 "item_ngrams": entries["item_ngrams"].take(take),
                 "item_tokens": entries["item_tokens"].take(take),
-                "coverage": pa.array(raw.coverage, pa.float64()),
+                "coverage": from_numpy(raw.coverage, pa.float64()),
                 "spans": spans,
             }
         )

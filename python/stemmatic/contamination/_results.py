@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from stemmatic._arrow import from_numpy, strings, to_numpy
 from stemmatic._run import Rows, run_report
 from stemmatic.contamination._batch import EVIDENCE_NAMES, evidence_columns
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW
@@ -139,8 +140,8 @@ def _write_hits(staging: Any, found: _Found, id_type: pa.DataType, overlap: bool
             end = start + batch.num_rows
             table = (
                 pa.Table.from_batches([batch])
-                .append_column("entry_docs", pa.array(found.entry_docs[start:end], pa.int64()))
-                .append_column("evidence", pa.array(evidence[start:end].tolist(), pa.string()))
+                .append_column("entry_docs", from_numpy(found.entry_docs[start:end], pa.int64()))
+                .append_column("evidence", strings(evidence[start:end].tolist()))
             )
             writer.write_table(table.cast(schema))
             start = end
@@ -199,12 +200,14 @@ def _items_table(index: ContaminationIndex, found: _Found, overlap: TokenOverlap
     np.maximum.at(best, entry, rank)
     names = np.array(["none", "short", "common", "strong"], object)
     id_type = found.doc_ids.type
-    docs = pa.LargeListArray.from_arrays(pa.array(offsets), found.doc_ids.take(pa.array(order)))
+    docs = pa.LargeListArray.from_arrays(
+        from_numpy(np.asarray(offsets), pa.int64()), found.doc_ids.take(from_numpy(order))
+    )
     table = (
-        entries.append_column("num_docs", pa.array(counts, pa.int64()))
-        .append_column("counted_docs", pa.array(counted, pa.int64()))
-        .append_column("evidence", pa.array(names[best].tolist(), pa.string()))
-        .append_column("max_coverage", pa.array(max_coverage, pa.float64()))
+        entries.append_column("num_docs", from_numpy(np.asarray(counts), pa.int64()))
+        .append_column("counted_docs", from_numpy(np.asarray(counted), pa.int64()))
+        .append_column("evidence", strings(names[best].tolist()))
+        .append_column("max_coverage", from_numpy(np.asarray(max_coverage), pa.float64()))
         .append_column("doc_ids", docs.cast(pa.list_(id_type)))
     )
     if overlap is not None:
@@ -213,9 +216,9 @@ def _items_table(index: ContaminationIndex, found: _Found, overlap: TokenOverlap
             share < LLAMA2_CLEAN, "clean", np.where(share >= LLAMA2_DIRTY, "dirty", "not_clean")
         )
         table = (
-            table.append_column("longest_span", pa.array(overlap.longest, pa.int64()))
-            .append_column("token_coverage", pa.array(share, pa.float64()))
-            .append_column("llama2_bucket", pa.array(bucket.tolist(), pa.string()))
+            table.append_column("longest_span", from_numpy(np.asarray(overlap.longest), pa.int64()))
+            .append_column("token_coverage", from_numpy(np.asarray(share), pa.float64()))
+            .append_column("llama2_bucket", strings(bucket.tolist()))
         )
     return table
 
@@ -234,10 +237,10 @@ def _report(
     # Counted per benchmark in one pass over the entries (an index may hold many benchmarks).
     num_benchmarks = len(index.benchmarks)
     entry_bench = index.benchmark_of_entries()
-    contaminated_entry = np.asarray(items["counted_docs"]) > 0
-    weak_entry = (np.asarray(items["num_docs"]) > 0) & ~contaminated_entry
+    contaminated_entry = to_numpy(items["counted_docs"]) > 0
+    weak_entry = (to_numpy(items["num_docs"]) > 0) & ~contaminated_entry
     item_codes = np.asarray(
-        pc.dictionary_encode(items["item_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False),
+        to_numpy(pc.dictionary_encode(items["item_id"]).combine_chunks().indices),
         np.int64,
     )
     stride = int(item_codes.max()) + 1 if len(item_codes) else 1
@@ -270,7 +273,7 @@ def _report(
     }
     coverage_buckets = None
     if "token_coverage" in items.column_names:
-        share = np.asarray(items["token_coverage"])
+        share = to_numpy(items["token_coverage"])
         coverage_buckets = {
             "clean": per_benchmark(share < LLAMA2_CLEAN, True),
             "not_clean": per_benchmark(share >= LLAMA2_CLEAN, True),

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from stemmatic._arrow import from_numpy, strings, to_numpy
 from stemmatic.contamination._batch import scan_batch
 from stemmatic.contamination._build import check_workers
 from stemmatic.contamination._clean import write_clean_benchmarks
@@ -188,7 +189,7 @@ def scan_corpus(
             f"the index was built with tokenizer={index.tokenizer}, not {tokenizer}; "
             "scan with the index's tokenizer or rebuild the index"
         )
-    entry_tokens = np.asarray(index.entries()["item_tokens"], np.int64)
+    entry_tokens = to_numpy(index.entries()["item_tokens"]).astype(np.int64, copy=False)
     short = (
         ShortStatements.build(
             index, ngram=short_ngram, fields=short_fields, min_ngrams=short_min_ngrams, workers=workers
@@ -273,9 +274,9 @@ def scan_corpus(
                     rows, entries = hits.rows, hits.entries
                     if len(raw):
                         doc_ids = (
-                            batch_ids.take(pa.array(rows))
+                            batch_ids.take(from_numpy(rows))
                             if batch_ids is not None
-                            else pa.array(rows + chunk.global_row, pa.int64())
+                            else from_numpy(rows + chunk.global_row, pa.int64())
                         )
                         if overlap is not None:
                             overlap.accumulate(entries, hits.overlaps)
@@ -469,17 +470,17 @@ def _split_chunk(
                 values[row] = text if not isinstance(values[row], bytes) else text.encode("utf-8")
             position = batch.schema.get_field_index(text_column)
             batch = batch.set_column(position, batch.schema.field(position), pa.array(values, texts.type))
-    keep = pa.array(~mask)
+    keep = from_numpy(~mask)
     kept = batch.filter(keep)
     clean.write(index, kept)
     clean_schemas.setdefault(index, kept.schema)
     totals.clean_rows += kept.num_rows
-    gone = pa.array(mask)
+    gone = from_numpy(mask)
     dropped = batch.filter(gone)
     dropped_reasons = reasons[mask]
-    dropped = dropped.append_column(
-        "contamination_reason", pa.array(dropped_reasons.tolist(), pa.string())
-    ).append_column("contamination_hits", pa.array(hits_per_row[mask], pa.int64()))
+    dropped = dropped.append_column("contamination_reason", strings(dropped_reasons.tolist())).append_column(
+        "contamination_hits", from_numpy(hits_per_row[mask], pa.int64())
+    )
     removed.write(index, dropped)
     removed_schemas.setdefault(index, dropped.schema)
     totals.removed_rows += dropped.num_rows

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from stemmatic._arrow import to_numpy
 from stemmatic.contamination._index import ContaminationIndex, _RawHits
 from stemmatic.exceptions import ParameterError
 
@@ -79,7 +80,7 @@ class ShortStatements:
         short_entries = short.entries()
         entry_of = np.asarray(short_entries["item_id"].to_pylist(), np.int64)
         item_ngrams = np.zeros(index.num_entries, np.int64)
-        item_ngrams[entry_of] = np.asarray(short_entries["item_ngrams"], np.int64)
+        item_ngrams[entry_of] = to_numpy(short_entries["item_ngrams"]).astype(np.int64, copy=False)
         return cls(short, entry_of, item_ngrams, ngram, chosen, min_ngrams)
 
     def scan(self, texts: pa.Array, workers: int | None) -> _RawHits:
