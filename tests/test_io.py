@@ -240,3 +240,40 @@ def test_importing_the_io_layer_does_not_import_pandas() -> None:
     probe = "import sys, stemmatic.io, stemmatic.io._sinks; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # pyarrow pulls in pandas (~0.2 s) on its first Python-value conversion
+
+
+def _blocks_of_reads(data: bytes, size: int) -> list[bytes]:
+    """Blocks as the reader has always cut them: at the last newline of each read of ``size`` bytes."""
+    blocks, rest = [], b""
+    for start in range(0, len(data), size):
+        chunk = rest + data[start : start + size]
+        cut = chunk.rfind(b"\n") + 1
+        if cut:
+            blocks.append(chunk[:cut])
+        rest = chunk[cut:]
+    return [*blocks, rest] if rest else blocks
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monkeypatch, suffix):
+    # Local plain files are memory-mapped, compressed ones streamed into a reused buffer: both cut
+    # blocks (hence batches) where the reader always did, grow for lines longer than a block,
+    # and number lines across blocks.
+    import stemmatic.io._sources as sources
+
+    monkeypatch.setattr(sources, "JSONL_BLOCK_BYTES", 64)
+    texts = ["short", "x" * 300, "mid " * 10, "y" * 150, "é" * 40, "z"] * 3
+    # No newline after the last line.
+    data = "\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)).encode()
+    path = tmp_path / f"a.jsonl{suffix}"
+    compress = {"": bytes, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}[suffix]
+    path.write_bytes(compress(data))
+    chunks = list(iter_chunks(resolve_inputs([path])))
+    expected = [len(block.splitlines()) for block in _blocks_of_reads(data, 64)]
+    assert [c.batch.num_rows for c in chunks] == expected
+    assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == texts
+    assert [n for c in chunks for n in c.lines.to_pylist()] == list(range(1, len(texts) + 1))
+    deep = data + b"\n" + b"[" * 100 + b"]" * 100 + b"\n"
+    path.write_bytes(compress(deep))
+    with pytest.raises(InvalidInputError, match=rf"a.jsonl{suffix}:{len(texts) + 1}: .*nested more than 64"):
+        list(iter_chunks(resolve_inputs([path])))

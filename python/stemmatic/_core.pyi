@@ -15,6 +15,7 @@ __all__ = [
     "JsonlEncoder",
     "NgramIndex",
     "Overlaps",
+    "ScreenedBlock",
     "SketchBatch",
     "Sketcher",
     "__version__",
@@ -236,7 +237,16 @@ def split_giant_components(
 def resolve_workers(workers: int | None = None) -> int: ...
 def token_lengths(texts: Any, *, tokenizer: str = "auto", long_chars: int = 16) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "auto") -> list[str]: ...
-def jsonl_screen(block: bytes, max_depth: int) -> list[tuple[int, str]]: ...
+def jsonl_screen(block: bytes | npt.NDArray[np.uint8], max_depth: int) -> ScreenedBlock: ...
+
+@final
+class ScreenedBlock:
+    """What ``jsonl_screen`` found in a block of JSON lines."""
+
+    @property
+    def lines(self) -> int: ...
+    @property
+    def problems(self) -> list[tuple[int, str]]: ...
 
 @final
 class Overlaps:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import io as _io
 import json
+import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -667,29 +667,78 @@ def _view_columns(file: InputFile) -> dict[str, pa.DataType]:
     return {f.name: f.type for f in schema if _is_view(f.type)}
 
 
-def _read_blocks(file: InputFile) -> Iterator[tuple[int, bytes]]:
-    """Yield (first line number, bytes) blocks of whole lines."""
+def _read_blocks(file: InputFile) -> Iterator[tuple[int, memoryview, _core.ScreenedBlock]]:
+    """Yield (first line number, block, its screen) for blocks of whole lines.
+
+    A block ends at the last newline of each read of :data:`JSONL_BLOCK_BYTES`
+    (so batches keep their boundaries whatever the path). A local
+    uncompressed file is memory-mapped and its blocks are views of the map;
+    other files are read into one reused buffer, a block valid until the next
+    is read. Nothing is copied but by the read itself, and the screen
+    (:func:`_core.jsonl_screen`, reading in place) counts the lines.
+    """
+    line = 1
+    # A regular local file is mapped (a pipe or device cannot be): the others are streamed.
+    local = not isinstance(file.path, RemotePath) and file.compression is None and file.path.is_file()
+    try:
+        for block in _mapped_blocks(file.path) if local else _streamed_blocks(file):
+            screened = _core.jsonl_screen(np.frombuffer(block, np.uint8), JSONL_MAX_DEPTH)
+            yield line, block, screened
+            line += screened.lines
+    except (pa.ArrowException, OSError) as err:
+        what = f"damaged or not {file.compression}-compressed" if file.compression else "unreadable"
+        raise InvalidInputError(f"{file.path}: {what} after line {line - 1}: {err}") from None
+
+
+def _mapped_blocks(path: Path) -> Iterator[memoryview]:
+    """Blocks of a local file, as views of its memory map."""
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size == 0:
+            return
+        # The map outlives the file object and closes when its last view is released.
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    # Pages read are dropped from the process (the page cache keeps them; a view still held reads
+    # them back): mapped pages count as its memory, and its peak RSS must not grow with the file.
+    can_drop = hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED")
+    start = dropped = 0
+    for read_end in range(JSONL_BLOCK_BYTES, size + JSONL_BLOCK_BYTES, JSONL_BLOCK_BYTES):
+        end = mapped.rfind(b"\n", start, min(read_end, size)) + 1
+        if end > start:
+            yield memoryview(mapped)[start:end]
+            start = end
+            if can_drop and start - dropped >= mmap.PAGESIZE:
+                upto = start - start % mmap.PAGESIZE
+                mapped.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
+                dropped = upto
+    if start < size:
+        yield memoryview(mapped)[start:size]
+
+
+def _streamed_blocks(file: InputFile) -> Iterator[memoryview]:
+    """Blocks of a compressed or remote file, read into one reused buffer."""
+    # Room for a partial line and the next read.
+    buffer = bytearray(2 * JSONL_BLOCK_BYTES)
+    filled = 0  # bytes of buffer holding data: a partial line left by the last block, then the new read
     with open_stream(file.path, file.compression) as stream:
-        line = 1
-        rest = b""
         while True:
-            try:
-                data = stream.read(JSONL_BLOCK_BYTES)
-            except (pa.ArrowException, OSError) as err:
-                what = f"damaged or not {file.compression}-compressed" if file.compression else "unreadable"
-                raise InvalidInputError(f"{file.path}: {what} after line {line - 1}: {err}") from None
-            if not data:
-                if rest:
-                    yield line, rest
+            if len(buffer) < filled + JSONL_BLOCK_BYTES:  # a line longer than a block: a larger buffer
+                grown = bytearray(2 * len(buffer))
+                grown[:filled] = buffer[:filled]
+                buffer = grown
+            read = stream.readinto(memoryview(buffer)[filled : filled + JSONL_BLOCK_BYTES])
+            filled += read
+            if read == 0:
+                if filled:
+                    yield memoryview(buffer)[:filled]
                 return
-            data = rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
+            end = buffer.rfind(b"\n", filled - read, filled) + 1
+            if end == 0:  # no line ends in this read: read on
                 continue
-            block, rest = data[: cut + 1], data[cut + 1 :]
-            yield line, block
-            line += block.count(b"\n")
+            yield memoryview(buffer)[:end]
+            # A same-size slice assignment: allowed while views of the last block are alive.
+            buffer[: filled - end] = buffer[end:filled]
+            filled -= end
 
 
 def _jsonl_batches(
@@ -699,8 +748,8 @@ def _jsonl_batches(
     on_rejected: Callable[[Rejected], None] | None,
 ) -> Iterator[tuple[pa.RecordBatch, pa.Array]]:
     schema: pa.Schema | None = None
-    for first_line, block in _read_blocks(file):
-        table, lines = _parse_block(file, first_line, block, schema, on_error, on_rejected)
+    for first_line, block, screened in _read_blocks(file):
+        table, lines = _parse_block(file, first_line, block, screened, schema, on_error, on_rejected)
         if table is None or table.num_rows == 0:
             continue
         if schema is None:
@@ -718,23 +767,24 @@ def _jsonl_batches(
 def _parse_block(
     file: InputFile,
     first_line: int,
-    block: bytes,
+    block: memoryview,
+    screened: _core.ScreenedBlock,
     schema: pa.Schema | None,
     on_error: OnError,
     on_rejected: Callable[[Rejected], None] | None,
 ) -> tuple[pa.Table | None, pa.Array]:
-    # Lines pyarrow must never see (too deep, bad UTF-8, lone surrogates, huge integers).
-    screened = _core.jsonl_screen(block, JSONL_MAX_DEPTH)
-    if not screened:
-        # The usual block: parsed whole, never split into Python lines.
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    # screened.problems: lines pyarrow must never see (too deep, bad UTF-8, lone surrogates, huge integers).
+    if not screened.problems:
+        # The usual block: parsed whole, in place, never split into Python lines.
         table = _read_json_block(block, schema)
-        if table is not None and table.num_rows == lines:  # no blank line: row i is line first_line + i
-            return table, from_numpy(np.arange(first_line, first_line + lines, dtype=np.int64))
-    raw_lines = block.split(b"\n")
+        # No blank line: row i is line first_line + i.
+        if table is not None and table.num_rows == screened.lines:
+            return table, from_numpy(np.arange(first_line, first_line + screened.lines, dtype=np.int64))
+    data = bytes(block)
+    raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
-    bad = [(first_line + i, f"malformed JSONL line: {why}", raw_lines[i]) for i, why in screened]
+    bad = [(first_line + i, f"malformed JSONL line: {why}", raw_lines[i]) for i, why in screened.problems]
     refused = {number for number, _, _ in bad}
     numbered = [
         (first_line + i, raw)
@@ -744,7 +794,7 @@ def _parse_block(
     table = None
     if numbered:
         whole = len(numbered) == len(raw_lines)
-        table = _read_json_block(block if whole else b"\n".join(raw for _, raw in numbered) + b"\n", schema)
+        table = _read_json_block(data if whole else b"\n".join(raw for _, raw in numbered) + b"\n", schema)
     if table is None or table.num_rows != len(numbered):
         table, numbered = _parse_lines(file, numbered, schema, bad)
     if bad:
@@ -752,8 +802,8 @@ def _parse_block(
         for number, reason, raw in bad:
             _reject(file, number, reason, raw, on_error, on_rejected)
     if table is None:
-        return None, pa.array([], pa.int64())
-    return table, pa.array([n for n, _ in numbered], pa.int64())
+        return None, from_numpy(np.zeros(0, np.int64))
+    return table, from_numpy(np.array([n for n, _ in numbered], np.int64))
 
 
 def _parse_lines(
@@ -798,14 +848,17 @@ def _table_of_rows(
     return table
 
 
-def _read_json_block(data: bytes, schema: pa.Schema | None) -> pa.Table | None:
-    """Parse whole lines with pyarrow's multi-threaded reader: in ``schema``'s types if they fit, else inferred."""
+def _read_json_block(data: bytes | memoryview, schema: pa.Schema | None) -> pa.Table | None:
+    """Parse whole lines with pyarrow's multi-threaded reader: in ``schema``'s types if they fit, else inferred.
+
+    ``data`` is read in place; the table holds copies (its buffer may be reused after).
+    """
     for explicit in (schema, None) if schema is not None else (None,):
         options = pajson.ParseOptions(
             explicit_schema=explicit, unexpected_field_behavior="infer", newlines_in_values=False
         )
         try:
-            return pajson.read_json(_io.BytesIO(data), parse_options=options)
+            return pajson.read_json(pa.BufferReader(data), parse_options=options)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             continue
     return None

@@ -3,25 +3,64 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use numpy::PyReadonlyArray1;
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use pyo3_arrow::PyTable;
-use stemmatic_core::jsonl::{JsonlEncoder, screen_lines};
+use stemmatic_core::jsonl::{JsonlEncoder, screen_block};
 use stemmatic_core::parallel;
 
 use crate::errors::IntoPyResult;
 
-/// The lines of `block` that a JSON parser must not see, as
-/// `(0-based line index within the block, reason)`.
+/// What [`jsonl_screen`] found in a block of JSON lines: its number of lines
+/// and the lines a JSON parser must not see.
+#[pyclass(module = "stemmatic._core", name = "ScreenedBlock", frozen)]
+pub struct PyScreenedBlock {
+    /// The `\n` bytes of the block, plus one if it does not end with one.
+    #[pyo3(get)]
+    lines: usize,
+    /// `(0-based line index within the block, reason)`, in order.
+    #[pyo3(get)]
+    problems: Vec<(usize, String)>,
+}
+
+/// Screens `block` (`bytes`, or a uint8 numpy array: `np.frombuffer` of a
+/// reused `bytearray`, read in place) for the lines a JSON parser must not
+/// see, and counts its lines.
+///
+/// # Errors
+/// `TypeError` when `block` is neither `bytes` nor a contiguous uint8 array.
 #[pyfunction]
 #[pyo3(signature = (block, max_depth))]
-pub fn jsonl_screen(py: Python<'_>, block: &[u8], max_depth: usize) -> Vec<(usize, String)> {
-    py.detach(|| {
-        screen_lines(block, max_depth)
+pub fn jsonl_screen(
+    py: Python<'_>,
+    block: &Bound<'_, PyAny>,
+    max_depth: usize,
+) -> PyResult<PyScreenedBlock> {
+    // The limited API has no buffer protocol before Python 3.11: buffers
+    // other than `bytes` come as numpy views, borrowed read-only.
+    let array: PyReadonlyArray1<'_, u8>;
+    let bytes: &[u8] = if let Ok(bytes) = block.cast::<PyBytes>() {
+        bytes.as_bytes()
+    } else {
+        array = block.extract().map_err(|_| not_a_block())?;
+        array.as_slice().map_err(|_| not_a_block())?
+    };
+    let screened = py.detach(|| screen_block(bytes, max_depth));
+    Ok(PyScreenedBlock {
+        lines: screened.lines,
+        problems: screened
+            .problems
             .into_iter()
             .map(|(line, problem)| (line, problem.to_string()))
-            .collect()
+            .collect(),
     })
+}
+
+fn not_a_block() -> PyErr {
+    PyTypeError::new_err("jsonl_screen: block must be bytes or a contiguous uint8 numpy array")
 }
 
 /// Encodes Arrow record batches as JSON lines, one encoder per output file

@@ -24,7 +24,7 @@ mod _core {
     #[pymodule_export]
     use super::contamination::{PyEntryTokens, PyNgramIndex, PyOverlaps};
     #[pymodule_export]
-    use super::jsonl::{PyJsonlEncoder, jsonl_screen};
+    use super::jsonl::{PyJsonlEncoder, PyScreenedBlock, jsonl_screen};
     #[pymodule_export]
     use super::lsh::{
         band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,

@@ -6,4 +6,4 @@ pub mod format;
 pub mod screen;
 
 pub use encode::{JsonlEncoder, RAW_JSON_METADATA};
-pub use screen::{LineProblem, screen_lines};
+pub use screen::{LineProblem, ScreenedBlock, screen_block, screen_lines};
