@@ -20,6 +20,11 @@ shared machine hits all of them) and the best wall time per writer is kept.
   standard library's encoder (the writer before that), at the smaller sizes only.
 
 Every JSONL file is checked to parse back to the same rows as polars' file.
+
+Then the JSONL readers on real files (``--read``: the short-document corpora
+of ``bench_short_docs.py``, and long documents from the MinHash corpus):
+``stemmatic.io.iter_chunks`` beside ``pyarrow.json.read_json`` alone, in CPU
+seconds and wall time (``--read-only`` runs only these).
 Writes ``benches/results/io.md``.
 """
 
@@ -27,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import json
 import os
 import sys
@@ -42,7 +46,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from _common import DATA_DIR, git_commit, machine, versions, write_results
+from _common import DATA_DIR, git_commit, machine, versions, write_results, write_results_section
 from stemmatic.io._sinks import JsonlWriter
 
 SPECIAL = ['"quoted"', "tab\there", "back\\slash", "naïve", "café", "日本語", "Ελληνικά", "😀"]
@@ -115,8 +119,31 @@ def parsed(path: Path) -> pa.Table:
     return pajson.read_json(path, parse_options=pajson.ParseOptions(newlines_in_values=False))
 
 
+READ_HEADING = "## Reading JSONL: iter_chunks beside pyarrow read_json"
+
+
+def long_docs_jsonl(rows: int = 10_000) -> Path | None:
+    """A JSONL file of long documents (5.3 KB on average): the first rows of the MinHash corpus.
+
+    Made once under ``benches/data`` from ``minhash-corpus-50000-0.parquet``
+    (``bench_minhash.py`` makes that); None if it is missing.
+    """
+    path = DATA_DIR / f"long-docs-{rows}" / "docs.jsonl"
+    source = DATA_DIR / "minhash-corpus-50000-0.parquet"
+    if not path.exists() and source.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stemmatic_jsonl(pq.read_table(source).slice(0, rows), path)
+    return path if path.exists() else None
+
+
 def read_table(path: Path, repeat: int) -> list[str]:
-    """Reading a JSONL file: stemmatic's reader beside pyarrow's ``read_json`` alone and polars."""
+    """Reading a JSONL file: stemmatic's reader beside pyarrow's ``read_json`` alone and polars.
+
+    The readers take turns within each repeat; each is timed in CPU seconds of
+    the process (all threads: pyarrow parses on all cores) and in wall time.
+    The ratios are the medians over the repeats of this reader's time / that of
+    ``read_json`` on the whole file in the same repeat.
+    """
     from stemmatic import _core
     from stemmatic.io import iter_chunks, resolve_inputs
     from stemmatic.io._sources import JSONL_BLOCK_BYTES, JSONL_MAX_DEPTH
@@ -142,16 +169,16 @@ def read_table(path: Path, repeat: int) -> list[str]:
         return pajson.read_json(path).num_rows
 
     def arrow_blocks() -> int:
-        return sum(pajson.read_json(io.BytesIO(block)).num_rows for block in blocks)
+        return sum(pajson.read_json(pa.BufferReader(block)).num_rows for block in blocks)
 
     def screen() -> int:
-        return sum(len(_core.jsonl_screen(block, JSONL_MAX_DEPTH)) for block in blocks)
+        return sum(_core.jsonl_screen(block, JSONL_MAX_DEPTH).lines for block in blocks)
 
     readers: dict[str, Callable[[], int]] = {
         "pyarrow read_json, whole file": arrow_file,
+        "stemmatic iter_chunks, all columns": stemmatic_all,
         "pyarrow read_json, 8 MiB blocks in memory": arrow_blocks,
         "stemmatic screen (jsonl_screen), 8 MiB blocks in memory": screen,
-        "stemmatic iter_chunks, all columns": stemmatic_all,
         "stemmatic iter_chunks, columns=['text']": stemmatic_text,
     }
     try:
@@ -160,28 +187,55 @@ def read_table(path: Path, repeat: int) -> list[str]:
         readers["polars read_ndjson"] = lambda: pl.read_ndjson(path).height
     except ImportError:
         pass
-    best = dict.fromkeys(readers, float("inf"))
+    floor = "pyarrow read_json, whole file"
+    rows = {name: read() for name, read in readers.items()}  # warm the page cache and the imports
+    assert rows["stemmatic iter_chunks, all columns"] == rows[floor], rows
+    cpu: dict[str, list[float]] = {name: [] for name in readers}
+    wall: dict[str, list[float]] = {name: [] for name in readers}
     for _ in range(repeat):
         for name, read in readers.items():
-            started = time.perf_counter()
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
             read()
-            best[name] = min(best[name], time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_start)
+            wall[name].append(time.perf_counter() - wall_start)
+
+    def ratio(times: dict[str, list[float]], name: str) -> float:
+        return float(np.median([t / f for t, f in zip(times[name], times[floor], strict=True)]))
+
     megabytes = path.stat().st_size / 1e6
-    floor = best["pyarrow read_json, whole file"]
     lines = [
         "",
-        f"## Reading JSONL: {path.parent.name}/{path.name} ({megabytes:.0f} MB)",
+        f"### {path.parent.name}/{path.name} ({megabytes:.0f} MB, {rows[floor]:,} lines)",
         "",
-        "Best wall time of the repeats, readers in turn. vs pyarrow: this reader's time / "
-        "`pyarrow.json.read_json` on the whole file (below 1: faster).",
-        "",
-        "| reader | seconds | MB/s | vs pyarrow |",
-        "|---|---:|---:|---:|",
+        "| reader | CPU s | vs read_json (CPU) | wall s | MB/s (wall) | vs read_json (wall) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, seconds in best.items():
-        lines.append(f"| {name} | {seconds:.3f} | {megabytes / seconds:.0f} | {seconds / floor:.2f} |")
+    for name in readers:
+        lines.append(
+            f"| {name} | {min(cpu[name]):.3f} | {ratio(cpu, name):.2f} | {min(wall[name]):.3f} "
+            f"| {megabytes / min(wall[name]):.0f} | {ratio(wall, name):.2f} |"
+        )
     print("\n".join(lines), flush=True)
     return lines
+
+
+def read_section(paths: list[Path], repeat: int) -> str:
+    """The body of the reading section of ``io.md``: its command, machine and one table per file."""
+    lines = [
+        f"Command: `{' '.join(['python', *sys.argv])}`",
+        "",
+        f"Machine: {machine()}; shared with other work while it ran.",
+        f"Versions: {versions('pyarrow', 'polars', 'numpy')}; stemmatic at {git_commit()}.",
+        "",
+        f"{repeat} repeats, the readers in turn within each. CPU s / wall s: the best repeat (CPU: "
+        "`time.process_time`, all threads of the process). vs read_json: the median over the repeats "
+        "of this reader's time / `pyarrow.json.read_json` on the whole file in the same repeat (below "
+        "1: faster). `iter_chunks` screens each 8 MiB block in Rust (`jsonl_screen`: depth, UTF-8, "
+        "lone surrogates, 64-bit integers) and parses it with pyarrow in place.",
+    ]
+    for path in paths:
+        lines += read_table(path, repeat)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -197,11 +251,25 @@ def main() -> None:
     parser.add_argument(
         "--read",
         type=Path,
-        default=DATA_DIR / "short-docstrings-60000-x10" / "docs.jsonl",
-        help="a JSONL file to time the readers on (skipped when it does not exist; "
-        "make it with benches/bench_short_docs.py)",
+        nargs="*",
+        default=[
+            DATA_DIR / "short-docstrings-60000" / "docs.jsonl",
+            DATA_DIR / "short-docstrings-60000-x10" / "docs.jsonl",
+        ],
+        help="JSONL files to time the readers on (those that do not exist are skipped; make them "
+        "with benches/bench_short_docs.py); a long-document file made from the MinHash corpus is added",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="time the readers only, replacing the reading section of io.md (the writers' stays)",
     )
     args = parser.parse_args()
+    reads = [p for p in [*args.read, long_docs_jsonl()] if p is not None and p.exists()]
+    if args.read_only:
+        path = write_results_section("io", READ_HEADING, read_section(reads, args.repeat))
+        print(f"wrote {path}")
+        return
     try:
         import polars as pl
     except ImportError:
@@ -290,9 +358,8 @@ def main() -> None:
         "score columns as polars' file; the timestamp column is written as ISO 8601 by both "
         "(stemmatic with a `T`).",
     ]
-    if args.read.exists():
-        lines += read_table(args.read, args.repeat)
-    path = write_results("io", "\n".join(lines) + "\n")
+    write_results("io", "\n".join(lines) + "\n")
+    path = write_results_section("io", READ_HEADING, read_section(reads, args.repeat))
     print(f"wrote {path}")
 
 
