@@ -19,6 +19,9 @@ use crate::sets::{SortScratch, sort_dedup};
 use crate::text::Tokenizer;
 use crate::text::units::Units;
 
+mod xxh3;
+use xxh3::SeededXxh3;
+
 /// The default n-gram size: word 5-grams.
 pub const DEFAULT_NGRAM: usize = 5;
 
@@ -71,23 +74,28 @@ impl ShingleSpec {
         &self,
         text: &str,
         units: &mut Units,
-        mut f: impl FnMut(u64),
+        f: impl FnMut(u64),
     ) -> usize {
         units.fill_bytes(self.tokenizer, text);
+        self.for_each_unit_hash(units, f)
+    }
+
+    /// Call `f` with the hash of every shingle of the units `units` holds
+    /// (cut for this spec's tokenizer), in order; returns the count.
+    #[inline]
+    pub(crate) fn for_each_unit_hash(&self, units: &Units, mut f: impl FnMut(u64)) -> usize {
         let (bytes, starts, gap, n) = (units.bytes(), &units.starts, units.gap, self.ngram);
         let count = units.count();
         if count == 0 {
             return 0;
         }
+        let hasher = SeededXxh3::new(self.seed);
         if count < n {
-            f(xxh3_64_with_seed(bytes, self.seed));
+            f(hasher.hash(bytes));
             return 1;
         }
-        for i in 0..=count - n {
-            f(xxh3_64_with_seed(
-                &bytes[starts[i]..starts[i + n] - gap],
-                self.seed,
-            ));
+        for (&start, &next) in starts.iter().zip(&starts[n..]) {
+            f(hasher.hash(&bytes[start..next - gap]));
         }
         count - n + 1
     }

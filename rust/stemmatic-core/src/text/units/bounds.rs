@@ -179,8 +179,10 @@ pub(super) struct Avx512;
 impl Classify for Avx512 {
     #[inline(always)]
     unsafe fn block(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+        // SAFETY: `block` is 64 readable bytes; the load is unaligned.
+        let v = unsafe { std::arch::x86_64::_mm512_loadu_si512(block.as_ptr().cast()) };
         // SAFETY: the CPU has AVX-512 F and BW (the caller's contract).
-        unsafe { classify_avx512(block, words_tokenizer) }
+        unsafe { classify_avx512(v, words_tokenizer) }
     }
 
     #[inline(always)]
@@ -190,21 +192,19 @@ impl Classify for Avx512 {
     }
 }
 
-/// The token and non-ASCII bits of a 64-byte block with AVX-512: the same
-/// masks as [`Swar`].
+/// The token and non-ASCII bits of a 64-byte block (in a vector) with
+/// AVX-512: the same masks as [`Swar`].
 ///
 /// # Safety
 /// The CPU must support AVX-512 F and BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-pub(super) fn classify_avx512(block: &[u8; 64], words_tokenizer: bool) -> (u64, u64) {
+pub(super) fn classify_avx512(v: std::arch::x86_64::__m512i, words_tokenizer: bool) -> (u64, u64) {
     use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512,
-        _mm512_movepi8_mask, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_movepi8_mask,
+        _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
     };
-    // SAFETY: `block` is 64 readable bytes; the load is unaligned.
-    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
     let byte = |b: u8| _mm512_set1_epi8(b as i8);
     // `lo <= v <= hi` as `v - lo <= hi - lo`, unsigned.
     let in_range = |v: __m512i, lo: u8, hi: u8| {

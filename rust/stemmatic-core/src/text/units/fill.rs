@@ -6,6 +6,8 @@ use super::ascii::add_ascii_token;
 #[cfg(target_arch = "x86_64")]
 use super::bounds::Avx2;
 use super::bounds::{Classify, Swar, for_each_run_with};
+#[cfg(target_arch = "x86_64")]
+use super::compress::normalize_ascii_avx512;
 use super::hash::token_hash;
 use crate::simd::{self, Kernel};
 use crate::text::Tokenizer;
@@ -80,9 +82,41 @@ impl Units {
     /// needs. The hash a token would get is never computed (the callback is a
     /// no-op, so the compiler drops it) but on the general path.
     pub(crate) fn fill_bytes(&mut self, tokenizer: Tokenizer, text: &str) {
+        if text.is_ascii() && self.fill_ascii(tokenizer, text.as_bytes()) {
+            return;
+        }
         if !self.fill_tokens(tokenizer, text, |_| {}) {
             self.fill_general(tokenizer, text);
         }
+    }
+
+    /// [`Units::fill_bytes`] of `bytes` if they are ASCII (so UTF-8) and the
+    /// kernel packs ASCII units ([`compress`](super::compress): AVX-512
+    /// with VBMI2, `words`, `auto` and `whitespace`); false, with the
+    /// buffers in any state, for other bytes or kernels.
+    #[inline]
+    pub(crate) fn fill_ascii(&mut self, tokenizer: Tokenizer, bytes: &[u8]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if !tokenizer.is_char_level() && simd::kernel().token_bounds() == Kernel::Avx512 {
+            // SAFETY: `simd::kernel` is one the CPU supports, and its
+            // `token_bounds` is `Avx512` only where the CPU has VBMI2 besides
+            // AVX-512 F, BW and AVX2.
+            let written = unsafe {
+                normalize_ascii_avx512(
+                    bytes,
+                    tokenizer.ascii_words(),
+                    &mut self.buffer,
+                    &mut self.starts,
+                )
+            };
+            if let Some(written) = written {
+                self.gap = 1;
+                self.len = written.saturating_sub(1);
+                return true;
+            }
+        }
+        let _ = (tokenizer, bytes);
+        false
     }
 
     /// The one-pass tokenizer for `words` and `whitespace`: fills

@@ -30,11 +30,14 @@
 //! | `hash.rs` | [`token_hash`], the per-unit hash |
 //! | `ascii.rs` | lowercasing and copying ASCII tokens a word at a time |
 //! | `bounds.rs` | the runs of token bytes (SWAR, AVX2, AVX-512 block classifiers) |
+//! | `compress.rs` | an ASCII text's units packed 64 bytes at a time (AVX-512 VBMI2) |
 //! | `fill.rs` | [`Units`], the normalized units of MinHash and verification |
 //! | `raw.rs` | [`RawUnits`], the units of the contamination scan |
 
 mod ascii;
 mod bounds;
+#[cfg(target_arch = "x86_64")]
+mod compress;
 mod fill;
 mod hash;
 mod raw;

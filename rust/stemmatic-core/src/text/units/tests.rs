@@ -179,6 +179,67 @@ fn token_bounds_at_every_length() {
     }
 }
 
+/// The ASCII units packed by [`super::compress`] (where the CPU has
+/// AVX-512 VBMI2), into dirty buffers: the general path's bytes and starts,
+/// or `None` for a text that is not ASCII.
+#[cfg(target_arch = "x86_64")]
+fn packed_matches_the_general_path(tokenizer: Tokenizer, text: &str) {
+    if tokenizer.is_char_level() || Kernel::Avx512.token_bounds() != Kernel::Avx512 {
+        return;
+    }
+    let (mut buffer, mut starts) = (vec![b'#'; 5], vec![9; 700]);
+    // SAFETY: the CPU has AVX-512 F, BW and VBMI2 (checked above), and AVX2.
+    let written = unsafe {
+        super::compress::normalize_ascii_avx512(
+            text.as_bytes(),
+            tokenizer.ascii_words(),
+            &mut buffer,
+            &mut starts,
+        )
+    };
+    if !text.is_ascii() {
+        assert_eq!(written, None, "{text:?}");
+        return;
+    }
+    let written = written.unwrap();
+    let (bytes, general_starts, _) = general(tokenizer, text);
+    assert_eq!(
+        &buffer[..written.saturating_sub(1)],
+        &bytes[..],
+        "{tokenizer} {text:?}"
+    );
+    assert_eq!(starts, general_starts, "{tokenizer} {text:?}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn packed_units_at_every_length() {
+    // Texts ending in and after a token at every offset of a block, blocks
+    // of 32 tokens (the most one packs), runs of separators, long tokens,
+    // a non-ASCII byte anywhere.
+    for pattern in [
+        "Ab_c9 ",
+        "a ",
+        "a",
+        " .",
+        "Z\t\u{1F}\u{0}x-",
+        "LongTokenOfManyLetters_42 ,, ",
+    ] {
+        let full = pattern.repeat(120);
+        for len in (0..=260).filter(|&len| full.is_char_boundary(len)) {
+            for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
+                packed_matches_the_general_path(tokenizer, &full[..len]);
+            }
+        }
+    }
+    let text = "ab ".repeat(60);
+    for at in [0, 1, 63, 64, 65, 127, 179] {
+        let mut with_e = text.clone();
+        with_e.replace_range(at..=at, "é");
+        packed_matches_the_general_path(Tokenizer::Words, &with_e);
+    }
+}
+
 #[test]
 fn examples_match_the_general_path() {
     let long = "Xy_z ".repeat(40);
@@ -265,6 +326,16 @@ proptest! {
         let mut joined = b"x ".to_vec();
         push_ascii_token(text.as_bytes(), 0, token.len(), &mut joined);
         prop_assert_eq!(joined, format!("x {lower} ").into_bytes());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn packed_units_match_the_general_path(
+        text in "([a-zA-Z0-9_ .,\t\n\u{0}\u{1F}\u{7F}-]{0,150}|[a-zA-Z0-9_]{60,70}){0,4}(é)?",
+    ) {
+        for tokenizer in [Tokenizer::Words, Tokenizer::Whitespace, Tokenizer::Auto] {
+            packed_matches_the_general_path(tokenizer, &text);
+        }
     }
 
     #[test]
