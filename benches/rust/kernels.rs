@@ -25,6 +25,53 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
+/// 20,000 short documents of about 400 bytes (docstring-like: 40–90 words,
+/// capitals and punctuation): where per-document costs and per-shingle
+/// hashing, not long-text throughput, decide the speed.
+fn short_corpus() -> Vec<String> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..20_000)
+        .map(|_| {
+            let len = 40 + (next() % 50) as usize;
+            (0..len)
+                .map(|i| {
+                    let word = format!("w{}", next() % 5_000);
+                    match next() % 8 {
+                        0 if i > 0 => format!("{word}."),
+                        1 => word.to_uppercase(),
+                        2 => format!("`{word}`,"),
+                        _ => word,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn bench_short_documents(c: &mut Criterion) {
+    let docs = short_corpus();
+    let bytes: usize = docs.iter().map(String::len).sum();
+    let rows: Vec<Option<&[u8]>> = docs.iter().map(|d| Some(d.as_bytes())).collect();
+    let mut group = c.benchmark_group("short_documents");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    let hasher =
+        MinHasher::<u32>::new(ShingleSpec::new(Tokenizer::Auto, 5, 1).unwrap(), 128).unwrap();
+    for workers in [1, 2] {
+        group.bench_function(format!("minhash128_auto5_{workers}thread"), |b| {
+            b.iter(|| hasher.batch(&rows, OnInvalid::Raise, workers).unwrap());
+        });
+    }
+    group.finish();
+}
+
 fn bench_kernels(c: &mut Criterion) {
     let docs = corpus();
     let bytes: usize = docs.iter().map(String::len).sum();
@@ -51,5 +98,5 @@ fn bench_kernels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_kernels);
+criterion_group!(benches, bench_kernels, bench_short_documents);
 criterion_main!(benches);
