@@ -110,26 +110,20 @@ pub(super) unsafe fn normalize_ascii_avx512(
         let positions = _mm512_maskz_compress_epi8(spaces, iota);
         let offset = _mm512_set1_epi64(written as i64 + 1);
         let eight = |bytes: __m128i| _mm512_add_epi64(_mm512_cvtepu8_epi64(bytes), offset);
-        let low = _mm512_castsi512_si128(positions);
-        let quarters = [
-            eight(low),
-            eight(_mm_unpackhi_epi64(low, low)),
-            eight(_mm512_extracti32x4_epi32::<1>(positions)),
-            eight(_mm_unpackhi_epi64(
-                _mm512_extracti32x4_epi32::<1>(positions),
-                _mm512_extracti32x4_epi32::<1>(positions),
-            )),
-        ];
         // The first 16 always (most blocks have fewer), then the rest.
-        for (q, quarter) in quarters
-            .iter()
-            .enumerate()
-            .take(if found > 16 { 4 } else { 2 })
-        {
+        let store = |slot: usize, bytes: __m128i| {
             // SAFETY: `count` is at most the units so far plus one, and
             // `starts` has room for `len / 2 + 2 + 32` values: the 8 values
-            // from `count + 8 q` (q < 4) are inside it (unaligned store).
-            unsafe { _mm512_storeu_si512(slots.add(count + 8 * q).cast(), *quarter) };
+            // from `count + slot` (`slot` < 32) are inside it (unaligned store).
+            unsafe { _mm512_storeu_si512(slots.add(count + slot).cast(), eight(bytes)) };
+        };
+        let low = _mm512_castsi512_si128(positions);
+        store(0, low);
+        store(8, _mm_unpackhi_epi64(low, low));
+        if found > 16 {
+            let high = _mm512_extracti32x4_epi32::<1>(positions);
+            store(16, high);
+            store(24, _mm_unpackhi_epi64(high, high));
         }
         count += found;
         written += keep.count_ones() as usize;
