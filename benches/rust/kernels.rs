@@ -5,15 +5,19 @@ use stemmatic_core::minhash::{MinHasher, OnInvalid};
 use stemmatic_core::shingle::ShingleSpec;
 use stemmatic_core::text::Tokenizer;
 
-fn corpus() -> Vec<String> {
-    // Deterministic pseudo-text: 2,000 documents of 50..1,000 words.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
+/// A deterministic xorshift stream for pseudo-text.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state
-    };
+    }
+}
+
+fn corpus() -> Vec<String> {
+    // Deterministic pseudo-text: 2,000 documents of 50..1,000 words.
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     (0..2000)
         .map(|_| {
             let len = 50 + (next() % 950) as usize;
@@ -29,13 +33,7 @@ fn corpus() -> Vec<String> {
 /// capitals and punctuation): where per-document costs and per-shingle
 /// hashing, not long-text throughput, decide the speed.
 fn short_corpus() -> Vec<String> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     (0..20_000)
         .map(|_| {
             let len = 40 + (next() % 50) as usize;

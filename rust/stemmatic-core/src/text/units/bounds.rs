@@ -459,6 +459,18 @@ pub(super) unsafe fn token_bounds_avx512(
     unsafe { token_bounds_with::<Avx512>(bytes, words_tokenizer, out, non_ascii) }
 }
 
+/// Byte `k` is `k`: packed by a block's bits (`vpcompressb`), their positions.
+#[cfg(target_arch = "x86_64")]
+pub(super) const IOTA: [u8; 64] = {
+    let mut iota = [0u8; 64];
+    let mut k = 0;
+    while k < 64 {
+        iota[k] = k as u8;
+        k += 1;
+    }
+    iota
+};
+
 /// [`Classify::write_transitions`] as a few vectors: the bit positions
 /// packed by `vpcompressb`, widened to 32 bits and offset, 16 at a time.
 ///
@@ -476,16 +488,6 @@ pub(super) fn write_transitions_avx512(
     use std::arch::x86_64::{
         _mm512_add_epi32, _mm512_castsi512_si128, _mm512_cvtepu8_epi32, _mm512_extracti32x4_epi32,
         _mm512_loadu_si512, _mm512_maskz_compress_epi8, _mm512_set1_epi32, _mm512_storeu_si512,
-    };
-    /// Byte `k` is `k`: packed by a block's transition bits, their positions.
-    const IOTA: [u8; 64] = {
-        let mut iota = [0u8; 64];
-        let mut k = 0;
-        while k < 64 {
-            iota[k] = k as u8;
-            k += 1;
-        }
-        iota
     };
     // SAFETY: `IOTA` is 64 readable bytes; the load is unaligned.
     let iota = unsafe { _mm512_loadu_si512(IOTA.as_ptr().cast()) };

@@ -10,7 +10,7 @@
 
 #[cfg(doc)]
 use super::Units;
-use super::bounds::classify_avx512;
+use super::bounds::{IOTA, classify_avx512};
 
 /// Bytes of `buffer` past the packed text: a block's store writes 64
 /// bytes at the end of the text so far, and shingle hashing may read 16
@@ -41,16 +41,6 @@ pub(super) unsafe fn normalize_ascii_avx512(
         _mm512_extracti32x4_epi32, _mm512_loadu_si512, _mm512_mask_add_epi8,
         _mm512_mask_blend_epi8, _mm512_mask_loadu_epi8, _mm512_maskz_compress_epi8,
         _mm512_set1_epi8, _mm512_set1_epi64, _mm512_storeu_si512, _mm512_sub_epi8,
-    };
-    /// Byte `k` is `k`: packed by a block's space bits, their positions.
-    const IOTA: [u8; 64] = {
-        let mut iota = [0u8; 64];
-        let mut k = 0;
-        while k < 64 {
-            iota[k] = k as u8;
-            k += 1;
-        }
-        iota
     };
     if buffer.len() < bytes.len() + SLACK {
         buffer.resize(bytes.len() + SLACK, 0);
