@@ -92,7 +92,7 @@ impl Units {
 
     /// [`Units::fill_bytes`] of `bytes` if they are ASCII (so UTF-8) and the
     /// kernel packs ASCII units ([`compress`](super::compress): AVX-512
-    /// with VBMI2, `words`, `auto` and `whitespace`); false, with the
+    /// with VBMI2, every tokenizer but `chars`); false, with the
     /// buffers in any state, for other bytes or kernels.
     #[inline]
     pub(crate) fn fill_ascii(&mut self, tokenizer: Tokenizer, bytes: &[u8]) -> bool {
