@@ -342,18 +342,14 @@ impl<T: SigValue> MinHasher<T> {
             out.fill(T::EMPTY);
             return RowStatus::Null;
         };
-        // An ASCII row is cut straight from its bytes (and needs no UTF-8 check).
-        if !scratch.units.fill_ascii(self.spec.tokenizer, bytes) {
-            let Ok(text) = std::str::from_utf8(bytes) else {
-                out.fill(T::EMPTY);
-                return RowStatus::InvalidUtf8;
-            };
-            scratch.units.fill_bytes(self.spec.tokenizer, text);
-        }
         let hashes = &mut scratch.hashes;
-        let n = self
+        let Some(n) = self
             .spec
-            .for_each_unit_hash(&scratch.units, |h| hashes.push(h));
+            .for_each_row_hash(bytes, &mut scratch.units, |h| hashes.push(h))
+        else {
+            out.fill(T::EMPTY);
+            return RowStatus::InvalidUtf8;
+        };
         self.signature_of_hashes(hashes, out);
         *count = u32::try_from(n).unwrap_or(u32::MAX);
         if n == 0 {

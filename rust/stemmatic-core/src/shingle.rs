@@ -80,6 +80,23 @@ impl ShingleSpec {
         self.for_each_unit_hash(units, f)
     }
 
+    /// [`ShingleSpec::for_each_hash_fast`] of a row's bytes; `None`, before
+    /// any call of `f`, for bytes that are not UTF-8. An ASCII row is cut
+    /// straight from its bytes where the kernel packs ASCII units
+    /// ([`Units::fill_ascii`]), with no UTF-8 check of its own.
+    #[inline]
+    pub(crate) fn for_each_row_hash(
+        &self,
+        bytes: &[u8],
+        units: &mut Units,
+        f: impl FnMut(u64),
+    ) -> Option<usize> {
+        if !units.fill_ascii(self.tokenizer, bytes) {
+            units.fill_bytes(self.tokenizer, std::str::from_utf8(bytes).ok()?);
+        }
+        Some(self.for_each_unit_hash(units, f))
+    }
+
     /// Call `f` with the hash of every shingle of the units `units` holds
     /// (cut for this spec's tokenizer), in order; returns the count.
     #[inline]

@@ -192,22 +192,21 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
         for (k, row) in rows[task.range.clone()].iter().enumerate() {
             let signature = &mut task.signatures[k * num_perm..(k + 1) * num_perm];
             task.lengths[k] = row.map_or(0, |bytes| bytes.len() as u64);
-            let text = match row.map(std::str::from_utf8) {
+            let spec = self.hasher.spec();
+            let hashes = &mut scratch.hashes;
+            hashes.clear();
+            let count = match row {
                 None => Err(RowStatus::Null),
-                Some(Err(_)) => Err(RowStatus::InvalidUtf8),
-                Some(Ok(text)) => Ok(text),
+                Some(bytes) => spec
+                    .for_each_row_hash(bytes, &mut scratch.units, |h| hashes.push(h))
+                    .ok_or(RowStatus::InvalidUtf8),
             };
-            let status = match text {
+            let status = match count {
                 Err(status) => {
                     signature.fill(T::EMPTY);
                     status
                 }
-                Ok(text) => {
-                    let spec = self.hasher.spec();
-                    let hashes = &mut scratch.hashes;
-                    hashes.clear();
-                    let count =
-                        spec.for_each_hash_fast(text, &mut scratch.units, |h| hashes.push(h));
+                Ok(count) => {
                     self.hasher.signature_of_hashes(hashes, signature);
                     task.num_shingles[k] = u32::try_from(count).unwrap_or(u32::MAX);
                     let normalized = scratch.units.bytes();
