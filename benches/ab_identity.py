@@ -3,7 +3,8 @@ shingle sets of the same texts, under every tokenizer, several n-gram sizes, 32-
 and 1 and 2 workers.
 
 Loads ``BASE`` and ``NEW`` (two ``_core.abi3.so`` files, e.g. main's and a branch's) side by side
-and compares ``minhash_sketch`` of each corpus byte for byte: the short docstrings and their ×10
+and compares ``minhash_sketch`` of each corpus byte for byte, and the fused ``Sketcher``'s every
+output (band keys, exact keys, lengths and token lengths too) where both builds have it: the short docstrings and their ×10
 (bench_short_docs.py's JSONL files, when present), the catalogues of bench_multilingual.py (every
 language, when its data is present), a generated corpus with hostile text (control characters,
 every ASCII byte, long tokens, mixed scripts, ``Σ``, empty and null rows, invalid UTF-8).
@@ -62,8 +63,27 @@ def corpora(quick: bool) -> dict[str, pa.ChunkedArray]:
     return found
 
 
-def sketch(core: Any, texts: pa.ChunkedArray, **params: Any) -> list[bytes]:
-    return [np.asarray(a).tobytes() for a in core.minhash_sketch(texts, on_invalid="skip", **params)]
+SKETCH_FIELDS = (
+    "signatures", "num_shingles", "status", "set_values", "set_offsets", "band_keys", "exact_keys", "lengths",
+    "token_lengths",
+)  # fmt: skip
+
+
+def sketch(core: Any, texts: pa.ChunkedArray, workers: int, **params: Any) -> list[bytes]:
+    """``minhash_sketch``'s arrays, and the fused ``Sketcher``'s where the build has it."""
+    out = [
+        np.asarray(a).tobytes()
+        for a in core.minhash_sketch(texts, on_invalid="skip", workers=workers, **params)
+    ]
+    if hasattr(core, "Sketcher"):
+        p = params
+        sketcher = core.Sketcher(
+            p["num_perm"], p["ngram"], p["tokenizer"], p["seed"], 16, 8, bits=p["bits"], exact=True,
+            keep_sets=True, length_rows=500,
+        )  # fmt: skip
+        fused = sketcher.sketch(texts, workers=workers, on_invalid="skip")
+        out += [np.asarray(getattr(fused, field)).tobytes() for field in SKETCH_FIELDS]
+    return out
 
 
 def main() -> None:
@@ -84,9 +104,7 @@ def main() -> None:
                 for bits in (32,) if args.quick else (32, 64):
                     for workers in (1, 2):
                         params = dict(num_perm=128, ngram=ngram, tokenizer=tokenizer, seed=1, bits=bits)
-                        if sketch(base, texts, workers=workers, **params) != sketch(
-                            new, texts, workers=workers, **params
-                        ):
+                        if sketch(base, texts, workers, **params) != sketch(new, texts, workers, **params):
                             sys.exit(f"DIFFERENT: {name}, {params}, workers {workers}")
                         checked += 1
         print(f"{name}: {len(texts):,} rows, {mb:.1f} MB: identical in {checked} settings")
