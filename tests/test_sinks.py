@@ -330,7 +330,9 @@ def test_rss_is_in_bytes_and_sees_an_allocation() -> None:
     during = sio.current_rss_bytes()
     assert during - before > 64 << 20
     assert abs(during - _proc_rss()) < 16 << 20
-    assert during - (16 << 20) <= sio.peak_rss_bytes() < 4 * during  # the kernel updates the peak lazily
+    # In bytes, not KiB (1024x off): at least what is resident now (the kernel updates the peak
+    # lazily), and not 1024x more than it -- earlier tests of the run may have raised the peak.
+    assert during - (16 << 20) <= sio.peak_rss_bytes() < 256 * during
     del block
 
 
