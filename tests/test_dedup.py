@@ -20,6 +20,7 @@ import stemmatic
 from stemmatic.cli import app
 from stemmatic.dedup import dedup, optimal_banding
 from stemmatic.dedup.pipeline import _Run
+from stemmatic.exceptions import ParameterError
 from stemmatic.synthetic import generate_corpus, write_shards
 
 WORD = re.compile(r"\w+")
@@ -434,3 +435,31 @@ def test_compression_option_picks_the_output_codec(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["dedup", str(data), "-o", str(tmp_path / "bad"), "--compression", "rar"])
     assert bad.exit_code == 2
     assert "invalid compression 'rar' for parquet output" in bad.output
+
+
+def test_verify_pairs_batched_equals_the_joined_sets() -> None:
+    """The verify stage reads the sketch pass's set batches in place: same similarities as joined."""
+    from stemmatic import _core
+
+    rng = np.random.default_rng(7)
+    sizes = [5, 1, 0, 9, 4]  # rows per batch (an empty batch is never handed over)
+    firsts, values, offsets = [], [], []
+    doc = 0
+    for rows in sizes:
+        sets = [np.unique(rng.integers(0, 40, rng.integers(0, 12))).astype(np.uint64) for _ in range(rows)]
+        if rows:
+            firsts.append(doc)
+            values.append(np.concatenate(sets) if sets else np.zeros(0, np.uint64))
+            offsets.append(np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.uint64))
+        doc += rows
+    pairs = np.array([(a, b) for a in range(doc) for b in range(a + 1, doc)], dtype=np.uint64)
+    joined = np.concatenate(values)
+    starts = np.cumsum([0] + [len(v) for v in values[:-1]])
+    flat_offsets = np.concatenate([[0], *[o[1:] + s for o, s in zip(offsets, starts, strict=True)]]).astype(
+        np.uint64
+    )
+    want = _core.verify_pairs(pairs, np.arange(doc, dtype=np.uint64), joined, flat_offsets)
+    got = _core.verify_pairs_batched(pairs, firsts, values, offsets, workers=2)
+    assert got.tolist() == want.tolist()
+    with pytest.raises(ParameterError, match="no shingle set"):
+        _core.verify_pairs_batched(np.array([[0, doc]], dtype=np.uint64), firsts, values, offsets)

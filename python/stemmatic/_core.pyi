@@ -36,6 +36,7 @@ __all__ = [
     "tokenize",
     "unique_pairs",
     "verify_pairs",
+    "verify_pairs_batched",
 ]
 __version__: str
 UNICODE_VERSION: str
@@ -100,6 +101,14 @@ def verify_pairs(
     slot_docs: npt.NDArray[np.uint64],
     values: npt.NDArray[np.uint64],
     offsets: npt.NDArray[np.uint64],
+    *,
+    workers: int | None = None,
+) -> npt.NDArray[np.float64]: ...
+def verify_pairs_batched(
+    pairs: npt.NDArray[np.uint64],
+    first_docs: list[int],
+    values: list[npt.NDArray[np.uint64]],
+    offsets: list[npt.NDArray[np.uint64]],
     *,
     workers: int | None = None,
 ) -> npt.NDArray[np.float64]: ...

@@ -22,37 +22,47 @@ from stemmatic._atomic import FileRecord, write_error
 
 
 class SetCache:
-    """Shingle sets of every row so far, as flat (values, offsets) batches."""
+    """Shingle sets of every row so far, as the (values, offsets) batches the engine gave."""
 
     def __init__(self) -> None:
         self.values: list[np.ndarray] = []
-        self.offsets: list[np.ndarray] = []
+        self.offsets: list[np.ndarray] = []  # each batch's own, from 0
+        self.first_docs: list[int] = []
+        self.docs = 0
         self.nbytes = 0
         self.total = 0
 
     def add(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        self.values.append(values)
-        self.offsets.append(offsets[1:] + np.uint64(self.total))
+        if len(offsets) > 1:
+            self.values.append(values)
+            self.offsets.append(offsets)
+            self.first_docs.append(self.docs)
+        self.docs += len(offsets) - 1
         self.total += len(values)
         self.nbytes += values.nbytes + offsets.nbytes
 
+    def batches(self) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
+        """The batches as they are, for ``_core.verify_pairs_batched``: first docs, values, offsets."""
+        return self.first_docs, self.values, self.offsets
+
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
-        """All sets as one (values, offsets).
+        """All sets as one (values, offsets), document ``d`` in slot ``d``.
 
         Each batch is released as soon as it is copied, so the sets are held
         about once, not twice (a concatenation would hold both copies).
         """
         values = np.empty(self.total, np.uint64)
         start = 0
+        parts = [np.zeros(1, np.uint64)]
         batches, self.values = self.values, []
-        while batches:
+        for offsets in self.offsets:
             batch = batches.pop(0)
             values[start : start + len(batch)] = batch
+            parts.append(offsets[1:] + np.uint64(start))
             start += len(batch)
             del batch
-        offsets = np.concatenate([np.zeros(1, np.uint64), *self.offsets])
-        self.offsets = []
-        return values, offsets
+        self.offsets, self.first_docs = [], []
+        return values, np.concatenate(parts)
 
 
 def one_type(pieces: list[pa.Array]) -> list[pa.Array]:

@@ -406,7 +406,9 @@ class _Run:
         self.memory_limit = parse_size(config.memory_limit)
         self.stage_counts: dict[str, dict[str, int]] = {}
         #: Shingle sets of every row from the sketch pass, when they fit the budget.
-        self.set_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self.set_cache: SetCache | None = None
+        #: The cached sets joined into one (values, offsets), for a run against an index.
+        self._flat_sets: tuple[np.ndarray, np.ndarray] | None = None
         #: The input batches from the sketch pass, when the input fits the budget.
         self.row_cache: list[Chunk] | None = None
         #: The band records of the sketch pass, when they fit the budget.
@@ -780,7 +782,7 @@ class _Run:
 
         if cache is not None:
             # In memory only: a resumed run re-reads the text instead.
-            self.set_cache = cache.flat()
+            self.set_cache = cache
         self.row_cache = row_cache
         self.band_records = bands if not bands.partitions else None
         self._save("status.npy", cat(meta["status"], np.uint8))
@@ -902,7 +904,7 @@ class _Run:
         pairs = np.load(self.work / "candidates.npy")
         sims = self._verify_exact(pairs) if self.config.verify == "exact" else self._estimate(pairs)
         # Read by this stage only: not held through the cluster and write stages.
-        self.set_cache = None
+        self.set_cache = self._flat_sets = None
         keep = sims >= self.config.threshold if self.config.verify != "none" else np.ones(len(pairs), bool)
         self._save("edges.npy", pairs[keep])
         self._save("edge_sims.npy", sims[keep])
@@ -931,7 +933,12 @@ class _Run:
         if not len(pairs):
             return np.zeros(0, dtype=np.float64)
         if self.set_cache is not None:
-            values, offsets = self.set_cache
+            if self.against is None:
+                # The sets as the sketch pass left them, in batches: not joined into one array.
+                return _core.verify_pairs_batched(pairs, *self.set_cache.batches(), workers=self.workers)
+            if self._flat_sets is None:
+                self._flat_sets = self.set_cache.flat()
+            values, offsets = self._flat_sets
             slots = np.arange(len(offsets) - 1, dtype=np.uint64)
             return self._verify_pairs(pairs, slots, values, offsets)
         needed = np.unique(pairs.ravel())

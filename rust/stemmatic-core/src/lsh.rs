@@ -166,10 +166,33 @@ pub fn verify_pairs(
     offsets: &[u64],
     workers: usize,
 ) -> Result<Vec<f64>> {
-    let set = |doc: u64| -> Result<&[u64]> {
-        let slot = slot_of(doc).ok_or_else(|| {
+    verify_pairs_in(
+        pairs,
+        &[(0, values, offsets)],
+        |doc| slot_of(doc).map(|slot| (0, slot)),
+        workers,
+    )
+}
+
+/// [`verify_pairs`] over sets held in batches, without joining them: batch
+/// `b` is `(_, values, offsets)` as in [`verify_pairs`], and `place_of(doc)`
+/// names the batch and the slot in it of a document's set.
+///
+/// # Errors
+/// A pair names a document without a set, or a slot outside its batch.
+pub fn verify_pairs_in<'a>(
+    pairs: &[(u64, u64)],
+    batches: &[(u64, &'a [u64], &'a [u64])],
+    place_of: impl Fn(u64) -> Option<(usize, usize)> + Sync,
+    workers: usize,
+) -> Result<Vec<f64>> {
+    let set = |doc: u64| -> Result<&'a [u64]> {
+        let (batch, slot) = place_of(doc).ok_or_else(|| {
             CoreError::param("pairs", format!("document {doc} has no shingle set"))
         })?;
+        let &(_, values, offsets) = batches
+            .get(batch)
+            .ok_or_else(|| CoreError::param("offsets", format!("batch {batch} is out of range")))?;
         let (start, end) = match (offsets.get(slot), offsets.get(slot + 1)) {
             (Some(&s), Some(&e)) if s <= e && (e as usize) <= values.len() => {
                 (s as usize, e as usize)

@@ -28,7 +28,7 @@ mod _core {
     #[pymodule_export]
     use super::lsh::{
         band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,
-        verify_pairs,
+        verify_pairs, verify_pairs_batched,
     };
     #[pymodule_export]
     use super::minhash::{

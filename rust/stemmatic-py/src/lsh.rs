@@ -165,6 +165,53 @@ pub fn verify_pairs<'py>(
     Ok(sims.into_pyarray(py))
 }
 
+/// Exact Jaccard of each pair, the sets held in batches (not joined into one
+/// array): batch `b` holds the sets of documents `first_docs[b]` onward,
+/// one per slot of `offsets[b]` (its own, from 0), values in `values[b]`.
+#[pyfunction]
+#[pyo3(signature = (pairs, first_docs, values, offsets, *, workers = None))]
+pub fn verify_pairs_batched<'py>(
+    py: Python<'py>,
+    pairs: PyReadonlyArray2<'py, u64>,
+    first_docs: Vec<u64>,
+    values: Vec<PyReadonlyArray1<'py, u64>>,
+    offsets: Vec<PyReadonlyArray1<'py, u64>>,
+    workers: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let workers = workers_of(workers)?;
+    let pairs = pairs_of(&pairs)?;
+    if first_docs.len() != values.len() || values.len() != offsets.len() {
+        return Err(ParameterError::new_err(
+            "first_docs, values and offsets must have one entry per batch",
+        ));
+    }
+    if !first_docs.windows(2).all(|w| w[0] < w[1]) {
+        return Err(ParameterError::new_err(
+            "first_docs must be strictly increasing",
+        ));
+    }
+    let contiguous = |name: &str| ParameterError::new_err(format!("{name} must be C-contiguous"));
+    let mut batches = Vec::with_capacity(values.len());
+    for ((&first, v), o) in first_docs.iter().zip(&values).zip(&offsets) {
+        batches.push((
+            first,
+            v.as_slice().map_err(|_| contiguous("values"))?,
+            o.as_slice().map_err(|_| contiguous("offsets"))?,
+        ));
+    }
+    let place_of = |doc: u64| {
+        let batch = first_docs
+            .partition_point(|&first| first <= doc)
+            .checked_sub(1)?;
+        let slot = usize::try_from(doc - first_docs[batch]).ok()?;
+        (slot + 1 < batches[batch].2.len()).then_some((batch, slot))
+    };
+    let sims = py
+        .detach(|| lsh::verify_pairs_in(&pairs, &batches, place_of, workers))
+        .into_py_result()?;
+    Ok(sims.into_pyarray(py))
+}
+
 /// Exact-duplicate keys `(n, 2)` uint64: XXH3-128 of each normalized text ([0, 0] if it has no tokens).
 #[pyfunction]
 #[pyo3(signature = (texts, *, tokenizer = "auto", workers = None))]
