@@ -206,13 +206,15 @@ def test_scores_do_not_depend_on_batching():
 def test_bias_and_layer_subsets():
     tok = Tokenizer.from_byte_tokenizer(ByteTokenizer())
     model = tiny_transformer(d_model=16, n_layers=2, n_heads=2, d_ff=16)
+    torch.manual_seed(0)  # the new layer's weights: one model every run
     model.layers[1].mlp.up_proj = torch.nn.Linear(16, 16, bias=True)
     samples = encode_examples(_examples(4, seed=5), tok)
     for parameters in ("bias", "all"):
         config = {"layers": r"layers\.1\.mlp\.up_proj$", "parameters": parameters, "lr": 1e-2, **ON_DEVICE}
         fast = score_samples(model, samples, ScoreConfig(**config), pad_id=tok.pad_id)
         faithful = score_samples(model, samples, ScoreConfig(mode="faithful", **config), pad_id=tok.pad_id)
-        np.testing.assert_allclose(fast.layer_features, faithful.layer_features, rtol=1e-5)
+        # float32: the two modes sum in other orders (a CI run saw 2.8e-5 relative with unseeded weights).
+        np.testing.assert_allclose(fast.layer_features, faithful.layer_features, rtol=1e-4)
     all_layers = score_samples(
         model, samples, ScoreConfig(layers="proj$", last_layers=None, **ON_DEVICE), pad_id=tok.pad_id
     )
