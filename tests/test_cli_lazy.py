@@ -26,16 +26,20 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
+def _modules_after_cli(*args: str) -> set[str]:
+    """The modules loaded once ``stemmatic ARGS`` has run in a new interpreter."""
+    argv = ["stemmatic", *args]
+    return _modules_after(
+        f"from stemmatic.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    )
+
+
 def _heavy(modules: set[str]) -> list[str]:
     return sorted(name for name in modules if name.split(".")[0] in HEAVY or name in HEAVY)
 
 
 def test_help_imports_no_heavy_module() -> None:
-    code = (
-        "import sys\nfrom stemmatic.cli import main\nsys.argv = ['stemmatic', '--help']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass"
-    )
-    assert _heavy(_modules_after(code)) == []
+    assert _heavy(_modules_after_cli("--help")) == []
 
 
 def test_import_stemmatic_is_light_until_a_name_is_used() -> None:
@@ -44,11 +48,7 @@ def test_import_stemmatic_is_light_until_a_name_is_used() -> None:
 
 
 def test_a_command_loads_only_its_own_module() -> None:
-    code = (
-        "import sys\nfrom stemmatic.cli import main\nsys.argv = ['stemmatic', 'lineage', '--help']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass"
-    )
-    modules = _modules_after(code)
+    modules = _modules_after_cli("lineage", "--help")
     assert "stemmatic.cli.lineage" in modules
     assert not {"stemmatic.cli.diversity", "stemmatic.cli.dedup", "stemmatic.cli.contamination"} & modules
 
@@ -99,9 +99,9 @@ def test_dedup_never_imports_pandas(tmp_path, fmt: str) -> None:
     texts = [f"document {i} about the topic number {i % 7} with a few words" for i in range(300)]
     texts += [text + " extra" for text in texts[:40]]
     corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
-    argv = ["stemmatic", "dedup", str(corpus), "-o", str(tmp_path / "out"), "-q", "--format", fmt, "--exact"]
-    code = f"import sys\nfrom stemmatic.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass"
-    modules = _modules_after(code)
+    modules = _modules_after_cli(
+        "dedup", str(corpus), "-o", str(tmp_path / "out"), "-q", "--format", fmt, "--exact"
+    )
     assert "stemmatic.dedup.pipeline" in modules and (tmp_path / "out" / "report.json").exists()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] > 0
     assert "pandas" not in modules
@@ -124,9 +124,8 @@ def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
         app, ["contamination", "index", "build", str(items), "-o", str(index), "--ngram", "8"]
     )
     assert built.exit_code == 0, built.output
-    argv = ["stemmatic", "contamination", "scan", str(corpus), "--index", str(index), "-o", str(tmp_path / "out"),
+    args = ["contamination", "scan", str(corpus), "--index", str(index), "-o", str(tmp_path / "out"),
             "--remove", "--token-coverage", "-q"]  # fmt: skip
-    code = f"import sys\nfrom stemmatic.cli import main\nsys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass"
-    assert "pandas" not in _modules_after(code)
+    assert "pandas" not in _modules_after_cli(*args)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["rows"]["removed"] == 5
