@@ -102,24 +102,35 @@ def strings(values: Sequence[str]) -> pa.Array:
     )
 
 
-def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    """A numeric Arrow array without nulls as numpy, read from its buffers (``to_numpy`` imports pandas).
+def to_numpy(values: pa.Array | pa.ChunkedArray, fill: float | None = None) -> np.ndarray[Any, Any]:
+    """A numeric Arrow array as numpy, read from its buffers (pyarrow's ``to_numpy`` imports pandas).
 
-    Other arrays (nulls, non-numeric types) go through pyarrow's ``to_numpy``.
+    Nulls become ``fill`` (a float array then; the result is a copy). Arrays
+    with nulls and no ``fill``, and non-numeric ones, go through pyarrow's
+    ``to_numpy``.
 
     >>> to_numpy(pa.chunked_array([from_numpy(np.arange(3)), from_numpy(np.arange(2))])).tolist()
     [0, 1, 2, 0, 1]
+    >>> to_numpy(pa.array([1.5, None]), fill=-1.0).tolist()
+    [1.5, -1.0]
     """
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)) or values.null_count:
+    numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+    if not numeric or (values.null_count and fill is None):
         out: np.ndarray[Any, Any] = values.to_numpy()
         return out
     dtype = np.dtype(values.type.to_pandas_dtype())
-    parts = [
-        np.frombuffer(chunk.buffers()[1], dtype=dtype)[chunk.offset : chunk.offset + len(chunk)]
-        for chunk in chunks
-        if len(chunk)
-    ]
+    parts = []
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        validity, data = chunk.buffers()[:2]
+        part = np.frombuffer(data, dtype=dtype)[chunk.offset : chunk.offset + len(chunk)]
+        if chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            part = part.astype(np.result_type(dtype, np.float64))
+            part[bits[chunk.offset : chunk.offset + len(chunk)] == 0] = fill
+        parts.append(part)
     if not parts:
         return np.zeros(0, dtype)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
