@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,11 @@ from stemmatic.resofilter.data import (
 from stemmatic.resofilter.scoring import ScoreConfig, score_samples
 from stemmatic.resofilter.selection import auroc, length_keep, random_keep, select_lowest
 from stemmatic.resofilter.tiny import ByteTokenizer, tiny_transformer
+
+# torch is imported for the checker only here and inside the functions that run it, so that importing
+# this module does not import torch (run_experiment checks the extra first).
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ExperimentConfig", "make_task", "run_experiment"]
 
@@ -106,8 +111,7 @@ def encode_pairs(pairs: list[tuple[str, str]], tokenizer: Tokenizer) -> list[Enc
 
 
 def _train(
-    torch: Any,
-    model: Any,
+    model: torch.nn.Module,
     samples: Sequence[EncodedSample],
     pad_id: int,
     *,
@@ -116,6 +120,8 @@ def _train(
     batch_size: int,
     seed: int,
 ) -> None:
+    import torch
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     rng = np.random.default_rng(seed)
     model.train()
@@ -134,14 +140,16 @@ def _train(
         ).view(mask.shape)
         loss = (token_loss * mask).sum() / mask.sum()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     model.eval()
 
 
-def _accuracy(torch: Any, model: Any, samples: Sequence[EncodedSample], pad_id: int) -> float:
+def _accuracy(model: torch.nn.Module, samples: Sequence[EncodedSample], pad_id: int) -> float:
     """Exact match: every response token (and eos) is the argmax given the true prefix,
     which is the same as greedy decoding producing the whole answer."""
+    import torch
+
     correct = 0
     with torch.no_grad():
         for begin in range(0, len(samples), 256):
@@ -176,7 +184,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
     >>> sorted(result.accuracy)
     ['full', 'length_half', 'random_half', 'resofilter_adamw_half']
     """
-    torch = require("torch", "the ResoFilter experiment")
+    require("torch", "the ResoFilter experiment")
     rng = np.random.default_rng(config.seed)
     secret = "".join(rng.permutation(list(config.alphabet)))
     task: dict[str, Any] = {
@@ -212,7 +220,6 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
 
     base = base_model(config)
     _train(
-        torch,
         base,
         pretrain,
         pad,
@@ -222,7 +229,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
         seed=config.seed + 1,
     )
     base_state = {k: v.clone() for k, v in base.state_dict().items()}
-    base_accuracy = _accuracy(torch, base, held_out, pad)
+    base_accuracy = _accuracy(base, held_out, pad)
 
     lengths = np.array([s.num_loss_tokens for s in train])
     everyone = np.ones(len(train), dtype=bool)
@@ -246,7 +253,6 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
         subset = [train[i] for i in np.flatnonzero(keep)]
         steps = config.finetune_epochs * -(-len(subset) // config.batch_size)
         _train(
-            torch,
             base,
             subset,
             pad,
@@ -255,7 +261,7 @@ def run_experiment(config: ExperimentConfig = ExperimentConfig()) -> ExperimentR
             batch_size=config.batch_size,
             seed=config.seed + 2,
         )
-        accuracy[name] = _accuracy(torch, base, held_out, pad)
+        accuracy[name] = _accuracy(base, held_out, pad)
     base.load_state_dict(base_state)
     return ExperimentResult(
         config=asdict(config),
