@@ -81,11 +81,9 @@ Seed = Annotated[int, typer.Option(help="Seed (k-means, sampling); same seed, sa
 
 @option_group
 @dataclass(frozen=True)
-class Vectors:
-    """Where a command's vectors come from: an input column, a ``.npy``, or an embedder run on a text column."""
+class Embedding:
+    """The embedder a command runs on a text column (when its vectors come from neither an input column nor a ``.npy``)."""
 
-    embedding_column: EmbeddingColumn = None
-    embeddings: Embeddings = None
     embedder: EmbedderOpt = "hashing"
     text_column: TextColumn = "text"
     dim: Dim = 384
@@ -93,22 +91,19 @@ class Vectors:
     cache_dir: CacheDir = None
 
 
-#: The default of a command's ``vectors`` parameter.
-VECTORS = Vectors()
+#: The default of a command's ``embedding`` parameter.
+EMBEDDING = Embedding()
 
 
 # ---------------------------------------------------------------- commands
 
 
 @app.command()
+@with_option_groups
 def embed(
     inputs: Inputs,
     output: Output = None,
-    embedder: EmbedderOpt = "hashing",
-    text_column: TextColumn = "text",
-    dim: Dim = 384,
-    batch_size: BatchSize = 1024,
-    cache_dir: CacheDir = None,
+    embedding: Embedding = EMBEDDING,
     id_column: IdColumn = None,
     on_error: OnError = "raise",
     overwrite: Overwrite = False,
@@ -124,11 +119,7 @@ def embed(
         result = embed_corpus(
             inputs,
             target,
-            embedder=embedder,
-            text_column=text_column,
-            dim=dim,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
+            **asdict(embedding),
             id_column=id_column,
             on_error=on_error,
             overwrite=overwrite,
@@ -166,7 +157,9 @@ def semdedup(
     workers: Workers = None,
     score_column: ScoreColumn = None,
     niter: Annotated[int, typer.Option(min=1, help="k-means iterations.")] = 20,
-    vectors: Vectors = VECTORS,
+    embedding_column: EmbeddingColumn = None,
+    embeddings: Embeddings = None,
+    embedding: Embedding = EMBEDDING,
     id_column: IdColumn = None,
     seed: Seed = 0,
     shards: Shards = SHARDS,
@@ -190,7 +183,9 @@ def semdedup(
         "id_column": id_column,
         "on_error": on_error,
         "overwrite": overwrite,
-        **asdict(vectors),
+        "embedding_column": embedding_column,
+        "embeddings": embeddings,
+        **asdict(embedding),
     }
     with _clean_errors():
         if not 0.0 < eps < 2.0:
@@ -237,7 +232,9 @@ def select_command(
     neighbors: Annotated[int, typer.Option(min=1, help="facility-location: kNN graph degree.")] = 10,
     quality_weight: Annotated[float, typer.Option(help="facility-location: weight of the score.")] = 1.0,
     workers: Workers = None,
-    vectors: Vectors = VECTORS,
+    embedding_column: EmbeddingColumn = None,
+    embeddings: Embeddings = None,
+    embedding: Embedding = EMBEDDING,
     id_column: IdColumn = None,
     seed: Seed = 0,
     shards: Shards = SHARDS,
@@ -269,7 +266,9 @@ def select_command(
             on_error=on_error,
             overwrite=overwrite,
             progress=progress,
-            **asdict(vectors),
+            embedding_column=embedding_column,
+            embeddings=embeddings,
+            **asdict(embedding),
         )
     typer.echo(
         f"selected {result.kept_rows} of {result.input_rows} rows with {method} "
@@ -284,6 +283,7 @@ def _dataset(spec: str) -> str | list[str]:
 
 
 @app.command()
+@with_option_groups
 def measure(
     datasets: Annotated[
         list[str],
@@ -313,11 +313,7 @@ def measure(
         int, typer.Option(min=1, help="rbf: exact up to this n, sampled beyond.")
     ] = 2000,
     embedding_column: EmbeddingColumn = None,
-    embedder: EmbedderOpt = "hashing",
-    text_column: TextColumn = "text",
-    dim: Dim = 384,
-    batch_size: BatchSize = 1024,
-    cache_dir: CacheDir = None,
+    embedding: Embedding = EMBEDDING,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
@@ -346,11 +342,7 @@ def measure(
             vendi_max_exact=vendi_max_exact,
             seed=seed,
             embedding_column=embedding_column,
-            embedder=embedder,
-            text_column=text_column,
-            dim=dim,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
+            **asdict(embedding),
             overwrite=overwrite,
             progress=progress,
         )
