@@ -278,24 +278,9 @@ def semdedup_scores(
 
     Rows near a boundary visit neighbouring clusters within the margin of the
     largest ``eps`` of :data:`DEFAULT_EPS_GRID` (at most ``max_probes``), so
-    this pass costs up to ``max_probes + 1`` times an in-cluster one.
-
-    Args:
-        vectors: (n, d) embeddings (any norm; normalized here).
-        n_clusters: k-means clusters; default :func:`default_num_clusters`.
-        centroids: reuse these centroids (array or ``.npy`` path) instead of
-            running k-means, e.g. to score two corpora in the same clusters.
-        niter: k-means iterations.
-        seed: k-means seed; same input and seed give the same output.
-        gpu: ``None`` uses FAISS GPUs when present.
-        boundary: a row also visits a neighbouring cluster within this fraction
-            of the margin that guarantees every pair (1.0: no pair missed; 0:
-            in-cluster only, as the paper).
-        max_probes: neighbouring clusters a row visits at most.
-        workers: threads (``None``/0: ``STEMMATIC_NUM_THREADS`` or all CPUs);
-            the result is the same for any number.
-        progress: called as ``progress(stage, done, total)``.
-        row_namer: names a row in error messages (file and row).
+    this pass costs up to ``max_probes + 1`` times an in-cluster one. The
+    arguments are those of :func:`semdedup`; ``centroids`` can score two
+    corpora in the same clusters.
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(200, 16))
@@ -347,7 +332,8 @@ def semdedup(
         scores: optional quality score per row: within a group of
             near-duplicates the highest score is kept (default: the row
             farthest from its centroid).
-        centroids: reuse these centroids (array or ``.npy`` path).
+        centroids: reuse these centroids (array or ``.npy`` path) instead of
+            running k-means.
         niter: k-means iterations.
         seed: k-means seed; same input and seed give the same output.
         gpu: ``None`` uses FAISS GPUs when present.
