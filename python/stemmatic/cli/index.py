@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,11 @@ from stemmatic.cli._options import (
     Workers,
     with_option_groups,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stemmatic._run import Progress
 
 app = typer.Typer(
     name="index",
@@ -75,27 +80,21 @@ def build(
     quiet: Quiet = False,
 ) -> None:
     """Build an index of a corpus (its first release), with the parameters a later dedup will use; OUTPUT/report.json."""
-    from stemmatic._run import StageTimer
-    from stemmatic.cli._progress import RichStages
     from stemmatic.dedup import build_index
 
-    timer = StageTimer()
     with clean_errors():
         check_on_error(on_error)
         config = similarity.config(text_column=text_column, id_column=id_column, on_error=on_error)
         if not quiet:
             typer.echo(f"LSH {config.banding().describe()}", err=True)
-        with timer.stage("build"):
-            info = build_index(
-                inputs,
-                output,
-                config=config,
-                workers=workers,
-                overwrite=overwrite,
-                progress=RichStages(literal_console(stderr=True), enabled=not quiet),
-            )
-        _report("index build", info, output, timer)
-    _print(info.to_dict(), False)
+    _write_release(
+        "build",
+        output,
+        quiet,
+        lambda progress: build_index(
+            inputs, output, config=config, workers=workers, overwrite=overwrite, progress=progress
+        ),
+    )
 
 
 @app.command()
@@ -109,24 +108,36 @@ def add(
     quiet: Quiet = False,
 ) -> None:
     """Append a release to an index, with the index's parameters (older releases are not rewritten); INDEX/report.json."""
+    from stemmatic.dedup import add_to_index
+
+    with clean_errors():
+        check_on_error(on_error)
+    _write_release(
+        "add",
+        index,
+        quiet,
+        lambda progress: add_to_index(
+            index,
+            inputs,
+            text_column=text_column,
+            id_column=id_column,
+            on_error=on_error,
+            workers=workers,
+            progress=progress,
+        ),
+    )
+
+
+def _write_release(stage: str, index: str, quiet: bool, write: Callable[[Progress], Any]) -> None:
+    """Run ``write`` (``index build`` or ``add``, the stage ``stage``), then write ``INDEX/report.json`` and describe the index."""
     from stemmatic._run import StageTimer
     from stemmatic.cli._progress import RichStages
-    from stemmatic.dedup import add_to_index
 
     timer = StageTimer()
     with clean_errors():
-        check_on_error(on_error)
-        with timer.stage("add"):
-            info = add_to_index(
-                index,
-                inputs,
-                text_column=text_column,
-                id_column=id_column,
-                on_error=on_error,
-                workers=workers,
-                progress=RichStages(literal_console(stderr=True), enabled=not quiet),
-            )
-        _report("index add", info, index, timer)
+        with timer.stage(stage):
+            info = write(RichStages(literal_console(stderr=True), enabled=not quiet))
+        _report(f"index {stage}", info, index, timer)
     _print(info.to_dict(), False)
 
 
