@@ -12,6 +12,9 @@ is kept, one with a kept higher-priority neighbour is removed. Each round
 decides at least the lowest undecided rank, and in practice a few rounds
 decide everything (rounds grow only with chains of near-duplicates); after
 :data:`MAX_ROUNDS` the rest is walked sequentially.
+
+:func:`best_of` picks each node's most similar edge; it names a removed
+node's kept row here and each row's nearest neighbour in SemDeDup's scores.
 """
 
 from __future__ import annotations
@@ -54,20 +57,28 @@ def greedy_resolve(
     else:
         _sequential(state, src, dst)
     kept = state == _KEPT
-    duplicate_of = np.full(m, -1, dtype=np.int64)
-    similarity = np.full(m, np.nan, dtype=np.float32)
     live = kept[src]
-    if live.any():
-        # Per removed node, its most similar kept source (ties: the higher-priority source).
-        s, d, v = src[live], dst[live], sim[live]
-        order = np.lexsort((s, -v, d))
-        d_sorted = d[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = d_sorted[1:] != d_sorted[:-1]
-        pick = order[first]
-        duplicate_of[d[pick]] = s[pick]
-        similarity[d[pick]] = v[pick]
+    # Per removed node, its most similar kept source (ties: the higher-priority source).
+    similarity, duplicate_of = best_of(dst[live], src[live], sim[live], m)
     return kept, duplicate_of, similarity
+
+
+def best_of(rows: np.ndarray, nbrs: np.ndarray, sims: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row its most similar neighbour among candidates (ties: the lower neighbour);
+    ``(similarity float32 NaN where none, neighbour -1 where none)``."""
+    max_similarity = np.full(n, np.nan, dtype=np.float32)
+    nearest = np.full(n, -1, dtype=np.int64)
+    ok = np.isfinite(sims)
+    rows, nbrs, sims = rows[ok], nbrs[ok], sims[ok]
+    if len(rows):
+        order = np.lexsort((nbrs, -sims, rows))
+        rows_sorted = rows[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = rows_sorted[1:] != rows_sorted[:-1]
+        pick = order[first]
+        max_similarity[rows[pick]] = sims[pick]
+        nearest[rows[pick]] = nbrs[pick]
+    return max_similarity, nearest
 
 
 def _sequential(state: np.ndarray, src: np.ndarray, dst: np.ndarray) -> None:

@@ -1,6 +1,6 @@
 """Pairs of rows within a cosine similarity, found across k-means cluster boundaries.
 
-One module of about 670 lines, on purpose: the partition, the boundary
+One module of about 650 lines, on purpose: the partition, the boundary
 visits, the blocked scan and the canonical merge share the invariants stated
 below (which rows a cluster holds, which visits the margin allows, float64
 decisions); split apart, each piece would restate them.
@@ -381,24 +381,6 @@ def map_clusters(
             if progress is not None:
                 progress(stage, done + 1, k)
     return results
-
-
-def best_of(rows: np.ndarray, nbrs: np.ndarray, sims: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row its most similar neighbour among candidates (ties: the lower neighbour);
-    ``(similarity float32 NaN where none, neighbour -1 where none)``."""
-    max_similarity = np.full(n, np.nan, dtype=np.float32)
-    nearest = np.full(n, -1, dtype=np.int64)
-    ok = np.isfinite(sims)
-    rows, nbrs, sims = rows[ok], nbrs[ok], sims[ok]
-    if len(rows):
-        order = np.lexsort((nbrs, -sims, rows))
-        rows_sorted = rows[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = rows_sorted[1:] != rows_sorted[:-1]
-        pick = order[first]
-        max_similarity[rows[pick]] = sims[pick]
-        nearest[rows[pick]] = nbrs[pick]
-    return max_similarity, nearest
 
 
 @dataclass(frozen=True)

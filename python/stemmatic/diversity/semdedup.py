@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from stemmatic.diversity._greedy import greedy_resolve
+from stemmatic.diversity._greedy import best_of, greedy_resolve
 from stemmatic.diversity._vectors import RowNamer, as_scores, as_unit_vectors, check_seed
 from stemmatic.diversity.index import load_centroids, spherical_kmeans
 from stemmatic.diversity.neighbors import (
     DEFAULT_BOUNDARY,
     DEFAULT_MAX_PROBES,
-    best_of,
     check_boundary,
     finish_pairs,
     guaranteed_radius,
