@@ -87,6 +87,21 @@ class Selection:
         """Largest Euclidean distance (unit vectors) from a row to its nearest selected row."""
         return float(np.sqrt(max(0.0, 2.0 - 2.0 * float(self.similarity.min()))))
 
+    @classmethod
+    def of(
+        cls,
+        method: str,
+        x: np.ndarray,
+        indices: np.ndarray,
+        *,
+        gpu: bool | None,
+        cluster_id: np.ndarray | None = None,
+        info: dict[str, Any],
+    ) -> Selection:
+        """The selection of rows ``indices`` of the unit vectors ``x``, each row given its nearest selected row."""
+        nearest, similarity = nearest_selected(x, indices, gpu=gpu)
+        return cls(method, indices, nearest, similarity, cluster_id, info)
+
     def counts(self) -> dict[str, int]:
         return {
             "input": len(self.nearest),
@@ -193,12 +208,11 @@ def kcenter_greedy(
     indices = np.asarray(selected, dtype=np.int64)
     max_sim[indices] = np.inf
     worst = float(max_sim.min()) if len(indices) < n else 1.0
-    nearest, similarity = nearest_selected(x, indices, gpu=gpu)
-    return Selection(
+    return Selection.of(
         "kcenter",
+        x,
         indices,
-        nearest,
-        similarity,
+        gpu=gpu,
         info={"budget": k, "radius": float(np.sqrt(max(0.0, 2.0 - 2.0 * worst)))},
     )
 
@@ -277,12 +291,11 @@ def cluster_balanced(
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     picks = [order[s : s + q] for s, q in zip(starts.tolist(), quota.tolist(), strict=True) if q]
     indices = np.concatenate(picks) if picks else np.empty(0, np.int64)
-    nearest, similarity = nearest_selected(x, indices, gpu=gpu)
-    return Selection(
+    return Selection.of(
         "cluster-balanced",
+        x,
         indices,
-        nearest,
-        similarity,
+        gpu=gpu,
         cluster_id=labels,
         info={"budget": k, "n_clusters": len(centers), "clusters_used": int(np.count_nonzero(quota))},
     )
@@ -352,12 +365,11 @@ def score_first(
     examined = int(taken[-1]) + 1 if len(taken) == k else n
     if progress is not None:
         progress("select", len(indices), k)
-    nearest, similarity = nearest_selected(x, indices, gpu=gpu)
-    return Selection(
+    return Selection.of(
         "score-first",
+        x,
         indices,
-        nearest,
-        similarity,
+        gpu=gpu,
         info={
             "budget": k,
             "max_similarity": max_similarity,
@@ -449,12 +461,11 @@ def facility_location(
         else:
             heapq.heappush(heap, (-gain, j))
     indices = np.asarray(selected, dtype=np.int64)
-    nearest, similarity = nearest_selected(x, indices, gpu=gpu)
-    return Selection(
+    return Selection.of(
         "facility-location",
+        x,
         indices,
-        nearest,
-        similarity,
+        gpu=gpu,
         info={
             "budget": k,
             "neighbors": neighbors,
