@@ -329,6 +329,41 @@ def test_resofilter_select_takes_the_caps(tmp_path: Path) -> None:
     assert capped.report["parameters"]["max_shard_rows"] == 3
 
 
+def _api(name: str) -> Any:
+    """A corpus API that writes kept/removed shards, called with only its output options varying."""
+    if name == "resofilter":
+        from stemmatic.resofilter.api import select_dataset
+
+        return lambda corpus, out, **options: select_dataset(corpus, "scores.parquet", out, **options)
+    if name == "contamination":
+        from stemmatic.contamination import scan_corpus
+
+        return lambda corpus, out, **options: scan_corpus([corpus], "index", out, remove=True, **options)
+    from stemmatic.diversity import corpus as diversity
+
+    if name == "semdedup":
+        return diversity.semdedup_corpus
+    return lambda corpus, out, **options: diversity.select_corpus(corpus, out, budget=2, **options)
+
+
+@pytest.mark.parametrize("api", ["semdedup", "select", "resofilter", "contamination"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"output_format": "csv"}, r"invalid output format 'csv'; expected 'parquet' or 'jsonl'"),
+        ({"output_format": "jsonl", "compression": "snappy"}, r"invalid compression 'snappy' for jsonl"),
+        ({"max_shard_rows": 0}, r"invalid parameter `max_shard_rows`: 0; must be at least 1"),
+    ],
+)
+def test_corpus_apis_check_their_output_options_alike(
+    corpus: Path, tmp_path: Path, api: str, options: dict[str, Any], message: str
+) -> None:
+    """One check (io._sinks.check_output), one message, before anything is read or written."""
+    with pytest.raises(ParameterError, match=message):
+        _api(api)(corpus, tmp_path / "out", **options)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("engine", ["ray", "spark"])
 @pytest.mark.parametrize(
     "option", [{"max_shard_rows": 5}, {"max_shard_size": "1MB"}, {"compression": "gzip"}]

@@ -50,7 +50,7 @@ from stemmatic.io import (
     resolve_inputs,
     write_report,
 )
-from stemmatic.io._sinks import check_compression, shard_caps, write_parquet
+from stemmatic.io._sinks import check_output, split_sinks, write_parquet
 
 __all__ = ["DEFAULT_MAX_ENTRY_DOCS", "DEFAULT_MIN_SPECIFIC_TOKENS", "DEFAULT_SHORT_MIN_NGRAMS", "scan_corpus"]
 
@@ -171,10 +171,7 @@ def scan_corpus(
         )
     if max_entry_docs is not None and not 1 <= max_entry_docs < 2**63:
         raise ParameterError(f"invalid parameter `max_entry_docs`: {max_entry_docs}; must be at least 1")
-    if output_format not in ("parquet", "jsonl"):
-        raise ParameterError(f"invalid output format {output_format!r}; expected 'parquet' or 'jsonl'")
-    check_compression(output_format, compression)
-    caps = shard_caps(max_shard_size, max_shard_rows)
+    caps = check_output(output_format, compression, max_shard_size, max_shard_rows)
     if not 1 <= batch_rows <= 2**31 - 1:
         raise ParameterError(f"invalid parameter `batch_rows`: {batch_rows}; must be between 1 and 2**31 - 1")
     timer = StageTimer()
@@ -221,17 +218,9 @@ def scan_corpus(
         write_outputs = remove or gpt3_cut_mode
         rejected = RejectedWriter(staging / "rejected")
         clean, removed = (
-            MirroredWriter(
-                staging / side,
-                files,
-                output_format,
-                compression=compression,
-                max_shard_size=caps.bytes,
-                max_shard_rows=caps.rows,
-            )
+            split_sinks(staging, files, output_format, compression, caps, sides=("clean", "removed"))
             if write_outputs
-            else None
-            for side in ("clean", "removed")
+            else (None, None)
         )
         ids = _DocIds(id_column)
         clean_schemas: dict[int, pa.Schema] = {}

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.io._sinks import ShardCaps, TableSink
+from stemmatic.io._sinks import ShardCaps, split_sinks
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress, StageTimer
@@ -392,24 +392,10 @@ class CorpusRun:
         self, loaded: Loaded, decision: Decision, *, fmt: str, compression: str | None, caps: ShardCaps
     ) -> tuple[dict[str, int], pa.Table | None, pa.Table | None]:
         """Write the split; the kept and removed tables when the run has no output directory."""
+        kept, removed = split_sinks(self.target, self.files, fmt, compression, caps)
+        counts = write_split(loaded, decision, kept, removed, on_error=self.on_error, progress=self.steps)
         if self.target is None:
-            kept, removed = TableSink(), TableSink()
-            counts = write_split(loaded, decision, kept, removed, on_error=self.on_error, progress=self.steps)
             return counts, kept.table, removed.table
-        from stemmatic.io import MirroredWriter
-
-        writers = [
-            MirroredWriter(
-                self.target / side,
-                self.files,
-                fmt,  # type: ignore[arg-type]
-                compression=compression,
-                max_shard_size=caps.bytes,
-                max_shard_rows=caps.rows,
-            )
-            for side in ("kept", "removed")
-        ]
-        counts = write_split(loaded, decision, *writers, on_error=self.on_error, progress=self.steps)
         return counts, None, None
 
     def rejected_table(self) -> pa.Table | None:
@@ -476,21 +462,6 @@ def describe_source(spec: Any) -> str:
 def check_on_error(on_error: str) -> None:
     if on_error not in ("raise", "skip"):
         raise ParameterError(f"invalid parameter `on_error`: {on_error!r}; expected 'raise' or 'skip'")
-
-
-def check_format(
-    fmt: str,
-    compression: str | None,
-    max_shard_size: int | str | None = None,
-    max_shard_rows: int | None = None,
-) -> ShardCaps:
-    """Check the output options; the shard caps they give."""
-    from stemmatic.io._sinks import check_compression, shard_caps
-
-    if fmt not in ("parquet", "jsonl"):
-        raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
-    check_compression(fmt, compression)  # type: ignore[arg-type]
-    return shard_caps(max_shard_size, max_shard_rows)
 
 
 @contextlib.contextmanager

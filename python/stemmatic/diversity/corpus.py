@@ -47,7 +47,6 @@ from stemmatic.diversity._corpus_io import (
     Decision,
     EmbeddingSource,
     Loaded,
-    check_format,
     describe_source,
 )
 from stemmatic.diversity._corpus_split import SplitResult, read_corpus
@@ -61,7 +60,7 @@ from stemmatic.diversity.corpus_select import SelectCorpusResult, parse_budget, 
 from stemmatic.diversity.neighbors import DEFAULT_BOUNDARY, DEFAULT_MAX_PROBES
 from stemmatic.diversity.semdedup import SemDedupResult
 from stemmatic.exceptions import ParameterError
-from stemmatic.io._sinks import ShardCaps, write_parquet
+from stemmatic.io._sinks import ShardCaps, check_output, write_parquet
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -180,7 +179,7 @@ def semdedup_corpus(
     """
     if not 0.0 < eps < 2.0:
         raise ParameterError(f"invalid parameter `eps`: {eps}; must be in (0, 2)")
-    caps = check_format(output_format, compression, max_shard_size, max_shard_rows)
+    caps = check_output(output_format, compression, max_shard_size, max_shard_rows)
     outcome = _semdedup(
         inputs,
         output,

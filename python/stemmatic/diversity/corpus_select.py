@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from stemmatic.diversity._corpus_io import Decision, EmbeddingSource, check_format
+from stemmatic.diversity._corpus_io import Decision, EmbeddingSource
 from stemmatic.diversity._corpus_split import SplitResult, read_corpus
 from stemmatic.exceptions import ParameterError
-from stemmatic.io._sinks import write_parquet
+from stemmatic.io._sinks import check_output, write_parquet
 
 if TYPE_CHECKING:
     from stemmatic._run import Progress
@@ -125,7 +125,7 @@ def select_corpus(
     if method not in METHODS:
         raise ParameterError(f"invalid selection method {method!r}; expected one of {', '.join(METHODS)}")
     amount = parse_budget(budget)
-    caps = check_format(output_format, compression, max_shard_size, max_shard_rows)
+    caps = check_output(output_format, compression, max_shard_size, max_shard_rows)
     method_options: dict[str, Any] = {"seed": seed}
     if method == "score-first":
         method_options.update(max_similarity=max_similarity, n_clusters=n_clusters, workers=workers)

@@ -135,6 +135,23 @@ def shard_caps(max_shard_size: int | str | None = None, max_shard_rows: int | No
     return ShardCaps(size, max_shard_rows)
 
 
+def check_output(
+    fmt: str,
+    compression: str | None,
+    max_shard_size: int | str | None = None,
+    max_shard_rows: int | None = None,
+) -> ShardCaps:
+    """Check the output options of a command that writes shards; the caps they give.
+
+    >>> check_output("jsonl", "zstd", max_shard_rows=1000)
+    ShardCaps(bytes=None, rows=1000)
+    """
+    if fmt not in ("parquet", "jsonl"):
+        raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
+    check_compression(fmt, compression)  # type: ignore[arg-type]
+    return shard_caps(max_shard_size, max_shard_rows)
+
+
 class MirroredWriter:
     """Write one output shard per input shard under ``directory`` (several with a cap).
 
@@ -162,14 +179,11 @@ class MirroredWriter:
         max_shard_size: int | str | None = None,
         max_shard_rows: int | None = None,
     ) -> None:
-        if fmt not in ("parquet", "jsonl"):
-            raise ParameterError(f"invalid output format {fmt!r}; expected 'parquet' or 'jsonl'")
-        check_compression(fmt, compression)
+        self.caps = check_output(fmt, compression, max_shard_size, max_shard_rows)
         self.directory = directory
         self.files = files
         self.fmt = fmt
         self.compression = compression
-        self.caps = shard_caps(max_shard_size, max_shard_rows)
         self._writers: dict[int, Any] = {}  # open, least recently written first
         self._schemas: dict[int, pa.Schema] = {}
         self._parts: dict[int, list[Path]] = {}  # of each input's current shard
@@ -452,3 +466,29 @@ class TableSink:
             self.table = pa.concat_tables(self.parts, promote_options="permissive")
         self.parts = []
         return self.table
+
+
+def split_sinks(
+    directory: Path | None,
+    files: Sequence[InputFile],
+    fmt: str,
+    compression: str | None,
+    caps: ShardCaps,
+    sides: tuple[str, str] = ("kept", "removed"),
+) -> tuple[Any, Any]:
+    """The two sides of a split: a :class:`MirroredWriter` under ``directory/SIDE`` each, or (``directory``
+    None) a :class:`TableSink` each, which holds its rows in memory."""
+    if directory is None:
+        return TableSink(), TableSink()
+    first, second = (
+        MirroredWriter(
+            directory / side,
+            files,
+            fmt,  # type: ignore[arg-type]
+            compression=compression,
+            max_shard_size=caps.bytes,
+            max_shard_rows=caps.rows,
+        )
+        for side in sides
+    )
+    return first, second

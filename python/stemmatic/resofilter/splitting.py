@@ -22,13 +22,12 @@ import pyarrow.parquet as pq
 
 from stemmatic._run import NoProgress, Progress, Rows, StageTimer, run_report, write_report
 from stemmatic.exceptions import InvalidInputError, ParameterError
-from stemmatic.io._sinks import write_parquet
+from stemmatic.io._sinks import check_output, split_sinks, write_parquet
 from stemmatic.resofilter._dataset_io import Rejections
 from stemmatic.resofilter.scoring import less_scores
 from stemmatic.resofilter.selection import Criterion, Selection
 
 if TYPE_CHECKING:
-    from stemmatic.io import InputFile
     from stemmatic.io._sinks import ShardCaps
 
 __all__ = ["SelectDatasetResult", "select_dataset"]
@@ -163,12 +162,8 @@ def select_dataset(
     (2, ['high_score', 'high_score'])
     """
     from stemmatic.io import source_files
-    from stemmatic.io._sinks import check_compression, shard_caps
 
-    if output_format not in ("parquet", "jsonl"):
-        raise ParameterError(f"output_format={output_format!r}; expected 'parquet' or 'jsonl'")
-    check_compression(output_format, compression)  # type: ignore[arg-type]
-    caps = shard_caps(max_shard_size, max_shard_rows)
+    caps = check_output(output_format, compression, max_shard_size, max_shard_rows)
     if on_error not in ("raise", "skip"):
         raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
     with source_files(inputs) as files:
@@ -303,7 +298,7 @@ def _select(
             )
         with timer.stage("write"):
             progress.start("write", len(rows))
-            kept_sink, removed_sink = _sinks(directory, files, output_format, compression, caps)
+            kept_sink, removed_sink = split_sinks(directory, files, output_format, compression, caps)
             rejected = Rejections(directory)
             empty: dict[int, pa.Schema] = {}
             for chunk in iter_chunks(files, **{**skipping, "on_rejected": rejected}):
@@ -388,30 +383,3 @@ def _select(
             removed=removed_table if in_memory else None,
             rejected_rows=rejected.count,
         )
-
-
-def _sinks(
-    directory: Path | None,
-    files: list[InputFile],
-    output_format: str,
-    compression: str | None,
-    caps: ShardCaps,
-) -> tuple[Any, Any]:
-    """The kept and removed sides: the one mirrored writer under ``directory``, or tables in memory."""
-    if directory is None:
-        from stemmatic.io._sinks import TableSink
-
-        return TableSink(), TableSink()
-    from stemmatic.io import MirroredWriter
-
-    return tuple(  # type: ignore[return-value]
-        MirroredWriter(
-            directory / side,
-            files,
-            output_format,  # type: ignore[arg-type]
-            compression=compression,
-            max_shard_size=caps.bytes,
-            max_shard_rows=caps.rows,
-        )
-        for side in ("kept", "removed")
-    )
