@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from stemmatic.cli._errors import fail, literal_console
+from stemmatic.cli._errors import clean_errors, fail, literal_console
 from stemmatic.cli._options import TextColumn
 from stemmatic.exceptions import InvalidInputError, StemmaticError
 from stemmatic.lineage.export.files import ExportFormat
@@ -38,17 +38,13 @@ TextsOpt = Annotated[
 ]
 
 
-def _fail(err: Exception) -> NoReturn:
-    fail(err)
-
-
 def _load(path: Path) -> Any:
     from stemmatic.lineage.export import read_node_link
 
     try:
         return read_node_link(path)
     except StemmaticError as err:
-        _fail(err)
+        fail(err)
 
 
 def _write_json(path: Path | None, data: Any) -> None:
@@ -145,7 +141,7 @@ def build(
     from stemmatic.lineage.build import build_graph
     from stemmatic.lineage.export import write_node_link
 
-    try:
+    with clean_errors():
         built = build_graph(
             dpi=dpi,
             cards=card or [],
@@ -156,8 +152,6 @@ def build(
             edges=edges or [],
             cut_cycles=cut_cycles,
         )
-    except StemmaticError as err:
-        _fail(err)
     graph, reports, hygiene = built.graph, built.reports, built.hygiene
     table = Table(title="imported")
     for column in ("source", "records", "nodes", "edges", "names resolved", "unresolved", "self-incl."):
@@ -220,7 +214,7 @@ def show(
     graph = _load(graph_path)
     if as_of is not None:
         graph = as_of_fn(graph, as_of)
-    try:
+    with clean_errors():
         if key is None:
             found = counts(graph)
             kinds, relations = found["kinds"], found["relations"]
@@ -273,8 +267,6 @@ def show(
                 "roots": found_roots,
             },
         )
-    except StemmaticError as err:
-        _fail(err)
 
 
 @app.command()
@@ -288,10 +280,8 @@ def impact(
     from stemmatic.lineage import impact as impact_fn
 
     graph = _load(graph_path)
-    try:
+    with clean_errors():
         result = impact_fn(graph, key, max_depth=max_depth)
-    except StemmaticError as err:
-        _fail(err)
     table = Table(title=f"downstream of {result.start}: {result.counts()}")
     for column in ("depth", "node", "kind", "via"):
         table.add_column(column)
@@ -339,7 +329,7 @@ def contamination(
             read_split_evidence=split_evidence,
         )
     except (StemmaticError, ValueError) as err:
-        _fail(err)
+        fail(err)
     console.print(f"seeds: {report.seeds}")
     for warning in report.warnings:
         console.print(f"warning: {warning}")
@@ -371,11 +361,9 @@ def redundancy(
     from stemmatic.lineage import redundancy_report
 
     graph = _load(graph_path)
-    try:
+    with clean_errors():
         contents = _texts(texts, text_column) or None
         report = redundancy_report(graph, keys, contents=contents, threshold=threshold)
-    except StemmaticError as err:
-        _fail(err)
     table = Table(title="shared roots (upper) / measured containment (lower)")
     table.add_column("")
     for key in report.keys:
@@ -429,7 +417,7 @@ def sample(
     from stemmatic.lineage.texts import read_texts
 
     graph = _load(graph_path)
-    try:
+    with clean_errors():
         contents = _texts(texts, text_column)
         contaminated: list[str] = []
         if benchmark:
@@ -448,8 +436,6 @@ def sample(
             baseline=base,
             seed=seed,
         )
-    except StemmaticError as err:
-        _fail(err)
     with output.open("w", encoding="utf-8") as out:
         for root, row, text in result.texts:
             out.write(dumps_json({"root": root, "row": row, "text": text}) + "\n")
@@ -515,7 +501,7 @@ def export(
     from stemmatic.lineage.export import export_graph
 
     graph = _load(graph_path)
-    try:
+    with clean_errors():
         written = export_graph(
             graph,
             output,
@@ -527,8 +513,6 @@ def export(
             collapse=collapse,
             keep_hops=keep_hops,
         )
-    except StemmaticError as err:
-        _fail(err)
     console.print(f"wrote {' and '.join(str(p) for p in written)}")
     _report(
         "lineage export",
