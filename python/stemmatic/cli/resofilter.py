@@ -10,7 +10,7 @@ are files, directories, globs or URLs read through :mod:`stemmatic.io`;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import typer
 
@@ -24,6 +24,7 @@ from stemmatic.cli._options import (
     Output,
     Overwrite,
     Quiet,
+    Resume,
     Shards,
     output_of,
     renamed,
@@ -32,6 +33,14 @@ from stemmatic.cli._options import (
 
 #: The earlier ``--*-field`` names of the column options, accepted and hidden.
 _OldName = Annotated[str | None, typer.Option(hidden=True)]
+
+_D = TypeVar("_D", str, None)
+
+
+def _column(name: str, value: str | None, old: str | None, *, default: _D) -> str | _D:
+    """A column option given as ``--NAME-column`` or under its earlier name ``--NAME-field``."""
+    return renamed(value, old, option=f"--{name}-column", old_option=f"--{name}-field", default=default)
+
 
 app = typer.Typer(
     name="resofilter",
@@ -92,9 +101,7 @@ def score(
     amp: Annotated[bool, typer.Option(help="bf16 autocast of the forward pass (CUDA).")] = False,
     dedup: Annotated[bool, typer.Option(help="Remove exact duplicate prompts before scoring.")] = True,
     on_error: OnError = "raise",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Resume an interrupted run in OUTPUT (a local directory).")
-    ] = False,
+    resume: Resume = False,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     out: OutAlias = None,
@@ -112,28 +119,10 @@ def score(
 
     target = output_of(output, out)
     fields = Fields(
-        renamed(
-            prompt_column,
-            prompt_field,
-            option="--prompt-column",
-            old_option="--prompt-field",
-            default="prompt",
-        ),
-        renamed(
-            response_column,
-            response_field,
-            option="--response-column",
-            old_option="--response-field",
-            default="response",
-        ),
-        renamed(
-            messages_column,
-            messages_field,
-            option="--messages-column",
-            old_option="--messages-field",
-            default=None,
-        ),
-        renamed(id_column, id_field, option="--id-column", old_option="--id-field", default=None),
+        _column("prompt", prompt_column, prompt_field, default="prompt"),
+        _column("response", response_column, response_field, default="response"),
+        _column("messages", messages_column, messages_field, default=None),
+        _column("id", id_column, id_field, default=None),
     )
     with _clean_errors():
         config = ScoreConfig(
@@ -227,16 +216,8 @@ def select(
     from stemmatic.resofilter.api import select_dataset
 
     target = output_of(output, out)
-    response = renamed(
-        response_column,
-        response_field,
-        option="--response-column",
-        old_option="--response-field",
-        default="response",
-    )
-    label = renamed(
-        label_column, label_field, option="--label-column", old_option="--label-field", default=None
-    )
+    response = _column("response", response_column, response_field, default="response")
+    label = _column("label", label_column, label_field, default=None)
     with _clean_errors():
         if drop_ratio is None and keep_ratio is None and threshold is None:
             drop_ratio = 0.5
