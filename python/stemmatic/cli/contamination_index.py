@@ -46,6 +46,17 @@ BenchmarkIdColumn = Annotated[
     typer.Option("--id-column", help="Field holding the item id (default: row number in the benchmark)."),
 ]
 _OldIdField = Annotated[str | None, typer.Option("--id-field", hidden=True)]
+#: The benchmarks of ``build`` and ``add``, and their names.
+Benchmarks = Annotated[
+    list[str],
+    typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
+]
+BenchmarkNames = Annotated[
+    list[str] | None,
+    typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
+]
+#: ``-q`` of ``build`` and ``add`` (they print a summary, no progress).
+QuietBuild = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 _OldFields = Annotated[str | None, typer.Option("--fields", hidden=True)]
 
 
@@ -55,10 +66,7 @@ def split_fields(fields: str) -> list[str]:
 
 @index_app.command("build")
 def index(
-    benchmarks: Annotated[
-        list[str],
-        typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
-    ],
+    benchmarks: Benchmarks,
     output: Annotated[str, typer.Option("--output", "-o", help="Index file to write, local or a URL.")],
     text_column: Annotated[
         str,
@@ -74,10 +82,7 @@ def index(
             "scripts, whatever surrounds a span) | auto-span | words | whitespace | chars."
         ),
     ] = "auto",
-    name: Annotated[
-        list[str] | None,
-        typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
-    ] = None,
+    name: BenchmarkNames = None,
     id_column: BenchmarkIdColumn = None,
     min_tokens: Annotated[
         int, typer.Option(help="Do not index fields with fewer tokens (counted as too_short).")
@@ -92,7 +97,7 @@ def index(
     seed: Annotated[int, typer.Option(help="Seed of the n-gram hash.")] = 1,
     workers: Workers = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietBuild = False,
     id_field: _OldIdField = None,
     fields: _OldFields = None,
 ) -> None:
@@ -136,21 +141,15 @@ def index(
 @index_app.command("add")
 def index_add(
     index_path: Annotated[str, typer.Argument(metavar="INDEX", help="Index to extend (local or a URL).")],
-    benchmarks: Annotated[
-        list[str],
-        typer.Argument(help="Benchmark files, directories or globs (JSONL/Parquet); each is one benchmark."),
-    ],
-    name: Annotated[
-        list[str] | None,
-        typer.Option(help="Benchmark name, once per BENCH in order (default: the file or directory stem)."),
-    ] = None,
+    benchmarks: Benchmarks,
+    name: BenchmarkNames = None,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="Write the extended index here (default: replace INDEX)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
     workers: Workers = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: QuietBuild = False,
 ) -> None:
     """Add benchmarks to an index, with the index's own parameters (fields, n-gram, tokenizer, seed...).
 
