@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -182,6 +183,16 @@ def scan(
     output = output_of(output, out)
     with _clean_errors():
         sources = _benchmark_sources(benchmark_source or [])
+        # The parameters the local scan and the engines share.
+        params = ScanParams(
+            text_column=text_column, id_column=id_column, min_ngrams=min_ngrams,
+            min_coverage=min_coverage, remove=remove, tokenizer=tokenizer,
+            min_specific_tokens=min_specific_tokens, max_entry_docs=max_entry_docs or None,
+            count_weak=count_weak, short_ngram=short_ngram or None,
+            short_fields=tuple(split_fields(short_fields)) if short_fields else None,
+            short_min_ngrams=short_min_ngrams, token_overlap=token_coverage,
+            coverage_min_span=coverage_min_span,
+        )  # fmt: skip
         if engine != "local":
             refuse_local_only_options(
                 engine,
@@ -197,15 +208,6 @@ def scan(
                     raise ParameterError(f"{option} runs on the local engine only, not --engine {engine}")
             if gpt3_cut:
                 raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
-            params = ScanParams(
-                text_column=text_column, id_column=id_column, min_ngrams=min_ngrams,
-                min_coverage=min_coverage, remove=remove, tokenizer=tokenizer,
-                min_specific_tokens=min_specific_tokens, max_entry_docs=max_entry_docs or None,
-                count_weak=count_weak, short_ngram=short_ngram or None,
-                short_fields=tuple(split_fields(short_fields)) if short_fields else None,
-                short_min_ngrams=short_min_ngrams, token_overlap=token_coverage,
-                coverage_min_span=coverage_min_span,
-            )  # fmt: skip
             _scan_on_engine(engine, inputs, index_path, output, params, on_error, ray_address, spark_master,
                             overwrite, shards.fmt)  # fmt: skip
             return
@@ -221,13 +223,8 @@ def scan(
                 inputs,
                 index_path,
                 output,
-                text_column=text_column,
-                id_column=id_column,
-                min_ngrams=min_ngrams,
-                min_coverage=min_coverage,
-                remove=remove,
+                **asdict(params),
                 gpt3_cut_mode=gpt3_cut,
-                tokenizer=tokenizer,
                 **shards.options(),
                 on_error=on_error,
                 workers=workers,
@@ -236,14 +233,6 @@ def scan(
                 progress=counts_callback(progress, "scan", total),
                 clean_benchmarks=clean_benchmarks,
                 benchmark_sources=sources,
-                min_specific_tokens=min_specific_tokens,
-                max_entry_docs=max_entry_docs or None,
-                count_weak=count_weak,
-                short_ngram=short_ngram or None,
-                short_fields=split_fields(short_fields) if short_fields else None,
-                short_min_ngrams=short_min_ngrams,
-                token_overlap=token_coverage,
-                coverage_min_span=coverage_min_span,
                 semantic=semantic,
                 embedder=embedder,
                 semantic_threshold=semantic_threshold,
