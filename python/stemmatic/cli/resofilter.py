@@ -111,6 +111,8 @@ def score(
     id_field: _OldName = None,
 ) -> None:
     """Score every sample; writes OUTPUT/scores.parquet (one row per input row) and OUTPUT/report.json."""
+    from collections import Counter
+
     from stemmatic._run import steps_callback
     from stemmatic.cli._progress import stage_progress
     from stemmatic.resofilter.api import score_dataset
@@ -161,9 +163,7 @@ def score(
             )
         finally:
             progress.finish()
-        counts: dict[str, int] = {}
-        for status in table.column("status").to_pylist():
-            counts[status] = counts.get(status, 0) + 1
+        counts = Counter(table.column("status").to_pylist())
         summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
         typer.echo(f"scored {table.num_rows} samples ({summary}) -> {str(target).rstrip('/')}/scores.parquet")
 

@@ -26,7 +26,8 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,7 @@ def score_dataset(
                 count + rejected.count,
                 rejected=rejected.count,
                 detail={
-                    "status": _tally(status),
+                    "status": dict(Counter(status)),
                     "truncated": int(sum(1 for s in samples if s is not None and s.truncated)),
                 },
             ),
@@ -220,13 +221,6 @@ def score_dataset(
         )
         write_report(directory / "report.json", report)
         return table
-
-
-def _tally(items: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
 
 
 def _summary(values: np.ndarray) -> dict[str, float] | None:

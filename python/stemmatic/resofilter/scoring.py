@@ -57,6 +57,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -201,10 +202,7 @@ class ScoreResult:
 
     def counts(self) -> dict[str, int]:
         """Number of samples per status."""
-        out: dict[str, int] = {}
-        for status in self.status:
-            out[status] = out.get(status, 0) + 1
-        return out
+        return dict(Counter(self.status))
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -9,6 +9,7 @@ next to a seeded random choice and a length-based choice of the same size.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -282,7 +283,7 @@ class Selection:
             "eligible": int(eligible.sum()),
             "kept": n_keep,
             "removed": count - n_keep,
-            "removed_by_reason": _tally(r for r in reasons if r is not None),
+            "removed_by_reason": dict(Counter(r for r in reasons if r is not None)),
             "selections": {},
         }
         for name, mask in [(criterion, keep), *baselines.items()]:
@@ -303,13 +304,6 @@ class Selection:
             report["auroc"] = auroc(masked if criterion != "less" else -masked, bad)
             report["bad_share_eligible"] = _mean(bad[eligible].astype(np.float64))
         return cls(keep, baselines, reasons, report)
-
-
-def _tally(items: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
 
 
 def _mean(values: np.ndarray) -> float | None:
