@@ -412,14 +412,17 @@ class LineageGraph:
         found = self.get_index(key)
         return found if found is not None else self.add_node(key)
 
+    def _check_edge(self, edge: int) -> None:
+        if not 0 <= edge < len(self._edge_alive) or not self._edge_alive[edge]:
+            raise ParameterError(f"no edge with id {edge}")
+
     def remove_edge(self, edge: int) -> None:
         """Remove an edge by id (its id is never reused).
 
         Raises:
             ParameterError: if there is no live edge with that id.
         """
-        if not 0 <= edge < len(self._edge_alive) or not self._edge_alive[edge]:
-            raise ParameterError(f"no edge with id {edge}")
+        self._check_edge(edge)
         self.graph.remove_edge_from_index(self._edge_rx[edge])
         self._edge_alive[edge] = False
         del self._edge_key[(self.edge_source[edge], self.edge_target[edge], self.edge_relation[edge])]
@@ -431,8 +434,7 @@ class LineageGraph:
         Raises:
             ParameterError: if there is no live edge with that id.
         """
-        if not 0 <= edge < len(self._edge_alive) or not self._edge_alive[edge]:
-            raise ParameterError(f"no edge with id {edge}")
+        self._check_edge(edge)
         return Edge(
             edge,
             self.keys[self.edge_source[edge]],
