@@ -147,28 +147,22 @@ def rebind_unresolved(graph: LineageGraph) -> dict[str, str]:
         if len(candidates) != 1:
             continue
         target = graph.index(candidates[0])
-        for edge in graph.out_edges(i):
-            graph.remove_edge(edge.index)
-            if graph.index(edge.target) != target:
-                graph.add_edge(
-                    target,
-                    graph.index(edge.target),
-                    edge.relation,
-                    confidence=edge.confidence,
-                    fraction=edge.fraction,
-                    evidence=edge.evidence,
-                )
-        for edge in graph.in_edges(i):
-            graph.remove_edge(edge.index)
-            if graph.index(edge.source) != target:
-                graph.add_edge(
-                    graph.index(edge.source),
-                    target,
-                    edge.relation,
-                    confidence=edge.confidence,
-                    fraction=edge.fraction,
-                    evidence=edge.evidence,
-                )
+        # Its out-edges, then its in-edges, move to the target (an edge that would join the target to
+        # itself is dropped).
+        for outgoing in (True, False):
+            for edge in graph.out_edges(i) if outgoing else graph.in_edges(i):
+                graph.remove_edge(edge.index)
+                source = target if outgoing else graph.index(edge.source)
+                dest = graph.index(edge.target) if outgoing else target
+                if source != dest:
+                    graph.add_edge(
+                        source,
+                        dest,
+                        edge.relation,
+                        confidence=edge.confidence,
+                        fraction=edge.fraction,
+                        evidence=edge.evidence,
+                    )
         graph.set_attr(i, "resolved_to", graph.keys[target])
         moved[graph.keys[i]] = graph.keys[target]
     # The name that was unresolved now finds the node its edges moved to.
