@@ -173,7 +173,8 @@ def test_guard_splits_clusters_like_the_pure_function(engine: Engine, data: Path
         result = engine.module.dedup_split(
             ds,
             threshold=0.3,
-            options=EngineOptions(partitions=2, max_cluster_size=3, small_graph_edges=small),
+            max_cluster_size=3,
+            options=EngineOptions(partitions=2, small_graph_edges=small),
         )
         removed = engine.arrow(result.removed, pa.schema([("row", pa.int64()), ("duplicate_of", pa.int64())]))
         assert removed.column("row").to_pylist() == np.flatnonzero(want.removed).tolist()

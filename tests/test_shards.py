@@ -366,7 +366,14 @@ def test_corpus_apis_check_their_output_options_alike(
 
 @pytest.mark.parametrize("engine", ["ray", "spark"])
 @pytest.mark.parametrize(
-    "option", [{"max_shard_rows": 5}, {"max_shard_size": "1MB"}, {"compression": "gzip"}]
+    "option",
+    [
+        {"max_shard_rows": 5},
+        {"max_shard_size": "1MB"},
+        {"compression": "gzip"},
+        {"emit_pairs": True},
+        {"removed_text": False},
+    ],
 )
 def test_engine_apis_refuse_what_they_cannot_honour(
     corpus: Path, tmp_path: Path, engine: str, option: dict[str, Any]
@@ -379,8 +386,10 @@ def test_engine_apis_refuse_what_they_cannot_honour(
     pytest.importorskip("ray" if engine == "ray" else "pyspark")
     module = importlib.import_module(f"stemmatic.engines.{engine}")
     (name,) = option
+    # Flags are named as the CLI spells them; the other options by their Python name.
+    shown = {"emit_pairs": "--emit-pairs", "removed_text": "--no-removed-text"}.get(name, name)
     with pytest.raises(
-        ParameterError, match=f"{name} applies to the local engine only, not --engine {engine}"
+        ParameterError, match=f"{shown} applies to the local engine only, not --engine {engine}"
     ):
         module.dedup_to_directory([str(corpus)], str(tmp_path / "out"), config=DedupConfig(**option))
     assert not (tmp_path / "out").exists()

@@ -153,7 +153,6 @@ def dedup(
                 config,
                 ray_address,
                 spark_master,
-                max_cluster_size,
                 overwrite,
                 against,
             )
@@ -201,7 +200,6 @@ def _run_engine(
     config: DedupConfig,
     ray_address: str | None,
     spark_master: str | None,
-    max_cluster_size: int | None,
     overwrite: bool,
     against: list[str] | None = None,
 ) -> None:
@@ -210,7 +208,7 @@ def _run_engine(
 
     common: dict[str, Any] = {
         "config": config,
-        "options": EngineOptions(max_cluster_size=max_cluster_size),
+        "options": EngineOptions(),
         "overwrite": overwrite,
         "against": against,
     }

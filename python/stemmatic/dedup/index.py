@@ -63,10 +63,11 @@ import pyarrow.parquet as pq
 from stemmatic import _core
 from stemmatic._atomic import AtomicFile, FileRecord
 from stemmatic._run import NoProgress as _NoProgress
-from stemmatic._run import known_rows
+from stemmatic._run import Progress, known_rows
 from stemmatic.dedup import steps
 from stemmatic.dedup.clusters import REASON_EXACT, ClusterDecision
-from stemmatic.dedup.pipeline import DedupConfig, Progress
+from stemmatic.dedup.config import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
     InputFile,
@@ -78,7 +79,7 @@ from stemmatic.io import (
     write_report,
 )
 from stemmatic.io._remote import RemotePath, is_url
-from stemmatic.minhash import MinHasher, RowStatus
+from stemmatic.minhash import RowStatus
 
 __all__ = [
     "FORMAT_VERSION",
@@ -114,7 +115,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text.split("+")[0])[:3])
 
 
-def _parameters(config: DedupConfig) -> dict[str, Any]:
+def _parameters(config: DedupParams) -> dict[str, Any]:
     banding = config.banding()
     return {
         "threshold": config.threshold,
@@ -124,9 +125,7 @@ def _parameters(config: DedupConfig) -> dict[str, Any]:
         "seed": config.seed,
         "bands": banding.bands,
         "rows": banding.rows,
-        "bits": MinHasher(
-            num_perm=config.num_perm, ngram=config.ngram, tokenizer=config.tokenizer, seed=config.seed
-        ).bits,
+        "bits": config.hasher().bits,
     }
 
 
@@ -334,7 +333,7 @@ def build_index(
     return info
 
 
-def _check_exact_config(config: DedupConfig, what: str) -> None:
+def _check_exact_config(config: DedupParams, what: str) -> None:
     if config.verify != "exact":
         raise ParameterError(f"cannot {what} with verify={config.verify!r}: an index verifies exactly")
 
@@ -643,7 +642,7 @@ class DedupIndex:
             staging.cleanup()
         self._staging = []
 
-    def check_config(self, config: DedupConfig) -> None:
+    def check_config(self, config: DedupParams) -> None:
         """Refuse a dedup whose parameters differ from the index's: it would decide otherwise."""
         _check_exact_config(config, "dedup against an index")
         if config.exact:
@@ -1024,7 +1023,7 @@ class Against:
 
 @contextlib.contextmanager
 def opened_against(
-    indexes: Sequence[str | os.PathLike[str]], config: DedupConfig, *, update_index: bool
+    indexes: Sequence[str | os.PathLike[str]], config: DedupParams, *, update_index: bool
 ) -> Iterator[Against]:
     """The :class:`Against` of a dedup run: indexes opened and checked against ``config``, closed at the end."""
     if update_index and len(indexes) != 1:

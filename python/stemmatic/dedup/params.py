@@ -1,4 +1,14 @@
-"""LSH banding parameters: the (bands, rows) that minimise the weighted
+"""The dedup algorithm's parameters (:class:`DedupParams`) and its LSH banding.
+
+:class:`DedupParams` holds every parameter that changes which rows a dedup
+removes, once, for every engine: the local pipeline
+(:mod:`stemmatic.dedup.pipeline`, through :class:`~stemmatic.dedup.config.DedupConfig`),
+the incremental index (:mod:`stemmatic.dedup.index`) and the Ray/Spark
+engines (:mod:`stemmatic.engines`). How a run reads, holds and writes the
+data is elsewhere (:mod:`stemmatic.dedup.config`,
+:class:`stemmatic.engines.EngineOptions`).
+
+The banding: the (bands, rows) that minimise the weighted
 false-positive and false-negative probability mass for a Jaccard threshold.
 
 This is the criterion of datasketch's ``MinHashLSH`` (``_optimal_param``): with
@@ -12,15 +22,21 @@ choice is deterministic and needs no SciPy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from stemmatic._core import MAX_NUM_PERM
+from stemmatic.dedup.clusters import CLUSTERINGS, Clustering
 from stemmatic.exceptions import ParameterError
+from stemmatic.minhash import DEFAULT_TOKENIZER, MinHasher, Tokenizer
 
-__all__ = ["Banding", "candidate_probability", "optimal_banding"]
+__all__ = ["Banding", "DedupParams", "candidate_probability", "optimal_banding"]
+
+Verify = Literal["exact", "estimate", "none"]
+_Part = TypeVar("_Part")
 
 _GRID = 2001
 
@@ -97,3 +113,87 @@ def check_banding(bands: int, rows: int, num_perm: int, threshold: float) -> Ban
         raise ParameterError(f"bands × rows = {bands * rows} exceeds num_perm = {num_perm}")
     fp, fn = _masses(threshold, bands, rows)
     return Banding(bands, rows, threshold, fp, fn)
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """The parameters that decide which rows a dedup removes (see :func:`stemmatic.dedup.dedup`).
+
+    The same on every engine and in an index; a run's options (memory,
+    output format, partitions) never change the answer and live elsewhere.
+
+    >>> DedupParams(threshold=0.7).banding().describe().startswith("bands=")
+    True
+    """
+
+    text_column: str = "text"
+    id_column: str | None = None
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    tokenizer: Tokenizer = DEFAULT_TOKENIZER
+    seed: int = 1
+    bands: int | None = None
+    rows: int | None = None
+    verify: Verify = "exact"
+    keep: str = "first"
+    exact: bool = False
+    #: Buckets of at most this many rows give all their pairs; larger ones a star.
+    clique_max: int = 8
+    #: Giant-component guard: split clusters above this many rows by verified similarity (None: no guard).
+    max_cluster_size: int | None = None
+    #: ``components`` (connected components of verified edges) or ``star``
+    #: (every removed row is verified at or above ``threshold`` to its kept row).
+    clustering: Clustering = "components"
+
+    def validate(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ParameterError(f"invalid parameter `threshold`: {self.threshold}; must be in (0, 1]")
+        if self.verify not in ("exact", "estimate", "none"):
+            raise ParameterError(
+                f"invalid parameter `verify`: {self.verify!r}; expected exact, estimate or none"
+            )
+        if self.keep not in ("first", "longest") and not self.keep.startswith("column:"):
+            raise ParameterError(
+                f"invalid parameter `keep`: {self.keep!r}; expected first, longest or column:NAME"
+            )
+        if self.max_cluster_size is not None and self.max_cluster_size < 2:
+            raise ParameterError(
+                f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
+            )
+        if self.clustering not in CLUSTERINGS:
+            raise ParameterError(
+                f"invalid parameter `clustering`: {self.clustering!r}; expected components or star"
+            )
+        if self.clustering == "star" and self.verify == "none":
+            raise ParameterError(
+                "clustering='star' promises a verified similarity between each removed row and its kept "
+                "row: use verify='exact' or 'estimate', not 'none'"
+            )
+        if (self.bands is None) != (self.rows is None):
+            raise ParameterError(
+                "give both `bands` and `rows`, or neither (then they are chosen for the threshold)"
+            )
+        self.hasher()
+
+    @property
+    def keep_column(self) -> str | None:
+        return self.keep.split(":", 1)[1] if self.keep.startswith("column:") else None
+
+    def hasher(self) -> MinHasher:
+        """The MinHash of these parameters (refuses a bad ``num_perm``, ``ngram`` or ``tokenizer``)."""
+        return MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
+
+    def banding(self) -> Banding:
+        threshold = min(self.threshold, 0.999)
+        if self.bands is not None and self.rows is not None:
+            return check_banding(self.bands, self.rows, self.num_perm, threshold)
+        # With exact verification a false positive costs one verification, a
+        # false negative a missed duplicate: weigh misses far more.
+        weights = (0.05, 0.95) if self.verify == "exact" else (0.5, 0.5)
+        return optimal_banding(threshold, self.num_perm, *weights)
+
+
+def part_of(cls: type[_Part], whole: Any) -> _Part:
+    """The ``cls`` (a dataclass) of ``whole``'s fields of the same names: a config's part."""
+    return cls(**{f.name: getattr(whole, f.name) for f in fields(cls)})  # type: ignore[arg-type]

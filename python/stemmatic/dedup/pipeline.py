@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -68,9 +68,10 @@ from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
 from stemmatic.dedup import steps
 from stemmatic.dedup._spill import BandRecords, SetCache, one_type, read_partition
-from stemmatic.dedup.clusters import CLUSTERINGS, REASON_EXACT, REASON_NEAR, Clustering, decide_clusters
+from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
+from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.guard import split_giant_components
-from stemmatic.dedup.params import Banding, check_banding, optimal_banding
+from stemmatic.dedup.params import Banding
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io import (
     Chunk,
@@ -89,12 +90,9 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._sinks import check_compression, find_outputs, shard_caps, write_parquet
+from stemmatic.io._sinks import find_outputs, write_parquet
 from stemmatic.minhash import (
-    DEFAULT_TOKENIZER,
-    MinHasher,
     RowStatus,
-    Tokenizer,
     TokenLengthCheck,
     long_token_warning,
 )
@@ -104,116 +102,11 @@ _REASONS = strings(["near_duplicate", "exact"])
 
 __all__ = ["DedupConfig", "DedupResult", "Progress", "dedup"]
 
-Verify = Literal["exact", "estimate", "none"]
 _REPORT_VERSION = 1
 #: The stages, in order; each leaves ``_work/<stage>.done`` listing the files it wrote.
 _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
-#: The smallest ``memory_limit`` accepted.
-MIN_MEMORY_LIMIT = 1 << 20
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
-
-
-@dataclass(frozen=True)
-class DedupConfig:
-    """Parameters of a dedup run (see :func:`dedup` for their meaning)."""
-
-    text_column: str = "text"
-    id_column: str | None = None
-    threshold: float = 0.8
-    num_perm: int = 128
-    ngram: int = 5
-    tokenizer: Tokenizer = DEFAULT_TOKENIZER
-    seed: int = 1
-    bands: int | None = None
-    rows: int | None = None
-    verify: Verify = "exact"
-    keep: str = "first"
-    exact: bool = False
-    memory_limit: str | int = "4GB"
-    fmt: Literal["parquet", "jsonl"] = "parquet"
-    #: Output compression: a Parquet codec (default zstd) or, for JSONL, gzip/zstd/bz2/none
-    #: (default: each input file's own).
-    compression: str | None = None
-    emit_pairs: bool = False
-    on_error: Literal["raise", "skip"] = "raise"
-    clique_max: int = 8
-    batch_rows: int = 8192
-    max_cluster_size: int | None = None
-    #: ``components`` (connected components of verified edges) or ``star``
-    #: (every removed row is verified at or above ``threshold`` to its kept row).
-    clustering: Clustering = "components"
-    #: Write removed rows with their text column (False: without it).
-    removed_text: bool = True
-    #: Caps on each output shard: bytes written (``512MB``; approximate) and rows; None: one
-    #: file per input file (see :mod:`stemmatic.io._sinks`).
-    max_shard_size: int | str | None = None
-    max_shard_rows: int | None = None
-
-    def validate(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ParameterError(f"invalid parameter `threshold`: {self.threshold}; must be in (0, 1]")
-        if self.verify not in ("exact", "estimate", "none"):
-            raise ParameterError(
-                f"invalid parameter `verify`: {self.verify!r}; expected exact, estimate or none"
-            )
-        if self.keep not in ("first", "longest") and not self.keep.startswith("column:"):
-            raise ParameterError(
-                f"invalid parameter `keep`: {self.keep!r}; expected first, longest or column:NAME"
-            )
-        if self.fmt not in ("parquet", "jsonl"):
-            raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
-        check_compression(self.fmt, self.compression)
-        shard_caps(self.max_shard_size, self.max_shard_rows)
-        if self.on_error not in ("raise", "skip"):
-            raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
-        if self.max_cluster_size is not None and self.max_cluster_size < 2:
-            raise ParameterError(
-                f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
-            )
-        if self.clustering not in CLUSTERINGS:
-            raise ParameterError(
-                f"invalid parameter `clustering`: {self.clustering!r}; expected components or star"
-            )
-        if self.clustering == "star" and self.verify == "none":
-            raise ParameterError(
-                "clustering='star' promises a verified similarity between each removed row and its kept "
-                "row: use verify='exact' or 'estimate', not 'none'"
-            )
-        if (self.bands is None) != (self.rows is None):
-            raise ParameterError(
-                "give both `bands` and `rows`, or neither (then they are chosen for the threshold)"
-            )
-        MinHasher(num_perm=self.num_perm, ngram=self.ngram, tokenizer=self.tokenizer, seed=self.seed)
-        if parse_size(self.memory_limit) < MIN_MEMORY_LIMIT:
-            raise ParameterError(
-                f"invalid parameter `memory_limit`: {self.memory_limit!r}; must be at least 1MiB"
-            )
-
-    @classmethod
-    def build(cls, config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
-        """A validated config: ``config`` (or the defaults) with keyword ``overrides``."""
-        config = config or cls()
-        if overrides:
-            unknown = set(overrides) - set(cls.__dataclass_fields__)
-            if unknown:
-                raise TypeError(f"dedup() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
-            config = cls(**{**asdict(config), **overrides})
-        config.validate()
-        return config
-
-    @property
-    def keep_column(self) -> str | None:
-        return self.keep.split(":", 1)[1] if self.keep.startswith("column:") else None
-
-    def banding(self) -> Banding:
-        threshold = min(self.threshold, 0.999)
-        if self.bands is not None and self.rows is not None:
-            return check_banding(self.bands, self.rows, self.num_perm, threshold)
-        # With exact verification a false positive costs one verification, a
-        # false negative a missed duplicate: weigh misses far more.
-        weights = (0.05, 0.95) if self.verify == "exact" else (0.5, 0.5)
-        return optimal_banding(threshold, self.num_perm, *weights)
 
 
 @dataclass
@@ -400,9 +293,7 @@ class _Run:
         self.resume = resume
         self.timer = StageTimer()
         self.banding = config.banding()
-        self.hasher = MinHasher(
-            num_perm=config.num_perm, ngram=config.ngram, tokenizer=config.tokenizer, seed=config.seed
-        )
+        self.hasher = config.hasher()
         self.memory_limit = parse_size(config.memory_limit)
         self.stage_counts: dict[str, dict[str, int]] = {}
         #: Shingle sets of every row from the sketch pass, when they fit the budget.

@@ -5,7 +5,7 @@ lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.dedup.guard`
 (the giant-component guard) needs neither.
 
 >>> from stemmatic.engines import EngineOptions
->>> EngineOptions(max_cluster_size=1000).small_graph_edges
+>>> EngineOptions(partitions=8).small_graph_edges
 2000000
 """
 

@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from stemmatic import _core
 from stemmatic.dedup.index import REASON_INDEX, DedupIndex, opened_against
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError
 from stemmatic.io._remote import is_url
@@ -95,7 +95,7 @@ class IndexedRows(Shipped):
         nodes = external[:, 0] + np.uint64(self.first_node)
         return np.concatenate([inside, np.stack([external[:, 1], nodes], axis=1)])
 
-    def verify(self, texts: pa.Array, nodes: np.ndarray, config: DedupConfig, threads: int) -> np.ndarray:
+    def verify(self, texts: pa.Array, nodes: np.ndarray, config: DedupParams, threads: int) -> np.ndarray:
         """Exact Jaccard of each text with the stored shingle set of its indexed node."""
         n = len(texts)
         if not n:
@@ -179,7 +179,7 @@ class AttachIndexed(Shipped):
 
 @contextlib.contextmanager
 def against_index(
-    indexes: Sequence[str | os.PathLike[str]], config: DedupConfig
+    indexes: Sequence[str | os.PathLike[str]], config: DedupParams
 ) -> Iterator[DedupIndex | None]:
     """The indexes of a ``against=`` engine run, opened and checked on the driver (none: ``None``)."""
     if not indexes:

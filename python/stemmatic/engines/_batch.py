@@ -15,7 +15,7 @@ import pyarrow as pa
 from stemmatic import _core
 from stemmatic.dedup import steps
 from stemmatic.dedup.clusters import REASON_NEAR
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.engines._against import IndexedRows
 from stemmatic.engines._backend import PART, ROW
 from stemmatic.engines._shipped import Shipped
@@ -77,7 +77,7 @@ def _schema(*pairs: tuple[str, pa.DataType]) -> pa.Schema:
 class Sketch(Shipped):
     """Per batch: status, length, keep score, band keys (and signature, exact key) of each row."""
 
-    config: DedupConfig
+    config: DedupParams
     bands: int
     rows: int
     threads: int = 1
@@ -275,7 +275,7 @@ class AttachFirst(Shipped):
 class VerifySecond(Shipped):
     """Co-group of half-joined pairs (by ``b``) with payloads: verify, keep pairs at the threshold."""
 
-    config: DedupConfig
+    config: DedupParams
     threads: int = 1
     #: With ``against=``: pairs whose ``b`` is an indexed node are verified against the index.
     against: IndexedRows | None = None

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import InitVar, asdict, dataclass, field
 from typing import Any, Generic
 
 import numpy as np
@@ -57,10 +57,10 @@ import pyarrow.compute as pc
 from stemmatic import _core
 from stemmatic._run import StageTimer
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
+from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.index import Against, DedupIndex
-from stemmatic.dedup.params import Banding
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.params import Banding, DedupParams
 from stemmatic.dedup.steps import check_text_type
 from stemmatic.engines._against import AttachIndexed, IndexedRows, indexed_rows
 from stemmatic.engines._backend import PART, ROW, Backend, CoFn, D, Locate, TableFn, _select, _union
@@ -119,7 +119,7 @@ __all__ = [
     "Sketch",
     "TableFn",
     "VerifySecond",
-    "build_config",
+    "build_params",
     "engine_report",
     "run_dedup",
 ]
@@ -127,28 +127,36 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How the engines split the work (the answer does not depend on these)."""
+    """How the engines split the work (the answer does not depend on these).
+
+    The giant-component guard ``max_cluster_size`` changes the answer: it is a
+    dedup parameter (:class:`~stemmatic.dedup.params.DedupParams`), given with
+    the others (``dedup_split(ds, max_cluster_size=1000)``).
+    """
 
     #: Partition groups of each shuffle (default: from the row count).
     partitions: int | None = None
     #: A verified graph with at most this many edges is decided on the driver.
     small_graph_edges: int = 2_000_000
-    #: Split clusters above this many rows by verified similarity (None: no guard).
-    max_cluster_size: int | None = None
     #: Rust threads inside one engine task (the engine runs tasks in parallel).
     task_threads: int = 1
     #: Safety stop for the large-star / small-star rounds.
     max_rounds: int = 64
+    #: Refused: a dedup parameter now (it was an option here before).
+    max_cluster_size: InitVar[int | None] = None
+
+    def __post_init__(self, max_cluster_size: int | None) -> None:
+        if max_cluster_size is not None:
+            raise ParameterError(
+                "max_cluster_size is a dedup parameter, not an EngineOptions field: pass it with the "
+                f"other parameters (dedup_split(..., max_cluster_size={max_cluster_size}) or in config)"
+            )
 
     def validate(self) -> None:
         if self.partitions is not None and self.partitions < 1:
             raise ParameterError(f"invalid parameter `partitions`: {self.partitions}; must be at least 1")
         if self.small_graph_edges < 0:
             raise ParameterError(f"invalid parameter `small_graph_edges`: {self.small_graph_edges}")
-        if self.max_cluster_size is not None and self.max_cluster_size < 2:
-            raise ParameterError(
-                f"invalid parameter `max_cluster_size`: {self.max_cluster_size}; must be at least 2"
-            )
         if self.task_threads < 1:
             raise ParameterError(f"invalid parameter `task_threads`: {self.task_threads}")
 
@@ -173,9 +181,13 @@ def input_paths(files: Sequence[Any], engine: str) -> tuple[str, list[str]]:
     return formats.pop(), [str(f.path) for f in files]
 
 
-def build_config(config: DedupConfig | None, overrides: dict[str, Any]) -> DedupConfig:
-    """A validated :class:`DedupConfig` from a base config and keyword overrides."""
-    return DedupConfig.build(config, overrides)
+def build_params(config: DedupParams | None, overrides: dict[str, Any]) -> DedupParams:
+    """The validated algorithm parameters of a base config and keyword overrides.
+
+    Every :class:`DedupConfig` name is accepted (as it always was); the options that do not apply
+    to an engine's in-memory split (``memory_limit``, ``fmt``, ...) are checked and then unused.
+    """
+    return DedupConfig.build(config, overrides).params
 
 
 def default_partitions(rows: int, bands: int) -> int:
@@ -306,7 +318,7 @@ def engine_components(
 def run_dedup(
     backend: Backend[D],
     data: D,
-    config: DedupConfig,
+    params: DedupParams,
     banding: Banding,
     options: EngineOptions,
     locate: Locate | None = None,
@@ -316,13 +328,10 @@ def run_dedup(
 
     ``locate`` names a row number in error messages (default ``row N``).
     ``against``: an opened index of earlier releases (checked against
-    ``config``); rows that duplicate an indexed row are removed as the local
+    ``params``); rows that duplicate an indexed row are removed as the local
     ``dedup(..., against=...)`` removes them (:mod:`stemmatic.engines._against`).
     """
-    cfg = config
-    if options.max_cluster_size is None and cfg.max_cluster_size is not None:
-        # The guard may come with the shared DedupConfig, as for the local engine.
-        options = replace(options, max_cluster_size=cfg.max_cluster_size)
+    cfg = params
     options.validate()
     if cfg.clustering != "components":
         # Star verifies pairs after the first decision (texts needed on the driver); not on the engines yet.
@@ -407,13 +416,13 @@ def run_dedup(
                     _schema((ROW, pa.int64()), ("score", pa.float64())),
                 )
             )
-        decisions_table, guard_stats = _Driver.decide(edge_table, scores, options.max_cluster_size, handle)
+        decisions_table, guard_stats = _Driver.decide(edge_table, scores, cfg.max_cluster_size, handle)
         stats.update(guard_stats)
         stats["components"] = {"finished_on": "driver", "rounds": 0}
         decisions = backend.from_arrow(decisions_table)
     else:
-        if options.max_cluster_size is not None:
-            edges, guard_stats = _engine_guard(backend, edges, options, P)
+        if cfg.max_cluster_size is not None:
+            edges, guard_stats = _engine_guard(backend, edges, options, P, cfg.max_cluster_size)
             stats.update(guard_stats)
         labels, comp_stats = engine_components(
             backend, edges, P, options.small_graph_edges, options.max_rounds
@@ -588,19 +597,20 @@ def _decision_counts(table: pa.Table, first_node: int | None = None) -> dict[str
     return counts
 
 
-def _engine_guard(backend: Backend[D], edges: D, options: EngineOptions, P: int) -> tuple[D, dict[str, Any]]:
+def _engine_guard(
+    backend: Backend[D], edges: D, options: EngineOptions, P: int, max_cluster_size: int
+) -> tuple[D, dict[str, Any]]:
     """Guard on the engine: label components, then split each large one within its group.
 
     Edges are grouped by component (a component's edges meet in one group),
     so a component must fit one task; the guard is meant for components the
     cap keeps small, and the largest ones are exactly what it reports.
     """
-    assert options.max_cluster_size is not None
     labels, _ = engine_components(backend, edges, P, options.small_graph_edges, options.max_rounds)
     keyed = backend.map_arrow(edges, _AddPart("a", P), _EdgeLabel.SCHEMA)
     labelled = backend.cogroup_arrow(keyed, labels, _EdgeLabel(P), _EdgeLabel.SCHEMA, P)
     guarded = backend.materialize(
-        backend.group_arrow(labelled, _GuardComponent(options.max_cluster_size), VerifySecond.SCHEMA, P)
+        backend.group_arrow(labelled, _GuardComponent(max_cluster_size), VerifySecond.SCHEMA, P)
     )
     return guarded, {"guard": {"edges_before": backend.count(edges), "edges_after": backend.count(guarded)}}
 

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     import os
 
     from stemmatic.contamination import ContaminationIndex
+    from stemmatic.dedup.config import DedupConfig
     from stemmatic.dedup.index import DedupIndex
-    from stemmatic.dedup.pipeline import DedupConfig
+    from stemmatic.dedup.params import DedupParams
     from stemmatic.io import InputFile, OutputFormat
 
 D = TypeVar("D")
@@ -46,7 +47,7 @@ class EngineIO(Generic[D]):
 
 def dedup_directory(
     engine: EngineIO[D],
-    split: Callable[[D, DedupConfig, EngineOptions, Locate, DedupIndex | None], EngineDedupResult[D]],
+    split: Callable[[D, DedupParams, EngineOptions, Locate, DedupIndex | None], EngineDedupResult[D]],
     inputs: Sequence[str],
     output: str,
     config: DedupConfig,
@@ -60,27 +61,20 @@ def dedup_directory(
     ``config`` before anything is written.
     """
     from stemmatic._run import StageTimer, write_report
-    from stemmatic.exceptions import ParameterError
     from stemmatic.io import output_dir, resolve_inputs
 
-    if config.emit_pairs:
-        raise ParameterError(f"--emit-pairs applies to the local engine only, not --engine {engine.name}")
-    for option in ("compression", "max_shard_size", "max_shard_rows"):
-        if getattr(config, option) is not None:
-            raise ParameterError(
-                f"{option} applies to the local engine only, not --engine {engine.name}: "
-                "the engine writes its own part files"
-            )
+    config.output.check_engine(engine.name)
     options.validate()
+    params = config.params
     files = resolve_inputs(inputs)
     rules = ColumnRules(
-        tuple(c for c in (config.text_column, config.id_column, config.keep_column) if c),
-        config.text_column,
-        config.keep_column,
+        tuple(c for c in (params.text_column, params.id_column, params.keep_column) if c),
+        params.text_column,
+        params.keep_column,
     )
     timer = StageTimer()
     with (
-        against_index(against, config) as index,
+        against_index(against, params) as index,
         output_dir(output, inputs=[*files, *against], overwrite=overwrite) as claimed,
     ):
         out = claimed.resolve()
@@ -89,7 +83,7 @@ def dedup_directory(
             rejected = write_rejected(out, infos)
         # The engines evaluate lazily: the dedup runs while its outputs are written.
         with timer.stage("dedup_and_write"):
-            result = split(data, config, options, layout.locate, index)
+            result = split(data, params, options, layout.locate, index)
             with clean_engine_errors(layout):
                 engine.write(result.kept, out / "kept", config.fmt)
                 engine.write(result.removed, out / "removed", config.fmt)

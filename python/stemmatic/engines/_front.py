@@ -16,8 +16,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.index import DedupIndex
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.engines._against import against_index
 from stemmatic.engines._common import ROW, Backend, EngineDedupResult, EngineOptions, Locate, run_dedup
 from stemmatic.engines._scan import ENTRY, EngineScanResult, IndexHandle, ScanParams, load_index, run_scan
@@ -76,7 +77,7 @@ def _indexes(against: Indexes) -> list[str | os.PathLike[str]]:
 def dedup_split_on(
     engine: Engine[D],
     data: D,
-    config: DedupConfig,
+    params: DedupParams,
     options: EngineOptions,
     locate: Locate | None = None,
     against: Indexes | DedupIndex = None,
@@ -90,10 +91,10 @@ def dedup_split_on(
         index = (
             against
             if isinstance(against, DedupIndex)
-            else stack.enter_context(against_index(_indexes(against), config))
+            else stack.enter_context(against_index(_indexes(against), params))
         )
         stack.enter_context(engine.running())
-        result = run_dedup(backend, data, config, config.banding(), options, locate, index)
+        result = run_dedup(backend, data, params, params.banding(), options, locate, index)
         # Outputs in row order, like the local engine's; the row number is internal.
         return EngineDedupResult(
             kept=engine.in_order(result.kept, [ROW]),
@@ -116,9 +117,9 @@ def dedup_directory_on(
     from stemmatic.engines._directory import dedup_directory
 
     def split(
-        data: D, cfg: DedupConfig, opts: EngineOptions, locate: Locate, index: DedupIndex | None
+        data: D, params: DedupParams, opts: EngineOptions, locate: Locate, index: DedupIndex | None
     ) -> EngineDedupResult[D]:
-        return dedup_split_on(engine, data, cfg, opts, locate, index)
+        return dedup_split_on(engine, data, params, opts, locate, index)
 
     return dedup_directory(engine.io(), split, inputs, output, config, options, overwrite, _indexes(against))
 
@@ -174,10 +175,11 @@ DEDUP_SPLIT_DOC = """Near-duplicate removal on {Engine}: kept rows, removed rows
 
     Args:
         {data}: a {dataset} with the text column (and id / keep columns).
-        config: dedup parameters (``memory_limit``, ``fmt``, ``emit_pairs``
-            and ``on_error`` do not apply here).
-        options: how the engine splits the work (:class:`EngineOptions`),
+        config: dedup parameters (:class:`~stemmatic.dedup.params.DedupParams`,
+            or a :class:`~stemmatic.dedup.DedupConfig`, whose ``memory_limit``,
+            ``fmt``, ``emit_pairs`` and ``on_error`` do not apply here),
             including the giant-component guard ``max_cluster_size``.
+        options: how the engine splits the work (:class:`EngineOptions`).
         against: indexes of earlier releases (:func:`stemmatic.dedup.build_index`,
             paths or URLs the workers can read too): rows that duplicate an
             indexed row are removed with ``reason`` ``near_duplicate_of_index``,
@@ -198,7 +200,9 @@ DEDUP_TO_DIRECTORY_DOC = """What ``stemmatic dedup --engine {name}`` does: read,
 
     {where} Returns the report. The inputs are read by the local engine's
     reader, so ``config.on_error`` applies (rejected lines go to
-    ``rejected/``), as does ``config.fmt`` for ``kept/`` and ``removed/``;
+    ``rejected/``), as does ``config.fmt`` for ``kept/`` and ``removed/``
+    (``emit_pairs``, ``removed_text=False``, ``compression`` and the shard
+    caps are refused: the engine writes its own part files);
     ``against`` as in :func:`dedup_split` (the indexes are opened and
     checked before anything is written).
     """

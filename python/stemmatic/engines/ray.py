@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic._extras import require
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.config import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.engines._common import (
     PART,
     ROW,
@@ -41,7 +42,7 @@ from stemmatic.engines._common import (
     EngineDedupResult,
     EngineOptions,
     TableFn,
-    build_config,
+    build_params,
 )
 from stemmatic.engines._front import (
     Indexes,
@@ -327,20 +328,20 @@ class _RayEngine:
 def dedup_split(
     ds: ray.data.Dataset,
     *,
-    config: DedupConfig | None = None,
+    config: DedupParams | None = None,
     options: EngineOptions | None = None,
     against: Indexes = None,
     **overrides: Any,
 ) -> EngineDedupResult[ray.data.Dataset]:
     return dedup_split_on(
-        _RayEngine(), ds, build_config(config, overrides), options or EngineOptions(), against=against
+        _RayEngine(), ds, build_params(config, overrides), options or EngineOptions(), against=against
     )
 
 
 def dedup(
     ds: ray.data.Dataset,
     *,
-    config: DedupConfig | None = None,
+    config: DedupParams | None = None,
     options: EngineOptions | None = None,
     against: Indexes = None,
     **overrides: Any,

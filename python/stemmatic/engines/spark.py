@@ -41,7 +41,8 @@ import numpy as np
 import pyarrow as pa
 
 from stemmatic._extras import require
-from stemmatic.dedup.pipeline import DedupConfig
+from stemmatic.dedup.config import DedupConfig
+from stemmatic.dedup.params import DedupParams
 from stemmatic.engines._common import (
     PART,
     ROW,
@@ -49,7 +50,7 @@ from stemmatic.engines._common import (
     EngineDedupResult,
     EngineOptions,
     TableFn,
-    build_config,
+    build_params,
 )
 from stemmatic.engines._front import (
     Indexes,
@@ -244,20 +245,20 @@ class _SparkEngine:
 def dedup_split(
     df: DataFrame,
     *,
-    config: DedupConfig | None = None,
+    config: DedupParams | None = None,
     options: EngineOptions | None = None,
     against: Indexes = None,
     **overrides: Any,
 ) -> EngineDedupResult[DataFrame]:
     return dedup_split_on(
-        _SparkEngine(), df, build_config(config, overrides), options or EngineOptions(), against=against
+        _SparkEngine(), df, build_params(config, overrides), options or EngineOptions(), against=against
     )
 
 
 def dedup(
     df: DataFrame,
     *,
-    config: DedupConfig | None = None,
+    config: DedupParams | None = None,
     options: EngineOptions | None = None,
     against: Indexes = None,
     **overrides: Any,
