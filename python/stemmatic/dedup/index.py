@@ -72,7 +72,6 @@ from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticErr
 from stemmatic.io import (
     InputFile,
     check_columns,
-    id_values,
     iter_chunks,
     output_dir,
     resolve_inputs,
@@ -211,7 +210,7 @@ def _write_release(
             check_columns(chunk.file, chunk.batch.schema.names, columns)
             texts = steps.text_column(chunk.batch, config.text_column, f"{chunk.file.path}: ")
             row_ids = (
-                id_values(chunk, config.id_column, ids[0].type if ids else None)
+                steps.id_values(chunk, config.id_column, ids[0].type if ids else None)
                 if config.id_column
                 else pa.array(np.arange(chunk.file_row, chunk.file_row + len(texts), dtype=np.int64))
             )

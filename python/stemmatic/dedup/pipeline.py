@@ -72,7 +72,7 @@ from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
 from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.params import Banding
-from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
+from stemmatic.exceptions import ParameterError, StemmaticError
 from stemmatic.io import (
     Chunk,
     InputFile,
@@ -80,7 +80,6 @@ from stemmatic.io import (
     RejectedWriter,
     StageTimer,
     check_columns,
-    id_values,
     iter_chunks,
     output_dir,
     parse_size,
@@ -646,7 +645,7 @@ class _Run:
                 meta["status"].append(batch.status)
                 meta["file"].append(np.full(n, chunk.file_index, dtype=np.int32))
                 if cfg.id_column:
-                    ids.append(id_values(chunk, cfg.id_column, ids[0].type if ids else None))
+                    ids.append(steps.id_values(chunk, cfg.id_column, ids[0].type if ids else None))
                 if cfg.keep_column:
                     scores.append(self._keep_scores(chunk))
                 n_docs += n
@@ -688,7 +687,7 @@ class _Run:
             self._save("score.npy", cat(scores, np.float64))
         if cfg.id_column:
             id_array = pa.chunked_array(ids, type=ids[0].type) if ids else pa.chunked_array([], pa.int64())
-            self._check_ids(id_array)
+            steps.check_ids(id_array, cfg.id_column, self._where)
             self._write_parquet(self.work / "ids.parquet", pa.table({"id": id_array}), "checkpoint")
         return {
             "documents": n_docs,
@@ -703,20 +702,6 @@ class _Run:
     def _keep_scores(self, chunk: Chunk) -> np.ndarray:
         assert self.config.keep_column is not None
         return steps.keep_scores(chunk.batch, self.config.keep_column, f"{chunk.file.path}: ")
-
-    def _check_ids(self, ids: pa.ChunkedArray) -> None:
-        if ids.null_count:
-            row = int(np.flatnonzero(np.asarray(pc.is_null(ids)))[0])
-            raise InvalidInputError(f"{self._where(row)}: id column {self.config.id_column!r} is null")
-        counts = pc.value_counts(ids)
-        dup = pc.filter(counts, pc.greater(counts.field("counts"), 1))
-        if len(dup):
-            value = dup[0]["values"].as_py()
-            rows = np.flatnonzero(np.asarray(pc.equal(ids, pa.scalar(value, ids.type))))[:2]
-            raise InvalidInputError(
-                f"duplicate id {value!r} in column {self.config.id_column!r}: {self._where(int(rows[0]))} "
-                f"and {self._where(int(rows[1]))}; ids must be unique"
-            )
 
     def _where(self, row: int) -> str:
         """``file (row k)`` of a global row number, for error messages."""

@@ -14,7 +14,12 @@ same way:
   asked, exact-duplicate key, shingle set and token lengths;
 * :func:`keep_scores`: the ``keep=column:NAME`` score of each row;
 * :func:`exact_edges`: (representative, duplicate) edges between rows of
-  equal exact keys.
+  equal exact keys;
+* the id column: :func:`id_values` (a batch's ids as int64 or large string,
+  as the local pipeline and the index hold them), :func:`check_id_type` (the
+  id types the engines carry), :func:`id_problem` (the first null or repeated
+  id among rows) and :func:`check_ids` / :func:`refuse_id_problem` (raised
+  naming the rows, the same words on every engine).
 
 Engines import this module; it imports nothing of theirs.
 
@@ -29,6 +34,10 @@ Engines import this module; it imports nothing of theirs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,15 +45,22 @@ import pyarrow.compute as pc
 from stemmatic import _core
 from stemmatic._arrow import to_numpy
 from stemmatic.exceptions import InvalidInputError
+from stemmatic.io import Chunk
 from stemmatic.minhash import LONG_TOKEN_CHARS
 
 __all__ = [
     "TEXT_TYPES",
+    "IdProblem",
+    "check_id_type",
+    "check_ids",
     "check_text_type",
     "exact_edges",
     "filled",
+    "id_problem",
+    "id_values",
     "keep_scores",
     "make_sketcher",
+    "refuse_id_problem",
     "sketch",
     "text_column",
 ]
@@ -138,3 +154,123 @@ def exact_edges(docs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarr
     same[1:] = (low[1:] == low[:-1]) & (high[1:] == high[:-1])
     start = np.maximum.accumulate(np.where(~same, np.arange(len(docs)), 0))
     return np.stack([docs[start][same], docs[same]], axis=1)
+
+
+# -- the id column -----------------------------------------------------------------
+
+
+def id_values(chunk: Chunk, name: str, like: pa.DataType | None = None) -> pa.Array:
+    """The id column ``name`` of ``chunk`` as int64 or large string.
+
+    Ids must be integers or strings (floats are refused: NaN is not equal to
+    itself and ``1.0`` prints as ``1.0``; lists and structs are not ids), and
+    of one kind in every input file: ``like`` is the type the earlier files
+    gave. Raises :class:`InvalidInputError` naming the file and column.
+    """
+    column = chunk.batch.column(name)
+    kind = column.type
+    if pa.types.is_integer(kind):
+        try:
+            values = column.cast(pa.int64())
+        except pa.ArrowInvalid:
+            raise InvalidInputError(
+                f"{chunk.file.path}: id column {name!r} holds integers beyond the 64-bit range"
+            ) from None
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        values = column.cast(pa.large_string())
+    else:
+        raise InvalidInputError(
+            f"{chunk.file.path}: id column {name!r} has type {kind}; ids must be integers or strings"
+        )
+    if like is not None and values.type != like:
+        raise InvalidInputError(
+            f"{chunk.file.path}: id column {name!r} holds {'integers' if pa.types.is_integer(kind) else 'strings'}, "
+            "but earlier input files hold "
+            f"{'integers' if pa.types.is_integer(like) else 'strings'}; ids must be of one type in every file"
+        )
+    return values
+
+
+#: Arrow types of an id column the engines carry as they are (the local pipeline takes integers and strings).
+_ENGINE_ID_TYPES = (
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_boolean,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_binary,
+    pa.types.is_large_binary,
+    pa.types.is_fixed_size_binary,
+    pa.types.is_temporal,
+    pa.types.is_decimal,
+)
+
+
+def check_id_type(column: str, kind: pa.DataType) -> None:
+    """Refuse an id column the engines cannot compare (lists, structs, ...)."""
+    if not any(test(kind) for test in _ENGINE_ID_TYPES):
+        raise InvalidInputError(
+            f"id column {column!r} has type {kind}; ids must be strings, numbers, booleans or dates"
+        )
+
+
+@dataclass(frozen=True)
+class IdProblem:
+    """The row of a null id (``second`` = -1, ``value`` None), or the first two rows of a repeated id."""
+
+    first: int
+    second: int
+    value: Any
+
+    @property
+    def null(self) -> bool:
+        return self.second < 0
+
+
+def id_problem(ids: pa.Array | pa.ChunkedArray, rows: np.ndarray | None = None) -> IdProblem | None:
+    """The first problem of ``ids``: the smallest row of a null id, else the id repeated from the smallest row.
+
+    ``rows``: the row number of each id (default: its position). None when
+    every id is present and unique.
+
+    >>> id_problem(pa.array(["a", "b", "c", "b", "a"]))
+    IdProblem(first=0, second=4, value='a')
+    >>> id_problem(pa.array([3, None, 1]), rows=np.array([7, 9, 8])).null
+    True
+    """
+    rows = np.arange(len(ids), dtype=np.int64) if rows is None else rows
+    if ids.null_count:
+        null = np.asarray(pc.is_null(ids), dtype=bool)
+        return IdProblem(int(rows[null].min()), -1, None)
+    keys = ids
+    if pa.types.is_floating(ids.type):
+        # Compared as numbers: -0.0 is 0.0, and NaN (null here) equals nothing.
+        keys = pc.add(pc.cast(ids, pa.float64()), 0.0)
+        keys = pc.if_else(pc.is_nan(keys), pa.scalar(None, pa.float64()), keys)
+    counts = pc.value_counts(keys)
+    values = counts.field("values")
+    repeated = pc.filter(values, pc.and_(pc.greater(counts.field("counts"), 1), pc.is_valid(values)))
+    if not len(repeated):
+        return None
+    hit = np.flatnonzero(np.asarray(pc.is_in(keys, value_set=repeated).fill_null(False), dtype=bool))
+    first = int(hit[np.argmin(rows[hit])])
+    same = hit[np.asarray(pc.equal(keys.take(pa.array(hit)), keys[first]), dtype=bool)]
+    first_two = same[np.argsort(rows[same], kind="stable")[:2]]
+    return IdProblem(int(rows[first_two[0]]), int(rows[first_two[1]]), ids[int(first_two[0])].as_py())
+
+
+def refuse_id_problem(problem: IdProblem, column: str, locate: Callable[[int], str]) -> None:
+    """Raise :class:`InvalidInputError` for ``problem``, naming rows with ``locate`` (``file (row k)``)."""
+    if problem.null:
+        raise InvalidInputError(f"{locate(problem.first)}: id column {column!r} is null")
+    raise InvalidInputError(
+        f"duplicate id {problem.value!r} in column {column!r}: {locate(problem.first)} "
+        f"and {locate(problem.second)}; ids must be unique"
+    )
+
+
+def check_ids(ids: pa.Array | pa.ChunkedArray, column: str, locate: Callable[[int], str]) -> None:
+    """Every id of ``ids`` (rows in order) present and unique, else :func:`refuse_id_problem`."""
+    problem = id_problem(ids)
+    if problem is not None:
+        refuse_id_problem(problem, column, locate)

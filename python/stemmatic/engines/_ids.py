@@ -1,31 +1,21 @@
-"""The engines' id column check: every id present and unique, found with a shuffle by id hash."""
+"""The engines' id column check: every id present and unique, found with a shuffle by id hash.
+
+The rules and their errors are the local pipeline's (:mod:`stemmatic.dedup.steps`);
+here is only how equal ids meet: in one partition group, by a hash of the id.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stemmatic.dedup.steps import IdProblem, check_id_type, id_problem, refuse_id_problem
 from stemmatic.engines._backend import PART, ROW, Backend, D, Locate, _select
 from stemmatic.engines._batch import _as_u64, _i64, _schema, part_of
 from stemmatic.engines._shipped import Shipped
-from stemmatic.exceptions import InvalidInputError
-
-_ID_SCALARS = (
-    pa.types.is_integer,
-    pa.types.is_floating,
-    pa.types.is_boolean,
-    pa.types.is_string,
-    pa.types.is_large_string,
-    pa.types.is_binary,
-    pa.types.is_large_binary,
-    pa.types.is_fixed_size_binary,
-    pa.types.is_temporal,
-    pa.types.is_decimal,
-)
 
 
 def id_hash(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -81,7 +71,7 @@ class IdKeys(Shipped):
 
 @dataclass(frozen=True)
 class IdProblems(Shipped):
-    """Per group: the first null id (``second`` = -1) and the first repeated id (its first two rows)."""
+    """Per group, its :func:`~stemmatic.dedup.steps.id_problem`: the first null id (``second`` = -1) or repeated id."""
 
     id_type: pa.DataType
 
@@ -89,32 +79,14 @@ class IdProblems(Shipped):
         return _schema(("first", pa.int64()), ("second", pa.int64()), ("id", self.id_type))
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        rows = _i64(table, ROW)
-        ids = table.column("id").combine_chunks()
-        null = np.asarray(pc.is_null(ids).fill_null(True), dtype=bool) if len(ids) else np.zeros(0, bool)
-        first: list[int] = []
-        second: list[int] = []
-        values: list[Any] = []
-        if null.any():
-            first.append(int(rows[null].min()))
-            second.append(-1)
-            values.append(None)
-        valid = table.filter(pa.array(~null)) if null.any() else table
-        if len(valid) > 1:
-            order = pc.sort_indices(valid, [("id", "ascending"), (ROW, "ascending")])
-            ids_sorted = valid.column("id").take(order).combine_chunks()
-            rows_sorted = _i64(valid, ROW)[np.asarray(order)]
-            same = np.asarray(pc.equal(ids_sorted[1:], ids_sorted[:-1]).fill_null(False), dtype=bool)
-            if same.any():
-                # A run's first pair is (first, second occurrence); the smallest first row wins,
-                # as the local engine names the repeated id that appears first.
-                starts = np.flatnonzero(same & ~np.r_[False, same[:-1]])
-                best = int(starts[np.argmin(rows_sorted[starts])])
-                first.append(int(rows_sorted[best]))
-                second.append(int(rows_sorted[best + 1]))
-                values.append(ids_sorted[best].as_py())
+        problem = id_problem(table.column("id"), _i64(table, ROW))
+        found = [problem] if problem is not None else []
         return pa.table(
-            {"first": pa.array(first, pa.int64()), "second": pa.array(second, pa.int64()), "id": values},
+            {
+                "first": pa.array([p.first for p in found], pa.int64()),
+                "second": pa.array([p.second for p in found], pa.int64()),
+                "id": pa.array([p.value for p in found], self.id_type),
+            },
             schema=self.schema(),
         )
 
@@ -123,26 +95,20 @@ def check_ids(
     backend: Backend[D], indexed: D, id_column: str, id_type: pa.DataType, partitions: int, locate: Locate
 ) -> None:
     """The local engine's id rules on the engine: no null id, no id twice (raised naming the rows)."""
-    if not any(test(id_type) for test in _ID_SCALARS):
-        raise InvalidInputError(
-            f"id column {id_column!r} has type {id_type}; ids must be strings, numbers, booleans or dates"
-        )
+    check_id_type(id_column, id_type)
     keys = IdKeys(id_column, partitions)
     keyed = backend.map_arrow(_select(backend, indexed, [ROW, id_column]), keys, keys.schema(id_type))
     problems = backend.collect(
         backend.group_arrow(keyed, IdProblems(id_type), IdProblems(id_type).schema(), partitions)
     )
     first, second = _i64(problems, "first"), _i64(problems, "second")
-    nulls = first[second < 0]
-    if len(nulls):
-        raise InvalidInputError(f"{locate(int(nulls.min()))}: id column {id_column!r} is null")
-    if len(first):
-        best = int(np.argmin(first))
-        value = problems.column("id")[best].as_py()
-        raise InvalidInputError(
-            f"duplicate id {value!r} in column {id_column!r}: {locate(int(first[best]))} "
-            f"and {locate(int(second[best]))}; ids must be unique"
-        )
+    if not len(first):
+        return
+    # A null id anywhere comes first (as locally), then the repeat that starts earliest.
+    nulls = second < 0
+    best = int(np.flatnonzero(nulls)[np.argmin(first[nulls])] if nulls.any() else np.argmin(first))
+    problem = IdProblem(int(first[best]), int(second[best]), problems.column("id")[best].as_py())
+    refuse_id_problem(problem, id_column, locate)
 
 
 def _row_name(row: int) -> str:

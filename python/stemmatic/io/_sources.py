@@ -387,38 +387,6 @@ def check_columns(file: InputFile, names: Sequence[str], columns: Sequence[str] 
         )
 
 
-def id_values(chunk: Chunk, name: str, like: pa.DataType | None = None) -> pa.Array:
-    """The id column ``name`` of ``chunk`` as int64 or large string.
-
-    Ids must be integers or strings (floats are refused: NaN is not equal to
-    itself and ``1.0`` prints as ``1.0``; lists and structs are not ids), and
-    of one kind in every input file: ``like`` is the type the earlier files
-    gave. Raises :class:`InvalidInputError` naming the file and column.
-    """
-    column = chunk.batch.column(name)
-    kind = column.type
-    if pa.types.is_integer(kind):
-        try:
-            values = column.cast(pa.int64())
-        except pa.ArrowInvalid:
-            raise InvalidInputError(
-                f"{chunk.file.path}: id column {name!r} holds integers beyond the 64-bit range"
-            ) from None
-    elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        values = column.cast(pa.large_string())
-    else:
-        raise InvalidInputError(
-            f"{chunk.file.path}: id column {name!r} has type {kind}; ids must be integers or strings"
-        )
-    if like is not None and values.type != like:
-        raise InvalidInputError(
-            f"{chunk.file.path}: id column {name!r} holds {'integers' if pa.types.is_integer(kind) else 'strings'}, "
-            "but earlier input files hold "
-            f"{'integers' if pa.types.is_integer(like) else 'strings'}; ids must be of one type in every file"
-        )
-    return values
-
-
 def _parquet_batches(
     file: InputFile, columns: Sequence[str] | None, batch_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, None]]:
