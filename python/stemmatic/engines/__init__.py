@@ -10,6 +10,7 @@ lazily (extras ``[ray]`` and ``[spark]``); :mod:`stemmatic.dedup.guard`
 """
 
 from stemmatic.dedup.guard import GuardResult, SplitCluster, split_giant_components
-from stemmatic.engines._common import EngineDedupResult, EngineOptions
+from stemmatic.engines._common import EngineDedupResult
+from stemmatic.engines._options import EngineOptions
 
 __all__ = ["EngineDedupResult", "EngineOptions", "GuardResult", "SplitCluster", "split_giant_components"]

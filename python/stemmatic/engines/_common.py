@@ -34,8 +34,9 @@ give the same answer:
 The functions shipped to workers live in :mod:`~stemmatic.engines._batch` (sketch to
 verification) and :mod:`~stemmatic.engines._graph` (components to split), the id check in
 :mod:`~stemmatic.engines._ids`, the :class:`Backend` protocol in
-:mod:`~stemmatic.engines._backend`; this module is the driver (about 650 lines: the
-algorithm's one sequence of shuffles reads best whole).
+:mod:`~stemmatic.engines._backend`, :class:`EngineOptions` in
+:mod:`~stemmatic.engines._options` and the report of a directory run in
+:mod:`~stemmatic.engines._directory`; this module is the driver.
 
 Only int64 / float64 / int8 / binary / string columns cross the engines
 (Spark has no unsigned integers): uint64 hashes travel as their int64 bits.
@@ -46,8 +47,7 @@ pickles with a versioned state.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Generic
 
 import numpy as np
@@ -55,9 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stemmatic import _core
-from stemmatic._run import StageTimer
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
-from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.guard import split_giant_components
 from stemmatic.dedup.index import Against, DedupIndex
 from stemmatic.dedup.params import Banding, DedupParams
@@ -104,6 +102,7 @@ from stemmatic.engines._graph import (
     _RepartBy,
 )
 from stemmatic.engines._ids import _row_name, check_ids
+from stemmatic.engines._options import EngineOptions, build_params
 from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
@@ -120,45 +119,8 @@ __all__ = [
     "TableFn",
     "VerifySecond",
     "build_params",
-    "engine_report",
     "run_dedup",
 ]
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How the engines split the work (the answer does not depend on these).
-
-    The giant-component guard ``max_cluster_size`` changes the answer: it is a
-    dedup parameter (:class:`~stemmatic.dedup.params.DedupParams`), given with
-    the others (``dedup_split(ds, max_cluster_size=1000)``).
-    """
-
-    #: Partition groups of each shuffle (default: from the row count).
-    partitions: int | None = None
-    #: A verified graph with at most this many edges is decided on the driver.
-    small_graph_edges: int = 2_000_000
-    #: Rust threads inside one engine task (the engine runs tasks in parallel).
-    task_threads: int = 1
-    #: Safety stop for the large-star / small-star rounds.
-    max_rounds: int = 64
-    #: Refused: a dedup parameter now (it was an option here before).
-    max_cluster_size: InitVar[int | None] = None
-
-    def __post_init__(self, max_cluster_size: int | None) -> None:
-        if max_cluster_size is not None:
-            raise ParameterError(
-                "max_cluster_size is a dedup parameter, not an EngineOptions field: pass it with the "
-                f"other parameters (dedup_split(..., max_cluster_size={max_cluster_size}) or in config)"
-            )
-
-    def validate(self) -> None:
-        if self.partitions is not None and self.partitions < 1:
-            raise ParameterError(f"invalid parameter `partitions`: {self.partitions}; must be at least 1")
-        if self.small_graph_edges < 0:
-            raise ParameterError(f"invalid parameter `small_graph_edges`: {self.small_graph_edges}")
-        if self.task_threads < 1:
-            raise ParameterError(f"invalid parameter `task_threads`: {self.task_threads}")
 
 
 @dataclass
@@ -169,25 +131,6 @@ class EngineDedupResult(Generic[D]):
     removed: D
     clusters: D
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def input_paths(files: Sequence[Any], engine: str) -> tuple[str, list[str]]:
-    """The one format (``parquet`` or ``jsonl``) and the paths of resolved input files."""
-    from stemmatic.exceptions import ParameterError
-
-    formats = {f.format for f in files}
-    if len(formats) != 1:
-        raise ParameterError(f"--engine {engine} reads inputs of one format: all Parquet or all JSONL")
-    return formats.pop(), [str(f.path) for f in files]
-
-
-def build_params(config: DedupParams | None, overrides: dict[str, Any]) -> DedupParams:
-    """The validated algorithm parameters of a base config and keyword overrides.
-
-    Every :class:`DedupConfig` name is accepted (as it always was); the options that do not apply
-    to an engine's in-memory split (``memory_limit``, ``fmt``, ...) are checked and then unused.
-    """
-    return DedupConfig.build(config, overrides).params
 
 
 def default_partitions(rows: int, bands: int) -> int:
@@ -613,61 +556,3 @@ def _engine_guard(
         backend.group_arrow(labelled, _GuardComponent(max_cluster_size), VerifySecond.SCHEMA, P)
     )
     return guarded, {"guard": {"edges_before": backend.count(edges), "edges_after": backend.count(guarded)}}
-
-
-# -- the CLI's directory layout --------------------------------------------------
-
-
-def engine_report(
-    engine: str,
-    files: Sequence[Any],
-    config: DedupConfig,
-    options: EngineOptions,
-    stats: dict[str, Any],
-    rejected: int = 0,
-    timer: StageTimer | None = None,
-) -> dict[str, Any]:
-    """``report.json`` of an engine run: the local report's schema (:func:`stemmatic._run.run_report`).
-
-    As in the local report, ``rows.in`` counts the ``rejected`` lines too, so
-    ``kept + removed + rejected == in``; the engine's own statistics are in
-    ``engine_stats``.
-    """
-    from stemmatic._run import Rows, run_report
-
-    return run_report(
-        "dedup",
-        parameters={**asdict(config), **asdict(options), "engine": engine, "banding": stats.get("banding")},
-        inputs=files,
-        rows=Rows(
-            stats["input_rows"] + rejected,
-            kept=stats["kept_rows"],
-            removed=stats["removed_rows"],
-            rejected=rejected,
-            detail={
-                "removed_near_duplicate": stats["removed_rows"]
-                - stats["removed_exact"]
-                - stats.get("removed_against_index", 0),
-                "removed_exact_duplicate": stats["removed_exact"],
-                **{k: stats[k] for k in ("removed_against_index",) if k in stats},
-            },
-        ),
-        timer=timer,
-        outputs={
-            "kept": "kept/",
-            "removed": "removed/",
-            "clusters": "clusters/",
-            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
-        },
-        pairs={
-            "candidates_with_repeats": stats.get("candidate_pairs_with_repeats", 0),
-            "verified": stats.get("verified_pairs", 0),
-        },
-        clusters={
-            "count": stats["clusters"],
-            "rows_in_clusters": stats["rows_in_clusters"],
-            "size_histogram": stats["cluster_size_histogram"],
-        },
-        engine_stats={k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")},
-        **{k: stats[k] for k in ("against",) if k in stats},
-    )

@@ -5,24 +5,25 @@ refuses an output that overlaps an input), read the inputs with the local
 reader (:mod:`stemmatic.engines._read`), write rejected lines, run the
 engine, write its outputs as Parquet or JSONL part files and ``report.json``.
 An engine module supplies an :class:`EngineIO` (how it reads and writes) and
-the split function.
+the split function. :func:`engine_report` is the dedup's ``report.json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from stemmatic.engines._against import against_index
-from stemmatic.engines._common import EngineDedupResult, EngineOptions, Locate, engine_report
+from stemmatic.engines._common import EngineDedupResult, EngineOptions, Locate
 from stemmatic.engines._read import ColumnRules, InputLayout, ShardInfo, clean_engine_errors, write_rejected
 from stemmatic.engines._scan import EngineScanResult, ScanParams, load_index, scan_report
 
 if TYPE_CHECKING:
     import os
 
+    from stemmatic._run import StageTimer
     from stemmatic.contamination import ContaminationIndex
     from stemmatic.dedup.config import DedupConfig
     from stemmatic.dedup.index import DedupIndex
@@ -131,3 +132,58 @@ def scan_directory(
         report = scan_report(engine.name, files, str(index_path), params, result.stats, rejected, timer)
         write_report(out / "report.json", report)
     return report
+
+
+def engine_report(
+    engine: str,
+    files: Sequence[Any],
+    config: DedupConfig,
+    options: EngineOptions,
+    stats: dict[str, Any],
+    rejected: int = 0,
+    timer: StageTimer | None = None,
+) -> dict[str, Any]:
+    """``report.json`` of an engine run: the local report's schema (:func:`stemmatic._run.run_report`).
+
+    As in the local report, ``rows.in`` counts the ``rejected`` lines too, so
+    ``kept + removed + rejected == in``; the engine's own statistics are in
+    ``engine_stats``.
+    """
+    from stemmatic._run import Rows, run_report
+
+    return run_report(
+        "dedup",
+        parameters={**asdict(config), **asdict(options), "engine": engine, "banding": stats.get("banding")},
+        inputs=files,
+        rows=Rows(
+            stats["input_rows"] + rejected,
+            kept=stats["kept_rows"],
+            removed=stats["removed_rows"],
+            rejected=rejected,
+            detail={
+                "removed_near_duplicate": stats["removed_rows"]
+                - stats["removed_exact"]
+                - stats.get("removed_against_index", 0),
+                "removed_exact_duplicate": stats["removed_exact"],
+                **{k: stats[k] for k in ("removed_against_index",) if k in stats},
+            },
+        ),
+        timer=timer,
+        outputs={
+            "kept": "kept/",
+            "removed": "removed/",
+            "clusters": "clusters/",
+            **({"rejected": "rejected/rejected.jsonl"} if rejected else {}),
+        },
+        pairs={
+            "candidates_with_repeats": stats.get("candidate_pairs_with_repeats", 0),
+            "verified": stats.get("verified_pairs", 0),
+        },
+        clusters={
+            "count": stats["clusters"],
+            "rows_in_clusters": stats["rows_in_clusters"],
+            "size_histogram": stats["cluster_size_histogram"],
+        },
+        engine_stats={k: v for k, v in stats.items() if k in ("partitions", "edges", "components", "guard")},
+        **{k: stats[k] for k in ("against",) if k in stats},
+    )

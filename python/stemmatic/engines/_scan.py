@@ -55,7 +55,7 @@ from stemmatic.contamination._evidence import (
 from stemmatic.contamination._index import HITS_SCHEMA, ContaminationIndex, _check_thresholds
 from stemmatic.contamination._short import ShortStatements
 from stemmatic.engines._backend import ROW, Backend, _select
-from stemmatic.engines._common import EngineOptions
+from stemmatic.engines._options import EngineOptions
 from stemmatic.engines._shipped import Shipped
 from stemmatic.exceptions import InvalidInputError, ParameterError
 
