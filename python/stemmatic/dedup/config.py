@@ -32,7 +32,7 @@ from typing import Any, Literal
 from stemmatic.dedup.params import DedupParams, part_of
 from stemmatic.exceptions import ParameterError
 from stemmatic.io import parse_size
-from stemmatic.io._sinks import check_compression, shard_caps
+from stemmatic.io._sinks import check_output
 
 __all__ = ["MIN_MEMORY_LIMIT", "DedupConfig", "DedupParams", "LocalOptions", "OutputOptions"]
 
@@ -78,10 +78,8 @@ class OutputOptions:
     max_shard_rows: int | None = None
 
     def validate(self) -> None:
-        if self.fmt not in ("parquet", "jsonl"):
-            raise ParameterError(f"invalid parameter `format`: {self.fmt!r}; expected parquet or jsonl")
-        check_compression(self.fmt, self.compression)
-        shard_caps(self.max_shard_size, self.max_shard_rows)
+        """The check every command that writes shards makes (:func:`stemmatic.io._sinks.check_output`)."""
+        check_output(self.fmt, self.compression, self.max_shard_size, self.max_shard_rows)
 
     def check_engine(self, engine: str) -> None:
         """Refuse the options a Ray/Spark run does not honour (it writes its own part files, no pairs)."""
