@@ -202,7 +202,7 @@ def test_non_utf8_binary_to_jsonl_is_base64(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_field_first_seen_in_a_later_block_is_kept(tmp_path: Path, monkeypatch, fmt: str) -> None:
-    monkeypatch.setattr(sio._sources, "JSONL_BLOCK_BYTES", 256)
+    monkeypatch.setattr(sio._json_reader, "JSONL_BLOCK_BYTES", 256)
     rows = [{"id": i, "text": t} for i, t in enumerate(TEXTS)]
     rows[15]["late"] = "here"
     rows[16]["id"] = 16.5  # a wider type later on

@@ -259,9 +259,9 @@ def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monk
     # Local plain files are memory-mapped, compressed ones streamed into a reused buffer: both cut
     # blocks (hence batches) where the reader always did, grow for lines longer than a block,
     # and number lines across blocks.
-    import stemmatic.io._sources as sources
+    import stemmatic.io._json_reader as json_reader
 
-    monkeypatch.setattr(sources, "JSONL_BLOCK_BYTES", 64)
+    monkeypatch.setattr(json_reader, "JSONL_BLOCK_BYTES", 64)
     texts = ["short", "x" * 300, "mid " * 10, "y" * 150, "é" * 40, "z"] * 3
     # No newline after the last line.
     data = "\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)).encode()

@@ -67,10 +67,10 @@ __all__ = [
 
 
 from stemmatic._run import StageTimer, current_rss_bytes, peak_rss_bytes, write_report
+from stemmatic.io._listing import _GLOB_CHARS
 from stemmatic.io._remote import RemotePath, is_url
 from stemmatic.io._sinks import MirroredWriter, RejectedWriter, write_parquet
 from stemmatic.io._sources import (
-    _GLOB_CHARS,
     JSONL_BLOCK_BYTES,
     JSONL_MAX_DEPTH,
     Chunk,

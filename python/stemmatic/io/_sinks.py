@@ -42,8 +42,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic.exceptions import InvalidInputError, ParameterError
+from stemmatic.io._json_reader import Rejected, _conform
 from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
-from stemmatic.io._sources import InputFile, OutputFormat, Rejected, _conform, _view_columns
+from stemmatic.io._listing import InputFile, OutputFormat
+from stemmatic.io._sources import _view_columns
 
 #: File suffix of each JSONL compression.
 JSONL_COMPRESSIONS = {"none": "", "gzip": ".gz", "zstd": ".zst", "bz2": ".bz2"}
