@@ -614,6 +614,38 @@ def test_float16_and_fixed_size_binary_match_the_python_encoder() -> None:
     assert b"".join(JsonEncoder().lines(table)) == b"".join(_REFERENCE.JsonEncoder().lines(table))
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_table_of_many_parts_is_written_whole_in_order_to_a_descriptor_and_to_a_stream(
+    tmp_path: Path, workers: int
+) -> None:
+    # About 3 MB of rows: the encoder writes it in parts of about half a MiB (on 2 workers, a
+    # round of parts at a time) through buffers it reuses; the file (written through its
+    # descriptor) and a stream sink both get every row once, in order, as the reference encodes it.
+    texts = [f"row {i} " + 'é"\n\t word ' * (i % 40) for i in range(20_000)]
+    table = pa.table({"id": list(range(20_000)), "text": texts, "x": [i / 7 for i in range(20_000)]})
+    expected = b"".join(_REFERENCE.JsonEncoder().lines(table))
+    writer = JsonlWriter(tmp_path / "a.jsonl", workers=workers)
+    writer.write_table(table)
+    writer.write_table(table.slice(5))
+    writer.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == expected + b"".join(
+        _REFERENCE.JsonEncoder().lines(table.slice(5))
+    )
+    encoder = JsonEncoder(workers)
+    parts = list(encoder.lines(table))
+    assert len(parts) > 4
+    assert b"".join(parts) == expected
+
+
+def test_an_error_of_the_sink_is_raised_from_the_write() -> None:
+    class Full:
+        def write(self, data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        JsonEncoder().write(pa.table({"t": ["a"] * 10}), Full())
+
+
 def test_years_beyond_9999_and_before_1_are_iso_8601_not_an_error_text() -> None:
     """Arrow C++ formats these as "<value out of range: …>"; the Rust encoder writes the date."""
     seconds = [253_402_300_800, -62_135_596_801, 2**62]

@@ -25,7 +25,7 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -51,7 +51,8 @@ class JsonlWriter:
         check_compression("jsonl", compression)
         self.path = Path(path)
         self.encoder = JsonEncoder(workers)
-        self._raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        # A plain file is written by the encoder through its descriptor (unbuffered: nothing held back here).
+        self._raw = open(self.path, "wb", buffering=0 if compression == "none" else -1)  # noqa: SIM115 - closed in close()
         self._fh: Any
         if compression == "gzip":
             # mtime 0 and no name: the same rows give the same bytes (a resumed run's output is identical).
@@ -68,8 +69,8 @@ class JsonlWriter:
             self._fh = self._raw
 
     def write_table(self, table: pa.Table | pa.RecordBatch) -> None:
-        for buffer in self.encoder.lines(table):
-            self._fh.write(buffer)
+        plain = self._fh is self._raw and os.name == "posix"
+        self.encoder.write(table, self._raw.fileno() if plain else self._fh)
 
     def size(self) -> int:
         """Bytes in the file so far: what gzip and zstd hold back is flushed first (bz2 writes whole blocks)."""
@@ -92,7 +93,8 @@ class JsonlWriter:
 # big slices; those rare columns are encoded here, row by row, and handed to
 # it as raw JSON (a string column marked with RAW_JSON_METADATA).
 
-#: Bytes of Arrow memory encoded per call: bounds the output buffer held at once.
+#: Bytes of Arrow memory encoded per call, the unit of the base64 switch (the encoder
+#: writes its output in reused parts of about half a MiB of input each).
 JSONL_ENCODE_BYTES = 32 << 20
 #: Field metadata that marks a string column as JSON values to write as they are.
 RAW_JSON_METADATA = {b"stemmatic.jsonl.raw": b"1"}
@@ -138,19 +140,53 @@ class JsonEncoder:
         """Paths (``a``, ``a.b``, ``a[]``) of the binary columns written as base64 so far."""
         return set(self._encoder.base64_columns)
 
-    def lines(self, table: pa.Table | pa.RecordBatch) -> Iterator[Any]:
-        """The rows of ``table`` as UTF-8 JSON lines, in buffers (slices of about :data:`JSONL_ENCODE_BYTES` input)."""
+    def write(self, table: pa.Table | pa.RecordBatch, sink: int | _Sink) -> None:
+        """Write the rows of ``table`` as UTF-8 JSON lines to ``sink``.
+
+        ``sink`` is the descriptor of a file open for writing (POSIX; written
+        from Rust with the GIL released) or an object with ``write(bytes)``
+        (a compressor's stream). Slices of about :data:`JSONL_ENCODE_BYTES`
+        of input are encoded per call: the base64 switch of a binary column
+        is decided per slice.
+        """
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if table.num_rows == 0:
             return
         if table.num_columns == 0:  # (the Arrow C stream of a table without columns loses its length)
-            yield b"{}\n" * table.num_rows
+            data = b"{}\n" * table.num_rows
+            if isinstance(sink, int):
+                _write_all(sink, data)
+            else:
+                sink.write(data)
             return
         table = _raw_json_columns(table)
         step = max(1, table.num_rows * JSONL_ENCODE_BYTES // max(1, table.nbytes))
         for start in range(0, table.num_rows, step):
-            yield from self._encoder.encode(table.slice(start, step), workers=self.workers)
+            self._encoder.write(table.slice(start, step), sink, workers=self.workers)
+
+    def lines(self, table: pa.Table | pa.RecordBatch) -> Iterator[bytes]:
+        """The rows of ``table`` as UTF-8 JSON lines, in buffers (what :meth:`write` writes, in memory)."""
+        parts = _Parts()
+        self.write(table, parts)
+        return iter(parts)
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class _Parts(list[bytes]):
+    """A sink that keeps what is written to it."""
+
+    def write(self, data: bytes, /) -> None:
+        self.append(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _raw_json_columns(table: pa.Table) -> pa.Table:

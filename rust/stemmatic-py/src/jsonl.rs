@@ -4,15 +4,15 @@
 use std::sync::{Mutex, PoisonError};
 
 use numpy::PyReadonlyArray1;
-use numpy::{IntoPyArray, PyArray1};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::PyTable;
 use stemmatic_core::jsonl::{JsonlEncoder, screen_block};
-use stemmatic_core::parallel;
+use stemmatic_core::{CoreError, parallel};
 
-use crate::errors::IntoPyResult;
+use crate::errors::{IntoPyResult, to_pyerr};
 
 /// What [`jsonl_screen`] found in a block of JSON lines: its number of lines
 /// and the lines a JSON parser must not see.
@@ -75,31 +75,42 @@ impl PyJsonlEncoder {
         Self(Mutex::new(JsonlEncoder::new()))
     }
 
-    /// The rows of `table` (any object with `__arrow_c_stream__`: a pyarrow
-    /// Table or RecordBatch, a polars DataFrame) as UTF-8 JSON lines, in
-    /// uint8 numpy arrays to write one after the other (no copy of the
-    /// output; file `write` takes them).
-    #[pyo3(signature = (table, *, workers = None))]
-    fn encode<'py>(
+    /// Writes the rows of `table` (any object with `__arrow_c_stream__`: a
+    /// pyarrow Table or RecordBatch, a polars DataFrame) as UTF-8 JSON lines
+    /// to `sink`: an `int` is the descriptor of a file open for writing,
+    /// written from here with the GIL released (POSIX only); anything else
+    /// is called as `sink.write(bytes)`, about half a MiB at a time. The
+    /// encoder's buffers are reused from call to call. Returns the bytes
+    /// written.
+    ///
+    /// # Errors
+    /// What encoding raises (`InvalidInputError` for an unencodable column),
+    /// `OSError` from the descriptor, or what `sink.write` raises.
+    #[pyo3(signature = (table, sink, *, workers = None))]
+    fn write(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         table: PyTable,
+        sink: &Bound<'_, PyAny>,
         workers: Option<usize>,
-    ) -> PyResult<Vec<Bound<'py, PyArray1<u8>>>> {
+    ) -> PyResult<usize> {
         let threads = parallel::resolve_workers(workers).into_py_result()?;
         let (batches, _schema) = table.into_inner();
-        let parts = py
-            .detach(|| {
-                self.0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .encode(&batches, threads)
+        if let Ok(fd) = sink.extract::<i32>() {
+            let mut file = borrowed_file(fd)?;
+            return encode_to(py, &self.0, &batches, threads, move |part| {
+                std::io::Write::write_all(&mut *file, part).map_err(|err| SinkError(err.into()))
+            });
+        }
+        let sink = sink.clone().unbind();
+        encode_to(py, &self.0, &batches, threads, move |part| {
+            Python::attach(|py| {
+                sink.bind(py)
+                    .call_method1(intern!(py, "write"), (PyBytes::new(py, part),))
+                    .map(drop)
+                    .map_err(SinkError)
             })
-            .into_py_result()?;
-        Ok(parts
-            .into_iter()
-            .map(|part| part.into_pyarray(py))
-            .collect())
+        })
     }
 
     /// The paths of the binary columns written as base64 so far.
@@ -110,4 +121,59 @@ impl PyJsonlEncoder {
             .unwrap_or_else(PoisonError::into_inner)
             .base64_columns()
     }
+}
+
+/// An error of [`PyJsonlEncoder::write`]: the encoder's, or the sink's.
+struct SinkError(PyErr);
+
+impl From<CoreError> for SinkError {
+    fn from(err: CoreError) -> Self {
+        Self(to_pyerr(err))
+    }
+}
+
+/// Encodes `batches` with the encoder locked and the GIL released (a thread
+/// waiting for the lock never holds the GIL that a Python sink needs), handing
+/// each part to `emit`; returns the bytes emitted.
+fn encode_to(
+    py: Python<'_>,
+    encoder: &Mutex<JsonlEncoder>,
+    batches: &[arrow_array::RecordBatch],
+    threads: usize,
+    mut emit: impl FnMut(&[u8]) -> Result<(), SinkError> + Send,
+) -> PyResult<usize> {
+    let mut written = 0usize;
+    py.detach(|| {
+        let mut encoder = encoder.lock().unwrap_or_else(PoisonError::into_inner);
+        encoder.encode_each(batches, threads, |part| {
+            written += part.len();
+            emit(part)
+        })
+    })
+    .map_err(|SinkError(err)| err)?;
+    Ok(written)
+}
+
+/// The open file descriptor `fd` as a `File` that never closes it.
+#[cfg(unix)]
+fn borrowed_file(fd: i32) -> PyResult<std::mem::ManuallyDrop<std::fs::File>> {
+    use std::os::fd::FromRawFd as _;
+
+    if fd < 0 {
+        return Err(PyValueError::new_err(format!(
+            "not a file descriptor: {fd}"
+        )));
+    }
+    // SAFETY: `fd` is a descriptor the caller holds open for the whole call;
+    // the `File` borrows it (ManuallyDrop: it is never closed here).
+    Ok(std::mem::ManuallyDrop::new(unsafe {
+        std::fs::File::from_raw_fd(fd)
+    }))
+}
+
+#[cfg(not(unix))]
+fn borrowed_file(fd: i32) -> PyResult<std::mem::ManuallyDrop<std::fs::File>> {
+    Err(PyValueError::new_err(format!(
+        "writing to a file descriptor ({fd}) needs a POSIX system: pass a file object"
+    )))
 }

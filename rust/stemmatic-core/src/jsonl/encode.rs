@@ -11,8 +11,9 @@
 //! UTF-8 (which Arrow forbids) is an error, never invalid output.
 //!
 //! An encoder is a tree of typed column writers built once per batch; rows
-//! are written one after the other, each into the buffer of its task, and
-//! big batches are cut into row ranges that rayon encodes in parallel.
+//! are written one after the other into the buffer of their part (about
+//! [`PART_BYTES`] of Arrow data; buffers kept and reused from call to call),
+//! and the parts of a round are encoded in parallel by rayon.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -51,8 +52,12 @@ use crate::parallel::{MIN_TASK_BYTES, run_in_pool};
 /// rare types it encodes itself (unions, intervals).
 pub const RAW_JSON_METADATA: &str = "stemmatic.jsonl.raw";
 
-/// Rows of a task when a batch is cut for the threads, at least.
+/// Rows of a part, at least.
 const MIN_TASK_ROWS: usize = 64;
+/// Bytes of Arrow data encoded into one part: small enough that a round of
+/// parts stays in cache, large enough that a hand-off to a thread and a call
+/// of the sink are a small cost beside it.
+pub const PART_BYTES: usize = 1 << 19;
 /// Tasks per worker thread: the last, unequal ones leave no thread idle long.
 const TASKS_PER_WORKER: usize = 4;
 
@@ -62,6 +67,8 @@ const TASKS_PER_WORKER: usize = 4;
 #[derive(Debug, Default, Clone)]
 pub struct JsonlEncoder {
     base64_columns: HashSet<String>,
+    /// The output buffers, kept from call to call ([`JsonlEncoder::encode_each`]).
+    parts: Vec<Vec<u8>>,
 }
 
 impl JsonlEncoder {
@@ -79,17 +86,39 @@ impl JsonlEncoder {
 
     /// The rows of `batches` as JSON lines (each ends with `\n`), in order,
     /// on `threads` threads for big inputs: the output is the bytes of the
-    /// parts, end to end (a part per task, never copied into one buffer).
+    /// parts, end to end (one buffer per part).
     ///
     /// A binary column whose bytes in a batch are not all UTF-8 is base64
     /// from that batch on (for the rest of this encoder's file).
     ///
     /// # Errors
+    /// As [`JsonlEncoder::encode_each`].
+    pub fn encode(&mut self, batches: &[RecordBatch], threads: usize) -> Result<Vec<Vec<u8>>> {
+        let mut parts = Vec::new();
+        self.encode_each(batches, threads, |part| {
+            parts.push(part.to_vec());
+            Ok::<(), CoreError>(())
+        })?;
+        Ok(parts)
+    }
+
+    /// Hands the rows of `batches` as JSON lines to `emit`, in order, a part
+    /// of about [`PART_BYTES`] of Arrow data at a time, the parts of a round
+    /// encoded on `threads` threads. The parts are buffers the encoder keeps
+    /// and reuses (from call to call too): the output touches no new memory
+    /// and stays in cache until `emit` has written it.
+    ///
+    /// # Errors
     /// A string column holds invalid UTF-8; a column has a type with no JSON
     /// form here (unions, intervals, run-end encoded and list-view arrays:
     /// the caller encodes those itself and passes them as raw JSON, see
-    /// [`RAW_JSON_METADATA`]); the thread pool cannot be built.
-    pub fn encode(&mut self, batches: &[RecordBatch], threads: usize) -> Result<Vec<Vec<u8>>> {
+    /// [`RAW_JSON_METADATA`]); the thread pool cannot be built; `emit` fails.
+    pub fn encode_each<E: From<CoreError>>(
+        &mut self,
+        batches: &[RecordBatch],
+        threads: usize,
+        mut emit: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let mut objects = Vec::with_capacity(batches.len());
         for batch in batches {
             let schema = batch.schema();
@@ -114,42 +143,64 @@ impl JsonlEncoder {
             .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
             .sum();
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        // JSON text is about as long as the Arrow data, plus keys and punctuation.
-        let bytes_per_row =
-            bytes / rows.max(1) + 8 * batches.first().map_or(0, RecordBatch::num_columns) + 4;
-        let encode_range = |(batch, start, end): (usize, usize, usize)| {
-            let mut out = Vec::with_capacity(bytes_per_row * (end - start));
-            let object = &objects[batch];
-            for row in start..end {
-                object.write(row, &mut out);
-                out.push(b'\n');
-            }
-            out
-        };
-        let tasks = if threads > 1 && bytes >= 2 * MIN_TASK_BYTES && rows >= 2 * MIN_TASK_ROWS {
-            (threads * TASKS_PER_WORKER)
-                .min(bytes / MIN_TASK_BYTES)
-                .min(rows / MIN_TASK_ROWS)
-        } else {
-            1
-        };
-        // Row ranges of about `rows / tasks` rows, never across batches.
-        let per_task = rows.div_ceil(tasks).max(1);
+        if rows == 0 {
+            return Ok(());
+        }
+        // Row ranges of about PART_BYTES each (at least MIN_TASK_ROWS rows), never across batches.
+        let per_part = (PART_BYTES * rows / bytes.max(1))
+            .max(MIN_TASK_ROWS)
+            .min(rows);
         let ranges: Vec<(usize, usize, usize)> = batches
             .iter()
             .enumerate()
             .flat_map(|(index, batch)| {
                 let n = batch.num_rows();
-                (0..n.div_ceil(per_task))
-                    .map(move |t| (index, t * per_task, ((t + 1) * per_task).min(n)))
+                (0..n.div_ceil(per_part))
+                    .map(move |t| (index, t * per_part, ((t + 1) * per_part).min(n)))
             })
             .collect();
-        if tasks <= 1 {
-            return Ok(ranges.into_iter().map(encode_range).collect());
+        let parallel = threads > 1 && bytes >= 2 * MIN_TASK_BYTES && ranges.len() > 1;
+        let round = if parallel {
+            threads * TASKS_PER_WORKER
+        } else {
+            1
+        };
+        let encode_range = |(&(batch, start, end), out): (&(usize, usize, usize), &mut Vec<u8>)| {
+            out.clear();
+            let object = &objects[batch];
+            for row in start..end {
+                object.write(row, out);
+                out.push(b'\n');
+            }
+        };
+        // Taken for the call: `self` is borrowed by nothing while they are filled.
+        let mut parts = std::mem::take(&mut self.parts);
+        if parts.len() < round {
+            parts.resize_with(round, Vec::new);
         }
-        run_in_pool(threads, || {
-            ranges.into_par_iter().map(encode_range).collect()
-        })
+        let mut result = Ok(());
+        for group in ranges.chunks(round) {
+            let filled = &mut parts[..group.len()];
+            if parallel && group.len() > 1 {
+                if let Err(err) = run_in_pool(threads, || {
+                    group
+                        .par_iter()
+                        .zip(filled.par_iter_mut())
+                        .for_each(encode_range);
+                }) {
+                    result = Err(E::from(err));
+                    break;
+                }
+            } else {
+                group.iter().zip(filled.iter_mut()).for_each(encode_range);
+            }
+            if let Err(err) = filled.iter().try_for_each(|part| emit(part)) {
+                result = Err(err);
+                break;
+            }
+        }
+        self.parts = parts;
+        result
     }
 
     /// The writer of `array`; rows `used` of it are the ones the output
