@@ -249,25 +249,77 @@ def test_contamination_scan_shards_clean_and_removed(corpus: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("words", "extra"),
+    ("words", "extra", "option", "where"),
     [
-        (["dedup"], ["--engine", "ray"]),
-        (["dedup"], ["--engine", "spark"]),
-        (["contamination", "scan"], ["--index", "x.idx", "--engine", "spark", "--remove"]),
+        (["dedup"], ["--engine", "ray"], "--max-shard-rows", "the local and Spark engines only"),
+        (["dedup"], ["--engine", "spark"], "--max-shard-size", "the local engine only"),
+        (
+            ["contamination", "scan"],
+            ["--index", "x.idx", "--engine", "ray", "--remove"],
+            "--max-shard-rows",
+            "the local and Spark engines only",
+        ),
     ],
 )
-def test_engines_refuse_the_caps_by_name(
-    corpus: Path, tmp_path: Path, words: list[str], extra: list[str]
+def test_engines_refuse_the_caps_they_cannot_honour_by_name(
+    corpus: Path, tmp_path: Path, words: list[str], extra: list[str], option: str, where: str
 ) -> None:
     from typer.testing import CliRunner
 
     from stemmatic.cli import app
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [*words, str(corpus), "-o", str(out), *extra, "--max-shard-rows", "5"])
+    result = CliRunner().invoke(app, [*words, str(corpus), "-o", str(out), *extra, option, "5"])
     assert result.exit_code != 0
-    assert "--max-shard-rows applies to the local engine only" in result.output
+    assert f"{option} applies to {where}" in result.output
     assert not out.exists()
+
+
+def _part_rows(directory: Path) -> list[int]:
+    """The rows of each part file an engine wrote under ``directory``."""
+    return [len(_read(p)) for p in sorted(directory.glob("part-*")) if not p.name.endswith(".crc")]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # pyspark on pandas 3
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_spark_caps_the_rows_of_its_part_files(
+    corpus: Path, tmp_path: Path, local_spark: Any, fmt: str
+) -> None:
+    """``max_shard_rows`` on Spark (``maxRecordsPerFile``): no part file over the cap, the same rows in order."""
+    from stemmatic.dedup import DedupConfig
+    from stemmatic.engines.spark import dedup_to_directory
+
+    for name, cap in (("whole", None), ("capped", 7)):
+        config = DedupConfig(threshold=0.7, fmt=fmt, max_shard_rows=cap)  # type: ignore[arg-type]
+        dedup_to_directory([str(corpus)], str(tmp_path / name), config=config)
+    for side in ("kept", "removed"):
+        rows = _part_rows(tmp_path / "capped" / side)
+        assert max(rows) == 7 and sum(rows) == sum(_part_rows(tmp_path / "whole" / side))
+        capped = [r for p in sorted((tmp_path / "capped" / side).glob("part-*")) for r in _read(p)]
+        whole = [r for p in sorted((tmp_path / "whole" / side).glob("part-*")) for r in _read(p)]
+        assert capped == whole
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # pyspark on pandas 3
+def test_spark_scan_cli_caps_clean_and_removed_part_files(
+    corpus: Path, tmp_path: Path, local_spark: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from stemmatic.cli import app
+
+    bench = tmp_path / "bench.jsonl"
+    texts = [r["text"] for r in pq.read_table(corpus / "a.parquet").to_pylist()[:3]]
+    bench.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
+    runner = CliRunner()
+    index = tmp_path / "b.idx"
+    assert runner.invoke(app, ["contamination", "index", str(bench), "-o", str(index)]).exit_code == 0
+    args = ["contamination", "scan", str(corpus), "--index", str(index), "--engine", "spark", "--remove"]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "out"), "--max-shard-rows", "4"])
+    assert result.exit_code == 0, result.output
+    clean, removed = _part_rows(tmp_path / "out" / "clean"), _part_rows(tmp_path / "out" / "removed")
+    assert max(clean) == 4 and sum(clean) + sum(removed) == 120 and sum(removed) > 0
+    assert max(removed) <= 4
 
 
 def test_a_bad_size_is_a_usage_error(corpus: Path, tmp_path: Path) -> None:
@@ -364,15 +416,20 @@ def test_corpus_apis_check_their_output_options_alike(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("engine", ["ray", "spark"])
 @pytest.mark.parametrize(
-    "option",
+    ("engine", "option"),
     [
-        {"max_shard_rows": 5},
-        {"max_shard_size": "1MB"},
-        {"compression": "gzip"},
-        {"emit_pairs": True},
-        {"removed_text": False},
+        *[
+            (engine, option)
+            for engine in ("ray", "spark")
+            for option in (
+                {"max_shard_size": "1MB"},
+                {"compression": "gzip"},
+                {"emit_pairs": True},
+                {"removed_text": False},
+            )
+        ],
+        ("ray", {"max_shard_rows": 5}),  # Spark honours it: test_spark_caps_the_rows_of_its_part_files
     ],
 )
 def test_engine_apis_refuse_what_they_cannot_honour(
@@ -388,8 +445,7 @@ def test_engine_apis_refuse_what_they_cannot_honour(
     (name,) = option
     # Flags are named as the CLI spells them; the other options by their Python name.
     shown = {"emit_pairs": "--emit-pairs", "removed_text": "--no-removed-text"}.get(name, name)
-    with pytest.raises(
-        ParameterError, match=f"{shown} applies to the local engine only, not --engine {engine}"
-    ):
+    where = "the local and Spark engines" if name == "max_shard_rows" else "the local engine"
+    with pytest.raises(ParameterError, match=f"{shown} applies to {where} only, not --engine {engine}"):
         module.dedup_to_directory([str(corpus)], str(tmp_path / "out"), config=DedupConfig(**option))
     assert not (tmp_path / "out").exists()

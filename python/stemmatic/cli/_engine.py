@@ -18,6 +18,7 @@ def refuse_local_only_options(engine: str, **options: object) -> None:
     ``emit_pairs``, ``batch_rows``, ``max_shard_size``, ...) to its value; a value that is neither
     None nor False counts as given.
     """
+    from stemmatic.engines._directory import ROW_CAP_REFUSAL
     from stemmatic.exceptions import ParameterError
 
     parallelism = (
@@ -34,11 +35,12 @@ def refuse_local_only_options(engine: str, **options: object) -> None:
         "no_removed_text": "the engine writes removed rows whole",
         "compression": "the engine writes its own part files, with its own codec",
         "max_shard_size": "the engine writes its own part files, one per task",
-        "max_shard_rows": "the engine writes its own part files, one per task",
+        "max_shard_rows": ROW_CAP_REFUSAL,
     }
     for name, value in options.items():
+        if name == "max_shard_rows" and engine == "spark":
+            continue  # Spark caps the rows of its part files (maxRecordsPerFile)
         if value is not None and value is not False:
             option = "--" + name.replace("_", "-")
-            raise ParameterError(
-                f"{option} applies to the local engine only, not --engine {engine}: {why[name]}"
-            )
+            where = "the local and Spark engines" if name == "max_shard_rows" else "the local engine"
+            raise ParameterError(f"{option} applies to {where} only, not --engine {engine}: {why[name]}")

@@ -109,7 +109,9 @@ MaxShardSize = Annotated[
 MaxShardRows = Annotated[
     int | None,
     typer.Option(
-        min=1, help="Cap on the rows of each output file (exact); files numbered as with --max-shard-size."
+        min=1,
+        help="Cap on the rows of each output file (exact); files numbered as with --max-shard-size. "
+        "With --engine spark, a cap on the rows of each Spark part file.",
     ),
 ]
 

@@ -209,7 +209,7 @@ def scan(
             if gpt3_cut:
                 raise ParameterError(f"--gpt3-cut runs on the local engine only, not --engine {engine}")
             _scan_on_engine(engine, inputs, index_path, output, params, on_error, ray_address, spark_master,
-                            overwrite, shards.fmt)  # fmt: skip
+                            overwrite, shards.fmt, shards.max_shard_rows)  # fmt: skip
             return
         progress = stage_progress(quiet, literal_console(stderr=True))
         # A total (and so a time remaining) when the inputs' footers give it: local Parquet. Bad
@@ -316,6 +316,7 @@ def _scan_on_engine(
     spark_master: str | None,
     overwrite: bool,
     fmt: str,
+    max_shard_rows: int | None = None,
 ) -> None:
     """``--engine ray|spark``: the same scan as a Ray or Spark job (hits, and the --remove split)."""
     from stemmatic.exceptions import ParameterError
@@ -329,7 +330,9 @@ def _scan_on_engine(
     elif engine == "spark":
         from stemmatic.engines.spark import scan_to_directory as run_spark
 
-        report = run_spark(paths, str(index_path), str(output), master=spark_master, **common)
+        report = run_spark(
+            paths, str(index_path), str(output), master=spark_master, max_shard_rows=max_shard_rows, **common
+        )
     else:
         raise ParameterError(f"invalid parameter `engine`: {engine!r}; expected local, ray or spark")
     rows = report["rows"]

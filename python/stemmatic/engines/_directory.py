@@ -11,7 +11,7 @@ the split function. :func:`engine_report` is the dedup's ``report.json``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 D = TypeVar("D")
 
+#: Why Ray cannot cap the rows of its part files (Spark can: ``maxRecordsPerFile``).
+ROW_CAP_REFUSAL = "Ray's max_rows_per_file is a target that a larger block exceeds, not a cap"
+
 
 @dataclass(frozen=True)
 class EngineIO(Generic[D]):
@@ -41,9 +44,25 @@ class EngineIO(Generic[D]):
     read: Callable[[Sequence[InputFile], ColumnRules, str], tuple[D, InputLayout, list[ShardInfo]]]
     write_parquet: Callable[[D, Path], None]
     write_jsonl: Callable[[D, Path], None]
+    #: Writes part files of at most the given number of rows each (None: the engine cannot
+    #: cap them exactly, and ``max_shard_rows`` is refused).
+    write_capped: Callable[[D, Path, OutputFormat, int], None] | None = None
 
-    def write(self, data: D, path: Path, fmt: OutputFormat) -> None:
-        (self.write_jsonl if fmt == "jsonl" else self.write_parquet)(data, path)
+    def write(self, data: D, path: Path, fmt: OutputFormat, max_rows: int | None = None) -> None:
+        if max_rows is not None and self.write_capped is not None:
+            self.write_capped(data, path, fmt, max_rows)
+        else:
+            (self.write_jsonl if fmt == "jsonl" else self.write_parquet)(data, path)
+
+    def refuse_row_cap(self, max_shard_rows: int | None) -> None:
+        """Refuse ``max_shard_rows`` if this engine cannot cap the rows of its part files (before anything starts)."""
+        from stemmatic.exceptions import ParameterError
+
+        if max_shard_rows is not None and self.write_capped is None:
+            raise ParameterError(
+                f"max_shard_rows applies to the local and Spark engines only, not --engine {self.name}: "
+                f"{ROW_CAP_REFUSAL}"
+            )
 
 
 def dedup_directory(
@@ -64,7 +83,9 @@ def dedup_directory(
     from stemmatic._run import StageTimer, write_report
     from stemmatic.io import output_dir, resolve_inputs
 
-    config.output.check_engine(engine.name)
+    # Spark caps the rows of its part files (EngineIO.write_capped); the rest is refused as on every engine.
+    replace(config.output, max_shard_rows=None).check_engine(engine.name)
+    engine.refuse_row_cap(config.max_shard_rows)
     options.validate()
     params = config.params
     files = resolve_inputs(inputs)
@@ -86,8 +107,8 @@ def dedup_directory(
         with timer.stage("dedup_and_write"):
             result = split(data, params, options, layout.locate, index)
             with clean_engine_errors(layout):
-                engine.write(result.kept, out / "kept", config.fmt)
-                engine.write(result.removed, out / "removed", config.fmt)
+                engine.write(result.kept, out / "kept", config.fmt, config.max_shard_rows)
+                engine.write(result.removed, out / "removed", config.fmt, config.max_shard_rows)
                 engine.write_parquet(result.clusters, out / "clusters")
         report = engine_report(engine.name, files, config, options, result.stats, rejected, timer)
         write_report(out / "report.json", report)
@@ -104,11 +125,16 @@ def scan_directory(
     overwrite: bool,
     on_error: str,
     fmt: OutputFormat,
+    max_shard_rows: int | None = None,
 ) -> dict[str, Any]:
-    """Read, scan, write ``hits/`` (Parquet), ``clean/``, ``removed/`` (``fmt``), ``rejected/``, ``report.json``."""
+    """Read, scan, write ``hits/`` (Parquet), ``clean/``, ``removed/`` (``fmt``), ``rejected/``, ``report.json``.
+
+    ``max_shard_rows``: at most this many rows per ``clean``/``removed`` part file.
+    """
     from stemmatic._run import StageTimer, write_report
     from stemmatic.io import output_dir, resolve_inputs
 
+    engine.refuse_row_cap(max_shard_rows)
     timer = StageTimer()
 
     index = load_index(index_path)
@@ -127,8 +153,8 @@ def scan_directory(
             result = scan_split(data, index, params)
             engine.write_parquet(result.hits, out / "hits")
             if result.clean is not None and result.removed is not None:
-                engine.write(result.clean, out / "clean", fmt)
-                engine.write(result.removed, out / "removed", fmt)
+                engine.write(result.clean, out / "clean", fmt, max_shard_rows)
+                engine.write(result.removed, out / "removed", fmt, max_shard_rows)
         report = scan_report(engine.name, files, str(index_path), params, result.stats, rejected, timer)
         write_report(out / "report.json", report)
     return report

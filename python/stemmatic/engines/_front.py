@@ -156,6 +156,7 @@ def scan_directory_on(
     overwrite: bool,
     on_error: str,
     fmt: OutputFormat,
+    max_shard_rows: int | None = None,
 ) -> dict[str, Any]:
     """``scan_to_directory`` of every engine (:func:`stemmatic.engines._directory.scan_directory`)."""
     from stemmatic.engines._directory import scan_directory
@@ -163,7 +164,9 @@ def scan_directory_on(
     def split(data: D, index: ContaminationIndex, params: ScanParams) -> EngineScanResult[D]:
         return scan_split_on(engine, data, index, params, options)
 
-    return scan_directory(engine.io(), split, inputs, index_path, output, params, overwrite, on_error, fmt)
+    return scan_directory(
+        engine.io(), split, inputs, index_path, output, params, overwrite, on_error, fmt, max_shard_rows
+    )
 
 
 DEDUP_SPLIT_DOC = """Near-duplicate removal on {Engine}: kept rows, removed rows, clusters and counts.

@@ -71,10 +71,11 @@ from stemmatic.engines._read import (
 from stemmatic.engines._scan import EngineScanResult, ScanParams
 from stemmatic.engines._shipped import CoConformed, Conformed, Shipped, ipc_bytes
 from stemmatic.exceptions import InvalidInputError, StemmaticError
-from stemmatic.io._sinks import PARQUET_CODEC
+from stemmatic.io._sinks import PARQUET_CODEC, shard_caps
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
     from pyspark.sql import DataFrame
 
@@ -473,11 +474,21 @@ def scan_to_directory(
     overwrite: bool = False,
     on_error: str = "raise",
     fmt: OutputFormat = "parquet",
+    max_shard_rows: int | None = None,
 ) -> dict[str, Any]:
     require("pyspark", "stemmatic.engines.spark")
     engine = _SparkEngine("stemmatic-contamination-scan", master)
     return scan_directory_on(
-        engine, inputs, index_path, output, params, options or EngineOptions(), overwrite, on_error, fmt
+        engine,
+        inputs,
+        index_path,
+        output,
+        params,
+        options or EngineOptions(),
+        overwrite,
+        on_error,
+        fmt,
+        shard_caps(None, max_shard_rows).rows,
     )
 
 
@@ -501,4 +512,15 @@ def _engine_io(app_name: str, master: str | None) -> EngineIO[DataFrame]:
         lambda files, rules, on_error: _read_inputs(files, app_name, master, rules, on_error),
         lambda df, path: df.write.option("compression", PARQUET_CODEC).parquet(str(path)),
         lambda df, path: df.write.json(str(path)),
+        _write_capped,
     )
+
+
+def _write_capped(df: DataFrame, path: Path, fmt: OutputFormat, max_rows: int) -> None:
+    """Part files of at most ``max_rows`` rows each (Spark's ``maxRecordsPerFile``: a task's rows go to
+    as many files as it takes, in order)."""
+    writer = df.write.option("maxRecordsPerFile", max_rows)
+    if fmt == "jsonl":
+        writer.json(str(path))
+    else:
+        writer.option("compression", PARQUET_CODEC).parquet(str(path))
