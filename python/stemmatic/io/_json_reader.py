@@ -142,14 +142,18 @@ def _read_blocks(file: InputFile) -> Iterator[tuple[int, memoryview, _core.Scree
     uncompressed file is memory-mapped and its blocks are views of the map;
     other files are read into one reused buffer, a block valid until the next
     is read. Nothing is copied but by the read itself, and the screen
-    (:func:`_core.jsonl_screen`, reading in place) counts the lines.
+    (:func:`_core.jsonl_screen`, reading in place) counts the lines; a
+    mapped file's next block is screened while the caller parses this one.
     """
     line = 1
     # A regular local file is mapped (a pipe or device cannot be): the others are streamed.
     local = not isinstance(file.path, RemotePath) and file.compression is None and file.path.is_file()
     try:
-        for block in _mapped_blocks(file.path) if local else _streamed_blocks(file):
-            screened = _core.jsonl_screen(np.frombuffer(block, np.uint8), JSONL_MAX_DEPTH)
+        if local:
+            screened_blocks = _screened_ahead(_mapped_blocks(file.path))
+        else:
+            screened_blocks = ((block, _screen(block)) for block in _streamed_blocks(file))
+        for block, screened in screened_blocks:
             yield line, block, screened
             line += screened.lines
     except (pa.ArrowException, OSError) as err:
@@ -157,8 +161,31 @@ def _read_blocks(file: InputFile) -> Iterator[tuple[int, memoryview, _core.Scree
         raise InvalidInputError(f"{file.path}: {what} after line {line - 1}: {err}") from None
 
 
+def _screen(block: memoryview) -> _core.ScreenedBlock:
+    return _core.jsonl_screen(np.frombuffer(block, np.uint8), JSONL_MAX_DEPTH)
+
+
+def _screened_ahead(blocks: Iterator[memoryview]) -> Iterator[tuple[memoryview, _core.ScreenedBlock]]:
+    """Each block with its screen; the next block is screened on a thread (the screen releases the
+    GIL) while the caller parses this one, so the screen costs no wall time beside pyarrow's parse.
+
+    The blocks must stay valid while the next is read: views of a map (:func:`_mapped_blocks`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="stemmatic-screen") as pool:
+        block = next(blocks, None)
+        ahead = None if block is None else pool.submit(_screen, block)
+        while block is not None and ahead is not None:
+            screened = ahead.result()
+            following = next(blocks, None)
+            ahead = None if following is None else pool.submit(_screen, following)
+            yield block, screened
+            block = following
+
+
 def _mapped_blocks(path: Path) -> Iterator[memoryview]:
-    """Blocks of a local file, as views of its memory map."""
+    """Blocks of a local file, as views of its memory map (read one block ahead of the caller's parse)."""
     with open(path, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         if size == 0:
@@ -173,11 +200,13 @@ def _mapped_blocks(path: Path) -> Iterator[memoryview]:
         end = mapped.rfind(b"\n", start, min(read_end, size)) + 1
         if end > start:
             yield memoryview(mapped)[start:end]
-            start = end
+            # The pages before the block just handed out: the caller reads a block ahead, and
+            # may still be parsing the one before this.
             if can_drop and start - dropped >= mmap.PAGESIZE:
                 upto = start - start % mmap.PAGESIZE
                 mapped.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
                 dropped = upto
+            start = end
     if start < size:
         yield memoryview(mapped)[start:size]
 
