@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from stemmatic.exceptions import ParameterError, StemmaticError
+from stemmatic.exceptions import StemmaticError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,9 +106,3 @@ def describe_unexpected(err: BaseException) -> tuple[str, int]:
         f"(set {DEBUG_VARIABLE}=1 for the traceback; please report it)",
         EXIT_INTERNAL,
     )
-
-
-def check_on_error(on_error: str) -> None:
-    """Refuse an ``--on-error`` value other than ``raise`` or ``skip``."""
-    if on_error not in ("raise", "skip"):
-        raise ParameterError(f"invalid --on-error {on_error!r}; expected raise or skip")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stemmatic.cli._errors import check_on_error, clean_errors, literal_console
+from stemmatic.cli._errors import clean_errors, literal_console
 from stemmatic.cli._options import (
     SIMILARITY,
     Inputs,
@@ -83,7 +83,6 @@ def build(
     from stemmatic.dedup import build_index
 
     with clean_errors():
-        check_on_error(on_error)
         config = similarity.config(text_column=text_column, id_column=id_column, on_error=on_error)
         if not quiet:
             typer.echo(f"LSH {config.banding().describe()}", err=True)
@@ -110,8 +109,6 @@ def add(
     """Append a release to an index, with the index's parameters (older releases are not rewritten); INDEX/report.json."""
     from stemmatic.dedup import add_to_index
 
-    with clean_errors():
-        check_on_error(on_error)
     _write_release(
         "add",
         index,

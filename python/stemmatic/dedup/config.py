@@ -33,6 +33,7 @@ from stemmatic.dedup.params import DedupParams, part_of
 from stemmatic.exceptions import ParameterError
 from stemmatic.io import parse_size
 from stemmatic.io._sinks import check_output
+from stemmatic.io._sources import check_on_error
 
 __all__ = ["MIN_MEMORY_LIMIT", "DedupConfig", "DedupParams", "LocalOptions", "OutputOptions"]
 
@@ -52,8 +53,7 @@ class LocalOptions:
     on_error: Literal["raise", "skip"] = "raise"
 
     def validate(self) -> None:
-        if self.on_error not in ("raise", "skip"):
-            raise ParameterError(f"invalid parameter `on_error`: {self.on_error!r}; expected raise or skip")
+        check_on_error(self.on_error)
         if parse_size(self.memory_limit) < MIN_MEMORY_LIMIT:
             raise ParameterError(
                 f"invalid parameter `memory_limit`: {self.memory_limit!r}; must be at least 1MiB"

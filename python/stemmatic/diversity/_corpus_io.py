@@ -459,11 +459,6 @@ def describe_source(spec: Any) -> str:
     return "input table"
 
 
-def check_on_error(on_error: str) -> None:
-    if on_error not in ("raise", "skip"):
-        raise ParameterError(f"invalid parameter `on_error`: {on_error!r}; expected 'raise' or 'skip'")
-
-
 @contextlib.contextmanager
 def corpus_run(
     inputs: Any,
@@ -482,6 +477,7 @@ def corpus_run(
     from stemmatic._run import NoProgress, steps_callback
     from stemmatic.io import output_dir, source_files
     from stemmatic.io._remote import is_url
+    from stemmatic.io._sources import check_on_error
 
     check_on_error(on_error)
     with contextlib.ExitStack() as stack:

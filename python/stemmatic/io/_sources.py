@@ -136,6 +136,15 @@ class Chunk:
     lines: pa.Array | None = None
 
 
+ON_ERROR = ("raise", "skip")
+
+
+def check_on_error(on_error: object) -> None:
+    """Refuse an ``on_error`` other than ``raise`` or ``skip`` (every reader of malformed lines takes these two)."""
+    if on_error not in ON_ERROR:
+        raise ParameterError(f"invalid parameter `on_error`: {on_error!r}; expected raise or skip")
+
+
 def iter_chunks(
     files: Sequence[InputFile],
     *,
@@ -156,6 +165,7 @@ def iter_chunks(
             handing it to ``on_rejected``.
         skippable: the caller offers ``--on-error skip``: errors say so.
     """
+    check_on_error(on_error)
     if on_error == "raise" and not skippable:
         on_error = "refuse"  # type: ignore[assignment]  # raise, without a hint at an option the caller lacks
     global_row = 0

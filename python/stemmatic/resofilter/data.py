@@ -243,9 +243,9 @@ def examples_of(
     ``on_error="skip"`` hands each malformed line to ``on_rejected`` and leaves it out.
     """
     from stemmatic.io import iter_chunks
+    from stemmatic.io._sources import check_on_error
 
-    if on_error not in ("raise", "skip"):
-        raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
+    check_on_error(on_error)
 
     columns = [fields.messages] if fields.messages else [fields.prompt, fields.response]
     if fields.id:

@@ -162,10 +162,10 @@ def select_dataset(
     (2, ['high_score', 'high_score'])
     """
     from stemmatic.io import source_files
+    from stemmatic.io._sources import check_on_error
 
     caps = check_output(output_format, compression, max_shard_size, max_shard_rows)
-    if on_error not in ("raise", "skip"):
-        raise ParameterError(f"on_error={on_error!r}; expected 'raise' or 'skip'")
+    check_on_error(on_error)
     with source_files(inputs) as files:
         return _select(
             files,
