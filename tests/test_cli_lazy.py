@@ -107,6 +107,34 @@ def test_dedup_never_imports_pandas(tmp_path, fmt: str) -> None:
     assert "pandas" not in modules
 
 
+def test_dedup_loads_only_what_its_path_uses(tmp_path) -> None:
+    """A quiet local dedup without --against: no index module, no progress bars, no psutil (Linux reads
+    /proc), no pydantic (typer < 0.29); ``import stemmatic.dedup`` alone leaves out pyarrow.compute too."""
+    corpus = tmp_path / "in.jsonl"
+    texts = [f"words of row {i} and a few more of them" for i in range(100)]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts + texts[:10]))
+    modules = _modules_after_cli("dedup", str(corpus), "-o", str(tmp_path / "out"), "-q")
+    assert "stemmatic.dedup.pipeline" in modules
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] == 10
+    unwanted = {"stemmatic.dedup.index", "rich.progress", "pydantic", "pyarrow.dataset"}
+    if sys.platform.startswith("linux"):
+        unwanted.add("psutil")
+    assert not unwanted & modules
+    assert not {"pyarrow.compute", "stemmatic.dedup.index"} & _modules_after("import stemmatic.dedup")
+
+
+def test_dedup_index_names_load_when_used() -> None:
+    import stemmatic.dedup
+    from stemmatic.dedup import index
+
+    assert stemmatic.dedup.build_index is index.build_index
+    assert {"DedupIndex", "build_index", "add_to_index", "index_info", "IndexInfo"} <= set(
+        dir(stemmatic.dedup)
+    )
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = stemmatic.dedup.nope  # type: ignore[attr-defined]
+
+
 def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
     """As for dedup: a scan (with --remove and token coverage) builds its arrays without pa.array."""
     items = tmp_path / "items.jsonl"

@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import os
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from stemmatic._run import NoProgress
 from stemmatic._run import Progress as ProgressProtocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 #: Seconds between two log lines when stderr is not a terminal.
 DEFAULT_INTERVAL = 10.0
@@ -69,6 +63,16 @@ class RichStages:
             return
         if not self.enabled:
             return
+        # Imported with the first bar: a quiet run or a log never loads it.
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description:<11}"),

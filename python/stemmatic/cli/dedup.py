@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from stemmatic.cli._engine import given, refuse_local_only_options
 from stemmatic.cli._errors import fail, literal_console
@@ -170,6 +169,8 @@ def dedup(
         )
     except StemmaticError as err:
         fail(err)
+    from rich.table import Table
+
     report = result.report
     table = Table(title=f"stemmatic dedup → {result.output}", show_header=False)
     rows_, detail = report["rows"], report["rows"]["detail"]
