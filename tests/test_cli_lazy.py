@@ -135,6 +135,21 @@ def test_dedup_index_names_load_when_used() -> None:
         _ = stemmatic.dedup.nope  # type: ignore[attr-defined]
 
 
+def test_cli_exit_skips_the_import_time_objects_in_the_last_collections() -> None:
+    """``main`` freezes the objects alive after every other exit handler ran, so the interpreter's last
+    garbage collections do not walk what numpy, pyarrow, typer and rich made at import."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"  # runs after main's handler
+        "from stemmatic.cli import main\n"
+        "sys.argv = ['stemmatic', 'version']\n"
+        "main()"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == "frozen True"
+
+
 def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
     """As for dedup: a scan (with --remove and token coverage) builds its arrays without pa.array."""
     items = tmp_path / "items.jsonl"

@@ -10,6 +10,8 @@ the command's own).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import sys
 from collections.abc import Iterator, MutableMapping
@@ -202,6 +204,12 @@ def main() -> None:
     bug) is printed here as one line too, with its exit code (see
     :mod:`stemmatic.cli._errors`). ``STEMMATIC_DEBUG=1`` shows the traceback instead.
     """
+    # Registered before anything a command starts (Ray, Spark, logging), so it runs after their exit
+    # handlers: the interpreter's last collections then skip the objects numpy, pyarrow, typer and
+    # rich made at import, a walk of 0.04-0.1 s at the end of every command. Cycles still alive then
+    # are left to the operating system like the rest of the process; commands close their files
+    # before they return.
+    atexit.register(gc.freeze)
     try:
         app()
     except SystemExit as exit_:
