@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import stemmatic
 from stemmatic.cli import app
-from stemmatic.dedup import dedup, optimal_banding
+from stemmatic.dedup import DedupConfig, dedup, optimal_banding
 from stemmatic.dedup.pipeline import _Run
 from stemmatic.exceptions import ParameterError
 from stemmatic.synthetic import generate_corpus, write_shards
@@ -351,6 +351,16 @@ def test_parameters_are_validated() -> None:
     with pytest.raises(stemmatic.ParameterError, match="bands"):
         dedup(".", "/nonexistent-out", bands=4)
     assert optimal_banding(0.8, 128).rows == 13
+
+
+def test_the_defaults_bandings_are_the_searchs() -> None:
+    from stemmatic.dedup import params
+
+    for key, banding in params._DEFAULTS.items():
+        assert params._search(*key) == banding
+        assert optimal_banding(*key) is banding
+    assert DedupConfig().banding() in params._DEFAULTS.values()
+    assert DedupConfig(verify="estimate").banding() in params._DEFAULTS.values()
 
 
 # -- CLI ----------------------------------------------------------------------------
