@@ -107,6 +107,18 @@ def test_dedup_never_imports_pandas(tmp_path, fmt: str) -> None:
     assert "pandas" not in modules
 
 
+def test_a_dedup_with_empty_outputs_never_imports_pandas(tmp_path) -> None:
+    """pyarrow's Schema.empty_table imports pandas (0.2 s): an output with no rows (a clean corpus's
+    removed/) is written without it."""
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"text": f"row {i} is unlike the others {i * 7919}"}) + "\n" for i in range(50))
+    )
+    modules = _modules_after_cli("dedup", str(corpus), "-o", str(tmp_path / "out"), "-q")
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] == 0
+    assert (tmp_path / "out" / "removed" / "in.parquet").exists() and "pandas" not in modules
+
+
 def test_dedup_loads_only_what_its_path_uses(tmp_path) -> None:
     """A quiet local dedup without --against: no index module, no progress bars, no psutil (Linux reads
     /proc), no pydantic (typer < 0.29); ``import stemmatic.dedup`` alone leaves out pyarrow.compute too."""

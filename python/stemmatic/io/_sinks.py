@@ -370,7 +370,7 @@ class MirroredWriter:
         for index in range(len(self.files)):
             if index not in self._writers and index not in self._paused:
                 schema = (empty_schemas or {}).get(index, pa.schema([]))
-                self.write(index, schema.empty_table())
+                self.write(index, pa.Table.from_batches([], schema=schema))  # empty_table() imports pandas
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
