@@ -162,15 +162,18 @@ def test_cli_exit_skips_the_import_time_objects_in_the_last_collections() -> Non
     assert completed.stdout.splitlines()[-1] == "frozen True"
 
 
-def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
-    """As for dedup: a scan (with --remove and token coverage) builds its arrays without pa.array."""
+@pytest.mark.parametrize("contaminated", [5, 0])
+def test_contamination_scan_never_imports_pandas(tmp_path, contaminated: int) -> None:
+    """As for dedup: a scan (with --remove and token coverage) builds its arrays without pa.array,
+    and a scan with no hit writes its empty hits table without Schema.empty_table."""
     items = tmp_path / "items.jsonl"
     items.write_text(
         json.dumps({"prompt": "what is the capital city of the small country we talk about here"}) + "\n"
     )
     corpus = tmp_path / "corpus.jsonl"
     rows = [
-        f"row {i} says what is the capital city of the small country we talk about here" for i in range(5)
+        f"row {i} says what is the capital city of the small country we talk about here"
+        for i in range(contaminated)
     ]
     rows += [f"an unrelated document number {i} about something else entirely" for i in range(50)]
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
@@ -183,4 +186,4 @@ def test_contamination_scan_never_imports_pandas(tmp_path) -> None:
             "--remove", "--token-coverage", "-q"]  # fmt: skip
     assert "pandas" not in _modules_after_cli(*args)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["rows"]["removed"] == 5
+    assert report["rows"]["removed"] == contaminated

@@ -63,6 +63,16 @@ def _first_non_text(texts: Any) -> str:
 # The hot paths of the corpus commands build their arrays from buffers instead.
 
 
+def empty_array(type: pa.DataType) -> pa.Array:
+    """An empty array of ``type`` (``pa.array([], type)`` imports pandas)."""
+    return pa.nulls(0, type)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """An empty table of ``schema`` (``schema.empty_table()`` imports pandas)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
 def from_numpy(values: np.ndarray[Any, Any], type: pa.DataType | None = None) -> pa.Array:
     """A 1-D numeric or boolean numpy array as an Arrow array (no nulls; no copy when the types agree).
 

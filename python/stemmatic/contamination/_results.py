@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from stemmatic._arrow import from_numpy, strings, to_numpy
+from stemmatic._arrow import empty_array, empty_table, from_numpy, strings, to_numpy
 from stemmatic._run import Rows, run_report
 from stemmatic.contamination._batch import EVIDENCE_NAMES, evidence_columns
 from stemmatic.contamination._cut import GPT3_MAX_SPLITS, GPT3_MIN_PIECE, GPT3_WINDOW
@@ -102,7 +102,7 @@ class _HitArrays:
         doc_ids = (
             pa.concat_arrays([a.cast(id_type) for a in self.doc_ids])
             if self.doc_ids
-            else pa.array([], id_type)
+            else empty_array(id_type)
         )
         # Each (document, entry) pair is one hit, so an entry's hits count its documents.
         entry_docs, evidence = evidence_columns(
@@ -133,7 +133,7 @@ def _write_hits(staging: Any, found: _Found, id_type: pa.DataType, overlap: bool
     evidence = EVIDENCE_NAMES[found.evidence]
     with pq.ParquetWriter(staging / "hits.parquet", schema, compression=PARQUET_CODEC) as writer:
         if not raw_path.exists():
-            writer.write_table(schema.empty_table())
+            writer.write_table(empty_table(schema))
             return
         start = 0
         for batch in pq.ParquetFile(raw_path).iter_batches(batch_size=65_536):

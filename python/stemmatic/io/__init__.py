@@ -35,6 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from stemmatic._arrow import empty_table
 from stemmatic.exceptions import ParameterError, StemmaticError
 
 __all__ = [
@@ -143,7 +144,7 @@ def read_table(inputs: Iterable[str | os.PathLike[str]], columns: Sequence[str] 
     files = resolve_inputs(inputs)
     batches = [c.batch for c in iter_chunks(files, columns=columns)]
     if not batches:
-        return pa.table({c: pa.array([], pa.string()) for c in (columns or [])})
+        return empty_table(pa.schema([(c, pa.string()) for c in (columns or [])]))
     return (
         pa.Table.from_batches(batches)
         if len({b.schema for b in batches}) == 1

@@ -41,6 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stemmatic._arrow import empty_table
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io._json_reader import Rejected, _conform
 from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
@@ -370,7 +371,7 @@ class MirroredWriter:
         for index in range(len(self.files)):
             if index not in self._writers and index not in self._paused:
                 schema = (empty_schemas or {}).get(index, pa.schema([]))
-                self.write(index, pa.Table.from_batches([], schema=schema))  # empty_table() imports pandas
+                self.write(index, empty_table(schema))
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
@@ -461,7 +462,7 @@ class TableSink:
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> pa.Table:
         if not self.parts:
             schemas = list((empty_schemas or {}).values())
-            self.table = (schemas[0] if schemas else pa.schema([])).empty_table()
+            self.table = empty_table(schemas[0] if schemas else pa.schema([]))
         elif len({p.schema for p in self.parts}) == 1:
             self.table = pa.concat_tables(self.parts)
         else:  # JSONL blocks or files that differ in fields or types

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic import _core
+from stemmatic._arrow import empty_array
 from stemmatic._atomic import AtomicFile, FileRecord
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, known_rows
@@ -149,7 +150,7 @@ def _write_release(
     id_type = ids[0].type if ids else pa.int64()
     table = pa.table(
         {
-            "id": pa.chunked_array(ids, type=id_type) if ids else pa.array([], id_type),
+            "id": pa.chunked_array(ids, type=id_type) if ids else empty_array(id_type),
             "file": pa.array(np.concatenate(file_of) if file_of else np.zeros(0, np.int32)),
         }
     )
