@@ -262,6 +262,37 @@ def test_parquet_codec_survives_a_schema_change_mid_file(tmp_path: Path) -> None
     assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "GZIP"
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_finished_shard_is_whole_before_close_and_rows_after_it_are_joined_in(
+    tmp_path: Path, fmt: Any
+) -> None:
+    # The dedup write stage finishes each shard as its input ends (an open
+    # Parquet writer holds its last row group's encoders); the file is then
+    # complete on disk, and close() leaves it as it is.
+    files = _inputs(tmp_path, ["a.jsonl", "b.jsonl"])
+    writer = MirroredWriter(tmp_path / "out", files, fmt)
+    writer.write(0, pa.table({"text": ["a", "b"]}))
+    writer.write(0, pa.table({"text": ["c"]}))
+    writer.finish(0)
+    writer.finish(1)  # nothing written yet: close() still makes its empty shard
+    first = writer.path_for(0)
+    read = pq.read_table if fmt == "parquet" else lambda p: pa.Table.from_pylist(_read_jsonl(p))
+    assert read(first).column("text").to_pylist() == ["a", "b", "c"]
+    finished = first.read_bytes()
+    writer.write(1, pa.table({"text": ["d"]}))
+    paths = writer.close({0: pa.schema([("text", pa.string())]), 1: pa.schema([("text", pa.string())])})
+    assert paths == [first, writer.path_for(1)]
+    assert first.read_bytes() == finished
+    assert read(paths[1]).column("text").to_pylist() == ["d"]
+    # Rows that come after all are continued in a part and joined in at close.
+    again = MirroredWriter(tmp_path / "again", files, fmt)
+    again.write(0, pa.table({"text": ["a"]}))
+    again.finish(0)
+    again.write(0, pa.table({"text": ["b"]}))
+    (joined, _) = again.close({1: pa.schema([("text", pa.string())])})
+    assert read(joined).column("text").to_pylist() == ["a", "b"]
+
+
 @pytest.mark.parametrize(("fmt", "bad"), [("jsonl", "snappy"), ("parquet", "bz2"), ("jsonl", "zip")])
 def test_an_unknown_compression_is_refused(tmp_path: Path, fmt: Any, bad: str) -> None:
     files = _inputs(tmp_path, ["a.jsonl"])

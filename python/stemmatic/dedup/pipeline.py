@@ -1082,14 +1082,19 @@ class _Run:
             for chunk in self.row_cache:
                 by_file.setdefault(chunk.file_index, []).append(chunk)
 
-            def lane(write: Callable[[Chunk], int], chunks: list[Chunk]) -> tuple[int, int, int]:
-                """(rows written, rows seen, bytes seen) of one shard's lane."""
+            def lane(
+                write: Callable[[Chunk], int], writer: MirroredWriter, chunks: list[Chunk]
+            ) -> tuple[int, int, int]:
+                """(rows written, rows seen, bytes seen) of one shard's lane, which closes its shard."""
                 done = sum(write(c) for c in chunks)
+                writer.finish(chunks[0].file_index)
                 return done, sum(c.batch.num_rows for c in chunks), sum(c.batch.nbytes for c in chunks)
 
             with ThreadPoolExecutor(max_workers=max(1, min(threads, 2 * len(by_file)))) as pool:
-                kept_lanes = [pool.submit(lane, write_kept, chunks) for chunks in by_file.values()]
-                removed_lanes = [pool.submit(lane, write_removed, chunks) for chunks in by_file.values()]
+                kept_lanes = [pool.submit(lane, write_kept, kept_writer, c) for c in by_file.values()]
+                removed_lanes = [
+                    pool.submit(lane, write_removed, removed_writer, c) for c in by_file.values()
+                ]
                 for kept_lane, removed_lane in zip(kept_lanes, removed_lanes, strict=True):
                     done, rows, nbytes = kept_lane.result()
                     kept_rows += done
@@ -1115,11 +1120,20 @@ class _Run:
                     removed_rows += removed_done.result()
                     self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
 
+            open_files: set[int] = set()
+            closing: list[Future[None]] = []
             try:
                 for chunk in self._chunks(None):
+                    # A file's shards end with its last chunk: each lane closes
+                    # its shard after what is queued (an open writer holds its
+                    # last row group's encoders until closed).
+                    for ended in sorted(f for f in open_files if f < chunk.file_index):
+                        closing.append(lane_of(0, ended).submit(kept_writer.finish, ended))
+                        closing.append(lane_of(1, ended).submit(removed_writer.finish, ended))
+                        open_files.discard(ended)
+                    open_files.add(chunk.file_index)
                     if threads > 1:
-                        # A file's lanes end with its last chunk: their threads
-                        # finish what is queued, then exit.
+                        # ... and their threads finish what is queued, then exit.
                         for key in [k for k in lanes if k[1] < chunk.file_index]:
                             retired.append(lanes.pop(key))
                             retired[-1].shutdown(wait=False)
@@ -1129,6 +1143,8 @@ class _Run:
                     # At most 2 chunks per worker in the writers' hands.
                     settle(2 * threads)
                 settle(0)
+                for closed in closing:
+                    closed.result()
             finally:
                 for executor in [*retired, *lanes.values()]:
                     executor.shutdown(wait=True)
