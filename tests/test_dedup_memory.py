@@ -128,6 +128,27 @@ def test_kept_and_removed_lanes_write_rows_in_input_order(tmp_path: Path, worker
         assert len(removed_rows) > 100
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_read_again_file_by_file_side_by_side_give_the_roomy_bytes(
+    tmp_path: Path, watched, workers: int
+) -> None:
+    # Over the budget, verification reads the needed rows' texts again, one
+    # file per worker side by side (a file without a needed row is not read),
+    # and the write stage closes each shard as its input ends: the bytes of
+    # a run that kept everything in memory, with the pairs and clusters.
+    texts = _near_duplicate_texts(1500)
+    for part in range(3):
+        rows = [{"text": t, "row": i} for i, t in enumerate(texts) if i % 3 == part]
+        _write_jsonl(tmp_path / "in" / f"{part}.jsonl", rows)
+    unique = [" ".join(f"u{part}x{i}y{j}" for j in range(60)) for part in range(40) for i in range(3)]
+    _write_jsonl(tmp_path / "in" / "3.jsonl", [{"text": t, "row": -1} for t in unique])
+    tight = dedup(tmp_path / "in", tmp_path / "tight", memory_limit="1MiB", workers=workers, emit_pairs=True)
+    roomy = dedup(tmp_path / "in", tmp_path / "roomy", memory_limit="4GB", workers=workers, emit_pairs=True)
+    assert watched["rows_kept"] == [False, True]
+    assert tight.removed_rows > 100 and len(tight.kept_paths) == 4
+    assert _output_bytes(tight.output) == _output_bytes(roomy.output)
+
+
 def test_checkpoints_are_not_fsynced_outputs_are(tmp_path: Path, monkeypatch) -> None:
     # A run used to fsync every checkpoint and band partition (34 fsyncs for
     # 60k short documents, 0.1-0.6 s of a 1-2 s run on a busy disk). Now only

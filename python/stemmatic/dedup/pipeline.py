@@ -832,15 +832,11 @@ class _Run:
         self.progress.start("verify", len(needed))
         # The needed rows' sets are spilled to a file as the inputs stream by.
         with open(values_path, "wb") as fh:
-            for chunk in self._chunks([self.config.text_column]):
-                texts = self._needed_texts(chunk, needed)
-                if texts is None:
-                    continue
-                values, offs = self._shingle_sets(pa.chunked_array([texts]))
-                fh.write(values.tobytes())
+            for values, offs in self._needed_sets(needed):
+                fh.write(np.ascontiguousarray(values).data)
                 offset_parts.append(offs[1:] + np.uint64(total))
                 total += len(values)
-                self.progress.advance(len(texts), values.nbytes)
+                self.progress.advance(len(offs) - 1, values.nbytes)
         self.progress.finish()
         spilled = (
             np.memmap(values_path, dtype=np.uint64, mode="r", shape=(total,))
@@ -852,6 +848,46 @@ class _Run:
         finally:
             del spilled
             values_path.unlink(missing_ok=True)
+
+    def _needed_sets(self, needed: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Shingle sets ``(values, offsets)`` of the sorted ``needed`` rows, file by file in input order.
+
+        Reading and decoding the text column is most of this pass (Parquet's
+        snappy pages, JSON parsing) and runs on one thread per file: the
+        files are read side by side, one per worker. A file without a needed
+        row is not read.
+        """
+        first = np.searchsorted(
+            np.load(self.work / "file.npy", mmap_mode="r"), np.arange(len(self.files) + 1)
+        ).astype(np.uint64)
+        bounds = np.searchsorted(needed, first)
+        files = [i for i in range(len(self.files)) if bounds[i] < bounds[i + 1]]
+        lanes = max(1, min(_core.resolve_workers(self.workers), len(files)))
+        workers = max(1, _core.resolve_workers(self.workers) // lanes)
+
+        def one_file(index: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = needed[bounds[index] : bounds[index + 1]] - first[index]
+            chunks = iter_chunks(
+                [self.files[index]],
+                columns=[self.config.text_column],
+                batch_rows=self.config.batch_rows,
+                on_error=self.config.on_error,
+                skippable=True,
+            )
+            pieces = one_type([t for t in (self._needed_texts(c, rows) for c in chunks) if t is not None])
+            texts = pa.chunked_array(pieces) if pieces else pa.chunked_array([], pa.large_string())
+            return self._shingle_sets(texts, workers=workers)
+
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=lanes) as pool:
+            running: list[Future[tuple[np.ndarray, np.ndarray]]] = []
+            for index in files:
+                if len(running) == lanes:
+                    yield running.pop(0).result()
+                running.append(pool.submit(one_file, index))
+            for future in running:
+                yield future.result()
 
     def _verify_pairs(
         self, pairs: np.ndarray, slots: np.ndarray, values: np.ndarray, offsets: np.ndarray
@@ -887,13 +923,15 @@ class _Run:
         local = (needed[lo:hi] - np.uint64(chunk.global_row)).astype(np.int64)
         return pc.take(self._texts(chunk), pa.array(local))
 
-    def _shingle_sets(self, texts: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    def _shingle_sets(
+        self, texts: pa.ChunkedArray, workers: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return _core.shingle_sets(
             texts,
             ngram=self.config.ngram,
             tokenizer=self.config.tokenizer,
             seed=self.config.seed,
-            workers=self.workers,
+            workers=self.workers if workers is None else workers,
         )
 
     # -- stage 4: cluster ----------------------------------------------------
