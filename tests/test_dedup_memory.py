@@ -9,11 +9,12 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from stemmatic.dedup import dedup
-from stemmatic.dedup._spill import BandRecords
+from stemmatic.dedup._spill import BandRecords, SetCache
 from stemmatic.dedup.pipeline import _Run
 
 
@@ -147,6 +148,18 @@ def test_rows_read_again_file_by_file_side_by_side_give_the_roomy_bytes(
     assert watched["rows_kept"] == [False, True]
     assert tight.removed_rows > 100 and len(tight.kept_paths) == 4
     assert _output_bytes(tight.output) == _output_bytes(roomy.output)
+
+
+def test_shingle_sets_that_cannot_fit_are_let_go_from_a_sixteenth_of_the_rows() -> None:
+    cache = SetCache()
+    for _ in range(2):  # 20 documents of 10 shingles: 2 x (800 + 88) bytes
+        cache.add(np.zeros(100, np.uint64), np.arange(0, 101, 10, dtype=np.uint64))
+    assert cache.docs == 20 and cache.nbytes == 1776
+    assert cache.outgrows(1_000, None)  # over the limit itself
+    assert not cache.outgrows(10_000, None)  # no total known: only the limit counts
+    assert not cache.outgrows(10_000, 400)  # 20 of 400 rows: under a sixteenth, too early to tell
+    assert cache.outgrows(10_000, 320)  # 20 of 320: 28,416 bytes projected, over twice the limit
+    assert not cache.outgrows(20_000, 320)  # ... under twice this one: kept while it fits
 
 
 def test_checkpoints_are_not_fsynced_outputs_are(tmp_path: Path, monkeypatch) -> None:

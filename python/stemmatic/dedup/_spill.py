@@ -41,6 +41,20 @@ class SetCache:
         self.total += len(values)
         self.nbytes += values.nbytes + offsets.nbytes
 
+    def outgrows(self, limit: int, total_docs: int | None) -> bool:
+        """Whether the sets pass ``limit`` bytes, or will before ``total_docs`` (when known) are in.
+
+        The projection waits for a sixteenth of the documents and allows twice
+        the limit (documents differ in length along an input): a cache that
+        cannot fit is let go early instead of growing to the limit first
+        (at 1e9 tokens that was 1 GB of a 4 GB budget, the sketch's peak).
+        """
+        if self.nbytes > limit:
+            return True
+        if not total_docs or self.docs < total_docs // 16:
+            return False
+        return self.nbytes * total_docs > 2 * limit * self.docs
+
     def batches(self) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
         """The batches as they are, for ``_core.verify_pairs_batched``: first docs, values, offsets."""
         return self.first_docs, self.values, self.offsets

@@ -611,7 +611,8 @@ class _Run:
         # they spare the verify stage a second one (of the candidates' rows,
         # often most rows of a corpus with many duplicates).
         cache: SetCache | None = SetCache() if cfg.verify == "exact" else None
-        self.progress.start("sketch", known_rows(self.files))
+        total_rows = known_rows(self.files)
+        self.progress.start("sketch", total_rows)
         try:
             for chunk in self._chunks(None if keep_rows else self._columns(), rejected):
                 if keep_rows:
@@ -628,7 +629,7 @@ class _Run:
                 if cache is not None:
                     assert batch.set_values is not None and batch.set_offsets is not None
                     cache.add(batch.set_values, batch.set_offsets)
-                    if cache.nbytes > self.memory_limit // 4:
+                    if cache.outgrows(self.memory_limit // 4, total_rows):
                         cache = None  # too big to keep: verification re-reads the text instead
                 n = len(texts)
                 docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
