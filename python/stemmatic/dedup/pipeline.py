@@ -88,7 +88,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._sinks import find_outputs, write_parquet
+from stemmatic.io._sinks import find_outputs, shard_caps, split_sinks, write_parquet
 from stemmatic.minhash import (
     RowStatus,
     TokenLengthCheck,
@@ -1062,17 +1062,10 @@ class _Run:
         id_type = ids.type if self.against is None else self.against.id_type(ids.type)
         if self.against is not None:
             self.against.kept = ~removed
-        kept_writer, removed_writer = (
-            MirroredWriter(
-                self.out / side,
-                self.files,
-                self.config.fmt,
-                compression=self.config.compression,
-                max_shard_size=self.config.max_shard_size,
-                max_shard_rows=self.config.max_shard_rows,
-            )
-            for side in ("kept", "removed")
-        )
+        caps = shard_caps(self.config.max_shard_size, self.config.max_shard_rows)
+        sinks = split_sinks(self.out, self.files, self.config.fmt, self.config.compression, caps)
+        kept_writer: MirroredWriter = sinks[0]
+        removed_writer: MirroredWriter = sinks[1]
         schemas: dict[int, pa.Schema] = {}
 
         def write_kept(chunk: Chunk) -> int:
