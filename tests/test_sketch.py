@@ -115,3 +115,29 @@ def test_exact_edges_group_equal_keys_from_the_smallest_row() -> None:
     low = np.array([7, 7, 9, 7, 9], np.uint64)
     high = np.zeros(5, np.uint64)
     assert steps.exact_edges(docs, low, high).tolist() == [[1, 2], [1, 5], [3, 4]]
+
+
+def test_candidate_pairs_from_band_key_batches_equal_those_of_flat_records() -> None:
+    # The sketch's (n, bands) band keys, held per batch, give the pairs of one
+    # flat (key, doc) record per band; excluded documents give none.
+    words = [f"w{i}" for i in range(40)]
+    rng = np.random.default_rng(3)
+    base = [" ".join(rng.choice(words, 30)) for _ in range(50)]
+    docs_text = [t if i % 3 else t.replace("w1", "w2", 1) for i, t in enumerate(base * 4)]
+    sketcher = steps.make_sketcher(num_perm=32, ngram=2, tokenizer="words", seed=1, bands=8, rows=4)
+    keys = steps.sketch(sketcher, pa.array(docs_text), workers=1).band_keys
+    docs = np.arange(len(docs_text), dtype=np.uint64)
+    flat = _core.candidate_pairs(keys.ravel(), np.repeat(docs, 8), clique_max=3, workers=2)
+    assert len(flat) > 100 and np.all(flat[:, 0] < flat[:, 1])
+    halves = [keys[:77], keys[77:]], [docs[:77], docs[77:]]
+    assert np.array_equal(_core.candidate_pairs_batched(*halves, clique_max=3, workers=2), flat)
+    excluded = docs % 5 == 0
+    expected = flat[~excluded[flat[:, 0]] & ~excluded[flat[:, 1]]]
+    got = _core.candidate_pairs_batched(*halves, excluded=excluded, clique_max=3, workers=1)
+    # A bucket smaller without the excluded documents may give a clique, not a star.
+    assert {tuple(p) for p in expected} <= {tuple(p) for p in got}
+    assert not excluded[got].any()
+    with pytest.raises(ParameterError, match="do not fit"):
+        _core.candidate_pairs_batched([keys], [docs[:10]])
+    with pytest.raises(ParameterError, match="excluded"):
+        _core.candidate_pairs_batched([keys], [docs], excluded=excluded[:10])

@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension module ``stemmatic._core``."""
 
+from collections.abc import Sequence
 from typing import Any, final
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "__version__",
     "band_keys",
     "candidate_pairs",
+    "candidate_pairs_batched",
     "cluster_decision",
     "connected_components",
     "exact_keys",
@@ -89,6 +91,14 @@ def candidate_pairs(
     keys: npt.NDArray[np.uint64],
     docs: npt.NDArray[np.uint64],
     *,
+    clique_max: int = 8,
+    workers: int | None = None,
+) -> npt.NDArray[np.uint64]: ...
+def candidate_pairs_batched(
+    keys: Sequence[npt.NDArray[np.uint64]],
+    docs: Sequence[npt.NDArray[np.uint64]],
+    *,
+    excluded: npt.NDArray[np.bool_] | None = None,
     clique_max: int = 8,
     workers: int | None = None,
 ) -> npt.NDArray[np.uint64]: ...

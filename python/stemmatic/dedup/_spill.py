@@ -89,10 +89,22 @@ def one_type(pieces: list[pa.Array]) -> list[pa.Array]:
     return [p.cast(target) for p in pieces]
 
 
-def read_partition(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(key, doc)`` records of one band partition file, as (keys, docs)."""
+def read_partition(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The ``(key, doc)`` records of one band partition file, as one batch of (keys, docs)."""
     records = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
-    return np.ascontiguousarray(records[:, 0]), np.ascontiguousarray(records[:, 1])
+    return [np.ascontiguousarray(records[:, 0])], [np.ascontiguousarray(records[:, 1])]
+
+
+def flat_records(keys: list[np.ndarray], docs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Batches of (keys, docs) as :meth:`BandRecords.add` takes them, as one record per key: (keys, docs)."""
+    if not keys:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    return (
+        np.concatenate([k.ravel() for k in keys]),
+        np.concatenate(
+            [np.repeat(d, k.shape[1]) if k.ndim == 2 else d for k, d in zip(keys, docs, strict=True)]
+        ),
+    )
 
 
 class BandRecords:
@@ -141,9 +153,15 @@ class BandRecords:
             self.shift = np.uint64(64 - int(math.log2(partitions)))
 
     def add(self, keys: np.ndarray, docs: np.ndarray) -> None:
+        """Add the records of ``docs``: ``keys`` is ``(n,)`` (one per doc) or ``(n, bands)`` (each doc's band keys).
+
+        In memory, a band-key matrix is held as it is (the records are made
+        where they are sorted, see ``_core.candidate_pairs_batched``); it is
+        counted at the bytes of its records.
+        """
         if not self.partitions:
             self.memory.append((keys.astype(np.uint64, copy=False), docs.astype(np.uint64, copy=False)))
-            self.held_bytes += keys.nbytes + docs.nbytes
+            self.held_bytes += 2 * keys.nbytes
             if self.memory_bytes is not None and self.held_bytes > self.memory_bytes:
                 # More records than planned for: spill them, in the order they came.
                 held, self.memory, self.held_bytes = self.memory, [], 0
@@ -151,6 +169,8 @@ class BandRecords:
                 for held_keys, held_docs in held:
                     self.add(held_keys, held_docs)
             return
+        if keys.ndim == 2:
+            keys, docs = keys.ravel(), np.repeat(docs, keys.shape[1])
         part = (keys >> self.shift).astype(np.int64)
         order = np.argsort(part, kind="stable")
         rec = np.empty((len(order), 2), dtype=np.uint64)
@@ -180,12 +200,10 @@ class BandRecords:
             pieces.clear()
         self.pending_bytes = 0
 
-    def in_memory(self) -> tuple[np.ndarray, np.ndarray]:
-        """The records held in memory, as (keys, docs); their memory is released."""
+    def in_memory(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The records held in memory, as the (keys, docs) of each batch added; their memory is released."""
         held, self.memory, self.held_bytes = self.memory, [], 0
-        if not held:
-            return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
-        return np.concatenate([k for k, _ in held]), np.concatenate([d for _, d in held])
+        return [k for k, _ in held], [d for _, d in held]
 
     def commit(self) -> dict[Path, FileRecord]:
         """Put the partition files under their names; what each holds."""

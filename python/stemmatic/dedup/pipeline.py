@@ -66,7 +66,7 @@ from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
 from stemmatic.dedup import steps
-from stemmatic.dedup._spill import BandRecords, SetCache, one_type, read_partition
+from stemmatic.dedup._spill import BandRecords, SetCache, flat_records, one_type, read_partition
 from stemmatic.dedup.clusters import REASON_EXACT, REASON_NEAR, decide_clusters
 from stemmatic.dedup.config import DedupConfig
 from stemmatic.dedup.guard import split_giant_components
@@ -638,8 +638,10 @@ class _Run:
                 n = len(texts)
                 docs = np.arange(chunk.global_row, chunk.global_row + n, dtype=np.uint64)
                 ok = batch.status == RowStatus.OK
-                if ok.any():
-                    bands.add(batch.band_keys[ok].ravel(), np.repeat(docs[ok], self.banding.bands))
+                if ok.all():
+                    bands.add(batch.band_keys, docs)
+                elif ok.any():
+                    bands.add(batch.band_keys[ok], docs[ok])
                 if sig_file is not None:
                     sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
                 if batch.exact_keys is not None:
@@ -746,8 +748,8 @@ class _Run:
         excluded = self._excluded()
         pairs: list[np.ndarray] = []
         records = 0
-        # One loader per partition: the in-memory records, or each partition file.
-        loaders: list[Callable[[], tuple[np.ndarray, np.ndarray]]] = (
+        # One loader per partition: the in-memory batches, or each partition file.
+        loaders: list[Callable[[], tuple[list[np.ndarray], list[np.ndarray]]]] = (
             [self.band_records.in_memory]
             if self.band_records is not None
             else [
@@ -758,23 +760,36 @@ class _Run:
         self.progress.start("candidates", len(loaders))
         for load in loaders:
             keys, docs = load()
-            records += len(keys)
-            if excluded is not None and len(keys):
-                included = ~excluded[docs.astype(np.int64)]
-                keys, docs = keys[included], docs[included]
-            if len(keys):
-                find = _core.candidate_pairs if self.against is None else self.against.candidate_pairs
-                found = find(keys, docs, clique_max=self.config.clique_max, workers=self.workers)
+            held = sum(k.size for k in keys)
+            records += held
+            if held and self.against is None:
+                found = _core.candidate_pairs_batched(
+                    keys, docs, excluded=excluded, clique_max=self.config.clique_max, workers=self.workers
+                )
                 if len(found):
                     pairs.append(found)
-            self.progress.advance(1, keys.nbytes + docs.nbytes)
+            elif held:
+                flat_keys, flat_docs = flat_records(keys, docs)
+                if excluded is not None:
+                    included = ~excluded[flat_docs.astype(np.int64)]
+                    flat_keys, flat_docs = flat_keys[included], flat_docs[included]
+                if len(flat_keys):
+                    found = self.against.candidate_pairs(
+                        flat_keys, flat_docs, clique_max=self.config.clique_max, workers=self.workers
+                    )
+                    if len(found):
+                        pairs.append(found)
+            self.progress.advance(1, 2 * held * 8)
             del keys, docs
         self.progress.finish()
         if self.against is not None:
             n = len(np.load(self.work / "status.npy", mmap_mode="r"))
             pairs.append(self.against.external_pairs(n, self._save))
-        merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
-        merged = _core.unique_pairs(merged, workers=self.workers)
+        if len(pairs) == 1 and self.against is None:
+            merged = pairs[0]  # one partition's pairs: sorted and distinct already
+        else:
+            merged = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.uint64)
+            merged = _core.unique_pairs(merged, workers=self.workers)
         self._save("candidates.npy", merged)
         return {"band_records": records, "candidate_pairs": len(merged)}
 

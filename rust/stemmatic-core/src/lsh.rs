@@ -23,6 +23,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::error::{CoreError, Result};
 use crate::minhash::{SigValue, jaccard_sorted};
 use crate::parallel::run_in_pool;
+use crate::sets::insertion_sort;
 
 /// The fewest signatures a parallel band-key task hashes: fewer cost more to hand over than to hash.
 const MIN_TASK_DOCS: usize = 512;
@@ -104,25 +105,224 @@ pub(crate) fn check_banding(num_perm: usize, bands: usize, rows: usize) -> Resul
     Ok(())
 }
 
+/// Band-key records held where the sketch left them: record `i` of a batch
+/// is `(keys[i], docs[i / k])`, `k = keys.len() / docs.len()` keys per
+/// document (a row-major `(docs, bands)` band-key matrix, or one key per
+/// document for flat records).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyBatch<'a> {
+    pub keys: &'a [u64],
+    pub docs: &'a [u64],
+}
+
+impl KeyBatch<'_> {
+    /// Keys per document.
+    ///
+    /// # Errors
+    /// The keys are not a whole number of keys per document.
+    fn per_doc(&self) -> Result<usize> {
+        match (self.keys.len(), self.docs.len()) {
+            (0, 0) => Ok(1),
+            (keys, docs) if docs > 0 && keys % docs == 0 => Ok(keys / docs),
+            (keys, docs) => Err(CoreError::param(
+                "keys",
+                format!("{keys} keys are not a whole number of keys for each of {docs} documents"),
+            )),
+        }
+    }
+}
+
+/// About this many records per partition of [`candidate_pairs`]: a
+/// partition and its counts fit a core's own cache.
+const PARTITION_RECORDS: usize = 1 << 15;
+/// At most `2^PARTITION_BITS` partitions: the scatter writes to that many
+/// places at once.
+const PARTITION_BITS: u32 = 10;
+/// Slots of a partition's counting sort holding more records than this are
+/// sorted on their own before the insertion pass.
+const SLOT_MAX: usize = 16;
+/// Partitions of up to this many records are sorted by comparison.
+const SMALL_PARTITION: usize = 64;
+
+/// Reusable buffers of a partition sort.
+#[derive(Debug, Default)]
+struct PartitionScratch {
+    sorted: Vec<KeyedDoc>,
+    counts: Vec<u32>,
+}
+
+/// The records of one partition (their keys share the top `shared_bits`
+/// bits) sorted by (key, doc), in `scratch`: one counting pass and one
+/// scatter by the next bits (about one record a slot), sort the slots that
+/// hold many records (equal keys: a bucket), then one insertion pass fixes
+/// the few neighbours left out of order, as [`crate::sets`] sorts shingle
+/// hashes.
+fn sort_partition<'s>(
+    part: &[KeyedDoc],
+    shared_bits: u32,
+    scratch: &'s mut PartitionScratch,
+) -> &'s [KeyedDoc] {
+    let n = part.len();
+    let sorted = &mut scratch.sorted;
+    sorted.clear();
+    if n <= SMALL_PARTITION {
+        sorted.extend_from_slice(part);
+        sorted.sort_unstable();
+        return sorted;
+    }
+    let bits = n.next_power_of_two().trailing_zeros().min(16);
+    let slot_of = |key: u64| ((key << shared_bits) >> (64 - bits)) as usize;
+    let counts = &mut scratch.counts;
+    counts.clear();
+    counts.resize((1 << bits) + 1, 0);
+    for &(key, _) in part {
+        counts[slot_of(key) + 1] += 1;
+    }
+    let mut crowded = false;
+    for s in 1..counts.len() {
+        crowded |= counts[s] as usize > SLOT_MAX;
+        counts[s] += counts[s - 1];
+    }
+    sorted.resize(n, (0, 0));
+    for &record in part {
+        let cursor = &mut counts[slot_of(record.0)];
+        sorted[*cursor as usize] = record;
+        *cursor += 1;
+    }
+    if crowded {
+        // counts[s] is now where slot s ends.
+        let mut start = 0usize;
+        for &end in &counts[..1 << bits] {
+            let end = end as usize;
+            if end - start > SLOT_MAX {
+                sorted[start..end].sort_unstable();
+            }
+            start = end;
+        }
+    }
+    insertion_sort(sorted);
+    sorted
+}
+
 /// Candidate pairs `(a, b)` with `a < b` from (key, doc) records, sorted and
-/// distinct. Records are sorted in place.
+/// distinct; records of documents marked in `excluded` (indexed by document)
+/// are left out.
+///
+/// Band keys are XXH3 outputs, so their bits are uniform: one counting pass
+/// and one scatter by the top bits put the records of every key in one
+/// partition of about [`PARTITION_RECORDS`] records, and each partition is
+/// sorted by (key, doc) in cache (a counting sort by the next bits, see
+/// [`sort_partition`]), on its own worker, and cut into buckets there. The
+/// buckets, and so the pairs, are those of one sort of all records.
+///
+/// # Errors
+/// A batch's keys are not a whole number per document, a document is not in
+/// `excluded`, or the thread pool cannot be started.
 pub fn candidate_pairs(
-    records: &mut [KeyedDoc],
+    batches: &[KeyBatch<'_>],
+    excluded: Option<&[bool]>,
     clique_max: usize,
     workers: usize,
 ) -> Result<Vec<(u64, u64)>> {
-    run_in_pool(workers, || records.par_sort_unstable())?;
-    let mut pairs = Vec::new();
-    let mut start = 0;
-    while start < records.len() {
-        let key = records[start].0;
-        let mut end = start + 1;
-        while end < records.len() && records[end].0 == key {
-            end += 1;
+    let per_doc: Vec<usize> = batches
+        .iter()
+        .map(KeyBatch::per_doc)
+        .collect::<Result<_>>()?;
+    let total: usize = batches.iter().map(|b| b.keys.len()).sum();
+    let bits = (total / PARTITION_RECORDS)
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .min(PARTITION_BITS);
+    let partition_of = |key: u64| {
+        if bits == 0 {
+            0
+        } else {
+            (key >> (64 - bits)) as usize
         }
-        let bucket = &records[start..end];
-        // Records are sorted by (key, doc): docs ascend within a bucket; a
-        // document may repeat (two equal bands hashed to one key) -- skip it.
+    };
+    let kept = |doc: u64| -> Result<bool> {
+        match excluded {
+            None => Ok(true),
+            Some(excluded) => usize::try_from(doc)
+                .ok()
+                .and_then(|d| excluded.get(d))
+                .map(|&out| !out)
+                .ok_or_else(|| {
+                    CoreError::param("excluded", format!("has no entry for document {doc}"))
+                }),
+        }
+    };
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for_each_record(batches, &per_doc, kept, |key, _| {
+        starts[partition_of(key) + 1] += 1;
+    })?;
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut records: Vec<KeyedDoc> = vec![(0, 0); starts[1 << bits]];
+    let mut cursors = starts.clone();
+    for_each_record(batches, &per_doc, kept, |key, doc| {
+        let cursor = &mut cursors[partition_of(key)];
+        records[*cursor] = (key, doc);
+        *cursor += 1;
+    })?;
+    let mut partitions = Vec::with_capacity(1 << bits);
+    let mut rest = records.as_slice();
+    for w in starts.windows(2) {
+        let (part, tail) = rest.split_at(w[1] - w[0]);
+        partitions.push(part);
+        rest = tail;
+    }
+    let found: Vec<Vec<(u64, u64)>> = run_in_pool(workers, || {
+        partitions
+            .into_par_iter()
+            .fold(
+                || (Vec::new(), PartitionScratch::default()),
+                |(mut pairs, mut scratch), part| {
+                    let sorted = sort_partition(part, bits, &mut scratch);
+                    bucket_pairs(sorted, clique_max, &mut pairs);
+                    (pairs, scratch)
+                },
+            )
+            .map(|(pairs, _)| pairs)
+            .collect()
+    })?;
+    drop(records);
+    let mut pairs = Vec::with_capacity(found.iter().map(Vec::len).sum());
+    for part in found {
+        pairs.extend_from_slice(&part);
+    }
+    sort_unique(&mut pairs, workers)?;
+    Ok(pairs)
+}
+
+/// `visit(key, doc)` for each record of the documents `kept`, batch by batch.
+fn for_each_record(
+    batches: &[KeyBatch<'_>],
+    per_doc: &[usize],
+    kept: impl Fn(u64) -> Result<bool>,
+    mut visit: impl FnMut(u64, u64),
+) -> Result<()> {
+    for (batch, &k) in batches.iter().zip(per_doc) {
+        for (keys, &doc) in batch.keys.chunks_exact(k).zip(batch.docs) {
+            if kept(doc)? {
+                for &key in keys {
+                    visit(key, doc);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The pairs of the buckets of `records`, sorted by (key, doc): every pair of
+/// a bucket of up to `clique_max` records, a star from its first (smallest)
+/// document for a larger one.
+fn bucket_pairs(records: &[KeyedDoc], clique_max: usize, pairs: &mut Vec<(u64, u64)>) {
+    for bucket in records.chunk_by(|a, b| a.0 == b.0) {
+        // Docs ascend within a bucket; a document may repeat (two equal
+        // bands hashed to one key) -- skip it.
         if bucket.len() <= clique_max {
             for (i, &(_, a)) in bucket.iter().enumerate() {
                 for &(_, b) in &bucket[i + 1..] {
@@ -140,16 +340,23 @@ pub fn candidate_pairs(
                     .map(|&(_, d)| (pivot, d)),
             );
         }
-        start = end;
     }
-    sort_unique(&mut pairs, workers)?;
-    Ok(pairs)
 }
 
-/// Sort pairs and drop repeats (in place).
+/// Sort pairs and drop repeats (in place). Pairs of 32-bit documents (the
+/// usual case) are sorted as one 64-bit value each, which orders them alike.
 pub fn sort_unique(pairs: &mut Vec<(u64, u64)>, workers: usize) -> Result<()> {
-    run_in_pool(workers, || pairs.par_sort_unstable())?;
-    pairs.dedup();
+    let small = |d: u64| u32::try_from(d).is_ok();
+    if pairs.iter().all(|&(a, b)| small(a) && small(b)) {
+        let mut packed: Vec<u64> = pairs.iter().map(|&(a, b)| (a << 32) | b).collect();
+        run_in_pool(workers, || packed.par_sort_unstable())?;
+        packed.dedup();
+        pairs.clear();
+        pairs.extend(packed.iter().map(|&p| (p >> 32, p & u64::from(u32::MAX))));
+    } else {
+        run_in_pool(workers, || pairs.par_sort_unstable())?;
+        pairs.dedup();
+    }
     Ok(())
 }
 
@@ -296,17 +503,115 @@ mod tests {
         assert!(band_keys(&sigs, 4, 3, 2, 1).is_err());
     }
 
+    /// Candidate pairs of flat `(key, doc)` records.
+    fn pairs_of_records(
+        records: &[KeyedDoc],
+        clique_max: usize,
+        workers: usize,
+    ) -> Vec<(u64, u64)> {
+        let keys: Vec<u64> = records.iter().map(|r| r.0).collect();
+        let docs: Vec<u64> = records.iter().map(|r| r.1).collect();
+        let batch = KeyBatch {
+            keys: &keys,
+            docs: &docs,
+        };
+        candidate_pairs(&[batch], None, clique_max, workers).unwrap()
+    }
+
+    /// The pairs of one comparison sort of all records, bucket by bucket.
+    fn reference_pairs(records: &[KeyedDoc], clique_max: usize) -> Vec<(u64, u64)> {
+        let mut records = records.to_vec();
+        records.sort_unstable();
+        let mut pairs = Vec::new();
+        bucket_pairs(&records, clique_max, &mut pairs);
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
     #[test]
     fn small_buckets_give_cliques_large_ones_stars() {
-        let mut records = vec![(7, 3), (7, 1), (7, 2), (9, 5), (9, 4)];
+        let records = vec![(7, 3), (7, 1), (7, 2), (9, 5), (9, 4)];
         assert_eq!(
-            candidate_pairs(&mut records, 8, 1).unwrap(),
+            pairs_of_records(&records, 8, 1),
             [(1, 2), (1, 3), (2, 3), (4, 5)]
         );
-        let mut records: Vec<KeyedDoc> = (0..100_000).map(|d| (42, d)).collect();
-        let pairs = candidate_pairs(&mut records, 8, 2).unwrap();
+        let records: Vec<KeyedDoc> = (0..100_000).map(|d| (42, d)).collect();
+        let pairs = pairs_of_records(&records, 8, 2);
         assert_eq!(pairs.len(), 99_999);
         assert!(pairs.iter().all(|&(a, _)| a == 0));
+    }
+
+    #[test]
+    fn batches_of_band_keys_equal_flat_records() {
+        // Documents 0..3000 with 4 bands each, keys spread over the top bits,
+        // every 7th document sharing band 2 with document 0; documents past
+        // 2^32 take the unpacked sort.
+        for base in [0u64, 1 << 40] {
+            let docs: Vec<u64> = (0..3000u64).map(|d| base + d).collect();
+            let mut keys = Vec::new();
+            for (i, _) in docs.iter().enumerate() {
+                for band in 0..4u64 {
+                    let shared = band == 2 && i % 7 == 0;
+                    let seed = if shared { 0 } else { i as u64 };
+                    keys.push(xxh3_64_with_seed(&seed.to_le_bytes(), band) >> (i % 3));
+                }
+            }
+            let records: Vec<KeyedDoc> = keys
+                .iter()
+                .enumerate()
+                .map(|(r, &k)| (k, docs[r / 4]))
+                .collect();
+            let (left, right) = (
+                KeyBatch {
+                    keys: &keys[..4000],
+                    docs: &docs[..1000],
+                },
+                KeyBatch {
+                    keys: &keys[4000..],
+                    docs: &docs[1000..],
+                },
+            );
+            for clique_max in [1, 8, 1000] {
+                let expected = reference_pairs(&records, clique_max);
+                assert!(!expected.is_empty());
+                for workers in [1, 2] {
+                    assert_eq!(
+                        candidate_pairs(&[left, right], None, clique_max, workers).unwrap(),
+                        expected
+                    );
+                }
+            }
+        }
+        let keys = [1u64, 2, 1, 2, 1, 2];
+        assert!(
+            candidate_pairs(
+                &[KeyBatch {
+                    keys: &keys,
+                    docs: &[0, 1, 2, 3]
+                }],
+                None,
+                8,
+                1
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn excluded_documents_give_no_pairs() {
+        let keys = [5u64, 5, 5, 6, 6];
+        let docs = [0u64, 1, 2, 3, 4];
+        let batch = KeyBatch {
+            keys: &keys,
+            docs: &docs,
+        };
+        let excluded = [false, true, false, false, false];
+        assert_eq!(
+            candidate_pairs(&[batch], Some(&excluded), 8, 1).unwrap(),
+            [(0, 2), (3, 4)]
+        );
+        assert!(candidate_pairs(&[batch], Some(&excluded[..3]), 8, 1).is_err());
     }
 
     #[test]
@@ -370,8 +675,8 @@ mod tests {
         /// Every pair of documents sharing a key ends up connected.
         #[test]
         fn candidates_connect_every_bucket(records in proptest::collection::vec((0u64..5, 0u64..30), 1..200), clique_max in 1usize..6) {
-            let mut recs = records.clone();
-            let pairs = candidate_pairs(&mut recs, clique_max, 1).unwrap();
+            let pairs = pairs_of_records(&records, clique_max, 1);
+            prop_assert_eq!(&pairs, &reference_pairs(&records, clique_max));
             prop_assert!(pairs.windows(2).all(|w| w[0] < w[1]));
             prop_assert!(pairs.iter().all(|&(a, b)| a < b));
             let labels = connected_components(30, &pairs).unwrap();

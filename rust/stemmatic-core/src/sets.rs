@@ -77,9 +77,10 @@ pub(crate) fn sort_dedup(values: &mut Vec<u64>, scratch: &mut SortScratch) {
     }
 }
 
-/// Insertion sort: linear on the nearly sorted slices it is given here.
+/// Insertion sort: linear on the nearly sorted slices it is given here (and
+/// by [`crate::lsh`]'s partition sort).
 #[inline(always)]
-fn insertion_sort(values: &mut [u64]) {
+pub(crate) fn insertion_sort<T: Copy + Ord>(values: &mut [T]) {
     for i in 1..values.len() {
         let value = values[i];
         if values[i - 1] <= value {

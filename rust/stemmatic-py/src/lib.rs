@@ -27,8 +27,8 @@ mod _core {
     use super::jsonl::{PyJsonlEncoder, PyScreenedBlock, jsonl_screen};
     #[pymodule_export]
     use super::lsh::{
-        band_keys, candidate_pairs, connected_components, exact_keys, shingle_sets, unique_pairs,
-        verify_pairs, verify_pairs_batched,
+        band_keys, candidate_pairs, candidate_pairs_batched, connected_components, exact_keys,
+        shingle_sets, unique_pairs, verify_pairs, verify_pairs_batched,
     };
     #[pymodule_export]
     use super::minhash::{

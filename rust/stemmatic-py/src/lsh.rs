@@ -5,8 +5,10 @@
 
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArray,
+    PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
+use std::borrow::Cow;
+
 use pyo3::prelude::*;
 use pyo3_arrow::PyChunkedArray;
 use stemmatic_core::lsh;
@@ -86,15 +88,72 @@ pub fn candidate_pairs<'py>(
     workers: Option<usize>,
 ) -> PyResult<Bound<'py, PyArray2<u64>>> {
     let workers = workers_of(workers)?;
-    let (keys, docs) = (keys.as_array(), docs.as_array());
+    let (keys, docs) = (slice_or_copy(&keys), slice_or_copy(&docs));
     if keys.len() != docs.len() {
         return Err(ParameterError::new_err(
             "keys and docs must have the same length",
         ));
     }
-    let mut records: Vec<(u64, u64)> = keys.iter().copied().zip(docs.iter().copied()).collect();
+    let batch = lsh::KeyBatch {
+        keys: &keys,
+        docs: &docs,
+    };
     let pairs = py
-        .detach(|| lsh::candidate_pairs(&mut records, clique_max, workers))
+        .detach(|| lsh::candidate_pairs(&[batch], None, clique_max, workers))
+        .into_py_result()?;
+    pairs_to_numpy(py, pairs)
+}
+
+/// The array's values in place, or copied if it is not C-contiguous.
+fn slice_or_copy<'a>(array: &'a PyReadonlyArray1<'_, u64>) -> Cow<'a, [u64]> {
+    match array.as_slice() {
+        Ok(values) => Cow::Borrowed(values),
+        Err(_) => Cow::Owned(array.as_array().to_vec()),
+    }
+}
+
+/// Candidate pairs `(m, 2)` (sorted, distinct, a < b) from band keys held in
+/// batches, as the sketch gave them: batch `b`'s `keys[b]` is `(n, k)` (or
+/// `(n,)`, `k = 1`), the keys of documents `docs[b]` (`(n,)`). Documents
+/// marked in `excluded` (indexed by document) are left out.
+#[pyfunction]
+#[pyo3(signature = (keys, docs, *, excluded = None, clique_max = 8, workers = None))]
+pub fn candidate_pairs_batched<'py>(
+    py: Python<'py>,
+    keys: Vec<PyReadonlyArrayDyn<'py, u64>>,
+    docs: Vec<PyReadonlyArray1<'py, u64>>,
+    excluded: Option<PyReadonlyArray1<'py, bool>>,
+    clique_max: usize,
+    workers: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<u64>>> {
+    let workers = workers_of(workers)?;
+    if keys.len() != docs.len() {
+        return Err(ParameterError::new_err(
+            "keys and docs must have one entry per batch",
+        ));
+    }
+    let contiguous = |name: &str| ParameterError::new_err(format!("{name} must be C-contiguous"));
+    let mut batches = Vec::with_capacity(keys.len());
+    for (k, d) in keys.iter().zip(&docs) {
+        let rows = k.shape().first().copied().unwrap_or(0);
+        if k.ndim() > 2 || rows != d.len() {
+            return Err(ParameterError::new_err(format!(
+                "keys of shape {:?} do not fit {} documents: expected (n,) or (n, k) keys for n documents",
+                k.shape(),
+                d.len()
+            )));
+        }
+        batches.push(lsh::KeyBatch {
+            keys: k.as_slice().map_err(|_| contiguous("keys"))?,
+            docs: d.as_slice().map_err(|_| contiguous("docs"))?,
+        });
+    }
+    let excluded = match &excluded {
+        Some(e) => Some(e.as_slice().map_err(|_| contiguous("excluded"))?),
+        None => None,
+    };
+    let pairs = py
+        .detach(|| lsh::candidate_pairs(&batches, excluded, clique_max, workers))
         .into_py_result()?;
     pairs_to_numpy(py, pairs)
 }
