@@ -141,3 +141,11 @@ def test_candidate_pairs_from_band_key_batches_equal_those_of_flat_records() -> 
         _core.candidate_pairs_batched([keys], [docs[:10]])
     with pytest.raises(ParameterError, match="excluded"):
         _core.candidate_pairs_batched([keys], [docs], excluded=excluded[:10])
+
+
+def test_a_sketcher_is_made_once_per_set_of_parameters() -> None:
+    params = dict(num_perm=16, ngram=2, tokenizer="words", seed=1, bands=4, rows=4)
+    first = steps.make_sketcher(**params)
+    assert steps.make_sketcher(**params) is first
+    assert steps.make_sketcher(**{**params, "seed": 2}).seed == 2
+    assert repr(pickle.loads(pickle.dumps(first))) == repr(first)

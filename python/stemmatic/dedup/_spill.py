@@ -170,7 +170,7 @@ class BandRecords:
                     self.add(held_keys, held_docs)
             return
         if keys.ndim == 2:
-            keys, docs = keys.ravel(), np.repeat(docs, keys.shape[1])
+            keys, docs = keys.ravel(), np.repeat(docs, keys.size // max(1, len(docs)))
         part = (keys >> self.shift).astype(np.int64)
         order = np.argsort(part, kind="stable")
         rec = np.empty((len(order), 2), dtype=np.uint64)

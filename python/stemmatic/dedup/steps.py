@@ -34,6 +34,7 @@ Engines import this module; it imports nothing of theirs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,7 @@ def text_column(batch: pa.RecordBatch | pa.Table, column: str, where: str = "") 
     return values
 
 
+@functools.lru_cache(maxsize=16)
 def make_sketcher(
     *,
     num_perm: int,
@@ -95,6 +97,10 @@ def make_sketcher(
     token_sample: int = 0,
 ) -> _core.Sketcher:
     """The engine's fused sketch with these parameters, parsed once.
+
+    Made once per process for each set of parameters and then reused (a
+    Sketcher is immutable): the Ray and Spark batch functions ask for one per
+    batch.
 
     ``token_sample``: token lengths of the first so many rows of each batch,
     for :meth:`stemmatic.minhash.TokenLengthCheck.add_lengths`.

@@ -26,13 +26,34 @@ enum Inner {
 /// tokenization of each text, its MinHash signature, shingle count, status,
 /// LSH band keys, byte length and (as asked) exact-duplicate key, shingle set
 /// and token lengths. Picklable (its parameters travel, not its tables).
+///
+/// Its parameters are read-only attributes, in the constructor's order.
 #[pyclass(module = "stemmatic._core", name = "Sketcher", frozen)]
 pub struct PySketcher {
     inner: Inner,
-    spec: ShingleSpec,
+    #[pyo3(get)]
     num_perm: usize,
+    #[pyo3(get)]
+    ngram: usize,
+    /// The tokenizer's canonical name.
+    #[pyo3(get)]
+    tokenizer: &'static str,
+    #[pyo3(get)]
+    seed: u64,
+    #[pyo3(get)]
+    bands: usize,
+    #[pyo3(get)]
+    rows: usize,
+    #[pyo3(get)]
     bits: u32,
-    options: SketchOptions,
+    #[pyo3(get)]
+    exact: bool,
+    #[pyo3(get)]
+    keep_sets: bool,
+    #[pyo3(get)]
+    length_rows: usize,
+    #[pyo3(get)]
+    long_chars: usize,
 }
 
 #[pymethods]
@@ -74,10 +95,17 @@ impl PySketcher {
         };
         Ok(Self {
             inner,
-            spec,
             num_perm,
+            ngram: spec.ngram,
+            tokenizer: spec.tokenizer.name(),
+            seed: spec.seed,
+            bands,
+            rows,
             bits,
-            options,
+            exact,
+            keep_sets,
+            length_rows,
+            long_chars,
         })
     }
 
@@ -113,96 +141,40 @@ impl PySketcher {
         }
     }
 
-    #[getter]
-    fn num_perm(&self) -> usize {
-        self.num_perm
-    }
-
-    #[getter]
-    fn ngram(&self) -> usize {
-        self.spec.ngram
-    }
-
-    #[getter]
-    fn tokenizer(&self) -> &'static str {
-        self.spec.tokenizer.name()
-    }
-
-    #[getter]
-    fn seed(&self) -> u64 {
-        self.spec.seed
-    }
-
-    #[getter]
-    fn bits(&self) -> u32 {
-        self.bits
-    }
-
-    #[getter]
-    fn bands(&self) -> usize {
-        self.options.bands
-    }
-
-    #[getter]
-    fn rows(&self) -> usize {
-        self.options.rows
-    }
-
-    #[getter]
-    fn exact(&self) -> bool {
-        self.options.exact
-    }
-
-    #[getter]
-    fn keep_sets(&self) -> bool {
-        self.options.keep_sets
-    }
-
-    #[getter]
-    fn length_rows(&self) -> usize {
-        self.options.length_rows
-    }
-
-    #[getter]
-    fn long_chars(&self) -> usize {
-        self.options.long_chars
-    }
-
     fn __reduce__<'py>(&self, py: Python<'py>) -> (Bound<'py, PyType>, SketcherArgs) {
-        let o = self.options;
         (
             py.get_type::<Self>(),
             (
                 self.num_perm,
-                self.spec.ngram,
-                self.spec.tokenizer.name(),
-                self.spec.seed,
-                o.bands,
-                o.rows,
+                self.ngram,
+                self.tokenizer,
+                self.seed,
+                self.bands,
+                self.rows,
                 self.bits,
-                o.exact,
-                o.keep_sets,
-                o.length_rows,
-                o.long_chars,
+                self.exact,
+                self.keep_sets,
+                self.length_rows,
+                self.long_chars,
             ),
         )
     }
 
     fn __repr__(&self) -> String {
-        let o = self.options;
+        let flag = |on: bool| if on { "True" } else { "False" };
         format!(
             "Sketcher(num_perm={}, ngram={}, tokenizer='{}', seed={}, bands={}, rows={}, bits={}, exact={}, keep_sets={}, length_rows={}, long_chars={})",
             self.num_perm,
-            self.spec.ngram,
-            self.spec.tokenizer.name(),
-            self.spec.seed,
-            o.bands,
-            o.rows,
+            self.ngram,
+            self.tokenizer,
+            self.seed,
+            self.bands,
+            self.rows,
             self.bits,
-            if o.exact { "True" } else { "False" },
-            if o.keep_sets { "True" } else { "False" },
-            o.length_rows,
-            o.long_chars,
+            flag(self.exact),
+            flag(self.keep_sets),
+            self.length_rows,
+            self.long_chars,
         )
     }
 }
