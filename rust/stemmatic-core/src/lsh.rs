@@ -18,12 +18,12 @@
 //!   depend on edge order or on the number of workers.
 
 use rayon::prelude::*;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::{CoreError, Result};
 use crate::minhash::{SigValue, jaccard_sorted};
 use crate::parallel::run_in_pool;
 use crate::sets::insertion_sort;
+use crate::shingle::SeededXxh3;
 
 /// The fewest signatures a parallel band-key task hashes: fewer cost more to hand over than to hash.
 const MIN_TASK_DOCS: usize = 512;
@@ -46,9 +46,10 @@ pub fn band_keys<T: SigValue + bytes::AsLeBytes>(
     let docs = signatures.len() / num_perm;
     let mut keys = vec![0u64; docs * bands];
     // Rows in runs (one buffer per run, not per row), about 8 runs per worker.
+    let hashers = band_hashers(bands);
     let fill = |buf: &mut Vec<u8>, (sigs, out): (&[T], &mut [u64])| {
         for (sig, out) in sigs.chunks_exact(num_perm).zip(out.chunks_exact_mut(bands)) {
-            band_keys_of(sig, rows, buf, out);
+            band_keys_of(sig, rows, &hashers, buf, out);
         }
     };
     let new_buf = || Vec::with_capacity(rows * std::mem::size_of::<T>());
@@ -68,21 +69,26 @@ pub fn band_keys<T: SigValue + bytes::AsLeBytes>(
 
 /// The band keys of one signature, written to `out` (one per band; `bands *
 /// rows` checked against the signature's length by the caller). `buf` is
-/// reused between calls.
+/// reused between calls; `hashers` are [`band_hashers`].
 #[inline]
 pub(crate) fn band_keys_of<T: bytes::AsLeBytes>(
     signature: &[T],
     rows: usize,
+    hashers: &[SeededXxh3],
     buf: &mut Vec<u8>,
     out: &mut [u64],
 ) {
-    for (band, key) in out.iter_mut().enumerate() {
-        buf.clear();
-        for value in &signature[band * rows..(band + 1) * rows] {
-            value.extend_le(buf);
-        }
-        *key = xxh3_64_with_seed(buf, band as u64);
+    buf.resize(rows * std::mem::size_of::<T>(), 0);
+    for (band, (key, hasher)) in out.iter_mut().zip(hashers).enumerate() {
+        T::write_le(&signature[band * rows..(band + 1) * rows], buf);
+        *key = hasher.hash(buf);
     }
+}
+
+/// The hash of each band's values: XXH3-64 seeded with the band number (its
+/// seeded secret worked out once, not per key).
+pub(crate) fn band_hashers(bands: usize) -> Vec<SeededXxh3> {
+    (0..bands as u64).map(SeededXxh3::new).collect()
 }
 
 /// Refuse a banding that does not fit a signature of `num_perm` values.
@@ -471,18 +477,26 @@ pub fn connected_components(num_nodes: usize, edges: &[(u64, u64)]) -> Result<Ve
 
 /// Little-endian serialisation of signature values (for band keys).
 pub mod bytes {
-    /// Append the value's little-endian bytes.
-    pub trait AsLeBytes {
-        fn extend_le(&self, out: &mut Vec<u8>);
+    /// Little-endian bytes of signature values.
+    pub trait AsLeBytes: Sized {
+        /// Write `values`' little-endian bytes to `out`, which holds exactly
+        /// as many bytes (a copy on a little-endian machine).
+        fn write_le(values: &[Self], out: &mut [u8]);
     }
     impl AsLeBytes for u32 {
-        fn extend_le(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(&self.to_le_bytes());
+        #[inline]
+        fn write_le(values: &[Self], out: &mut [u8]) {
+            for (bytes, value) in out.chunks_exact_mut(4).zip(values) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
         }
     }
     impl AsLeBytes for u64 {
-        fn extend_le(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(&self.to_le_bytes());
+        #[inline]
+        fn write_le(values: &[Self], out: &mut [u8]) {
+            for (bytes, value) in out.chunks_exact_mut(8).zip(values) {
+                bytes.copy_from_slice(&value.to_le_bytes());
+            }
         }
     }
 }
@@ -491,6 +505,7 @@ pub mod bytes {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use xxhash_rust::xxh3::xxh3_64_with_seed;
 
     #[test]
     fn band_keys_match_equal_bands_only() {
@@ -501,6 +516,24 @@ mod tests {
         assert_ne!(keys[1], keys[3]);
         assert_eq!(keys[0], xxh3_64_with_seed(&[1, 0, 0, 0, 2, 0, 0, 0], 0));
         assert!(band_keys(&sigs, 4, 3, 2, 1).is_err());
+        // Every band width of the usual bandings: XXH3 of the values' LE bytes.
+        let sigs: Vec<u32> = (0..128u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        let wide: Vec<u64> = sigs.iter().map(|&v| u64::from(v) << 29 | 7).collect();
+        for rows in 1..=32 {
+            let bands = 128 / rows;
+            let keys = band_keys(&sigs, 128, bands, rows, 1).unwrap();
+            let wide_keys = band_keys(&wide, 128, bands, rows, 1).unwrap();
+            for band in 0..bands {
+                let values = band * rows..(band + 1) * rows;
+                let le: Vec<u8> = sigs[values.clone()]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
+                assert_eq!(keys[band], xxh3_64_with_seed(&le, band as u64));
+                let le: Vec<u8> = wide[values].iter().flat_map(|v| v.to_le_bytes()).collect();
+                assert_eq!(wide_keys[band], xxh3_64_with_seed(&le, band as u64));
+            }
+        }
     }
 
     /// Candidate pairs of flat `(key, doc)` records.

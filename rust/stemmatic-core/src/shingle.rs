@@ -20,7 +20,8 @@ use crate::text::Tokenizer;
 use crate::text::units::Units;
 
 mod xxh3;
-use xxh3::SeededXxh3;
+
+pub(crate) use xxh3::SeededXxh3;
 
 /// The default n-gram size: word 5-grams.
 pub const DEFAULT_NGRAM: usize = 5;

@@ -189,6 +189,7 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
             values.reserve(bytes / 6);
         }
         let first = task.range.start;
+        let band_hashers = lsh::band_hashers(opts.bands);
         for (k, row) in rows[task.range.clone()].iter().enumerate() {
             let signature = &mut task.signatures[k * num_perm..(k + 1) * num_perm];
             task.lengths[k] = row.map_or(0, |bytes| bytes.len() as u64);
@@ -230,6 +231,7 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
             lsh::band_keys_of(
                 signature,
                 opts.rows,
+                &band_hashers,
                 &mut scratch.band_buf,
                 &mut task.band_keys[k * opts.bands..(k + 1) * opts.bands],
             );
