@@ -149,3 +149,17 @@ def test_a_sketcher_is_made_once_per_set_of_parameters() -> None:
     assert steps.make_sketcher(**params) is first
     assert steps.make_sketcher(**{**params, "seed": 2}).seed == 2
     assert repr(pickle.loads(pickle.dumps(first))) == repr(first)
+
+
+def test_without_signatures_kept_the_band_keys_and_sets_are_the_same() -> None:
+    texts = pa.array(["a b c d", "a b c e", None, "", "x y z"] * 300)
+    params = dict(
+        num_perm=32, ngram=2, tokenizer="words", seed=5, bands=8, rows=4, exact=True, keep_sets=True
+    )
+    full = steps.sketch(steps.make_sketcher(**params), texts, workers=2)
+    lean_sketcher = steps.make_sketcher(**params, keep_signatures=False)
+    lean = steps.sketch(lean_sketcher, texts, workers=2)
+    assert full.signatures is not None and lean.signatures is None
+    for name in ("band_keys", "status", "exact_keys", "set_values", "set_offsets", "lengths", "num_shingles"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+    assert pickle.loads(pickle.dumps(lean_sketcher)).keep_signatures is False

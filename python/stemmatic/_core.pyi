@@ -133,8 +133,8 @@ class SketchBatch:
 
     def __len__(self) -> int: ...
     @property
-    def signatures(self) -> npt.NDArray[np.uint32] | npt.NDArray[np.uint64]:
-        """``(n, num_perm)``; all ones for rows without shingles, null or non-UTF-8 rows."""
+    def signatures(self) -> npt.NDArray[np.uint32] | npt.NDArray[np.uint64] | None:
+        """``(n, num_perm)``; all ones for rows without shingles, null or non-UTF-8 rows; None unless ``keep_signatures``."""
     @property
     def num_shingles(self) -> npt.NDArray[np.uint32]: ...
     @property
@@ -167,6 +167,8 @@ class Sketcher:
     status, LSH band keys and byte length; with ``exact``, the exact-duplicate
     key; with ``keep_sets``, the shingle set; for the first ``length_rows``
     rows, the token lengths. Each equals the separate function's output.
+    Without ``keep_signatures``, each row's signature only gives its band
+    keys (``SketchBatch.signatures`` is None).
     Picklable.
     """
 
@@ -183,11 +185,12 @@ class Sketcher:
         keep_sets: bool = False,
         length_rows: int = 0,
         long_chars: int = 16,
+        keep_signatures: bool = True,
     ) -> Sketcher: ...
     def sketch(self, texts: Any, *, workers: int | None = None, on_invalid: str = "raise") -> SketchBatch: ...
     def __reduce__(
         self,
-    ) -> tuple[type[Sketcher], tuple[int, int, str, int, int, int, int, bool, bool, int, int]]: ...
+    ) -> tuple[type[Sketcher], tuple[int, int, str, int, int, int, int, bool, bool, int, int, bool]]: ...
     @property
     def num_perm(self) -> int: ...
     @property
@@ -210,6 +213,8 @@ class Sketcher:
     def length_rows(self) -> int: ...
     @property
     def long_chars(self) -> int: ...
+    @property
+    def keep_signatures(self) -> bool: ...
 
 @final
 class ClusterArrays:

@@ -600,6 +600,7 @@ class _Run:
                 keep_sets=keep_sets,
                 bits=self.hasher.bits,
                 token_sample=token_check.sample,
+                keep_signatures=keep_signatures,
             )
             for keep_sets in (False, True)
         }
@@ -643,6 +644,7 @@ class _Run:
                 elif ok.any():
                     bands.add(batch.band_keys[ok], docs[ok])
                 if sig_file is not None:
+                    assert batch.signatures is not None  # keep_signatures
                     sig_file.write(np.ascontiguousarray(batch.signatures).tobytes())
                 if batch.exact_keys is not None:
                     meta["exact_lo"].append(batch.exact_keys[:, 0])

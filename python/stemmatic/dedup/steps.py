@@ -95,6 +95,7 @@ def make_sketcher(
     keep_sets: bool = False,
     bits: int = 32,
     token_sample: int = 0,
+    keep_signatures: bool = True,
 ) -> _core.Sketcher:
     """The engine's fused sketch with these parameters, parsed once.
 
@@ -104,6 +105,8 @@ def make_sketcher(
 
     ``token_sample``: token lengths of the first so many rows of each batch,
     for :meth:`stemmatic.minhash.TokenLengthCheck.add_lengths`.
+    ``keep_signatures=False``: the signatures only give the band keys (a
+    batch's ``signatures`` is None), as exact verification needs no more.
     """
     return _core.Sketcher(
         num_perm,
@@ -117,6 +120,7 @@ def make_sketcher(
         keep_sets=keep_sets,
         length_rows=token_sample,
         long_chars=LONG_TOKEN_CHARS,
+        keep_signatures=keep_signatures,
     )
 
 

@@ -107,6 +107,7 @@ class Sketch(Shipped):
             bands=self.bands,
             rows=self.rows,
             exact=cfg.exact,
+            keep_signatures=cfg.verify != "exact",
         )
         batch = steps.sketch(sketcher, texts, workers=self.threads)
         lengths = batch.lengths.astype(np.int64)
@@ -123,7 +124,7 @@ class Sketch(Shipped):
             "score": pa.array(score),
             "keys": _fixed_binary(batch.band_keys),
         }
-        if cfg.verify != "exact":
+        if batch.signatures is not None:
             out["sig"] = _fixed_binary(batch.signatures)
         if batch.exact_keys is not None:
             out["exact_lo"] = pa.array(_as_i64(batch.exact_keys[:, 0]))

@@ -49,6 +49,9 @@ pub struct SketchOptions {
     pub exact: bool,
     /// Keep every row's sorted distinct shingle hashes.
     pub keep_sets: bool,
+    /// Keep the signatures (else each row's is made in a reused buffer for
+    /// its band keys, and [`Sketch::signatures`] is empty).
+    pub keep_signatures: bool,
     /// Token lengths of the first this many rows of each batch.
     pub length_rows: usize,
     /// A token of this many characters or more is long (for the token lengths).
@@ -61,7 +64,7 @@ pub struct SketchOptions {
 pub struct Sketch<T> {
     pub num_perm: usize,
     pub bands: usize,
-    /// Row-major `(rows, num_perm)`.
+    /// Row-major `(rows, num_perm)`; empty without `keep_signatures`.
     pub signatures: Vec<T>,
     /// Shingles per row (repeats included).
     pub num_shingles: Vec<u32>,
@@ -122,7 +125,14 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
         let num_perm = self.hasher.num_perm();
         let opts = self.options;
         let mut out = Columns {
-            signatures: vec![T::default(); n * num_perm],
+            signatures: vec![
+                T::default();
+                if opts.keep_signatures {
+                    n * num_perm
+                } else {
+                    0
+                }
+            ],
             num_shingles: vec![0u32; n],
             status: vec![RowStatus::Ok; n],
             band_keys: vec![0u64; n * opts.bands],
@@ -134,7 +144,7 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
         let ranges = ranges_by_bytes(rows, |row| row.map_or(0, <[u8]>::len), workers);
         let tasks = out.split(&ranges, num_perm, opts);
         let chunk_values: Vec<Vec<u64>> = if tasks.len() <= 1 {
-            let mut scratch = Scratch::default();
+            let mut scratch = Scratch::new(num_perm);
             tasks
                 .into_iter()
                 .map(|task| self.run(rows, task, &mut scratch))
@@ -143,9 +153,10 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
             run_in_pool(workers, || {
                 tasks
                     .into_par_iter()
-                    .map_init(Scratch::default, |scratch, task| {
-                        self.run(rows, task, scratch)
-                    })
+                    .map_init(
+                        || Scratch::new(num_perm),
+                        |scratch, task| self.run(rows, task, scratch),
+                    )
                     .collect()
             })?
         };
@@ -175,7 +186,7 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
 
     /// One task: its rows in order, buffers reused from row to row; its sets
     /// go to one vector of its own, returned.
-    fn run(&self, rows: &[Option<&[u8]>], task: Task<'_, T>, scratch: &mut Scratch) -> Vec<u64> {
+    fn run(&self, rows: &[Option<&[u8]>], task: Task<'_, T>, scratch: &mut Scratch<T>) -> Vec<u64> {
         let opts = self.options;
         let num_perm = self.hasher.num_perm();
         let mut values = Vec::new();
@@ -191,7 +202,11 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
         let first = task.range.start;
         let band_hashers = lsh::band_hashers(opts.bands);
         for (k, row) in rows[task.range.clone()].iter().enumerate() {
-            let signature = &mut task.signatures[k * num_perm..(k + 1) * num_perm];
+            let signature = if opts.keep_signatures {
+                &mut task.signatures[k * num_perm..(k + 1) * num_perm]
+            } else {
+                scratch.signature.as_mut_slice()
+            };
             task.lengths[k] = row.map_or(0, |bytes| bytes.len() as u64);
             let spec = self.hasher.spec();
             let hashes = &mut scratch.hashes;
@@ -268,12 +283,26 @@ fn token_lengths_of(units: &Units, long_chars: usize) -> [u64; 3] {
 }
 
 /// Reusable buffers of one worker.
-#[derive(Debug, Default)]
-struct Scratch {
+#[derive(Debug)]
+struct Scratch<T> {
     units: Units,
     hashes: Vec<u64>,
     sort: SortScratch,
     band_buf: Vec<u8>,
+    /// The signature of the row at hand, when the signatures are not kept.
+    signature: Vec<T>,
+}
+
+impl<T: SigValue> Scratch<T> {
+    fn new(num_perm: usize) -> Self {
+        Self {
+            units: Units::default(),
+            hashes: Vec::new(),
+            sort: SortScratch::default(),
+            band_buf: Vec::new(),
+            signature: vec![T::default(); num_perm],
+        }
+    }
 }
 
 /// The output vectors of a batch, before they are handed out.
@@ -316,7 +345,9 @@ impl<T> Columns<T> {
             .iter()
             .map(|r| r.start.min(measured)..r.end.min(measured))
             .collect();
-        let mut signatures = split_by_ranges(&mut self.signatures, ranges, num_perm).into_iter();
+        let signature_width = if opts.keep_signatures { num_perm } else { 0 };
+        let mut signatures =
+            split_by_ranges(&mut self.signatures, ranges, signature_width).into_iter();
         let mut num_shingles = split_by_ranges(&mut self.num_shingles, ranges, 1).into_iter();
         let mut status = split_by_ranges(&mut self.status, ranges, 1).into_iter();
         let mut band_keys = split_by_ranges(&mut self.band_keys, ranges, opts.bands).into_iter();
@@ -366,6 +397,7 @@ mod tests {
             rows: 3,
             exact,
             keep_sets,
+            keep_signatures: true,
             length_rows: 5,
             long_chars: 4,
         }
@@ -408,6 +440,15 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(got.token_lengths, token_lengths);
+        // Without the signatures kept: the same band keys (and the rest).
+        let mut opts = options(true, true);
+        opts.keep_signatures = false;
+        let sketcher = Sketcher::<T>::new(spec, 16, opts).unwrap();
+        let lean = sketcher.sketch(&rows, OnInvalid::Skip, workers).unwrap();
+        assert!(lean.signatures.is_empty());
+        assert_eq!(lean.band_keys, got.band_keys);
+        assert_eq!(lean.status, got.status);
+        assert_eq!(lean.sets, got.sets);
     }
 
     fn text_strategy() -> impl Strategy<Value = Option<Vec<u8>>> {

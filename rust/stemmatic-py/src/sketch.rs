@@ -54,12 +54,14 @@ pub struct PySketcher {
     length_rows: usize,
     #[pyo3(get)]
     long_chars: usize,
+    #[pyo3(get)]
+    keep_signatures: bool,
 }
 
 #[pymethods]
 impl PySketcher {
     #[new]
-    #[pyo3(signature = (num_perm, ngram, tokenizer, seed, bands, rows, bits = 32, exact = false, keep_sets = false, length_rows = 0, long_chars = 16))]
+    #[pyo3(signature = (num_perm, ngram, tokenizer, seed, bands, rows, bits = 32, exact = false, keep_sets = false, length_rows = 0, long_chars = 16, keep_signatures = true))]
     #[expect(clippy::too_many_arguments, reason = "mirrors the Python signature")]
     fn new(
         num_perm: usize,
@@ -73,6 +75,7 @@ impl PySketcher {
         keep_sets: bool,
         length_rows: usize,
         long_chars: usize,
+        keep_signatures: bool,
     ) -> PyResult<Self> {
         let tokenizer: Tokenizer = tokenizer.parse().into_py_result()?;
         let spec = ShingleSpec::new(tokenizer, ngram, seed).into_py_result()?;
@@ -81,6 +84,7 @@ impl PySketcher {
             rows,
             exact,
             keep_sets,
+            keep_signatures,
             length_rows,
             long_chars,
         };
@@ -106,6 +110,7 @@ impl PySketcher {
             keep_sets,
             length_rows,
             long_chars,
+            keep_signatures,
         })
     }
 
@@ -130,13 +135,13 @@ impl PySketcher {
                 let sketch = py
                     .detach(|| sketcher.sketch(&rows, on_invalid, workers))
                     .into_py_result()?;
-                PySketchBatch::new(py, sketch)
+                PySketchBatch::new(py, sketch, self.keep_signatures)
             }
             Inner::U64(sketcher) => {
                 let sketch = py
                     .detach(|| sketcher.sketch(&rows, on_invalid, workers))
                     .into_py_result()?;
-                PySketchBatch::new(py, sketch)
+                PySketchBatch::new(py, sketch, self.keep_signatures)
             }
         }
     }
@@ -156,6 +161,7 @@ impl PySketcher {
                 self.keep_sets,
                 self.length_rows,
                 self.long_chars,
+                self.keep_signatures,
             ),
         )
     }
@@ -163,7 +169,7 @@ impl PySketcher {
     fn __repr__(&self) -> String {
         let flag = |on: bool| if on { "True" } else { "False" };
         format!(
-            "Sketcher(num_perm={}, ngram={}, tokenizer='{}', seed={}, bands={}, rows={}, bits={}, exact={}, keep_sets={}, length_rows={}, long_chars={})",
+            "Sketcher(num_perm={}, ngram={}, tokenizer='{}', seed={}, bands={}, rows={}, bits={}, exact={}, keep_sets={}, length_rows={}, long_chars={}, keep_signatures={})",
             self.num_perm,
             self.ngram,
             self.tokenizer,
@@ -175,6 +181,7 @@ impl PySketcher {
             flag(self.keep_sets),
             self.length_rows,
             self.long_chars,
+            flag(self.keep_signatures),
         )
     }
 }
@@ -192,14 +199,15 @@ type SketcherArgs = (
     bool,
     usize,
     usize,
+    bool,
 );
 
 /// One batch's sketch: numpy arrays, handed over without copies.
 #[pyclass(module = "stemmatic._core", name = "SketchBatch", frozen)]
 pub struct PySketchBatch {
-    /// `(n, num_perm)` uint32 or uint64.
+    /// `(n, num_perm)` uint32 or uint64, or None without `keep_signatures`.
     #[pyo3(get)]
-    signatures: Py<PyUntypedArray>,
+    signatures: Option<Py<PyUntypedArray>>,
     /// `(n,)` uint32: shingles per row, repeats included.
     #[pyo3(get)]
     num_shingles: Py<PyArray1<u32>>,
@@ -227,7 +235,11 @@ pub struct PySketchBatch {
 }
 
 impl PySketchBatch {
-    fn new<T: SigValue + numpy::Element>(py: Python<'_>, sketch: Sketch<T>) -> PyResult<Self> {
+    fn new<T: SigValue + numpy::Element>(
+        py: Python<'_>,
+        sketch: Sketch<T>,
+        keep_signatures: bool,
+    ) -> PyResult<Self> {
         let n = sketch.status.len();
         let status: Vec<u8> = sketch.status.iter().map(|s| *s as u8).collect();
         let measured = sketch.token_lengths.len() / 3;
@@ -242,15 +254,17 @@ impl PySketchBatch {
             ),
             None => (None, None),
         };
-        let signatures = sketch
-            .signatures
-            .into_pyarray(py)
-            .reshape([n, sketch.num_perm])?;
+        let signatures = if keep_signatures {
+            let matrix = sketch
+                .signatures
+                .into_pyarray(py)
+                .reshape([n, sketch.num_perm])?;
+            Some(matrix.into_any().cast_into::<PyUntypedArray>()?.unbind())
+        } else {
+            None
+        };
         Ok(Self {
-            signatures: signatures
-                .into_any()
-                .cast_into::<PyUntypedArray>()?
-                .unbind(),
+            signatures,
             num_shingles: sketch.num_shingles.into_pyarray(py).unbind(),
             status: status.into_pyarray(py).unbind(),
             band_keys: sketch
