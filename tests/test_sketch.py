@@ -163,3 +163,24 @@ def test_without_signatures_kept_the_band_keys_and_sets_are_the_same() -> None:
     for name in ("band_keys", "status", "exact_keys", "set_values", "set_offsets", "lengths", "num_shingles"):
         np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
     assert pickle.loads(pickle.dumps(lean_sketcher)).keep_signatures is False
+
+
+def test_set_batches_are_the_sets_by_runs_of_rows() -> None:
+    # Enough text for several runs on 2 workers; null and empty rows have empty sets.
+    texts = pa.array([None if i % 50 == 0 else f"row {i} " + "w x y z " * (i % 9) for i in range(20_000)])
+    sketcher = steps.make_sketcher(
+        num_perm=16, ngram=2, tokenizer="words", seed=1, bands=4, rows=4, keep_sets=True
+    )
+    batch = steps.sketch(sketcher, texts, workers=2)
+    runs = batch.set_batches
+    assert runs is not None and len(runs) > 1
+    assert [first for first, _, _ in runs] == list(np.cumsum([0] + [len(o) - 1 for _, _, o in runs[:-1]]))
+    assert sum(len(o) - 1 for _, _, o in runs) == len(texts)
+    np.testing.assert_array_equal(batch.set_values, np.concatenate([v for _, v, _ in runs]))
+    sizes = np.concatenate([np.diff(o) for _, _, o in runs])
+    np.testing.assert_array_equal(np.diff(batch.set_offsets), sizes)
+    values, offsets = _core.shingle_sets(
+        pa.chunked_array([texts.fill_null("")]), ngram=2, tokenizer="words", seed=1
+    )
+    np.testing.assert_array_equal(batch.set_values, values)
+    np.testing.assert_array_equal(batch.set_offsets, offsets)

@@ -148,10 +148,19 @@ class SketchBatch:
         """``(n, 2)``, the values of ``exact_keys(texts, tokenizer=...)``; None unless ``exact``."""
     @property
     def set_values(self) -> npt.NDArray[np.uint64] | None:
-        """Sorted distinct shingle hashes of every ok row, flattened; None unless ``keep_sets``."""
+        """Sorted distinct shingle hashes of every ok row, flattened; None unless ``keep_sets``.
+
+        ``set_batches`` joined: a copy on each access.
+        """
     @property
     def set_offsets(self) -> npt.NDArray[np.uint64] | None:
         """``(n + 1,)``: row ``i``'s set is ``set_values[set_offsets[i]:set_offsets[i + 1]]``."""
+    @property
+    def set_batches(self) -> list[tuple[int, npt.NDArray[np.uint64], npt.NDArray[np.uint64]]] | None:
+        """The sets as the workers wrote them, without a copy: ``(first_row, values, offsets)`` per run of rows.
+
+        Each is ``set_values``/``set_offsets`` of its rows, offsets from 0; None unless ``keep_sets``.
+        """
     @property
     def lengths(self) -> npt.NDArray[np.uint64]:
         """Bytes of each text (0 for null)."""

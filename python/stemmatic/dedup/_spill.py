@@ -22,7 +22,7 @@ from stemmatic._atomic import FileRecord, write_error
 
 
 class SetCache:
-    """Shingle sets of every row so far, as the (values, offsets) batches the engine gave."""
+    """Shingle sets of every row so far, as the (values, offsets) runs of rows the engine gave (`SketchBatch.set_batches`)."""
 
     def __init__(self) -> None:
         self.values: list[np.ndarray] = []

@@ -632,8 +632,9 @@ class _Run:
                 batch = steps.sketch(sketchers[cache is not None], texts, workers=self.workers)
                 token_check.add_lengths(batch.token_lengths)
                 if cache is not None:
-                    assert batch.set_values is not None and batch.set_offsets is not None
-                    cache.add(batch.set_values, batch.set_offsets)
+                    assert batch.set_batches is not None
+                    for _, values, offsets in batch.set_batches:  # the runs of rows, in order
+                        cache.add(values, offsets)
                     if cache.outgrows(self.memory_limit // 4, total_rows):
                         cache = None  # too big to keep: verification re-reads the text instead
                 n = len(texts)

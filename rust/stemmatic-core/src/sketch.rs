@@ -13,7 +13,8 @@
 //!   which *is* the units' bytes, so it equals [`exact_keys_batch`] bit for bit
 //!   without normalizing the text a second time;
 //! * with `keep_sets`, the sorted distinct shingle hashes (for exact
-//!   verification), as [`MinHasher::batch_with_sets`];
+//!   verification), as [`MinHasher::batch_with_sets`], in the chunks the
+//!   workers wrote them to ([`SetChunk`]; joined only when asked);
 //! * the text's byte length, and for the first `length_rows` rows the token
 //!   lengths of [`token_lengths_batch`] (the check for a tokenizer that does
 //!   not fit the text).
@@ -32,7 +33,7 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::error::Result;
 use crate::lsh::{self, bytes::AsLeBytes};
-use crate::minhash::{MinHasher, OnInvalid, RowStatus, SigValue, first_invalid_row, join_sets};
+use crate::minhash::{MinHasher, OnInvalid, RowStatus, SigValue, first_invalid_row};
 use crate::parallel::{ranges_by_bytes, run_in_pool, split_by_ranges};
 use crate::sets::{SortScratch, sort_dedup};
 use crate::shingle::{FlatSets, ShingleSpec};
@@ -75,13 +76,52 @@ pub struct Sketch<T> {
     /// With `exact`: `(rows, 2)`, `[low, high]` halves of the key (`[0, 0]`
     /// for rows without tokens, null or non-UTF-8 rows).
     pub exact_keys: Option<Vec<u64>>,
-    /// With `keep_sets`: flattened sets (empty for rows that are not [`RowStatus::Ok`]).
-    pub sets: Option<FlatSets>,
+    /// With `keep_sets`: the sets (empty for rows that are not
+    /// [`RowStatus::Ok`]) of consecutive runs of rows, in row order.
+    pub sets: Option<Vec<SetChunk>>,
     /// Bytes of each row's text (0 for null).
     pub lengths: Vec<u64>,
     /// `(min(rows, length_rows), 3)`: `[token characters, characters in long
     /// tokens, longest token]` as [`token_lengths_batch`](crate::shingle::token_lengths_batch).
     pub token_lengths: Vec<u64>,
+}
+
+/// The shingle sets of a run of rows, as one worker wrote them: row
+/// `first_row + i`'s set is `values[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetChunk {
+    pub first_row: usize,
+    pub values: Vec<u64>,
+    pub offsets: Vec<u64>,
+}
+
+impl SetChunk {
+    fn new(first_row: usize, values: Vec<u64>, set_lens: &[u64]) -> Self {
+        let mut offsets = Vec::with_capacity(set_lens.len() + 1);
+        let mut end = 0u64;
+        offsets.push(end);
+        for &len in set_lens {
+            end += len;
+            offsets.push(end);
+        }
+        Self {
+            first_row,
+            values,
+            offsets,
+        }
+    }
+
+    /// The chunks' sets as one [`FlatSets`] (a copy).
+    pub fn join(chunks: &[SetChunk]) -> FlatSets {
+        let mut values = Vec::with_capacity(chunks.iter().map(|c| c.values.len()).sum());
+        let mut offsets = vec![0u64];
+        for chunk in chunks {
+            let base = values.len() as u64;
+            values.extend_from_slice(&chunk.values);
+            offsets.extend(chunk.offsets[1..].iter().map(|&o| o + base));
+        }
+        (values, offsets)
+    }
 }
 
 /// Fixed parameters of the fused sketch: a [`MinHasher`] and [`SketchOptions`].
@@ -165,11 +205,15 @@ impl<T: SigValue + AsLeBytes> Sketcher<T> {
         {
             return Err(err);
         }
-        let sets = if opts.keep_sets {
-            Some(join_sets(chunk_values, &out.set_lens, workers)?)
-        } else {
-            None
-        };
+        let sets = opts.keep_sets.then(|| {
+            ranges
+                .iter()
+                .zip(chunk_values)
+                .map(|(range, values)| {
+                    SetChunk::new(range.start, values, &out.set_lens[range.clone()])
+                })
+                .collect()
+        });
         Ok(Sketch {
             num_perm,
             bands: opts.bands,
@@ -420,7 +464,14 @@ mod tests {
         assert_eq!(got.signatures, batch.signatures);
         assert_eq!(got.num_shingles, batch.num_shingles);
         assert_eq!(got.status, batch.status);
-        assert_eq!(got.sets, sets);
+        let chunks = got.sets.as_deref().unwrap();
+        assert_eq!(Some(SetChunk::join(chunks)), sets);
+        let mut next = 0;
+        for chunk in chunks {
+            assert_eq!(chunk.first_row, next);
+            next += chunk.offsets.len() - 1;
+        }
+        assert_eq!(next, rows.len());
         let keys = lsh::band_keys(&batch.signatures, 16, 4, 3, workers).unwrap();
         assert_eq!(got.band_keys, keys);
         let exact: Vec<u64> = exact_keys_batch(tokenizer, &rows, workers)

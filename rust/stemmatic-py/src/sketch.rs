@@ -220,12 +220,11 @@ pub struct PySketchBatch {
     /// `(n, 2)` uint64 `[low, high]`, or None without `exact`.
     #[pyo3(get)]
     exact_keys: Option<Py<PyArray2<u64>>>,
-    /// Sorted distinct shingle hashes of all rows, or None without `keep_sets`.
+    /// Without `keep_sets`, None; else the sets as the workers wrote them:
+    /// `(first_row, values, offsets)` per run of rows, as `set_values` and
+    /// `set_offsets` of those rows (offsets from 0).
     #[pyo3(get)]
-    set_values: Option<Py<PyArray1<u64>>>,
-    /// `(n + 1,)`: row `i`'s set is `set_values[set_offsets[i]:set_offsets[i + 1]]`.
-    #[pyo3(get)]
-    set_offsets: Option<Py<PyArray1<u64>>>,
+    set_batches: Option<Vec<SetBatch>>,
     /// `(n,)` uint64: bytes of each text (0 for null).
     #[pyo3(get)]
     lengths: Py<PyArray1<u64>>,
@@ -247,13 +246,18 @@ impl PySketchBatch {
             Some(keys) => Some(keys.into_pyarray(py).reshape([n, 2])?.unbind()),
             None => None,
         };
-        let (set_values, set_offsets) = match sketch.sets {
-            Some((values, offsets)) => (
-                Some(values.into_pyarray(py).unbind()),
-                Some(offsets.into_pyarray(py).unbind()),
-            ),
-            None => (None, None),
-        };
+        let set_batches = sketch.sets.map(|chunks| {
+            chunks
+                .into_iter()
+                .map(|chunk| {
+                    (
+                        chunk.first_row,
+                        chunk.values.into_pyarray(py).unbind(),
+                        chunk.offsets.into_pyarray(py).unbind(),
+                    )
+                })
+                .collect()
+        });
         let signatures = if keep_signatures {
             let matrix = sketch
                 .signatures
@@ -273,8 +277,7 @@ impl PySketchBatch {
                 .reshape([n, sketch.bands])?
                 .unbind(),
             exact_keys,
-            set_values,
-            set_offsets,
+            set_batches,
             lengths: sketch.lengths.into_pyarray(py).unbind(),
             token_lengths: sketch
                 .token_lengths
@@ -285,9 +288,43 @@ impl PySketchBatch {
     }
 }
 
+/// One run of rows' sets: `(first_row, values, offsets)`.
+type SetBatch = (usize, Py<PyArray1<u64>>, Py<PyArray1<u64>>);
+
 #[pymethods]
 impl PySketchBatch {
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         self.status.bind(py).len()
+    }
+
+    /// Sorted distinct shingle hashes of all rows, or None without
+    /// `keep_sets` (`set_batches` joined: a copy on each access).
+    #[getter]
+    fn set_values<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArray1<u64>>>> {
+        let Some(batches) = &self.set_batches else {
+            return Ok(None);
+        };
+        let mut joined = Vec::new();
+        for (_, values, _) in batches {
+            joined.extend_from_slice(values.bind(py).readonly().as_slice()?);
+        }
+        Ok(Some(joined.into_pyarray(py)))
+    }
+
+    /// `(n + 1,)`: row `i`'s set is `set_values[set_offsets[i]:set_offsets[i + 1]]`.
+    #[getter]
+    fn set_offsets<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArray1<u64>>>> {
+        let Some(batches) = &self.set_batches else {
+            return Ok(None);
+        };
+        let mut joined = vec![0u64];
+        let mut base = 0u64;
+        for (_, values, offsets) in batches {
+            // Each batch's offsets start at 0 (and hold at least that).
+            let offsets = offsets.bind(py).readonly();
+            joined.extend(offsets.as_slice()?.iter().skip(1).map(|&o| o + base));
+            base += values.bind(py).len()? as u64;
+        }
+        Ok(Some(joined.into_pyarray(py)))
     }
 }
