@@ -121,14 +121,15 @@ def test_a_dedup_with_empty_outputs_never_imports_pandas(tmp_path) -> None:
 
 def test_dedup_loads_only_what_its_path_uses(tmp_path) -> None:
     """A quiet local dedup without --against: no index module, no progress bars, no psutil (Linux reads
-    /proc), no pydantic (typer < 0.29); ``import stemmatic.dedup`` alone leaves out pyarrow.compute too."""
+    /proc), no pydantic (typer < 0.29), no pyarrow.compute (the write stage's take/filter call the
+    kernels through pyarrow._compute)."""
     corpus = tmp_path / "in.jsonl"
     texts = [f"words of row {i} and a few more of them" for i in range(100)]
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts + texts[:10]))
     modules = _modules_after_cli("dedup", str(corpus), "-o", str(tmp_path / "out"), "-q")
     assert "stemmatic.dedup.pipeline" in modules
     assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"]["removed"] == 10
-    unwanted = {"stemmatic.dedup.index", "rich.progress", "pydantic", "pyarrow.dataset"}
+    unwanted = {"stemmatic.dedup.index", "rich.progress", "pydantic", "pyarrow.dataset", "pyarrow.compute"}
     if sys.platform.startswith("linux"):
         unwanted.add("psutil")
     assert not unwanted & modules

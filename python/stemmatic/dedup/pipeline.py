@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic import _core
-from stemmatic._arrow import from_numpy, strings
+from stemmatic._arrow import filter_rows, from_numpy, strings, take
 from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
@@ -1092,7 +1092,9 @@ class _Run:
             schemas.setdefault(chunk.file_index, chunk.batch.schema)
             if not keep.any():
                 return 0
-            kept_writer.write(chunk.file_index, pa.Table.from_batches([chunk.batch]).filter(from_numpy(keep)))
+            kept_writer.write(
+                chunk.file_index, filter_rows(pa.Table.from_batches([chunk.batch]), from_numpy(keep))
+            )
             return int(keep.sum())
 
         def write_removed(chunk: Chunk) -> int:
@@ -1101,10 +1103,10 @@ class _Run:
                 return 0
             local = np.flatnonzero(mask)
             glob = local + chunk.global_row
-            part = pa.Table.from_batches([chunk.batch]).take(from_numpy(local))
+            part = take(pa.Table.from_batches([chunk.batch]), from_numpy(local))
             if self.against is None:
-                dup_ids = ids.take(from_numpy(duplicate_of[glob]))
-                reasons = _REASONS.take(from_numpy((why[glob] == 1).astype(np.int8)))
+                dup_ids = take(ids, from_numpy(duplicate_of[glob]))
+                reasons = take(_REASONS, from_numpy((why[glob] == 1).astype(np.int8)))
             else:
                 dup_ids, reasons, sources = self.against.removed_columns(
                     duplicate_of[glob], why[glob], ids, n
@@ -1228,7 +1230,7 @@ class _Run:
             self.out / "clusters.parquet",
             pa.table(
                 {
-                    "id": ids.take(from_numpy(cluster_docs)),
+                    "id": take(ids, from_numpy(cluster_docs)),
                     "cluster_id": from_numpy(labels[cluster_docs], pa.int64()),
                     "is_kept": from_numpy(~removed[cluster_docs]),
                 }
