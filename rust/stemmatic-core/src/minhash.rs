@@ -22,9 +22,10 @@
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use crate::parallel::{ranges_by_bytes, run_in_pool, split_by_ranges};
+use crate::parallel::{init_with, ranges_by_bytes, run_in_pool, split_by_ranges};
 use crate::sets::{SortScratch, sort_dedup};
 use crate::shingle::{FlatSets, ShingleSpec};
 use crate::simd::{self, Kernel};
@@ -245,10 +246,12 @@ impl<T: SigValue> MinHasher<T> {
         keep_sets: bool,
     ) -> Result<(SignatureBatch<T>, Option<FlatSets>)> {
         let num_perm = self.seeds.len();
-        // Zeroed memory comes from the OS untouched (calloc): each task's
-        // worker writes its own rows' pages, so no thread fills the whole
-        // matrix first. Every slot is written below (a skipped row gets EMPTY).
-        let mut signatures = vec![T::default(); rows.len() * num_perm];
+        // The matrix is left unwritten here: each task's worker writes its own
+        // rows (`init_with`, then the row's signature), so no thread fills the
+        // whole matrix first (calloc does, serially, when it reuses freed
+        // memory: a batch's matrix is tens of MB).
+        let cells = rows.len() * num_perm;
+        let mut signatures: Vec<T> = Vec::with_capacity(cells);
         let mut num_shingles = vec![0u32; rows.len()];
         let mut status = vec![RowStatus::Ok; rows.len()];
         let mut set_lens = vec![0u64; if keep_sets { rows.len() } else { 0 }];
@@ -257,7 +260,11 @@ impl<T: SigValue> MinHasher<T> {
         let tasks: Vec<_> = ranges
             .iter()
             .cloned()
-            .zip(split_by_ranges(&mut signatures, &ranges, num_perm))
+            .zip(split_by_ranges(
+                &mut signatures.spare_capacity_mut()[..cells],
+                &ranges,
+                num_perm,
+            ))
             .zip(split_by_ranges(&mut num_shingles, &ranges, 1))
             .zip(split_by_ranges(&mut status, &ranges, 1))
             .zip(split_by_ranges(&mut set_lens, &ranges, set_width))
@@ -284,7 +291,7 @@ impl<T: SigValue> MinHasher<T> {
                 .zip(counts)
                 .zip(states)
             {
-                *state = self.row_into(*row, scratch, out, count);
+                *state = self.row_into(*row, scratch, init_with(out, T::EMPTY), count);
                 if let Some(len) = lens.next()
                     && matches!(*state, RowStatus::Ok)
                 {
@@ -310,6 +317,10 @@ impl<T: SigValue> MinHasher<T> {
                     .collect()
             })?
         };
+        // SAFETY: the tasks' ranges cover every row (`ranges_by_bytes`), and
+        // each task initialised its rows' `num_perm` slots (`init_with`) and
+        // ran to completion (`run_in_pool` returned): all `cells` are written.
+        unsafe { signatures.set_len(cells) };
         if on_invalid == OnInvalid::Raise
             && let Some(err) = first_invalid_row(rows, &status)
         {
@@ -380,7 +391,7 @@ pub(crate) fn first_invalid_row(rows: &[Option<&[u8]>], status: &[RowStatus]) ->
 /// slices of the outputs they write (signatures, counts, statuses, set sizes).
 type Task<'a, T> = (
     (
-        ((Range<usize>, &'a mut [T]), &'a mut [u32]),
+        ((Range<usize>, &'a mut [MaybeUninit<T>]), &'a mut [u32]),
         &'a mut [RowStatus],
     ),
     &'a mut [u64],

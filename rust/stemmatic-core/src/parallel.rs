@@ -12,6 +12,7 @@
 //! a thread, and setting up its buffers, costs nothing next to its work.
 
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -99,7 +100,7 @@ pub fn run_in_pool<R: Send>(threads: usize, job: impl FnOnce() -> R + Send) -> R
 pub const MIN_TASK_BYTES: usize = 1 << 15;
 
 /// Tasks per worker: enough that the last, unequal ones leave no worker idle for long.
-const TASKS_PER_WORKER: usize = 8;
+const TASKS_PER_WORKER: usize = 16;
 
 /// What a row costs besides its bytes (a call, its status, its output), in
 /// bytes of text: rows without text still count.
@@ -161,6 +162,18 @@ pub fn split_by_ranges<'a, T>(
         next = range.end;
     }
     parts
+}
+
+/// Write `value` to every slot of `slots` and view them as initialised: for
+/// output memory a worker fills in place, never written before (so no
+/// thread fills a whole batch's output first).
+pub fn init_with<T: Copy>(slots: &mut [MaybeUninit<T>], value: T) -> &mut [T] {
+    for slot in slots.iter_mut() {
+        slot.write(value);
+    }
+    // SAFETY: every element was just written, and `MaybeUninit<T>` has the
+    // size, alignment and layout of `T`.
+    unsafe { &mut *(std::ptr::from_mut(slots) as *mut [T]) }
 }
 
 #[cfg(test)]
