@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import types
@@ -188,3 +189,33 @@ def test_contamination_scan_never_imports_pandas(tmp_path, contaminated: int) ->
     assert "pandas" not in _modules_after_cli(*args)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["rows"]["removed"] == contaminated
+
+
+@pytest.mark.parametrize(
+    ("args", "preset", "expected"),
+    [
+        (("dedup", "--help"), None, "1"),
+        (("contamination", "scan", "--help"), None, "1"),
+        (("dedup", "--help"), "3", "3"),  # the user's own setting stands
+        (("diversity", "--help"), None, None),  # matrix products keep numpy's threads
+        (("resofilter", "--help"), None, None),
+    ],
+)
+def test_commands_without_matrix_work_run_blas_on_one_thread(
+    args: tuple[str, ...], preset: str | None, expected: str | None
+) -> None:
+    from stemmatic.cli import BLAS_THREADS_ENV
+
+    argv = ["stemmatic", *args]
+    probe = (
+        "import os, sys\nfrom stemmatic.cli import main\n"
+        f"sys.argv = {argv!r}\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('BLAS', os.environ.get({BLAS_THREADS_ENV!r}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != BLAS_THREADS_ENV}
+    if preset is not None:
+        env[BLAS_THREADS_ENV] = preset
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120, env=env
+    )
+    assert completed.stdout.strip().splitlines()[-1] == f"BLAS {expected}"
