@@ -75,6 +75,22 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
     return best, result
 
 
+def byte_compile(*packages: str) -> None:
+    """Byte-compile ``packages`` in place, as pip does when it installs a wheel.
+
+    A timed new process then loads them as an installed copy would. An editable install run with
+    ``PYTHONDONTWRITEBYTECODE`` set (as on these machines) would otherwise compile every changed
+    module again in every timed process: 0.03-0.05 s of a 0.5 s ``stemmatic dedup``.
+    """
+    import compileall
+    import importlib.util
+
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            compileall.compile_dir(location, quiet=2)
+
+
 def run_process(command: Sequence[str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, its children included) of one new process; exits with its stderr if it fails."""
     start = time.perf_counter()

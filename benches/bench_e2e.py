@@ -60,7 +60,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, alternate, git_commit, machine, pair_medians, versions, write_results
+from _common import (
+    DATA_DIR,
+    alternate,
+    byte_compile,
+    git_commit,
+    machine,
+    pair_medians,
+    versions,
+    write_results,
+)
 
 BIN = Path(sys.executable).parent
 STEMMATIC = str(BIN / "stemmatic")
@@ -484,6 +493,7 @@ def main() -> None:
         floor(Path(args.floor[0]), args.floor[1], args.floor[2:])
         return
 
+    byte_compile("stemmatic")  # as installed from a wheel
     load_at_start = os.getloadavg()[0]
     inputs = {**long_inputs(args.mb), **short_inputs(args.short_docs, args.mb)}
     work = DATA_DIR / "e2e-work"

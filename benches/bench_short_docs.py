@@ -33,7 +33,16 @@ import sysconfig
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, alternate, git_commit, machine, pair_medians, versions, write_results
+from _common import (
+    DATA_DIR,
+    alternate,
+    byte_compile,
+    git_commit,
+    machine,
+    pair_medians,
+    versions,
+    write_results,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -161,6 +170,7 @@ def main() -> None:
         rensa_pipeline(Path(args.rensa_pipeline[0]), Path(args.rensa_pipeline[1]))
         return
 
+    byte_compile("stemmatic")  # as installed from a wheel
     stemmatic = str(BIN / "stemmatic")
     python = sys.executable
     lines = [
