@@ -242,26 +242,31 @@ def test_importing_the_io_layer_does_not_import_pandas() -> None:
     assert out.strip() == "False"  # pyarrow pulls in pandas (~0.2 s) on its first Python-value conversion
 
 
-def _blocks_of_reads(data: bytes, size: int) -> list[bytes]:
-    """Blocks as the reader has always cut them: at the last newline of each read of ``size`` bytes."""
+def _blocks_of_reads(data: bytes, first: int, size: int) -> list[bytes]:
+    """Blocks as the reader cuts them: at the last newline of each read, of ``first`` bytes, then
+    doubling up to ``size``."""
     blocks, rest = [], b""
-    for start in range(0, len(data), size):
-        chunk = rest + data[start : start + size]
+    start, read = 0, min(first, size)
+    while start < len(data):
+        chunk = rest + data[start : start + read]
         cut = chunk.rfind(b"\n") + 1
         if cut:
             blocks.append(chunk[:cut])
         rest = chunk[cut:]
+        start, read = start + read, min(2 * read, size)
     return [*blocks, rest] if rest else blocks
 
 
+@pytest.mark.parametrize("first", [64, 16])
 @pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
-def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monkeypatch, suffix):
+def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monkeypatch, suffix, first):
     # Local plain files are memory-mapped, compressed ones streamed into a reused buffer: both cut
-    # blocks (hence batches) where the reader always did, grow for lines longer than a block,
-    # and number lines across blocks.
+    # blocks (hence batches) at the same places (a small first block, then doubling), grow for
+    # lines longer than a block, and number lines across blocks.
     import stemmatic.io._json_reader as json_reader
 
     monkeypatch.setattr(json_reader, "JSONL_BLOCK_BYTES", 64)
+    monkeypatch.setattr(json_reader, "JSONL_FIRST_BLOCK_BYTES", first)
     texts = ["short", "x" * 300, "mid " * 10, "y" * 150, "é" * 40, "z"] * 3
     # No newline after the last line.
     data = "\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)).encode()
@@ -269,7 +274,7 @@ def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monk
     compress = {"": bytes, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}[suffix]
     path.write_bytes(compress(data))
     chunks = list(iter_chunks(resolve_inputs([path])))
-    expected = [len(block.splitlines()) for block in _blocks_of_reads(data, 64)]
+    expected = [len(block.splitlines()) for block in _blocks_of_reads(data, first, 64)]
     assert [c.batch.num_rows for c in chunks] == expected
     assert [t for c in chunks for t in c.batch.column("text").to_pylist()] == texts
     assert [n for c in chunks for n in c.lines.to_pylist()] == list(range(1, len(texts) + 1))
