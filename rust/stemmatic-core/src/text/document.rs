@@ -50,10 +50,15 @@ pub const DOCUMENT_SHARE: (u64, u64) = (1, 10);
 /// unspaced).
 #[must_use]
 pub fn in_characters(text: &str) -> bool {
-    let bytes = text.as_bytes();
     // Lead bytes of three- and four-byte characters; ASCII, Latin, Greek,
     // Cyrillic, Arabic and Hebrew text stops here.
-    if !bytes.iter().any(|&b| b >= 0xE0) {
+    if !has_byte_from(text.as_bytes(), 0xE0) {
+        return false;
+    }
+    // Unspaced characters are all three- or four-byte ones (from U+0E00,
+    // [`is_unspaced`]): a document without one, as most with typographic
+    // quotes or dashes are, stops here, before counting its letters.
+    if !any_unspaced(text) {
         return false;
     }
     let mut unspaced = 0u64;
@@ -70,6 +75,34 @@ pub fn in_characters(text: &str) -> bool {
     }
     let (numerator, denominator) = DOCUMENT_SHARE;
     unspaced > 0 && unspaced * denominator >= numerator * total
+}
+
+/// Whether `text` has a character of an unspaced script: only its three-
+/// and four-byte characters are decoded.
+fn any_unspaced(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(skip) = bytes[at..].iter().position(|&b| b >= 0xE0) {
+        at += skip;
+        // A lead byte of valid UTF-8 starts a character.
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+            return false;
+        };
+        if is_unspaced(c) {
+            return true;
+        }
+        at += c.len_utf8();
+    }
+    false
+}
+
+/// Whether a byte of `bytes` is at least `least`: 64 bytes at a time (the
+/// maximum of a block vectorises; a search that stops at the first hit
+/// does not), as most documents have no such byte and are read whole.
+fn has_byte_from(bytes: &[u8], least: u8) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    blocks.any(|block| block.iter().fold(0u8, |high, &b| high.max(b)) >= least)
+        || blocks.remainder().iter().any(|&b| b >= least)
 }
 
 /// Append the lowercase letters and digits of `text` (`str.isalnum()` or
@@ -111,6 +144,44 @@ pub(super) fn join_characters(text: &str, out: &mut String) {
 mod tests {
     use super::*;
     use crate::text::{Tokenizer, python_lower};
+
+    #[test]
+    fn unspaced_characters_all_take_three_bytes_or_more() {
+        // What lets `in_characters` skip documents by their lead bytes.
+        assert!(
+            (0..0x800)
+                .filter_map(char::from_u32)
+                .all(|c| !is_unspaced(c))
+        );
+        for text in [
+            "",
+            "abc",
+            "“quoted” — dashed…",
+            "é ü ñ",
+            "東",
+            "a“b”c東",
+            "“𝐀” ไทย",
+        ] {
+            assert_eq!(
+                any_unspaced(text),
+                text.chars().any(is_unspaced),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_block_search_finds_a_high_byte_wherever_it_is() {
+        for len in 0..300 {
+            let mut bytes = vec![0xDFu8; len];
+            assert!(!has_byte_from(&bytes, 0xE0), "{len}");
+            for at in 0..len {
+                bytes[at] = 0xE0;
+                assert!(has_byte_from(&bytes, 0xE0), "{len} {at}");
+                bytes[at] = 0x41;
+            }
+        }
+    }
 
     #[test]
     fn counts_need_no_lowercasing() {
