@@ -109,18 +109,19 @@ bench-smoke: export STEMMATIC_BENCH_DATA = $(abspath $(BENCH_SMOKE_DIR))/data
 bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/bench-smoke/), Rust benches once each
 	rm -rf $(BENCH_SMOKE_DIR)
 	$(BIN)/python benches/bench_minhash.py --docs 300 --datasketch-docs 50 --short-docs 300
-	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --repeat 1
-	$(BIN)/python benches/bench_clustering.py --code 100 --real 100 --repeat 1
+	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --short-docs 300 --repeat 1
+	$(BIN)/python benches/bench_clustering.py --code 100 --real 100 --short-docs 300 --repeat 1
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 2e5 --docs-per-shard 200 --memory-limit 256MB
 	$(BIN)/python benches/bench_contamination.py --mb 1 --plants 5 --ngrams 5000
 	$(BIN)/python benches/bench_diversity.py --sizes 2000 --numpy-max 2000 --budget 50
 	$(BIN)/python benches/bench_lineage.py --sizes 2000 --general-max 2000 --peer-max 2000
 	$(BIN)/python benches/bench_resofilter.py --seeds 1 --train-samples 32 --pretrain-steps 2 \
 		--speed-samples 8 --batch-size 8 --repeat 1
-	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20
+	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20 --short-docs 300
 	$(BIN)/python benches/bench_io.py --rows 2e4 --repeat 1
 	$(BIN)/python benches/bench_multilingual.py --rounds 1 --seeds 17 --english-mb 5
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200
+	$(BIN)/python benches/bench_incremental.py --short-docs 300
 	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
 	$(BIN)/python benches/bench_e2e.py --mb 2 --repeat 1 --short-docs 300
 	$(BIN)/python benches/ab_core.py python/stemmatic/_core.abi3.so python/stemmatic/_core.abi3.so --mb 0.3 --runs 2
@@ -134,8 +135,9 @@ bench-io: ## Output writers: stemmatic's JSONL writer vs polars' write_ndjson an
 bench-multilingual: ## Dedup F1 per language with default settings (Django, Sphinx and Wagtail translation catalogues, planted edits)
 	$(BIN)/python benches/bench_multilingual.py
 
-bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens)
+bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens; 60k real short documents)
 	$(BIN)/python benches/bench_incremental.py --old-tokens 1e8 --new-tokens 1e7 --docs-per-shard 10000
+	$(BIN)/python benches/bench_incremental.py --short-docs 60000
 
 bench-e2e: ## End to end, file in -> outputs, each a new process: dedup and contamination scan vs the pyarrow floor (Parquet, JSONL; 250 MB), dedup on S3 (moto) vs local
 	$(BIN)/python benches/bench_e2e.py --mb 250 --repeat 3
@@ -149,11 +151,11 @@ bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated docu
 bench-dedup-scale: ## Dedup of a generated 1-billion-token corpus: time, rows/s, MB/s, peak RSS per stage (long)
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 1e9
 
-bench-dedup: ## Dedup quality (F1 vs exact all-pairs truth) and speed vs rensa and datasketch
-	$(BIN)/python benches/bench_dedup.py --docs 20000 --real 8000
+bench-dedup: ## Dedup quality (F1 vs exact all-pairs truth) and speed vs rensa and datasketch (generated, real text, real short documents)
+	$(BIN)/python benches/bench_dedup.py --docs 20000 --real 8000 --short-docs 60000
 
-bench-clustering: ## Components vs star clustering against exact all-pairs truth (real code, real text): F1, chaining
-	$(BIN)/python benches/bench_clustering.py --code 6000 --real 8000
+bench-clustering: ## Components vs star clustering against exact all-pairs truth (real code, real text, real short documents): F1, chaining
+	$(BIN)/python benches/bench_clustering.py --code 6000 --real 8000 --short-docs 60000
 
 bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuning, fast vs reference-loop speed (CPU)
 	$(BIN)/python benches/bench_resofilter.py
@@ -161,8 +163,8 @@ bench-resofilter: ## ResoFilter: corrupted-sample AUROC, selected-half fine-tuni
 bench-diversity: ## SemDeDup and k-center vs plain numpy on 1e5 and 1e6 generated vectors (d=384)
 	$(BIN)/python benches/bench_diversity.py --sizes 100000 1000000 --numpy-max 100000
 
-bench-engines: ## Same dedup on local, Ray Data and PySpark (5k generated documents): overhead ratios
-	$(BIN)/python benches/bench_engines.py --docs 5000 --max-words 1000
+bench-engines: ## Same dedup on local, Ray Data and PySpark (5k generated documents, 60k real short documents): overhead ratios
+	$(BIN)/python benches/bench_engines.py --docs 5000 --max-words 1000 --short-docs 60000
 
 bench-contamination: ## Contamination scan vs plain-Python n-gram matchers, recall on planted items (this machine's text)
 	$(BIN)/python benches/bench_contamination.py --mb 64 --plants 200 --ngrams 1000000

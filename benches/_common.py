@@ -172,3 +172,13 @@ def write_results_section(name: str, heading: str, body: str) -> Path:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     return write_results(name, text)
+
+
+def write_results_head(name: str, head: str) -> Path:
+    """Replace the part of ``RESULTS_DIR/name.md`` before its first ``## `` section; the sections stay (other
+    scripts' and other modes' sections, notes added by hand)."""
+    path = RESULTS_DIR / f"{name}.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = text.find("\n## ")
+    sections = text[at + 1 :] if at >= 0 else ""
+    return write_results(name, head.rstrip("\n") + "\n" + ("\n" + sections if sections else ""))

@@ -14,7 +14,10 @@ Jaccard to their kept row is below the threshold (chaining), and the lowest.
 Corpora: real code = ``.py`` files of the installed packages of this
 interpreter (site-packages: vendored copies, versions, generated modules);
 real text = the real-text corpus of ``bench_dedup.py`` (Debian copyright
-files, man pages, Python's stdlib, plus edited copies of 10% of them).
+files, man pages, Python's stdlib, plus edited copies of 10% of them);
+real short documents = the short-document corpus of ``bench_dedup.py``
+(docstrings of the installed packages, ~400 bytes, plus edited copies of
+10% of them).
 
 Run: ``make bench-clustering`` (writes the section "Clustering: components
 vs star" of ``benches/results/dedup.md``; ``bench_dedup.py`` keeps it).
@@ -45,6 +48,7 @@ from bench_dedup import (
     plant_edits,
     read_corpus,
     real_texts,
+    short_corpus,
     write_corpus,
 )
 from stemmatic.dedup import decide_clusters, dedup
@@ -217,6 +221,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--code", type=int, default=6000, help="real code files")
     parser.add_argument("--real", type=int, default=8000, help="real text documents before planting copies")
+    parser.add_argument(
+        "--short-docs",
+        type=int,
+        default=60_000,
+        help="real short documents (bench_dedup.py's docstrings) before planting copies; 0 leaves them out",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="runs per clustering; the best time is kept")
     args = parser.parse_args()
@@ -226,8 +236,11 @@ def main() -> None:
     real = DATA_DIR / f"dedup-real-{args.real}"
     if not real.exists():
         write_corpus(plant_edits(real_texts(args.real), 0.1, seed=3), real)
+    cases = [("real code", code), ("real text", real)]
+    if args.short_docs:
+        cases.append(("real short documents", short_corpus(args.short_docs)))
     sections = []
-    for name, directory in (("real code", code), ("real text", real)):
+    for name, directory in cases:
         sections += evaluate(name, directory, args.workers, args.repeat)
     body = [
         "Every removed row's exact Jaccard to the row kept in its place, and removals scored against the ideal "
@@ -238,8 +251,10 @@ def main() -> None:
         f"- Parameters: threshold {THRESHOLD}, word {NGRAM}-grams, exact verification, default banding, "
         f"{args.workers} workers; best of {args.repeat} runs",
         "- Inputs: real code = `.py` files of this interpreter's site-packages (200 B – 256 KB, "
-        f"{args.code} picked with seed 11); real text = `bench_dedup.py`'s real-text corpus",
-        f"- Command: `python benches/bench_clustering.py --code {args.code} --real {args.real}`",
+        f"{args.code} picked with seed 11); real text = `bench_dedup.py`'s real-text corpus; real short "
+        "documents = `bench_dedup.py`'s short-document corpus (docstrings)",
+        f"- Command: `python benches/bench_clustering.py --code {args.code} --real {args.real} "
+        f"--short-docs {args.short_docs}`",
         "",
         "Components chain: a share of their removed rows is below the threshold to the row kept in their place. "
         "Star never is (every removal is a verified pair); it removes fewer rows, since a chain keeps every other "

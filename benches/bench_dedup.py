@@ -1,8 +1,10 @@
 """Near-duplicate detection end to end: quality vs exact ground truth, and speed, vs rensa and datasketch.
 
-Quality: on (a) a generated corpus with planted near-duplicates and (b) real
+Quality: on (a) a generated corpus with planted near-duplicates, (b) real
 text found on this machine (Debian copyright files, man pages, the Python
-standard library) with planted edited copies, the ground truth is exact:
+standard library) and (c) real short documents (the docstrings of
+``bench_short_docs.py``, ~400 bytes each), (b) and (c) with planted edited
+copies of a tenth of their documents, the ground truth is exact:
 connected components of all pairs with Jaccard >= threshold over word
 5-grams of lowercase ``\\w+`` tokens (computed by an exact all-pairs
 prefix-filtering join, Bayardo et al. 2007), keeping the first row of each
@@ -26,6 +28,7 @@ import gzip
 import math
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +41,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stemmatic
-from _common import DATA_DIR, git_commit, machine, results_section, versions, write_results
+from _common import DATA_DIR, git_commit, machine, versions, write_results_head
 from stemmatic.dedup import dedup
 from stemmatic.synthetic import generate_corpus
 
@@ -92,6 +95,24 @@ def plant_edits(texts: list[str], fraction: float, seed: int) -> list[str]:
         out.append(" ".join(words))
     order = rng.permutation(len(out))
     return [out[i] for i in order]
+
+
+def short_texts(docs: int) -> list[str]:
+    """The real short documents of bench_short_docs.py: its 1× corpus of ``docs`` docstrings (made there if missing)."""
+    import json
+
+    from bench_short_docs import corpora
+
+    with corpora(docs)["1×"].open(encoding="utf-8") as file:
+        return [json.loads(line)["text"] for line in file]
+
+
+def short_corpus(docs: int) -> Path:
+    """The real short documents with edited copies of 10% of them planted, as Parquet shards (made if missing)."""
+    directory = DATA_DIR / f"dedup-short-{docs}"
+    if not directory.exists():
+        write_corpus(plant_edits(short_texts(docs), 0.1, seed=3), directory)
+    return directory
 
 
 def write_corpus(texts: list[str], directory: Path, shards: int = 4) -> None:
@@ -252,65 +273,106 @@ def run_datasketch(directory: Path, out: Path) -> set[int]:
 
 
 def evaluate(
-    name: str, directory: Path, workers: int, with_datasketch: bool, repeat: int
+    name: str,
+    directory: Path,
+    workers: int,
+    repeat: int,
+    datasketch: bool,
+    datasketch_docs: int | None = None,
 ) -> tuple[list[str], dict]:
+    """Score every pipeline on ``directory`` against the exact truth; time them in alternating rounds.
+
+    Each round runs every pipeline once (stemmatic, rensa, datasketch, ...), so a load change on a shared
+    machine slows all of them alike; per pipeline the best wall time and the median CPU seconds (all threads
+    of this process) are kept, and the ratios to stemmatic are medians of the per-round ratios.
+    ``datasketch_docs`` below the corpus size runs datasketch (and stemmatic once more, for its ratio) on
+    the first that many documents only.
+    """
     texts = read_corpus(directory)
     t0 = time.perf_counter()
     true_pairs = exact_pairs(texts, THRESHOLD)
     t_truth = time.perf_counter() - t0
     truth = removed_by_components(len(texts), [(a, b) for a, b, _ in true_pairs])
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    results = {}
-    runs = [
-        ("stemmatic", lambda o: run_stemmatic(directory, o, workers)),
-        ("rensa", lambda o: run_rensa(directory, o)),
-    ]
-    if with_datasketch:
-        runs.append(("datasketch", lambda o: run_datasketch(directory, o)))
-    for label, fn in runs:
-        out = DATA_DIR / f"out-{name}-{label}"
-        seconds = float("inf")
-        for _ in range(repeat):
+    runs = {
+        "stemmatic": (lambda o: run_stemmatic(directory, o, workers), directory),
+        "rensa": (lambda o: run_rensa(directory, o), directory),
+    }
+    subset = None
+    if datasketch and datasketch_docs is not None and datasketch_docs < len(texts):
+        subset = DATA_DIR / f"{directory.name}-first-{datasketch_docs}"
+        write_corpus(texts[:datasketch_docs], subset)
+        runs[f"stemmatic, first {datasketch_docs:,}"] = (lambda o: run_stemmatic(subset, o, workers), subset)
+        runs[f"datasketch, first {datasketch_docs:,}"] = (lambda o: run_datasketch(subset, o), subset)
+    elif datasketch:
+        runs["datasketch"] = (lambda o: run_datasketch(directory, o), directory)
+    wall: dict[str, list[float]] = {label: [] for label in runs}
+    cpu: dict[str, list[float]] = {label: [] for label in runs}
+    removed_by: dict[str, set[int]] = {}
+    for _ in range(repeat):
+        for label, (fn, _) in runs.items():
+            out = DATA_DIR / f"out-{name}-{label.split(',')[0]}"
             shutil.rmtree(out, ignore_errors=True)
-            start = time.perf_counter()
-            removed = fn(out)
-            seconds = min(seconds, time.perf_counter() - start)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            removed_by[label] = fn(out)
+            wall[label].append(time.perf_counter() - start)
+            cpu[label].append(time.process_time() - start_cpu)
+    results = {}
+    for label, (_, source) in runs.items():
+        # A subset's pipelines are scored against the truth restricted to the subset's rows (a truth of their own).
+        size = len(texts) if source == directory else int(datasketch_docs or 0)
+        sub_pairs = [p for p in true_pairs if p[1] < size]
+        sub_truth = removed_by_components(size, [(a, b) for a, b, _ in sub_pairs])
+        base = "stemmatic" if source == directory else next(k for k in runs if k.startswith("stemmatic,"))
+        source_mb = mb if source == directory else sum(len(t.encode()) for t in texts[:size]) / 1e6
         results[label] = {
-            **score(removed, truth, true_pairs),
-            "seconds": seconds,
-            "mb_per_s": mb / seconds,
-            "removed_set": removed,
+            **score(removed_by[label], sub_truth, sub_pairs),
+            "seconds": min(wall[label]),
+            "cpu_seconds": statistics.median(cpu[label]),
+            "mb_per_s": source_mb / min(wall[label]),
+            "wall_ratio": statistics.median([w / b for w, b in zip(wall[label], wall[base], strict=True)]),
+            "cpu_ratio": statistics.median([c / b for c, b in zip(cpu[label], cpu[base], strict=True)]),
         }
+    if subset is not None:
+        shutil.rmtree(subset, ignore_errors=True)
     base = results["stemmatic"]["seconds"]
-    floor_cpu = io_floor_cpu(directory, results["stemmatic"]["removed_set"], repeat=3)
+    floor_cpu = io_floor_cpu(directory, removed_by["stemmatic"], repeat=3)
     floor = floor_cpu / workers
     lines = [
-        f"### {name}: {len(texts):,} documents, {mb:.1f} MB, {len(true_pairs):,} true pairs ≥ {THRESHOLD}, "
-        f"{len(truth):,} rows to remove (ground truth by exact all-pairs join in {t_truth:.0f} s)",
+        f"### {name}: {len(texts):,} documents, {mb:.1f} MB ({mb * 1e6 / len(texts):,.0f} bytes each on average), "
+        f"{len(true_pairs):,} true pairs ≥ {THRESHOLD}, {len(truth):,} rows to remove "
+        f"(ground truth by exact all-pairs join in {t_truth:.0f} s)",
         "",
-        "| pipeline | removed | precision | recall | F1 | removed without a true duplicate | seconds | MB/s | time ÷ stemmatic |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| pipeline | removed | precision | recall | F1 | removed without a true duplicate | seconds (best) | MB/s | "
+        "CPU s (median) | time ÷ stemmatic | CPU ÷ stemmatic |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in results.items():
         lines.append(
             f"| {label} | {r['removed']:,} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
-            f"{r['no_true_duplicate']} | {r['seconds']:.2f} | {r['mb_per_s']:.1f} | {r['seconds'] / base:.1f}× |"
+            f"{r['no_true_duplicate']} | {r['seconds']:.2f} | {r['mb_per_s']:.1f} | {r['cpu_seconds']:.2f} | "
+            f"{r['wall_ratio']:.1f}× | {r['cpu_ratio']:.1f}× |"
         )
     lines += [
         f"| *pyarrow I/O alone: read the shards, write the kept/removed split (CPU {floor_cpu:.3f} s ÷ {workers} cores; "
-        f"a lower bound for any pipeline here)* | | | | | | *{floor:.2f}* | *{mb / floor:.0f}* | "
-        f"*{floor / base:.2f}×* |",
+        f"a lower bound for any pipeline here)* | | | | | | *{floor:.2f}* | *{mb / floor:.0f}* | *{floor_cpu:.2f}* | "
+        f"*{floor / base:.2f}×* | |",
         "",
     ]
-    if with_datasketch:
+    if subset is not None:
+        lines += [
+            f"datasketch ran on the first {datasketch_docs:,} documents only (`--short-datasketch-docs`, to keep "
+            "the rounds short), beside stemmatic on the same rows; both are scored against the exact truth of "
+            "those rows, and the ratios in those two rows are to each other.",
+            "",
+        ]
+    elif "datasketch" in results:
         needed = results["datasketch"]["seconds"] / 100
         lines += [
             f"100× datasketch would need {needed:.3f} s end to end; the Parquet read and write alone take "
             f"{floor:.3f} s of both cores{' (so it cannot be reached on this machine)' if needed < floor else ''}.",
             "",
         ]
-    for r in results.values():
-        r.pop("removed_set")
     return lines, results
 
 
@@ -337,9 +399,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=20_000, help="generated corpus size")
     parser.add_argument("--real", type=int, default=8_000, help="real documents before planting copies")
+    parser.add_argument(
+        "--short-docs",
+        type=int,
+        default=60_000,
+        help="real short documents (bench_short_docs.py's docstrings) before planting copies; 0 leaves them out",
+    )
+    parser.add_argument(
+        "--short-datasketch-docs",
+        type=int,
+        help="run datasketch (and stemmatic beside it) on the first N short documents only (default: all)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--datasketch", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per pipeline; the best time is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="alternating rounds of every pipeline; best wall, median CPU"
+    )
     args = parser.parse_args()
 
     generated = DATA_DIR / f"dedup-generated-{args.docs}"
@@ -349,12 +424,20 @@ def main() -> None:
     real = DATA_DIR / f"dedup-real-{args.real}"
     if not real.exists():
         write_corpus(plant_edits(real_texts(args.real), 0.1, seed=3), real)
+    cases: list[tuple[str, Path, int | None]] = [("generated", generated, None), ("real text", real, None)]
+    if args.short_docs:
+        cases.append(("real short documents", short_corpus(args.short_docs), args.short_datasketch_docs))
 
     sections, summary = [], {}
-    for name, directory in (("generated", generated), ("real text", real)):
-        lines, results = evaluate(name, directory, args.workers, args.datasketch, args.repeat)
+    for name, directory, datasketch_docs in cases:
+        lines, results = evaluate(
+            name, directory, args.workers, args.repeat, args.datasketch, datasketch_docs
+        )
         sections += lines
         summary[name] = results
+    short_flags = f" --short-docs {args.short_docs}"
+    if args.short_datasketch_docs:
+        short_flags += f" --short-datasketch-docs {args.short_datasketch_docs}"
     head = [
         "# Near-duplicate detection: quality and speed",
         "",
@@ -365,13 +448,19 @@ def main() -> None:
         f"{stemmatic.dedup.DedupConfig(threshold=THRESHOLD).banding().describe()}); rensa 16 bands; datasketch its "
         "optimal bands; peers verify by estimated Jaccard and cluster by union-find",
         "- Inputs: generated = `generate_corpus(..., seed=7, max_words=2000, duplicate_fraction=0.25)`; real text = "
-        "Debian `/usr/share/doc/*/copyright`, man pages, Python stdlib modules, plus edited copies of 10% of them",
-        f"- Timing: end to end, Parquet shards in → kept/removed Parquet out, best of {args.repeat} runs each",
-        f"- Command: `make bench-dedup` (`python benches/bench_dedup.py --docs {args.docs} --real {args.real}`)",
+        "Debian `/usr/share/doc/*/copyright`, man pages, Python stdlib modules; real short documents = the "
+        "docstrings of the installed Python packages (`bench_short_docs.py`'s 1× corpus); each real corpus plus "
+        "edited copies of 10% of its documents (`plant_edits`: 0-8% of the words substituted, inserted or "
+        "deleted); 4 Parquet shards each",
+        f"- Timing: end to end, Parquet shards in → kept/removed Parquet out, {args.repeat} rounds in which every "
+        "pipeline runs once in turn (a load change slows all alike): best wall seconds, median CPU seconds (every "
+        "thread of this process), and the ratios to stemmatic as medians of the per-round ratios",
+        f"- Command: `make bench-dedup` (`python benches/bench_dedup.py --docs {args.docs} --real {args.real}"
+        f"{short_flags}`)",
         "",
     ]
-    clustering = results_section("dedup", CLUSTERING_HEADING)
-    path = write_results("dedup", "\n".join(head + sections) + ("\n" + clustering if clustering else ""))
+    # bench_clustering.py's section and the A/B notes stay.
+    path = write_results_head("dedup", "\n".join(head + sections))
     print("\n".join(head + sections))
     print(f"wrote {path}")
 

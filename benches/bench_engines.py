@@ -1,7 +1,10 @@
 """Engine overhead: the same dedup and contamination scan on the local engine, on Ray Data and on PySpark.
 
-Input: a generated corpus (``stemmatic.synthetic.generate_corpus``) with
-planted near-duplicates, one Parquet file. Each engine runs the same
+Inputs, one Parquet file each: a generated corpus
+(``stemmatic.synthetic.generate_corpus``) with planted near-duplicates, at
+each ``--docs`` size, and real short documents: the 1× docstrings corpus of
+``bench_short_docs.py`` (``--short-docs``, ~400 bytes each; ids ``d0``,
+``d1``, ... in file order). Each engine runs the same
 parameters (threshold 0.8, 128 permutations, 5-word shingles, exact
 verification) in this one process; Ray and Spark run locally on all cores
 (``ray.init(num_cpus=cores)``, ``local[cores]``), with their start-up timed
@@ -15,7 +18,8 @@ the local side is ``scan_corpus`` on the same Parquet file (hits written to
 engine's hits are checked equal to the local ones.
 
 Several ``--docs`` sizes give the overhead against data size. Run
-``python benches/bench_engines.py --docs 5000 20000 80000`` (``make bench-engines``).
+``python benches/bench_engines.py --docs 5000 20000 80000 --short-docs 60000``
+(``make bench-engines`` runs one size and the docstrings).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_commit, machine, versions, write_results
+from bench_dedup import short_texts
 from stemmatic.contamination import ContaminationIndex, scan_corpus
 from stemmatic.dedup import dedup
 from stemmatic.engines import EngineOptions
@@ -68,8 +73,9 @@ def planted_scan_input(
 
 @dataclass
 class Size:
-    """One corpus size: its inputs, and each engine's seconds (dedup, scan) and answer counts."""
+    """One input: its corpus, size and files, and each engine's seconds (dedup, scan) and answer counts."""
 
+    corpus: str
     docs: int
     data: Path
     scan_data: Path
@@ -84,33 +90,47 @@ class Size:
     hits: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(docs: int, max_words: int, items: int, work: Path) -> Size:
-    """Generate the corpus of ``docs`` documents and run the local engine on it (dedup and scan)."""
-    table = generate_corpus(docs, seed=7, max_words=max_words).table.select(["id", "text"])
-    data = work / f"corpus-{docs}.parquet"
+def generated_table(docs: int, max_words: int) -> pa.Table:
+    return generate_corpus(docs, seed=7, max_words=max_words).table.select(["id", "text"])
+
+
+def short_table(docs: int) -> pa.Table:
+    """bench_short_docs.py's 1× docstrings corpus, with string ids ``d0``, ``d1``, ... like the generated one's."""
+    texts = short_texts(docs)
+    return pa.table(
+        {"id": pa.array([f"d{i}" for i in range(len(texts))]), "text": pa.array(texts, pa.large_string())}
+    )
+
+
+def prepare(corpus: str, table: pa.Table, items: int, work: Path) -> Size:
+    """Write ``table`` (id, text) to Parquet and run the local engine on it (dedup and scan)."""
+    docs = len(table)
+    name = f"{corpus}-{docs}"
+    data = work / f"corpus-{name}.parquet"
     pq.write_table(table, data)
     text_mb = sum(len(t.encode()) for t in table.column("text").to_pylist()) / 1e6
     scan_table, index, planted = planted_scan_input(table, items, seed=8)
-    scan_data = work / f"scan-{docs}.parquet"
+    scan_data = work / f"scan-{name}.parquet"
     pq.write_table(scan_table, scan_data)
 
     start = time.perf_counter()
-    result = dedup(data, work / f"local-{docs}", overwrite=True, **PARAMS)
+    result = dedup(data, work / f"local-{name}", overwrite=True, **PARAMS)
     local_s = time.perf_counter() - start
     start = time.perf_counter()
-    scan_corpus([scan_data], index, work / f"scan-local-{docs}", overwrite=True)
+    scan_corpus([scan_data], index, work / f"scan-local-{name}", overwrite=True)
     scan_local_s = time.perf_counter() - start
     # The engines write every column of the local hits (HITS_SCHEMA, match, entry_docs, evidence).
-    expected_hits = pq.read_table(work / f"scan-local-{docs}" / "hits.parquet")
+    expected_hits = pq.read_table(work / f"scan-local-{name}" / "hits.parquet")
     assert len(expected_hits) >= planted, "planted items not found"
     size = Size(
+        corpus,
         docs,
         data,
         scan_data,
         text_mb,
         index,
         planted,
-        pq.read_table(work / f"local-{docs}" / "kept"),
+        pq.read_table(work / f"local-{name}" / "kept"),
         expected_hits,
     )
     size.dedup_s["local"], size.scan_s["local"] = local_s, scan_local_s
@@ -127,14 +147,14 @@ def run_engine(
     size.dedup_s[name] = time.perf_counter() - start
     expected = size.expected
     assert kept.select(expected.column_names).cast(expected.schema).equals(expected), (
-        f"{name} differs from local"
+        f"{name} differs from local on {size.corpus}"
     )
     size.kept[name] = len(kept)
     start = time.perf_counter()
     hits = scan_hits(size.scan_data, size.index)
     size.scan_s[name] = time.perf_counter() - start
     hits = hits.select(size.expected_hits.column_names).cast(size.expected_hits.schema)
-    assert hits.equals(size.expected_hits), f"{name} scan differs from local"
+    assert hits.equals(size.expected_hits), f"{name} scan differs from local on {size.corpus}"
     size.hits[name] = len(hits)
 
 
@@ -143,10 +163,18 @@ def main() -> None:
     parser.add_argument("--docs", type=int, nargs="+", default=[20000], help="corpus sizes (documents)")
     parser.add_argument("--max-words", type=int, default=1000)
     parser.add_argument("--items", type=int, default=2000, help="benchmark items in the scan's index")
+    parser.add_argument(
+        "--short-docs",
+        type=int,
+        default=60_000,
+        help="real short documents (bench_short_docs.py's 1× docstrings corpus); 0 leaves them out",
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="stemmatic-bench-engines-"))
-    sizes = [prepare(docs, args.max_words, args.items, work) for docs in args.docs]
+    sizes = [prepare("generated", generated_table(d, args.max_words), args.items, work) for d in args.docs]
+    if args.short_docs:
+        sizes.append(prepare("docstrings", short_table(args.short_docs), args.items, work))
     startup: dict[str, float] = {"local": 0.0}
 
     # Ray
@@ -215,25 +243,31 @@ def main() -> None:
         "",
         f"- machine: {machine()}",
         f"- versions: {versions('stemmatic', 'ray', 'pyspark', 'pyarrow')}; commit {git_commit()}",
-        f"- data: generate_corpus(DOCS, seed=7, max_words={args.max_words}) for DOCS in {docs_text}, "
-        "one Parquet file each",
+        f"- data: generated = generate_corpus(DOCS, seed=7, max_words={args.max_words}) for DOCS in {docs_text}"
+        + (
+            f"; docstrings = the {args.short_docs:,} real short documents of bench_short_docs.py (its 1× corpus)"
+            if args.short_docs
+            else ""
+        )
+        + "; one Parquet file each",
         f"- parameters: {PARAMS}, verify=exact, keep=first; engines with default EngineOptions "
         f"(partitions from the row count, graph decided on the driver below 2e6 edges)",
-        f"- command: `python benches/bench_engines.py --docs {docs_text} --max-words {args.max_words}`",
+        f"- command: `python benches/bench_engines.py --docs {docs_text} --max-words {args.max_words} "
+        f"--short-docs {args.short_docs}`",
         "- every engine's kept rows were checked equal to the local engine's before timing was written",
         "- start-up (once per engine, not in the job times): "
         + ", ".join(f"{name} {startup[name]:.1f} s" for name in ("ray", "spark")),
         "",
         "## Dedup: engine overhead against data size",
         "",
-        "| documents | MB of text | kept rows | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| corpus | documents | MB of text | kept rows | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
         local_s = size.dedup_s["local"]
         assert len({size.kept[e] for e in engines}) == 1
         lines.append(
-            f"| {size.docs:,} | {size.text_mb:.1f} | {size.kept['local']:,} | {local_s:.2f} | "
+            f"| {size.corpus} | {size.docs:,} | {size.text_mb:.1f} | {size.kept['local']:,} | {local_s:.2f} | "
             f"{size.dedup_s['ray']:.2f} | {size.dedup_s['ray'] / local_s:.1f}x | "
             f"{size.dedup_s['spark']:.2f} | {size.dedup_s['spark'] / local_s:.1f}x |"
         )
@@ -250,13 +284,13 @@ def main() -> None:
         "- the engines ship the index once (Ray `ray.put`, Spark broadcast) and scan each Arrow batch "
         "with the same Rust scanner; one map, no shuffle, plus the row numbering and the final sort",
         "",
-        "| documents | hits | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| corpus | documents | hits | local (s) | ray (s) | ray / local | spark (s) | spark / local |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
         local_s = size.scan_s["local"]
         lines.append(
-            f"| {size.docs:,} | {size.hits['local']:,} | {local_s:.2f} | {size.scan_s['ray']:.2f} | "
+            f"| {size.corpus} | {size.docs:,} | {size.hits['local']:,} | {local_s:.2f} | {size.scan_s['ray']:.2f} | "
             f"{size.scan_s['ray'] / local_s:.1f}x | {size.scan_s['spark']:.2f} | "
             f"{size.scan_s['spark'] / local_s:.1f}x |"
         )
