@@ -117,7 +117,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_lineage.py --sizes 2000 --general-max 2000 --peer-max 2000
 	$(BIN)/python benches/bench_resofilter.py --seeds 1 --train-samples 32 --pretrain-steps 2 \
 		--speed-samples 8 --batch-size 8 --repeat 1
-	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20 --short-docs 300
+	$(BIN)/python benches/bench_engines.py --docs 200 --max-words 100 --items 20 --short-docs 300 --repeat 1
 	$(BIN)/python benches/bench_io.py --rows 2e4 --repeat 1
 	$(BIN)/python benches/bench_multilingual.py --rounds 1 --seeds 17 --english-mb 5
 	$(BIN)/python benches/bench_incremental.py --old-tokens 2e5 --new-tokens 2e4 --docs-per-shard 200

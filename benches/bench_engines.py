@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import git_commit, machine, versions, write_results
+from _common import git_commit, machine, timed, versions, write_results
 from bench_dedup import short_texts
 from stemmatic.contamination import ContaminationIndex, scan_corpus
 from stemmatic.dedup import dedup
@@ -102,8 +102,8 @@ def short_table(docs: int) -> pa.Table:
     )
 
 
-def prepare(corpus: str, table: pa.Table, items: int, work: Path) -> Size:
-    """Write ``table`` (id, text) to Parquet and run the local engine on it (dedup and scan)."""
+def prepare(corpus: str, table: pa.Table, items: int, work: Path, repeat: int) -> Size:
+    """Write ``table`` (id, text) to Parquet and run the local engine on it (dedup and scan; best of ``repeat``)."""
     docs = len(table)
     name = f"{corpus}-{docs}"
     data = work / f"corpus-{name}.parquet"
@@ -113,12 +113,10 @@ def prepare(corpus: str, table: pa.Table, items: int, work: Path) -> Size:
     scan_data = work / f"scan-{name}.parquet"
     pq.write_table(scan_table, scan_data)
 
-    start = time.perf_counter()
-    result = dedup(data, work / f"local-{name}", overwrite=True, **PARAMS)
-    local_s = time.perf_counter() - start
-    start = time.perf_counter()
-    scan_corpus([scan_data], index, work / f"scan-local-{name}", overwrite=True)
-    scan_local_s = time.perf_counter() - start
+    local_s, result = timed(lambda: dedup(data, work / f"local-{name}", overwrite=True, **PARAMS), repeat)
+    scan_local_s, _ = timed(
+        lambda: scan_corpus([scan_data], index, work / f"scan-local-{name}", overwrite=True), repeat
+    )
     # The engines write every column of the local hits (HITS_SCHEMA, match, entry_docs, evidence).
     expected_hits = pq.read_table(work / f"scan-local-{name}" / "hits.parquet")
     assert len(expected_hits) >= planted, "planted items not found"
@@ -139,20 +137,21 @@ def prepare(corpus: str, table: pa.Table, items: int, work: Path) -> Size:
 
 
 def run_engine(
-    name: str, size: Size, dedup_kept: Callable[[Path], pa.Table], scan_hits: Callable[[Path, Any], pa.Table]
+    name: str,
+    size: Size,
+    dedup_kept: Callable[[Path], pa.Table],
+    scan_hits: Callable[[Path, Any], pa.Table],
+    repeat: int,
 ) -> None:
-    """Time one engine's dedup and scan on ``size``, checking both answers against the local engine's."""
-    start = time.perf_counter()
-    kept = dedup_kept(size.data)
-    size.dedup_s[name] = time.perf_counter() - start
+    """Time one engine's dedup and scan on ``size`` (best of ``repeat``), checking both answers against the
+    local engine's."""
+    size.dedup_s[name], kept = timed(lambda: dedup_kept(size.data), repeat)
     expected = size.expected
     assert kept.select(expected.column_names).cast(expected.schema).equals(expected), (
         f"{name} differs from local on {size.corpus}"
     )
     size.kept[name] = len(kept)
-    start = time.perf_counter()
-    hits = scan_hits(size.scan_data, size.index)
-    size.scan_s[name] = time.perf_counter() - start
+    size.scan_s[name], hits = timed(lambda: scan_hits(size.scan_data, size.index), repeat)
     hits = hits.select(size.expected_hits.column_names).cast(size.expected_hits.schema)
     assert hits.equals(size.expected_hits), f"{name} scan differs from local on {size.corpus}"
     size.hits[name] = len(hits)
@@ -169,12 +168,18 @@ def main() -> None:
         default=60_000,
         help="real short documents (bench_short_docs.py's 1× docstrings corpus); 0 leaves them out",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each job per engine; the best time is kept"
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="stemmatic-bench-engines-"))
-    sizes = [prepare("generated", generated_table(d, args.max_words), args.items, work) for d in args.docs]
+    sizes = [
+        prepare("generated", generated_table(d, args.max_words), args.items, work, args.repeat)
+        for d in args.docs
+    ]
     if args.short_docs:
-        sizes.append(prepare("docstrings", short_table(args.short_docs), args.items, work))
+        sizes.append(prepare("docstrings", short_table(args.short_docs), args.items, work, args.repeat))
     startup: dict[str, float] = {"local": 0.0}
 
     # Ray
@@ -198,7 +203,7 @@ def main() -> None:
         return pa.concat_tables(ray.get(sray.scan(ray.data.read_parquet(str(path)), index).to_arrow_refs()))
 
     for size in sizes:
-        run_engine("ray", size, ray_kept, ray_hits)
+        run_engine("ray", size, ray_kept, ray_hits, args.repeat)
     ray.shutdown()
 
     # Spark
@@ -233,7 +238,7 @@ def main() -> None:
         return sspark.scan(spark.read.parquet(str(path)), index).toArrow()
 
     for size in sizes:
-        run_engine("spark", size, spark_kept, spark_hits)
+        run_engine("spark", size, spark_kept, spark_hits, args.repeat)
     spark.stop()
 
     engines = ["local", "ray", "spark"]
@@ -253,8 +258,10 @@ def main() -> None:
         f"- parameters: {PARAMS}, verify=exact, keep=first; engines with default EngineOptions "
         f"(partitions from the row count, graph decided on the driver below 2e6 edges)",
         f"- command: `python benches/bench_engines.py --docs {docs_text} --max-words {args.max_words} "
-        f"--short-docs {args.short_docs}`",
+        f"--short-docs {args.short_docs} --repeat {args.repeat}`",
         "- every engine's kept rows were checked equal to the local engine's before timing was written",
+        f"- times: best of {args.repeat} runs of each job (so an engine's first-job warm-up is left out), one "
+        "process, each engine started once",
         "- start-up (once per engine, not in the job times): "
         + ", ".join(f"{name} {startup[name]:.1f} s" for name in ("ray", "spark")),
         "",
