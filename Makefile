@@ -137,7 +137,7 @@ bench-multilingual: ## Dedup F1 per language with default settings (Django, Sphi
 
 bench-incremental: ## dedup --against an index of earlier releases vs a full re-dedup (1e8 + 1e7 generated tokens; 60k real short documents)
 	$(BIN)/python benches/bench_incremental.py --old-tokens 1e8 --new-tokens 1e7 --docs-per-shard 10000
-	$(BIN)/python benches/bench_incremental.py --short-docs 60000
+	$(BIN)/python benches/bench_incremental.py --short-docs 60000 --repeat 5
 
 bench-e2e: ## End to end, file in -> outputs, each a new process: dedup and contamination scan vs the pyarrow floor (Parquet, JSONL; 250 MB), dedup on S3 (moto) vs local
 	$(BIN)/python benches/bench_e2e.py --mb 250 --repeat 3
