@@ -171,6 +171,49 @@ def test_prefetch_keeps_order_reraises_and_stops_early() -> None:
     assert not any(t.name == "stemmatic-prefetch" and t.is_alive() for t in threading.enumerate())
 
 
+def test_files_read_side_by_side_give_the_same_chunks_rejections_and_errors(tmp_path) -> None:
+    """iter_chunks(lanes=2) reads the next file on another thread: same chunks, same order of rejected lines."""
+    import threading
+
+    pq.write_table(pa.table({"text": [f"p{i}" for i in range(5)]}), tmp_path / "a.parquet", row_group_size=2)
+    (tmp_path / "b.jsonl").write_bytes(b'{"text": "b1"}\n{"text": \n{"text": "b2"}\nnot json\n')
+    (tmp_path / "c.jsonl").write_bytes(b'oops\n{"text": "c1"}\n')
+    files = resolve_inputs([tmp_path])
+
+    def read(lanes: int, stop_after: int | None = None) -> tuple[list[tuple], list[int]]:
+        lines: list[int] = []
+        chunks = []
+        for chunk in iter_chunks(
+            files,
+            batch_rows=2,
+            on_error="skip",
+            on_rejected=lambda r: lines.append((r.path[-7:], r.line)),
+            lanes=lanes,
+        ):
+            chunks.append(
+                (chunk.file_index, chunk.file_row, chunk.global_row, chunk.batch.column("text").to_pylist())
+            )
+            if len(chunks) == stop_after:
+                break
+        return chunks, lines
+
+    chunks, lines = read(1)
+    assert read(2) == read(3) == (chunks, lines)
+    assert [c[3] for c in chunks] == [["p0", "p1"], ["p2", "p3"], ["p4"], ["b1", "b2"], ["c1"]]
+    assert [c[2] for c in chunks] == [0, 2, 4, 5, 7]
+    assert lines == [("b.jsonl", 2), ("b.jsonl", 4), ("c.jsonl", 1)]
+    # A consumer that stops early stops the readers.
+    assert read(2, stop_after=1)[0] == chunks[:1]
+    assert not any(t.name == "stemmatic-prefetch" and t.is_alive() for t in threading.enumerate())
+    # A bad file's error comes after the chunks of the files before it.
+    (tmp_path / "b.jsonl").write_bytes(b'{"text": "b1"}\n{"text": \n')
+    seen = []
+    with pytest.raises(InvalidInputError, match=r"b.jsonl:2: malformed JSONL line"):
+        for chunk in iter_chunks(files, batch_rows=2, lanes=2):
+            seen.append(chunk.file_index)
+    assert seen == [0, 0, 0]
+
+
 def test_every_input_format_reads_the_same_rows(tmp_path) -> None:
     import bz2
 

@@ -28,7 +28,6 @@ import contextlib
 import glob
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,7 @@ __all__ = [
 
 from stemmatic._run import StageTimer, current_rss_bytes, peak_rss_bytes, write_report
 from stemmatic.io._listing import _GLOB_CHARS
+from stemmatic.io._prefetch import prefetch
 from stemmatic.io._remote import RemotePath, is_url
 from stemmatic.io._sinks import MirroredWriter, RejectedWriter, write_parquet
 from stemmatic.io._sources import (
@@ -86,57 +86,6 @@ from stemmatic.io._sources import (
     stage_table,
     table_source,
 )
-
-
-def prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Produce ``items`` on a background thread, up to ``depth`` ahead.
-
-    Reading and decoding the next Arrow batch (pyarrow releases the GIL)
-    overlaps with the engine's work on the current one (so does the Rust
-    engine). Exceptions are re-raised in the consumer, in order; a consumer
-    that stops early stops the producer.
-
-    >>> list(prefetch(iter(range(5))))
-    [0, 1, 2, 3, 4]
-    """
-    import queue
-
-    done = object()
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put((None, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put((None, done))
-        except BaseException as err:  # handed to the consumer
-            buffer.put((err, None))
-
-    thread = threading.Thread(target=produce, name="stemmatic-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            err, item = buffer.get()
-            if err is not None:
-                raise err
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
 
 
 def read_table(inputs: Iterable[str | os.PathLike[str]], columns: Sequence[str] | None = None) -> pa.Table:

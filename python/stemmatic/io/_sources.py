@@ -30,6 +30,7 @@ from stemmatic.io._json_reader import (
     _skip_hint,
 )
 from stemmatic.io._listing import InputFile, InputFiles, OutputFormat, check_columns, resolve_inputs
+from stemmatic.io._prefetch import side_by_side
 from stemmatic.io._remote import open_random, open_stream
 
 __all__ = [
@@ -153,6 +154,7 @@ def iter_chunks(
     on_error: OnError = "raise",
     on_rejected: Callable[[Rejected], None] | None = None,
     skippable: bool = False,
+    lanes: int = 1,
 ) -> Iterator[Chunk]:
     """Stream the inputs as Arrow record batches, in order.
 
@@ -164,25 +166,50 @@ def iter_chunks(
         on_error: ``"raise"`` on a malformed JSONL line, or ``"skip"`` it,
             handing it to ``on_rejected``.
         skippable: the caller offers ``--on-error skip``: errors say so.
+        lanes: files read side by side, each on its own thread (1: none,
+            the caller's thread reads). The chunks, rejected lines and errors
+            come in the same order, and the batches are the same, whatever
+            the lanes.
     """
     check_on_error(on_error)
     if on_error == "raise" and not skippable:
         on_error = "refuse"  # type: ignore[assignment]  # raise, without a hint at an option the caller lacks
-    global_row = 0
-    for index, file in enumerate(files):
+
+    def batches(file: InputFile) -> Iterator[tuple[pa.RecordBatch | None, pa.Array | None, list[Rejected]]]:
+        """The file's batches, each with the lines rejected since the one before; then the rest of them."""
+        rejected: list[Rejected] = []
+        keep = rejected.append if on_rejected is not None else None
         if file.format == "parquet":
             reader = _parquet_batches(file, columns, batch_rows)
         elif file.format in ("csv", "tsv"):
-            reader = _csv_batches(file, columns, batch_rows, on_error, on_rejected)
+            reader = _csv_batches(file, columns, batch_rows, on_error, keep)
         elif file.format == "arrow":
             reader = _arrow_batches(file, columns, batch_rows)
         elif _is_json_array(file):
-            reader = _json_array_batches(file, columns, batch_rows, on_error, on_rejected)
+            reader = _json_array_batches(file, columns, batch_rows, on_error, keep)
         else:
-            reader = _jsonl_batches(file, columns, on_error, on_rejected)
+            reader = _jsonl_batches(file, columns, on_error, keep)
+        try:
+            for batch, lines in reader:
+                if batch.num_rows:
+                    yield batch, lines, rejected[:]
+                    rejected.clear()
+        except Exception:
+            # What was rejected before a failure reaches the caller first, as when read in place.
+            if rejected:
+                yield None, None, rejected[:]
+            raise
+        yield None, None, rejected
+
+    global_row = 0
+    for index, items in enumerate(side_by_side((batches(f) for f in files), lanes)):
+        file = files[index]
         file_row = 0
-        for batch, lines in reader:
-            if batch.num_rows == 0:
+        for batch, lines, rejected in items:
+            if on_rejected is not None:
+                for line in rejected:
+                    on_rejected(line)
+            if batch is None:
                 continue
             yield Chunk(file, index, file_row, global_row, batch, lines)
             file_row += batch.num_rows
