@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stemmatic._arrow import corpus_memory_pool, release_corpus_memory
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io._json_reader import (
     JSONL_BLOCK_BYTES,
@@ -202,25 +203,37 @@ def iter_chunks(
         yield None, None, rejected
 
     global_row = 0
-    for index, items in enumerate(side_by_side((batches(f) for f in files), lanes)):
-        file = files[index]
-        file_row = 0
-        for batch, lines, rejected in items:
-            if on_rejected is not None:
-                for line in rejected:
-                    on_rejected(line)
-            if batch is None:
-                continue
-            yield Chunk(file, index, file_row, global_row, batch, lines)
-            file_row += batch.num_rows
-            global_row += batch.num_rows
+    try:
+        for index, items in enumerate(side_by_side((batches(f) for f in files), lanes)):
+            file = files[index]
+            file_row = 0
+            for batch, lines, rejected in items:
+                if on_rejected is not None:
+                    for line in rejected:
+                        on_rejected(line)
+                if batch is None:
+                    continue
+                yield Chunk(file, index, file_row, global_row, batch, lines)
+                file_row += batch.num_rows
+                global_row += batch.num_rows
+    finally:
+        release_corpus_memory()
 
 
 def _parquet_batches(
     file: InputFile, columns: Sequence[str] | None, batch_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, None]]:
     try:
-        parquet = pq.ParquetFile(open_random(file.path))
+        source = open_random(file.path)
+        parquet = pq.ParquetFile(source)
+        pool = corpus_memory_pool()
+        if pool is not None:
+            # ParquetFile takes no pool: its reader is replaced by one that has it (same file, same footer).
+            from pyarrow._parquet import ParquetReader
+
+            reader = ParquetReader(memory_pool=pool)
+            reader.open(source, metadata=parquet.metadata)
+            parquet.reader = reader
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
