@@ -249,6 +249,12 @@ def id_problem(ids: pa.Array | pa.ChunkedArray, rows: np.ndarray | None = None) 
     >>> id_problem(pa.array([3, None, 1]), rows=np.array([7, 9, 8])).null
     True
     """
+    if not ids.null_count and pa.types.is_integer(ids.type):
+        # Unique integer ids, the usual case, are told by a sort: 0.1 s against 1 s of
+        # value_counts for 1.9 million ids.
+        ordered = np.sort(to_numpy(ids))
+        if (ordered[1:] != ordered[:-1]).all():
+            return None
     import pyarrow.compute as pc  # not at import: 0.04-0.08 s of every short run
 
     rows = np.arange(len(ids), dtype=np.int64) if rows is None else rows
