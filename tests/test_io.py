@@ -348,3 +348,13 @@ def test_corpus_memory_pool_is_private_and_leaves_the_default_pool_alone() -> No
         assert out.stdout.strip() == "None"
     else:
         assert pool is None
+
+
+def test_parquet_columns_read_with_the_types_pyarrow_gives(tmp_path) -> None:
+    """The corpus pool's reader reads a Parquet JSON column (no stored Arrow schema) as pq.read_table does."""
+    if not hasattr(pa, "json_"):
+        pytest.skip("pyarrow without the JSON extension type")
+    table = pa.table({"text": ["a", "b"], "meta": pa.array(["{}", "[1]"], pa.json_())})
+    pq.write_table(table, tmp_path / "a.parquet", store_schema=False)
+    expected = pq.read_table(tmp_path / "a.parquet").schema
+    assert [c.batch.schema for c in iter_chunks(resolve_inputs([tmp_path]))] == [expected]

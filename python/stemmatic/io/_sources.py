@@ -9,6 +9,7 @@ modules' public names are importable from here too.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -232,7 +233,7 @@ def _parquet_batches(
             from pyarrow._parquet import ParquetReader
 
             reader = ParquetReader(memory_pool=pool)
-            reader.open(source, metadata=parquet.metadata)
+            reader.open(source, metadata=parquet.metadata, **_parquet_file_options())
             parquet.reader = reader
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
@@ -240,6 +241,16 @@ def _parquet_batches(
     batches = parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
     for batch in _checked(file, "Parquet", batches):
         yield _without_views(batch), None
+
+
+@functools.cache
+def _parquet_file_options() -> dict[str, Any]:
+    """What ``ParquetFile`` gives its reader where ``ParquetReader.open``'s default differs (pyarrow >= 19:
+    Parquet's JSON and UUID columns read as Arrow extension types)."""
+    import inspect
+
+    option = inspect.signature(pq.ParquetFile).parameters.get("arrow_extensions_enabled")
+    return {} if option is None else {"arrow_extensions_enabled": option.default}
 
 
 def _checked(file: InputFile, kind: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
