@@ -327,31 +327,8 @@ def test_jsonl_blocks_and_line_numbers_are_the_same_on_every_path(tmp_path, monk
         list(iter_chunks(resolve_inputs([path])))
 
 
-def test_corpus_memory_pool_is_private_and_leaves_the_default_pool_alone() -> None:
-    """The corpus I/O's own jemalloc pool: never the process's default; a jemalloc default is kept as it is."""
-    import os
-    import subprocess
-    import sys
-
-    from stemmatic._arrow import corpus_memory_pool
-
-    default = pa.default_memory_pool().backend_name
-    pool = corpus_memory_pool()
-    assert pa.default_memory_pool().backend_name == default
-    if default != "jemalloc" and "jemalloc" in pa.supported_memory_backends():
-        assert pool is not None and pool.backend_name == "jemalloc"
-        script = "from stemmatic._arrow import corpus_memory_pool; print(corpus_memory_pool())"
-        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
-        out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-        )
-        assert out.stdout.strip() == "None"
-    else:
-        assert pool is None
-
-
 def test_parquet_columns_read_with_the_types_pyarrow_gives(tmp_path) -> None:
-    """The corpus pool's reader reads a Parquet JSON column (no stored Arrow schema) as pq.read_table does."""
+    """A Parquet JSON column (no stored Arrow schema) reads as pq.read_table reads it."""
     if not hasattr(pa, "json_"):
         pytest.skip("pyarrow without the JSON extension type")
     table = pa.table({"text": ["a", "b"], "meta": pa.array(["{}", "[1]"], pa.json_())})

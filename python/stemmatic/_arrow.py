@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
@@ -74,56 +73,19 @@ def empty_table(schema: pa.Schema) -> pa.Table:
     return pa.Table.from_batches([], schema=schema)
 
 
-#: Milliseconds that pages freed in the corpus pool (jemalloc) stay for reuse before they go back to the OS.
-CORPUS_POOL_DECAY_MS = 10_000
-
-
-@functools.cache
-def corpus_memory_pool() -> pa.MemoryPool | None:
-    """The Arrow memory pool of the corpus readers (Parquet), the kept/removed writers and the rows they take.
-
-    A batch of long texts is tens of MB, read, filtered and encoded again in
-    blocks that size. pyarrow's default pool (mimalloc) gives such blocks
-    back to the OS as soon as they are free, and the next batch faults fresh
-    zeroed pages in again: page faults were 12-14% of a 1e8-token dedup's
-    CPU. Where pyarrow has jemalloc and the process's default pool is
-    another, the corpus I/O has jemalloc's pool to itself, with freed pages
-    kept for :data:`CORPUS_POOL_DECAY_MS` (a 1e8-token dedup: 6% less CPU,
-    +0.1 GiB peak RSS); :func:`release_corpus_memory` gives them back when a
-    pass over the inputs ends. A process whose default pool is jemalloc (the
-    user's choice, ``ARROW_DEFAULT_MEMORY_POOL``) keeps it, and its settings,
-    untouched. None: the default pool.
-    """
-    if (
-        pa.default_memory_pool().backend_name == "jemalloc"
-        or "jemalloc" not in pa.supported_memory_backends()
-    ):
-        return None
-    # Applies to the jemalloc arenas made from now on, which only this pool uses.
-    pa.jemalloc_set_decay_ms(CORPUS_POOL_DECAY_MS)
-    return pa.jemalloc_memory_pool()
-
-
-def release_corpus_memory() -> None:
-    """Give the OS the free pages :func:`corpus_memory_pool` keeps (at the end of a pass over the inputs)."""
-    pool = corpus_memory_pool()
-    if pool is not None:
-        pool.release_unused()
-
-
 def take(values: Any, indices: pa.Array) -> Any:
     """``values.take(indices)`` (an array, chunked array, batch or table) without importing
     ``pyarrow.compute`` (its function wrappers cost 0.03-0.05 s of a short command's start)."""
     import pyarrow._compute as _compute
 
-    return _compute.call_function("take", [values, indices], memory_pool=corpus_memory_pool())
+    return _compute.call_function("take", [values, indices])
 
 
 def filter_rows(values: Any, mask: pa.Array) -> Any:
     """``values.filter(mask)`` without importing ``pyarrow.compute`` (see :func:`take`)."""
     import pyarrow._compute as _compute
 
-    return _compute.call_function("filter", [values, mask], memory_pool=corpus_memory_pool())
+    return _compute.call_function("filter", [values, mask])
 
 
 def from_numpy(values: np.ndarray[Any, Any], type: pa.DataType | None = None) -> pa.Array:

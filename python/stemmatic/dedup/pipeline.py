@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stemmatic import _core
-from stemmatic._arrow import filter_rows, from_numpy, release_corpus_memory, strings, take
+from stemmatic._arrow import filter_rows, from_numpy, strings, take
 from stemmatic._atomic import AtomicFile, FileRecord, check_record
 from stemmatic._run import NoProgress as _NoProgress
 from stemmatic._run import Progress, Rows, known_rows, run_report, table_label
@@ -484,7 +484,6 @@ class _Run:
                 # Read by the candidates stage only; gone once its checkpoint is written.
                 shutil.rmtree(self.work / "bands", ignore_errors=True)
                 self.band_records = None
-        release_corpus_memory()
         report = self.build_report(time.perf_counter() - started)
         write_report(self.out / "report.json", report)
         shutil.rmtree(self.work, ignore_errors=True)

@@ -41,7 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stemmatic._arrow import corpus_memory_pool, empty_table
+from stemmatic._arrow import empty_table
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io._json_reader import Rejected, _conform
 from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
@@ -338,9 +338,7 @@ class MirroredWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer: Any
         if self.fmt == "parquet":
-            writer = pq.ParquetWriter(
-                path, schema, compression=self.compression_for(file_index), memory_pool=corpus_memory_pool()
-            )
+            writer = pq.ParquetWriter(path, schema, compression=self.compression_for(file_index))
         else:
             writer = JsonlWriter(path, self.compression_for(file_index))
         self._writers[file_index] = writer

@@ -9,7 +9,6 @@ modules' public names are importable from here too.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stemmatic._arrow import corpus_memory_pool, release_corpus_memory
 from stemmatic.exceptions import InvalidInputError, ParameterError, StemmaticError
 from stemmatic.io._json_reader import (
     JSONL_BLOCK_BYTES,
@@ -204,53 +202,31 @@ def iter_chunks(
         yield None, None, rejected
 
     global_row = 0
-    try:
-        for index, items in enumerate(side_by_side((batches(f) for f in files), lanes)):
-            file = files[index]
-            file_row = 0
-            for batch, lines, rejected in items:
-                if on_rejected is not None:
-                    for line in rejected:
-                        on_rejected(line)
-                if batch is None:
-                    continue
-                yield Chunk(file, index, file_row, global_row, batch, lines)
-                file_row += batch.num_rows
-                global_row += batch.num_rows
-    finally:
-        release_corpus_memory()
+    for index, items in enumerate(side_by_side((batches(f) for f in files), lanes)):
+        file = files[index]
+        file_row = 0
+        for batch, lines, rejected in items:
+            if on_rejected is not None:
+                for line in rejected:
+                    on_rejected(line)
+            if batch is None:
+                continue
+            yield Chunk(file, index, file_row, global_row, batch, lines)
+            file_row += batch.num_rows
+            global_row += batch.num_rows
 
 
 def _parquet_batches(
     file: InputFile, columns: Sequence[str] | None, batch_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, None]]:
     try:
-        source = open_random(file.path)
-        parquet = pq.ParquetFile(source)
-        pool = corpus_memory_pool()
-        if pool is not None:
-            # ParquetFile takes no pool: its reader is replaced by one that has it (same file, same footer).
-            from pyarrow._parquet import ParquetReader
-
-            reader = ParquetReader(memory_pool=pool)
-            reader.open(source, metadata=parquet.metadata, **_parquet_file_options())
-            parquet.reader = reader
+        parquet = pq.ParquetFile(open_random(file.path))
     except (pa.ArrowInvalid, OSError) as err:
         raise InvalidInputError(f"{file.path}: not a readable Parquet file: {err}") from err
     check_columns(file, parquet.schema_arrow.names, columns)
     batches = parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
     for batch in _checked(file, "Parquet", batches):
         yield _without_views(batch), None
-
-
-@functools.cache
-def _parquet_file_options() -> dict[str, Any]:
-    """What ``ParquetFile`` gives its reader where ``ParquetReader.open``'s default differs (pyarrow >= 19:
-    Parquet's JSON and UUID columns read as Arrow extension types)."""
-    import inspect
-
-    option = inspect.signature(pq.ParquetFile).parameters.get("arrow_extensions_enabled")
-    return {} if option is None else {"arrow_extensions_enabled": option.default}
 
 
 def _checked(file: InputFile, kind: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
