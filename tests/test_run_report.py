@@ -377,3 +377,16 @@ def test_lineage_commands_that_write_a_file_write_its_report(tmp_path: Path) -> 
     report = _one_schema(tmp_path / "g.mermaid.report.json", "lineage export", 2)
     assert report["outputs"] == {"output": "g.mermaid"}
     assert json.loads((tmp_path / "g.json.report.json").read_text())["command"] == "lineage build"
+
+
+def test_a_run_of_milliseconds_states_the_throughput_of_its_own_seconds() -> None:
+    # 10 rows in 2.97 ms: the report says 0.003 s, so its throughput must be 10 / 0.003, not 10 / 0.00297.
+    report = run_report(
+        "dedup",
+        parameters={"threshold": 0.8},
+        inputs={"count": 0, "bytes": 3_000_000},
+        rows=Rows(10, 9, 1),
+        seconds=0.00297,
+    )
+    assert report["seconds"] == 0.003
+    assert report["throughput"] == {"rows_per_s": round(10 / 0.003, 1), "mb_per_s": round(3 / 0.003, 2)}
