@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA_DIR, git_commit, machine, versions, write_results
+from _common import DATA_DIR, git_commit, machine, versions, write_results_head
 from stemmatic.dedup import dedup, pipeline
 from stemmatic.io import current_rss_bytes
 
@@ -209,7 +209,7 @@ def main() -> None:
         "user + system of all the process's threads (on this shared machine they swing less than wall seconds).",
         "",
     ]
-    path = write_results("dedup-scale", "\n".join(lines))
+    path = write_results_head("dedup-scale", "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {path}")
     if not args.keep_data:
