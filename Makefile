@@ -23,7 +23,7 @@ WHEEL_SMOKE_DIR ?= target/wheel-smoke
 
 .PHONY: help venv install build build-release wheel wheel-smoke lint fmt test test-rust test-python test-portable \
 	bench bench-smoke bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity \
-	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-rust demo docs clean
+	bench-engines bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-write-lanes bench-rust demo docs clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -100,7 +100,7 @@ test: test-rust test-python test-portable ## All tests: cargo test, pytest, then
 bench: bench-minhash bench-dedup bench-clustering bench-contamination bench-diversity bench-lineage bench-resofilter bench-engines bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e ## Every end-to-end benchmark but the long bench-dedup-scale (each writes benches/results/<area>.md)
 
 bench-minhash bench-dedup-scale bench-dedup bench-clustering bench-resofilter bench-diversity bench-engines \
-	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-smoke: $(VENV)/.installed
+	bench-contamination bench-lineage bench-io bench-multilingual bench-incremental bench-short-docs bench-e2e bench-write-lanes bench-smoke: $(VENV)/.installed
 
 # Every benchmark script at tiny sizes, so none can rot; results and generated
 # data go to $(BENCH_SMOKE_DIR), never over benches/results/.
@@ -112,6 +112,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_dedup.py --docs 300 --real 100 --short-docs 300 --repeat 1
 	$(BIN)/python benches/bench_clustering.py --code 100 --real 100 --short-docs 300 --repeat 1
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 2e5 --docs-per-shard 200 --memory-limit 256MB
+	$(BIN)/python benches/bench_write_lanes.py --tokens 2e5 --repeat 1
 	$(BIN)/python benches/bench_contamination.py --mb 1 --plants 5 --ngrams 5000
 	$(BIN)/python benches/bench_diversity.py --sizes 2000 --numpy-max 2000 --budget 50
 	$(BIN)/python benches/bench_lineage.py --sizes 2000 --general-max 2000 --peer-max 2000
@@ -125,7 +126,7 @@ bench-smoke: ## Every benchmark at tiny sizes (a few minutes; results in target/
 	$(BIN)/python benches/bench_short_docs.py --docs 300 --repeat 1 --help-runs 3
 	$(BIN)/python benches/bench_e2e.py --mb 2 --repeat 1 --short-docs 300
 	$(BIN)/python benches/ab_core.py python/stemmatic/_core.abi3.so python/stemmatic/_core.abi3.so --mb 0.3 --runs 2
-	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs e2e; do \
+	for name in minhash dedup dedup-scale contamination diversity lineage resofilter engines io multilingual incremental short_docs e2e write-lanes; do \
 		test -s $(BENCH_SMOKE_DIR)/results/$$name.md || { echo "bench-smoke: no $$name.md" >&2; exit 1; }; done
 	cargo test -p stemmatic-core --benches --profile $(DEV_PROFILE)
 
@@ -147,6 +148,9 @@ bench-short-docs: ## Real short documents (60k docstrings), whole process: stemm
 
 bench-minhash: ## MinHash signatures vs rensa and datasketch (50k generated documents)
 	$(BIN)/python benches/bench_minhash.py --docs 50000
+
+bench-write-lanes: ## One large input file: its output shard written by lanes side by side vs one writer (1e8 tokens)
+	$(BIN)/python benches/bench_write_lanes.py --tokens 1e8
 
 bench-dedup-scale: ## Dedup of a generated 1-billion-token corpus: time, rows/s, MB/s, peak RSS per stage (long)
 	$(BIN)/python benches/bench_dedup_scale.py --tokens 1e9

@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension module ``stemmatic._core``."""
 
+import os
 from collections.abc import Sequence
 from typing import Any, final
 
@@ -34,6 +35,7 @@ __all__ = [
     "shingle_hashes",
     "shingle_sets",
     "split_giant_components",
+    "stitch_parquet",
     "token_lengths",
     "tokenize",
     "unique_pairs",
@@ -267,6 +269,9 @@ class GuardSplit:
 def split_giant_components(
     num_nodes: int, edges: npt.NDArray[np.uint64], similarity: npt.NDArray[np.float64], max_size: int
 ) -> GuardSplit: ...
+def stitch_parquet(
+    out: str | os.PathLike[str], parts: Sequence[str | os.PathLike[str]], order: Sequence[tuple[int, int]]
+) -> None: ...
 def resolve_workers(workers: int | None = None) -> int: ...
 def token_lengths(texts: Any, *, tokenizer: str = "auto", long_chars: int = 16) -> npt.NDArray[np.uint64]: ...
 def tokenize(text: str, *, tokenizer: str = "auto") -> list[str]: ...

@@ -88,6 +88,7 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
+from stemmatic.io._remote import open_random
 from stemmatic.io._sinks import find_outputs, shard_caps, split_sinks, write_parquet
 from stemmatic.minhash import (
     RowStatus,
@@ -105,6 +106,11 @@ _REPORT_VERSION = 1
 _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
+#: Bytes (as read) of one input per writer of its output: a larger input is written by several
+#: writers, side by side on as many threads as there are workers (MirroredWriter.write).
+_LANE_BYTES = 64 << 20
+#: The most writers of one output shard (each holds a row group's encoders, ~7 MB for 3.6 kB texts).
+_MAX_LANES = 16
 #: Rows per Parquet batch when verification reads the texts again (its batches shape no
 #: output): 8,192 rows of 3.6 kB texts are a 29 MB buffer, grown by doubling and handed back
 #: to the OS after each batch, and its page faults were a fifth of the stage's CPU at 1e8 tokens.
@@ -517,6 +523,23 @@ class _Run:
             plain = f.compression is None and f.format in ("jsonl", "csv", "tsv", "arrow")
             total += size if plain else 4 * size
         return total
+
+    def _write_lanes(self, file_index: int) -> int:
+        """Writers of the output of input ``file_index``: one per :data:`_LANE_BYTES` it holds once
+        read (from its Parquet footer, else its size on disk as :meth:`_decoded_bytes` counts it), up
+        to :data:`_MAX_LANES`. Not the workers: the lanes shape the output's bytes, which are the
+        same for any number of workers (one worker writes the lanes one after another)."""
+        f = self.files[file_index]
+        decoded = f.path.stat().st_size
+        if f.format == "parquet":
+            try:
+                meta = pq.ParquetFile(open_random(f.path)).metadata
+                decoded = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
+            except (pa.ArrowException, OSError):
+                decoded *= 4
+        elif f.compression is not None or f.format == "arrow":
+            decoded *= 4
+        return max(1, min(_MAX_LANES, decoded // _LANE_BYTES))
 
     def _partitions(self) -> int:
         """On-disk band partitions, each sortable within a quarter of the budget; 0: in memory.
@@ -1113,18 +1136,21 @@ class _Run:
         removed_writer: MirroredWriter = sinks[1]
         schemas: dict[int, pa.Schema] = {}
 
-        def write_kept(chunk: Chunk) -> int:
+        def write_kept(chunk: Chunk, seq: int = 0, lanes: int = 1) -> int:
             rows = chunk.batch.num_rows
             keep = ~removed[chunk.global_row : chunk.global_row + rows]
             schemas.setdefault(chunk.file_index, chunk.batch.schema)
             if not keep.any():
                 return 0
             kept_writer.write(
-                chunk.file_index, filter_rows(pa.Table.from_batches([chunk.batch]), from_numpy(keep))
+                chunk.file_index,
+                filter_rows(pa.Table.from_batches([chunk.batch]), from_numpy(keep)),
+                seq=seq,
+                lanes=lanes,
             )
             return int(keep.sum())
 
-        def write_removed(chunk: Chunk) -> int:
+        def write_removed(chunk: Chunk, seq: int = 0, lanes: int = 1) -> int:
             mask = removed[chunk.global_row : chunk.global_row + chunk.batch.num_rows]
             if not mask.any():
                 return 0
@@ -1146,54 +1172,85 @@ class _Run:
                 part = part.append_column("duplicate_source", sources)
             if not self.config.removed_text:
                 part = part.drop_columns([self.config.text_column])
-            removed_writer.write(chunk.file_index, part)
+            removed_writer.write(chunk.file_index, part, seq=seq, lanes=lanes)
             return len(local)
 
-        # Each output shard (kept or removed rows of one input file) is a
-        # lane whose chunks one thread writes in input order; lanes run side
-        # by side (pyarrow encodes and compresses without the GIL): the kept
-        # and the removed shard of a file, and the shards of consecutive files
-        # while their chunks stream by. With the whole input in memory each
+        # Each output shard (kept or removed rows of one input file) is
+        # written by lanes, each a thread that writes its chunks in input
+        # order; lanes run side by side (pyarrow encodes and compresses
+        # without the GIL): the kept and the removed shard of a file, and the
+        # shards of consecutive files while their chunks stream by. A large
+        # input has several lanes per shard (chunk k to lane k % lanes),
+        # joined when it ends (MirroredWriter.write), so that one large file
+        # is not written on one core. With the whole input in memory each
         # lane is one task.
         from concurrent.futures import Future, ThreadPoolExecutor
 
         self.progress.start("write", n)
         kept_rows = removed_rows = 0
         threads = _core.resolve_workers(self.workers)
+        can_split = kept_writer.can_split and removed_writer.can_split
         if self.row_cache is not None:
             by_file: dict[int, list[Chunk]] = {}
             for chunk in self.row_cache:
                 by_file.setdefault(chunk.file_index, []).append(chunk)
 
             def lane(
-                write: Callable[[Chunk], int], writer: MirroredWriter, chunks: list[Chunk]
+                write: Callable[..., int],
+                writer: MirroredWriter | None,
+                chunks: list[Chunk],
+                which: int,
+                lanes: int,
             ) -> tuple[int, int, int]:
-                """(rows written, rows seen, bytes seen) of one shard's lane, which closes its shard."""
-                done = sum(write(c) for c in chunks)
-                writer.finish(chunks[0].file_index)
-                return done, sum(c.batch.num_rows for c in chunks), sum(c.batch.nbytes for c in chunks)
+                """(rows written, rows seen, bytes seen) of lane ``which`` of a shard's ``lanes``; the one
+                lane of a shard closes it (``writer``)."""
+                done = seen = nbytes = 0
+                for seq in range(which, len(chunks), lanes):
+                    done += write(chunks[seq], seq, lanes)
+                    seen += chunks[seq].batch.num_rows
+                    nbytes += chunks[seq].batch.nbytes
+                if writer is not None:
+                    writer.finish(chunks[0].file_index)
+                return done, seen, nbytes
 
-            with ThreadPoolExecutor(max_workers=max(1, min(threads, 2 * len(by_file)))) as pool:
-                kept_lanes = [pool.submit(lane, write_kept, kept_writer, c) for c in by_file.values()]
-                removed_lanes = [
-                    pool.submit(lane, write_removed, removed_writer, c) for c in by_file.values()
-                ]
-                for kept_lane, removed_lane in zip(kept_lanes, removed_lanes, strict=True):
-                    done, rows, nbytes = kept_lane.result()
-                    kept_rows += done
-                    removed_rows += removed_lane.result()[0]
-                    self.progress.advance(rows, nbytes)
+            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+                planned = []
+                for file_index, chunks in by_file.items():
+                    lanes = self._write_lanes(file_index) if can_split else 1
+                    one = lanes == 1
+                    kept = [
+                        pool.submit(lane, write_kept, kept_writer if one else None, chunks, k, lanes)
+                        for k in range(lanes)
+                    ]
+                    gone = [
+                        pool.submit(lane, write_removed, removed_writer if one else None, chunks, k, lanes)
+                        for k in range(lanes)
+                    ]
+                    planned.append((file_index, one, kept, gone))
+                for file_index, one, kept, gone in planned:
+                    for kept_lane, removed_lane in zip(kept, gone, strict=True):
+                        done, rows, nbytes = kept_lane.result()
+                        kept_rows += done
+                        removed_rows += removed_lane.result()[0]
+                        self.progress.advance(rows, nbytes)
+                    if not one:
+                        kept_writer.finish(file_index)
+                        removed_writer.finish(file_index)
         else:
             pending: list[tuple[Chunk, Future[int], Future[int]]] = []
             # One single-thread executor per lane (one for all with one worker).
-            lanes: dict[tuple[int, int], ThreadPoolExecutor] = {}
+            executors: dict[tuple[int, int, int], ThreadPoolExecutor] = {}
             retired: list[ThreadPoolExecutor] = []
+            # Of each open file: its lanes, its next chunk's number, each lane's last write.
+            file_lanes: dict[int, int] = {}
+            next_seq: dict[int, int] = {}
+            last: dict[tuple[int, int, int], Future[int]] = {}
 
-            def lane_of(kind: int, file_index: int) -> ThreadPoolExecutor:
-                key = (kind, file_index) if threads > 1 else (0, 0)
-                if key not in lanes:
-                    lanes[key] = ThreadPoolExecutor(max_workers=1)
-                return lanes[key]
+            def lane_of(kind: int, file_index: int, which: int = 0) -> ThreadPoolExecutor:
+                key = (kind, file_index, which) if threads > 1 else (0, 0, 0)
+                if key not in executors:
+                    executors[key] = ThreadPoolExecutor(max_workers=1)
+                return executors[key]
 
             def settle(keep: int) -> None:
                 nonlocal kept_rows, removed_rows
@@ -1203,25 +1260,44 @@ class _Run:
                     removed_rows += removed_done.result()
                     self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
 
-            open_files: set[int] = set()
+            def finish_after(writer: MirroredWriter, file_index: int, writes: list[Future[int]]) -> None:
+                for write in writes:  # the shard's other lanes: independent threads, never waiting here
+                    write.result()
+                writer.finish(file_index)
+
             closing: list[Future[None]] = []
             try:
                 for chunk in self._chunks(None):
-                    # A file's shards end with its last chunk: each lane closes
-                    # its shard after what is queued (an open writer holds its
-                    # last row group's encoders until closed).
-                    for ended in sorted(f for f in open_files if f < chunk.file_index):
-                        closing.append(lane_of(0, ended).submit(kept_writer.finish, ended))
-                        closing.append(lane_of(1, ended).submit(removed_writer.finish, ended))
-                        open_files.discard(ended)
-                    open_files.add(chunk.file_index)
+                    # A file's shards end with its last chunk: its first lane
+                    # closes each shard after what is queued, once the other
+                    # lanes are done (an open writer holds its last row group's
+                    # encoders until closed).
+                    for ended in sorted(f for f in file_lanes if f < chunk.file_index):
+                        count = file_lanes.pop(ended)
+                        next_seq.pop(ended)
+                        for kind, writer in ((0, kept_writer), (1, removed_writer)):
+                            writes = [
+                                last.pop(k) for k in [(kind, ended, w) for w in range(1, count)] if k in last
+                            ]
+                            last.pop((kind, ended, 0), None)
+                            closing.append(lane_of(kind, ended).submit(finish_after, writer, ended, writes))
+                    if chunk.file_index not in file_lanes:
+                        file_lanes[chunk.file_index] = self._write_lanes(chunk.file_index) if can_split else 1
+                        next_seq[chunk.file_index] = 0
                     if threads > 1:
                         # ... and their threads finish what is queued, then exit.
-                        for key in [k for k in lanes if k[1] < chunk.file_index]:
-                            retired.append(lanes.pop(key))
+                        for key in [k for k in executors if k[1] < chunk.file_index]:
+                            retired.append(executors.pop(key))
                             retired[-1].shutdown(wait=False)
-                    kept_done = lane_of(0, chunk.file_index).submit(write_kept, chunk)
-                    removed_done = lane_of(1, chunk.file_index).submit(write_removed, chunk)
+                    seq, count = next_seq[chunk.file_index], file_lanes[chunk.file_index]
+                    next_seq[chunk.file_index] = seq + 1
+                    which = seq % count
+                    kept_done = lane_of(0, chunk.file_index, which).submit(write_kept, chunk, seq, count)
+                    removed_done = lane_of(1, chunk.file_index, which).submit(
+                        write_removed, chunk, seq, count
+                    )
+                    last[(0, chunk.file_index, which)] = kept_done
+                    last[(1, chunk.file_index, which)] = removed_done
                     pending.append((chunk, kept_done, removed_done))
                     # At most 2 chunks per worker in the writers' hands.
                     settle(2 * threads)
@@ -1229,7 +1305,7 @@ class _Run:
                 for closed in closing:
                     closed.result()
             finally:
-                for executor in [*retired, *lanes.values()]:
+                for executor in [*retired, *executors.values()]:
                     executor.shutdown(wait=True)
         self.progress.finish()
         extra = [

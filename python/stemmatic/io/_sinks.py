@@ -33,6 +33,7 @@ import gzip
 import json
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from stemmatic._arrow import empty_table
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io._json_reader import Rejected, _conform
 from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
+from stemmatic.io._laned import LanedShard
 from stemmatic.io._listing import InputFile, OutputFormat
 from stemmatic.io._sources import _view_columns
 
@@ -194,7 +196,19 @@ class MirroredWriter:
         self._paused: set[int] = set()  # closed to bound the open files; continued as a part
         self._shard: dict[int, int] = {}  # the number of each input's current shard (with a cap)
         self._shard_rows: dict[int, int] = {}
+        self._laned: dict[int, LanedShard] = {}  # inputs whose shard several threads write
+        self._views: dict[int, dict[str, pa.DataType]] = {}
+        self._lock = threading.Lock()
         self.rows_written = 0
+
+    @property
+    def can_split(self) -> bool:
+        """Whether one input's rows may go to several writers side by side (``lanes`` of :meth:`write`).
+
+        Parquet output without a cap: a capped shard's rows are written in
+        order, its size counted as they are; a JSON lines file is one stream.
+        """
+        return self.fmt == "parquet" and not self.caps
 
     def compression_for(self, file_index: int) -> str:
         """The compression of output shard ``file_index`` (``none`` for none)."""
@@ -215,9 +229,30 @@ class MirroredWriter:
             name += JSONL_COMPRESSIONS[self.compression_for(file_index)]
         return self.directory / name
 
-    def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
+    def write(
+        self, file_index: int, table: pa.Table | pa.RecordBatch, *, seq: int = 0, lanes: int = 1
+    ) -> None:
+        """Write rows of input ``file_index``: ``table``, from its chunk number ``seq`` (0, 1, ...).
+
+        ``lanes`` > 1 (where :attr:`can_split`): the input's chunks go to that
+        many writers, chunk ``seq`` to writer ``seq % lanes``, and calls for
+        different lanes may run at once on different threads; each lane's
+        chunks come in order, with the same ``lanes`` for the whole input,
+        and :meth:`finish` joins them into the shard (see
+        :mod:`stemmatic.io._laned`).
+        """
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
+        if lanes > 1 and self.can_split:
+            if file_index in self._laned or file_index not in self._paused:
+                if table.num_rows:
+                    self._laned_shard(file_index, lanes).write(seq, self._viewed(file_index, table))
+                    with self._lock:
+                        self.rows_written += table.num_rows
+                return
+            with self._lock:  # rows after the shard was finished: continued in a part, one lane at a time
+                self._write(file_index, table)
+            return
         if not self.caps or table.num_rows == 0:
             self._write(file_index, table)
             return
@@ -281,14 +316,7 @@ class MirroredWriter:
         elif writer is None and file_index in self._schemas:  # the next shard of a capped output
             writer = self._open(file_index, self._schemas[file_index])
         if writer is None:
-            views = _view_columns(self.files[file_index])
-            if views:
-                table = table.cast(
-                    pa.schema(
-                        [f.with_type(views[f.name]) if f.name in views else f for f in table.schema],
-                        metadata=table.schema.metadata,
-                    )
-                )
+            table = self._viewed(file_index, table)
             writer = self._open(file_index, table.schema)
         else:
             self._writers[file_index] = self._writers.pop(file_index)  # now the most recent
@@ -302,6 +330,32 @@ class MirroredWriter:
             raise
         self.rows_written += table.num_rows
 
+    def _viewed(self, file_index: int, table: pa.Table) -> pa.Table:
+        """``table`` with the columns that input ``file_index`` stores as views cast to views again."""
+        views = self._views.get(file_index)
+        if views is None:
+            views = self._views[file_index] = _view_columns(self.files[file_index])
+        if not views or not any(f.name in views and f.type != views[f.name] for f in table.schema):
+            return table
+        return table.cast(
+            pa.schema(
+                [f.with_type(views[f.name]) if f.name in views else f for f in table.schema],
+                metadata=table.schema.metadata,
+            )
+        )
+
+    def _laned_shard(self, file_index: int, lanes: int) -> LanedShard:
+        with self._lock:
+            shard = self._laned.get(file_index)
+            if shard is None:
+                shard = self._laned[file_index] = LanedShard(
+                    self.path_for(file_index),
+                    lanes,
+                    self.compression_for(file_index),
+                    str(self.files[file_index].path),
+                )
+            return shard
+
     def finish(self, file_index: int) -> None:
         """Close the output of input ``file_index`` now: its rows have all been written.
 
@@ -312,6 +366,15 @@ class MirroredWriter:
         file is complete once this returns; rows that came later would be
         continued in a part, as after a pause, and joined in by :meth:`close`.
         """
+        laned = self._laned.pop(file_index, None)
+        if laned is not None:
+            try:
+                if laned.finish():
+                    self._paused.add(file_index)
+            except BaseException:
+                self.abort()
+                raise
+            return
         writer = self._writers.pop(file_index, None)
         if writer is None:
             return
@@ -328,6 +391,9 @@ class MirroredWriter:
             with contextlib.suppress(Exception):
                 writer.close()
         self._writers.clear()
+        for laned in self._laned.values():
+            laned.abort()
+        self._laned.clear()
 
     def _open(self, file_index: int, schema: pa.Schema) -> Any:
         while len(self._writers) >= self.max_open:
@@ -388,6 +454,8 @@ class MirroredWriter:
 
         Returns the output files, by input and, with a cap, by shard number.
         """
+        for index in list(self._laned):
+            self.finish(index)
         for index in range(len(self.files)):
             if index not in self._writers and index not in self._paused:
                 schema = (empty_schemas or {}).get(index, pa.schema([]))
@@ -475,7 +543,12 @@ class TableSink:
         self.rows_written = 0
         self.table: pa.Table | None = None
 
-    def write(self, file_index: int, table: pa.Table | pa.RecordBatch) -> None:
+    #: Rows are held in the order they come: one writer per side.
+    can_split = False
+
+    def write(
+        self, file_index: int, table: pa.Table | pa.RecordBatch, *, seq: int = 0, lanes: int = 1
+    ) -> None:
         self.parts.append(pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table)
         self.rows_written += table.num_rows
 

@@ -17,6 +17,8 @@
 //! * [`jsonl`]: screening JSONL lines (nesting depth, UTF-8, lone
 //!   surrogates, 64-bit integers) before a JSON parser sees them, and
 //!   writing Arrow record batches as always-valid JSON lines.
+//! * [`stitch`]: joining Parquet files by their row groups, pages copied
+//!   as they are (the parts of an output shard written side by side).
 //! * [`parallel`]: the sized, cached rayon pools every batch function runs on.
 //! * [`simd`]: the one choice of CPU kernel (portable, AVX2, AVX-512) every
 //!   SIMD call site runs, with the `STEMMATIC_KERNEL` override.
@@ -34,6 +36,7 @@ mod sets;
 pub mod shingle;
 pub mod simd;
 pub mod sketch;
+pub mod stitch;
 pub mod text;
 
 pub use error::{CoreError, Result};

@@ -13,6 +13,7 @@ mod lsh;
 mod minhash;
 mod simd;
 mod sketch;
+mod stitch;
 mod texts;
 
 use pyo3::prelude::*;
@@ -39,6 +40,8 @@ mod _core {
     use super::simd::kernel;
     #[pymodule_export]
     use super::sketch::{PySketchBatch, PySketcher};
+    #[pymodule_export]
+    use super::stitch::stitch_parquet;
 
     use pyo3::prelude::*;
 
