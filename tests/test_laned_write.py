@@ -16,6 +16,7 @@ from stemmatic import _core
 from stemmatic.dedup import dedup, pipeline
 from stemmatic.exceptions import ParameterError, StemmaticError
 from stemmatic.io import MirroredWriter, resolve_inputs
+from stemmatic.io._laned import join_parquet
 
 
 def _table(start: int, rows: int) -> pa.Table:
@@ -239,3 +240,38 @@ def test_one_large_input_is_written_by_lanes_to_the_same_bytes_for_any_workers(
         assert pq.ParquetFile(laned.output / side / "in.parquet").metadata.num_row_groups > 16
     hidden = [p for p in laned.output.rglob(".*") if p.is_file()]
     assert hidden == []
+
+
+def test_a_shard_continued_after_a_pause_is_joined_by_its_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With more inputs than open files, a shard closed early is continued in a
+    # part; at close its parts are joined without decoding a page.
+    stitched_parts: list[int] = []
+    stitch = _core.stitch_parquet
+
+    def counted(out: Path, parts: list, order: list) -> None:
+        stitched_parts.append(len(parts))
+        stitch(out, parts, order)
+
+    monkeypatch.setattr(_core, "stitch_parquet", counted)
+    (tmp_path / "in").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "in" / f"{name}.jsonl").write_text('{"text": "x"}\n')
+    files = resolve_inputs([tmp_path / "in"])
+    writer = MirroredWriter(tmp_path / "out", files, "parquet", max_open=1)
+    writer.write(0, _table(0, 15))
+    writer.write(0, _table(15, 15))
+    writer.write(1, _table(100, 5))  # closes a.parquet's writer
+    writer.write(0, _table(30, 20))
+    paths = writer.close()
+    stitched = pq.ParquetFile(paths[0])
+    assert stitched.read().equals(pa.concat_tables([_table(0, 30), _table(30, 20)]))
+    assert [stitched.metadata.row_group(g).num_rows for g in range(stitched.num_row_groups)] == [15, 15, 20]
+    assert stitched_parts == [2]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.parquet", "b.parquet"]
+    # Parts of other schemas are left to the caller to write again.
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"text": [1]}), other)
+    assert not join_parquet([paths[0], other], tmp_path / "joined.parquet")
+    assert not (tmp_path / "joined.parquet").exists()

@@ -169,3 +169,29 @@ def _row_group_order(
             left -= groups[part][cursor[part]]
             cursor[part] += 1
     return order if all(c == len(g) for c, g in zip(cursor, groups, strict=True)) else None
+
+
+def join_parquet(parts: list[Path], target: Path) -> bool:
+    """Write ``target`` with every row group of ``parts`` in order, pages copied as they are.
+
+    False (nothing written) unless the parts share one schema, metadata
+    included, and hold at most :data:`MAX_ROW_GROUPS` row groups together:
+    the caller then writes them again.
+    """
+    files = [pq.ParquetFile(part) for part in parts]
+    try:
+        schemas = [f.schema_arrow for f in files]
+        order = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
+    finally:
+        for f in files:
+            f.close()
+    if not all(s.equals(schemas[0], check_metadata=True) for s in schemas) or len(order) > MAX_ROW_GROUPS:
+        return False
+    from stemmatic import _core
+
+    try:
+        _core.stitch_parquet(target, parts, order)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return True

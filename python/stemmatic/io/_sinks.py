@@ -46,7 +46,7 @@ from stemmatic._arrow import empty_table
 from stemmatic.exceptions import InvalidInputError, ParameterError
 from stemmatic.io._json_reader import Rejected, _conform
 from stemmatic.io._jsonl import JsonEncoder, JsonlWriter  # noqa: F401 - JsonEncoder imported from here too
-from stemmatic.io._laned import LanedShard
+from stemmatic.io._laned import LanedShard, join_parquet
 from stemmatic.io._listing import InputFile, OutputFormat
 from stemmatic.io._sources import _view_columns
 
@@ -102,7 +102,8 @@ def find_outputs(directory: Path, fmt: OutputFormat) -> list[Path]:
 
 #: Output shards one :class:`MirroredWriter` holds open at once. With more input shards the
 #: least recently written is closed and, if rows for it come again, continued in a part file
-#: that :meth:`MirroredWriter.close` joins in (the usual limit of open files is 1,024 on
+#: that :meth:`MirroredWriter.close` joins in (Parquet parts of one schema by copying their row
+#: groups, :func:`~stemmatic.io._laned.join_parquet`; the usual limit of open files is 1,024 on
 #: Linux and 256 on macOS; a writer per shard died there from a few hundred shards).
 MAX_OPEN_SHARDS = 64
 #: Digits of the number of a capped output shard (``a-00001.parquet``).
@@ -479,6 +480,10 @@ class MirroredWriter:
         os.replace(path, last)
         if self.fmt == "jsonl":
             _join_streams([*parts, last], path, self.compression_for(file_index))
+            return
+        if join_parquet([*parts, last], path):  # one schema: the row groups copied as they are
+            for part in [*parts, last]:
+                part.unlink()
             return
         schema = self._schemas[file_index]
         with pq.ParquetWriter(path, schema, compression=self.compression_for(file_index)) as writer:
