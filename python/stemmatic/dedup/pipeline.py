@@ -106,8 +106,8 @@ _REPORT_VERSION = 1
 _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
-#: Bytes (as read) of one input per writer of its output: a larger input is written by several
-#: writers, side by side on as many threads as there are workers (MirroredWriter.write).
+#: Bytes (as read) of one input per writer of its output: an input of two or more is written by
+#: several writers side by side, one per worker, and stitched (MirroredWriter.write).
 _LANE_BYTES = 64 << 20
 #: The most writers of one output shard (each holds a row group's encoders, ~7 MB for 3.6 kB texts).
 _MAX_LANES = 16
@@ -524,11 +524,17 @@ class _Run:
             total += size if plain else 4 * size
         return total
 
-    def _write_lanes(self, file_index: int) -> int:
-        """Writers of the output of input ``file_index``: one per :data:`_LANE_BYTES` it holds once
-        read (from its Parquet footer, else its size on disk as :meth:`_decoded_bytes` counts it), up
-        to :data:`_MAX_LANES`. Not the workers: the lanes shape the output's bytes, which are the
-        same for any number of workers (one worker writes the lanes one after another)."""
+    def _write_lanes(self, file_index: int) -> int | None:
+        """Writers of the output of input ``file_index``, stitched (MirroredWriter.write); None: one
+        writer that writes the shard itself.
+
+        An input that holds two :data:`_LANE_BYTES` or more once read (from its
+        Parquet footer, else its size on disk as :meth:`_decoded_bytes` counts
+        it) is written by one lane per worker, up to one per :data:`_LANE_BYTES`
+        and :data:`_MAX_LANES`. Whether a shard is stitched depends on the input
+        alone, and a stitched shard is the same bytes for any number of lanes:
+        the outputs are the same for any number of workers.
+        """
         f = self.files[file_index]
         decoded = f.path.stat().st_size
         if f.format == "parquet":
@@ -539,7 +545,9 @@ class _Run:
                 decoded *= 4
         elif f.compression is not None or f.format == "arrow":
             decoded *= 4
-        return max(1, min(_MAX_LANES, decoded // _LANE_BYTES))
+        if decoded < 2 * _LANE_BYTES:
+            return None
+        return min(_core.resolve_workers(self.workers), _MAX_LANES, decoded // _LANE_BYTES)
 
     def _partitions(self) -> int:
         """On-disk band partitions, each sortable within a quarter of the budget; 0: in memory.
@@ -1136,7 +1144,7 @@ class _Run:
         removed_writer: MirroredWriter = sinks[1]
         schemas: dict[int, pa.Schema] = {}
 
-        def write_kept(chunk: Chunk, seq: int = 0, lanes: int = 1) -> int:
+        def write_kept(chunk: Chunk, seq: int = 0, lanes: int | None = None) -> int:
             rows = chunk.batch.num_rows
             keep = ~removed[chunk.global_row : chunk.global_row + rows]
             schemas.setdefault(chunk.file_index, chunk.batch.schema)
@@ -1150,7 +1158,7 @@ class _Run:
             )
             return int(keep.sum())
 
-        def write_removed(chunk: Chunk, seq: int = 0, lanes: int = 1) -> int:
+        def write_removed(chunk: Chunk, seq: int = 0, lanes: int | None = None) -> int:
             mask = removed[chunk.global_row : chunk.global_row + chunk.batch.num_rows]
             if not mask.any():
                 return 0
@@ -1200,12 +1208,12 @@ class _Run:
                 writer: MirroredWriter | None,
                 chunks: list[Chunk],
                 which: int,
-                lanes: int,
+                lanes: int | None,
             ) -> tuple[int, int, int]:
                 """(rows written, rows seen, bytes seen) of lane ``which`` of a shard's ``lanes``; the one
-                lane of a shard closes it (``writer``)."""
+                writer of a shard closes it (``writer``)."""
                 done = seen = nbytes = 0
-                for seq in range(which, len(chunks), lanes):
+                for seq in range(which, len(chunks), lanes or 1):
                     done += write(chunks[seq], seq, lanes)
                     seen += chunks[seq].batch.num_rows
                     nbytes += chunks[seq].batch.nbytes
@@ -1216,15 +1224,15 @@ class _Run:
             with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
                 planned = []
                 for file_index, chunks in by_file.items():
-                    lanes = self._write_lanes(file_index) if can_split else 1
-                    one = lanes == 1
+                    lanes = self._write_lanes(file_index) if can_split else None
+                    one = lanes is None
                     kept = [
                         pool.submit(lane, write_kept, kept_writer if one else None, chunks, k, lanes)
-                        for k in range(lanes)
+                        for k in range(lanes or 1)
                     ]
                     gone = [
                         pool.submit(lane, write_removed, removed_writer if one else None, chunks, k, lanes)
-                        for k in range(lanes)
+                        for k in range(lanes or 1)
                     ]
                     planned.append((file_index, one, kept, gone))
                 for file_index, one, kept, gone in planned:
@@ -1242,7 +1250,7 @@ class _Run:
             executors: dict[tuple[int, int, int], ThreadPoolExecutor] = {}
             retired: list[ThreadPoolExecutor] = []
             # Of each open file: its lanes, its next chunk's number, each lane's last write.
-            file_lanes: dict[int, int] = {}
+            file_lanes: dict[int, int | None] = {}
             next_seq: dict[int, int] = {}
             last: dict[tuple[int, int, int], Future[int]] = {}
 
@@ -1273,7 +1281,7 @@ class _Run:
                     # lanes are done (an open writer holds its last row group's
                     # encoders until closed).
                     for ended in sorted(f for f in file_lanes if f < chunk.file_index):
-                        count = file_lanes.pop(ended)
+                        count = file_lanes.pop(ended) or 1
                         next_seq.pop(ended)
                         for kind, writer in ((0, kept_writer), (1, removed_writer)):
                             writes = [
@@ -1282,19 +1290,21 @@ class _Run:
                             last.pop((kind, ended, 0), None)
                             closing.append(lane_of(kind, ended).submit(finish_after, writer, ended, writes))
                     if chunk.file_index not in file_lanes:
-                        file_lanes[chunk.file_index] = self._write_lanes(chunk.file_index) if can_split else 1
+                        file_lanes[chunk.file_index] = (
+                            self._write_lanes(chunk.file_index) if can_split else None
+                        )
                         next_seq[chunk.file_index] = 0
                     if threads > 1:
                         # ... and their threads finish what is queued, then exit.
                         for key in [k for k in executors if k[1] < chunk.file_index]:
                             retired.append(executors.pop(key))
                             retired[-1].shutdown(wait=False)
-                    seq, count = next_seq[chunk.file_index], file_lanes[chunk.file_index]
+                    seq, lanes = next_seq[chunk.file_index], file_lanes[chunk.file_index]
                     next_seq[chunk.file_index] = seq + 1
-                    which = seq % count
-                    kept_done = lane_of(0, chunk.file_index, which).submit(write_kept, chunk, seq, count)
+                    which = seq % (lanes or 1)
+                    kept_done = lane_of(0, chunk.file_index, which).submit(write_kept, chunk, seq, lanes)
                     removed_done = lane_of(1, chunk.file_index, which).submit(
-                        write_removed, chunk, seq, count
+                        write_removed, chunk, seq, lanes
                     )
                     last[(0, chunk.file_index, which)] = kept_done
                     last[(1, chunk.file_index, which)] = removed_done

@@ -10,10 +10,13 @@ parts' row groups, in the order of the chunks they hold, into the shard
 footer). Each chunk is its own row group either way, so the shard holds the
 rows, the row groups and the pages that one writer would have written.
 
-When the chunks of one input bring different schemas (JSON lines whose later
-blocks hold a new field), a lane starts a new part at each change, and the
-parts are read back and written again in one unified schema, as
-:class:`~stemmatic.io._sinks.MirroredWriter` joins its parts.
+The stitched shard is the same bytes for any number of lanes (each row group
+is encoded on its own, and the footer is made the same way). When the chunks
+of one input bring different schemas (JSON lines whose later blocks hold a new
+field, or lack one), a lane starts a new part at each change it meets, and the
+chunks are read back and written again in the schema that unifies theirs, as
+:class:`~stemmatic.io._sinks.MirroredWriter` joins its parts: whether the
+chunks' schemas differ decides it, not which lanes met them.
 """
 
 from __future__ import annotations
@@ -56,12 +59,15 @@ class LanedShard:
         self._lanes = [_Lane() for _ in range(lanes)]
         self.parts: list[Path] = []
         self._written: list[tuple[int, int, int]] = []  # (seq, part, rows) of every chunk written
+        self._schemas: list[tuple[int, pa.Schema]] = []  # (seq, schema) of every chunk, as it came
         self._lock = threading.Lock()
 
     def write(self, seq: int, table: pa.Table) -> None:
         """Write chunk ``seq`` of the input (``table``: its rows for this shard)."""
         if table.num_rows == 0:
             return
+        with self._lock:
+            self._schemas.append((seq, table.schema))
         lane = self._lanes[seq % len(self._lanes)]
         if lane.writer is not None and table.schema != lane.schema:
             with contextlib.suppress(pa.ArrowException):
@@ -111,9 +117,11 @@ class LanedShard:
             files = [pq.ParquetFile(part) for part in self.parts]
             groups = [[f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] for f in files]
             order = _row_group_order(self._written, groups)
-            schemas = [f.schema_arrow for f in files]
             for f in files:
                 f.close()
+            # Stitched only when every chunk came in one schema: which lanes met which schemas
+            # must not decide it, so that the shard is the same bytes for any number of lanes.
+            schemas = [schema for _, schema in sorted(self._schemas, key=lambda pair: pair[0])]
             same = all(s.equals(schemas[0], check_metadata=True) for s in schemas)
             temporary = self.path.with_name(f".{self.path.name}.stitch")
             try:
@@ -122,7 +130,7 @@ class LanedShard:
 
                     _core.stitch_parquet(temporary, self.parts, order)
                 else:
-                    self._rewrite(temporary)
+                    self._rewrite(temporary, schemas)
                 temporary.replace(self.path)
             except BaseException:
                 temporary.unlink(missing_ok=True)
@@ -131,11 +139,14 @@ class LanedShard:
         finally:
             self.abort()
 
-    def _rewrite(self, target: Path) -> None:
-        """Write the chunks again through one writer, in one schema that holds every part's."""
-        schemas = [pq.read_schema(part) for part in self.parts]
+    def _rewrite(self, target: Path, schemas: list[pa.Schema]) -> None:
+        """Write the chunks again through one writer, in one schema that holds every chunk's
+        (``schemas``, in chunk order)."""
+        distinct = [
+            s for i, s in enumerate(schemas) if i == 0 or not s.equals(schemas[i - 1], check_metadata=True)
+        ]
         try:
-            unified = pa.unify_schemas(schemas, promote_options="permissive")
+            unified = pa.unify_schemas(distinct, promote_options="permissive")
         except (pa.ArrowException, TypeError) as err:
             raise InvalidInputError(f"{self.where}: a field changes type between rows: {err}") from None
         readers = [pq.ParquetFile(part).iter_batches() for part in self.parts]

@@ -231,20 +231,22 @@ class MirroredWriter:
         return self.directory / name
 
     def write(
-        self, file_index: int, table: pa.Table | pa.RecordBatch, *, seq: int = 0, lanes: int = 1
+        self, file_index: int, table: pa.Table | pa.RecordBatch, *, seq: int = 0, lanes: int | None = None
     ) -> None:
         """Write rows of input ``file_index``: ``table``, from its chunk number ``seq`` (0, 1, ...).
 
-        ``lanes`` > 1 (where :attr:`can_split`): the input's chunks go to that
-        many writers, chunk ``seq`` to writer ``seq % lanes``, and calls for
+        ``lanes`` (where :attr:`can_split`): the input's chunks go to that many
+        writers, chunk ``seq`` to writer ``seq % lanes``, and calls for
         different lanes may run at once on different threads; each lane's
-        chunks come in order, with the same ``lanes`` for the whole input,
-        and :meth:`finish` joins them into the shard (see
-        :mod:`stemmatic.io._laned`).
+        chunks come in order, with the same ``lanes`` for the whole input, and
+        :meth:`finish` joins them into the shard (see
+        :mod:`stemmatic.io._laned`). The shard is the same bytes for any
+        number of lanes, one included; None (the default): one writer writes
+        the shard itself.
         """
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
-        if lanes > 1 and self.can_split:
+        if lanes is not None and self.can_split:
             if file_index in self._laned or file_index not in self._paused:
                 if table.num_rows:
                     self._laned_shard(file_index, lanes).write(seq, self._viewed(file_index, table))
