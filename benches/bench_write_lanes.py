@@ -71,7 +71,7 @@ def main() -> None:
         (directory / "DONE").touch()
     meta = pq.ParquetFile(corpus).metadata
     decoded = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-    lanes = max(1, min(pipeline._MAX_LANES, decoded // pipeline._LANE_BYTES))
+    lanes = pipeline._lanes_for(decoded, args.workers) or 1
 
     runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     outs = {flag: DATA_DIR / f"out-write-lanes-{flag}" for flag in (True, False)}
@@ -100,7 +100,7 @@ def main() -> None:
         f"- Input: one Parquet file, {meta.num_rows:,} rows, {meta.num_row_groups} row groups, "
         f"{decoded / 1e6:,.0f} MB once read (bench_dedup_scale.py's generator, {args.tokens:.0e} tokens, its shards joined)",
         f"- Parameters: `--workers {args.workers}`, `--memory-limit 4GB`, defaults otherwise "
-        f"(zstd output); lanes: {lanes} (one per {pipeline._LANE_BYTES >> 20} MiB)",
+        f"(zstd output); lanes: {lanes} (one per worker, at most one per {pipeline._LANE_BYTES >> 20} MiB)",
         f"- Command: `python benches/bench_write_lanes.py --tokens {args.tokens:.0e} --repeat {args.repeat}`",
         "",
         f"{args.repeat} alternating pairs in one process; medians, ranges in brackets. Both runs' kept and "

@@ -111,6 +111,15 @@ _RECORD_BYTES = 16
 _LANE_BYTES = 64 << 20
 #: The most writers of one output shard (each holds a row group's encoders, ~7 MB for 3.6 kB texts).
 _MAX_LANES = 16
+
+
+def _lanes_for(decoded: int, workers: int) -> int | None:
+    """Writers of the output of an input of ``decoded`` bytes once read (see ``_Run._write_lanes``)."""
+    if decoded < 2 * _LANE_BYTES:
+        return None
+    return min(workers, _MAX_LANES, decoded // _LANE_BYTES)
+
+
 #: Rows per Parquet batch when verification reads the texts again (its batches shape no
 #: output): 8,192 rows of 3.6 kB texts are a 29 MB buffer, grown by doubling and handed back
 #: to the OS after each batch, and its page faults were a fifth of the stage's CPU at 1e8 tokens.
@@ -545,9 +554,7 @@ class _Run:
                 decoded *= 4
         elif f.compression is not None or f.format == "arrow":
             decoded *= 4
-        if decoded < 2 * _LANE_BYTES:
-            return None
-        return min(_core.resolve_workers(self.workers), _MAX_LANES, decoded // _LANE_BYTES)
+        return _lanes_for(decoded, _core.resolve_workers(self.workers))
 
     def _partitions(self) -> int:
         """On-disk band partitions, each sortable within a quarter of the budget; 0: in memory.
