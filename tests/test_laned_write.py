@@ -291,3 +291,25 @@ def test_a_shard_continued_after_a_pause_is_joined_by_its_row_groups(
     pq.write_table(pa.table({"text": [1]}), other)
     assert not join_parquet([paths[0], other], tmp_path / "joined.parquet")
     assert not (tmp_path / "joined.parquet").exists()
+
+
+def test_a_lane_that_fails_leaves_no_part_and_no_open_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = _corpus(tmp_path)
+    monkeypatch.setattr(pipeline, "_LANE_BYTES", 20_000)
+    real = pq.ParquetWriter.write_table
+    calls: list[int] = []
+
+    def failing(self: pq.ParquetWriter, table: pa.Table, *args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 9:
+            raise OSError("No space left on device")
+        real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", failing)
+    for budget in ("4GB", "1MiB"):
+        calls.clear()
+        with pytest.raises(OSError, match="No space left"):
+            dedup(corpus, tmp_path / budget, workers=2, memory_limit=budget, batch_rows=128)
+        assert [p.name for p in (tmp_path / budget).rglob(".*") if p.is_file() and "lane" in p.name] == []

@@ -1205,125 +1205,138 @@ class _Run:
         kept_rows = removed_rows = 0
         threads = _core.resolve_workers(self.workers)
         can_split = kept_writer.can_split and removed_writer.can_split
-        if self.row_cache is not None:
-            by_file: dict[int, list[Chunk]] = {}
-            for chunk in self.row_cache:
-                by_file.setdefault(chunk.file_index, []).append(chunk)
+        try:
+            if self.row_cache is not None:
+                by_file: dict[int, list[Chunk]] = {}
+                for chunk in self.row_cache:
+                    by_file.setdefault(chunk.file_index, []).append(chunk)
 
-            def lane(
-                write: Callable[..., int],
-                writer: MirroredWriter | None,
-                chunks: list[Chunk],
-                which: int,
-                lanes: int | None,
-            ) -> tuple[int, int, int]:
-                """(rows written, rows seen, bytes seen) of lane ``which`` of a shard's ``lanes``; the one
-                writer of a shard closes it (``writer``)."""
-                done = seen = nbytes = 0
-                for seq in range(which, len(chunks), lanes or 1):
-                    done += write(chunks[seq], seq, lanes)
-                    seen += chunks[seq].batch.num_rows
-                    nbytes += chunks[seq].batch.nbytes
-                if writer is not None:
-                    writer.finish(chunks[0].file_index)
-                return done, seen, nbytes
+                def lane(
+                    write: Callable[..., int],
+                    writer: MirroredWriter | None,
+                    chunks: list[Chunk],
+                    which: int,
+                    lanes: int | None,
+                ) -> tuple[int, int, int]:
+                    """(rows written, rows seen, bytes seen) of lane ``which`` of a shard's ``lanes``; the one
+                    writer of a shard closes it (``writer``)."""
+                    done = seen = nbytes = 0
+                    for seq in range(which, len(chunks), lanes or 1):
+                        done += write(chunks[seq], seq, lanes)
+                        seen += chunks[seq].batch.num_rows
+                        nbytes += chunks[seq].batch.nbytes
+                    if writer is not None:
+                        writer.finish(chunks[0].file_index)
+                    return done, seen, nbytes
 
-            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-                planned = []
-                for file_index, chunks in by_file.items():
-                    lanes = self._write_lanes(file_index) if can_split else None
-                    one = lanes is None
-                    kept = [
-                        pool.submit(lane, write_kept, kept_writer if one else None, chunks, k, lanes)
-                        for k in range(lanes or 1)
-                    ]
-                    gone = [
-                        pool.submit(lane, write_removed, removed_writer if one else None, chunks, k, lanes)
-                        for k in range(lanes or 1)
-                    ]
-                    planned.append((file_index, one, kept, gone))
-                for file_index, one, kept, gone in planned:
-                    for kept_lane, removed_lane in zip(kept, gone, strict=True):
-                        done, rows, nbytes = kept_lane.result()
-                        kept_rows += done
-                        removed_rows += removed_lane.result()[0]
-                        self.progress.advance(rows, nbytes)
-                    if not one:
-                        kept_writer.finish(file_index)
-                        removed_writer.finish(file_index)
-        else:
-            pending: list[tuple[Chunk, Future[int], Future[int]]] = []
-            # One single-thread executor per lane (one for all with one worker).
-            executors: dict[tuple[int, int, int], ThreadPoolExecutor] = {}
-            retired: list[ThreadPoolExecutor] = []
-            # Of each open file: its lanes, its next chunk's number, each lane's last write.
-            file_lanes: dict[int, int | None] = {}
-            next_seq: dict[int, int] = {}
-            last: dict[tuple[int, int, int], Future[int]] = {}
+                with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+                    planned = []
+                    for file_index, chunks in by_file.items():
+                        lanes = self._write_lanes(file_index) if can_split else None
+                        one = lanes is None
+                        kept = [
+                            pool.submit(lane, write_kept, kept_writer if one else None, chunks, k, lanes)
+                            for k in range(lanes or 1)
+                        ]
+                        gone = [
+                            pool.submit(
+                                lane, write_removed, removed_writer if one else None, chunks, k, lanes
+                            )
+                            for k in range(lanes or 1)
+                        ]
+                        planned.append((file_index, one, kept, gone))
+                    for file_index, one, kept, gone in planned:
+                        for kept_lane, removed_lane in zip(kept, gone, strict=True):
+                            done, rows, nbytes = kept_lane.result()
+                            kept_rows += done
+                            removed_rows += removed_lane.result()[0]
+                            self.progress.advance(rows, nbytes)
+                        if not one:
+                            kept_writer.finish(file_index)
+                            removed_writer.finish(file_index)
+            else:
+                pending: list[tuple[Chunk, Future[int], Future[int]]] = []
+                # One single-thread executor per lane (one for all with one worker).
+                executors: dict[tuple[int, int, int], ThreadPoolExecutor] = {}
+                retired: list[ThreadPoolExecutor] = []
+                # Of each open file: its lanes, its next chunk's number, each lane's last write.
+                file_lanes: dict[int, int | None] = {}
+                next_seq: dict[int, int] = {}
+                last: dict[tuple[int, int, int], Future[int]] = {}
 
-            def lane_of(kind: int, file_index: int, which: int = 0) -> ThreadPoolExecutor:
-                key = (kind, file_index, which) if threads > 1 else (0, 0, 0)
-                if key not in executors:
-                    executors[key] = ThreadPoolExecutor(max_workers=1)
-                return executors[key]
+                def lane_of(kind: int, file_index: int, which: int = 0) -> ThreadPoolExecutor:
+                    key = (kind, file_index, which) if threads > 1 else (0, 0, 0)
+                    if key not in executors:
+                        executors[key] = ThreadPoolExecutor(max_workers=1)
+                    return executors[key]
 
-            def settle(keep: int) -> None:
-                nonlocal kept_rows, removed_rows
-                while len(pending) > keep:
-                    chunk, kept_done, removed_done = pending.pop(0)
-                    kept_rows += kept_done.result()
-                    removed_rows += removed_done.result()
-                    self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
+                def settle(keep: int) -> None:
+                    nonlocal kept_rows, removed_rows
+                    while len(pending) > keep:
+                        chunk, kept_done, removed_done = pending.pop(0)
+                        kept_rows += kept_done.result()
+                        removed_rows += removed_done.result()
+                        self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
 
-            def finish_after(writer: MirroredWriter, file_index: int, writes: list[Future[int]]) -> None:
-                for write in writes:  # the shard's other lanes: independent threads, never waiting here
-                    write.result()
-                writer.finish(file_index)
+                def finish_after(writer: MirroredWriter, file_index: int, writes: list[Future[int]]) -> None:
+                    for write in writes:  # the shard's other lanes: independent threads, never waiting here
+                        write.result()
+                    writer.finish(file_index)
 
-            closing: list[Future[None]] = []
-            try:
-                for chunk in self._chunks(None):
-                    # A file's shards end with its last chunk: its first lane
-                    # closes each shard after what is queued, once the other
-                    # lanes are done (an open writer holds its last row group's
-                    # encoders until closed).
-                    for ended in sorted(f for f in file_lanes if f < chunk.file_index):
-                        count = file_lanes.pop(ended) or 1
-                        next_seq.pop(ended)
-                        for kind, writer in ((0, kept_writer), (1, removed_writer)):
-                            writes = [
-                                last.pop(k) for k in [(kind, ended, w) for w in range(1, count)] if k in last
-                            ]
-                            last.pop((kind, ended, 0), None)
-                            closing.append(lane_of(kind, ended).submit(finish_after, writer, ended, writes))
-                    if chunk.file_index not in file_lanes:
-                        file_lanes[chunk.file_index] = (
-                            self._write_lanes(chunk.file_index) if can_split else None
+                closing: list[Future[None]] = []
+                try:
+                    for chunk in self._chunks(None):
+                        # A file's shards end with its last chunk: its first lane
+                        # closes each shard after what is queued, once the other
+                        # lanes are done (an open writer holds its last row group's
+                        # encoders until closed).
+                        for ended in sorted(f for f in file_lanes if f < chunk.file_index):
+                            count = file_lanes.pop(ended) or 1
+                            next_seq.pop(ended)
+                            for kind, writer in ((0, kept_writer), (1, removed_writer)):
+                                writes = [
+                                    last.pop(k)
+                                    for k in [(kind, ended, w) for w in range(1, count)]
+                                    if k in last
+                                ]
+                                last.pop((kind, ended, 0), None)
+                                closing.append(
+                                    lane_of(kind, ended).submit(finish_after, writer, ended, writes)
+                                )
+                        if chunk.file_index not in file_lanes:
+                            file_lanes[chunk.file_index] = (
+                                self._write_lanes(chunk.file_index) if can_split else None
+                            )
+                            next_seq[chunk.file_index] = 0
+                        if threads > 1:
+                            # ... and their threads finish what is queued, then exit.
+                            for key in [k for k in executors if k[1] < chunk.file_index]:
+                                retired.append(executors.pop(key))
+                                retired[-1].shutdown(wait=False)
+                        seq, lanes = next_seq[chunk.file_index], file_lanes[chunk.file_index]
+                        next_seq[chunk.file_index] = seq + 1
+                        which = seq % (lanes or 1)
+                        kept_done = lane_of(0, chunk.file_index, which).submit(write_kept, chunk, seq, lanes)
+                        removed_done = lane_of(1, chunk.file_index, which).submit(
+                            write_removed, chunk, seq, lanes
                         )
-                        next_seq[chunk.file_index] = 0
-                    if threads > 1:
-                        # ... and their threads finish what is queued, then exit.
-                        for key in [k for k in executors if k[1] < chunk.file_index]:
-                            retired.append(executors.pop(key))
-                            retired[-1].shutdown(wait=False)
-                    seq, lanes = next_seq[chunk.file_index], file_lanes[chunk.file_index]
-                    next_seq[chunk.file_index] = seq + 1
-                    which = seq % (lanes or 1)
-                    kept_done = lane_of(0, chunk.file_index, which).submit(write_kept, chunk, seq, lanes)
-                    removed_done = lane_of(1, chunk.file_index, which).submit(
-                        write_removed, chunk, seq, lanes
-                    )
-                    last[(0, chunk.file_index, which)] = kept_done
-                    last[(1, chunk.file_index, which)] = removed_done
-                    pending.append((chunk, kept_done, removed_done))
-                    # At most 2 chunks per worker in the writers' hands.
-                    settle(2 * threads)
-                settle(0)
-                for closed in closing:
-                    closed.result()
-            finally:
-                for executor in [*retired, *executors.values()]:
-                    executor.shutdown(wait=True)
+                        last[(0, chunk.file_index, which)] = kept_done
+                        last[(1, chunk.file_index, which)] = removed_done
+                        pending.append((chunk, kept_done, removed_done))
+                        # At most 2 chunks per worker in the writers' hands.
+                        settle(2 * threads)
+                    settle(0)
+                    for closed in closing:
+                        closed.result()
+                finally:
+                    for executor in [*retired, *executors.values()]:
+                        executor.shutdown(wait=True)
+        except BaseException:
+            # Every lane has stopped (the executors are shut down): close the open
+            # files and remove the part files of shards written by several lanes.
+            kept_writer.abort()
+            removed_writer.abort()
+            raise
         self.progress.finish()
         extra = [
             pa.field("duplicate_of", id_type),

@@ -559,6 +559,10 @@ class TableSink:
         self.parts.append(pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch) else table)
         self.rows_written += table.num_rows
 
+    def abort(self) -> None:
+        """Drop the rows held (after a failure)."""
+        self.parts = []
+
     def close(self, empty_schemas: dict[int, pa.Schema] | None = None) -> pa.Table:
         if not self.parts:
             schemas = list((empty_schemas or {}).values())
