@@ -2,8 +2,8 @@
 
 A generated corpus (the one of ``bench_dedup_scale.py``: Zipf words, 5% planted
 near-copies) is written as a single Parquet file, and ``stemmatic.dedup`` runs
-on it in alternating pairs: as it is (the file is written by one lane per 64
-MiB, ``_LANE_BYTES``, on ``--workers`` threads, and stitched) and with one
+on it in alternating pairs: as it is (the file's shards are written by one lane
+per worker, at most one per 64 MiB of text, ``_LANE_BYTES``, and stitched) and with one
 writer per shard (``_LANE_BYTES`` set past the file's size: how every input was
 written before). Each run records the write stage's wall and CPU seconds and
 the whole run's; both runs' kept and removed shards must hold the same rows.
@@ -47,6 +47,7 @@ def one_run(corpus: Path, out: Path, workers: int, lanes: bool) -> dict[str, flo
         "cpu": sum(cpu.values()),
         "removed": result.removed_rows,
         "rss": result.report["stage_peak_rss_bytes"]["write"] / 2**30,
+        "text_bytes": result.report["text_bytes"],
     }
 
 
@@ -71,7 +72,6 @@ def main() -> None:
         (directory / "DONE").touch()
     meta = pq.ParquetFile(corpus).metadata
     decoded = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-    lanes = pipeline._lanes_for(decoded, args.workers) or 1
 
     runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     outs = {flag: DATA_DIR / f"out-write-lanes-{flag}" for flag in (True, False)}
@@ -84,6 +84,7 @@ def main() -> None:
             raise SystemExit(f"{side}: the laned shard differs from one writer's")
     for out in outs.values():
         shutil.rmtree(out, ignore_errors=True)
+    lanes = pipeline._lanes_for(int(runs[True][0]["text_bytes"]), args.workers) or 1
 
     def med(flag: bool, key: str) -> float:
         return statistics.median(r[key] for r in runs[flag])
@@ -100,7 +101,7 @@ def main() -> None:
         f"- Input: one Parquet file, {meta.num_rows:,} rows, {meta.num_row_groups} row groups, "
         f"{decoded / 1e6:,.0f} MB once read (bench_dedup_scale.py's generator, {args.tokens:.0e} tokens, its shards joined)",
         f"- Parameters: `--workers {args.workers}`, `--memory-limit 4GB`, defaults otherwise "
-        f"(zstd output); lanes: {lanes} (one per worker, at most one per {pipeline._LANE_BYTES >> 20} MiB)",
+        f"(zstd output); lanes: {lanes} (one per worker, at most one per {pipeline._LANE_BYTES >> 20} MiB of text)",
         f"- Command: `python benches/bench_write_lanes.py --tokens {args.tokens:.0e} --repeat {args.repeat}`",
         "",
         f"{args.repeat} alternating pairs in one process; medians, ranges in brackets. Both runs' kept and "

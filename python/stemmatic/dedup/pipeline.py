@@ -88,7 +88,6 @@ from stemmatic.io import (
     table_source,
     write_report,
 )
-from stemmatic.io._remote import open_random
 from stemmatic.io._sinks import find_outputs, shard_caps, split_sinks, write_parquet
 from stemmatic.minhash import (
     RowStatus,
@@ -106,18 +105,27 @@ _REPORT_VERSION = 1
 _STAGES = ("sketch", "candidates", "verify", "cluster", "write")
 #: Bytes of one (band key, document) record in a partition file.
 _RECORD_BYTES = 16
-#: Bytes (as read) of one input per writer of its output: an input of two or more is written by
+#: Bytes of text of one input per writer of its output: an input of two or more is written by
 #: several writers side by side, one per worker, and stitched (MirroredWriter.write).
 _LANE_BYTES = 64 << 20
 #: The most writers of one output shard (each holds a row group's encoders, ~7 MB for 3.6 kB texts).
 _MAX_LANES = 16
 
 
-def _lanes_for(decoded: int, workers: int) -> int | None:
-    """Writers of the output of an input of ``decoded`` bytes once read (see ``_Run._write_lanes``)."""
-    if decoded < 2 * _LANE_BYTES:
+def _lanes_for(text_bytes: int, workers: int) -> int | None:
+    """Writers of the output of an input of ``text_bytes`` bytes of text; None: one writer that
+    writes the shard itself.
+
+    An input of two :data:`_LANE_BYTES` or more is written by one lane per
+    worker, up to one per :data:`_LANE_BYTES` and :data:`_MAX_LANES`, and
+    stitched (MirroredWriter.write). Whether a shard is stitched depends on the
+    input alone (its text, counted by the sketch), and a stitched shard is the
+    same bytes for any number of lanes: the outputs are the same for any
+    number of workers.
+    """
+    if text_bytes < 2 * _LANE_BYTES:
         return None
-    return min(workers, _MAX_LANES, decoded // _LANE_BYTES)
+    return min(workers, _MAX_LANES, text_bytes // _LANE_BYTES)
 
 
 #: Rows per Parquet batch when verification reads the texts again (its batches shape no
@@ -532,29 +540,6 @@ class _Run:
             plain = f.compression is None and f.format in ("jsonl", "csv", "tsv", "arrow")
             total += size if plain else 4 * size
         return total
-
-    def _write_lanes(self, file_index: int) -> int | None:
-        """Writers of the output of input ``file_index``, stitched (MirroredWriter.write); None: one
-        writer that writes the shard itself.
-
-        An input that holds two :data:`_LANE_BYTES` or more once read (from its
-        Parquet footer, else its size on disk as :meth:`_decoded_bytes` counts
-        it) is written by one lane per worker, up to one per :data:`_LANE_BYTES`
-        and :data:`_MAX_LANES`. Whether a shard is stitched depends on the input
-        alone, and a stitched shard is the same bytes for any number of lanes:
-        the outputs are the same for any number of workers.
-        """
-        f = self.files[file_index]
-        decoded = f.path.stat().st_size
-        if f.format == "parquet":
-            try:
-                meta = pq.ParquetFile(open_random(f.path)).metadata
-                decoded = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-            except (pa.ArrowException, OSError):
-                decoded *= 4
-        elif f.compression is not None or f.format == "arrow":
-            decoded *= 4
-        return _lanes_for(decoded, _core.resolve_workers(self.workers))
 
     def _partitions(self) -> int:
         """On-disk band partitions, each sortable within a quarter of the budget; 0: in memory.
@@ -1205,6 +1190,16 @@ class _Run:
         kept_rows = removed_rows = 0
         threads = _core.resolve_workers(self.workers)
         can_split = kept_writer.can_split and removed_writer.can_split
+        # The text of each input, as the sketch counted it (no file is opened to decide).
+        text_of_file = np.bincount(
+            np.load(self.work / "file.npy"),
+            weights=np.load(self.work / "length.npy"),
+            minlength=len(self.files),
+        )
+
+        def lanes_of(file_index: int) -> int | None:
+            return _lanes_for(int(text_of_file[file_index]), threads) if can_split else None
+
         try:
             if self.row_cache is not None:
                 by_file: dict[int, list[Chunk]] = {}
@@ -1232,7 +1227,7 @@ class _Run:
                 with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
                     planned = []
                     for file_index, chunks in by_file.items():
-                        lanes = self._write_lanes(file_index) if can_split else None
+                        lanes = lanes_of(file_index)
                         one = lanes is None
                         kept = [
                             pool.submit(lane, write_kept, kept_writer if one else None, chunks, k, lanes)
@@ -1304,9 +1299,7 @@ class _Run:
                                     lane_of(kind, ended).submit(finish_after, writer, ended, writes)
                                 )
                         if chunk.file_index not in file_lanes:
-                            file_lanes[chunk.file_index] = (
-                                self._write_lanes(chunk.file_index) if can_split else None
-                            )
+                            file_lanes[chunk.file_index] = lanes_of(chunk.file_index)
                             next_seq[chunk.file_index] = 0
                         if threads > 1:
                             # ... and their threads finish what is queued, then exit.
