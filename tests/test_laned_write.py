@@ -19,6 +19,20 @@ from stemmatic.io import MirroredWriter, resolve_inputs
 from stemmatic.io._laned import join_parquet
 
 
+@pytest.fixture
+def stitch_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of parts of every call of ``_core.stitch_parquet`` (which still runs)."""
+    calls: list[int] = []
+    stitch = _core.stitch_parquet
+
+    def counted(out: Path, parts: list, order: list) -> None:
+        calls.append(len(parts))
+        stitch(out, parts, order)
+
+    monkeypatch.setattr(_core, "stitch_parquet", counted)
+    return calls
+
+
 def _table(start: int, rows: int) -> pa.Table:
     """Rows ``start``.. of a table of many kinds of column, with schema and field metadata."""
     ids = list(range(start, start + rows))
@@ -224,19 +238,11 @@ def _shards(out: Path) -> dict[str, bytes]:
 
 
 def test_one_large_input_is_written_by_lanes_to_the_same_bytes_for_any_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stitch_calls: list[int]
 ) -> None:
     corpus = _corpus(tmp_path)
     plain = dedup(corpus, tmp_path / "plain", workers=2, batch_rows=128)
     monkeypatch.setattr(pipeline, "_LANE_BYTES", 20_000)  # the input (~500 kB read): a lane per worker
-    stitched: list[int] = []
-    stitch = _core.stitch_parquet
-
-    def counted(out: Path, parts: list, order: list) -> None:
-        stitched.append(len(parts))
-        stitch(out, parts, order)
-
-    monkeypatch.setattr(_core, "stitch_parquet", counted)
     runs = {
         (workers, budget): dedup(
             corpus, tmp_path / f"{workers}-{budget}", workers=workers, memory_limit=budget, batch_rows=128
@@ -246,7 +252,7 @@ def test_one_large_input_is_written_by_lanes_to_the_same_bytes_for_any_workers(
     }
     outputs = [_shards(r.output) for r in runs.values()]
     assert all(o == outputs[0] for o in outputs)  # rows in memory or read again, 1 or 2 workers
-    assert stitched == [1, 1] * 2 + [2, 2] * 2  # parts of the kept and removed shards: 1 and 2 workers
+    assert stitch_calls == [1, 1] * 2 + [2, 2] * 2  # parts of the kept and removed shards: 1 and 2 workers
     laned = runs[(2, "4GB")]
     assert laned.removed_rows == plain.removed_rows > 1000
     for side in ("kept", "removed"):
@@ -259,18 +265,10 @@ def test_one_large_input_is_written_by_lanes_to_the_same_bytes_for_any_workers(
 
 
 def test_a_shard_continued_after_a_pause_is_joined_by_its_row_groups(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stitch_calls: list[int]
 ) -> None:
     # With more inputs than open files, a shard closed early is continued in a
     # part; at close its parts are joined without decoding a page.
-    stitched_parts: list[int] = []
-    stitch = _core.stitch_parquet
-
-    def counted(out: Path, parts: list, order: list) -> None:
-        stitched_parts.append(len(parts))
-        stitch(out, parts, order)
-
-    monkeypatch.setattr(_core, "stitch_parquet", counted)
     (tmp_path / "in").mkdir()
     for name in ("a", "b"):
         (tmp_path / "in" / f"{name}.jsonl").write_text('{"text": "x"}\n')
@@ -284,7 +282,7 @@ def test_a_shard_continued_after_a_pause_is_joined_by_its_row_groups(
     stitched = pq.ParquetFile(paths[0])
     assert stitched.read().equals(pa.concat_tables([_table(0, 30), _table(30, 20)]))
     assert [stitched.metadata.row_group(g).num_rows for g in range(stitched.num_row_groups)] == [15, 15, 20]
-    assert stitched_parts == [2]
+    assert stitch_calls == [2]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.parquet", "b.parquet"]
     # Parts of other schemas are left to the caller to write again.
     other = tmp_path / "other.parquet"

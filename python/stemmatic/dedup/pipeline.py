@@ -1136,7 +1136,7 @@ class _Run:
         removed_writer: MirroredWriter = sinks[1]
         schemas: dict[int, pa.Schema] = {}
 
-        def write_kept(chunk: Chunk, seq: int = 0, lanes: int | None = None) -> int:
+        def write_kept(chunk: Chunk, seq: int, lanes: int | None) -> int:
             rows = chunk.batch.num_rows
             keep = ~removed[chunk.global_row : chunk.global_row + rows]
             schemas.setdefault(chunk.file_index, chunk.batch.schema)
@@ -1150,7 +1150,7 @@ class _Run:
             )
             return int(keep.sum())
 
-        def write_removed(chunk: Chunk, seq: int = 0, lanes: int | None = None) -> int:
+        def write_removed(chunk: Chunk, seq: int, lanes: int | None) -> int:
             mask = removed[chunk.global_row : chunk.global_row + chunk.batch.num_rows]
             if not mask.any():
                 return 0
@@ -1191,14 +1191,18 @@ class _Run:
         threads = _core.resolve_workers(self.workers)
         can_split = kept_writer.can_split and removed_writer.can_split
         # The text of each input, as the sketch counted it (no file is opened to decide).
-        text_of_file = np.bincount(
-            np.load(self.work / "file.npy"),
-            weights=np.load(self.work / "length.npy"),
-            minlength=len(self.files),
+        text_of_file = (
+            np.bincount(
+                np.load(self.work / "file.npy"),
+                weights=np.load(self.work / "length.npy"),
+                minlength=len(self.files),
+            )
+            if can_split
+            else None
         )
 
         def lanes_of(file_index: int) -> int | None:
-            return _lanes_for(int(text_of_file[file_index]), threads) if can_split else None
+            return None if text_of_file is None else _lanes_for(int(text_of_file[file_index]), threads)
 
         try:
             if self.row_cache is not None:
@@ -1274,7 +1278,9 @@ class _Run:
                         self.progress.advance(chunk.batch.num_rows, chunk.batch.nbytes)
 
                 def finish_after(writer: MirroredWriter, file_index: int, writes: list[Future[int]]) -> None:
-                    for write in writes:  # the shard's other lanes: independent threads, never waiting here
+                    for write in (
+                        writes
+                    ):  # its lanes' last writes: earlier on this thread, or on threads that never wait here
                         write.result()
                     writer.finish(file_index)
 
@@ -1289,12 +1295,8 @@ class _Run:
                             count = file_lanes.pop(ended) or 1
                             next_seq.pop(ended)
                             for kind, writer in ((0, kept_writer), (1, removed_writer)):
-                                writes = [
-                                    last.pop(k)
-                                    for k in [(kind, ended, w) for w in range(1, count)]
-                                    if k in last
-                                ]
-                                last.pop((kind, ended, 0), None)
+                                keys = [(kind, ended, w) for w in range(count)]
+                                writes = [last.pop(k) for k in keys if k in last]
                                 closing.append(
                                     lane_of(kind, ended).submit(finish_after, writer, ended, writes)
                                 )

@@ -58,16 +58,15 @@ class LanedShard:
         self.where = where  # the input, for errors
         self._lanes = [_Lane() for _ in range(lanes)]
         self.parts: list[Path] = []
-        self._written: list[tuple[int, int, int]] = []  # (seq, part, rows) of every chunk written
-        self._schemas: list[tuple[int, pa.Schema]] = []  # (seq, schema) of every chunk, as it came
+        # (seq, part, rows, schema as it came) of every chunk written
+        self._written: list[tuple[int, int, int, pa.Schema]] = []
         self._lock = threading.Lock()
 
     def write(self, seq: int, table: pa.Table) -> None:
         """Write chunk ``seq`` of the input (``table``: its rows for this shard)."""
         if table.num_rows == 0:
             return
-        with self._lock:
-            self._schemas.append((seq, table.schema))
+        came_in = table.schema
         lane = self._lanes[seq % len(self._lanes)]
         if lane.writer is not None and table.schema != lane.schema:
             with contextlib.suppress(pa.ArrowException):
@@ -86,7 +85,7 @@ class LanedShard:
             lane.writer = pq.ParquetWriter(part, table.schema, compression=self.compression)
         lane.writer.write_table(table)
         with self._lock:
-            self._written.append((seq, lane.part, table.num_rows))
+            self._written.append((seq, lane.part, table.num_rows, came_in))
 
     def abort(self) -> None:
         """Close the lanes and remove their parts (after a failure)."""
@@ -109,32 +108,25 @@ class LanedShard:
                 return False
             # The parts in the order of their first chunks (not of the threads that opened them),
             # so that the shard is the same bytes whatever ran first.
-            first = {part: seq for seq, part, _ in sorted(self._written, reverse=True)}
-            ranked = sorted(first, key=first.__getitem__)
+            self._written.sort(key=lambda chunk: chunk[0])
+            ranked = list(dict.fromkeys(part for _, part, _, _ in self._written))
             rank = {part: i for i, part in enumerate(ranked)}
             self.parts = [self.parts[part] for part in ranked]
-            self._written = sorted((seq, rank[part], rows) for seq, part, rows in self._written)
-            files = [pq.ParquetFile(part) for part in self.parts]
-            groups = [[f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)] for f in files]
-            order = _row_group_order(self._written, groups)
-            for f in files:
-                f.close()
+            self._written = [(seq, rank[part], rows, schema) for seq, part, rows, schema in self._written]
             # Stitched only when every chunk came in one schema: which lanes met which schemas
             # must not decide it, so that the shard is the same bytes for any number of lanes.
-            schemas = [schema for _, schema in sorted(self._schemas, key=lambda pair: pair[0])]
-            same = all(s.equals(schemas[0], check_metadata=True) for s in schemas)
+            schemas = [schema for _, _, _, schema in self._written]
+            order = self._row_group_order() if _one_schema(schemas) else None
             temporary = self.path.with_name(f".{self.path.name}.stitch")
-            try:
-                if same and order is not None and len(order) <= MAX_ROW_GROUPS:
-                    from stemmatic import _core
-
-                    _core.stitch_parquet(temporary, self.parts, order)
-                else:
+            if order is not None and len(order) <= MAX_ROW_GROUPS:
+                _stitch(temporary, self.parts, order)
+            else:
+                try:
                     self._rewrite(temporary, schemas)
-                temporary.replace(self.path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+                except BaseException:
+                    temporary.unlink(missing_ok=True)
+                    raise
+            temporary.replace(self.path)
             return True
         finally:
             self.abort()
@@ -142,9 +134,7 @@ class LanedShard:
     def _rewrite(self, target: Path, schemas: list[pa.Schema]) -> None:
         """Write the chunks again through one writer, in one schema that holds every chunk's
         (``schemas``, in chunk order)."""
-        distinct = [
-            s for i, s in enumerate(schemas) if i == 0 or not s.equals(schemas[i - 1], check_metadata=True)
-        ]
+        distinct = [s for i, s in enumerate(schemas) if i == 0 or not _one_schema(schemas[i - 1 : i + 1])]
         try:
             unified = pa.unify_schemas(distinct, promote_options="permissive")
         except (pa.ArrowException, TypeError) as err:
@@ -152,7 +142,7 @@ class LanedShard:
         readers = [pq.ParquetFile(part).iter_batches() for part in self.parts]
         left: list[list[pa.Table]] = [[] for _ in self.parts]  # rows read from a part, not yet written
         with pq.ParquetWriter(target, unified, compression=self.compression) as writer:
-            for _, part, rows in self._written:
+            for _, part, rows, _ in self._written:
                 pieces = left[part]
                 have = sum(p.num_rows for p in pieces)
                 while have < rows:
@@ -163,23 +153,40 @@ class LanedShard:
                 left[part] = [table.slice(rows)] if have > rows else []
                 writer.write_table(_conform(table.slice(0, rows), unified).select(unified.names))
 
+    def _row_group_order(self) -> list[tuple[int, int]] | None:
+        """The ``(part, row group)`` list that holds the chunks in order; None if the row groups
+        of a part do not fall on its chunks' bounds."""
+        groups = []
+        for path in self.parts:
+            with pq.ParquetFile(path) as f:
+                groups.append([f.metadata.row_group(g).num_rows for g in range(f.num_row_groups)])
+        cursor = [0] * len(groups)
+        order: list[tuple[int, int]] = []
+        for _, part, rows, _ in self._written:
+            left = rows
+            while left > 0:
+                if cursor[part] >= len(groups[part]) or groups[part][cursor[part]] > left:
+                    return None
+                order.append((part, cursor[part]))
+                left -= groups[part][cursor[part]]
+                cursor[part] += 1
+        return order if all(c == len(g) for c, g in zip(cursor, groups, strict=True)) else None
 
-def _row_group_order(
-    written: list[tuple[int, int, int]], groups: list[list[int]]
-) -> list[tuple[int, int]] | None:
-    """The ``(part, row group)`` list that holds the chunks ``written`` in order; None if the row
-    groups of a part do not fall on its chunks' bounds."""
-    cursor = [0] * len(groups)
-    order: list[tuple[int, int]] = []
-    for _, part, rows in written:
-        left = rows
-        while left > 0:
-            if cursor[part] >= len(groups[part]) or groups[part][cursor[part]] > left:
-                return None
-            order.append((part, cursor[part]))
-            left -= groups[part][cursor[part]]
-            cursor[part] += 1
-    return order if all(c == len(g) for c, g in zip(cursor, groups, strict=True)) else None
+
+def _one_schema(schemas: list[pa.Schema]) -> bool:
+    """Whether ``schemas`` are all one schema, metadata included."""
+    return all(s.equals(schemas[0], check_metadata=True) for s in schemas)
+
+
+def _stitch(target: Path, parts: list[Path], order: list[tuple[int, int]]) -> None:
+    """:func:`stemmatic._core.stitch_parquet`, leaving no ``target`` when it fails."""
+    from stemmatic import _core
+
+    try:
+        _core.stitch_parquet(target, parts, order)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def join_parquet(parts: list[Path], target: Path) -> bool:
@@ -189,20 +196,13 @@ def join_parquet(parts: list[Path], target: Path) -> bool:
     included, and hold at most :data:`MAX_ROW_GROUPS` row groups together:
     the caller then writes them again.
     """
-    files = [pq.ParquetFile(part) for part in parts]
-    try:
-        schemas = [f.schema_arrow for f in files]
-        order = [(i, g) for i, f in enumerate(files) for g in range(f.num_row_groups)]
-    finally:
-        for f in files:
-            f.close()
-    if not all(s.equals(schemas[0], check_metadata=True) for s in schemas) or len(order) > MAX_ROW_GROUPS:
+    schemas: list[pa.Schema] = []
+    order: list[tuple[int, int]] = []
+    for i, part in enumerate(parts):
+        with pq.ParquetFile(part) as f:
+            schemas.append(f.schema_arrow)
+            order += [(i, g) for g in range(f.num_row_groups)]
+    if not _one_schema(schemas) or len(order) > MAX_ROW_GROUPS:
         return False
-    from stemmatic import _core
-
-    try:
-        _core.stitch_parquet(target, parts, order)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
+    _stitch(target, parts, order)
     return True
