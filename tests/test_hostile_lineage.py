@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -129,8 +129,19 @@ def check_exports(g: LineageGraph) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(names, min_size=2, max_size=3, unique=True), names)
+@example(keys=["<img src=x onerror=alert(1)>", "/"], text="<img src=x onerror=alert(1)>")
 def test_every_export_is_well_formed_and_reads_back(keys: list[str], text: str) -> None:
     check_exports(hostile_graph(keys, text))
+
+
+@pytest.mark.parametrize("key", ["/", "'/'", " / ", "a/"])
+def test_a_key_kept_as_written_with_no_repository_in_it_is_a_node(key: str) -> None:
+    # A slash made it look like a repository, whose bare name was then parsed out of it.
+    g = LineageGraph()
+    g.add_node(key, normalize=False)
+    g.add_node("org/name")
+    assert g.keys == [key, "org/name"]
+    assert g.resolve("name") == "org/name"
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -317,7 +317,10 @@ class AliasTable:
         self.add(key, key)
         if key.startswith(_PREFIXES) or key.startswith(("github.com/", *_PSEUDO_ORGS)):
             return
-        repo = DatasetRef.parse(key).repo
+        try:
+            repo = DatasetRef.parse(key).repo
+        except InvalidInputError:  # a key kept as written ("/", "'/'"): no repository, no name part
+            return
         if "/" in repo:
             self._by_name_part.setdefault(repo.rsplit("/", 1)[1], set()).add(key)
 
